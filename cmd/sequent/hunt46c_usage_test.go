@@ -155,3 +155,28 @@ func TestClientQueryFlagsCheckedBeforeSending(t *testing.T) {
 		}
 	}
 }
+
+// TestSettleBadQueryIsAUsageError: settle's help keeps exit 1 for a refused booking and 2
+// for bad flags, but a window starting after its cut-off was refused by the netting with
+// exit 1, and a partner named twice was reported as one id on two shards ("account 2 is
+// on ledgers 1 and 1").
+func TestSettleBadQueryIsAUsageError(t *testing.T) {
+	address, keys := startTestServer(t)
+	connection := []string{"--addr", address, "--keys", keys}
+	for _, test := range []struct {
+		arguments []string
+		want      string
+	}{
+		{[]string{"--partner", "2", "--from", "2026-05-02", "--until", "2026-05-01"},
+			"starts after its cut-off"},
+		{[]string{"--partner", "2", "--partner", "2", "--until", "now"}, "--partner 2 is given twice"},
+	} {
+		output, err := runRoot(t, append(append([]string{"settle"}, test.arguments...),
+			connection...)...)
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), test.want) {
+			t.Errorf("settle %s: error %v (output %q), want a usage error saying %q",
+				strings.Join(test.arguments, " "), err, output, test.want)
+		}
+	}
+}
