@@ -282,7 +282,7 @@ func newCreateAccountsCommand(options *clientOptions) *cobra.Command {
 	var data userData
 	cmd := &cobra.Command{
 		Use:   "create-accounts ID...",
-		Short: "Create accounts with the given ids (one request; linked with --flags linked)",
+		Short: "Create accounts with the given ids (with --flags linked: all or none)",
 		Example: `  sequent client create-accounts 1 2 --ledger 1 --code 10
   sequent client create-accounts 3 --ledger 1 --code 10 \
       --flags history,debits-must-not-exceed-credits`,
@@ -305,6 +305,10 @@ func newCreateAccountsCommand(options *clientOptions) *cobra.Command {
 				accounts[i] = model.Account{ID: id, Ledger: ledger, Code: code, Flags: flags,
 					UserData128: data128, UserData64: data.data64, UserData32: data.data32}
 			}
+			// linked makes the ids one chain: the last account closes it. With the flag on
+			// every account the chain never closed and each was refused
+			// (linked_event_chain_open, linked_event_failed).
+			accounts[len(accounts)-1].Flags &^= model.AccountLinked
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				results, err := c.CreateAccounts(ctx, accounts)
 				if err != nil {
@@ -320,8 +324,9 @@ func newCreateAccountsCommand(options *clientOptions) *cobra.Command {
 	}
 	cmd.Flags().Uint32Var(&ledger, "ledger", 0, "ledger (asset) of the accounts (required)")
 	cmd.Flags().Uint16Var(&code, "code", 0, "account type code (required)")
-	cmd.Flags().StringVar(&flagText, "flags", "", "comma-separated: linked, history, "+
-		"debits-must-not-exceed-credits, credits-must-not-exceed-debits, closed")
+	cmd.Flags().StringVar(&flagText, "flags", "", "comma-separated: linked (the ids form one "+
+		"chain: all are created or none), history, debits-must-not-exceed-credits, "+
+		"credits-must-not-exceed-debits, closed")
 	data.register(cmd)
 	return cmd
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sequent/core/shardmap"
 )
 
 // TestMisspeltSubcommandIsAUsageError runs command lines a user mistypes and requires
@@ -178,5 +180,18 @@ func TestSettleBadQueryIsAUsageError(t *testing.T) {
 			t.Errorf("settle %s: error %v (output %q), want a usage error saying %q",
 				strings.Join(test.arguments, " "), err, output, test.want)
 		}
+	}
+}
+
+// TestCreateAccountsLinkedCreatesTheChain: 'client create-accounts 1 2 --flags linked'
+// set the linked flag on every account, the last one too, so the chain never closed and
+// the server refused all of them (linked_event_failed, linked_event_chain_open): the
+// flag could never work. The last account now closes the chain.
+func TestCreateAccountsLinkedCreatesTheChain(t *testing.T) {
+	running, keys, _ := startDevNode(t, shardmap.Spec{})
+	output, err := runRoot(t, "client", "--addr", running.server.Address(), "--keys", keys,
+		"create-accounts", "1", "2", "3", "--ledger", "1", "--code", "10", "--flags", "linked")
+	if err != nil || strings.Count(output, ": created") != 3 {
+		t.Fatalf("create-accounts --flags linked: error %v, output:\n%s", err, output)
 	}
 }
