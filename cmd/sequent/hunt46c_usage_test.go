@@ -98,6 +98,9 @@ func TestServeRefusesBadStartFlagsBeforeCreatingAnything(t *testing.T) {
 		{[]string{"--keys", filepath.Join(directory, "missing.json")}, "missing.json"},
 		{[]string{"--keys", openKeys}, "open-keys.json"},
 		{[]string{"--keys", brokenKeys}, "broken-keys.json"},
+		// The archive directory is made at the first retirement, long after start.
+		{[]string{"--wal-archive", openKeys}, "--wal-archive"},
+		{[]string{"--wal-archive", filepath.Join(openKeys, "archive")}, "--wal-archive"},
 	} {
 		data := filepath.Join(directory, "data")
 		arguments := append([]string{"serve", "--data", data, "--http", "",

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -67,6 +69,29 @@ func checkHostPort(address string) error {
 	return nil
 }
 
+// fileInPath returns the first existing element of path, from the end, that is not a
+// directory ("" when there is none, or path is empty). The log's retirement creates the
+// archive directory when it first moves a segment, long after start: with a file there
+// every snapshot failed (snapshot_failed, /healthz 503) and the log was never retired.
+func fileInPath(path string) string {
+	for path != "" {
+		info, err := os.Stat(path)
+		if err == nil {
+			if !info.IsDir() {
+				return path
+			}
+			return ""
+		}
+		// Missing, or below a file (not a directory): look at the parent.
+		parent := filepath.Dir(path)
+		if parent == path {
+			return ""
+		}
+		path = parent
+	}
+	return ""
+}
+
 // validateLog checks the log and snapshot flags.
 func (o *serveOptions) validateLog(problem func(string, ...any)) {
 	if _, err := parseSyncPolicy(o.sync); err != nil {
@@ -83,6 +108,9 @@ func (o *serveOptions) validateLog(problem func(string, ...any)) {
 	}
 	if o.walArchive != "" && o.walKeepAll {
 		problem("--wal-archive and --wal-keep-all exclude each other")
+	}
+	if file := fileInPath(o.walArchive); file != "" {
+		problem("--wal-archive %q: %s is a file, not a directory", o.walArchive, file)
 	}
 	if o.walSegmentBytes < wal.SegmentBytesMin || o.walSegmentBytes > wal.SegmentBytesMax {
 		problem("--wal-segment-bytes %d: want %d to %d", o.walSegmentBytes, wal.SegmentBytesMin,
