@@ -282,7 +282,7 @@ func newCreateAccountsCommand(options *clientOptions) *cobra.Command {
 	var data userData
 	cmd := &cobra.Command{
 		Use:   "create-accounts ID...",
-		Short: "Create accounts with the given ids (one request; linked with --flags linked)",
+		Short: "Create accounts with the given ids (with --flags linked: all or none)",
 		Example: `  sequent client create-accounts 1 2 --ledger 1 --code 10
   sequent client create-accounts 3 --ledger 1 --code 10 \
       --flags history,debits-must-not-exceed-credits`,
@@ -305,6 +305,10 @@ func newCreateAccountsCommand(options *clientOptions) *cobra.Command {
 				accounts[i] = model.Account{ID: id, Ledger: ledger, Code: code, Flags: flags,
 					UserData128: data128, UserData64: data.data64, UserData32: data.data32}
 			}
+			// linked makes the ids one chain: the last account closes it. With the flag on
+			// every account the chain never closed and each was refused
+			// (linked_event_chain_open, linked_event_failed).
+			accounts[len(accounts)-1].Flags &^= model.AccountLinked
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				results, err := c.CreateAccounts(ctx, accounts)
 				if err != nil {
@@ -320,8 +324,9 @@ func newCreateAccountsCommand(options *clientOptions) *cobra.Command {
 	}
 	cmd.Flags().Uint32Var(&ledger, "ledger", 0, "ledger (asset) of the accounts (required)")
 	cmd.Flags().Uint16Var(&code, "code", 0, "account type code (required)")
-	cmd.Flags().StringVar(&flagText, "flags", "", "comma-separated: linked, history, "+
-		"debits-must-not-exceed-credits, credits-must-not-exceed-debits, closed")
+	cmd.Flags().StringVar(&flagText, "flags", "", "comma-separated: linked (the ids form one "+
+		"chain: all are created or none), history, debits-must-not-exceed-credits, "+
+		"credits-must-not-exceed-debits, closed")
 	data.register(cmd)
 	return cmd
 }
@@ -587,6 +592,15 @@ func newAccountQueryCommand(options *clientOptions, name string) *cobra.Command 
 			id, err := parseID(cmd, "account", args[0])
 			if err != nil {
 				return err
+			}
+			// The server would answer invalid_filter (69), exit 1, naming no flag.
+			switch {
+			case limit < 1 || limit > model.EventsPerRequestMax:
+				return usage(cmd, "--limit %d: want 1 to %d", limit, model.EventsPerRequestMax)
+			case to != 0 && from > to:
+				return usage(cmd, "--from %d is after --to %d", from, to)
+			case debitsOnly && creditsOnly:
+				return usage(cmd, "give at most one of --debits and --credits (neither: both sides)")
 			}
 			filter := model.AccountFilter{AccountID: id, Limit: limit, TimestampMin: from,
 				TimestampMax: to, Flags: model.FilterDebits | model.FilterCredits}
@@ -1078,6 +1092,13 @@ func newOrderListCommand(options *clientOptions) *cobra.Command {
   sequent client order list --account 1 --instrument 1 --after 17 --limit 50   # next page`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The server would answer account_must_not_be_zero or invalid_filter_match, exit 1.
+			switch {
+			case filter.Account == 0:
+				return usage(cmd, "--account is required")
+			case filter.Limit < 1 || filter.Limit > model.EventsPerRequestMax:
+				return usage(cmd, "--limit %d: want 1 to %d", filter.Limit, model.EventsPerRequestMax)
+			}
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				orders, err := c.GetAccountOrders(ctx, filter)
 				if err != nil {
@@ -1088,10 +1109,10 @@ func newOrderListCommand(options *clientOptions) *cobra.Command {
 		},
 	}
 	flags := cmd.Flags()
-	flags.Uint64Var(&filter.Account, "account", 0, "trading account")
+	flags.Uint64Var(&filter.Account, "account", 0, "trading account (required)")
 	flags.Uint64Var(&filter.AfterOrderID, "after", 0, "only orders with a larger id (paging)")
 	flags.Uint32Var(&filter.Instrument, "instrument", 0, "only this instrument (0 all)")
-	flags.Uint32Var(&filter.Limit, "limit", 100, "most results")
+	flags.Uint32Var(&filter.Limit, "limit", 100, "most results (1 to 8189)")
 	return cmd
 }
 

@@ -82,7 +82,11 @@ func checkCommandLine(t *testing.T, arguments []string) error {
 	if err := command.ParseFlags(rest); err != nil {
 		return err
 	}
-	if !command.Runnable() {
+	if command.HasSubCommands() {
+		// A group's argument check refuses a word that names none of its subcommands.
+		if err := command.ValidateArgs(command.Flags().Args()); err != nil {
+			return err
+		}
 		return errorString("'" + command.CommandPath() + "' only groups subcommands")
 	}
 	if err := command.ValidateArgs(command.Flags().Args()); err != nil {
@@ -156,6 +160,20 @@ func checkCommandAndFlagNames(arguments []string) error {
 	command, rest, err := root.Find(arguments)
 	if err != nil {
 		return err
+	}
+	if command.HasSubCommands() && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		// A word after a group that names none of its subcommands; prose writes a
+		// family as 'inspect/verify' or 'inspect|verify', each of which must exist.
+		for _, name := range strings.FieldsFunc(rest[0], func(separator rune) bool {
+			return separator == '/' || separator == '|'
+		}) {
+			if found, _, _ := command.Find([]string{name}); found != command {
+				continue
+			}
+			if err := command.ValidateArgs([]string{name}); err != nil {
+				return err
+			}
+		}
 	}
 	for _, argument := range rest {
 		if !strings.HasPrefix(argument, "--") {

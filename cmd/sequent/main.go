@@ -51,7 +51,53 @@ Start a server on embedded defaults with 'sequent serve'; see each subcommand's 
 		newWitnessCommand(), newAdminCommand(), newDrillCommand(), newBenchCommand(),
 		newSettleCommand(), newReconcileCommand())
 	hideSentinelDefaults(root)
+	checkArgumentsAsUsage(root)
 	return root
+}
+
+// checkArgumentsAsUsage makes every command's argument check answer with a usage error
+// (exit 2) and gives each command that only groups subcommands a check of its own.
+// Without it cobra answers a misspelt subcommand of a group ('sequent wal verfy DIR',
+// 'sequent client tranfer 1 2') by printing the group's help and exiting 0, which a
+// script reads as success, and answers a stray argument ('sequent serve DIR') or an
+// unknown top-level command with exit 1, the code of a run that failed.
+func checkArgumentsAsUsage(command *cobra.Command) {
+	if command.HasSubCommands() && !command.Runnable() {
+		command.Args = unknownSubcommand
+		command.SuggestionsMinimumDistance = suggestionDistanceMax
+		command.RunE = func(group *cobra.Command, _ []string) error { return group.Help() }
+	}
+	if check := command.Args; check != nil {
+		command.Args = func(checked *cobra.Command, arguments []string) error {
+			err := check(checked, arguments)
+			var usage usageError
+			if err == nil || errors.As(err, &usage) {
+				return err
+			}
+			return usageError{fmt.Errorf("%w (see '%s --help')", err, checked.CommandPath())}
+		}
+	}
+	for _, child := range command.Commands() {
+		checkArgumentsAsUsage(child)
+	}
+}
+
+// suggestionDistanceMax is how many letters a misspelt subcommand may differ from a real
+// one (Levenshtein distance) for the error to suggest it, as cobra does at the root.
+const suggestionDistanceMax = 2
+
+// unknownSubcommand is the argument check of a command that only groups subcommands:
+// cobra hands it the arguments when the first one names none of them. Without arguments
+// the group shows its help (exit 0), as 'sequent' alone does.
+func unknownSubcommand(group *cobra.Command, arguments []string) error {
+	if len(arguments) == 0 {
+		return nil
+	}
+	message := fmt.Sprintf("unknown command %q for %q", arguments[0], group.CommandPath())
+	if suggestions := group.SuggestionsFor(arguments[0]); len(suggestions) > 0 {
+		message += "; did you mean " + strings.Join(suggestions, " or ") + "?"
+	}
+	return usageError{fmt.Errorf("%s (see '%s --help')", message, group.CommandPath())}
 }
 
 // hideSentinelDefaults keeps --help from showing a flag's placeholder value as its

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/pflag"
 
 	"sequent/core/node"
@@ -23,6 +25,10 @@ func addPlacementFlags(flags *pflag.FlagSet, spec *shardmap.Spec) {
 // directory). Flags that describe another map than the recorded one are refused when the
 // map is recorded (node.ErrShardMapMismatch).
 func (o *serveOptions) shardMap(layout node.Layout) (*shardmap.Map, error) {
+	// The map's own check takes a count below 1 for 1 and names the bounds less clearly.
+	if o.placement.Shards < 1 || o.placement.Shards > shardmap.ShardsMax {
+		return nil, fmt.Errorf("--shards %d: want 1..%d", o.placement.Shards, shardmap.ShardsMax)
+	}
 	placement, err := o.placement.Build()
 	if err != nil {
 		return nil, err

@@ -282,12 +282,19 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--allow: %w", err)}
 	}
+	var keyring *netio.Keyring
+	if o.keys != "" { // A keys file given that cannot be used leaves no data directory behind.
+		if keyring, err = loadOrGenerateKeys(o, stdout, logger); err != nil {
+			return nil, err
+		}
+	}
 	if err := layout.RecordShardMap(placement); err != nil {
 		return nil, err
 	}
-	keyring, err := loadOrGenerateKeys(o, stdout, logger)
-	if err != nil {
-		return nil, err
+	if keyring == nil {
+		if keyring, err = loadOrGenerateKeys(o, stdout, logger); err != nil {
+			return nil, err
+		}
 	}
 	waiting := startWaitingOps(o, keyring, logger) // A standby's wait: probes answered.
 	groups, err := replication.OpenNode(ctx, nodeConfig)

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"sequent/replication"
@@ -37,11 +40,11 @@ func (o *serveOptions) validate() error {
 	if o.data == "" {
 		problem("--data is empty")
 	}
-	if _, _, err := net.SplitHostPort(o.address); err != nil {
+	if err := checkHostPort(o.address); err != nil {
 		problem("--addr %q: %v", o.address, err)
 	}
 	if o.advertise != "" {
-		if _, _, err := net.SplitHostPort(o.advertise); err != nil {
+		if err := checkHostPort(o.advertise); err != nil {
 			problem("--advertise %q: %v", o.advertise, err)
 		}
 	}
@@ -50,6 +53,43 @@ func (o *serveOptions) validate() error {
 	o.validateNetwork(problem)
 	o.capture.validate(problem)
 	return errors.Join(problems...)
+}
+
+// checkHostPort refuses an address the binary protocol's listener would refuse only
+// after recovery, once the data directory exists and a development key has been
+// generated: a missing port, or a port that is not a number from 0 to 65535.
+func checkHostPort(address string) error {
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// fileInPath returns the first existing element of path, from the end, that is not a
+// directory ("" when there is none, or path is empty). The log's retirement creates the
+// archive directory when it first moves a segment, long after start: with a file there
+// every snapshot failed (snapshot_failed, /healthz 503) and the log was never retired.
+func fileInPath(path string) string {
+	for path != "" {
+		info, err := os.Stat(path)
+		if err == nil {
+			if !info.IsDir() {
+				return path
+			}
+			return ""
+		}
+		// Missing, or below a file (not a directory): look at the parent.
+		parent := filepath.Dir(path)
+		if parent == path {
+			return ""
+		}
+		path = parent
+	}
+	return ""
 }
 
 // validateLog checks the log and snapshot flags.
@@ -68,6 +108,9 @@ func (o *serveOptions) validateLog(problem func(string, ...any)) {
 	}
 	if o.walArchive != "" && o.walKeepAll {
 		problem("--wal-archive and --wal-keep-all exclude each other")
+	}
+	if file := fileInPath(o.walArchive); file != "" {
+		problem("--wal-archive %q: %s is a file, not a directory", o.walArchive, file)
 	}
 	if o.walSegmentBytes < wal.SegmentBytesMin || o.walSegmentBytes > wal.SegmentBytesMax {
 		problem("--wal-segment-bytes %d: want %d to %d", o.walSegmentBytes, wal.SegmentBytesMin,

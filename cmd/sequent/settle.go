@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -90,12 +92,14 @@ func (o *settleOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	return o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
+		// A query the netting refuses is the flags' fault: exit 2, as the help says, not
+		// 1, which it keeps for a refused booking.
 		if err := clearing.RefuseSharedIDs(ctx, c, query.Partners); err != nil {
-			return err
+			return nettingUsage(cmd, err)
 		}
 		report, err := clearing.Net(ctx, c, ledgers, query)
 		if err != nil {
-			return err
+			return nettingUsage(cmd, err)
 		}
 		var booked []model.Transfer
 		var results []model.EventResult
@@ -107,6 +111,15 @@ func (o *settleOptions) run(cmd *cobra.Command) error {
 		}
 		return o.print(cmd, report, ledgers, booked, results)
 	})
+}
+
+// nettingUsage makes the netting's refusal of the query (clearing.ErrNettingQuery) a usage
+// error and returns any other error as it is.
+func nettingUsage(cmd *cobra.Command, err error) error {
+	if errors.Is(err, clearing.ErrNettingQuery) {
+		return usage(cmd, "%v", err)
+	}
+	return err
 }
 
 func (o *settleOptions) query(cmd *cobra.Command) (clearing.NettingQuery, *clearing.Ledgers,
@@ -123,6 +136,11 @@ func (o *settleOptions) query(cmd *cobra.Command) (clearing.NettingQuery, *clear
 		account, err := parseID(cmd, "partner", text)
 		if err != nil {
 			return query, nil, err
+		}
+		// Checked here: the node's lookup answers such an id twice, which the check for
+		// one id on two shards took for that ("account 2 is on ledgers 1 and 1").
+		if slices.Contains(query.Partners, account) {
+			return query, nil, usage(cmd, "--partner %s is given twice", account)
 		}
 		query.Partners = append(query.Partners, account)
 	}
