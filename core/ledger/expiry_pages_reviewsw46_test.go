@@ -104,3 +104,47 @@ func TestMemoryBytesCountsTheExpiryHeap(t *testing.T) {
 			timedBytes-untimedBytes, want)
 	}
 }
+
+// TestNextDeadlineSkipsResolvedTransfers pins NextDeadline's contract (the earliest
+// deadline of an active pending transfer, which decides when the shard writes a pulse):
+// a posted or voided transfer's deadline is never returned, whether it was resolved
+// alone or in a linked chain that commits, and a rolled-back resolution keeps it. (Before
+// session 46 the deadline of a resolved transfer stayed the answer until a sweep passed
+// it.)
+func TestNextDeadlineSkipsResolvedTransfers(t *testing.T) {
+	f := newFixture(t)
+	wantDeadline := func(step string, id uint64, want bool) {
+		t.Helper()
+		deadline, ok := f.ledger.NextDeadline()
+		if ok != want {
+			t.Fatalf("%s: NextDeadline %d, %v; want %v", step, deadline, ok, want)
+		}
+		if !want {
+			return
+		}
+		index, found := f.ledger.findTransfer(model.U128(id))
+		if !found || deadline != pendingDeadline(f.ledger.transfers.at(index)) {
+			t.Fatalf("%s: NextDeadline %d, not transfer %d's deadline", step, deadline, id)
+		}
+	}
+	linked := func(event model.Transfer) model.Transfer {
+		event.Flags |= model.TransferLinked
+		return event
+	}
+	f.expect(model.StatusOK, pending(1, 1, 2, 1, 1))
+	f.expect(model.StatusOK, pending(2, 1, 2, 1, 2))
+	f.expect(model.StatusOK, pending(3, 1, 2, 1, 3))
+	f.expect(model.StatusOK, pending(4, 1, 2, 1, 4))
+	wantDeadline("created", 1, true)
+	f.expect(model.StatusOK, post(11, 1, model.Uint128Max))
+	wantDeadline("1 posted", 2, true)
+	f.transfers(linked(void(12, 2)), transfer(13, 1, 99, 1)) // Rolled back.
+	wantDeadline("void of 2 rolled back", 2, true)
+	results := f.transfers(linked(void(14, 2)), post(15, 3, model.Uint128Max))
+	if results[0].Status != model.StatusOK || results[1].Status != model.StatusOK {
+		t.Fatalf("committed chain: %s, %s", results[0].Status, results[1].Status)
+	}
+	wantDeadline("2 voided and 3 posted in a chain", 4, true)
+	f.expect(model.StatusOK, void(16, 4))
+	wantDeadline("all resolved", 0, false)
+}
