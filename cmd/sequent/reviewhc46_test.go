@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -30,5 +31,19 @@ func TestCreateAccountsLinkedIsAllOrNone(t *testing.T) {
 	}
 	if !strings.Contains(output, "0 of 2 found") {
 		t.Errorf("accounts 1 or 3 exist after their chain failed:\n%s", output)
+	}
+}
+
+// TestSettleUnknownPartnerIsAUsageError: settle's help gives exit 1 to a refused booking
+// and 2 to bad flags; a --partner that names no account (no booking was tried) exited 1.
+// The operators' GET /v1/settlement answers the same query 400, a bad query.
+func TestSettleUnknownPartnerIsAUsageError(t *testing.T) {
+	running, keys, _ := startDevNode(t, shardmap.Spec{})
+	output, err := runRoot(t, "settle", "--addr", running.server.Address(), "--keys", keys,
+		"--partner", "999", "--until", "now")
+	var usage usageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "999") {
+		t.Errorf("settle --partner 999 (no such account): error %v (output %q), want a usage "+
+			"error (exit 2) naming the account", err, output)
 	}
 }
