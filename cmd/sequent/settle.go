@@ -114,9 +114,13 @@ func (o *settleOptions) run(cmd *cobra.Command) error {
 }
 
 // nettingUsage makes the netting's refusal of the query (clearing.ErrNettingQuery) a usage
-// error and returns any other error as it is.
+// error, and so a --partner that names no account this key may read (account_not_found,
+// which the operators' GET /v1/settlement answers 400 too): no booking was tried, and the
+// help keeps exit 1 for a refused one. Any other error is returned as it is.
 func nettingUsage(cmd *cobra.Command, err error) error {
-	if errors.Is(err, clearing.ErrNettingQuery) {
+	var status *client.StatusError
+	if errors.Is(err, clearing.ErrNettingQuery) ||
+		(errors.As(err, &status) && status.Status == model.StatusAccountNotFound) {
 		return usage(cmd, "%v", err)
 	}
 	return err
