@@ -54,7 +54,8 @@ func TestMisspeltSubcommandIsAUsageError(t *testing.T) {
 
 // TestGroupAloneShowsHelp keeps what a group's name alone does: its help, exit 0.
 func TestGroupAloneShowsHelp(t *testing.T) {
-	for _, arguments := range [][]string{{}, {"client"}, {"wal"}, {"admin", "risk"}} {
+	for _, arguments := range [][]string{{}, {"client"}, {"wal"}, {"admin", "risk"},
+		{"wal", "help"}, {"admin", "risk", "help"}} { // "GROUP help", cobra's idiom, too.
 		root := newRootCommand()
 		var output bytes.Buffer
 		root.SetOut(&output)

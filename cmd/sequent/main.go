@@ -87,10 +87,11 @@ func checkArgumentsAsUsage(command *cobra.Command) {
 const suggestionDistanceMax = 2
 
 // unknownSubcommand is the argument check of a command that only groups subcommands:
-// cobra hands it the arguments when the first one names none of them. Without arguments
-// the group shows its help (exit 0), as 'sequent' alone does.
+// cobra hands it the arguments when the first one names none of them. Without arguments,
+// or with the one word help ('sequent wal help', as 'sequent help wal'), the group shows
+// its help (exit 0), as 'sequent' alone does.
 func unknownSubcommand(group *cobra.Command, arguments []string) error {
-	if len(arguments) == 0 {
+	if len(arguments) == 0 || len(arguments) == 1 && arguments[0] == "help" {
 		return nil
 	}
 	message := fmt.Sprintf("unknown command %q for %q", arguments[0], group.CommandPath())
