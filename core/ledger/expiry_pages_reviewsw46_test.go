@@ -76,7 +76,7 @@ func TestExpiryHeapPositionPageBoundaries(t *testing.T) {
 
 // checkPositions checks that every item of h sits where its position says and that h is
 // in heap order.
-func checkPositions(t *testing.T, h *expiryHeap) {
+func checkPositions(t heapTest, h *expiryHeap) {
 	t.Helper()
 	for slot := range h.items {
 		if got, found := h.slotOf(h.items[slot].transfer); !found || got != slot {

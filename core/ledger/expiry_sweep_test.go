@@ -106,10 +106,7 @@ func TestExpirySweepWorkIsBounded(t *testing.T) {
 // checkExpiryHeap checks that l's expiry heap holds exactly its active pending transfers
 // with a timeout, each under its own deadline, in heap order, each where its recorded
 // position says.
-func checkExpiryHeap(t interface {
-	Helper()
-	Fatalf(format string, args ...any)
-}, l *Ledger) {
+func checkExpiryHeap(t heapTest, l *Ledger) {
 	t.Helper()
 	h := &l.expiry
 	scheduled := 0
@@ -134,11 +131,13 @@ func checkExpiryHeap(t interface {
 		t.Fatalf("expiry heap holds %d items, %d active timed pending transfers", len(h.items),
 			scheduled)
 	}
-	for slot := 1; slot < len(h.items); slot++ {
-		if h.items[slot].before(&h.items[(slot-1)/2]) {
-			t.Fatalf("expiry heap slot %d expires before its parent", slot)
-		}
-	}
+	checkPositions(t, h)
+}
+
+// heapTest is what the expiry heap's checks need of a test: *testing.T or *rapid.T.
+type heapTest interface {
+	Helper()
+	Fatalf(format string, args ...any)
 }
 
 // TestExpiryHeapInLinkedChains checks that a linked chain changes the expiry heap only

@@ -417,14 +417,14 @@ func (t *idTable) tombstoneIn(slots []uint64, mask uint64, hash uint64, index ui
 // returns the empty slot where the key belongs.
 func probe(slots []uint64, mask uint64, hash uint64, match func(index uint32) bool) (uint32,
 	uint64, bool) {
-	tag := tagOf(hash)
+	first := firstOf(hash)
 	for position := home(hash, mask); ; position = (position + 1) & mask {
 		slot := slots[position]
 		if slot == 0 {
 			return indexNone, position, false
 		}
-		if live(slot) && slot&^0xffffffff == tag && match(uint32(slot)-1) {
-			return uint32(slot) - 1, position, true
+		if index, ok := slotIndex(slot, first); ok && match(index) {
+			return index, position, true
 		}
 	}
 }
