@@ -72,8 +72,8 @@ func TestQueuedChainPassesDroppedTurnsOn(t *testing.T) {
 }
 
 // TestCloseUnwindsTheQueuedChain: Close while requests queue behind a full window fails
-// each with ErrClosed and returns (shutdown waits for every admit goroutine: the first
-// one's wait for a slot ends with the client's lifetime, each next one's at once).
+// each with ErrClosed and returns (shutdown waits for the admitter: its wait for the
+// first one's slot ends with the client's lifetime, each next one's at once).
 func TestCloseUnwindsTheQueuedChain(t *testing.T) {
 	s, c, ctx, blocker := heldWindowConfigured(t, 950, oneEventRequests)
 	parts := make([]part, 8)
