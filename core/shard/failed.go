@@ -80,16 +80,17 @@ func (s *Shard) answerQueuedAfterFailure() {
 		// refusals sent first overtook the reads queued before them.
 		slot := s.acquire()
 		var request core.Request
+		answered := uint64(0)
 		for i := range s.taken {
 			meta := &s.taken[i]
 			if meta.write || !reads {
 				s.refused = append(s.refused, *meta)
 				s.parkRefusal(slot, meta, &request, model.StatusLogUnavailable)
-			} else {
-				s.queries = append(s.queries[:0], *meta)
-				s.answerQueries(slot)
+			} else if s.answerQuery(slot, meta, &request) {
+				answered++
 			}
 		}
+		s.countQueries(answered)
 		s.logDroppedCancels(s.refused, "the log failed")
 		slot.op = s.opLast
 		s.deliver(slot)

@@ -31,6 +31,19 @@ func submitBehindAParkedWrite(t *testing.T) (*Shard, *recordingReplier, *wal.Mem
 	return s, replier, log
 }
 
+// refuseSecondWrite fills the log and submits write 2 of connection 1 behind
+// submitBehindAParkedWrite's write 1, and waits until the full log has refused it (parked
+// behind write 1).
+func refuseSecondWrite(t *testing.T, s *Shard, log *wal.MemoryLog) {
+	t.Helper()
+	log.SetFull(true)
+	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
+		Operation: model.OperationCreateAccounts, Body: accountsBody(2)}); status != model.StatusOK {
+		t.Fatalf("submit 2: %s", status)
+	}
+	waitUntil(t, "the full log's turn", func() bool { return s.Stats().LogFullRefusals == 1 })
+}
+
 // checkInRequestOrder releases the log and checks that the two replies of connection 1
 // arrive in request order: number 1 ok, then number 2 with status second.
 func checkInRequestOrder(t *testing.T, replier *recordingReplier, log *wal.MemoryLog,
@@ -49,12 +62,7 @@ func checkInRequestOrder(t *testing.T, replier *recordingReplier, log *wal.Memor
 // TestFullLogRefusalKeepsTheConnectionsReplyOrder: the second write finds the log full.
 func TestFullLogRefusalKeepsTheConnectionsReplyOrder(t *testing.T) {
 	s, replier, log := submitBehindAParkedWrite(t)
-	log.SetFull(true)
-	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(2)}); status != model.StatusOK {
-		t.Fatalf("submit 2: %s", status)
-	}
-	waitUntil(t, "the full log's turn", func() bool { return s.Stats().LogFullRefusals == 1 })
+	refuseSecondWrite(t, s, log)
 	log.SetFull(false)
 	checkInRequestOrder(t, replier, log, model.StatusLogUnavailable)
 }

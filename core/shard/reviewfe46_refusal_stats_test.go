@@ -21,12 +21,7 @@ import (
 // answered outcome_unknown, but only write 1 was handled.
 func TestParkedFullLogRefusalIsNotCountedAsHandledWhenFenced(t *testing.T) {
 	s, replier, log := submitBehindAParkedWrite(t)
-	log.SetFull(true)
-	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(2)}); status != model.StatusOK {
-		t.Fatalf("submit 2: %s", status)
-	}
-	waitUntil(t, "the full log's turn", func() bool { return s.Stats().LogFullRefusals == 1 })
+	refuseSecondWrite(t, s, log)
 	s.Fence(s.Epoch()+1, "127.0.0.1:9999")
 	replies := replier.waitFor(t, 2)
 	for i, reply := range replies {
@@ -50,12 +45,7 @@ func TestParkedFullLogRefusalIsNotCountedAsHandledWhenFenced(t *testing.T) {
 // in Latencies (fence46's 8b300a0a said so, and no test held it).
 func TestParkedFullLogRefusalIsNotCountedAsHandled(t *testing.T) {
 	s, replier, log := submitBehindAParkedWrite(t)
-	log.SetFull(true)
-	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(2)}); status != model.StatusOK {
-		t.Fatalf("submit 2: %s", status)
-	}
-	waitUntil(t, "the full log's turn", func() bool { return s.Stats().LogFullRefusals == 1 })
+	refuseSecondWrite(t, s, log)
 	log.SetFull(false)
 	checkInRequestOrder(t, replier, log, model.StatusLogUnavailable)
 	latencies, statuses := s.Latencies()
@@ -76,12 +66,7 @@ func TestParkedFullLogRefusalIsNotCountedAsHandled(t *testing.T) {
 // and write 3 finds it failed: 1 outcome_unknown, 2 and 3 log_unavailable, in order.
 func TestParkedFullLogRefusalStaysLogUnavailableWhenTheLogFails(t *testing.T) {
 	s, replier, log := submitBehindAParkedWrite(t)
-	log.SetFull(true)
-	if status := s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 2,
-		Operation: model.OperationCreateAccounts, Body: accountsBody(2)}); status != model.StatusOK {
-		t.Fatalf("submit 2: %s", status)
-	}
-	waitUntil(t, "the full log's turn", func() bool { return s.Stats().LogFullRefusals == 1 })
+	refuseSecondWrite(t, s, log)
 	log.SetFull(false)
 	log.Fail(errors.New("reviewfe46: fdatasync failed"))
 	s.Submit(&backend.Request{Connection: 1, Client: 7, Session: 1, Number: 3,

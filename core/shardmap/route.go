@@ -45,18 +45,24 @@ func (m *Map) EventTarget(operation model.Operation, event []byte) Target {
 			return Target{Status: model.StatusPlacementFieldMissing}
 		}
 		return Target{Shard: debit, Credit: credit}
-	case model.OperationLookupAccounts:
-		if !m.PlacesByID() {
-			return everyShard
+	case model.OperationLookupAccounts, model.OperationGetAccountTransfers,
+		model.OperationGetAccountBalances:
+		// The event starts with the account id (the filter's, for the two queries).
+		if id := model.Uint128LE(event); m.PlacesByID() && !model.IsSystemID(id) {
+			return at(m.AccountShard(id, 0))
 		}
-		return at(m.AccountShard(model.Uint128LE(event), 0))
+		// Ledger placement: ids alone do not say where. An id of Sequent's own (the
+		// reserved range): the map places client ids, not these. A settlement account
+		// S(A→B, L) has one id and a copy on each shard of its pair, whichever shard the
+		// map would place the id on; asked of every shard, a lookup finds every copy, in
+		// shard order, and a query answers from the lowest shard holding one (the credit
+		// shard's copy exists only once a credit reached it: core/node
+		// TestReviewha46SettlementAccountWithOneCopy). An instrument's escrow accounts
+		// live with the instrument, which the id does not say either (core/node
+		// TestReviewha46EscrowAccountLookupOnTwoShards). PROTOCOL.md section 18.
+		return everyShard
 	case model.OperationLookupTransfers, model.OperationGetLedgerTotals:
 		return everyShard // Transfer ids say nothing about placement; totals are per shard.
-	case model.OperationGetAccountTransfers, model.OperationGetAccountBalances:
-		if !m.PlacesByID() {
-			return everyShard
-		}
-		return at(m.AccountShard(model.Uint128LE(event), 0)) // The filter's account id.
 	}
 	return m.matchingTarget(operation, event)
 }

@@ -58,6 +58,14 @@ func TestEventTarget(t *testing.T) {
 			QuoteAccountID: model.U128(quote)})
 	}
 	local := func(shard uint16) Target { return Target{Shard: shard, Credit: shard} }
+	hashed := &Map{Shards: 2, Placement: PlacementHash}
+	systemEvent := func(size int) []byte { // A settlement account's id (bit 127 set).
+		b := make([]byte, size)
+		model.Uint128{Hi: 1 << 63, Lo: 0x0001_0000_0001}.PutLE(b)
+		return b
+	}
+	maxIDEvent := make([]byte, model.IDSize)
+	model.Uint128Max.PutLE(maxIDEvent)
 	tests := []struct {
 		name      string
 		m         *Map
@@ -93,6 +101,15 @@ func TestEventTarget(t *testing.T) {
 			append(idEvent(150), make([]byte, model.AccountFilterSize-model.IDSize)...), local(1)},
 		{"account balances by ledger", byLedger, model.OperationGetAccountBalances,
 			make([]byte, model.AccountFilterSize), Target{Every: true}},
+		// Sequent's own ids (escrows, settlement accounts) are not placed by the map.
+		{"lookup system account: every shard", ranges, model.OperationLookupAccounts,
+			systemEvent(model.IDSize), Target{Every: true}},
+		{"system account transfers: every shard", ranges, model.OperationGetAccountTransfers,
+			systemEvent(model.AccountFilterSize), Target{Every: true}},
+		{"system account balances: every shard", hashed, model.OperationGetAccountBalances,
+			systemEvent(model.AccountFilterSize), Target{Every: true}},
+		{"lookup account 2^128-1: not a system id", ranges, model.OperationLookupAccounts,
+			maxIDEvent, local(1)},
 		{"instrument", ranges, model.OperationCreateInstruments, u32Event(model.InstrumentSize, 7), local(1)},
 		{"instrument default", ranges, model.OperationLookupInstruments,
 			u32Event(model.InstrumentIDSize, 8), local(0)},

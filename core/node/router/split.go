@@ -68,9 +68,6 @@ func split(m *shardmap.Map, operation model.Operation, body []byte) plan {
 	if operation == model.OperationCreateAccounts || operation == model.OperationCreateTransfers {
 		refuseSpanningChains(body, info.EventSize, targets)
 	}
-	if keyedByAccount(operation) {
-		askEveryShardForSystemAccounts(body, info.EventSize, targets)
-	}
 	byShard := make([]int, m.Shards) // Part index + 1 of each shard.
 	every := false
 	for i, target := range targets {
@@ -103,35 +100,6 @@ func split(m *shardmap.Map, operation model.Operation, body []byte) plan {
 		p.passThrough, p.shard = true, p.parts[0].shard
 	}
 	return p
-}
-
-// keyedByAccount reports whether each event of operation starts with an account id that
-// places it (lookup_accounts; the filter of get_account_transfers and
-// get_account_balances).
-func keyedByAccount(operation model.Operation) bool {
-	return operation == model.OperationLookupAccounts ||
-		operation == model.OperationGetAccountTransfers ||
-		operation == model.OperationGetAccountBalances
-}
-
-// askEveryShardForSystemAccounts sends the events that name one of Sequent's own accounts
-// (an id in the reserved range, model.IsSystemID) to every shard: the map places client
-// ids, not these. A settlement account S(A→B, L) has one id and a copy on each shard of
-// its pair, whichever shard the map places the id on (one of the pair, or another). Asked
-// of the map's shard alone, a lookup found one copy, or none, or (with ids of both shards
-// in the request, whose parts carry the whole body) both: now a lookup finds every copy,
-// in shard order, and a query answers from the lowest shard holding one (the credit
-// shard's copy exists only once a credit reached it: core/node
-// TestReviewha46SettlementAccountWithOneCopy), whatever else the request asks. An
-// instrument's escrow accounts live with the instrument, which the id does not place
-// either: asked of the map's shard, a lookup found nothing (core/node
-// TestReviewha46EscrowAccountLookupOnTwoShards). PROTOCOL.md section 18.
-func askEveryShardForSystemAccounts(body []byte, eventSize int, targets []shardmap.Target) {
-	for i := range targets {
-		if model.IsSystemID(model.Uint128LE(body[i*eventSize:])) {
-			targets[i] = shardmap.Target{Every: true}
-		}
-	}
 }
 
 // refuseSpanningChains refuses every linked chain whose events are not all local to one
