@@ -27,7 +27,7 @@ func addPlacementFlags(flags *pflag.FlagSet, spec *shardmap.Spec) {
 func (o *serveOptions) shardMap(layout node.Layout) (*shardmap.Map, error) {
 	// The map's own check takes a count below 1 for 1 and names the bounds less clearly.
 	if o.placement.Shards < 1 || o.placement.Shards > shardmap.ShardsMax {
-		return nil, fmt.Errorf("--shards %d: want 1..%d", o.placement.Shards, shardmap.ShardsMax)
+		return nil, fmt.Errorf("--shards %d: want 1 to %d", o.placement.Shards, shardmap.ShardsMax)
 	}
 	placement, err := o.placement.Build()
 	if err != nil {

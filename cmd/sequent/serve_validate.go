@@ -69,8 +69,8 @@ func checkHostPort(address string) error {
 	return nil
 }
 
-// fileInPath returns the first existing element of path, from the end, that is not a
-// directory ("" when there is none, or path is empty). The log's retirement creates the
+// fileInPath returns the deepest element of path that exists when it is not a directory
+// ("" when it is one, when none exists, or path is empty). The log's retirement creates the
 // archive directory when it first moves a segment, long after start: with a file there
 // every snapshot failed (snapshot_failed, /healthz 503) and the log was never retired.
 func fileInPath(path string) string {

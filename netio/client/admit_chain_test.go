@@ -11,8 +11,8 @@ import (
 	"sequent/core/model"
 )
 
-// Tests of the chain of requests waiting for a window slot (submit, admit): a dropped
-// request passes its turn on, the client's end unwinds the chain, and each caller's
+// Tests of the queue of requests waiting for a window slot (submit, admitter, admit): a
+// dropped request passes its turn on, the client's end empties the queue, and each caller's
 // requests are numbered in the order it submitted them while the window fills and
 // frees under other callers.
 
@@ -73,7 +73,7 @@ func TestQueuedChainPassesDroppedTurnsOn(t *testing.T) {
 
 // TestCloseUnwindsTheQueuedChain: Close while requests queue behind a full window fails
 // each with ErrClosed and returns (shutdown waits for the admitter: its wait for the
-// first one's slot ends with the client's lifetime, each next one's at once).
+// first request's slot ends with the client's lifetime, each next one's at once).
 func TestCloseUnwindsTheQueuedChain(t *testing.T) {
 	s, c, ctx, blocker := heldWindowConfigured(t, 950, oneEventRequests)
 	parts := make([]part, 8)

@@ -823,10 +823,7 @@ func (call *Call) splittable(status model.Status) bool {
 func (c *Client) splitLocked(call *Call) {
 	c.leavePendingLocked(call)
 	info, _ := call.Operation.Info()
-	resultBytes := info.ResultSize
-	if call.flags&requestFlagReplyBalances != 0 {
-		resultBytes = model.EventResultBalancesSize
-	}
+	resultBytes := mergedResultBytes(call.Operation, call.flags)
 	events := call.frame[wire.HeaderSize:]
 	first := 0
 	for i := range call.parts {

@@ -113,7 +113,7 @@
 // is not sent until as many callers have called again (they rejoin it), it is full, or
 // RejoinWait passes (default 1 ms; negative: off): otherwise the callers woken by each
 // answer miss the request being sent and ride in the one after, splitting into two
-// groups that take turns. The wait runs on the client's admission goroutine (admit),
+// groups that take turns. The wait runs on the client's admission goroutine (admitter),
 // holding the open-request slot (not yet a window slot), before it is numbered; the
 // callers waiting in it meanwhile wait longer by at most RejoinWait. Callers of any
 // merged operation count as back, not only those of the request held: the client

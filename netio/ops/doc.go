@@ -149,9 +149,9 @@
 //
 // Metric values are read from one Snapshot per scrape by a collector that keeps nothing
 // (prometheus.NewConstMetric and NewConstSummary), so the exposition shows exactly the
-// counters the shards, logs, replication and network server publish; latency summaries
-// carry the p50/p90/p99/p99.9 of the caller's HdrHistograms (converted from µs to
-// seconds) and a …_max_seconds gauge. With ConsoleSources.LatencyHistograms, request
+// counters the shards, logs, replication, network server and JSON API (when served)
+// publish; latency summaries carry the p50/p90/p99/p99.9 of the caller's HdrHistograms
+// (converted from µs to seconds) and a …_max_seconds gauge. With ConsoleSources.LatencyHistograms, request
 // latency is also a histogram (sequent_request_duration_seconds, latency_metric.go) whose
 // buckets give windowed percentiles, which quantiles since start cannot. The server's own counters (requests, refusals,
 // admin outcomes) are ordinary counters, and the Go runtime and process collectors are
