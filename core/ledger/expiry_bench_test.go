@@ -42,14 +42,8 @@ func benchmarkPostTimedPending(b *testing.B, accountCount uint32, batchLength in
 	nextID := uint64(1)
 	newRound := func() {
 		for i := range pendings {
-			debit := random.Uint64N(uint64(accountCount)) + 1
-			credit := random.Uint64N(uint64(accountCount)-1) + 1
-			if credit >= debit {
-				credit++
-			}
-			pendings[i] = model.Transfer{ID: model.U128(nextID), DebitAccountID: model.U128(debit),
-				CreditAccountID: model.U128(credit), Amount: model.U128(1 + random.Uint64N(1000)),
-				Ledger: 1, Code: 1, Flags: model.TransferPending, Timeout: 1}
+			pendings[i] = randomPendingTransfer(random, accountCount, nextID)
+			pendings[i].Timeout = 1
 			nextID++
 		}
 		for start := 0; start < len(pendings); start += model.EventsPerRequestMax {

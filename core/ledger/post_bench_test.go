@@ -57,14 +57,7 @@ func benchmarkPostPending(b *testing.B, accountCount uint32, saga bool, batchLen
 	// newRound creates a round of pending transfers and the posts that resolve them.
 	newRound := func() {
 		for i := range pendings {
-			debit := random.Uint64N(uint64(accountCount)) + 1
-			credit := random.Uint64N(uint64(accountCount)-1) + 1
-			if credit >= debit {
-				credit++
-			}
-			pendings[i] = model.Transfer{ID: model.U128(nextID), DebitAccountID: model.U128(debit),
-				CreditAccountID: model.U128(credit), Amount: model.U128(1 + random.Uint64N(1000)),
-				Ledger: 1, Code: 1, Flags: model.TransferPending}
+			pendings[i] = randomPendingTransfer(random, accountCount, nextID)
 			nextID++
 		}
 		for start := 0; start < len(pendings); start += model.EventsPerRequestMax {
@@ -134,4 +127,18 @@ func postBenchBatch(l *Ledger, saga bool, timestamp uint64, posts []model.Transf
 		return
 	}
 	l.CreateTransfers(timestamp, posts, results)
+}
+
+// randomPendingTransfer is a pending transfer of id between two different random accounts
+// of 1..accountCount, of a random amount up to 1,000 (the post and expiry benchmarks'
+// rounds).
+func randomPendingTransfer(random *rand.Rand, accountCount uint32, id uint64) model.Transfer {
+	debit := random.Uint64N(uint64(accountCount)) + 1
+	credit := random.Uint64N(uint64(accountCount)-1) + 1
+	if credit >= debit {
+		credit++
+	}
+	return model.Transfer{ID: model.U128(id), DebitAccountID: model.U128(debit),
+		CreditAccountID: model.U128(credit), Amount: model.U128(1 + random.Uint64N(1000)),
+		Ledger: 1, Code: 1, Flags: model.TransferPending}
 }
