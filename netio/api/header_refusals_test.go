@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -182,4 +183,57 @@ func authenticationLines(t testing.TB, h *harness, method, uri string) string {
 		t.Fatal(err)
 	}
 	return headerLines(header)
+}
+
+// TestRestOfABodyOverTheLimitIsReadAfterAHeaderRefusal: a request refused from its
+// headers whose body is over fasthttp's unread-body limit is answered first (Connection:
+// close), then the rest of its body is read to its announced length, and only then is the
+// connection closed, with a FIN. Without the drain (discardBodyAfterAnswer) the server
+// closed at once: the client's next writes of the body met a reset. Unlike a test that
+// sends the whole body in one write before it reads, this one sends the rest only after
+// the answer has arrived, so the outcome does not depend on which of the answer and the
+// reset the client's kernel sees first.
+func TestRestOfABodyOverTheLimitIsReadAfterAHeaderRefusal(t *testing.T) {
+	h := newHarness(t)
+	conn, err := net.DialTimeout("tcp", h.server.Address(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	const chunkBytes = 16 << 10
+	announced := fasthttpUnreadBodyMax + 1<<20
+	head := fmt.Sprintf("POST /v1/accounts HTTP/1.1\r\nHost: test\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", announced)
+	first := strings.Repeat(" ", headerRefusalSentBytes)
+	if _, err := conn.Write([]byte(head + first)); err != nil {
+		t.Fatal(err)
+	}
+	reader := bufio.NewReader(conn)
+	answer, err := http.ReadResponse(reader, nil)
+	if err != nil {
+		t.Fatalf("no answer before the rest of the body was sent: %v", err)
+	}
+	if _, err := io.Copy(io.Discard, answer.Body); err != nil {
+		t.Fatalf("the answer's body: %v", err)
+	}
+	answer.Body.Close()
+	if answer.StatusCode != http.StatusUnauthorized || !answer.Close {
+		t.Fatalf("HTTP %d, Connection: close %v; want 401 and close", answer.StatusCode, answer.Close)
+	}
+	chunk := []byte(strings.Repeat(" ", chunkBytes))
+	for sent := len(first); sent < announced; sent += len(chunk) {
+		if rest := announced - sent; rest < len(chunk) {
+			chunk = chunk[:rest]
+		}
+		if _, err := conn.Write(chunk); err != nil {
+			t.Fatalf("writing the body after the answer, at byte %d of %d: %v "+
+				"(the server closed without reading it)", sent, announced, err)
+		}
+	}
+	if n, err := reader.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after the whole body: read %d bytes, %v; want the server's close (EOF)", n, err)
+	}
 }
