@@ -1,0 +1,437 @@
+package e2e
+
+// Session 47's hunt (helper hunt47b): what flows out of Sequent, read as an integrator
+// reads README "Change data capture (NATS JetStream)" and "Market data" and PROTOCOL.md
+// section 8a. The consumer below is written from those words alone: it decodes the JSON
+// into its own types, not the project's (capture.EventJSON), so a field the documents
+// name and the code does not write, or writes otherwise, shows.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/core/model"
+	"sequent/netio/client"
+)
+
+// documentedBalance is an account's four balances as the README's example prints them
+// (decimal strings).
+type documentedBalance struct {
+	DebitsPending  string `json:"debits_pending"`
+	DebitsPosted   string `json:"debits_posted"`
+	CreditsPending string `json:"credits_pending"`
+	CreditsPosted  string `json:"credits_posted"`
+}
+
+// documentedEvent is one message of the stream, with the fields the README's example
+// and its subject list name.
+type documentedEvent struct {
+	Schema    int    `json:"schema"`
+	ID        string `json:"id"`
+	Shard     uint32 `json:"shard"`
+	Op        uint64 `json:"op"`
+	Index     uint32 `json:"index"`
+	Epoch     uint64 `json:"epoch"`
+	Kind      string `json:"kind"`
+	Timestamp uint64 `json:"timestamp"`
+	System    bool   `json:"system"`
+	Account   *struct {
+		ID     string `json:"id"`
+		Ledger uint32 `json:"ledger"`
+	} `json:"account"`
+	Transfer *struct {
+		ID        string `json:"id"`
+		Debit     string `json:"debit_account_id"`
+		Credit    string `json:"credit_account_id"`
+		Amount    string `json:"amount"`
+		PendingID string `json:"pending_id"`
+		Ledger    uint32 `json:"ledger"`
+		Flags     uint16 `json:"flags"`
+		Timeout   uint32 `json:"timeout"`
+	} `json:"transfer"`
+	DebitBalance  *documentedBalance `json:"debit_balance"`
+	CreditBalance *documentedBalance `json:"credit_balance"`
+	Order         *struct {
+		Client     uint64 `json:"client"`
+		Account    uint64 `json:"account"`
+		Instrument uint32 `json:"instrument"`
+	} `json:"order"`
+	MarketData *struct {
+		Instrument uint32 `json:"instrument"`
+		Sequence   uint64 `json:"sequence"`
+	} `json:"market_data"`
+	FromOp uint64 `json:"from_op"`
+	ToOp   uint64 `json:"to_op"`
+
+	subject   string // The NATS subject it was stored under.
+	messageID string // Its Nats-Msg-Id header.
+}
+
+// readDocumentedStream reads every message of the stream in stream order (nil when the
+// stream cannot be read yet).
+func readDocumentedStream(t *testing.T, url, stream string) []documentedEvent {
+	t.Helper()
+	connection, err := nats.Connect(url, nats.Timeout(5*time.Second))
+	if err != nil {
+		return nil
+	}
+	defer connection.Close()
+	js, err := jetstream.New(connection)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil
+	}
+	var events []documentedEvent
+	for sequence := info.State.FirstSeq; sequence <= info.State.LastSeq && sequence > 0; sequence++ {
+		message, err := s.GetMsg(ctx, sequence)
+		if err != nil {
+			t.Fatalf("message %d: %v", sequence, err)
+		}
+		var e documentedEvent
+		if err := json.Unmarshal(message.Data, &e); err != nil {
+			t.Fatalf("message %d is not JSON: %v\n%s", sequence, err, message.Data)
+		}
+		e.subject = message.Subject
+		e.messageID = message.Header.Get("Nats-Msg-Id")
+		events = append(events, e)
+	}
+	return events
+}
+
+// documentedSubject is the subject the README's list gives an event.
+func documentedSubject(e documentedEvent) string {
+	switch {
+	case e.Kind == "account_created" && e.Account != nil:
+		return fmt.Sprintf("sequent.%d.ledger.%d.account_created.%s.%s", e.Shard,
+			e.Account.Ledger, e.Account.ID, e.Account.ID)
+	case strings.HasPrefix(e.Kind, "transfer_") && e.Transfer != nil:
+		return fmt.Sprintf("sequent.%d.ledger.%d.%s.%s.%s", e.Shard, e.Transfer.Ledger,
+			e.Kind, e.Transfer.Debit, e.Transfer.Credit)
+	case strings.HasPrefix(e.Kind, "order_") && e.Order != nil:
+		return fmt.Sprintf("sequent.%d.order.%d.%s.%d.%d", e.Shard, e.Order.Instrument,
+			e.Kind, e.Order.Client, e.Order.Account)
+	case (e.Kind == "trade" || e.Kind == "level") && e.MarketData != nil:
+		return fmt.Sprintf("sequent.%d.market.%d.%s", e.Shard, e.MarketData.Instrument, e.Kind)
+	case e.Kind == "capture_gap":
+		return fmt.Sprintf("sequent.%d.capture.gap", e.Shard)
+	}
+	return "(no documented subject for kind " + e.Kind + ")"
+}
+
+// ledgerFollower keeps every account's balances from the stream's events alone, the way
+// a downstream ledger would: each transfer event moves amounts by the documented
+// semantics, and the event's balances ("the true balances after the change") must equal
+// what the moves give.
+//
+// Order reservations are no events (PROTOCOL.md, "What an order holds is a reservation,
+// not a transfer"): they move a trading account's debits_pending and the escrow's
+// credits_pending with no transfer, so the follower compares the pending balances only
+// of the accounts in exact (those no order ever pays from), and the posted ones of all.
+type ledgerFollower struct {
+	balances map[string]*[4]*big.Int // debits pending, debits posted, credits pending, credits posted
+	pending  map[string][3]string    // pending transfer id: debit, credit, amount
+	exact    map[string]bool         // accounts whose pending balances are compared too
+	problems []string
+}
+
+func newLedgerFollower(exact map[string]bool) *ledgerFollower {
+	return &ledgerFollower{balances: map[string]*[4]*big.Int{}, pending: map[string][3]string{},
+		exact: exact}
+}
+
+// differs reports whether stated (pending and posted, in ledgerFollower.balances'
+// order) departs from what the events gave account.
+func (f *ledgerFollower) differs(account string, stated [4]string) bool {
+	want := f.balance(account)
+	for i := range stated {
+		if (i%2 == 1 || f.exact[account]) && stated[i] != want[i].String() {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *ledgerFollower) balance(id string) *[4]*big.Int {
+	b := f.balances[id]
+	if b == nil {
+		b = &[4]*big.Int{new(big.Int), new(big.Int), new(big.Int), new(big.Int)}
+		f.balances[id] = b
+	}
+	return b
+}
+
+func decimal(text string) *big.Int {
+	v, ok := new(big.Int).SetString(text, 10)
+	if !ok {
+		return big.NewInt(-1)
+	}
+	return v
+}
+
+// apply moves the balances by one event and compares them with the event's.
+func (f *ledgerFollower) apply(e documentedEvent) {
+	if e.Kind == "account_created" {
+		f.balance(e.Account.ID)
+		return
+	}
+	if !strings.HasPrefix(e.Kind, "transfer_") {
+		return
+	}
+	tr := e.Transfer
+	debit, credit := f.balance(tr.Debit), f.balance(tr.Credit)
+	amount := decimal(tr.Amount)
+	switch e.Kind {
+	case "transfer_created":
+		switch {
+		case tr.Flags&model.TransferPending != 0:
+			debit[0].Add(debit[0], amount)
+			credit[2].Add(credit[2], amount)
+			f.pending[tr.ID] = [3]string{tr.Debit, tr.Credit, tr.Amount}
+		case tr.Flags&(model.TransferPostPending|model.TransferVoidPending) != 0:
+			f.problems = append(f.problems, e.ID+": a post or void as transfer_created")
+		default:
+			debit[1].Add(debit[1], amount)
+			credit[3].Add(credit[3], amount)
+		}
+	case "transfer_posted", "transfer_voided", "transfer_expired":
+		key := tr.PendingID
+		if e.Kind == "transfer_expired" {
+			key = tr.ID // The expired transfer is the pending one (schema.go).
+		}
+		p, ok := f.pending[key]
+		if !ok {
+			f.problems = append(f.problems, fmt.Sprintf("%s: %s of pending %s never created",
+				e.ID, e.Kind, key))
+			return
+		}
+		delete(f.pending, key)
+		debit, credit = f.balance(p[0]), f.balance(p[1])
+		reserved := decimal(p[2])
+		debit[0].Sub(debit[0], reserved)
+		credit[2].Sub(credit[2], reserved)
+		if e.Kind == "transfer_posted" {
+			debit[1].Add(debit[1], amount)
+			credit[3].Add(credit[3], amount)
+		}
+		if p[0] != tr.Debit || p[1] != tr.Credit {
+			f.problems = append(f.problems, fmt.Sprintf("%s: %s names accounts %s->%s, the pending %s->%s",
+				e.ID, e.Kind, tr.Debit, tr.Credit, p[0], p[1]))
+		}
+	default:
+		f.problems = append(f.problems, e.ID+": undocumented kind "+e.Kind)
+		return
+	}
+	for side, stated := range map[string]*documentedBalance{tr.Debit: e.DebitBalance,
+		tr.Credit: e.CreditBalance} {
+		if stated == nil {
+			f.problems = append(f.problems, e.ID+": no balance of account "+side)
+			continue
+		}
+		got := [4]string{stated.DebitsPending, stated.DebitsPosted, stated.CreditsPending,
+			stated.CreditsPosted}
+		if f.differs(side, got) {
+			f.problems = append(f.problems, fmt.Sprintf(
+				"%s (%s %s): account %s's balances %v, the events so far give %v",
+				e.ID, e.Kind, tr.ID, side, got, *f.balance(side)))
+		}
+	}
+}
+
+// checkDocumentedStream follows the events and reports every way the stream departs from
+// the README: ids unique and equal to shard:op:index:epoch and Nats-Msg-Id, op order,
+// subjects, schema 2, market-data sequences per instrument with no gaps (PROTOCOL.md
+// 8a: +1 for every update, trades and levels alike), and balances.
+func checkDocumentedStream(events []documentedEvent, exact map[string]bool) (*ledgerFollower,
+	[]string) {
+	f := newLedgerFollower(exact)
+	var problems []string
+	seen := map[string]bool{}
+	sequences := map[uint32]uint64{}
+	var lastOp uint64
+	var lastIndex uint32
+	for i, e := range events {
+		if seen[e.ID] {
+			problems = append(problems, e.ID+": in the stream twice")
+		}
+		seen[e.ID] = true
+		if e.messageID != e.ID {
+			problems = append(problems, fmt.Sprintf("%s: Nats-Msg-Id %q", e.ID, e.messageID))
+		}
+		if e.Schema != 2 {
+			problems = append(problems, fmt.Sprintf("%s: schema %d", e.ID, e.Schema))
+		}
+		if subject := documentedSubject(e); subject != e.subject {
+			problems = append(problems, fmt.Sprintf("%s: subject %s, documented %s", e.ID,
+				e.subject, subject))
+		}
+		if e.Kind == "capture_gap" || e.Kind == "capture_superseded" {
+			problems = append(problems, e.ID+": unexpected marker "+e.Kind)
+			continue
+		}
+		if want := fmt.Sprintf("%d:%d:%d:%d", e.Shard, e.Op, e.Index, e.Epoch); e.ID != want {
+			problems = append(problems, fmt.Sprintf("%s: id, fields say %s", e.ID, want))
+		}
+		if i > 0 && (e.Op < lastOp || e.Op == lastOp && e.Index <= lastIndex) {
+			problems = append(problems, fmt.Sprintf("%s after %d:%d: not in op order", e.ID,
+				lastOp, lastIndex))
+		}
+		lastOp, lastIndex = e.Op, e.Index
+		if e.MarketData != nil {
+			instrument := e.MarketData.Instrument
+			if e.MarketData.Sequence != sequences[instrument]+1 {
+				problems = append(problems, fmt.Sprintf("%s: instrument %d's sequence %d after %d",
+					e.ID, instrument, e.MarketData.Sequence, sequences[instrument]))
+			}
+			sequences[instrument] = e.MarketData.Sequence
+		}
+		f.apply(e)
+	}
+	return f, append(problems, f.problems...)
+}
+
+// TestHunt47bCapturedLedgerAgreesWithTheLedger drives a node with change capture through
+// every ledger event kind (single-phase, pending then posted in part, voided and
+// expired) and trading (orders that rest, trade and are canceled: the engine's holds and
+// settlements), with a SIGKILL and restart in the middle, and reads the stream as the
+// README describes it: every message once, in op order, under its documented subject,
+// with market-data sequences that have no holes, and each transfer event's balances
+// the ones the events before it give; at the end the balances the stream gives equal
+// the node's own (lookup_accounts) for every client account.
+func TestHunt47bCapturedLedgerAgreesWithTheLedger(t *testing.T) {
+	dir := t.TempDir()
+	natsAddress := freePort(t)
+	natsURL := "nats://" + natsAddress
+	startNATS(t, filepath.Join(dir, "nats"), natsAddress)
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("47", 32)
+	writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "trade", "admin"))
+	s := startServer(t, filepath.Join(dir, "a"), freePort(t), "--keys", keys,
+		"--cdc-nats", natsURL)
+	connect := func() *client.Client {
+		t.Helper()
+		ctx, cancel := context30s()
+		defer cancel()
+		raw := make([]byte, 32)
+		for i := range raw {
+			raw[i] = 0x47
+		}
+		c, err := client.Dial(ctx, client.Config{Addresses: []string{s.address}, Client: 1,
+			Key: 1, Secret: raw, DialTimeout: dialTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c := connect()
+	tradingSetup(t, c)
+	transfers := func(c *client.Client, batch ...model.Transfer) {
+		t.Helper()
+		ctx, cancel := context30s()
+		defer cancel()
+		results, err := c.CreateTransfers(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range results {
+			if r.Status != model.StatusOK {
+				t.Fatalf("transfer %d of the batch: %s", i, r.Status)
+			}
+		}
+	}
+	pendingTransfer := func(id, debit, credit, amount uint64, timeoutSeconds uint32) model.Transfer {
+		p := transferOn(id, debit, credit, amount, 1)
+		p.Flags, p.Timeout = model.TransferPending, timeoutSeconds
+		return p
+	}
+	// Accounts 31 and 32 (ledger 1) never trade, so every balance of theirs is a sum of
+	// transfer events. Pending transfers: 500 posted in part, 501 voided, 502 expires.
+	ctx, cancel := context30s()
+	defer cancel()
+	if results, err := c.CreateAccounts(ctx, []model.Account{account(31, 0),
+		account(32, 0)}); err != nil || results[0].Status != model.StatusOK {
+		t.Fatalf("accounts: %v %+v", err, results)
+	}
+	transfers(c, transferOn(499, 1, 31, 1000, 1), pendingTransfer(500, 31, 32, 70, 0),
+		pendingTransfer(501, 32, 31, 30, 0), pendingTransfer(502, 31, 32, 9, 1),
+		transferOn(503, 31, 11, 4, 1))
+	placeOrders(t, c, 1, 20)
+
+	s.kill() // A crash in the middle: the stream must neither lose nor repeat anything.
+	s.restart()
+	c = connect()
+	post := transferOn(510, 31, 32, 50, 1)
+	post.Flags, post.PendingID = model.TransferPostPending, model.U128(500)
+	void := transferOn(511, 32, 31, 0, 1)
+	void.Flags, void.PendingID = model.TransferVoidPending, model.U128(501)
+	transfers(c, post, void, transferOn(512, 21, 32, 3, 1))
+	placeOrders(t, c, 100, 20)
+	ctx, cancel = context30s()
+	defer cancel()
+	if _, err := c.CancelOrders(ctx, []model.OrderCancel{{ClientOrderID: 900, Account: 1,
+		OriginalClientOrderID: 100}}); err != nil {
+		t.Fatal(err)
+	}
+
+	clientAccounts := []uint64{1, 2, 11, 12, 21, 22, 31, 32}
+	exact := map[string]bool{"1": true, "2": true, "31": true, "32": true}
+	var last []string
+	deadline := time.Now().Add(hangGuard)
+	for !func() bool {
+		events := readDocumentedStream(t, natsURL, "SEQUENT_0")
+		f, problems := checkDocumentedStream(events, exact)
+		if len(problems) > 0 {
+			t.Fatalf("the stream departs from the README (%d messages):\n%s", len(events),
+				strings.Join(problems, "\n"))
+		}
+		ctx, cancel := context30s()
+		defer cancel()
+		ids := make([]model.Uint128, len(clientAccounts))
+		for i, id := range clientAccounts {
+			ids[i] = model.U128(id)
+		}
+		accounts, err := c.LookupAccounts(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = last[:0]
+		agree := true
+		for _, a := range accounts {
+			node := [4]string{a.DebitsPending.String(), a.DebitsPosted.String(),
+				a.CreditsPending.String(), a.CreditsPosted.String()}
+			if f.differs(a.ID.String(), node) {
+				agree = false
+				last = append(last, fmt.Sprintf("account %s: stream %v, node %v", a.ID,
+					*f.balance(a.ID.String()), node))
+			}
+		}
+		if _, waiting := f.pending["502"]; waiting {
+			last = append(last, "transfer 502 has not expired in the stream")
+			agree = false
+		}
+		return agree
+	}() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream's balances never reached the node's:\n%s", strings.Join(last, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
