@@ -10,7 +10,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -433,5 +435,139 @@ func TestHunt47bCapturedLedgerAgreesWithTheLedger(t *testing.T) {
 			t.Fatalf("the stream's balances never reached the node's:\n%s", strings.Join(last, "\n"))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestHunt47bFullStreamHoldsUpItsShardAlone: README, "A node of several shards": "A
+// stream that is down, full or refusing holds up that shard's capture alone: the other
+// shards' captures keep publishing". Shard 0's stream is created beforehand full at 10
+// messages with discard new (JetStream refuses what does not fit); shard 1's is the
+// node's own. Transfers on both shards, a SIGKILL and restart while the stream is still
+// full, more transfers; shard 1's stream holds its events meanwhile, /healthz names shard
+// 0's capture lagging and not shard 1's; once the limit is lifted shard 0's stream holds
+// every event once, in op order, with the balances of the node.
+func TestHunt47bFullStreamHoldsUpItsShardAlone(t *testing.T) {
+	dir := t.TempDir()
+	natsAddress := freePort(t)
+	natsURL := "nats://" + natsAddress
+	startNATS(t, filepath.Join(dir, "nats"), natsAddress)
+	connection, err := nats.Connect(natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	js, err := jetstream.New(connection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context30s()
+	defer cancel()
+	full := jetstream.StreamConfig{Name: "SEQUENT_0", Subjects: []string{"sequent.0.>"},
+		Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute, MaxMsgs: 10,
+		Discard: jetstream.DiscardNew}
+	if _, err := js.CreateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("4b", 32)
+	writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
+	httpAddress := freePort(t)
+	s := startServer(t, filepath.Join(dir, "a"), freePort(t), "--keys", keys, "--cdc-nats",
+		natsURL, "--cdc-lag-warning", "500ms", "--http", httpAddress, "--shards", "2",
+		"--placement", "range", "--placement-ranges", "0,100")
+	c, err := dialWith(t, s.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAccounts(ctx, []model.Account{account(1, 0), account(2, 0),
+		account(100, 0), account(101, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(1)
+	write := func(c *client.Client, count int) {
+		t.Helper()
+		ctx, cancel := context30s()
+		defer cancel()
+		for range count {
+			for _, pair := range [][2]uint64{{1, 2}, {100, 101}} {
+				results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(next, pair[0],
+					pair[1], next)})
+				if err != nil || results[0].Status != model.StatusOK {
+					t.Fatalf("transfer %d: %v %+v", next, err, results)
+				}
+				next++
+			}
+		}
+	}
+	transfersIn := func(stream string) int {
+		events := readDocumentedStream(t, natsURL, stream)
+		_, problems := checkDocumentedStream(events, map[string]bool{"1": true, "2": true,
+			"100": true, "101": true})
+		if len(problems) > 0 {
+			t.Fatalf("%s departs from the README:\n%s", stream, strings.Join(problems, "\n"))
+		}
+		count := 0
+		for _, e := range events {
+			if e.Kind == "transfer_created" {
+				count++
+			}
+		}
+		return count
+	}
+	write(c, 15)
+	eventually(t, "shard 1's stream to hold its 15 transfers while shard 0's is full", func() bool {
+		return transfersIn("SEQUENT_1") == 15
+	})
+	eventually(t, "/healthz to name shard 0's capture lagging, not shard 1's", func() bool {
+		response, err := http.Get("http://" + httpAddress + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer response.Body.Close()
+		body, _ := io.ReadAll(response.Body)
+		if strings.Contains(string(body), "shard 1: ") {
+			t.Fatalf("shard 1's capture reported lagging: %s", body)
+		}
+		return strings.Contains(string(body), "shard 0: ")
+	})
+
+	c.Close()
+	s.kill() // A crash while shard 0's stream is still full.
+	s.restart()
+	if c, err = dialWith(t, s.address, 1, secret); err != nil {
+		t.Fatal(err)
+	}
+	write(c, 5)
+	eventually(t, "shard 1's stream to hold its 20 transfers", func() bool {
+		return transfersIn("SEQUENT_1") == 20
+	})
+	if held := transfersIn("SEQUENT_0"); held > 10 {
+		t.Fatalf("shard 0's full stream holds %d transfers", held)
+	}
+	full.MaxMsgs = -1
+	if _, err := js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "shard 0's stream to hold its 20 transfers once the limit is lifted", func() bool {
+		return transfersIn("SEQUENT_0") == 20
+	})
+	ids := []model.Uint128{model.U128(1), model.U128(2), model.U128(100), model.U128(101)}
+	ctx, cancel = context30s()
+	defer cancel()
+	accounts, err := c.LookupAccounts(ctx, ids)
+	if err != nil || len(accounts) != 4 {
+		t.Fatalf("lookup: %v %d", err, len(accounts))
+	}
+	for shard, stream := range []string{"SEQUENT_0", "SEQUENT_1"} {
+		f, _ := checkDocumentedStream(readDocumentedStream(t, natsURL, stream),
+			map[string]bool{"1": true, "2": true, "100": true, "101": true})
+		for _, a := range accounts[2*shard : 2*shard+2] {
+			node := [4]string{a.DebitsPending.String(), a.DebitsPosted.String(),
+				a.CreditsPending.String(), a.CreditsPosted.String()}
+			if f.differs(a.ID.String(), node) {
+				t.Fatalf("%s: account %s: stream %v, node %v", stream, a.ID,
+					*f.balance(a.ID.String()), node)
+			}
+		}
 	}
 }
