@@ -70,6 +70,10 @@ type documentedEvent struct {
 	MarketData *struct {
 		Instrument uint32 `json:"instrument"`
 		Sequence   uint64 `json:"sequence"`
+		Side       uint8  `json:"side"`
+		Price      uint64 `json:"price"`
+		Quantity   string `json:"quantity"`
+		OrderCount uint32 `json:"order_count"`
 	} `json:"market_data"`
 	FromOp uint64 `json:"from_op"`
 	ToOp   uint64 `json:"to_op"`
@@ -152,11 +156,22 @@ type ledgerFollower struct {
 	pending  map[string][3]string    // pending transfer id: debit, credit, amount
 	exact    map[string]bool         // accounts whose pending balances are compared too
 	problems []string
+	// books: per instrument, the levels the level events gave (PROTOCOL.md 8a: absolute
+	// quantity, 0 removes), and sequences the instrument's last sequence.
+	books     map[uint32]map[bookLevelKey]model.DepthLevel
+	sequences map[uint32]uint64
+}
+
+// bookLevelKey names a price level of one side.
+type bookLevelKey struct {
+	side  model.Side
+	price uint64
 }
 
 func newLedgerFollower(exact map[string]bool) *ledgerFollower {
 	return &ledgerFollower{balances: map[string]*[4]*big.Int{}, pending: map[string][3]string{},
-		exact: exact}
+		exact: exact, books: map[uint32]map[bookLevelKey]model.DepthLevel{},
+		sequences: map[uint32]uint64{}}
 }
 
 // differs reports whether stated (pending and posted, in ledgerFollower.balances'
@@ -266,7 +281,7 @@ func checkDocumentedStream(events []documentedEvent, exact map[string]bool) (*le
 	f := newLedgerFollower(exact)
 	var problems []string
 	seen := map[string]bool{}
-	sequences := map[uint32]uint64{}
+	sequences := f.sequences
 	var lastOp uint64
 	var lastIndex uint32
 	for i, e := range events {
@@ -303,6 +318,21 @@ func checkDocumentedStream(events []documentedEvent, exact map[string]bool) (*le
 					e.ID, instrument, e.MarketData.Sequence, sequences[instrument]))
 			}
 			sequences[instrument] = e.MarketData.Sequence
+			if e.Kind == "level" {
+				book := f.books[instrument]
+				if book == nil {
+					book = map[bookLevelKey]model.DepthLevel{}
+					f.books[instrument] = book
+				}
+				key := bookLevelKey{model.Side(e.MarketData.Side), e.MarketData.Price}
+				quantity := decimal(e.MarketData.Quantity)
+				if quantity.Sign() == 0 {
+					delete(book, key)
+				} else {
+					book[key] = model.DepthLevel{Price: key.price, Side: key.side,
+						Quantity: model.U128(quantity.Uint64()), OrderCount: e.MarketData.OrderCount}
+				}
+			}
 		}
 		f.apply(e)
 	}
@@ -424,6 +454,21 @@ func TestHunt47bCapturedLedgerAgreesWithTheLedger(t *testing.T) {
 				last = append(last, fmt.Sprintf("account %s: stream %v, node %v", a.ID,
 					*f.balance(a.ID.String()), node))
 			}
+		}
+		header, levels, err := c.GetBook(ctx, 5, model.DepthLevelsPerSideMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		book := f.books[5]
+		same := header.Sequence == f.sequences[5] && len(levels) == len(book)
+		for _, level := range levels {
+			level.Reserved = [3]byte{}
+			same = same && book[bookLevelKey{level.Side, level.Price}] == level
+		}
+		if !same {
+			agree = false
+			last = append(last, fmt.Sprintf("instrument 5: stream's book at sequence %d %v, get_book at %d %v",
+				f.sequences[5], book, header.Sequence, levels))
 		}
 		if _, waiting := f.pending["502"]; waiting {
 			last = append(last, "transfer 502 has not expired in the stream")
