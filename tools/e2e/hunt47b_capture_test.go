@@ -616,3 +616,109 @@ func TestHunt47bFullStreamHoldsUpItsShardAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestHunt47bPromotionWhileJetStreamIsDown: README, "Change data capture": after a
+// promotion capture resumes from the last message the stream holds once it has checked
+// that message belongs to its own log, and a primary "promoted while NATS is down keeps
+// all of its log meanwhile". A sync pair of two-shard nodes: transfers on both shards,
+// JetStream goes away, more transfers, the primary is killed (SIGKILL) and the standby
+// promoted, more transfers, and only then JetStream comes back: each shard's stream holds
+// every event once, in op order, under its documented subject, with the node's
+// balances.
+func TestHunt47bPromotionWhileJetStreamIsDown(t *testing.T) {
+	dir := t.TempDir()
+	natsAddress := freePort(t)
+	natsURL := "nats://" + natsAddress
+	jetStream := startNATS(t, filepath.Join(dir, "nats"), natsAddress)
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("b4", 32)
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
+	aReplication, bReplication, bHTTP := freePort(t), freePort(t), freePort(t)
+	common := []string{"--keys", keys, "--replication-key", replicationTestKey,
+		"--cdc-nats", natsURL, "--shards", "2", "--placement", "range",
+		"--placement-ranges", "0,100"}
+	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{
+		"--replication-listen", aReplication, "--peer", bReplication}, common...)...)
+	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", bHTTP,
+		"--replication-listen", bReplication, "--standby-of", aReplication}, common...)...)
+	c, err := dialWith(t, a.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context30s()
+	defer cancel()
+	if _, err := c.CreateAccounts(ctx, []model.Account{account(1, 0), account(2, 0),
+		account(100, 0), account(101, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(1)
+	write := func(c *client.Client, rounds int) {
+		t.Helper()
+		ctx, cancel := context30s()
+		defer cancel()
+		for range rounds {
+			for _, pair := range [][2]uint64{{1, 2}, {100, 101}, {2, 1}, {101, 100}} {
+				results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(next, pair[0],
+					pair[1], next)})
+				if err != nil || results[0].Status != model.StatusOK {
+					t.Fatalf("transfer %d: %v %+v", next, err, results)
+				}
+				next++
+			}
+		}
+	}
+	exact := map[string]bool{"1": true, "2": true, "100": true, "101": true}
+	transfersIn := func(stream string) int {
+		events := readDocumentedStream(t, natsURL, stream)
+		_, problems := checkDocumentedStream(events, exact)
+		if len(problems) > 0 {
+			t.Fatalf("%s departs from the README:\n%s", stream, strings.Join(problems, "\n"))
+		}
+		count := 0
+		for _, e := range events {
+			if e.Kind == "transfer_created" {
+				count++
+			}
+		}
+		return count
+	}
+	write(c, 5)
+	eventually(t, "both streams to hold the first transfers", func() bool {
+		return transfersIn("SEQUENT_0") == 10 && transfersIn("SEQUENT_1") == 10
+	})
+	jetStream.Shutdown()
+	jetStream.WaitForShutdown()
+	write(c, 5)
+	c.Close()
+	a.kill()
+	promote(t, bHTTP, token)
+	if c, err = dialWith(t, b.address, 1, secret); err != nil {
+		t.Fatal(err)
+	}
+	write(c, 5)
+	startNATS(t, filepath.Join(dir, "nats"), natsAddress)
+	write(c, 5)
+	for _, stream := range []string{"SEQUENT_0", "SEQUENT_1"} {
+		eventually(t, stream+" to hold its 40 transfers", func() bool {
+			return transfersIn(stream) == 40
+		})
+	}
+	ids := []model.Uint128{model.U128(1), model.U128(2), model.U128(100), model.U128(101)}
+	ctx, cancel = context30s()
+	defer cancel()
+	accounts, err := c.LookupAccounts(ctx, ids)
+	if err != nil || len(accounts) != 4 {
+		t.Fatalf("lookup: %v %d", err, len(accounts))
+	}
+	for shard, stream := range []string{"SEQUENT_0", "SEQUENT_1"} {
+		f, _ := checkDocumentedStream(readDocumentedStream(t, natsURL, stream), exact)
+		for _, a := range accounts[2*shard : 2*shard+2] {
+			node := [4]string{a.DebitsPending.String(), a.DebitsPosted.String(),
+				a.CreditsPending.String(), a.CreditsPosted.String()}
+			if f.differs(a.ID.String(), node) {
+				t.Fatalf("%s: account %s: stream %v, node %v", stream, a.ID,
+					*f.balance(a.ID.String()), node)
+			}
+		}
+	}
+}
