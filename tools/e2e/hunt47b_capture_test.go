@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +280,13 @@ func (f *ledgerFollower) apply(e documentedEvent) {
 // 8a: +1 for every update, trades and levels alike), and balances.
 func checkDocumentedStream(events []documentedEvent, exact map[string]bool) (*ledgerFollower,
 	[]string) {
+	return checkDocumentedStreamWithGaps(events, exact, nil)
+}
+
+// checkDocumentedStreamWithGaps is checkDocumentedStream for a stream that may hold
+// capture_gap markers: each is checked and appended to gaps.
+func checkDocumentedStreamWithGaps(events []documentedEvent, exact map[string]bool,
+	gaps *[]documentedEvent) (*ledgerFollower, []string) {
 	f := newLedgerFollower(exact)
 	var problems []string
 	seen := map[string]bool{}
@@ -298,6 +307,21 @@ func checkDocumentedStream(events []documentedEvent, exact map[string]bool) (*le
 		if subject := documentedSubject(e); subject != e.subject {
 			problems = append(problems, fmt.Sprintf("%s: subject %s, documented %s", e.ID,
 				e.subject, subject))
+		}
+		if e.Kind == "capture_gap" && gaps != nil {
+			// "The events of ops from_op..to_op are lost ... a consumer that handled ops
+			// up to N misses at most those after N ... the stream continues after to_op";
+			// its id is shard:op:gap:epoch, op being to_op.
+			*gaps = append(*gaps, e)
+			if want := fmt.Sprintf("%d:%d:gap:%d", e.Shard, e.Op, e.Epoch); e.ID != want {
+				problems = append(problems, fmt.Sprintf("%s: gap id, fields say %s", e.ID, want))
+			}
+			if e.Op != e.ToOp || e.FromOp > e.ToOp || e.FromOp > lastOp+1 {
+				problems = append(problems, fmt.Sprintf("%s: gap %d..%d after op %d", e.ID,
+					e.FromOp, e.ToOp, lastOp))
+			}
+			lastOp, lastIndex = e.ToOp, math.MaxUint32
+			continue
 		}
 		if e.Kind == "capture_gap" || e.Kind == "capture_superseded" {
 			problems = append(problems, e.ID+": unexpected marker "+e.Kind)
@@ -718,6 +742,153 @@ func TestHunt47bPromotionWhileJetStreamIsDown(t *testing.T) {
 			if f.differs(a.ID.String(), node) {
 				t.Fatalf("%s: account %s: stream %v, node %v", stream, a.ID,
 					*f.balance(a.ID.String()), node)
+			}
+		}
+	}
+}
+
+// TestHunt47bPurgedStreamAfterASIGKILL: README, "Change data capture": a stream that lost
+// its last message (purged) no longer says where capture stands; the next session (here
+// a restart after SIGKILL) publishes a capture_gap from the op of the newest message left
+// (op 1 when none is) to the shard's released op and resumes after it: "what consumers
+// may have missed is named, nothing is published twice". On a two-shard node only shard
+// 1's stream is purged: shard 1's stream then holds one capture_gap and the events after
+// it, shard 0's no marker. A consumer that read both streams before the purge and reads
+// on after it has every event once and the node's balances.
+func TestHunt47bPurgedStreamAfterASIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	natsAddress := freePort(t)
+	natsURL := "nats://" + natsAddress
+	startNATS(t, filepath.Join(dir, "nats"), natsAddress)
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("b7", 32)
+	writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
+	s := startServer(t, filepath.Join(dir, "a"), freePort(t), "--keys", keys, "--cdc-nats",
+		natsURL, "--shards", "2", "--placement", "range", "--placement-ranges", "0,100")
+	c, err := dialWith(t, s.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context30s()
+	defer cancel()
+	if _, err := c.CreateAccounts(ctx, []model.Account{account(1, 0), account(2, 0),
+		account(100, 0), account(101, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(1)
+	write := func(c *client.Client, rounds int) {
+		t.Helper()
+		ctx, cancel := context30s()
+		defer cancel()
+		for range rounds {
+			for _, pair := range [][2]uint64{{1, 2}, {100, 101}, {2, 1}, {101, 100}} {
+				results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(next, pair[0],
+					pair[1], next)})
+				if err != nil || results[0].Status != model.StatusOK {
+					t.Fatalf("transfer %d: %v %+v", next, err, results)
+				}
+				next++
+			}
+		}
+	}
+	exact := map[string]bool{"1": true, "2": true, "100": true, "101": true}
+	count := func(events []documentedEvent) int {
+		n := 0
+		for _, e := range events {
+			if e.Kind == "transfer_created" {
+				n++
+			}
+		}
+		return n
+	}
+	write(c, 5)
+	var before [2][]documentedEvent // What the consumer read before the purge.
+	for shard, stream := range []string{"SEQUENT_0", "SEQUENT_1"} {
+		eventually(t, stream+" to hold its first transfers", func() bool {
+			before[shard] = readDocumentedStream(t, natsURL, stream)
+			return count(before[shard]) == 10
+		})
+	}
+	connection, err := nats.Connect(natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connection.Close()
+	js, err := jetstream.New(connection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, "SEQUENT_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	purge := func() {
+		t.Helper()
+		ctx, cancel := context30s()
+		defer cancel()
+		if err := stream.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	purge()
+	// Published on after the purge: a running session does not notice it, and after
+	// these the stream holds its last message again.
+	write(c, 5)
+	eventually(t, "SEQUENT_1 to hold the transfers after the purge", func() bool {
+		events := readDocumentedStream(t, natsURL, "SEQUENT_1")
+		if count(events) == 10 {
+			before[1] = append(before[1], events...)
+			return true
+		}
+		return false
+	})
+	purge() // Now the stream has lost its last message, and the node crashes.
+	c.Close()
+	s.kill()
+	s.restart()
+	if c, err = dialWith(t, s.address, 1, secret); err != nil {
+		t.Fatal(err)
+	}
+	write(c, 5)
+	var gaps [2][]documentedEvent
+	var followers [2]*ledgerFollower
+	for shard, name := range []string{"SEQUENT_0", "SEQUENT_1"} {
+		eventually(t, name+" to hold the later transfers", func() bool {
+			events := readDocumentedStream(t, natsURL, name)
+			all := events
+			if shard == 1 { // The purge removed what the consumer read before it.
+				all = append(slices.Clone(before[1]), events...)
+			}
+			gaps[shard] = nil
+			f, problems := checkDocumentedStreamWithGaps(all, exact, &gaps[shard])
+			if len(problems) > 0 {
+				t.Fatalf("%s departs from the README:\n%s", name, strings.Join(problems, "\n"))
+			}
+			followers[shard] = f
+			return count(all) == 30 && (shard == 0 || len(gaps[1]) > 0)
+		})
+	}
+	if len(gaps[0]) != 0 || len(gaps[1]) != 1 {
+		t.Fatalf("gap markers: shard 0 %d, shard 1 %d; want 0 and 1", len(gaps[0]), len(gaps[1]))
+	}
+	if gap := gaps[1][0]; gap.FromOp != 1 || gap.subject != "sequent.1.capture.gap" {
+		t.Fatalf("shard 1's gap %s from op %d under %s: the stream held no message, so from op 1",
+			gap.ID, gap.FromOp, gap.subject)
+	}
+	ids := []model.Uint128{model.U128(1), model.U128(2), model.U128(100), model.U128(101)}
+	ctx, cancel = context30s()
+	defer cancel()
+	accounts, err := c.LookupAccounts(ctx, ids)
+	if err != nil || len(accounts) != 4 {
+		t.Fatalf("lookup: %v %d", err, len(accounts))
+	}
+	for shard := range 2 {
+		for _, a := range accounts[2*shard : 2*shard+2] {
+			node := [4]string{a.DebitsPending.String(), a.DebitsPosted.String(),
+				a.CreditsPending.String(), a.CreditsPosted.String()}
+			if followers[shard].differs(a.ID.String(), node) {
+				t.Fatalf("shard %d: account %s: stream %v, node %v", shard, a.ID,
+					*followers[shard].balance(a.ID.String()), node)
 			}
 		}
 	}
