@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -370,8 +371,23 @@ func checkDocumentedStreamWithGaps(events []documentedEvent, exact map[string]bo
 // README describes it: every message once, in op order, under its documented subject,
 // with market-data sequences that have no holes, and each transfer event's balances
 // the ones the events before it give; at the end the balances the stream gives equal
-// the node's own (lookup_accounts) for every client account.
+// the node's own (lookup_accounts) for every client account, and the book built from its
+// level events equals get_book.
 func TestHunt47bCapturedLedgerAgreesWithTheLedger(t *testing.T) {
+	capturedLedgerAgreesWithTheLedger(t, "SEQUENT_0")
+}
+
+// TestHunt47bCapturedLedgerOnShardOne is the same on a node of two shards whose ledgers 1
+// and 2 and instrument 5 are on shard 1: everything is in SEQUENT_1, under subjects
+// sequent.1.….
+func TestHunt47bCapturedLedgerOnShardOne(t *testing.T) {
+	capturedLedgerAgreesWithTheLedger(t, "SEQUENT_1", "--shards", "2", "--placement", "ledger",
+		"--placement-ledgers", "1:1,2:1", "--placement-instruments", "5:1")
+}
+
+// capturedLedgerAgreesWithTheLedger runs the tests above with the node's extra flags,
+// reading stream.
+func capturedLedgerAgreesWithTheLedger(t *testing.T, streamName string, extra ...string) {
 	dir := t.TempDir()
 	natsAddress := freePort(t)
 	natsURL := "nats://" + natsAddress
@@ -379,8 +395,8 @@ func TestHunt47bCapturedLedgerAgreesWithTheLedger(t *testing.T) {
 	keys := filepath.Join(dir, "keys.json")
 	secret := strings.Repeat("47", 32)
 	writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "trade", "admin"))
-	s := startServer(t, filepath.Join(dir, "a"), freePort(t), "--keys", keys,
-		"--cdc-nats", natsURL)
+	s := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{"--keys", keys,
+		"--cdc-nats", natsURL}, extra...)...)
 	connect := func() *client.Client {
 		t.Helper()
 		ctx, cancel := context30s()
@@ -452,8 +468,13 @@ func TestHunt47bCapturedLedgerAgreesWithTheLedger(t *testing.T) {
 	var last []string
 	deadline := time.Now().Add(hangGuard)
 	for !func() bool {
-		events := readDocumentedStream(t, natsURL, "SEQUENT_0")
+		events := readDocumentedStream(t, natsURL, streamName)
 		f, problems := checkDocumentedStream(events, exact)
+		for _, e := range events {
+			if want := strings.TrimPrefix(streamName, "SEQUENT_"); strconv.FormatUint(uint64(e.Shard), 10) != want {
+				problems = append(problems, fmt.Sprintf("%s: shard %d in %s", e.ID, e.Shard, streamName))
+			}
+		}
 		if len(problems) > 0 {
 			t.Fatalf("the stream departs from the README (%d messages):\n%s", len(events),
 				strings.Join(problems, "\n"))
