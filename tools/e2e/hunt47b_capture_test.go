@@ -784,8 +784,10 @@ func TestHunt47bPurgedStreamAfterASIGKILL(t *testing.T) {
 	keys := filepath.Join(dir, "keys.json")
 	secret := strings.Repeat("b7", 32)
 	writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
+	httpAddress := freePort(t)
 	s := startServer(t, filepath.Join(dir, "a"), freePort(t), "--keys", keys, "--cdc-nats",
-		natsURL, "--shards", "2", "--placement", "range", "--placement-ranges", "0,100")
+		natsURL, "--shards", "2", "--placement", "range", "--placement-ranges", "0,100",
+		"--http", httpAddress)
 	c, err := dialWith(t, s.address, 1, secret)
 	if err != nil {
 		t.Fatal(err)
@@ -896,6 +898,16 @@ func TestHunt47bPurgedStreamAfterASIGKILL(t *testing.T) {
 		t.Fatalf("shard 1's gap %s from op %d under %s: the stream held no message, so from op 1",
 			gap.ID, gap.FromOp, gap.subject)
 	}
+	// "once the stream has stored it, logs an error and counts sequent_capture_gaps_total":
+	// the marker is stored, its acknowledgement may still be on its way to the node.
+	eventually(t, "sequent_capture_gaps_total to count shard 1's marker", func() bool {
+		metrics := httpGet(t, "http://"+httpAddress+"/metrics")
+		if strings.Contains(metrics, `sequent_capture_gaps_total{shard="1"} 2`) ||
+			!strings.Contains(metrics, `sequent_capture_gaps_total{shard="0"} 0`+"\n") {
+			t.Fatalf("/metrics counts other gaps than shard 1's marker:\n%s", metrics)
+		}
+		return strings.Contains(metrics, `sequent_capture_gaps_total{shard="1"} 1`+"\n")
+	})
 	ids := []model.Uint128{model.U128(1), model.U128(2), model.U128(100), model.U128(101)}
 	ctx, cancel = context30s()
 	defer cancel()
