@@ -78,8 +78,9 @@ type documentedEvent struct {
 		Quantity   string `json:"quantity"`
 		OrderCount uint32 `json:"order_count"`
 	} `json:"market_data"`
-	FromOp uint64 `json:"from_op"`
-	ToOp   uint64 `json:"to_op"`
+	FromOp          uint64 `json:"from_op"`
+	ToOp            uint64 `json:"to_op"`
+	SupersededEpoch uint64 `json:"superseded_epoch"`
 
 	subject   string // The NATS subject it was stored under.
 	messageID string // Its Nats-Msg-Id header.
@@ -946,6 +947,170 @@ func purgedStreamAfterASIGKILL(t *testing.T, natsDown bool) {
 			if followers[shard].differs(a.ID.String(), node) {
 				t.Fatalf("shard %d: account %s: stream %v, node %v", shard, a.ID,
 					*followers[shard].balance(a.ID.String()), node)
+			}
+		}
+	}
+}
+
+// followSuperseding reads events as a consumer following the README would: on a
+// capture_superseded marker it undoes the messages after the event it names (op:index,
+// "the last one that stands"), which must be of ops from_op..to_op, and goes on with
+// the new history. It returns the events that stand, and the markers.
+func followSuperseding(t *testing.T, events []documentedEvent) (standing, markers []documentedEvent) {
+	t.Helper()
+	for _, e := range events {
+		if e.Kind != "capture_superseded" {
+			standing = append(standing, e)
+			continue
+		}
+		markers = append(markers, e)
+		if want := fmt.Sprintf("%d:%d:%d:superseded:%d", e.Shard, e.Op, e.Index, e.Epoch); e.ID != want ||
+			e.subject != fmt.Sprintf("sequent.%d.capture.superseded", e.Shard) {
+			t.Fatalf("capture_superseded %s under %s; fields say id %s", e.ID, e.subject, want)
+		}
+		cut := len(standing)
+		for cut > 0 && (standing[cut-1].Op > e.Op ||
+			standing[cut-1].Op == e.Op && standing[cut-1].Index > e.Index) {
+			cut--
+		}
+		for _, undone := range standing[cut:] {
+			if undone.Op < e.FromOp || undone.Op > e.ToOp {
+				t.Fatalf("capture_superseded %s (ops %d..%d) undoes %s", e.ID, e.FromOp, e.ToOp,
+					undone.ID)
+			}
+		}
+		if cut == len(standing) || standing[len(standing)-1].Epoch != e.SupersededEpoch {
+			t.Fatalf("capture_superseded %s voids nothing of epoch %d", e.ID, e.SupersededEpoch)
+		}
+		standing = standing[:cut]
+	}
+	return standing, markers
+}
+
+// TestHunt47bAsyncDivergenceOnTwoShards: README, "A node of several shards": each shard
+// has "its own capture_gap and capture_superseded markers (about that shard's ops
+// only)". An async pair of two-shard nodes: transfers on both shards reach the standby;
+// the standby is killed and the primary takes transfers on shard 0 alone, and publishes
+// them; the primary is killed, the standby started again and promoted, and transfers go
+// on both shards. SEQUENT_0 holds one capture_superseded voiding exactly the lost
+// transfers, SEQUENT_1 none; a consumer that undoes what the marker says has, on each
+// shard, the promoted node's balances.
+func TestHunt47bAsyncDivergenceOnTwoShards(t *testing.T) {
+	dir := t.TempDir()
+	natsAddress := freePort(t)
+	natsURL := "nats://" + natsAddress
+	startNATS(t, filepath.Join(dir, "nats"), natsAddress)
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("ab", 32)
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
+	aReplication, bReplication, bHTTP := freePort(t), freePort(t), freePort(t)
+	common := []string{"--keys", keys, "--replication-key", replicationTestKey,
+		"--replication-mode", "async", "--cdc-nats", natsURL, "--shards", "2",
+		"--placement", "range", "--placement-ranges", "0,100"}
+	a := startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{
+		"--replication-listen", aReplication, "--peer", bReplication}, common...)...)
+	b := startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{"--http", bHTTP,
+		"--replication-listen", bReplication, "--standby-of", aReplication}, common...)...)
+	c, err := dialWith(t, a.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context30s()
+	defer cancel()
+	if _, err := c.CreateAccounts(ctx, []model.Account{account(1, 0), account(2, 0),
+		account(100, 0), account(101, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(1)
+	write := func(c *client.Client, rounds int, pairs ...[2]uint64) {
+		t.Helper()
+		ctx, cancel := context30s()
+		defer cancel()
+		for range rounds {
+			for _, pair := range pairs {
+				results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(next, pair[0],
+					pair[1], next)})
+				if err != nil || results[0].Status != model.StatusOK {
+					t.Fatalf("transfer %d: %v %+v", next, err, results)
+				}
+				next++
+			}
+		}
+	}
+	both := [][2]uint64{{1, 2}, {100, 101}}
+	write(c, 5, both...)
+	standbyReads, err := dialWith(t, b.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the standby to hold the first transfers of both shards", func() bool {
+		ctx, cancel := context30s()
+		defer cancel()
+		accounts, err := standbyReads.LookupAccounts(ctx, []model.Uint128{model.U128(2),
+			model.U128(101)})
+		return err == nil && len(accounts) == 2 && accounts[0].CreditsPosted.Lo == 1+3+5+7+9 &&
+			accounts[1].CreditsPosted.Lo == 2+4+6+8+10
+	})
+	standbyReads.Close()
+	exact := map[string]bool{"1": true, "2": true, "100": true, "101": true}
+	transfersIn := func(stream string) int {
+		events, _ := followSuperseding(t, readDocumentedStream(t, natsURL, stream))
+		count := 0
+		for _, e := range events {
+			if e.Kind == "transfer_created" {
+				count++
+			}
+		}
+		return count
+	}
+	b.kill()
+	write(c, 5, [2]uint64{1, 2}) // Alone: async mode releases on local durability.
+	eventually(t, "SEQUENT_0 to hold the lost transfers", func() bool {
+		return transfersIn("SEQUENT_0") == 10
+	})
+	c.Close()
+	a.kill()
+	b.restart()
+	promote(t, bHTTP, token)
+	if c, err = dialWith(t, b.address, 1, secret); err != nil {
+		t.Fatal(err)
+	}
+	write(c, 5, both...)
+	for shard, stream := range []string{"SEQUENT_0", "SEQUENT_1"} {
+		eventually(t, stream+" to hold the promoted node's transfers", func() bool {
+			// The newest transfer of the shard: SEQUENT_0 held 10 before the promotion.
+			events := readDocumentedStream(t, natsURL, stream)
+			newest := strconv.FormatUint(next-2+uint64(shard), 10)
+			return slices.ContainsFunc(events, func(e documentedEvent) bool {
+				return e.Kind == "transfer_created" && e.Transfer.ID == newest
+			})
+		})
+	}
+	ctx, cancel = context30s()
+	defer cancel()
+	accounts, err := c.LookupAccounts(ctx, []model.Uint128{model.U128(1), model.U128(2),
+		model.U128(100), model.U128(101)})
+	if err != nil || len(accounts) != 4 {
+		t.Fatalf("lookup: %v %d", err, len(accounts))
+	}
+	for shard, stream := range []string{"SEQUENT_0", "SEQUENT_1"} {
+		standing, markers := followSuperseding(t, readDocumentedStream(t, natsURL, stream))
+		if count := transfersIn(stream); count != 10 {
+			t.Fatalf("%s holds %d transfers that stand, want 10", stream, count)
+		}
+		if len(markers) != 1-shard {
+			t.Fatalf("%s holds %d capture_superseded markers, want %d", stream, len(markers), 1-shard)
+		}
+		f, problems := checkDocumentedStream(standing, exact)
+		if len(problems) > 0 {
+			t.Fatalf("%s departs from the README:\n%s", stream, strings.Join(problems, "\n"))
+		}
+		for _, a := range accounts[2*shard : 2*shard+2] {
+			node := [4]string{a.DebitsPending.String(), a.DebitsPosted.String(),
+				a.CreditsPending.String(), a.CreditsPosted.String()}
+			if f.differs(a.ID.String(), node) {
+				t.Fatalf("%s: account %s: stream %v, node %v", stream, a.ID,
+					*f.balance(a.ID.String()), node)
 			}
 		}
 	}
