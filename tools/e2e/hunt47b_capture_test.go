@@ -121,6 +121,17 @@ func readDocumentedStream(t *testing.T, url, stream string) []documentedEvent {
 		}
 		e.subject = message.Subject
 		e.messageID = message.Header.Get("Nats-Msg-Id")
+		// README: each message carries Nats-Expected-Last-Sequence and, behind a
+		// session's first message, Nats-Expected-Last-Msg-Id, the previous message's id.
+		// JetStream keeps the headers it was given: where they are, they must say so.
+		if last := message.Header.Get("Nats-Expected-Last-Sequence"); last != "" &&
+			last != strconv.FormatUint(sequence-1, 10) {
+			t.Fatalf("message %d (%s): Nats-Expected-Last-Sequence %s", sequence, e.ID, last)
+		}
+		if last := message.Header.Get("Nats-Expected-Last-Msg-Id"); last != "" &&
+			(len(events) == 0 || last != events[len(events)-1].messageID) {
+			t.Fatalf("message %d (%s): Nats-Expected-Last-Msg-Id %s", sequence, e.ID, last)
+		}
 		events = append(events, e)
 	}
 	return events
