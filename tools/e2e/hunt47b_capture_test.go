@@ -40,15 +40,16 @@ type documentedBalance struct {
 // documentedEvent is one message of the stream, with the fields the README's example
 // and its subject list name.
 type documentedEvent struct {
-	Schema    int    `json:"schema"`
-	ID        string `json:"id"`
-	Shard     uint32 `json:"shard"`
-	Op        uint64 `json:"op"`
-	Index     uint32 `json:"index"`
-	Epoch     uint64 `json:"epoch"`
-	Kind      string `json:"kind"`
-	Timestamp uint64 `json:"timestamp"`
-	System    bool   `json:"system"`
+	Schema    int     `json:"schema"`
+	ID        string  `json:"id"`
+	Shard     uint32  `json:"shard"`
+	Op        uint64  `json:"op"`
+	Index     uint32  `json:"index"`
+	Epoch     uint64  `json:"epoch"`
+	Kind      string  `json:"kind"`
+	Timestamp uint64  `json:"timestamp"`
+	System    bool    `json:"system"`
+	Owner     *uint64 `json:"owner"`
 	Account   *struct {
 		ID     string `json:"id"`
 		Ledger uint32 `json:"ledger"`
@@ -370,6 +371,22 @@ func checkDocumentedStreamWithGaps(events []documentedEvent, exact map[string]bo
 						Quantity: model.U128(quantity.Uint64()), OrderCount: e.MarketData.OrderCount}
 				}
 			}
+		}
+		// README: the engine's own accounts and transfers (ids in the reserved range,
+		// bit 127: PROTOCOL.md) are marked "system": true, and account_created names its
+		// "owner" (0: the system).
+		var id string
+		switch {
+		case e.Kind == "account_created" && e.Account != nil:
+			id = e.Account.ID
+			if e.Owner == nil || (*e.Owner == 0) != inSystemRange(id) {
+				problems = append(problems, fmt.Sprintf("%s: account %s's owner %v", e.ID, id, e.Owner))
+			}
+		case e.Transfer != nil:
+			id = e.Transfer.ID
+		}
+		if id != "" && e.System != inSystemRange(id) {
+			problems = append(problems, fmt.Sprintf("%s: %s %s system %v", e.ID, e.Kind, id, e.System))
 		}
 		f.apply(e)
 	}
@@ -1126,3 +1143,7 @@ func TestHunt47bAsyncDivergenceOnTwoShards(t *testing.T) {
 		}
 	}
 }
+
+// inSystemRange reports whether a decimal id has bit 127 set: the ids the server keeps
+// for itself (PROTOCOL.md section 10).
+func inSystemRange(id string) bool { return decimal(id).Bit(127) == 1 }
