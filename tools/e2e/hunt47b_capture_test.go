@@ -1147,3 +1147,108 @@ func TestHunt47bAsyncDivergenceOnTwoShards(t *testing.T) {
 // inSystemRange reports whether a decimal id has bit 127 set: the ids the server keeps
 // for itself (PROTOCOL.md section 10).
 func inSystemRange(id string) bool { return decimal(id).Bit(127) == 1 }
+
+// TestHunt47bSettlementAccountsNetAcrossStreams: README, "A node of several shards": a
+// cross-shard transfer appears as its saga's steps in the two streams, and "summed over
+// every shard's stream, each pair's settlement accounts net to zero once no saga is in
+// flight". Transfers both ways between the shards of a two-shard node, one whose credit
+// account is missing (step 3 is a void), and a SIGKILL and restart in the middle; then,
+// from the two streams alone: every settlement account (the same id on both shards)
+// nets to zero with nothing pending, every pending step-1 transfer is posted or voided,
+// and the client accounts have the node's balances.
+func TestHunt47bSettlementAccountsNetAcrossStreams(t *testing.T) {
+	dir := t.TempDir()
+	natsAddress := freePort(t)
+	natsURL := "nats://" + natsAddress
+	startNATS(t, filepath.Join(dir, "nats"), natsAddress)
+	keys := filepath.Join(dir, "keys.json")
+	secret := strings.Repeat("5e", 32)
+	writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer"))
+	s := startServer(t, filepath.Join(dir, "a"), freePort(t), "--keys", keys, "--cdc-nats",
+		natsURL, "--shards", "2", "--placement", "range", "--placement-ranges", "0,100")
+	c, err := dialWith(t, s.address, 1, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context30s()
+	defer cancel()
+	if _, err := c.CreateAccounts(ctx, []model.Account{account(1, 0), account(2, 0),
+		account(100, 0), account(101, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(1)
+	write := func(c *client.Client, rounds int) {
+		t.Helper()
+		ctx, cancel := context30s()
+		defer cancel()
+		for range rounds {
+			for _, pair := range [][2]uint64{{1, 100}, {101, 2}, {2, 101}, {1, 150}} {
+				results, err := c.CreateTransfers(ctx, []model.Transfer{transfer(next, pair[0],
+					pair[1], next)})
+				if err != nil || (results[0].Status == model.StatusOK) == (pair[1] == 150) {
+					t.Fatalf("transfer %d %v: %v %+v", next, pair, err, results)
+				}
+				next++
+			}
+		}
+	}
+	write(c, 4)
+	c.Close()
+	s.kill()
+	s.restart()
+	if c, err = dialWith(t, s.address, 1, secret); err != nil {
+		t.Fatal(err)
+	}
+	write(c, 4)
+	ids := []model.Uint128{model.U128(1), model.U128(2), model.U128(100), model.U128(101)}
+	exact := map[string]bool{"1": true, "2": true, "100": true, "101": true}
+	var last []string
+	deadline := time.Now().Add(hangGuard)
+	for !func() bool {
+		last = last[:0]
+		var followers [2]*ledgerFollower
+		for shard, stream := range []string{"SEQUENT_0", "SEQUENT_1"} {
+			f, problems := checkDocumentedStream(readDocumentedStream(t, natsURL, stream), exact)
+			if len(problems) > 0 {
+				t.Fatalf("%s departs from the README:\n%s", stream, strings.Join(problems, "\n"))
+			}
+			followers[shard] = f
+			for id := range f.pending {
+				last = append(last, fmt.Sprintf("%s: transfer %s still pending", stream, id))
+			}
+		}
+		for id, b := range followers[0].balances {
+			other, ok := followers[1].balances[id]
+			if !inSystemRange(id) || !ok {
+				continue
+			}
+			net := new(big.Int).Sub(b[3], b[1])
+			net.Add(net, other[3]).Sub(net, other[1])
+			if net.Sign() != 0 || b[0].Sign() != 0 || b[2].Sign() != 0 ||
+				other[0].Sign() != 0 || other[2].Sign() != 0 {
+				last = append(last, fmt.Sprintf("settlement account %s: shard 0 %v, shard 1 %v",
+					id, *b, *other))
+			}
+		}
+		ctx, cancel := context30s()
+		defer cancel()
+		accounts, err := c.LookupAccounts(ctx, ids)
+		if err != nil || len(accounts) != 4 {
+			t.Fatalf("lookup: %v %d", err, len(accounts))
+		}
+		for i, a := range accounts {
+			node := [4]string{a.DebitsPending.String(), a.DebitsPosted.String(),
+				a.CreditsPending.String(), a.CreditsPosted.String()}
+			if f := followers[i/2]; f.differs(a.ID.String(), node) {
+				last = append(last, fmt.Sprintf("account %s: stream %v, node %v", a.ID,
+					*f.balance(a.ID.String()), node))
+			}
+		}
+		return len(last) == 0
+	}() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the streams never agreed with the node:\n%s", strings.Join(last, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
