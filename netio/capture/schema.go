@@ -67,9 +67,10 @@ const SchemaVersion = 2
 //	    again, with different ids.
 //
 // Every committed change is captured, whoever made it and whoever may read it: the
-// matching engine's own accounts and transfers (escrow accounts, order holds and their
+// matching engine's own accounts and transfers (escrow accounts, fills and their
 // settlements) too, marked "system": true, because without them the captured ledger
-// would not balance. Ownership limits what a client reads over the binary protocol, not
+// would not balance. An order's reservation is no transfer and no event (core/event's
+// doc): it shows only in the balances of the account's next transfer event. Ownership limits what a client reads over the binary protocol, not
 // what this stream holds: it is an operators' stream, to be secured as such in NATS.
 // Balances are the true balances after the change, not the ones the sender was shown.
 type EventJSON struct {
