@@ -70,8 +70,9 @@ const SchemaVersion = 2
 // matching engine's own accounts and transfers (escrow accounts, fills and their
 // settlements) too, marked "system": true, because without them the captured ledger
 // would not balance. An order's reservation is no transfer and no event (core/event's
-// doc): it shows only in the balances of the account's next transfer event. Ownership limits what a client reads over the binary protocol, not
-// what this stream holds: it is an operators' stream, to be secured as such in NATS.
+// doc): it shows only in the balances of the account's next transfer event. Ownership
+// limits what a client reads over the binary protocol, not what this stream holds: it is
+// an operators' stream, to be secured as such in NATS.
 // Balances are the true balances after the change, not the ones the sender was shown.
 type EventJSON struct {
 	Schema    int    `json:"schema"`
