@@ -1,0 +1,835 @@
+package e2e
+
+// Session 47's hunt (helper hunt47a): exactly-once and no lost acknowledged write on a
+// node of two shards (PROTOCOL.md section 18) with a hot standby, through SIGKILLs and
+// promotions. The client encodes every frame from the document's words (the doc*
+// helpers of hunt46b_protocol_test.go, written the same way: no netio/wire, no
+// netio/client), keeps a model of every acknowledged transfer and checks the promoted
+// node against it.
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	endian "encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sequent/core/node"
+)
+
+// Statuses of section 12 after which section 7 says to resend the same frame (same
+// number): the first attempt's outcome stays unknown.
+const (
+	h47StatusBusy           = 200
+	h47StatusShuttingDown   = 209
+	h47StatusOutcomeUnknown = 220
+	h47StatusLogUnavailable = 221
+)
+
+// Transfer flags of section 10.
+const (
+	h47FlagLinked  = 1
+	h47FlagPending = 2
+	h47FlagPost    = 4
+	h47FlagVoid    = 8
+)
+
+// Account and transfer record offsets of section 10 this test reads.
+const (
+	h47AccountBytes         = 128
+	h47TransferBytes        = 128
+	h47AccountDebitsPending = 16
+	h47AccountDebitsPosted  = 32
+	h47AccountCreditPending = 48
+	h47AccountCreditsPosted = 64
+	h47TransferFlags        = 118
+	h47TransferPendingID    = 64
+	h47LoginEpoch           = 16
+	h47RequestEventsMax     = 8189 // Section 14: the most transfers in one request.
+)
+
+// h47Kind says what one transfer event does to the model.
+type h47Kind int
+
+const (
+	h47Plain h47Kind = iota
+	h47Pending
+	h47Post
+	h47Void
+)
+
+// h47Event is one transfer event of a request, as the model applies it once created.
+type h47Event struct {
+	kind                      h47Kind
+	id, debit, credit, amount uint64
+	pendingID                 uint64
+	crossShard                bool
+	flags                     uint16
+	userData                  uint64
+}
+
+func (e h47Event) encode() []byte {
+	record := docTransfer(e.id, e.debit, e.credit, e.amount)
+	endian.LittleEndian.PutUint64(record[h47TransferPendingID:], e.pendingID)
+	endian.LittleEndian.PutUint64(record[96:], e.userData)
+	endian.LittleEndian.PutUint16(record[h47TransferFlags:], e.flags)
+	return record
+}
+
+// h47Request is one create_transfers request and what became of it.
+type h47Request struct {
+	number   uint64
+	events   []h47Event
+	body     []byte
+	answered bool
+	aux      uint64 // The ok reply's log position.
+	shard    int    // The shard of every event, or -1 for a request on both.
+	bulk     bool   // One of the large requests that fill log segments.
+}
+
+// h47Balances are one account's four balances (low 64 bits: the test's sums are small).
+type h47Balances struct{ debitsPending, debitsPosted, creditsPending, creditsPosted uint64 }
+
+// h47Model is what the client knows from acknowledged replies alone.
+type h47Model struct {
+	balances  map[uint64]*h47Balances
+	open      map[uint64]h47Event // Pending transfers created and not yet resolved.
+	resolving map[uint64]bool     // Pending ids a post or void has been sent for.
+	created   []h47Event          // Every created transfer, in the order acknowledged.
+}
+
+func (m *h47Model) apply(e h47Event) {
+	debit, credit := m.balances[e.debit], m.balances[e.credit]
+	switch e.kind {
+	case h47Plain:
+		debit.debitsPosted += e.amount
+		credit.creditsPosted += e.amount
+	case h47Pending:
+		debit.debitsPending += e.amount
+		credit.creditsPending += e.amount
+		m.open[e.id] = e
+	case h47Post, h47Void:
+		pending := m.open[e.pendingID]
+		debit.debitsPending -= pending.amount
+		credit.creditsPending -= pending.amount
+		if e.kind == h47Post {
+			debit.debitsPosted += pending.amount
+			credit.creditsPosted += pending.amount
+		}
+		delete(m.open, e.pendingID)
+	}
+	m.created = append(m.created, e)
+}
+
+// h47Node is one server process of the pair and how to start it in either role.
+type h47Node struct {
+	process     *server
+	http        string
+	replication string
+}
+
+// h47Pair is a primary and its standby, both of two shards.
+type h47Pair struct {
+	t                *testing.T
+	primary, standby *h47Node
+	common           []string
+	token            string
+	clientID         uint64
+	secret           []byte
+}
+
+// h47StartPair starts node a as primary and b as its standby, each with the flags in
+// extra besides the common ones.
+func h47StartPair(t *testing.T, secretHex string, extra ...string) *h47Pair {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	token := writeKeys(t, keys, operatorKeyClient(1, secretHex, "read", "transfer"))
+	secret, err := hex.DecodeString(secretHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &h47Pair{t: t, token: token, clientID: 1, secret: secret,
+		common: append([]string{"--keys", keys, "--replication-key", replicationTestKey,
+			"--shards", "2", "--placement", "hash"}, extra...)}
+	a := &h47Node{http: freePort(t), replication: freePort(t)}
+	b := &h47Node{http: freePort(t), replication: freePort(t)}
+	a.process = startServer(t, filepath.Join(dir, "a"), freePort(t), append([]string{
+		"--http", a.http, "--replication-listen", a.replication, "--peer", b.replication},
+		p.common...)...)
+	b.process = startServer(t, filepath.Join(dir, "b"), freePort(t), append([]string{
+		"--http", b.http, "--replication-listen", b.replication, "--standby-of",
+		a.replication}, p.common...)...)
+	p.primary, p.standby = a, b
+	return p
+}
+
+// asPrimary and asStandbyOf set the command line a node restarts with.
+func (p *h47Pair) asPrimary(n *h47Node, peer *h47Node) {
+	n.process.args = append([]string{"serve", "--data", n.process.data, "--addr",
+		n.process.address, "--http", n.http, "--replication-listen", n.replication, "--peer",
+		peer.replication}, p.common...)
+}
+
+func (p *h47Pair) asStandbyOf(n *h47Node, primary *h47Node) {
+	n.process.args = append([]string{"serve", "--data", n.process.data, "--addr",
+		n.process.address, "--http", n.http, "--replication-listen", n.replication,
+		"--standby-of", primary.replication}, p.common...)
+}
+
+// failover kills the primary (if not yet), promotes the standby, and restarts the old
+// primary as the new primary's standby.
+func (p *h47Pair) failover() {
+	t := p.t
+	t.Helper()
+	p.primary.process.kill()
+	promote(t, p.standby.http, p.token)
+	old := p.primary
+	p.primary, p.standby = p.standby, old
+	p.asStandbyOf(old, p.primary)
+	old.process.restart()
+}
+
+// restartPrimary kills the primary (if not yet) and starts it again from its own log,
+// still the primary; its standby stays up and reconnects.
+func (p *h47Pair) restartPrimary() {
+	p.t.Helper()
+	p.primary.process.kill()
+	p.asPrimary(p.primary, p.standby)
+	p.primary.process.restart()
+}
+
+// h47Status is the part of /v1/status this test reads.
+type h47Status struct {
+	Role        string `json:"role"`
+	Replication struct {
+		StandbyAttached bool `json:"standby_attached"`
+		Degraded        bool `json:"degraded"`
+		ReleasingAlone  bool `json:"releasing_alone"`
+	} `json:"replication"`
+	Shards []struct {
+		Snapshots uint64 `json:"snapshots"`
+		Log       struct {
+			Rolls uint64 `json:"rolls"`
+		} `json:"log"`
+	} `json:"shards"`
+}
+
+func h47GetStatus(httpAddress string) (h47Status, bool) {
+	var s h47Status
+	response, err := (&http.Client{Timeout: hangGuard}).Get("http://" + httpAddress + "/v1/status")
+	if err != nil {
+		return s, false
+	}
+	defer response.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(response.Body, 1<<20))
+	return s, response.StatusCode == http.StatusOK && json.Unmarshal(raw, &s) == nil
+}
+
+// waitInSync waits (bounded) until the primary's standby is attached and acknowledging
+// and the primary no longer releases alone: from then on, in sync mode, losing the
+// primary loses no acknowledged write (README, Replication).
+func (p *h47Pair) waitInSync() {
+	p.t.Helper()
+	eventually(p.t, "the primary to be in sync with its standby", func() bool {
+		s, ok := h47GetStatus(p.primary.http)
+		return ok && s.Role == "primary" && s.Replication.StandbyAttached &&
+			!s.Replication.Degraded && !s.Replication.ReleasingAlone
+	})
+}
+
+// h47Client is the document-only client: one session, resumed across connections.
+type h47Client struct {
+	t        *testing.T
+	clientID uint64
+	secret   []byte
+	session  uint64
+	address  string
+	conn     net.Conn
+	epoch    uint64
+	next     uint64
+	// Replies: final ones counted by kind, for the report.
+	duplicates, resends int
+}
+
+// connect dials the client's address and logs in with its session (section 4): an error
+// for anything that is not a login_accepted (a node still starting, a dead one).
+func (c *h47Client) connect() error {
+	conn, err := net.DialTimeout("tcp", c.address, docFrameWait)
+	if err != nil {
+		return err
+	}
+	c.conn = conn
+	challenge, err := c.read()
+	if err != nil {
+		return err
+	}
+	if challenge.kind != docKindChallenge || len(challenge.body) != 48 {
+		return fmt.Errorf("first frame kind %d status %d", challenge.kind, challenge.status)
+	}
+	message := make([]byte, 56)
+	copy(message, challenge.body[:32])
+	endian.LittleEndian.PutUint64(message[32:], c.clientID)
+	endian.LittleEndian.PutUint32(message[40:], 1)
+	endian.LittleEndian.PutUint64(message[48:], c.session)
+	body := make([]byte, 48)
+	endian.LittleEndian.PutUint64(body, c.clientID)
+	endian.LittleEndian.PutUint32(body[8:], 1)
+	copy(body[16:], h47HMAC(c.secret, message))
+	if _, err := conn.Write(docEncode(docKindLogin, 0, 0, c.session, 0, body)); err != nil {
+		return err
+	}
+	accepted, err := c.read()
+	if err != nil {
+		return err
+	}
+	if accepted.kind != docKindLoginAccepted || len(accepted.body) != 32 {
+		return fmt.Errorf("login answered kind %d status %d", accepted.kind, accepted.status)
+	}
+	epoch := endian.LittleEndian.Uint64(accepted.body[h47LoginEpoch:])
+	if epoch < c.epoch {
+		c.t.Fatalf("login_accepted's epoch went back from %d to %d", c.epoch, epoch)
+	}
+	c.epoch = epoch
+	return nil
+}
+
+// read reads one frame other than a heartbeat, checked as section 3 says.
+func (c *h47Client) read() (docFrame, error) {
+	for {
+		c.conn.SetReadDeadline(time.Now().Add(docFrameWait))
+		head := make([]byte, docHeaderBytes)
+		if _, err := io.ReadFull(c.conn, head); err != nil {
+			return docFrame{}, err
+		}
+		frame := docFrame{kind: head[5], operation: head[6], flags: head[7],
+			status:  endian.LittleEndian.Uint32(head[12:]),
+			session: endian.LittleEndian.Uint64(head[16:]),
+			number:  endian.LittleEndian.Uint64(head[24:]),
+			aux:     endian.LittleEndian.Uint64(head[32:]),
+			body:    make([]byte, endian.LittleEndian.Uint32(head[8:]))}
+		if _, err := io.ReadFull(c.conn, frame.body); err != nil {
+			return docFrame{}, err
+		}
+		sum := crc32.Update(crc32.Update(0, docCastagnoli, head[:44]), docCastagnoli, frame.body)
+		if endian.LittleEndian.Uint32(head[0:]) != 0x544E5153 || head[4] != 1 ||
+			endian.LittleEndian.Uint32(head[44:]) != sum {
+			c.t.Fatalf("server frame of kind %d fails section 3's checks", frame.kind)
+		}
+		if frame.kind != docKindHeartbeat {
+			return frame, nil
+		}
+	}
+}
+
+func (c *h47Client) drop() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}
+
+// exchange sends every request of batch not answered yet, in number order, on the
+// current connection, and reads one reply per copy sent. It returns the requests to
+// resend (retry statuses) and whether the connection failed (then every request without a
+// reply is resent after a reconnect, section 7). onReply handles a final ok reply.
+func (c *h47Client) exchange(batch []*h47Request, onReply func(*h47Request, docFrame)) (
+	again []*h47Request, failed bool) {
+	c.t.Helper()
+	waiting := map[uint64]*h47Request{}
+	for _, r := range batch {
+		if r.answered {
+			continue
+		}
+		if _, err := c.conn.Write(docEncode(docKindRequest, docOperationCreateTransfers, 0,
+			c.session, r.number, r.body)); err != nil {
+			return nil, true
+		}
+		waiting[r.number] = r
+	}
+	for len(waiting) > 0 {
+		reply, err := c.read()
+		if err != nil {
+			return nil, true
+		}
+		if reply.kind == docKindError {
+			return nil, true // The server closes the connection after it (section 9).
+		}
+		r := waiting[reply.number]
+		if reply.kind != docKindReply || r == nil {
+			c.t.Fatalf("unexpected frame kind %d number %d status %d", reply.kind,
+				reply.number, reply.status)
+		}
+		delete(waiting, reply.number)
+		switch reply.status {
+		case docStatusOK:
+			if reply.flags&docReplyFlagDuplicate != 0 {
+				c.duplicates++
+			}
+			onReply(r, reply)
+		case h47StatusBusy, docStatusRateLimited, h47StatusShuttingDown,
+			h47StatusOutcomeUnknown, h47StatusLogUnavailable:
+			again = append(again, r)
+		case docStatusNotPrimary:
+			// Section 7: follow a redirect naming another node; an empty body or our own
+			// address says nothing: keep resending.
+			if name := string(reply.body); name != "" && name != c.address {
+				c.address = name
+				c.drop()
+				return append(again, r), true
+			}
+			again = append(again, r)
+		default:
+			c.t.Fatalf("request %d (%d events) answered status %d: section 7 allows only "+
+				"a definite ok or a retry here", r.number, len(r.events), reply.status)
+		}
+	}
+	return again, false
+}
+
+// settle resends until every request of batch has its final reply, reconnecting as
+// needed (bounded by hangGuard).
+func (c *h47Client) settle(batch []*h47Request, onReply func(*h47Request, docFrame)) {
+	c.t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("requests still without a final reply after %v", hangGuard)
+		}
+		if c.conn == nil {
+			if err := c.connect(); err != nil {
+				c.drop()
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+		}
+		again, failed := c.exchange(batch, onReply)
+		if failed {
+			c.drop()
+		}
+		if !failed && len(again) == 0 {
+			return
+		}
+		c.resends++
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// h47Workload builds requests over three accounts on each shard and keeps the model.
+type h47Workload struct {
+	t        *testing.T
+	random   *rand.Rand
+	accounts [2][]uint64
+	model    h47Model
+	nextID   uint64
+	client   *h47Client
+	requests []*h47Request
+}
+
+func newH47Workload(t *testing.T, seed uint64, firstID uint64, c *h47Client) *h47Workload {
+	w := &h47Workload{t: t, random: rand.New(rand.NewPCG(seed, seed)), client: c,
+		nextID: firstID + 1000,
+		model: h47Model{balances: map[uint64]*h47Balances{}, open: map[uint64]h47Event{},
+			resolving: map[uint64]bool{}}}
+	on := docIDsOnShards(t, firstID, 3)
+	for shard := range 2 {
+		w.accounts[shard] = on[shard][:3]
+		for _, id := range w.accounts[shard] {
+			w.model.balances[id] = &h47Balances{}
+		}
+	}
+	return w
+}
+
+// pick returns two distinct accounts of shard.
+func (w *h47Workload) pick(shard int) (uint64, uint64) {
+	i := w.random.IntN(3)
+	j := (i + 1 + w.random.IntN(2)) % 3
+	return w.accounts[shard][i], w.accounts[shard][j]
+}
+
+func (w *h47Workload) id() uint64 { w.nextID++; return w.nextID }
+
+func (w *h47Workload) plain(shard int) h47Event {
+	debit, credit := w.pick(shard)
+	return h47Event{kind: h47Plain, id: w.id(), debit: debit, credit: credit,
+		amount: 1 + w.random.Uint64N(9)}
+}
+
+func (w *h47Workload) cross() h47Event {
+	from := w.random.IntN(2)
+	return h47Event{kind: h47Plain, id: w.id(), debit: w.accounts[from][w.random.IntN(3)],
+		credit: w.accounts[1-from][w.random.IntN(3)], amount: 1 + w.random.Uint64N(9),
+		crossShard: true}
+}
+
+// newRequest builds the next request of a random kind: a local transfer, a cross-shard
+// one, a request split over both shards with one crossing, a linked chain on one shard, a
+// pending transfer, or the post or void of an acknowledged pending transfer.
+func (w *h47Workload) newRequest() *h47Request {
+	shard := w.random.IntN(2)
+	var events []h47Event
+	requestShard := shard
+	switch choice := w.random.IntN(7); {
+	case choice == 0:
+		events = []h47Event{w.plain(shard)}
+	case choice == 1:
+		events = []h47Event{w.cross()}
+		requestShard = -1
+	case choice == 2:
+		events = []h47Event{w.plain(0), w.plain(1), w.cross()}
+		requestShard = -1
+	case choice == 3:
+		first, second := w.plain(shard), w.plain(shard)
+		first.flags = h47FlagLinked
+		events = []h47Event{first, second}
+	case choice == 4 || len(w.model.open) == 0:
+		pending := w.plain(shard)
+		pending.kind, pending.flags = h47Pending, h47FlagPending
+		events = []h47Event{pending}
+	default:
+		ids := make([]uint64, 0, len(w.model.open))
+		for id := range w.model.open {
+			if !w.model.resolving[id] {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			events = []h47Event{w.plain(shard)}
+			break
+		}
+		slices.Sort(ids)
+		pending := w.model.open[ids[w.random.IntN(len(ids))]]
+		w.model.resolving[pending.id] = true
+		resolve := h47Event{kind: h47Post, id: w.id(), debit: pending.debit,
+			credit: pending.credit, amount: pending.amount, pendingID: pending.id,
+			flags: h47FlagPost}
+		if w.random.IntN(2) == 0 {
+			resolve.kind, resolve.amount, resolve.flags = h47Void, 0, h47FlagVoid
+		}
+		events = []h47Event{resolve}
+		requestShard = docShardOf(pending.debit)
+	}
+	if requestShard < 0 && len(events) == 1 {
+		requestShard = docShardOf(events[0].debit) // One cross-shard transfer: its debit shard.
+	}
+	return w.request(events, requestShard)
+}
+
+func docShardOf(id uint64) int { return int(docHash(id) % 2) }
+
+func (w *h47Workload) request(events []h47Event, shard int) *h47Request {
+	w.client.next++
+	r := &h47Request{number: w.client.next, events: events, shard: shard}
+	for _, e := range events {
+		r.body = append(r.body, e.encode()...)
+	}
+	w.requests = append(w.requests, r)
+	return r
+}
+
+// bulk builds a request of the most transfers allowed, all on shard 0, with user data
+// that does not compress: two of them fill a log segment of the smallest size.
+func (w *h47Workload) bulk() *h47Request {
+	events := make([]h47Event, h47RequestEventsMax)
+	debit, credit := w.accounts[0][0], w.accounts[0][1]
+	for i := range events {
+		events[i] = h47Event{kind: h47Plain, id: w.id(), debit: debit, credit: credit,
+			amount: 1, userData: w.random.Uint64()}
+	}
+	r := w.request(events, 0)
+	r.bulk = true
+	return r
+}
+
+// onReply checks a final ok reply (section 6: one 16-byte result per event; every event
+// of this workload is valid, so each must be created, status 0: an exists would mean a
+// resend was applied again instead of answered from the session's cache) and applies it
+// to the model.
+func (w *h47Workload) onReply(r *h47Request, reply docFrame) {
+	w.t.Helper()
+	if len(reply.body) != docEventResultBytes*len(r.events) || reply.aux == 0 {
+		w.t.Fatalf("request %d: ok reply with %d body bytes, aux %d; want %d results and "+
+			"an op", r.number, len(reply.body), reply.aux, len(r.events))
+	}
+	for i, e := range r.events {
+		if status := eventStatus(reply.body, i); status != docStatusOK {
+			w.t.Fatalf("request %d (shard %d, duplicate flag %d) event %d (transfer %d, kind "+
+				"%d, cross-shard %v): result %d, want 0 (created, once)", r.number, r.shard,
+				reply.flags, i, e.id, e.kind, e.crossShard, status)
+		}
+	}
+	r.answered, r.aux = true, reply.aux
+	for _, e := range r.events {
+		w.model.apply(e)
+		if e.kind == h47Post || e.kind == h47Void {
+			delete(w.model.resolving, e.pendingID)
+		}
+	}
+}
+
+// createAccounts creates the workload's six accounts (one split request; no flags: the
+// key is an operator's, which may issue money, section 5).
+func (w *h47Workload) createAccounts() {
+	var body []byte
+	for shard := range 2 {
+		for _, id := range w.accounts[shard] {
+			record := docAccount(id)
+			record[118] = 0
+			body = append(body, record...)
+		}
+	}
+	w.client.next++
+	number := w.client.next
+	w.client.settle(nil, nil)
+	if _, err := w.client.conn.Write(docEncode(docKindRequest, docOperationCreateAccounts, 0,
+		w.client.session, number, body)); err != nil {
+		w.t.Fatal(err)
+	}
+	reply, err := w.client.read()
+	if err != nil || reply.status != docStatusOK || len(reply.body) != 6*docEventResultBytes {
+		w.t.Fatalf("create_accounts: %v status %d", err, reply.status)
+	}
+	for i := range 6 {
+		if eventStatus(reply.body, i) != docStatusOK {
+			w.t.Fatalf("account %d: result %d", i, eventStatus(reply.body, i))
+		}
+	}
+}
+
+// lookup sends a read and returns its ok reply's body, resending as settle does.
+func (c *h47Client) lookup(operation byte, body []byte) []byte {
+	c.t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for time.Now().Before(deadline) {
+		if c.conn == nil {
+			if err := c.connect(); err != nil {
+				c.drop()
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+		}
+		c.next++
+		if _, err := c.conn.Write(docEncode(docKindRequest, operation, 0, c.session, c.next,
+			body)); err != nil {
+			c.drop()
+			continue
+		}
+		reply, err := c.read()
+		if err != nil {
+			c.drop()
+			continue
+		}
+		if reply.kind == docKindReply && reply.number == c.next && reply.status == docStatusOK {
+			return reply.body
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatalf("lookup (operation %d) without an ok reply after %v", operation, hangGuard)
+	return nil
+}
+
+// check compares the node the client is connected to with the model: the six accounts'
+// balances, every acknowledged transfer found by id (section 18: a cross-shard one once
+// posted, which it is once acknowledged), and a resend of acknowledged transfers under a
+// new number answered exists (section 10; section 18 for a cross-shard one).
+func (w *h47Workload) check(what string) {
+	w.t.Helper()
+	var ids []uint64
+	for shard := range 2 {
+		ids = append(ids, w.accounts[shard]...)
+	}
+	found := w.client.lookup(docOperationLookupAccounts, docIDs(ids...))
+	if len(found) != h47AccountBytes*len(ids) {
+		w.t.Fatalf("%s: lookup_accounts found %d bytes, want %d accounts", what, len(found),
+			len(ids))
+	}
+	for i, id := range ids {
+		record := found[i*h47AccountBytes:]
+		if got := endian.LittleEndian.Uint64(record); got != id {
+			w.t.Fatalf("%s: account %d in place of %d", what, got, id)
+		}
+		want := *w.model.balances[id]
+		got := h47Balances{
+			debitsPending:  endian.LittleEndian.Uint64(record[h47AccountDebitsPending:]),
+			debitsPosted:   endian.LittleEndian.Uint64(record[h47AccountDebitsPosted:]),
+			creditsPending: endian.LittleEndian.Uint64(record[h47AccountCreditPending:]),
+			creditsPosted:  endian.LittleEndian.Uint64(record[h47AccountCreditsPosted:])}
+		if got != want {
+			w.t.Fatalf("%s: account %d (shard %d) has %+v, the acknowledged transfers make "+
+				"%+v", what, id, docShardOf(id), got, want)
+		}
+	}
+	var transferIDs []uint64
+	for _, r := range w.requests {
+		if !r.answered {
+			continue
+		}
+		if r.bulk { // The bulk requests' balances say enough; one id of each.
+			transferIDs = append(transferIDs, r.events[0].id, r.events[len(r.events)-1].id)
+			continue
+		}
+		for _, e := range r.events {
+			transferIDs = append(transferIDs, e.id)
+		}
+	}
+	for start := 0; start < len(transferIDs); start += h47RequestEventsMax {
+		chunk := transferIDs[start:min(start+h47RequestEventsMax, len(transferIDs))]
+		body := w.client.lookup(docOperationLookupTransfers, docIDs(chunk...))
+		if len(body) != h47TransferBytes*len(chunk) {
+			missing := []uint64{}
+			have := map[uint64]bool{}
+			for i := 0; i+h47TransferBytes <= len(body); i += h47TransferBytes {
+				have[endian.LittleEndian.Uint64(body[i:])] = true
+			}
+			for _, id := range chunk {
+				if !have[id] {
+					missing = append(missing, id)
+				}
+			}
+			w.t.Fatalf("%s: %d of %d acknowledged transfers not found: %v", what,
+				len(missing), len(chunk), missing[:min(len(missing), 20)])
+		}
+	}
+	// Retries by id under new numbers: a few answered requests, whole.
+	var retries []*h47Request
+	for _, r := range w.requests {
+		if r.answered && !r.bulk && w.random.IntN(8) == 0 {
+			retries = append(retries, r)
+		}
+	}
+	for _, r := range retries {
+		w.client.next++
+		retry := &h47Request{number: w.client.next, body: r.body, events: r.events}
+		w.client.settle([]*h47Request{retry}, func(_ *h47Request, reply docFrame) {
+			for i := range r.events {
+				if status := eventStatus(reply.body, i); status != docEventResultExists {
+					w.t.Fatalf("%s: transfer %d (request %d, event %d, kind %d, cross-shard %v) "+
+						"retried under a new number answered %d, want exists (14)", what,
+						r.events[i].id, r.number, i, r.events[i].kind, r.events[i].crossShard,
+						status)
+				}
+			}
+			retry.answered = true
+		})
+	}
+}
+
+// docOperationLookupTransfers is the operation lookup_transfers (section 11).
+const docOperationLookupTransfers = 4
+
+func h47HMAC(secret, message []byte) []byte {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(message)
+	return mac.Sum(nil)
+}
+
+// h47Round sends a batch of new requests pipelined and, when kill is set, kills the
+// primary at a random moment while they are on their way (after a snapshot request
+// when snapshot is set); then fails over and resends what has no reply.
+func (w *h47Workload) round(p *h47Pair, count int, kill, snapshot, bulk bool, after func()) {
+	w.t.Helper()
+	batch := make([]*h47Request, 0, count+2)
+	for range count {
+		batch = append(batch, w.newRequest())
+	}
+	if bulk {
+		batch = append(batch, w.bulk(), w.bulk())
+	}
+	killed := make(chan struct{})
+	if kill {
+		delay := time.Duration(w.random.IntN(40)) * time.Millisecond
+		victim := p.primary
+		go func() {
+			defer close(killed)
+			if snapshot {
+				request, _ := http.NewRequest(http.MethodPost, "http://"+victim.http+
+					"/v1/admin/snapshot", nil)
+				request.Header.Set("Authorization", "Bearer "+p.token)
+				if response, err := (&http.Client{Timeout: hangGuard}).Do(request); err == nil {
+					response.Body.Close()
+				}
+			}
+			time.Sleep(delay)
+			victim.process.kill()
+		}()
+	}
+	if kill {
+		// The pipelined batch goes out at once; the kill lands somewhere in it.
+		if _, failed := w.client.exchange(batch, w.onReply); failed {
+			w.client.drop()
+		}
+		<-killed
+		w.client.drop()
+		unanswered := 0
+		for _, r := range batch {
+			if !r.answered {
+				unanswered++
+			}
+		}
+		w.t.Logf("killed with %d of %d requests without a reply", unanswered, len(batch))
+		after()
+		w.client.address = p.primary.process.address
+	}
+	w.client.settle(batch, w.onReply)
+}
+
+// TestHunt47aShardedFailoverExactlyOnce: a node of two shards (hash placement) and its
+// sync standby, killed with SIGKILL at random moments while a pipelined batch of
+// requests is on its way (local and cross-shard transfers, split requests, linked chains,
+// pending transfers and their posts and voids; in some cycles two requests of 8,189
+// transfers that fill a log segment, or right after an admin snapshot), the standby
+// promoted and the old primary rejoined as its standby, three times over. After each:
+// every request without a reply, resent with its session and number, gets a definite ok
+// with every event created once (section 7: answered from the cache, or applied once);
+// the balances equal the model of acknowledged transfers; each acknowledged transfer is
+// found by id; a retry by id under a new number answers exists; login_accepted's epoch
+// never goes back; and at the end no saga is in flight and every settlement pair nets to
+// zero.
+func TestHunt47aShardedFailoverExactlyOnce(t *testing.T) {
+	p := h47StartPair(t, strings.Repeat("47", 32), "--snapshot-every", "400",
+		"--wal-segment-bytes", "2097408")
+	c := &h47Client{t: t, clientID: p.clientID, secret: p.secret, session: 4701,
+		address: p.primary.process.address}
+	w := newH47Workload(t, 47, 4_700_000, c)
+	w.createAccounts()
+	const cycles = 5
+	for cycle := range cycles {
+		p.waitInSync()
+		for range 3 {
+			w.round(p, 12, false, false, false, nil)
+		}
+		// Odd cycles restart the primary from its log; even ones fail over.
+		after, what := p.failover, "failover"
+		if cycle%2 == 1 {
+			after, what = p.restartPrimary, "restart of the primary"
+		}
+		w.round(p, 16, true, cycle%3 == 1, cycle%3 != 1, after)
+		w.check(fmt.Sprintf("cycle %d, after a %s", cycle+1, what))
+	}
+	if c.epoch < (cycles+1)/2 {
+		t.Fatalf("epoch %d after %d failovers", c.epoch, (cycles+1)/2)
+	}
+	status, _ := h47GetStatus(p.primary.http)
+	t.Logf("%d requests, %d duplicate replies, %d resend rounds, epoch %d, status %+v",
+		len(w.requests), c.duplicates, c.resends, c.epoch, status.Shards)
+	for _, n := range []*h47Node{p.primary, p.standby} {
+		segments, _ := filepath.Glob(filepath.Join(node.Layout{Dir: n.process.data}.LogDir(0),
+			"*.wal"))
+		t.Logf("%s: %d segments in shard 0's log", n.process.data, len(segments))
+	}
+	report := settledReport(t, p.primary.http, p.token)
+	if len(report.Pairs) == 0 {
+		t.Fatal("no settlement pair: nothing crossed shards")
+	}
+}
