@@ -8,6 +8,7 @@ package e2e
 // node against it.
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	endian "encoding/binary"
@@ -22,10 +23,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"sequent/core/node"
+	"sequent/core/node/reconcile"
 )
 
 // Statuses of section 12 after which section 7 says to resend the same frame (same
@@ -96,6 +99,10 @@ type h47Request struct {
 	aux      uint64 // The ok reply's log position.
 	shard    int    // The shard of every event, or -1 for a request on both.
 	bulk     bool   // One of the large requests that fill log segments.
+	// applied: the model holds its events (an acknowledged request lost by an async
+	// failover and resent is not applied to the model twice).
+	applied bool
+	lost    bool // Acknowledged, then lost by an async failover: resent, it is new.
 }
 
 // h47Balances are one account's four balances (low 64 bits: the test's sums are small).
@@ -569,7 +576,15 @@ func (w *h47Workload) onReply(r *h47Request, reply docFrame) {
 				reply.flags, i, e.id, e.kind, e.crossShard, status)
 		}
 	}
+	if r.lost && reply.flags&docReplyFlagDuplicate != 0 {
+		w.t.Fatalf("request %d, lost by the failover, answered as a duplicate on resend",
+			r.number)
+	}
 	r.answered, r.aux = true, reply.aux
+	if r.applied {
+		return
+	}
+	r.applied = true
 	for _, e := range r.events {
 		w.model.apply(e)
 		if e.kind == h47Post || e.kind == h47Void {
@@ -747,9 +762,9 @@ func (w *h47Workload) round(p *h47Pair, count int, kill, snapshot, bulk bool, af
 		batch = append(batch, w.bulk(), w.bulk())
 	}
 	killed := make(chan struct{})
+	victim := p.primary
 	if kill {
 		delay := time.Duration(w.random.IntN(40)) * time.Millisecond
-		victim := p.primary
 		go func() {
 			defer close(killed)
 			if snapshot {
@@ -780,6 +795,15 @@ func (w *h47Workload) round(p *h47Pair, count int, kill, snapshot, bulk bool, af
 		w.t.Logf("killed with %d of %d requests without a reply", unanswered, len(batch))
 		after()
 		w.client.address = p.primary.process.address
+		if w.random.IntN(2) == 0 {
+			// The client comes back to the node it knew: now a standby (rejoined) or the
+			// primary again (restarted); a standby redirects it with not_primary naming the
+			// primary (section 7), which the client follows.
+			w.client.address = p.standby.process.address
+			if p.primary.process == victim.process {
+				w.client.address = p.primary.process.address
+			}
+		}
 	}
 	w.client.settle(batch, w.onReply)
 }
@@ -832,4 +856,359 @@ func TestHunt47aShardedFailoverExactlyOnce(t *testing.T) {
 	if len(report.Pairs) == 0 {
 		t.Fatal("no settlement pair: nothing crossed shards")
 	}
+}
+
+// promoteWhenStarted promotes the node behind httpAddress, asking again while it answers
+// 409 (a standby still waiting for its primary, README).
+func promoteWhenStarted(t *testing.T, httpAddress, token string) {
+	t.Helper()
+	eventually(t, "the standby to accept its promotion", func() bool {
+		request, _ := http.NewRequest(http.MethodPost, "http://"+httpAddress+"/v1/admin/promote", nil)
+		request.Header.Set("Authorization", "Bearer "+token)
+		response, err := (&http.Client{Timeout: hangGuard}).Do(request)
+		if err != nil {
+			return false
+		}
+		response.Body.Close()
+		return response.StatusCode == http.StatusOK
+	})
+}
+
+// h47LagStatus is the replication part of /v1/status on a primary.
+type h47LagStatus struct {
+	Replication struct {
+		StandbyAttached bool   `json:"standby_attached"`
+		LagOps          uint64 `json:"lag_ops"`
+	} `json:"replication"`
+}
+
+// found looks every transfer of the answered requests up and returns the ids found.
+func (w *h47Workload) found() map[uint64]bool {
+	w.t.Helper()
+	var ids []uint64
+	for _, r := range w.requests {
+		if r.answered {
+			for _, e := range r.events {
+				ids = append(ids, e.id)
+			}
+		}
+	}
+	have := map[uint64]bool{}
+	for start := 0; start < len(ids); start += h47RequestEventsMax {
+		chunk := ids[start:min(start+h47RequestEventsMax, len(ids))]
+		body := w.client.lookup(docOperationLookupTransfers, docIDs(chunk...))
+		for i := 0; i+h47TransferBytes <= len(body); i += h47TransferBytes {
+			have[endian.LittleEndian.Uint64(body[i:])] = true
+		}
+	}
+	return have
+}
+
+// waitSagasDone waits (bounded) until the node's cross-shard report shows no saga in
+// flight, whether or not the pairs net to zero.
+func waitSagasDone(t *testing.T, httpAddress, token string) reconcile.Report {
+	t.Helper()
+	var report reconcile.Report
+	eventually(t, "every saga to finish", func() bool {
+		request, _ := http.NewRequest(http.MethodGet, "http://"+httpAddress+"/v1/reconcile", nil)
+		request.Header.Set("Authorization", "Bearer "+token)
+		response, err := http.DefaultClient.Do(request)
+		if err != nil {
+			return false
+		}
+		defer response.Body.Close()
+		body, _ := io.ReadAll(response.Body)
+		report = reconcile.Report{}
+		return response.StatusCode == http.StatusOK && json.Unmarshal(body, &report) == nil &&
+			len(report.Running) == 0
+	})
+	return report
+}
+
+// TestHunt47aAsyncLagLosesOnlyWhatTheStandbyLacked: README, async mode: "on failover,
+// whatever the standby had not yet written ... is lost, and a client may have been told
+// it succeeded" — and nothing more. A node of two shards replicates asynchronously to a
+// standby; once the standby holds everything (lag 0, nothing in flight) it is stopped
+// (SIGSTOP: it writes nothing more), the client goes on (acknowledged by the primary
+// alone), the primary is SIGKILLed while a batch is on its way, the stopped standby is
+// killed too and restarted from its own log, and promoted. Then: every request
+// acknowledged before the stop is there (no saga half-done), the ones acknowledged after
+// it are gone (per shard, what survives is a prefix of the acknowledged ops); resent
+// with their session and numbers (section 7), the lost ones and those without a reply
+// are each applied once, as new, and the node then equals the model of every
+// acknowledged transfer, its settlement pairs netting to zero.
+func TestHunt47aAsyncLagLosesOnlyWhatTheStandbyLacked(t *testing.T) {
+	p := h47StartPair(t, strings.Repeat("48", 32), "--replication-mode", "async")
+	c := &h47Client{t: t, clientID: p.clientID, secret: p.secret, session: 4702,
+		address: p.primary.process.address}
+	w := newH47Workload(t, 48, 4_710_000, c)
+	w.createAccounts()
+	for range 3 {
+		w.round(p, 12, false, false, false, nil)
+	}
+	eventually(t, "the async standby to hold everything", func() bool {
+		var s h47LagStatus
+		response, err := (&http.Client{Timeout: hangGuard}).Get("http://" + p.primary.http + "/v1/status")
+		if err != nil {
+			return false
+		}
+		defer response.Body.Close()
+		raw, _ := io.ReadAll(io.LimitReader(response.Body, 1<<20))
+		return json.Unmarshal(raw, &s) == nil && s.Replication.StandbyAttached &&
+			s.Replication.LagOps == 0
+	})
+	p.standby.process.signal(syscall.SIGSTOP)
+	replicated := c.next // Every request numbered up to this was on the standby's disk.
+	for range 2 {
+		w.round(p, 12, false, false, false, nil)
+	}
+	batch := make([]*h47Request, 0, 16)
+	for range 16 {
+		batch = append(batch, w.newRequest())
+	}
+	killed := make(chan struct{})
+	delay := time.Duration(w.random.IntN(40)) * time.Millisecond
+	go func() {
+		defer close(killed)
+		time.Sleep(delay)
+		p.primary.process.kill()
+	}()
+	if _, failed := c.exchange(batch, w.onReply); failed {
+		c.drop()
+	}
+	<-killed
+	c.drop()
+	p.standby.process.kill() // A stopped process dies of SIGKILL too.
+	p.standby.process.restart()
+	promoteWhenStarted(t, p.standby.http, p.token)
+	p.primary, p.standby = p.standby, p.primary
+	c.address = p.primary.process.address
+	waitSagasDone(t, p.primary.http, p.token)
+
+	have := w.found()
+	var lost []*h47Request
+	for shard := range 2 {
+		// Per shard, by the op each acknowledged request of that shard alone got: once one
+		// is lost, every later one is lost too.
+		var onShard []*h47Request
+		for _, r := range w.requests {
+			if r.answered && r.shard == shard {
+				onShard = append(onShard, r)
+			}
+		}
+		slices.SortFunc(onShard, func(a, b *h47Request) int { return cmp.Compare(a.aux, b.aux) })
+		firstLost := uint64(0)
+		for _, r := range onShard {
+			present := 0
+			for _, e := range r.events {
+				if have[e.id] {
+					present++
+				}
+			}
+			switch {
+			case present != 0 && present != len(r.events):
+				t.Fatalf("request %d (shard %d, op %d): %d of its %d transfers survived the "+
+					"failover", r.number, shard, r.aux, present, len(r.events))
+			case present == 0 && firstLost == 0:
+				firstLost = r.aux
+			case present != 0 && firstLost != 0:
+				t.Fatalf("shard %d: request %d (op %d) survived the failover, but request "+
+					"acknowledged at op %d before it was lost", shard, r.number, r.aux, firstLost)
+			}
+		}
+	}
+	for _, r := range w.requests {
+		if !r.answered {
+			continue
+		}
+		survived := true
+		for _, e := range r.events {
+			survived = survived && have[e.id]
+		}
+		if r.number <= replicated && !survived {
+			t.Fatalf("request %d, acknowledged and on the standby's disk before it stopped, "+
+				"is not on the promoted node", r.number)
+		}
+		if r.number > replicated && survived {
+			t.Fatalf("request %d, acknowledged while the standby was stopped, is on the "+
+				"promoted node", r.number)
+		}
+		if !survived {
+			lost = append(lost, r)
+		}
+	}
+	if len(lost) == 0 {
+		t.Fatal("no acknowledged request was lost: the standby did not lag")
+	}
+	unanswered := 0
+	for _, r := range batch {
+		if !r.answered {
+			unanswered++
+		}
+	}
+	t.Logf("%d acknowledged requests lost with the stopped standby, %d of the last batch "+
+		"without a reply", len(lost), unanswered)
+	var resend []*h47Request
+	for _, r := range w.requests {
+		if r.number > replicated && (!r.answered || slices.Contains(lost, r)) {
+			if r.answered {
+				r.answered, r.lost = false, true
+			}
+			resend = append(resend, r)
+		}
+	}
+	c.settle(resend, w.onReply)
+	w.check("after the async failover and the resends")
+	settledReport(t, p.primary.http, p.token)
+}
+
+// call sends one create_transfers under number and returns its final ok reply.
+func (c *h47Client) call(number uint64, body []byte) docFrame {
+	c.t.Helper()
+	var got docFrame
+	c.settle([]*h47Request{{number: number, body: body}}, func(r *h47Request, reply docFrame) {
+		got, r.answered = reply, true
+	})
+	return got
+}
+
+// Statuses of section 12 the refusal test expects.
+const (
+	h47LinkedEventFailed         = 1
+	h47IDAlreadyFailed           = 24
+	h47ExistsWithDifferentAmount = 27
+	h47CreditAccountNotFound     = 42
+	h47LinkedChainSpansShards    = 80
+	h47PendingSpansShards        = 81
+	h47PlacementFieldMissing     = 82
+)
+
+// TestHunt47aCrossShardAnswersAcrossFailover: what section 18 says a node of two shards
+// answers, and section 7 says a resend answers, on both sides of a failover. Before it:
+// a cross-shard transfer to a credit account that does not exist (the credit side
+// refuses: credit_account_not_found), a linked chain leaving its shard (linked_event_failed
+// then linked_chain_spans_shards), a pending transfer between shards
+// (pending_transfer_spans_shards), a cross-shard transfer that succeeds, and a post
+// naming no debit account (placement_field_missing). After the standby's promotion:
+// each request resent under its number is answered from the cache, flagged duplicate,
+// with the same results; under new numbers, the refused cross-shard id answers
+// id_already_failed whatever its fields ("once the credit side refused, the id stays
+// taken"), the created one exists (or exists_with_different_amount with another amount),
+// and the shape refusals answer as before; the balances hold only the created transfers.
+func TestHunt47aCrossShardAnswersAcrossFailover(t *testing.T) {
+	p := h47StartPair(t, strings.Repeat("49", 32))
+	c := &h47Client{t: t, clientID: p.clientID, secret: p.secret, session: 4703,
+		address: p.primary.process.address}
+	w := newH47Workload(t, 49, 4_720_000, c)
+	w.createAccounts()
+	on := docIDsOnShards(t, 4_729_000, 1)
+	a0, a1, b0, missing := w.accounts[0][0], w.accounts[0][1], w.accounts[1][0], on[1][0]
+	const refusedID, createdID, pendingID, postID = 4_721_001, 4_721_002, 4_721_003, 4_721_004
+	refused := h47Event{id: refusedID, debit: a0, credit: missing, amount: 5}.encode()
+	chainFirst := h47Event{id: 4_721_010, debit: a0, credit: a1, amount: 1, flags: h47FlagLinked}
+	chain := slices.Concat(chainFirst.encode(),
+		h47Event{id: 4_721_011, debit: a0, credit: b0, amount: 1}.encode())
+	pendingCross := h47Event{id: 4_721_020, debit: a0, credit: b0, amount: 1,
+		flags: h47FlagPending}.encode()
+	created := h47Event{id: createdID, debit: a0, credit: b0, amount: 7}.encode()
+	pending := h47Event{id: pendingID, debit: a0, credit: a1, amount: 3,
+		flags: h47FlagPending}.encode()
+	unplaced := h47Event{id: postID, pendingID: pendingID, amount: 3, flags: h47FlagPost}.encode()
+	unplaced[112], unplaced[116] = 0, 0 // Ledger and code inherited: only the pending id named.
+	// byNode: every event refused by the node before any shard saw it (section 18,
+	// "Refused by the node"): ok, aux 0, recorded nowhere.
+	requests := []struct {
+		what   string
+		body   []byte
+		want   []uint32
+		byNode bool
+	}{
+		{"cross-shard transfer to a missing credit account", refused, []uint32{h47CreditAccountNotFound}, false},
+		{"linked chain leaving its shard", chain, []uint32{h47LinkedEventFailed, h47LinkedChainSpansShards}, true},
+		{"pending transfer between shards", pendingCross, []uint32{h47PendingSpansShards}, false},
+		{"cross-shard transfer", created, []uint32{docStatusOK}, false},
+		{"local pending transfer", pending, []uint32{docStatusOK}, false},
+		{"post naming no debit account", unplaced, []uint32{h47PlacementFieldMissing}, true},
+	}
+	expect := func(what string, reply docFrame, want []uint32, duplicate bool) {
+		t.Helper()
+		if (reply.aux == 0) != (slices.Contains(want, h47LinkedChainSpansShards) ||
+			slices.Contains(want, h47PlacementFieldMissing)) {
+			t.Fatalf("%s: aux %d (section 3: a write's op; 0 only for one refused by the node)",
+				what, reply.aux)
+		}
+		if len(reply.body) != docEventResultBytes*len(want) {
+			t.Fatalf("%s: %d result bytes, want %d results", what, len(reply.body), len(want))
+		}
+		for i, status := range want {
+			if got := eventStatus(reply.body, i); got != status {
+				t.Fatalf("%s: event %d answered %d, want %d", what, i, got, status)
+			}
+		}
+		if duplicate != (reply.flags&docReplyFlagDuplicate != 0) {
+			t.Fatalf("%s: reply flags %d, want duplicate %v", what, reply.flags, duplicate)
+		}
+	}
+	first := make([]docFrame, len(requests))
+	base := c.next
+	for i, r := range requests {
+		first[i] = c.call(base+uint64(i)+1, r.body)
+		expect(r.what, first[i], r.want, false)
+	}
+	c.next += uint64(len(requests))
+	p.waitInSync()
+	c.drop()
+	p.failover()
+	c.address = p.primary.process.address
+	for i, r := range requests {
+		again := c.call(base+uint64(i)+1, r.body)
+		expect(r.what+", resent after the failover", again, r.want, !r.byNode)
+		if again.aux != first[i].aux || !slices.Equal(again.body, first[i].body) {
+			t.Fatalf("%s, resent after the failover: aux %d body %x, first %d %x", r.what,
+				again.aux, again.body, first[i].aux, first[i].body)
+		}
+	}
+	// Refused by the node, a number stays free: reused for another body, it is answered
+	// as a new request (not request_number_reused), and so is a resend 256 or more below
+	// the highest number applied (not request_too_old).
+	chainNumber := base + 2
+	otherChain := slices.Clone(chain)
+	otherChain[0]++
+	expect("another chain under the first chain's number", c.call(chainNumber, otherChain),
+		requests[1].want, false)
+	c.next += 300
+	expect("a request that moves the window", c.call(c.next, h47Event{id: 4_721_030,
+		debit: a1, credit: a0, amount: 2}.encode()), []uint32{docStatusOK}, false)
+	w.model.apply(h47Event{kind: h47Plain, id: 4_721_030, debit: a1, credit: a0, amount: 2})
+	expect("the chain 300 numbers below the window", c.call(chainNumber, chain),
+		requests[1].want, false)
+	otherAmount := func(body []byte) []byte {
+		changed := slices.Clone(body)
+		changed[48]++
+		return changed
+	}
+	retries := []struct {
+		what string
+		body []byte
+		want []uint32
+	}{
+		{"the refused cross-shard id again", refused, []uint32{h47IDAlreadyFailed}},
+		{"the refused cross-shard id with another amount", otherAmount(refused), []uint32{h47IDAlreadyFailed}},
+		{"the chain again", chain, []uint32{h47LinkedEventFailed, h47LinkedChainSpansShards}},
+		{"the pending transfer between shards again", pendingCross, []uint32{h47PendingSpansShards}},
+		{"the cross-shard transfer again", created, []uint32{docEventResultExists}},
+		{"the cross-shard transfer with another amount", otherAmount(created), []uint32{h47ExistsWithDifferentAmount}},
+		{"the unplaced post again", unplaced, []uint32{h47PlacementFieldMissing}},
+	}
+	for _, r := range retries {
+		c.next++
+		expect(r.what+" under a new number after the failover", c.call(c.next, r.body), r.want, false)
+	}
+	w.model.apply(h47Event{kind: h47Plain, id: createdID, debit: a0, credit: b0, amount: 7})
+	w.model.apply(h47Event{kind: h47Pending, id: pendingID, debit: a0, credit: a1, amount: 3})
+	w.check("after the failover")
+	if body := c.lookup(docOperationLookupAccounts, docIDs(missing)); len(body) != 0 {
+		t.Fatalf("the missing credit account exists: %x", body)
+	}
+	waitSagasDone(t, p.primary.http, p.token)
 }
