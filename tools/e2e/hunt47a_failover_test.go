@@ -93,13 +93,14 @@ func (e h47Event) encode() []byte {
 
 // h47Request is one create_transfers request and what became of it.
 type h47Request struct {
-	number   uint64
-	events   []h47Event
-	body     []byte
-	answered bool
-	aux      uint64 // The ok reply's log position.
-	shard    int    // The shard of every event, or -1 for a request on both.
-	bulk     bool   // One of the large requests that fill log segments.
+	operation byte // 0: create_transfers.
+	number    uint64
+	events    []h47Event
+	body      []byte
+	answered  bool
+	aux       uint64 // The ok reply's log position.
+	shard     int    // The shard of every event, or -1 for a request on both.
+	bulk      bool   // One of the large requests that fill log segments.
 	// applied: the model holds its events (an acknowledged request lost by an async
 	// failover and resent is not applied to the model twice).
 	applied bool
@@ -167,9 +168,15 @@ type h47Pair struct {
 // h47StartPair starts node a as primary and b as its standby, each with the flags in
 // extra besides the common ones.
 func h47StartPair(t *testing.T, secretHex string, extra ...string) *h47Pair {
+	return h47StartPairAllowed(t, secretHex, []string{"read", "transfer"}, extra...)
+}
+
+// h47StartPairAllowed is h47StartPair with the client's permissions given.
+func h47StartPairAllowed(t *testing.T, secretHex string, permissions []string,
+	extra ...string) *h47Pair {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
-	token := writeKeys(t, keys, operatorKeyClient(1, secretHex, "read", "transfer"))
+	token := writeKeys(t, keys, operatorKeyClient(1, secretHex, permissions...))
 	secret, err := hex.DecodeString(secretHex)
 	if err != nil {
 		t.Fatal(err)
@@ -379,7 +386,11 @@ func (c *h47Client) exchange(batch []*h47Request, onReply func(*h47Request, docF
 		if r.answered {
 			continue
 		}
-		if _, err := c.conn.Write(docEncode(docKindRequest, docOperationCreateTransfers, 0,
+		operation := r.operation
+		if operation == 0 {
+			operation = docOperationCreateTransfers
+		}
+		if _, err := c.conn.Write(docEncode(docKindRequest, operation, 0,
 			c.session, r.number, r.body)); err != nil {
 			return nil, true
 		}
@@ -1148,8 +1159,14 @@ func TestHunt47aAsyncLagLosesOnlyWhatTheStandbyLacked(t *testing.T) {
 // call sends one create_transfers under number and returns its final ok reply.
 func (c *h47Client) call(number uint64, body []byte) docFrame {
 	c.t.Helper()
+	return c.callOperation(docOperationCreateTransfers, number, body)
+}
+
+// callOperation sends one write of operation under number and returns its final ok reply.
+func (c *h47Client) callOperation(operation byte, number uint64, body []byte) docFrame {
+	c.t.Helper()
 	var got docFrame
-	c.settle([]*h47Request{{number: number, body: body}}, func(r *h47Request, reply docFrame) {
+	c.settle([]*h47Request{{operation: operation, number: number, body: body}}, func(r *h47Request, reply docFrame) {
 		got, r.answered = reply, true
 	})
 	return got
@@ -1294,4 +1311,255 @@ func TestHunt47aCrossShardAnswersAcrossFailover(t *testing.T) {
 		t.Fatalf("the missing credit account exists: %x", body)
 	}
 	waitSagasDone(t, p.primary.http, p.token)
+}
+
+// Operations, kinds and offsets of sections 4, 10 and 11 for orders and reports.
+const (
+	h47OperationCreateInstruments = 20
+	h47OperationPlaceOrders       = 21
+	h47KindReport                 = 11
+	h47OrderResultBytes           = 24
+	h47ReportKindAccepted         = 1
+)
+
+// h47Subscriber reads one client's execution reports of both shards (section 8, 18) and
+// checks that each shard's arrive from 1, gap-free, each once.
+type h47Subscriber struct {
+	*h47Client
+	last    [2]uint64            // Per shard, the last sequence handled.
+	orders  [2]map[uint64]uint64 // Per shard, order id -> sequence of its accepted report.
+	reports int
+}
+
+// resubscribe (re)connects and subscribes to both shards from the last sequence handled
+// + 1 (section 18: one subscribe per shard, field s + 1; the default instrument shard,
+// 0, first).
+func (s *h47Subscriber) resubscribe() bool {
+	s.drop()
+	if err := s.connect(); err != nil {
+		s.drop()
+		return false
+	}
+	for shard := range 2 {
+		body := make([]byte, 16)
+		endian.LittleEndian.PutUint64(body, s.last[shard]+1)
+		endian.LittleEndian.PutUint64(body[8:], uint64(shard)+1)
+		if _, err := s.conn.Write(docEncode(docKindSubscribe, 0, 0, s.session, 0, body)); err != nil {
+			s.drop()
+			return false
+		}
+	}
+	return true
+}
+
+// collect reads reports until every shard has handled want[shard] of them, reconnecting
+// to the subscriber's address (resuming each shard) whenever the connection ends.
+func (s *h47Subscriber) collect(want [2]int) {
+	s.t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for len(s.orders[0]) < want[0] || len(s.orders[1]) < want[1] {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("reports: %d and %d of %v after %v", len(s.orders[0]), len(s.orders[1]),
+				want, hangGuard)
+		}
+		if s.conn == nil && !s.resubscribe() {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		frame, err := s.read()
+		if err != nil {
+			s.drop()
+			continue
+		}
+		switch {
+		case frame.kind == docKindSubscribed:
+			if frame.number < 1 || frame.number > 2 {
+				s.t.Fatalf("subscribed labelled %d, want 1 or 2", frame.number)
+			}
+			shard := frame.number - 1
+			switch frame.status {
+			case docStatusOK:
+				// Sync replication loses nothing: next_sequence is never below what was
+				// asked (section 8, "After a failover that lost reports").
+				if frame.aux != 0 && frame.aux <= s.last[shard] {
+					s.t.Fatalf("shard %d: subscribed from %d answered next_sequence %d: "+
+						"reports handled were lost", shard, s.last[shard]+1, frame.aux)
+				}
+			case h47StatusBusy, docStatusRateLimited:
+				s.drop() // Subscribe again (section 4): reconnect and resume both.
+				time.Sleep(50 * time.Millisecond)
+			default:
+				s.t.Fatalf("shard %d: subscribe answered status %d", shard, frame.status)
+			}
+		case frame.kind == h47KindReport:
+			if frame.number < 1 || frame.number > 2 || len(frame.body) != 128 {
+				s.t.Fatalf("report labelled %d, %d bytes", frame.number, len(frame.body))
+			}
+			shard := frame.number - 1
+			if frame.aux != s.last[shard]+1 {
+				s.t.Fatalf("shard %d: report %d after %d (section 8: in sequence order, no "+
+					"report twice, from the sequence asked)", shard, frame.aux, s.last[shard])
+			}
+			s.last[shard] = frame.aux
+			s.reports++
+			order := endian.LittleEndian.Uint64(frame.body)
+			if kind := frame.body[40]; kind != h47ReportKindAccepted {
+				s.t.Fatalf("shard %d report %d: kind %d status %d, want accepted", shard,
+					frame.aux, kind, endian.LittleEndian.Uint32(frame.body[36:]))
+			}
+			if earlier, seen := s.orders[shard][order]; seen {
+				s.t.Fatalf("shard %d: order %d accepted in reports %d and %d", shard, order,
+					earlier, frame.aux)
+			}
+			s.orders[shard][order] = frame.aux
+		case frame.kind == docKindError:
+			s.drop() // Section 8: a fenced node closes its subscribers; resume elsewhere.
+		default:
+			s.t.Fatalf("subscriber got frame kind %d", frame.kind)
+		}
+	}
+}
+
+// TestHunt47aReportsPerShardAcrossFailover: execution reports on a node of two shards
+// (an instrument on each, section 18) through a failover in sync mode. Orders are placed
+// (each accepted: one accepted report), a subscriber follows both shards' streams, the
+// primary is killed while a pipelined batch of places is on its way, the standby
+// promoted and the old primary rejoined; the places without a reply are resent (each
+// order placed once) and the subscriber, after reading what its connection had, resumes
+// each shard at the promoted node from its last sequence handled + 1. Per shard: every
+// order accepted has exactly one accepted report, the sequences run from 1 without a gap
+// or a repeat, and no resumption is answered a next_sequence below what it asked.
+func TestHunt47aReportsPerShardAcrossFailover(t *testing.T) {
+	p := h47StartPairAllowed(t, strings.Repeat("4a", 32), []string{"read", "transfer",
+		"trade", "admin"}, "--placement-instruments", "2:1")
+	c := &h47Client{t: t, clientID: p.clientID, secret: p.secret, session: 4704,
+		address: p.primary.process.address}
+	// Per shard s: instrument s + 1 (the map puts 2 on shard 1), a base account (ledger
+	// 2) and a quote account (ledger 3) on that shard.
+	on := docIDsOnShards(t, 4_740_000, 2)
+	var accounts []byte
+	var base, quote [2]uint64
+	for shard := range 2 {
+		base[shard], quote[shard] = on[shard][0], on[shard][1]
+		for i, ledger := range []uint32{2, 3} {
+			record := docAccount(on[shard][i])
+			endian.LittleEndian.PutUint32(record[112:], ledger)
+			record[118] = 0
+			accounts = append(accounts, record...)
+		}
+	}
+	var instruments []byte
+	for shard := range 2 {
+		record := make([]byte, 128)
+		endian.LittleEndian.PutUint32(record, uint32(shard)+1)
+		endian.LittleEndian.PutUint32(record[4:], 2)
+		endian.LittleEndian.PutUint32(record[8:], 3)
+		endian.LittleEndian.PutUint64(record[16:], 1)         // Tick.
+		endian.LittleEndian.PutUint64(record[24:], 1)         // Lot.
+		endian.LittleEndian.PutUint64(record[32:], 1)         // Quantity min.
+		endian.LittleEndian.PutUint64(record[40:], 1_000_000) // Quantity max.
+		instruments = append(instruments, record...)
+	}
+	c.next++
+	created := c.callOperation(docOperationCreateAccounts, c.next, accounts)
+	for i := range 4 {
+		if status := eventStatus(created.body, i); status != docStatusOK {
+			t.Fatalf("account %d: %d", i, status)
+		}
+	}
+	c.next++
+	created = c.callOperation(h47OperationCreateInstruments, c.next, instruments)
+	for i := range 2 {
+		if status := eventStatus(created.body, i); status != docStatusOK {
+			t.Fatalf("instrument %d: %d", i+1, status)
+		}
+	}
+	clientOrderID := uint64(0)
+	orders := [2]int{}
+	// Order ids answered, per shard (section 18: order ids are per shard).
+	placed := [2]map[uint64]bool{{}, {}}
+	newPlace := func(shard int) *h47Request {
+		var body []byte
+		for range 3 {
+			clientOrderID++
+			order := make([]byte, 128)
+			endian.LittleEndian.PutUint64(order, clientOrderID)
+			endian.LittleEndian.PutUint64(order[8:], 1)
+			endian.LittleEndian.PutUint64(order[16:], base[shard])
+			endian.LittleEndian.PutUint64(order[32:], quote[shard])
+			endian.LittleEndian.PutUint64(order[48:], 100+clientOrderID) // Never crosses: sells only.
+			endian.LittleEndian.PutUint64(order[56:], 1)
+			endian.LittleEndian.PutUint32(order[96:], uint32(shard)+1)
+			order[100], order[101], order[102] = 2, 1, 1 // Sell, limit, good-till-cancel.
+			body = append(body, order...)
+		}
+		orders[shard] += 3
+		c.next++
+		return &h47Request{operation: h47OperationPlaceOrders, number: c.next, body: body,
+			shard: shard}
+	}
+	onPlaced := func(r *h47Request, reply docFrame) {
+		if len(reply.body) != 3*h47OrderResultBytes {
+			t.Fatalf("place %d: %d result bytes", r.number, len(reply.body))
+		}
+		for i := range 3 {
+			result := reply.body[i*h47OrderResultBytes:]
+			if status := endian.LittleEndian.Uint32(result[16:]); status != docStatusOK {
+				t.Fatalf("place %d order %d: status %d", r.number, i, status)
+			}
+			order := endian.LittleEndian.Uint64(result)
+			if placed[r.shard][order] {
+				t.Fatalf("place %d: shard %d's order id %d given twice", r.number, r.shard, order)
+			}
+			placed[r.shard][order] = true
+		}
+		r.answered = true
+	}
+	var first []*h47Request
+	for i := range 8 {
+		first = append(first, newPlace(i%2))
+	}
+	c.settle(first, onPlaced)
+	sub := &h47Subscriber{h47Client: &h47Client{t: t, clientID: p.clientID, secret: p.secret,
+		session: 4705, address: p.primary.process.address},
+		orders: [2]map[uint64]uint64{{}, {}}}
+	sub.collect(orders)
+	p.waitInSync()
+	var batch []*h47Request
+	for i := range 10 {
+		batch = append(batch, newPlace(i%2))
+	}
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+		p.primary.process.kill()
+	}()
+	if _, failed := c.exchange(batch, onPlaced); failed {
+		c.drop()
+	}
+	<-killed
+	c.drop()
+	p.failover()
+	c.address = p.primary.process.address
+	c.settle(batch, onPlaced)
+	sub.address = p.primary.process.address
+	sub.collect(orders) // First what the old connection held, then resumed at the new primary.
+	for shard := range 2 {
+		if uint64(len(sub.orders[shard])) != sub.last[shard] {
+			t.Fatalf("shard %d: %d orders in %d reports", shard, len(sub.orders[shard]),
+				sub.last[shard])
+		}
+		for order := range sub.orders[shard] {
+			if !placed[shard][order] {
+				t.Fatalf("shard %d: a report accepts order %d, which no place answered", shard,
+					order)
+			}
+		}
+		if len(placed[shard]) != orders[shard] {
+			t.Fatalf("shard %d: %d order ids for %d orders placed", shard, len(placed[shard]),
+				orders[shard])
+		}
+	}
+	t.Logf("reports per shard %v, %d duplicate replies", sub.last, c.duplicates)
 }
