@@ -1188,6 +1188,7 @@ const (
 	h47LinkedChainSpansShards    = 80
 	h47PendingSpansShards        = 81
 	h47PlacementFieldMissing     = 82
+	h47AccountOnOtherShard       = 83
 	h47SagaTimedOut              = 86
 	h47SagaDecisionUnknown       = 87
 )
@@ -1523,6 +1524,24 @@ func TestHunt47aReportsPerShardAcrossFailover(t *testing.T) {
 			placed[r.shard][order] = true
 		}
 		r.answered = true
+	}
+	// An order whose accounts are on the other shard than its instrument is refused by
+	// the node (section 18, "Refused by the node"): ok, aux 0, recorded nowhere, so its
+	// resend is answered alike, not flagged duplicate.
+	astray := newPlace(0)
+	orders[0] -= 3
+	for i := range 3 {
+		endian.LittleEndian.PutUint64(astray.body[i*128+16:], base[1])
+		endian.LittleEndian.PutUint64(astray.body[i*128+32:], quote[1])
+	}
+	for attempt := range 2 {
+		reply := c.callOperation(h47OperationPlaceOrders, astray.number, astray.body)
+		if reply.aux != 0 || reply.flags != 0 || len(reply.body) != 3*h47OrderResultBytes ||
+			endian.LittleEndian.Uint32(reply.body[16:]) != h47AccountOnOtherShard {
+			t.Fatalf("attempt %d of a place with another shard's accounts: aux %d flags %d "+
+				"body %x, want account_on_other_shard, aux 0, no flag", attempt+1, reply.aux,
+				reply.flags, reply.body)
+		}
 	}
 	var first []*h47Request
 	for i := range 8 {
