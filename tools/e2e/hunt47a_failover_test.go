@@ -964,8 +964,9 @@ func TestHunt47aShardedFailoverExactlyOnce(t *testing.T) {
 		t.Fatalf("epoch %d after %d failovers", c.epoch, (cycles+1)/2)
 	}
 	status, _ := h47GetStatus(p.primary.http)
-	t.Logf("%d requests, %d duplicate replies, %d resend rounds, epoch %d, status %+v",
-		len(w.requests), c.duplicates, c.resends, c.epoch, status.Shards)
+	t.Logf("%d requests, %d duplicate replies, %d resend rounds, %d sagas timed out, epoch "+
+		"%d, status %+v", len(w.requests), c.duplicates, c.resends, w.sagaRefusals, c.epoch,
+		status.Shards)
 	for _, n := range []*h47Node{p.primary, p.standby} {
 		segments, _ := filepath.Glob(filepath.Join(node.Layout{Dir: n.process.data}.LogDir(0),
 			"*.wal"))
