@@ -1095,15 +1095,25 @@ func TestHunt47aAsyncLagLosesOnlyWhatTheStandbyLacked(t *testing.T) {
 	for range 16 {
 		batch = append(batch, w.newRequest())
 	}
-	killed := make(chan struct{})
-	delay := time.Duration(w.random.IntN(40)) * time.Millisecond
+	// The kill comes once a few of the batch's replies have arrived.
+	killed, trigger := make(chan struct{}), make(chan struct{}, 1)
+	replies, killAfter := 0, 1+w.random.IntN(8)
 	go func() {
 		defer close(killed)
-		time.Sleep(delay)
+		<-trigger
 		p.primary.process.kill()
 	}()
-	if _, failed := c.exchange(batch, w.onReply); failed {
+	if _, failed := c.exchange(batch, func(r *h47Request, reply docFrame) {
+		w.onReply(r, reply)
+		if replies++; replies == killAfter {
+			trigger <- struct{}{}
+		}
+	}); failed {
 		c.drop()
+	}
+	select {
+	case trigger <- struct{}{}: // Every reply came first: kill now.
+	default:
 	}
 	<-killed
 	c.drop()
