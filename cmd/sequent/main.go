@@ -50,6 +50,10 @@ Start a server on embedded defaults with 'sequent serve'; see each subcommand's 
 	root.AddCommand(newVersionCommand(), newServeCommand(), newClientCommand(), newWalCommand(),
 		newWitnessCommand(), newAdminCommand(), newDrillCommand(), newBenchCommand(),
 		newSettleCommand(), newReconcileCommand())
+	// Cobra adds its completion group only when Execute runs, after the checks below were
+	// set: 'sequent completion bogus' then printed the group's help and exited 0. Added
+	// here, the group gets the argument check every other group has.
+	root.InitDefaultCompletionCmd()
 	hideSentinelDefaults(root)
 	checkArgumentsAsUsage(root)
 	return root
