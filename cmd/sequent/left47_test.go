@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCompletionOfAnUnknownShellIsAUsageError: 'sequent completion bogus' is refused as a
@@ -35,6 +40,52 @@ func TestCompletionOfAnUnknownShellIsAUsageError(t *testing.T) {
 		if err := root.Execute(); err != nil || !strings.Contains(output.String(), "Usage:") {
 			t.Errorf("sequent %s: error %v, output %.80q", strings.Join(arguments, " "), err,
 				output.String())
+		}
+	}
+}
+
+// TestServeWithAPortTakenCreatesNothing: serve given a binary protocol or replication
+// address another process holds fails before the data directory is created or a
+// development key printed. Both ports were bound only after recovery, which left a new
+// data directory (SHARDMAP, epoch, keys.json, log) and a printed key behind.
+func TestServeWithAPortTakenCreatesNothing(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	address := taken.Addr().String()
+	directory := t.TempDir()
+	for _, flags := range [][]string{
+		{"--addr", address},
+		{"--replication-listen", address, "--replication-key", strings.Repeat("k", 32)},
+	} {
+		data := filepath.Join(directory, "data")
+		arguments := append([]string{"serve", "--data", data, "--http", "",
+			"--addr", "127.0.0.1:0"}, flags...)
+		root := newRootCommand()
+		var output bytes.Buffer
+		root.SetOut(&output)
+		root.SetErr(&output)
+		root.SetArgs(arguments)
+		// Bounds the run should the node start after all.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := root.ExecuteContext(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), address) ||
+			!strings.Contains(err.Error(), "nothing was created") {
+			t.Errorf("serve %s: error %v, want one naming %s and saying nothing was created",
+				strings.Join(flags, " "), err, address)
+		}
+		if strings.Contains(output.String(), "DEVELOPMENT key") {
+			t.Errorf("serve %s: printed a development key: %q", strings.Join(flags, " "),
+				output.String())
+		}
+		if _, statErr := os.Stat(data); !errors.Is(statErr, os.ErrNotExist) {
+			entries, _ := os.ReadDir(data)
+			t.Errorf("serve %s: left the data directory behind (%d entries)",
+				strings.Join(flags, " "), len(entries))
+			os.RemoveAll(data)
 		}
 	}
 }

@@ -282,6 +282,10 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--allow: %w", err)}
 	}
+	if err := checkListenAddressesFree(listenFlag{"--addr", o.address},
+		listenFlag{"--replication-listen", o.replicationListen}); err != nil {
+		return nil, err
+	}
 	var keyring *netio.Keyring
 	if o.keys != "" { // A keys file given that cannot be used leaves no data directory behind.
 		if keyring, err = loadOrGenerateKeys(o, stdout, logger); err != nil {
