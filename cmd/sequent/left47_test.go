@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sequent/core/node"
+	"sequent/core/shardmap"
 )
 
 // TestCompletionOfAnUnknownShellIsAUsageError: 'sequent completion bogus' is refused as a
@@ -87,5 +90,60 @@ func TestServeWithAPortTakenCreatesNothing(t *testing.T) {
 				strings.Join(flags, " "), len(entries))
 			os.RemoveAll(data)
 		}
+	}
+}
+
+// TestUnusableFilesNamedByFlagsAreUsageErrors: what a flag or argument names that cannot
+// be used is the user's to fix and exits 2, as the help's exit codes say: serve's keys
+// file (missing, open to others, malformed; given or the data directory's own), serve on
+// a data directory made with another shard map, and wal inspect or verify of a path that
+// is not a directory. Each exited 1, the code of a run that failed.
+func TestUnusableFilesNamedByFlagsAreUsageErrors(t *testing.T) {
+	directory := t.TempDir()
+	twoShards := filepath.Join(directory, "two-shards")
+	if err := (node.Layout{Dir: twoShards}).RecordShardMap(shardmap.Hashed(2)); err != nil {
+		t.Fatal(err)
+	}
+	brokenKeysData := filepath.Join(directory, "broken-keys-data")
+	if err := os.MkdirAll(brokenKeysData, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	brokenKeys := node.Layout{Dir: brokenKeysData}.KeysPath()
+	if err := os.WriteFile(brokenKeys, []byte(`{broken`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serve := func(data string, flags ...string) []string {
+		return append([]string{"serve", "--data", data, "--http", "", "--addr", "127.0.0.1:0"},
+			flags...)
+	}
+	for _, test := range []struct {
+		arguments []string
+		want      string
+	}{
+		{serve(filepath.Join(directory, "data"), "--keys", filepath.Join(directory, "missing.json")),
+			"missing.json"},
+		{serve(brokenKeysData), "keys.json"},
+		{serve(twoShards, "--shards", "3"), "shard map"},
+		{[]string{"wal", "verify", filepath.Join(directory, "missing")}, "not a directory"},
+		{[]string{"wal", "inspect", brokenKeys}, "not a directory"},
+	} {
+		root := newRootCommand()
+		var output bytes.Buffer
+		root.SetOut(&output)
+		root.SetErr(&output)
+		root.SetArgs(test.arguments)
+		// Bounds the run should the node start after all.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := root.ExecuteContext(ctx)
+		cancel()
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), test.want) {
+			t.Errorf("sequent %s: error %v, want a usage error (exit 2) naming %s",
+				strings.Join(test.arguments, " "), err, test.want)
+		}
+	}
+	if entries, err := os.ReadDir(twoShards); err != nil || len(entries) != 1 {
+		t.Errorf("the refused start changed the two-shard directory: %d entries, %v",
+			len(entries), err)
 	}
 }
