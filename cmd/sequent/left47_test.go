@@ -147,3 +147,29 @@ func TestUnusableFilesNamedByFlagsAreUsageErrors(t *testing.T) {
 			len(entries), err)
 	}
 }
+
+// TestTransferLinkedAloneIsAUsageError: 'client transfer --flags linked' is refused
+// before anything is sent (no server listens here), naming the flag: one transfer with
+// linked opens a chain nothing closes, so the node could only answer
+// linked_event_chain_open, exit 1. Other flags still reach the network (and fail there,
+// with no server: not as a usage error of --flags).
+func TestTransferLinkedAloneIsAUsageError(t *testing.T) {
+	run := func(flags string) error {
+		root := newRootCommand()
+		var output bytes.Buffer
+		root.SetOut(&output)
+		root.SetErr(&output)
+		root.SetArgs([]string{"client", "transfer", "--id", "1", "--debit", "1", "--credit", "2",
+			"--amount", "1", "--ledger", "1", "--code", "1", "--flags", flags,
+			"--addr", "127.0.0.1:1", "--client-id", "1", "--key-id", "1",
+			"--secret", strings.Repeat("5a", 32), "--timeout", "2s"})
+		return root.Execute()
+	}
+	var usage usageError
+	if err := run("linked"); !errors.As(err, &usage) || !strings.Contains(err.Error(), "linked") {
+		t.Fatalf("transfer --flags linked: error %v, want a usage error naming linked", err)
+	}
+	if err := run("pending"); err == nil || strings.Contains(err.Error(), "--flags") {
+		t.Fatalf("transfer --flags pending without a server: error %v, want a failed send", err)
+	}
+}
