@@ -381,8 +381,9 @@ func (f *transferFields) register(cmd *cobra.Command, withAccounts bool) {
 		flags.BoolVar(&f.pending, "pending", false, "two-phase: reserve now, post or void later")
 		flags.Uint32Var(&f.timeout, "timeout-seconds", 0, "pending transfers: expire after "+
 			"this many seconds (0 never)")
-		flags.StringVar(&f.flagText, "flags", "", "comma-separated transfer flags: linked, "+
-			"pending, balancing-debit, balancing-credit, closing-debit, closing-credit")
+		flags.StringVar(&f.flagText, "flags", "", "comma-separated transfer flags: pending, "+
+			"balancing-debit, balancing-credit, closing-debit, closing-credit (a chain: "+
+			"'sequent client linked')")
 	}
 	f.data.register(cmd)
 }
@@ -399,6 +400,12 @@ func newTransferCommand(options *clientOptions) *cobra.Command {
 			t, err := fields.transfer(cmd)
 			if err != nil {
 				return err
+			}
+			if t.Flags&model.TransferLinked != 0 {
+				// One transfer with linked opens a chain nothing closes: the node can
+				// only refuse it (linked_event_chain_open), exit 1, naming no flag.
+				return usage(cmd, "--flags linked: one transfer cannot close its chain "+
+					"(use 'sequent client linked' with two or more --leg)")
 			}
 			return sendTransfers(cmd, options, []model.Transfer{t})
 		},

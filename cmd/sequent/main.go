@@ -40,7 +40,11 @@ func newRootCommand() *cobra.Command {
 Every accepted command is written to a checksummed, hash-chained write-ahead log (and to a
 hot standby) before its reply leaves.
 
-Start a server on embedded defaults with 'sequent serve'; see each subcommand's --help.`,
+Start a server on embedded defaults with 'sequent serve'; see each subcommand's --help.
+
+Exit codes: 0 done; 1 the run failed or found a problem (each command's --help says
+which); 2 bad flags or arguments, or what they name cannot be used (a missing file or
+directory, a keys file refused, no server reachable).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -50,6 +54,10 @@ Start a server on embedded defaults with 'sequent serve'; see each subcommand's 
 	root.AddCommand(newVersionCommand(), newServeCommand(), newClientCommand(), newWalCommand(),
 		newWitnessCommand(), newAdminCommand(), newDrillCommand(), newBenchCommand(),
 		newSettleCommand(), newReconcileCommand())
+	// Cobra adds its completion group only when Execute runs, after the checks below were
+	// set: 'sequent completion bogus' then printed the group's help and exited 0. Added
+	// here, the group gets the argument check every other group has.
+	root.InitDefaultCompletionCmd()
 	hideSentinelDefaults(root)
 	checkArgumentsAsUsage(root)
 	return root

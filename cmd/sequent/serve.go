@@ -114,7 +114,13 @@ each certificate must name the address the other node dials, e.g. an IP SAN).
 
 SIGINT/SIGTERM stop accepting, release what can be released, sync and exit; SIGHUP
 rereads the keys file and the HTTP TLS certificate and key (a failed reload keeps the
-old ones and logs why).`,
+old ones and logs why).
+
+Exit codes: 0 stopped by a signal; 1 the node failed to start or to stop cleanly (a port
+taken, a damaged log, a disk error; the reason is printed); 2 bad flags, or a file they
+name that cannot be used (a keys file missing, open to others or malformed; a data
+directory made with another shard map). A start refused for its flags or for a port
+already taken creates nothing: no data directory, no development key.`,
 		Example: `  sequent serve                                   # ./sequent-data, 127.0.0.1:7400 and :7401
   sequent serve --data /var/lib/sequent --addr 127.0.0.1:7410 --http 127.0.0.1:7411
   sequent serve --api 127.0.0.1:7402              # also the signed JSON HTTP API
@@ -282,6 +288,10 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--allow: %w", err)}
 	}
+	if err := checkListenAddressesFree(listenFlag{"--addr", o.address},
+		listenFlag{"--replication-listen", o.replicationListen}); err != nil {
+		return nil, err
+	}
 	var keyring *netio.Keyring
 	if o.keys != "" { // A keys file given that cannot be used leaves no data directory behind.
 		if keyring, err = loadOrGenerateKeys(o, stdout, logger); err != nil {
@@ -289,6 +299,9 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		}
 	}
 	if err := layout.RecordShardMap(placement); err != nil {
+		if errors.Is(err, node.ErrShardMapMismatch) { // --shards or --placement* differ.
+			return nil, usageError{err}
+		}
 		return nil, err
 	}
 	if keyring == nil {
@@ -553,8 +566,14 @@ func loadOrGenerateKeys(o *serveOptions, stdout io.Writer, logger *slog.Logger) 
 				"  admin token %s\n", path, dev.Client, dev.Key, dev.Secret, dev.AdminToken)
 		}
 	}
-	return netio.LoadKeysWith(path, netio.KeysOptions{AllowOpenMode: o.keysAllowOpenMode,
+	keyring, err := netio.LoadKeysWith(path, netio.KeysOptions{AllowOpenMode: o.keysAllowOpenMode,
 		Logger: logger})
+	if err != nil {
+		// Missing, open to others or malformed: the operator fixes the file or the flag
+		// (exit 2), as the client commands answer a keys file they cannot use.
+		return nil, usageError{err}
+	}
+	return keyring, nil
 }
 
 // defaultProcessors is the runtime's GOMAXPROCS at start (CPUs, or the container's CPU

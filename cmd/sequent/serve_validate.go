@@ -69,6 +69,32 @@ func checkHostPort(address string) error {
 	return nil
 }
 
+// listenFlag is a flag naming an address serve listens on, and its value.
+type listenFlag struct{ name, address string }
+
+// checkListenAddressesFree binds each given address (the binary protocol's, the
+// replication link's) and releases it at once. Both are bound for good only after the
+// node is recovered, so a port already taken used to fail the start after the data
+// directory, its log and a printed development key were made. A port another process takes
+// between this check and the real bind still fails the start there, the data directory
+// made and complete (a rerun uses it).
+func checkListenAddressesFree(flags ...listenFlag) error {
+	for _, flag := range flags {
+		if flag.address == "" {
+			continue
+		}
+		listener, err := net.Listen("tcp", flag.address)
+		if err != nil {
+			return fmt.Errorf("%s %s: cannot listen (nothing was created): %w", flag.name,
+				flag.address, err)
+		}
+		if err := listener.Close(); err != nil {
+			return fmt.Errorf("%s %s: %w", flag.name, flag.address, err)
+		}
+	}
+	return nil
+}
+
 // fileInPath returns the deepest element of path that exists when it is not a directory
 // ("" when it is one, when none exists, or path is empty). The log's retirement creates the
 // archive directory when it first moves a segment, long after start: with a file there

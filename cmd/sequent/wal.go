@@ -67,8 +67,9 @@ from the oldest usable snapshot (or from op 1), whose state digest must equal ev
 later snapshot's; every snapshot is also loaded as 'serve' would load it (body
 checksums, decoding, restored digest). With several shards, the replayed states are then
 reconciled: every ledger must balance over all shards and every settlement pair be
-consistent (sagas may be in flight in a directory of a node that was running). Exits
-non-zero with a message naming the shard, segment, offset and op of the first problem.
+consistent (sagas may be in flight in a directory of a node that was running). Exits 1
+with a message naming the shard, segment, offset and op of the first problem; 2 on bad
+flags or when DATA_DIR is not a directory.
 A directory of segment files without a log of its own (--wal-archive DIR) is read as an
 archive: its own segments as shard 0's log and each DIR/shard-n's as shard n's, every
 one without snapshots, replayed alone from op 1 (not reconciled: an archive records no
@@ -186,6 +187,11 @@ func (w walDirectories) shardError(index int, err error) error {
 // replayed alone: an archive records no map, and its shards' logs end at different ops).
 func walLayout(dir string) (walDirectories, *shardmap.Map, error) {
 	layout := node.Layout{Dir: dir}
+	// A directory that is not there is the argument's fault (exit 2), not a log found
+	// damaged (exit 1): it used to fail as "shard 0: open DIR/log", exit 1.
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return walDirectories{layout: layout}, nil, usageError{fmt.Errorf("%s is not a directory", dir)}
+	}
 	placement, err := layout.ReadShardMap()
 	if err != nil {
 		return walDirectories{layout: layout}, nil, err

@@ -180,10 +180,17 @@ func (r *nullReplier) DeliverReports(_ []backend.Report) {}
 
 func newCaptureRig(t testing.TB, queueEventsMax int) *captureRig {
 	t.Helper()
+	return newCaptureRigWithPrefix(t, queueEventsMax, "")
+}
+
+// newCaptureRigWithPrefix is newCaptureRig publishing under subjectPrefix ("": the
+// default).
+func newCaptureRigWithPrefix(t testing.TB, queueEventsMax int, subjectPrefix string) *captureRig {
+	t.Helper()
 	dir := t.TempDir()
 	// Benchmarks may target an external nats-server (to compare with `nats bench` on the
 	// same server): SEQUENT_BENCH_NATS_URL. Each rig then uses a stream of its own.
-	url, stream, prefix := os.Getenv("SEQUENT_BENCH_NATS_URL"), "", ""
+	url, stream, prefix := os.Getenv("SEQUENT_BENCH_NATS_URL"), "", subjectPrefix
 	if url == "" {
 		url = natstest.Start(t, dir+"/nats", "127.0.0.1:0").ClientURL()
 	} else {

@@ -40,6 +40,18 @@ const (
 	// shardSuffixBytesMax is the longest "_<shard>" a base name gets (shard 65535).
 	streamNameBytesMax  = 255
 	shardSuffixBytesMax = len("_65535")
+
+	// A subject reaches the NATS server in a publish's control line, which the server
+	// bounds (max_control_line, controlLineBytesMax by default) and answers past it by
+	// closing the connection: every publish of the capture would then fail and reconnect
+	// for good. subjectSuffixBytesMax is the longest subject after the prefix
+	// (".<shard>.ledger.<ledger>.<kind>.<account>.<account>", accounts of 39 digits, the
+	// longest kind name of 16 bytes); publishLineOverheadBytesMax leaves room for the rest
+	// of the line (HPUB, the reply inbox, the two lengths) with a wide margin.
+	controlLineBytesMax         = 4096
+	subjectSuffixBytesMax       = len(".65535.ledger.4294967295.transfer_created.") + 2*39 + 1
+	publishLineOverheadBytesMax = 256
+	subjectPrefixBytesMax       = controlLineBytesMax - subjectSuffixBytesMax - publishLineOverheadBytesMax
 )
 
 // ValidateNames checks a stream base name and a subject prefix before anything connects:
@@ -60,6 +72,12 @@ func ValidateNames(stream, subjectPrefix string) error {
 		return fmt.Errorf("stream name of %d bytes: want at most %d (JetStream's %d less the "+
 			"shard suffix _<shard>)", len(stream), streamNameBytesMax-shardSuffixBytesMax,
 			streamNameBytesMax)
+	}
+	if len(subjectPrefix) > subjectPrefixBytesMax {
+		// Checked here, not found at the first publish: the flags were accepted by then.
+		return fmt.Errorf("subject prefix of %d bytes: want at most %d (the NATS server's "+
+			"default control line of %d bytes holds the whole subject)", len(subjectPrefix),
+			subjectPrefixBytesMax, controlLineBytesMax)
 	}
 	for _, token := range strings.Split(subjectPrefix, ".") {
 		if token == "" || strings.ContainsFunc(token, func(r rune) bool {

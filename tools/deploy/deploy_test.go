@@ -238,6 +238,9 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 		"sequent_http_refusals_total",                                          // Connections and refusals.
 		"sequent_shard_snapshots_total", "sequent_shard_snapshot_errors_total", // Snapshots.
 		"sequent_stream_lag_ops", "sequent_capture_lag_seconds", // Outbound streams.
+		"sequent_api_requests_total", "sequent_api_auth_failures_total",
+		"sequent_api_refused_total", "sequent_api_busy_total", "sequent_api_rate_limited_total",
+		"sequent_api_timeouts_total", "sequent_api_requests_inflight", // The JSON API.
 	} {
 		if !used[name] {
 			t.Errorf("no dashboard query uses %s", name)

@@ -214,13 +214,15 @@ func missingMetrics(t *testing.T, exposed map[string]bool, allowed []string,
 // and order traffic, a snapshot through the admin API, a refused admin request), and
 // checks that every metric name the shipped Grafana dashboard and alert rules query is
 // in its /metrics: a renamed or removed metric fails here rather than in production.
-// Change capture runs (into an embedded nats-server), so its metrics are there too.
+// Change capture runs (into an embedded nats-server), and the JSON API, so their metrics
+// are there too.
 // It also checks what the kit relies on beyond names: summaries carry a sum (windowed
 // means are rate(sum)/rate(count)) and every quantile, and the disk space gauges.
 func TestKitMetricsExist(t *testing.T) {
 	// With change capture on (into an embedded nats-server): its metrics exist only then.
 	nats := startNATS(t, t.TempDir(), "127.0.0.1:0")
-	node := startKitNode(t, "--cdc-nats", nats.ClientURL())
+	// With the JSON API on too: its sequent_api_* metrics exist only then.
+	node := startKitNode(t, "--cdc-nats", nats.ClientURL(), "--api", freePort(t))
 	node.transfers(t, 1000, 300)
 	node.openBook(t)
 	node.adminRequests(t)

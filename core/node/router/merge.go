@@ -253,7 +253,12 @@ func (r *Router) finish(req *request) {
 
 // mergeLookup merges the records the parts found, in the order of the keys asked: for
 // each key, the next record of every part that holds it (records start with their key,
-// and each part lists its records in the order of its own keys).
+// and each part lists its records in the order of its own keys). A reply holds at most
+// ResultsMax records, and a key found on several shards (a settlement account's copies,
+// a transfer id two shards both use) can take more than one: a key's records are given
+// all or none, so the reply ends before the first key whose records would not all fit
+// (PROTOCOL.md, "Lookups on several shards"). Cutting at the record instead left that
+// key with its first copy only, which a client cannot tell from a key on one shard.
 func (r *Router) mergeLookup(req *request) []byte {
 	info, _ := req.reply.Operation.Info()
 	cursors := make([]int, len(req.parts))
@@ -261,19 +266,30 @@ func (r *Router) mergeLookup(req *request) []byte {
 	count := 0
 	for offset := 0; offset < len(req.keys); offset += req.eventSize {
 		key := req.keys[offset : offset+req.keySize]
+		found := 0
+		for i, pt := range req.parts {
+			if holdsKey(pt.reply[cursors[i]:], key, info.ResultSize) {
+				found++
+			}
+		}
+		if count+found > info.ResultsMax {
+			break
+		}
 		for i, pt := range req.parts {
 			record := pt.reply[cursors[i]:]
-			if len(record) < info.ResultSize || !bytes.Equal(record[:req.keySize], key) {
-				continue
-			}
-			if count < info.ResultsMax {
+			if holdsKey(record, key, info.ResultSize) {
 				merged = append(merged, record[:info.ResultSize]...)
-				count++
+				cursors[i] += info.ResultSize
 			}
-			cursors[i] += info.ResultSize
 		}
+		count += found
 	}
 	return merged
+}
+
+// holdsKey reports whether records starts with a whole record of key.
+func holdsKey(records, key []byte, resultSize int) bool {
+	return len(records) >= resultSize && bytes.Equal(records[:len(key)], key)
 }
 
 // chooseQuery picks the answer of a query sent to every shard: for ledger totals their

@@ -495,6 +495,14 @@ func (r *Router) Abandon() {
 // and recovery, in tests and in a future with shards on several machines): its
 // outstanding parts are answered outcome_unknown (the client retries), and its outbox and
 // saga results are asked for again.
+//
+// Nothing in a node calls it, on purpose: the shards of a node live in its process and
+// never restart in it. A shard answers every request it accepted exactly once, a failed
+// log included (core/shard's doc.go, "Every accepted request is answered once"), and a
+// node restarts whole, its router with it, so no part is left waiting on a shard that
+// forgot it. The simulation (sim_test.go) crashes one shard under a running router with
+// it, which is the case it is kept for; it is not removed so that shards on several
+// machines start from a tested hook.
 func (r *Router) ShardRestarted(shardIndex uint16) {
 	r.mutex.Lock()
 	var lost []uint64
