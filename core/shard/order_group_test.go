@@ -1,11 +1,15 @@
 package shard
 
 import (
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
+	"sequent/core"
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/wal"
 )
 
 // TestOrderStopEntriesShareOneWrite: a turn whose take stops before a write of a
@@ -103,5 +107,75 @@ func checkOrderStopReplies(t *testing.T, s *Shard, replies []backend.Reply) {
 	if len(replies[1].Body) != 0 {
 		t.Fatalf("the lookup saw the later create of its own connection: body %x",
 			replies[1].Body)
+	}
+}
+
+// TestOrderStopsOnARealLogStress: connections pipeline a lookup and a create in turn on a
+// real log (small pipeline, in-flight window of 2), so that takes stop for order again
+// and again while entries are deferred, the window fills and the writer and the
+// sequencer both write. Every request is answered once, no reply leaves before its op
+// is durable (durabilityReplier), and the reopened log holds every op replied ok.
+func TestOrderStopsOnARealLogStress(t *testing.T) {
+	dir := t.TempDir()
+	options := wal.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler), PipelineDepth: 2,
+		SegmentBytes: wal.SegmentBytesMin}
+	log, err := wal.Open(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replier := newDurabilityReplier(t, log)
+	s, err := New(Config{PulseInterval: time.Hour, InFlightEntriesMax: 2},
+		core.New(testMachineConfig), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(RepliesOnly(replier))
+	const connections, perConnection = 8, 160
+	var group sync.WaitGroup
+	for c := range connections {
+		group.Go(func() {
+			connection := uint64(1 + c)
+			for i := range perConnection {
+				id := uint64(1 + c*perConnection + i/2)
+				request := backend.Request{Connection: connection, Client: 7,
+					Session: connection, Number: uint64(i + 1),
+					Operation: model.OperationLookupAccounts, Body: model.U128(id).Append(nil)}
+				if i%2 == 1 {
+					request.Operation, request.Body = model.OperationCreateAccounts, accountsBody(id)
+				}
+				for s.Submit(&request) == model.StatusBusy {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
+	}
+	group.Wait()
+	for c := range connections {
+		replier.waitAnswered(uint64(1+c), perConnection)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d entries, %d log groups, %d syncs", s.Stats().Entries, log.Stats().Groups,
+		log.Stats().Syncs)
+	replier.mutex.Lock()
+	okOpLast := replier.okOpLast
+	for c := range connections {
+		if got := replier.answered[uint64(1+c)]; got != perConnection {
+			t.Errorf("connection %d: %d replies for %d requests", 1+c, got, perConnection)
+		}
+	}
+	replier.mutex.Unlock()
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	log, err = wal.Open(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	if want := uint64(connections * perConnection / 2); okOpLast < want || log.LastOp() < okOpLast {
+		t.Fatalf("reopened log ends at op %d; op %d was replied ok (want at least %d)",
+			log.LastOp(), okOpLast, want)
 	}
 }
