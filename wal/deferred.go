@@ -14,8 +14,8 @@ package wal
 //     why that size) and the policy is SyncEvery, leaves the writer asleep. Otherwise it
 //     is Append, so that a large entry's encoding, write and fdatasync overlap the
 //     appender's apply. Several entries deferred in a row are written by one
-//     WriteDeferred, in one group (one fdatasync): the sequencer appends so the entries
-//     of one turn cut short to keep a connection's read before its write (core/shard).
+//     WriteDeferred, in one group (one fdatasync): core/shard's sequencer appends so the
+//     entries a take's order stop (a connection's read before its write) splits apart.
 //   - WriteDeferred, called by the appender once it would otherwise wait for Durable,
 //     takes the writing mutex if it is free and writes, syncs and publishes every queued
 //     entry on the calling goroutine, exactly as the writer would (writeAvailable: same
