@@ -9,10 +9,13 @@ package wal
 // WriteDeferred let the appender do that work itself instead:
 //
 //   - AppendDeferred queues the entry like Append but, when the pipeline was empty (the
-//     writer has nothing of its own to write), the body is at most deferBytesMax
-//     (limits.go: why that size) and the policy is SyncEvery, leaves the writer asleep.
-//     Otherwise it is Append, so that a large entry's encoding, write and fdatasync
-//     overlap the appender's apply.
+//     writer has nothing of its own to write) or holds only entries AppendDeferred left
+//     queued since the last WriteDeferred, the body is at most deferBytesMax (limits.go:
+//     why that size) and the policy is SyncEvery, leaves the writer asleep. Otherwise it
+//     is Append, so that a large entry's encoding, write and fdatasync overlap the
+//     appender's apply. Several entries deferred in a row are written by one
+//     WriteDeferred, in one group (one fdatasync): core/shard's sequencer appends so the
+//     entries a take's order stop (a connection's read before its write) splits apart.
 //   - WriteDeferred, called by the appender once it would otherwise wait for Durable,
 //     takes the writing mutex if it is free and writes, syncs and publishes every queued
 //     entry on the calling goroutine, exactly as the writer would (writeAvailable: same
@@ -31,8 +34,10 @@ package wal
 // only.
 func (l *Log) AppendDeferred(e Entry) error {
 	p := &l.pipeline
+	// With an entry deferred already, the writer was not told of it, so whatever the
+	// pipeline holds beyond the slots it consumed is this goroutine's deferred entries.
 	deferrable := l.options.Sync == SyncEvery && len(e.Body) <= deferBytesMax &&
-		p.produced.Load() == p.consumed.Load()
+		(l.appender.deferred || p.produced.Load() == p.consumed.Load())
 	if !deferrable {
 		return l.Append(e)
 	}
@@ -45,7 +50,7 @@ func (l *Log) AppendDeferred(e Entry) error {
 	return err
 }
 
-// WriteDeferred writes, syncs and publishes the entry AppendDeferred left queued, on the
+// WriteDeferred writes, syncs and publishes the entries AppendDeferred left queued, on the
 // calling goroutine when the writer is idle, or wakes the writer when it is busy. It does
 // nothing when nothing was deferred. Appending goroutine only.
 func (l *Log) WriteDeferred() {

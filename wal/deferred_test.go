@@ -174,3 +174,43 @@ func TestWriteDeferredAllocatesNothing(t *testing.T) {
 		t.Fatalf("stats %+v: every group should have been written inline", stats)
 	}
 }
+
+// TestAppendDeferredInARowIsOneGroup: entries AppendDeferred queues one after another
+// (the sequencer's entries of a turn cut short by an order stop) all stay with the
+// appender, the writer never told, and one WriteDeferred writes them as one group, one
+// fdatasync. Before, the second call's Append woke the writer for the first, which then
+// went to the disk alone.
+func TestAppendDeferredInARowIsOneGroup(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	const entries = 3
+	op := uint64(1)
+	for range entries {
+		e := entryFor(op)
+		if err := l.AppendDeferred(e); err != nil {
+			t.Fatal(err)
+		}
+		if !l.appender.deferred {
+			t.Fatalf("the entry at op %d was handed to the writer: the deferred ones "+
+				"before it go to the disk without it", e.FirstOp)
+		}
+		op = e.LastOp() + 1
+	}
+	l.WriteDeferred()
+	if durable := l.Durable(); durable != op-1 {
+		t.Fatalf("after WriteDeferred Durable is %d, want %d", durable, op-1)
+	}
+	if stats := l.Stats(); stats.Groups != 1 || stats.InlineGroups != 1 || stats.Syncs != 1 {
+		t.Fatalf("stats %+v: want the %d entries in one group, written and synced inline",
+			stats, entries)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if count, last := readAll(t, l, 0); count != entries || last != op-1 {
+		t.Fatalf("reopened log holds %d entries up to op %d, want %d up to %d", count, last,
+			entries, op-1)
+	}
+}

@@ -40,9 +40,10 @@
 // largest entry seen and are reused: the steady state allocates nothing (a test checks).
 //
 // AppendDeferred and WriteDeferred (deferred.go) spare a lone small entry the two
-// hand-offs appender → writer → appender: when the pipeline is empty and the policy is
-// SyncEvery, AppendDeferred leaves the writer asleep, and WriteDeferred, called once the
-// appender has nothing left to do but wait for Durable, runs the same group commit (write,
+// hand-offs appender → writer → appender: when the pipeline is empty (or holds only
+// entries deferred so, which then share one group) and the policy is SyncEvery,
+// AppendDeferred leaves the writer asleep, and WriteDeferred, called once the appender
+// has nothing left to do but wait for Durable, runs the same group commit (write,
 // fdatasync, publish) on the appender if the writer is idle, or wakes the writer if it is
 // busy. Durable still advances only after the fdatasync returns; Stats.InlineGroups counts
 // the groups written this way.

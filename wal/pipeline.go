@@ -77,7 +77,9 @@ func (l *Log) Append(e Entry) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
-	l.announceDeferred()
+	if !l.appender.deferring {
+		l.announceDeferred() // Else AppendDeferred queues one more behind it (deferred.go).
+	}
 	assertContinues(&l.appender.link, &e)
 	reserved := int64(entryHeaderSize + len(e.Body))
 	if err := l.reserve(reserved); err != nil {

@@ -63,6 +63,9 @@ func (l *Log) reserve(bytes int64) error {
 		if l.room.prepareFailure.Load() != nil {
 			return ErrLogFull
 		}
+		// Entries AppendDeferred queued may be what fills the segment: the writer must
+		// know of them to make room.
+		l.announceDeferred()
 		<-l.room.changed // The writer wrote, or the preparer finished an attempt.
 	}
 	return nil

@@ -116,10 +116,13 @@ func (s *Shard) idleForInline() bool {
 }
 
 // iterate is one round of the sequencer's work short of waiting: a turn, a snapshot
-// request when one is due (with snapshots set: TurnInline leaves that to the sequencer,
-// since the capture would pause the loop), and the release. The sequencer goroutine and
-// TurnInline both run it, with turns held.
-func (s *Shard) iterate(snapshots bool) (drained bool, closed bool, err error) {
+// request when one is due, and the release. The sequencer goroutine (sequencer true) and
+// TurnInline (false) both run it, with turns held. Only the sequencer requests snapshots
+// (the capture would pause a loop) and leaves the entry of a turn whose take stopped for
+// order unwritten (appendForOrderStop): it goes round at once and takes the rest, and
+// the next turn's release, or the wait, writes both in one group. A loop's turn writes
+// and releases its entry at once, as before, and leaves the rest to the sequencer.
+func (s *Shard) iterate(sequencer bool) (drained bool, closed bool, err error) {
 	if invariants.Enabled {
 		if running := s.iterating.Add(1); running != 1 {
 			panic(fmt.Sprintf("shard: %d goroutines running the sequencer's turn at once", running))
@@ -127,11 +130,14 @@ func (s *Shard) iterate(snapshots bool) (drained bool, closed bool, err error) {
 		defer s.iterating.Add(-1)
 	}
 	drained, closed, err = s.turn()
-	if err == nil && snapshots && !closed && s.snapshotDue() && len(s.parked) < s.config.InFlightEntriesMax {
+	if err == nil && sequencer && !closed && s.snapshotDue() && len(s.parked) < s.config.InFlightEntriesMax {
 		err = s.writeSnapshotRequest()
 	}
 	if err == nil {
-		err = s.release()
+		if !sequencer || !s.appendForOrderStop {
+			s.writeDeferred()
+		}
+		err = s.releaseDurable()
 	}
 	return drained, closed, err
 }

@@ -75,6 +75,7 @@ func (s *Shard) run() {
 				acknowledged = s.config.Acknowledger.AcknowledgedNotify()
 			}
 		}
+		s.writeDeferred() // A turn stopped for order left its entry unwritten (append).
 		var stored storedEntry
 		event := sequencerWoken
 		s.idle.Store(len(s.parked) == 0)
@@ -150,7 +151,7 @@ func (s *Shard) replicate(entry storedEntry) bool {
 // It reports whether it took anything (or logged a grant table that filled the in-flight
 // window) and whether the ring is closed and empty.
 func (s *Shard) turn() (drained bool, closed bool, err error) {
-	s.heldForGroupCommit = false
+	s.heldForGroupCommit, s.appendForOrderStop = false, false
 	if len(s.parked) >= s.config.InFlightEntriesMax {
 		_, closed = s.ring.take(nil, 0, 0)
 		return false, closed, nil
@@ -207,6 +208,7 @@ func (s *Shard) turn() (drained bool, closed bool, err error) {
 	}
 	s.taken, closed, s.takeStoppedForOrder = s.ring.takeUpTo(s.taken[:0], s.config.RingRequests,
 		s.entryBytesBudget(), !standby, barriers)
+	s.appendForOrderStop = s.takeStoppedForOrder
 	if len(s.taken) == 0 {
 		return cancelsLogged, closed, nil
 	}
@@ -433,9 +435,15 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 // (writeDeferred), saving the two wake-ups (sequencer → writer, writer → sequencer). With
 // input waiting, or a large body (above wal's deferBytesMax, 64 KiB: a full batch),
 // the writer is woken at once, so that its encoding, write and sync overlap this entry's
-// apply and the next turn.
+// apply and the next turn. Input waiting behind an order stop (appendForOrderStop) is
+// the next turn's entry, appended at once: this one is deferred too, so that the two
+// go to the disk in one group; the sync that wrote this one alone made the next wait
+// for a second sync (bench/PERFORMANCE.md, order46). With an entry deferred already,
+// the next ones are deferred after it, whatever the ring holds (the log would write
+// the deferred one alone the moment it is told): the last turn of the run writes them
+// all (writeDeferred, before anything waits).
 func (s *Shard) append(entry wal.Entry) error {
-	if s.inline == nil || s.ring.queuedBytes() > 0 {
+	if s.inline == nil || (s.ring.queuedBytes() > 0 && !s.appendForOrderStop && !s.deferred) {
 		return s.log.Append(entry)
 	}
 	if err := s.inline.AppendDeferred(entry); err != nil {
@@ -561,6 +569,12 @@ func (s *Shard) readsAllowed() bool {
 // An output holding reads also waits while reads are not allowed (ReadGate).
 func (s *Shard) release() error {
 	s.writeDeferred()
+	return s.releaseDurable()
+}
+
+// releaseDurable is release without writing what append deferred: a turn whose take
+// stopped for order leaves its entry to be written with the next turn's (iterate).
+func (s *Shard) releaseDurable() error {
 	released := s.released()
 	s.releaseRecovered(released)
 	reads := true

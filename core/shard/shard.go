@@ -282,6 +282,12 @@ type Shard struct {
 	// takeStoppedForOrder: the last turn's take stopped before a write of a connection
 	// with a read taken (inputRing.takeUpTo); the next turn takes the rest without holding.
 	takeStoppedForOrder bool
+	// appendForOrderStop: this turn's take stopped so (takeStoppedForOrder), and the
+	// sequencer takes the rest at once, as an entry of its own: the turn's entry is left
+	// with the log unwritten (AppendDeferred) and its release does not write it, so that
+	// the next turn's entry joins it in the same group, one fdatasync for both. Cleared at
+	// every turn's start; whoever next waits writes what is left (writeDeferred).
+	appendForOrderStop bool
 
 	ready      backend.Ready // Reused for every Consume call.
 	answers    answerCheck   // Every accepted request answered once.
