@@ -109,12 +109,25 @@ func (l *Ledger) changeReservationOf(t *model.Transfer, debitIndex, creditIndex 
 		}
 		// Nearly always the amounts are small: then checkAmount would answer ok (a
 		// transfer skips it so too: smallAmounts), and its call is not made.
-		if !smallAmounts(amount, debit, credit) {
+		small := smallAmounts(amount, debit, credit)
+		if !small {
 			if status := checkAmount(amount, true, debit, credit); status != model.StatusOK {
 				return status
 			}
 		}
-		if status := checkLimits(amount, debit, credit); status != model.StatusOK {
+		// A trader's paying account nearly always has debits_must_not_exceed_credits and
+		// the escrow no limit flag: then checkLimits is limitsStatus's debit-side test
+		// alone, and with small amounts (every high word below 2^62) its two additions
+		// cannot overflow, so it is made here without MustAdd's tests or a call (~30
+		// instructions a reservation, callgrind). Any other case goes through checkLimits.
+		if small && debit.Flags&model.AccountDebitsMustNotExceedCredits != 0 &&
+			credit.Flags&model.AccountCreditsMustNotExceedDebits == 0 {
+			debits, _ := debit.DebitsPending.Add(debit.DebitsPosted)
+			debits, _ = debits.Add(amount)
+			if debit.CreditsPosted.Less(debits) {
+				return model.StatusExceedsCredits
+			}
+		} else if status := checkLimits(amount, debit, credit); status != model.StatusOK {
 			return status
 		}
 		if l.undo.active {
