@@ -205,15 +205,34 @@ func (l *Ledger) ChangeSystemReservationAt(timestamp uint64, t *model.Transfer,
 }
 
 // saveReservationState records, inside a chain, both accounts' balances and the debit
-// account's reserved total before a reservation changes them.
+// account's reserved total before a reservation changes them: the records saveAccountState
+// and undoLog.push would write, filled in place in the log (undoLog.next) where those built
+// each record on the stack, zeroed and copied it twice (~100 instructions a call of the
+// ~190, callgrind).
 func (l *Ledger) saveReservationState(debitIndex uint32, debit *accountRecord,
 	creditIndex uint32, credit *accountRecord, reserved model.Uint128) {
-	l.saveAccountState(debitIndex, debit)
-	l.saveAccountState(creditIndex, credit)
-	if l.undo.active {
-		l.undo.push(undoRecord{kind: undoReserved, index: debitIndex,
-			balance: model.Balance{DebitsPending: reserved}})
+	u := &l.undo
+	if !u.active {
+		return
 	}
+	saveAccountStateTo(u.next(), debitIndex, debit)
+	saveAccountStateTo(u.next(), creditIndex, credit)
+	record := u.next()
+	record.kind, record.status, record.flags, record.index = undoReserved, 0, 0, debitIndex
+	record.balance.DebitsPending, record.balance.DebitsPosted = reserved, model.Uint128{}
+	record.balance.CreditsPending, record.balance.CreditsPosted = model.Uint128{}, model.Uint128{}
+}
+
+// saveAccountStateTo fills record, a record of the undo log, as saveAccountState's: an
+// account's balances as stored and its flags. Every field is written (next hands out a
+// slot that may hold an earlier chain's record).
+func saveAccountStateTo(record *undoRecord, index uint32, account *accountRecord) {
+	record.kind, record.status, record.flags, record.index = undoAccountState, 0,
+		account.Flags, index
+	record.balance.DebitsPending, record.balance.DebitsPosted = account.DebitsPending,
+		account.DebitsPosted
+	record.balance.CreditsPending, record.balance.CreditsPosted = account.CreditsPending,
+		account.CreditsPosted
 }
 
 // postFromReservation applies a system transfer with the from_reservation flag: a fill

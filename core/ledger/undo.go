@@ -58,6 +58,16 @@ func (u *undoLog) push(record undoRecord) {
 	u.records = append(u.records, record)
 }
 
+// next appends a record to the open chain's log and returns it for the caller to fill
+// (all of it: the slot may hold an earlier chain's record), as push would append it.
+func (u *undoLog) next() *undoRecord {
+	if len(u.records) == cap(u.records) {
+		panic("ledger: undo log overflow")
+	}
+	u.records = u.records[:len(u.records)+1]
+	return &u.records[len(u.records)-1]
+}
+
 // commit ends the chain, keeping its changes.
 func (l *Ledger) undoCommit() {
 	u := &l.undo
