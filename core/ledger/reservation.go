@@ -273,11 +273,20 @@ func (l *Ledger) postFromReservation(t *model.Transfer, timestamp uint64, event 
 	if total := reserved.MustSub(t.Amount); !l.reserved.update(reservedAt, total) {
 		l.reserved.storeChange(reservedAt, debitIndex, total) // Starts or ends the entry.
 	}
-	debit.subDebitsPending(t.Amount)
-	credit.subCreditsPending(t.Amount)
-	debit.DebitsPosted = debit.DebitsPosted.MustAdd(t.Amount)
-	credit.CreditsPosted = credit.CreditsPosted.MustAdd(t.Amount)
-	l.totals.pendingPosted(debit.Ledger, t.Amount, t.Amount)
+	// subDebitsPending, subCreditsPending and pendingPosted written out, as a release's
+	// are in changeReservationOf (none of the three inlines).
+	amount := t.Amount
+	debit.DebitsPending = debit.DebitsPending.MustSub(amount)
+	debit.markPendingZero()
+	credit.CreditsPending = credit.CreditsPending.MustSub(amount)
+	credit.markPendingZero()
+	debit.DebitsPosted = debit.DebitsPosted.MustAdd(amount)
+	credit.CreditsPosted = credit.CreditsPosted.MustAdd(amount)
+	totals := l.totals.of(debit.Ledger)
+	totals.DebitsPending.Sub(amount)
+	totals.CreditsPending.Sub(amount)
+	totals.DebitsPosted.Add(amount)
+	totals.CreditsPosted.Add(amount)
 	index, record := l.appendTransfer(hash, position, debit, credit)
 	*record = *t
 	record.Timestamp = timestamp
