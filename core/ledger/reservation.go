@@ -223,12 +223,12 @@ func (l *Ledger) saveReservationState(debitIndex uint32, debit *accountRecord,
 	record.balance.CreditsPending, record.balance.CreditsPosted = model.Uint128{}, model.Uint128{}
 }
 
-// saveAccountStateTo fills record, a record of the undo log, as saveAccountState's: an
-// account's balances as stored and its flags. Every field is written (next hands out a
-// slot that may hold an earlier chain's record).
+// saveAccountStateTo fills record, a record of the undo log, with an account's balances
+// as stored and its flags. Every field undoRollback reads for the kind is written (next
+// hands out a slot that may hold an earlier chain's record); status, which it reads only
+// for undoPendingStatus, is not (writing it put saveAccountState over the inlining budget).
 func saveAccountStateTo(record *undoRecord, index uint32, account *accountRecord) {
-	record.kind, record.status, record.flags, record.index = undoAccountState, 0,
-		account.Flags, index
+	record.kind, record.flags, record.index = undoAccountState, account.Flags, index
 	record.balance.DebitsPending, record.balance.DebitsPosted = account.DebitsPending,
 		account.DebitsPosted
 	record.balance.CreditsPending, record.balance.CreditsPosted = account.CreditsPending,
