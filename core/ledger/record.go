@@ -135,14 +135,6 @@ func (r *accountRecord) debitsPending() model.Uint128 {
 	return r.DebitsPending
 }
 
-// storedBalance returns the four balances as stored, reading both lines (for the undo
-// log, whose record must be exact whatever the marker says; it is exact either way, but
-// this costs no test).
-func (r *accountRecord) storedBalance() model.Balance {
-	return model.Balance{DebitsPending: r.DebitsPending, DebitsPosted: r.DebitsPosted,
-		CreditsPending: r.CreditsPending, CreditsPosted: r.CreditsPosted}
-}
-
 // Balance returns the account's current balances.
 func (r *accountRecord) Balance() model.Balance {
 	var b model.Balance
