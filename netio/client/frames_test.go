@@ -28,7 +28,7 @@ func newConnClient(conn net.Conn) *Client {
 		BusyRetryDelay: time.Hour}.withDefaults()
 	return &Client{config: config, session: testSession, log: config.Logger,
 		window:      semaphore.NewWeighted(int64(config.InflightMax)),
-		windowBytes: semaphore.NewWeighted(int64(config.InflightBytesMax)),
+		windowBytes: newWeighted(int64(config.InflightBytesMax)),
 		next:        1, pending: map[uint64]*Call{}, forming: map[coalesceKey]*Call{},
 		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: conn, generation: 1,
 		silence: time.Minute}
