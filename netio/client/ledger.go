@@ -298,13 +298,17 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 // transfer is encoded on the stack: submit copies it into the request's frame).
 func (c *Client) createTransfer(ctx context.Context, one []model.Transfer,
 	flags uint8) ([]byte, error) {
-	routed, err := c.routeTransfers(ctx, one) // One transfer: its debit shard, no order.
-	if err != nil {
-		return nil, err
+	var shard uint16 // Without RouteByShard, routeTransfers's answer: no call (session 47).
+	if c.config.RouteByShard {
+		routed, err := c.routeTransfers(ctx, one) // One transfer: its debit shard, no order.
+		if err != nil {
+			return nil, err
+		}
+		shard = routed.shard
 	}
 	var body [model.TransferSize]byte
 	one[0].Encode(body[:])
-	p, err := c.submitRun(ctx, coalesceKey{model.OperationCreateTransfers, flags, routed.shard},
+	p, err := c.submitRun(ctx, coalesceKey{model.OperationCreateTransfers, flags, shard},
 		body[:], 1, one[0].Flags&model.TransferLinked != 0, false, true)
 	if err != nil {
 		return nil, err
