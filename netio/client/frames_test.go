@@ -298,9 +298,9 @@ func TestFormingFramesReused(t *testing.T) {
 	c.complete(&wire.Frame{Kind: wire.KindReply, Operation: call.Operation,
 		Number: call.Number, Status: uint32(model.StatusOK), Body: results}, c.generation)
 	for i := range parts {
-		reply, err := parts[i].wait(ctx)
-		if err != nil || len(reply.Body) != model.EventResultSize || reply.Body[0] != byte(i) {
-			t.Fatalf("caller %d: %v %v", i, reply.Body, err)
+		body, err := parts[i].wait(ctx)
+		if err != nil || len(body) != model.EventResultSize || body[0] != byte(i) {
+			t.Fatalf("caller %d: %v %v", i, body, err)
 		}
 	}
 	c.mu.Lock()

@@ -68,7 +68,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 	}
 	mayBeApplied := false // A request answered ok, or whose outcome is unknown.
 	for i := range parts {
-		reply, err := parts[i].wait(ctx)
+		body, err := parts[i].wait(ctx)
 		if err != nil {
 			// Declared here, not above the loop: errors.As takes its address, so the
 			// compiler moves it to the heap where it is declared, one allocation per call
@@ -80,7 +80,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 		}
 		mayBeApplied = true
 		if first == nil {
-			collect(reply.Body)
+			collect(body)
 		}
 	}
 	if first == nil {
@@ -313,11 +313,7 @@ func (c *Client) createTransfer(ctx context.Context, one []model.Transfer,
 	if err != nil {
 		return nil, err
 	}
-	reply, err := p.wait(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return reply.Body, nil
+	return p.wait(ctx)
 }
 
 // smallEncodeBuffers holds the buffers CreateTransfers encodes small runs into.
