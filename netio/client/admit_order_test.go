@@ -38,12 +38,12 @@ func TestQueuedRequestsAreNumberedInSubmissionOrder(t *testing.T) {
 	}
 	numbers := make([]uint64, requests)
 	for i := range parts {
-		reply, err := parts[i].wait(ctx)
+		body, err := parts[i].wait(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var result model.EventResult
-		result.Decode(reply.Body)
+		result.Decode(body)
 		if result.Status != model.StatusOK {
 			t.Errorf("request %d: %s", i, result.Status)
 		}

@@ -28,7 +28,7 @@ type Client struct {
 	log     *slog.Logger
 
 	window      *semaphore.Weighted // Requests in flight (InflightMax).
-	windowBytes *semaphore.Weighted // Expected reply bytes in flight (InflightBytesMax).
+	windowBytes *weighted           // Expected reply bytes in flight (InflightBytesMax).
 	// openRequests bounds the merged requests formed open to more callers that are
 	// admitted and not yet answered (openRequestsPendingMax, coalesce.go); nil with
 	// RouteByShard.
@@ -148,7 +148,7 @@ func Dial(ctx context.Context, config Config) (*Client, error) {
 		session:     config.Session,
 		log:         config.Logger,
 		window:      semaphore.NewWeighted(int64(config.InflightMax)),
-		windowBytes: semaphore.NewWeighted(int64(config.InflightBytesMax)),
+		windowBytes: newWeighted(int64(config.InflightBytesMax)),
 		next:        config.FirstNumber,
 		pending:     make(map[uint64]*Call),
 		forming:     make(map[coalesceKey]*Call),
@@ -321,7 +321,7 @@ func (c *Client) GoInto(ctx context.Context, operation model.Operation, flags ui
 		int64(c.config.InflightBytesMax))
 	// Reply bytes first, then the slot, as submit does: a slot is never held while
 	// waiting for bytes, which requests queued for a slot may hold.
-	if err := c.acquire(ctx, c.windowBytes, weightBytes); err != nil {
+	if err := c.acquireBytes(ctx, weightBytes); err != nil {
 		call.fail(err)
 		return call
 	}
@@ -721,6 +721,16 @@ func (c *Client) acquire(ctx context.Context, window *semaphore.Weighted, weight
 	}
 	c.flushCorked()
 	return window.Acquire(ctx, weight)
+}
+
+// acquireBytes is acquire for the window of expected reply bytes (windowBytes), whose
+// type is the client's own (weighted).
+func (c *Client) acquireBytes(ctx context.Context, weight int64) error {
+	if c.windowBytes.TryAcquire(weight) {
+		return nil
+	}
+	c.flushCorked()
+	return c.windowBytes.Acquire(ctx, weight)
 }
 
 // lostLocked drops connection generation (if still current) and wakes the reconnector.

@@ -382,11 +382,11 @@ func TestCoalescingMatchesOneByOne(t *testing.T) {
 		merged.backend.Resume()
 		got := make([][]model.EventResult, len(calls))
 		for i, p := range parts {
-			reply, err := p.wait(ctx)
+			body, err := p.wait(ctx)
 			if err != nil {
 				rt.Fatalf("call %d: %v", i, err)
 			}
-			got[i] = appendEventResults(nil, reply.Body)
+			got[i] = appendEventResults(nil, body)
 		}
 		if err := <-blocker; err != nil {
 			rt.Fatal(err)

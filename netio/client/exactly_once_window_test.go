@@ -282,7 +282,7 @@ func waitForAppliedOrWaiting(t *testing.T, c *Client, shard *busyShard, opBefore
 			n := runtime.Stack(buffer, true)
 			for _, stack := range strings.Split(string(buffer[:n]), "\n\n") {
 				if holdsEvery(stack, []string{"createFullBatchWithBalances(",
-					"(*Weighted).Acquire("}) ||
+					"(*Weighted).Acquire(|(*weighted).Acquire("}) ||
 					strings.Contains(stack, "(*Client).waitInsideWindow(") {
 					return
 				}

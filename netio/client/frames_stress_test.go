@@ -264,7 +264,7 @@ func churn(t *testing.T, dial func() (net.Conn, net.Conn), corked bool) {
 		HeartbeatInterval: time.Second}.withDefaults()
 	c := &Client{config: config, session: testSession, log: config.Logger,
 		window:      semaphore.NewWeighted(int64(config.InflightMax)),
-		windowBytes: semaphore.NewWeighted(int64(config.InflightBytesMax)),
+		windowBytes: newWeighted(int64(config.InflightBytesMax)),
 		next:        1, pending: map[uint64]*Call{}, forming: map[coalesceKey]*Call{},
 		lost: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.lifetime, c.endLifetime = context.WithCancel(context.Background())

@@ -28,7 +28,7 @@ func newConnClient(conn net.Conn) *Client {
 		BusyRetryDelay: time.Hour}.withDefaults()
 	return &Client{config: config, session: testSession, log: config.Logger,
 		window:      semaphore.NewWeighted(int64(config.InflightMax)),
-		windowBytes: semaphore.NewWeighted(int64(config.InflightBytesMax)),
+		windowBytes: newWeighted(int64(config.InflightBytesMax)),
 		next:        1, pending: map[uint64]*Call{}, forming: map[coalesceKey]*Call{},
 		lost: make(chan struct{}, 1), stop: make(chan struct{}), conn: conn, generation: 1,
 		silence: time.Minute}
@@ -298,9 +298,9 @@ func TestFormingFramesReused(t *testing.T) {
 	c.complete(&wire.Frame{Kind: wire.KindReply, Operation: call.Operation,
 		Number: call.Number, Status: uint32(model.StatusOK), Body: results}, c.generation)
 	for i := range parts {
-		reply, err := parts[i].wait(ctx)
-		if err != nil || len(reply.Body) != model.EventResultSize || reply.Body[0] != byte(i) {
-			t.Fatalf("caller %d: %v %v", i, reply.Body, err)
+		body, err := parts[i].wait(ctx)
+		if err != nil || len(body) != model.EventResultSize || body[0] != byte(i) {
+			t.Fatalf("caller %d: %v %v", i, body, err)
 		}
 	}
 	c.mu.Lock()

@@ -68,7 +68,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 	}
 	mayBeApplied := false // A request answered ok, or whose outcome is unknown.
 	for i := range parts {
-		reply, err := parts[i].wait(ctx)
+		body, err := parts[i].wait(ctx)
 		if err != nil {
 			// Declared here, not above the loop: errors.As takes its address, so the
 			// compiler moves it to the heap where it is declared, one allocation per call
@@ -80,7 +80,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 		}
 		mayBeApplied = true
 		if first == nil {
-			collect(reply.Body)
+			collect(body)
 		}
 	}
 	if first == nil {
@@ -298,22 +298,22 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 // transfer is encoded on the stack: submit copies it into the request's frame).
 func (c *Client) createTransfer(ctx context.Context, one []model.Transfer,
 	flags uint8) ([]byte, error) {
-	routed, err := c.routeTransfers(ctx, one) // One transfer: its debit shard, no order.
-	if err != nil {
-		return nil, err
+	var shard uint16 // Without RouteByShard, routeTransfers's answer: no call (session 47).
+	if c.config.RouteByShard {
+		routed, err := c.routeTransfers(ctx, one) // One transfer: its debit shard, no order.
+		if err != nil {
+			return nil, err
+		}
+		shard = routed.shard
 	}
 	var body [model.TransferSize]byte
 	one[0].Encode(body[:])
-	p, err := c.submitRun(ctx, coalesceKey{model.OperationCreateTransfers, flags, routed.shard},
+	p, err := c.submitRun(ctx, coalesceKey{model.OperationCreateTransfers, flags, shard},
 		body[:], 1, one[0].Flags&model.TransferLinked != 0, false, true)
 	if err != nil {
 		return nil, err
 	}
-	reply, err := p.wait(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return reply.Body, nil
+	return p.wait(ctx)
 }
 
 // smallEncodeBuffers holds the buffers CreateTransfers encodes small runs into.

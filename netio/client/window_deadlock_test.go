@@ -32,11 +32,11 @@ func TestGoWaitingForReplyBytesHoldsNoSlot(t *testing.T) {
 	lookupDone := make(chan error, 1)
 	go lookupBehindTheWindow(ctx, c, ids, lookupDone)
 	waitForGoroutine(t, "the lookup waiting in Go", "lookupBehindTheWindow(",
-		"(*Client).Go(", "(*Weighted).Acquire(")
+		"(*Client).Go(", "(*Weighted).Acquire(|(*weighted).Acquire(")
 	transferDone := make(chan error, 1)
 	go transferBehindTheLookup(ctx, c, transfer(801, 1, 3, 1, 0), transferDone)
 	waitForGoroutine(t, "the transfer waiting (for its slot or its bytes)",
-		"transferBehindTheLookup(", "(*Weighted).Acquire(|(*part).wait(")
+		"transferBehindTheLookup(", "(*Weighted).Acquire(|(*weighted).Acquire(|(*part).wait(")
 	s.backend.Resume()
 	if err := <-blocker; err != nil {
 		t.Fatal(err)
