@@ -44,7 +44,9 @@ type Book struct {
 	// without overflowing (SetHeadroomBound).
 	headroomBound bool
 
-	chunks [][]record
+	// Each chunk by pointer to an array of a fixed length: at then costs no length check
+	// of the chunk nor load of its length (~5 instructions, three calls per saga).
+	chunks []*[recordsPerChunk]record
 	count  uint64 // Sagas started; saga n is at index n-1.
 	// stepIndexes[s-1] is the ledger's storage index of saga s's step 1 (which holds the
 	// client's id). Both grow with the log, so a binary search finds a saga by its id
@@ -222,7 +224,7 @@ func (b *Book) push(r record) uint64 {
 // a value and copying it in cost ~150 instructions per saga (callgrind).
 func (b *Book) pushZero() *record {
 	if b.count%recordsPerChunk == 0 {
-		b.chunks = append(b.chunks, make([]record, recordsPerChunk))
+		b.chunks = append(b.chunks, new([recordsPerChunk]record))
 	}
 	b.count++
 	return b.at(b.count)
