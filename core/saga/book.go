@@ -835,22 +835,22 @@ func (b *Book) classifyCredit(l *ledger.Ledger, c *Credit) (creditKind, *Decisio
 		// with it set was skipped as this one is: an old log replays as it was applied.
 		return creditIgnore, nil
 	}
-	if c.Sequence < b.decided[c.From].base {
+	w := &b.decided[c.From]
+	if c.Sequence < w.base {
 		// Forgotten: its debit shard had made the saga final, but a failover (async or
 		// degraded replication) may have lost that on the debit shard's side.
 		return creditForgotten, nil
 	}
-	if !b.decided[c.From].fits(c.Sequence) {
+	if !w.fits(c.Sequence) {
 		return creditIgnore, nil // Beyond the window (see WindowSpanMax).
 	}
-	w := &b.decided[c.From]
-	if d, ok := w.find(c.Sequence); ok {
+	d, decided := w.take(c.Sequence)
+	if decided {
 		if !d.Matches(c.Transfer.ID) {
 			return creditUnknown, nil // Another transfer's decision: not this Credit's.
 		}
 		return creditDecided, d
 	}
-	d := w.add(c.Sequence)
 	d.From, d.To, d.Transfer = b.self, c.From, c.Transfer.ID
 	if c.Abort {
 		return creditAbort, d
