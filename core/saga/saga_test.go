@@ -161,3 +161,25 @@ func FuzzReadSnapshot(f *testing.F) {
 		}
 	})
 }
+
+// Once no saga runs, the running list starts over in its own capacity: slicing off its
+// finished front gave that capacity up, and the next sagas' appends reallocated the list
+// every few batches.
+func TestFinishRunningKeepsTheListsCapacity(t *testing.T) {
+	b := New(shardmap.Hashed(2), 0)
+	b.running = make([]uint64, 0, 4)
+	for range 4 {
+		b.running = append(b.running, b.push(record{phase: PhaseFinal}))
+	}
+	b.runs = 4
+	b.finishRunning(4)
+	if len(b.running) != 0 || cap(b.running) != 4 || b.runs != 0 {
+		t.Fatalf("running list of length %d, capacity %d, %d runs; want 0, 4, 0",
+			len(b.running), cap(b.running), b.runs)
+	}
+	b.running = append(b.running, b.push(record{phase: PhaseRunning}))
+	b.runs++
+	if summary := b.Summary(); summary.Lowest != 5 || summary.Running != 1 {
+		t.Fatalf("summary %+v after a saga started on the emptied list", summary)
+	}
+}
