@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"testing"
 
 	"sequent/core/backend"
@@ -103,6 +104,58 @@ func TestReceiveSplitsCreditsAtTheEventLimit(t *testing.T) {
 	last.Decode(recorder.submitted[1].request.Body)
 	if last.Sequence != uint64(len(messages)) {
 		t.Fatalf("the second request holds saga %d, want %d", last.Sequence, len(messages))
+	}
+}
+
+// Receive allocates each request's body once, at its size, and writes every message of
+// the kind for the shard into it, in order, whatever else the messages hold.
+func TestReceiveSizesEachBodyOnce(t *testing.T) {
+	r, recorder := newTestRouter(t, 2)
+	var messages []saga.Message
+	for i := range 7 {
+		messages = append(messages, saga.Message{Kind: saga.MessageCredit, To: 1,
+			Credit: saga.Credit{Sequence: uint64(i + 1), From: 0, To: 1}})
+		if i%2 == 0 {
+			messages = append(messages, saga.Message{Kind: saga.MessageDecision, To: 1,
+				Decision: saga.Decision{Sequence: uint64(i + 1), From: 0, To: 1}},
+				saga.Message{Kind: saga.MessageCredit, To: 0,
+					Credit: saga.Credit{Sequence: uint64(100 + i), From: 1, To: 0}})
+		}
+	}
+	r.Receive(messages)
+	want := map[model.Operation][]uint64{model.OperationSagaCredit: {1, 2, 3, 4, 5, 6, 7},
+		model.OperationSagaFinish: {1, 3, 5, 7}}
+	for _, sub := range recorder.submitted {
+		body := sub.request.Body
+		if sub.shard == 0 {
+			continue
+		}
+		if cap(body) != len(body) {
+			t.Errorf("%s body of %d bytes allocated with capacity %d", sub.request.Operation,
+				len(body), cap(body))
+		}
+		size := model.SagaCreditSize
+		if sub.request.Operation == model.OperationSagaFinish {
+			size = model.SagaDecisionSize
+		}
+		var got []uint64
+		for offset := 0; offset < len(body); offset += size {
+			var c saga.Credit
+			var d saga.Decision
+			if size == model.SagaCreditSize && c.Decode(body[offset:]) {
+				got = append(got, c.Sequence)
+			} else if size == model.SagaDecisionSize && d.Decode(body[offset:]) {
+				got = append(got, d.Sequence)
+			}
+		}
+		if !slices.Equal(got, want[sub.request.Operation]) {
+			t.Errorf("%s to shard 1 holds sagas %v, want %v", sub.request.Operation, got,
+				want[sub.request.Operation])
+		}
+		delete(want, sub.request.Operation)
+	}
+	if len(want) != 0 {
+		t.Fatalf("no request for %v", want)
 	}
 }
 
