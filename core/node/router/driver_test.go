@@ -159,6 +159,56 @@ func TestReceiveSizesEachBodyOnce(t *testing.T) {
 	}
 }
 
+// Released hands the transport a shard's Credits and Decisions, in order, in a list made
+// once at its size; Finisheds stay with the router.
+func TestReleasedSendsOnInOneList(t *testing.T) {
+	transport := &listTransport{}
+	r, err := New(Config{Map: shardmap.Hashed(2), Shards: &recordingShards{},
+		Transport: transport, Replier: discardReplier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var messages []saga.Message
+	var want []uint64
+	for i := range uint64(9) {
+		switch i % 3 {
+		case 0:
+			messages = append(messages, saga.Message{Kind: saga.MessageCredit, To: 1,
+				Credit: saga.Credit{Sequence: i + 1, From: 0, To: 1}})
+			want = append(want, i+1)
+		case 1:
+			messages = append(messages, saga.Message{Kind: saga.MessageDecision, To: 1,
+				Decision: saga.Decision{Sequence: i + 1, From: 0, To: 1}})
+			want = append(want, i+1)
+		default:
+			messages = append(messages, saga.Message{Kind: saga.MessageFinished, To: 0,
+				Finished: saga.Finished{Sequence: i + 1}})
+		}
+	}
+	r.Released(0, messages)
+	if len(transport.sent) != 1 {
+		t.Fatalf("%d lists sent, want 1", len(transport.sent))
+	}
+	list := transport.sent[0]
+	var got []uint64
+	for _, message := range list {
+		if message.Kind == saga.MessageCredit {
+			got = append(got, message.Credit.Sequence)
+		} else {
+			got = append(got, message.Decision.Sequence)
+		}
+	}
+	if !slices.Equal(got, want) || cap(list) != len(list) {
+		t.Fatalf("sent sagas %v in a list of capacity %d; want %v, capacity %d", got, cap(list),
+			want, len(want))
+	}
+}
+
+// listTransport keeps every list of messages it is given.
+type listTransport struct{ sent [][]saga.Message }
+
+func (t *listTransport) Send(messages []saga.Message) { t.sent = append(t.sent, messages) }
+
 // A request waiting for a saga's result asks for it at once, not again on every tick,
 // and again once SagaResendAfter has passed (the earlier answer may have been lost).
 func TestSagaLookupRepeatsAfterTheResendInterval(t *testing.T) {

@@ -440,6 +440,16 @@ func (r *Router) Released(shardIndex uint16, messages []saga.Message) {
 		return
 	}
 	r.mutex.Lock()
+	// Room for every message sent on, made once: appended one at a time to the list that
+	// takeEffects empties, the ~600-byte messages of an entry of 1,000 transfers were
+	// copied again at each of ~10 reallocations.
+	sent := 0
+	for i := range messages {
+		if kind := messages[i].Kind; kind == saga.MessageCredit || kind == saga.MessageDecision {
+			sent++
+		}
+	}
+	r.outgoing = slices.Grow(r.outgoing, sent)
 	for i := range messages {
 		message := &messages[i]
 		switch message.Kind {
