@@ -160,11 +160,11 @@ func (r *Router) pollAnswered(shardIndex uint16, reply *backend.Reply) {
 		var credit saga.Credit
 		credit.Decode(records)
 		listed, last = listed+1, credit.Sequence
-		key := sentKey{shardIndex, credit.Sequence}
-		if sent, ok := r.sent[key]; ok && r.now-sent < r.config.SagaResendAfter {
+		sentBy := r.sent[shardIndex]
+		if sent, ok := sentBy[credit.Sequence]; ok && r.now-sent < r.config.SagaResendAfter {
 			continue
 		}
-		r.sent[key] = r.now
+		sentBy[credit.Sequence] = r.now
 		credit.Abort = r.now >= credit.Transfer.Timestamp+r.config.SagaTimeout
 		r.outgoing = append(r.outgoing, saga.Message{Kind: saga.MessageCredit, To: credit.To,
 			Credit: credit})
