@@ -115,6 +115,27 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+// take finds a decision as find does and, when there is none, takes the slot as add
+// does: one decision per sequence, counted once, over pages made on the way.
+func TestWindowTake(t *testing.T) {
+	var w window
+	w.add(3).Status = 3
+	for _, sequence := range []uint64{3, 600, 600, 4} {
+		_, had := w.find(sequence)
+		d, decided := w.take(sequence)
+		if decided != had || d.Sequence != sequence {
+			t.Fatalf("take(%d): decided %v (find: %v), slot of %d", sequence, decided, had,
+				d.Sequence)
+		}
+		if found, ok := w.find(sequence); !ok || found != d {
+			t.Fatalf("take(%d) took a slot that find does not return", sequence)
+		}
+	}
+	if d, _ := w.take(3); d.Status != 3 || w.count != 3 {
+		t.Fatalf("decision 3 %+v, count %d; want status 3, count 3", d, w.count)
+	}
+}
+
 // FuzzReadSnapshot: any bytes read as a saga section give an error or a book that
 // encodes back to them. The seeds hold running and final sagas and kept decisions
 // (TestSnapshotRoundTrip checks that they read back).
@@ -139,4 +160,26 @@ func FuzzReadSnapshot(f *testing.F) {
 			t.Fatal("a section read back encodes differently")
 		}
 	})
+}
+
+// Once no saga runs, the running list starts over in its own capacity: slicing off its
+// finished front gave that capacity up, and the next sagas' appends reallocated the list
+// every few batches.
+func TestFinishRunningKeepsTheListsCapacity(t *testing.T) {
+	b := New(shardmap.Hashed(2), 0)
+	b.running = make([]uint64, 0, 4)
+	for range 4 {
+		b.running = append(b.running, b.push(record{phase: PhaseFinal}))
+	}
+	b.runs = 4
+	b.finishRunning(4)
+	if len(b.running) != 0 || cap(b.running) != 4 || b.runs != 0 {
+		t.Fatalf("running list of length %d, capacity %d, %d runs; want 0, 4, 0",
+			len(b.running), cap(b.running), b.runs)
+	}
+	b.running = append(b.running, b.push(record{phase: PhaseRunning}))
+	b.runs++
+	if summary := b.Summary(); summary.Lowest != 5 || summary.Running != 1 {
+		t.Fatalf("summary %+v after a saga started on the emptied list", summary)
+	}
 }

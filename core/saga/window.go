@@ -60,6 +60,27 @@ func (w *window) add(sequence uint64) *Decision {
 	return d
 }
 
+// take returns saga sequence's slot (fits) and whether it holds a decision already; when
+// it does not, the slot is taken, as add would take it. One page lookup where find then
+// add were two (step 2 does both for every new Credit: ~15 instructions, callgrind).
+func (w *window) take(sequence uint64) (*Decision, bool) {
+	offset := sequence - w.first
+	page := offset / windowPage
+	for uint64(len(w.pages)) <= page {
+		w.pages = append(w.pages, nil)
+	}
+	if w.pages[page] == nil {
+		w.pages[page] = new([windowPage]Decision)
+	}
+	d := &w.pages[page][offset%windowPage]
+	if d.Sequence != 0 {
+		return d, true
+	}
+	w.count++
+	d.Sequence = sequence
+	return d, false
+}
+
 // forget drops the decisions below below (> base) and the pages they emptied.
 func (w *window) forget(below uint64) {
 	for sequence := w.base; sequence < below && sequence-w.first < uint64(len(w.pages))*windowPage; {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"testing"
 
 	"sequent/core/backend"
@@ -105,6 +106,108 @@ func TestReceiveSplitsCreditsAtTheEventLimit(t *testing.T) {
 		t.Fatalf("the second request holds saga %d, want %d", last.Sequence, len(messages))
 	}
 }
+
+// Receive allocates each request's body once, at its size, and writes every message of
+// the kind for the shard into it, in order, whatever else the messages hold.
+func TestReceiveSizesEachBodyOnce(t *testing.T) {
+	r, recorder := newTestRouter(t, 2)
+	var messages []saga.Message
+	for i := range 7 {
+		messages = append(messages, saga.Message{Kind: saga.MessageCredit, To: 1,
+			Credit: saga.Credit{Sequence: uint64(i + 1), From: 0, To: 1}})
+		if i%2 == 0 {
+			messages = append(messages, saga.Message{Kind: saga.MessageDecision, To: 1,
+				Decision: saga.Decision{Sequence: uint64(i + 1), From: 0, To: 1}},
+				saga.Message{Kind: saga.MessageCredit, To: 0,
+					Credit: saga.Credit{Sequence: uint64(100 + i), From: 1, To: 0}})
+		}
+	}
+	r.Receive(messages)
+	want := map[model.Operation][]uint64{model.OperationSagaCredit: {1, 2, 3, 4, 5, 6, 7},
+		model.OperationSagaFinish: {1, 3, 5, 7}}
+	for _, sub := range recorder.submitted {
+		body := sub.request.Body
+		if sub.shard == 0 {
+			continue
+		}
+		if cap(body) != len(body) {
+			t.Errorf("%s body of %d bytes allocated with capacity %d", sub.request.Operation,
+				len(body), cap(body))
+		}
+		size := model.SagaCreditSize
+		if sub.request.Operation == model.OperationSagaFinish {
+			size = model.SagaDecisionSize
+		}
+		var got []uint64
+		for offset := 0; offset < len(body); offset += size {
+			var c saga.Credit
+			var d saga.Decision
+			if size == model.SagaCreditSize && c.Decode(body[offset:]) {
+				got = append(got, c.Sequence)
+			} else if size == model.SagaDecisionSize && d.Decode(body[offset:]) {
+				got = append(got, d.Sequence)
+			}
+		}
+		if !slices.Equal(got, want[sub.request.Operation]) {
+			t.Errorf("%s to shard 1 holds sagas %v, want %v", sub.request.Operation, got,
+				want[sub.request.Operation])
+		}
+		delete(want, sub.request.Operation)
+	}
+	if len(want) != 0 {
+		t.Fatalf("no request for %v", want)
+	}
+}
+
+// Released hands the transport a shard's Credits and Decisions, in order, in a list made
+// once at its size; Finisheds stay with the router.
+func TestReleasedSendsOnInOneList(t *testing.T) {
+	transport := &listTransport{}
+	r, err := New(Config{Map: shardmap.Hashed(2), Shards: &recordingShards{},
+		Transport: transport, Replier: discardReplier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var messages []saga.Message
+	var want []uint64
+	for i := range uint64(9) {
+		switch i % 3 {
+		case 0:
+			messages = append(messages, saga.Message{Kind: saga.MessageCredit, To: 1,
+				Credit: saga.Credit{Sequence: i + 1, From: 0, To: 1}})
+			want = append(want, i+1)
+		case 1:
+			messages = append(messages, saga.Message{Kind: saga.MessageDecision, To: 1,
+				Decision: saga.Decision{Sequence: i + 1, From: 0, To: 1}})
+			want = append(want, i+1)
+		default:
+			messages = append(messages, saga.Message{Kind: saga.MessageFinished, To: 0,
+				Finished: saga.Finished{Sequence: i + 1}})
+		}
+	}
+	r.Released(0, messages)
+	if len(transport.sent) != 1 {
+		t.Fatalf("%d lists sent, want 1", len(transport.sent))
+	}
+	list := transport.sent[0]
+	var got []uint64
+	for _, message := range list {
+		if message.Kind == saga.MessageCredit {
+			got = append(got, message.Credit.Sequence)
+		} else {
+			got = append(got, message.Decision.Sequence)
+		}
+	}
+	if !slices.Equal(got, want) || cap(list) != len(list) {
+		t.Fatalf("sent sagas %v in a list of capacity %d; want %v, capacity %d", got, cap(list),
+			want, len(want))
+	}
+}
+
+// listTransport keeps every list of messages it is given.
+type listTransport struct{ sent [][]saga.Message }
+
+func (t *listTransport) Send(messages []saga.Message) { t.sent = append(t.sent, messages) }
 
 // A request waiting for a saga's result asks for it at once, not again on every tick,
 // and again once SagaResendAfter has passed (the earlier answer may have been lost).

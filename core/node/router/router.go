@@ -72,8 +72,12 @@ type Router struct {
 	waits     map[sagaKey]*sagaWait   // Sagas whose results requests wait for.
 	waitOrder []sagaKey               // The keys of waits, in the order they were made.
 	polls     []poll                  // Per shard: its outbox poll.
-	sent      map[sentKey]uint64      // When each running saga's Credit was last sent.
-	forgotten [][]uint64              // [debit][credit]: the watermark last sent.
+	// sent[shard][sequence] is when the Credit of debit shard's running saga sequence was
+	// last sent. A map per shard, keyed by the sequence alone: the runtime's 64-bit key
+	// path saves ~150 instructions per saga (insert and delete) over a struct key's
+	// hashing and copies (callgrind, BenchmarkReleasedCredits).
+	sent      []map[uint64]uint64
+	forgotten [][]uint64 // [debit][credit]: the watermark last sent.
 
 	// Effects, carried out after unlocking.
 	outgoing []saga.Message
@@ -106,11 +110,6 @@ type heldKey struct {
 	client  uint64
 	session uint64
 	shard   uint16
-}
-
-type sentKey struct {
-	shard    uint16
-	sequence uint64
 }
 
 type waiter struct {
@@ -179,8 +178,9 @@ func New(config Config) (*Router, error) {
 	shards := int(config.Map.Shards)
 	r := &Router{config: config, next: ClientConnectionLimit, pending: map[uint64]pendingEntry{},
 		held: map[heldKey]int{}, waits: map[sagaKey]*sagaWait{}, polls: make([]poll, shards),
-		sent: map[sentKey]uint64{}, forgotten: make([][]uint64, shards)}
+		sent: make([]map[uint64]uint64, shards), forgotten: make([][]uint64, shards)}
 	for i := range r.forgotten {
+		r.sent[i] = map[uint64]uint64{}
 		r.forgotten[i] = make([]uint64, shards)
 	}
 	return r, nil
@@ -440,16 +440,26 @@ func (r *Router) Released(shardIndex uint16, messages []saga.Message) {
 		return
 	}
 	r.mutex.Lock()
+	// Room for every message sent on, made once: appended one at a time to the list that
+	// takeEffects empties, the ~600-byte messages of an entry of 1,000 transfers were
+	// copied again at each of ~10 reallocations.
+	sent := 0
+	for i := range messages {
+		if kind := messages[i].Kind; kind == saga.MessageCredit || kind == saga.MessageDecision {
+			sent++
+		}
+	}
+	r.outgoing = slices.Grow(r.outgoing, sent)
 	for i := range messages {
 		message := &messages[i]
 		switch message.Kind {
 		case saga.MessageCredit:
-			r.sent[sentKey{shardIndex, message.Credit.Sequence}] = r.now
+			r.sent[shardIndex][message.Credit.Sequence] = r.now
 			r.outgoing = append(r.outgoing, *message)
 		case saga.MessageDecision:
 			r.outgoing = append(r.outgoing, *message)
 		case saga.MessageFinished:
-			delete(r.sent, sentKey{shardIndex, message.Finished.Sequence})
+			delete(r.sent[shardIndex], message.Finished.Sequence)
 			r.resolve(shardIndex, message.Finished.ID, &message.Finished.Result)
 		}
 	}

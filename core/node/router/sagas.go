@@ -33,34 +33,41 @@ func (r *Router) Receive(messages []saga.Message) {
 }
 
 // receiveKind writes the messages of one kind for one shard as requests of up to the
-// operation's event limit.
+// operation's event limit. Each request's body is allocated once, at its final size (the
+// messages are counted first): grown one message at a time, a body of n records was
+// reallocated and copied ~log2(n) times (a debit shard's entry of 1,000 transfers sends
+// 1,000 Credits).
 func (r *Router) receiveKind(destination uint16, messages []saga.Message, kind saga.MessageKind,
 	operation model.Operation, size int) {
-	info, _ := operation.Info()
-	var body []byte
-	flush := func() {
-		if len(body) > 0 {
-			r.config.Shards.SubmitInternal(destination, &backend.Request{Operation: operation, Body: body})
-			body = nil
+	remaining := 0
+	for i := range messages {
+		if messages[i].Kind == kind && messages[i].To == destination {
+			remaining++
 		}
 	}
+	if remaining == 0 {
+		return
+	}
+	info, _ := operation.Info()
+	body := make([]byte, 0, min(remaining, info.EventsMax)*size)
 	for i := range messages {
 		message := &messages[i]
 		if message.Kind != kind || message.To != destination {
 			continue
 		}
 		start := len(body)
-		body = append(body, make([]byte, size)...)
+		body = body[:start+size]
 		if kind == saga.MessageCredit {
 			message.Credit.Encode(body[start:])
 		} else {
 			message.Decision.Encode(body[start:])
 		}
-		if len(body)/size == info.EventsMax {
-			flush()
+		remaining--
+		if len(body)/size == info.EventsMax || remaining == 0 {
+			r.config.Shards.SubmitInternal(destination, &backend.Request{Operation: operation, Body: body})
+			body = make([]byte, 0, min(remaining, info.EventsMax)*size)
 		}
 	}
-	flush()
 }
 
 // Tick moves time forward (nanoseconds, the same clock as the shards' timestamps):
@@ -153,11 +160,11 @@ func (r *Router) pollAnswered(shardIndex uint16, reply *backend.Reply) {
 		var credit saga.Credit
 		credit.Decode(records)
 		listed, last = listed+1, credit.Sequence
-		key := sentKey{shardIndex, credit.Sequence}
-		if sent, ok := r.sent[key]; ok && r.now-sent < r.config.SagaResendAfter {
+		sentBy := r.sent[shardIndex]
+		if sent, ok := sentBy[credit.Sequence]; ok && r.now-sent < r.config.SagaResendAfter {
 			continue
 		}
-		r.sent[key] = r.now
+		sentBy[credit.Sequence] = r.now
 		credit.Abort = r.now >= credit.Transfer.Timestamp+r.config.SagaTimeout
 		r.outgoing = append(r.outgoing, saga.Message{Kind: saga.MessageCredit, To: credit.To,
 			Credit: credit})
