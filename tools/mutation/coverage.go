@@ -231,13 +231,20 @@ func tail(out []byte) []byte {
 // baselineNamed runs the named tests once unmutated (they must pass, or their verdicts on
 // mutants mean nothing) and returns a map that knows only their durations.
 func baselineNamed(ctx context.Context, t *target, names []string) (*coverageMap, error) {
-	command := exec.CommandContext(ctx, "go", "test", "-count=1", "-vet=off", "-run",
+	command := exec.CommandContext(ctx, "go", "test", "-count=1", "-vet=off", "-v", "-run",
 		runPattern(names), t.ImportPath)
 	command.Dir = t.ModuleDir
 	started := time.Now()
-	if out, err := command.CombinedOutput(); err != nil {
+	out, err := command.CombinedOutput()
+	if err != nil {
 		return nil, fmt.Errorf("%s: the listed tests fail without any mutant: %v\n%s",
 			t.ImportPath, err, tail(out))
+	}
+	if missing := notPassed(names, out); len(missing) > 0 {
+		// A test that does not exist (renamed) or skips passes with its mutant too: every
+		// mutant it guards would be reported as survived, which hides the cause.
+		return nil, fmt.Errorf("%s: listed tests that did not run and pass without any mutant (renamed? skipped?): %s",
+			t.ImportPath, strings.Join(missing, ", "))
 	}
 	c := &coverageMap{blocks: map[string][]coveredBlock{}}
 	each := time.Since(started) / time.Duration(len(names))
@@ -245,6 +252,24 @@ func baselineNamed(ctx context.Context, t *target, names []string) (*coverageMap
 		c.Tests = append(c.Tests, testCase{name, each})
 	}
 	return c, nil
+}
+
+// passedTest matches go test -v's line for a top-level test that passed.
+var passedTest = regexp.MustCompile(`(?m)^--- PASS: (\S+) \(`)
+
+// notPassed returns the names that go test -v's output does not show passing.
+func notPassed(names []string, out []byte) []string {
+	passed := map[string]bool{}
+	for _, match := range passedTest.FindAllSubmatch(out, -1) {
+		passed[string(match[1])] = true
+	}
+	var missing []string
+	for _, name := range names {
+		if !passed[name] {
+			missing = append(missing, name)
+		}
+	}
+	return missing
 }
 
 // named selects the given tests, whatever the coverage says.

@@ -68,6 +68,19 @@ func staleKeys(keys []string, t *target, all []*Mutant) []string {
 	return stale
 }
 
+// keyPackages returns the packages (./directory, sorted) whose files a -keys list names.
+func keyPackages(keys map[string][]string) []string {
+	var packages []string
+	for key := range keys {
+		file, _ := parseKey(key)
+		if pattern := "./" + path.Dir(file); !slices.Contains(packages, pattern) {
+			packages = append(packages, pattern)
+		}
+	}
+	sort.Strings(packages)
+	return packages
+}
+
 // loadKeys reads a -keys file: one mutant key per line, optionally followed by a tab and
 // the comma-separated tests that must kill it; # starts a comment line.
 func loadKeys(file string) (map[string][]string, error) {
