@@ -75,6 +75,7 @@ func parseOptions(arguments []string) (*options, []string, error) {
 	flags.Float64Var(&o.timeoutFactor, "timeout-factor", 3, "a mutant times out after this many times its tests' unmutated duration ...")
 	flags.DurationVar(&o.timeoutSlack, "timeout-slack", 30*time.Second, "... plus this")
 	flags.IntVar(&o.workers, "workers", 1, "mutants tested at the same time (each a go test process)")
+	part := flags.String("part", "", "with -keys and no package: test part K/N of the packages the list names (dealt by their numbers of listed mutants), so that N runs share the list")
 	flags.Usage = func() {
 		fmt.Fprintln(flags.Output(), "usage: go run ./tools/mutation [flags] package...")
 		flags.PrintDefaults()
@@ -117,8 +118,16 @@ func parseOptions(arguments []string) (*options, []string, error) {
 		// because its command line forgot the package (session 47 found six such lines:
 		// core, core/model and core/shard were never named).
 		patterns = keyPackages(o.keys)
+		if *part != "" {
+			var err error
+			if patterns, err = partOf(o.keys, patterns, *part); err != nil {
+				return nil, nil, err
+			}
+		}
+	} else if *part != "" {
+		return nil, nil, fmt.Errorf("-part needs -keys and no package named")
 	}
-	if len(patterns) == 0 && o.reportPath == "" {
+	if len(patterns) == 0 && o.reportPath == "" && *part == "" { // A part may be empty.
 		flags.Usage()
 		return nil, nil, fmt.Errorf("no package given")
 	}

@@ -459,6 +459,24 @@ func TestGuardChecksWhatItLists(t *testing.T) {
 	if _, _, err := parseOptions(nil); err == nil {
 		t.Fatal("no package and no list accepted")
 	}
+	// Parts: core/model has two listed mutants, wal one; together they are the list.
+	for _, c := range []struct {
+		part string
+		want []string
+	}{{"1/1", []string{"./core/model", "./wal"}}, {"1/2", []string{"./core/model"}},
+		{"2/2", []string{"./wal"}}, {"3/3", nil}} {
+		if _, inPart, err := parseOptions([]string{"-keys", path, "-part", c.part}); err != nil ||
+			!slices.Equal(inPart, c.want) {
+			t.Fatalf("-part %s: %v (%v), want %v", c.part, inPart, err, c.want)
+		}
+	}
+	for _, arguments := range [][]string{{"-keys", path, "-part", "3/2"},
+		{"-keys", path, "-part", "0/2"}, {"-keys", path, "-part", "1/2x"},
+		{"-keys", path, "-part", "1/2", "./wal"}} {
+		if _, _, err := parseOptions(arguments); err == nil {
+			t.Fatalf("%v accepted", arguments)
+		}
+	}
 
 	out := []byte("=== RUN   TestA\n--- PASS: TestA (0.01s)\n=== RUN   TestB\n" +
 		"    --- PASS: TestB/inner (0.00s)\n--- SKIP: TestB (0.00s)\nPASS\n")
