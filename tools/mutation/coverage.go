@@ -246,26 +246,48 @@ func baselineNamed(ctx context.Context, t *target, names []string) (*coverageMap
 		return nil, fmt.Errorf("%s: listed tests that did not run and pass without any mutant (renamed? skipped?): %s",
 			t.ImportPath, strings.Join(missing, ", "))
 	}
+	// Each test's own duration, as go test -v reports it, sets its mutants' timeout.
+	// The wall time divided among the tests (as before session 47) gave a package's
+	// longest test a fraction of its time (core/match's 10 listed tests took ~170 s under
+	// load, 148 s of it TestOrdersShareNeverShowsWhenCountingStarted, whose mutant then
+	// timed out, counted as killed, without its test having finished once).
+	durations := testDurations(out)
 	c := &coverageMap{blocks: map[string][]coveredBlock{}}
 	each := time.Since(started) / time.Duration(len(names))
 	for _, name := range names {
-		c.Tests = append(c.Tests, testCase{name, each})
+		duration, reported := durations[name]
+		if !reported {
+			duration = each
+		}
+		c.Tests = append(c.Tests, testCase{name, duration})
 	}
 	return c, nil
 }
 
-// passedTest matches go test -v's line for a top-level test that passed.
-var passedTest = regexp.MustCompile(`(?m)^--- PASS: (\S+) \(`)
+// passedTest matches go test -v's line for a top-level test that passed, with its
+// duration in seconds.
+var passedTest = regexp.MustCompile(`(?m)^--- PASS: (\S+) \(([0-9.]+)s\)`)
+
+// testDurations returns the duration of each top-level test go test -v's output shows
+// passing.
+func testDurations(out []byte) map[string]time.Duration {
+	durations := map[string]time.Duration{}
+	for _, match := range passedTest.FindAllSubmatch(out, -1) {
+		seconds, err := strconv.ParseFloat(string(match[2]), 64)
+		if err != nil {
+			continue
+		}
+		durations[string(match[1])] = time.Duration(seconds * float64(time.Second))
+	}
+	return durations
+}
 
 // notPassed returns the names that go test -v's output does not show passing.
 func notPassed(names []string, out []byte) []string {
-	passed := map[string]bool{}
-	for _, match := range passedTest.FindAllSubmatch(out, -1) {
-		passed[string(match[1])] = true
-	}
+	durations := testDurations(out)
 	var missing []string
 	for _, name := range names {
-		if !passed[name] {
+		if _, passed := durations[name]; !passed {
 			missing = append(missing, name)
 		}
 	}

@@ -484,6 +484,11 @@ func TestGuardChecksWhatItLists(t *testing.T) {
 		[]string{"TestB", "TestGone"}) {
 		t.Fatalf("not passed: %v, want the skipped and the missing test", missing)
 	}
+	// A mutant's timeout follows its own test's duration, not the package's wall time
+	// shared among its tests.
+	if durations := testDurations(out); len(durations) != 1 || durations["TestA"] != 10*time.Millisecond {
+		t.Fatalf("durations %v, want TestA's 10ms alone", durations)
+	}
 
 	listed := `wal/scan.go g remove "return nil"→"" #1`
 	packages := []packageReport{{Package: "sequent/wal", Mutants: []mutantEntry{
