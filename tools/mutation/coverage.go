@@ -255,11 +255,9 @@ func baselineNamed(ctx context.Context, t *target, names []string) (*coverageMap
 	c := &coverageMap{blocks: map[string][]coveredBlock{}}
 	each := time.Since(started) / time.Duration(len(names))
 	for _, name := range names {
-		duration, reported := durations[name]
-		if !reported {
-			duration = each
-		}
-		c.Tests = append(c.Tests, testCase{name, duration})
+		// Never less than the even share: a test whose work is in parallel subtests
+		// reports its own line as 0.00s.
+		c.Tests = append(c.Tests, testCase{name, max(durations[name], each)})
 	}
 	return c, nil
 }
