@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"testing"
@@ -105,62 +106,72 @@ func (m *idTableModel) check(random *rand.Rand) {
 // TestIDTableGrowthAndUndo grows tables from the minimum size through several doublings
 // while chains of inserts are undone, including chains that straddle the start and end of
 // a migration, and checks every key after every step of a migration; for both hashes
-// (the grouped one of the transfer table, the spread one of the account table).
+// (the grouped one of the transfer table, the spread one of the account table). The runs
+// share nothing and are parallel subtests: checking every key at every step makes them
+// the package's longest test (430 s at load average ~28, session 47), and run one after
+// another they held one core of CI's two while the other could be idle.
 func TestIDTableGrowthAndUndo(t *testing.T) {
 	for _, run := range []struct {
 		seed    uint64
 		grouped bool
 	}{{1, true}, {2, true}, {0xdeadbeef, true}, {1, false}, {0xdeadbeef, false}} {
-		seed := run.seed
-		random := rand.New(rand.NewPCG(seed, 7))
-		m := newIDTableModel(t, seed, run.grouped)
-		nextSequential := uint64(1)
-		sawMigration, undoneDuringMigration := false, 0
-		for step := 0; len(m.ids) < 40_000; step++ {
-			// A chain of up to 20 inserts: sequential ids (the recommended kind, which share
-			// cache lines) mixed with random ones and retries of stored ids.
-			chainStart := len(m.ids)
-			for range random.IntN(20) + 1 {
-				var id model.Uint128
-				switch random.IntN(4) {
-				case 0:
-					id = model.Uint128{Lo: random.Uint64(), Hi: random.Uint64() >> 2}
-				case 1:
-					if len(m.ids) > 0 {
-						id = m.ids[random.IntN(len(m.ids))]
-						break
-					}
-					fallthrough
-				default:
-					id = model.U128(nextSequential)
-					nextSequential++
+		t.Run(fmt.Sprintf("seed=%#x/grouped=%v", run.seed, run.grouped), func(t *testing.T) {
+			t.Parallel()
+			idTableGrowthAndUndo(t, run.seed, run.grouped)
+		})
+	}
+}
+
+// idTableGrowthAndUndo is one run of TestIDTableGrowthAndUndo.
+func idTableGrowthAndUndo(t *testing.T, seed uint64, grouped bool) {
+	random := rand.New(rand.NewPCG(seed, 7))
+	m := newIDTableModel(t, seed, grouped)
+	nextSequential := uint64(1)
+	sawMigration, undoneDuringMigration := false, 0
+	for step := 0; len(m.ids) < 40_000; step++ {
+		// A chain of up to 20 inserts: sequential ids (the recommended kind, which share
+		// cache lines) mixed with random ones and retries of stored ids.
+		chainStart := len(m.ids)
+		for range random.IntN(20) + 1 {
+			var id model.Uint128
+			switch random.IntN(4) {
+			case 0:
+				id = model.Uint128{Lo: random.Uint64(), Hi: random.Uint64() >> 2}
+			case 1:
+				if len(m.ids) > 0 {
+					id = m.ids[random.IntN(len(m.ids))]
+					break
 				}
-				m.insert(id)
+				fallthrough
+			default:
+				id = model.U128(nextSequential)
+				nextSequential++
 			}
+			m.insert(id)
+		}
+		if m.table.old != nil {
+			sawMigration = true
+		}
+		if random.IntN(3) == 0 { // Roll the chain back.
 			if m.table.old != nil {
-				sawMigration = true
+				undoneDuringMigration++
 			}
-			if random.IntN(3) == 0 { // Roll the chain back.
-				if m.table.old != nil {
-					undoneDuringMigration++
-				}
-				for len(m.ids) > chainStart {
-					m.popNewest()
-				}
-			}
-			if m.table.old != nil || step%64 == 0 {
-				m.check(random)
+			for len(m.ids) > chainStart {
+				m.popNewest()
 			}
 		}
-		m.check(random)
-		if !sawMigration || undoneDuringMigration == 0 {
-			t.Fatalf("seed %d, grouped %v: the run never undid a chain during a migration", seed,
-				run.grouped)
+		if m.table.old != nil || step%64 == 0 {
+			m.check(random)
 		}
-		if m.grewCount < 5 || len(m.table.slots) < 65536 {
-			t.Fatalf("seed %d, grouped %v: table of %d slots for %d keys: it did not grow", seed,
-				run.grouped, len(m.table.slots), len(m.ids))
-		}
+	}
+	m.check(random)
+	if !sawMigration || undoneDuringMigration == 0 {
+		t.Fatalf("seed %d, grouped %v: the run never undid a chain during a migration", seed,
+			grouped)
+	}
+	if m.grewCount < 5 || len(m.table.slots) < 65536 {
+		t.Fatalf("seed %d, grouped %v: table of %d slots for %d keys: it did not grow", seed,
+			grouped, len(m.table.slots), len(m.ids))
 	}
 }
 

@@ -231,20 +231,65 @@ func tail(out []byte) []byte {
 // baselineNamed runs the named tests once unmutated (they must pass, or their verdicts on
 // mutants mean nothing) and returns a map that knows only their durations.
 func baselineNamed(ctx context.Context, t *target, names []string) (*coverageMap, error) {
-	command := exec.CommandContext(ctx, "go", "test", "-count=1", "-vet=off", "-run",
+	command := exec.CommandContext(ctx, "go", "test", "-count=1", "-vet=off", "-v", "-run",
 		runPattern(names), t.ImportPath)
 	command.Dir = t.ModuleDir
 	started := time.Now()
-	if out, err := command.CombinedOutput(); err != nil {
+	out, err := command.CombinedOutput()
+	if err != nil {
 		return nil, fmt.Errorf("%s: the listed tests fail without any mutant: %v\n%s",
 			t.ImportPath, err, tail(out))
 	}
+	if missing := notPassed(names, out); len(missing) > 0 {
+		// A test that does not exist (renamed) or skips passes with its mutant too: every
+		// mutant it guards would be reported as survived, which hides the cause.
+		return nil, fmt.Errorf("%s: listed tests that did not run and pass without any mutant (renamed? skipped?): %s",
+			t.ImportPath, strings.Join(missing, ", "))
+	}
+	// Each test's own duration, as go test -v reports it, sets its mutants' timeout.
+	// The wall time divided among the tests (as before session 47) gave a package's
+	// longest test a fraction of its time (core/match's 10 listed tests took ~170 s under
+	// load, 148 s of it TestOrdersShareNeverShowsWhenCountingStarted, whose mutant then
+	// timed out, counted as killed, without its test having finished once).
+	durations := testDurations(out)
 	c := &coverageMap{blocks: map[string][]coveredBlock{}}
 	each := time.Since(started) / time.Duration(len(names))
 	for _, name := range names {
-		c.Tests = append(c.Tests, testCase{name, each})
+		// Never less than the even share: a test whose work is in parallel subtests
+		// reports its own line as 0.00s.
+		c.Tests = append(c.Tests, testCase{name, max(durations[name], each)})
 	}
 	return c, nil
+}
+
+// passedTest matches go test -v's line for a top-level test that passed, with its
+// duration in seconds.
+var passedTest = regexp.MustCompile(`(?m)^--- PASS: (\S+) \(([0-9.]+)s\)`)
+
+// testDurations returns the duration of each top-level test go test -v's output shows
+// passing.
+func testDurations(out []byte) map[string]time.Duration {
+	durations := map[string]time.Duration{}
+	for _, match := range passedTest.FindAllSubmatch(out, -1) {
+		seconds, err := strconv.ParseFloat(string(match[2]), 64)
+		if err != nil {
+			continue
+		}
+		durations[string(match[1])] = time.Duration(seconds * float64(time.Second))
+	}
+	return durations
+}
+
+// notPassed returns the names that go test -v's output does not show passing.
+func notPassed(names []string, out []byte) []string {
+	durations := testDurations(out)
+	var missing []string
+	for _, name := range names {
+		if _, passed := durations[name]; !passed {
+			missing = append(missing, name)
+		}
+	}
+	return missing
 }
 
 // named selects the given tests, whatever the coverage says.

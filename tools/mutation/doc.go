@@ -60,7 +60,13 @@
 //   - -keys FILE tests only the listed mutants; a line may name the tests that must kill
 //     the mutant (key, a tab, tests), and then only those run and no coverage map is
 //     built. A listed key the code no longer has is an error. With -fail-under 100 this is
-//     CI's guard (guard.txt): the gaps once found stay closed.
+//     CI's guard (guard.txt): the gaps once found stay closed. Without packages on the
+//     command line, -keys tests every package the file names. So that the guard cannot
+//     pass while checking less than it lists: a listed test that does not run and pass
+//     unmutated (renamed, skipped) stops the run before its mutants; a listed mutant
+//     that does not build is tried once more, and then fails the run (a mutant that does
+//     not build is otherwise left out of the score). A mutant whose tests time out
+//     counts as killed, never as survived.
 //   - -fail-under P exits with status 1 when a package scores below P percent.
 //
 // Only the package's own tests are measured: a mutant of wal that only the end-to-end

@@ -68,6 +68,54 @@ func staleKeys(keys []string, t *target, all []*Mutant) []string {
 	return stale
 }
 
+// keyPackages returns the packages (./directory, sorted) whose files a -keys list names.
+func keyPackages(keys map[string][]string) []string {
+	var packages []string
+	for key := range keys {
+		file, _ := parseKey(key)
+		if pattern := "./" + path.Dir(file); !slices.Contains(packages, pattern) {
+			packages = append(packages, pattern)
+		}
+	}
+	sort.Strings(packages)
+	return packages
+}
+
+// partOf returns part "K/N" of packages (the ./directories of keys): the packages are
+// dealt, most listed mutants first, each to the part with the fewest so far (the lowest
+// part on a tie), so that N runs of the parts 1/N … N/N share the list about evenly
+// and together test every package once. Each part is sorted.
+func partOf(keys map[string][]string, packages []string, part string) ([]string, error) {
+	var k, n int
+	if _, err := fmt.Sscanf(part, "%d/%d", &k, &n); err != nil || n < 1 || k < 1 || k > n ||
+		part != fmt.Sprintf("%d/%d", k, n) {
+		return nil, fmt.Errorf("-part %q: want K/N with 1 <= K <= N", part)
+	}
+	listed := map[string]int{}
+	for key := range keys {
+		file, _ := parseKey(key)
+		listed["./"+path.Dir(file)]++
+	}
+	order := slices.Clone(packages)
+	sort.SliceStable(order, func(i, j int) bool { return listed[order[i]] > listed[order[j]] })
+	totals := make([]int, n)
+	var chosen []string
+	for _, pattern := range order {
+		smallest := 0
+		for i := range totals {
+			if totals[i] < totals[smallest] {
+				smallest = i
+			}
+		}
+		totals[smallest] += listed[pattern]
+		if smallest == k-1 {
+			chosen = append(chosen, pattern)
+		}
+	}
+	sort.Strings(chosen)
+	return chosen, nil
+}
+
 // loadKeys reads a -keys file: one mutant key per line, optionally followed by a tab and
 // the comma-separated tests that must kill it; # starts a comment line.
 func loadKeys(file string) (map[string][]string, error) {

@@ -75,16 +75,13 @@ func parseOptions(arguments []string) (*options, []string, error) {
 	flags.Float64Var(&o.timeoutFactor, "timeout-factor", 3, "a mutant times out after this many times its tests' unmutated duration ...")
 	flags.DurationVar(&o.timeoutSlack, "timeout-slack", 30*time.Second, "... plus this")
 	flags.IntVar(&o.workers, "workers", 1, "mutants tested at the same time (each a go test process)")
+	part := flags.String("part", "", "with -keys and no package: test part K/N of the packages the list names (dealt by their numbers of listed mutants), so that N runs share the list")
 	flags.Usage = func() {
 		fmt.Fprintln(flags.Output(), "usage: go run ./tools/mutation [flags] package...")
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(arguments); err != nil {
 		return nil, nil, err
-	}
-	if flags.NArg() == 0 && o.reportPath == "" {
-		flags.Usage()
-		return nil, nil, fmt.Errorf("no package given")
 	}
 	o.operators = map[string]bool{}
 	for _, name := range strings.Split(*operators, ",") {
@@ -115,7 +112,26 @@ func parseOptions(arguments []string) (*options, []string, error) {
 		}
 		o.keys = listed
 	}
-	return o, flags.Args(), nil
+	patterns := flags.Args()
+	if len(patterns) == 0 && o.keys != nil {
+		// Every package the list names: CI's guard cannot leave a package's lines unrun
+		// because its command line forgot the package (session 47 found six such lines:
+		// core, core/model and core/shard were never named).
+		patterns = keyPackages(o.keys)
+		if *part != "" {
+			var err error
+			if patterns, err = partOf(o.keys, patterns, *part); err != nil {
+				return nil, nil, err
+			}
+		}
+	} else if *part != "" {
+		return nil, nil, fmt.Errorf("-part needs -keys and no package named")
+	}
+	if len(patterns) == 0 && o.reportPath == "" && *part == "" { // A part may be empty.
+		flags.Usage()
+		return nil, nil, fmt.Errorf("no package given")
+	}
+	return o, patterns, nil
 }
 
 func contains(list []string, s string) bool {
@@ -180,6 +196,29 @@ func run(ctx context.Context, o *options, patterns []string, out io.Writer) erro
 		if score, _, _, n := p.Counts.score(); o.failUnder > 0 && n > 0 && 100*score < o.failUnder {
 			return fmt.Errorf("%s scores %.1f%%, under %.1f%%", p.Package, 100*score, o.failUnder)
 		}
+	}
+	return unbuiltListed(o, r.Packages)
+}
+
+// unbuiltListed fails a -keys run in which a listed mutant did not build (twice: see
+// judge): a mutant that is not viable is left out of the score, so the guard would pass
+// while no longer checking it, and a package whose every listed mutant failed to build
+// would have no score at all.
+func unbuiltListed(o *options, packages []packageReport) error {
+	if o.keys == nil {
+		return nil
+	}
+	var unbuilt []string
+	for _, p := range packages {
+		for _, m := range p.Mutants {
+			if _, listed := o.keys[m.Key]; listed && m.Outcome == outcomeNotViable {
+				unbuilt = append(unbuilt, m.Key)
+			}
+		}
+	}
+	if len(unbuilt) > 0 {
+		return fmt.Errorf("listed mutants that did not build, so nothing checks them (update the list):\n%s",
+			strings.Join(unbuilt, "\n"))
 	}
 	return nil
 }

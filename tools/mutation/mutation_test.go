@@ -434,3 +434,73 @@ func TestWorkersKeepTheOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardChecksWhatItLists: the guard (-keys) cannot pass while leaving a listed
+// mutant unchecked. Without packages on the command line it runs every package the list
+// names (CI named eleven of fourteen until session 47); a listed test that does not run
+// and pass unmutated (renamed, skipped) is refused before any mutant; a listed mutant
+// that did not build fails the run instead of leaving the score.
+func TestGuardChecksWhatItLists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "guard.txt")
+	text := `core/model/grant.go f boundary "a < b"→"<=" #1` + "\tTestA\n" +
+		`wal/scan.go g remove "return nil"→"" #1` + "\tTestB\n" +
+		`core/model/other.go h negate "x == y"→"!=" #2` + "\tTestC\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, patterns, err := parseOptions([]string{"-keys", path})
+	if err != nil || !slices.Equal(patterns, []string{"./core/model", "./wal"}) {
+		t.Fatalf("packages of the list: %v (%v)", patterns, err)
+	}
+	if _, named, err := parseOptions([]string{"-keys", path, "./wal"}); err != nil ||
+		!slices.Equal(named, []string{"./wal"}) {
+		t.Fatalf("packages named on the command line: %v (%v)", named, err)
+	}
+	if _, _, err := parseOptions(nil); err == nil {
+		t.Fatal("no package and no list accepted")
+	}
+	// Parts: core/model has two listed mutants, wal one; together they are the list.
+	for _, c := range []struct {
+		part string
+		want []string
+	}{{"1/1", []string{"./core/model", "./wal"}}, {"1/2", []string{"./core/model"}},
+		{"2/2", []string{"./wal"}}, {"3/3", nil}} {
+		if _, inPart, err := parseOptions([]string{"-keys", path, "-part", c.part}); err != nil ||
+			!slices.Equal(inPart, c.want) {
+			t.Fatalf("-part %s: %v (%v), want %v", c.part, inPart, err, c.want)
+		}
+	}
+	for _, arguments := range [][]string{{"-keys", path, "-part", "3/2"},
+		{"-keys", path, "-part", "0/2"}, {"-keys", path, "-part", "1/2x"},
+		{"-keys", path, "-part", "1/2", "./wal"}} {
+		if _, _, err := parseOptions(arguments); err == nil {
+			t.Fatalf("%v accepted", arguments)
+		}
+	}
+
+	out := []byte("=== RUN   TestA\n--- PASS: TestA (0.01s)\n=== RUN   TestB\n" +
+		"    --- PASS: TestB/inner (0.00s)\n--- SKIP: TestB (0.00s)\nPASS\n")
+	if missing := notPassed([]string{"TestA", "TestB", "TestGone"}, out); !slices.Equal(missing,
+		[]string{"TestB", "TestGone"}) {
+		t.Fatalf("not passed: %v, want the skipped and the missing test", missing)
+	}
+	// A mutant's timeout follows its own test's duration, not the package's wall time
+	// shared among its tests.
+	if durations := testDurations(out); len(durations) != 1 || durations["TestA"] != 10*time.Millisecond {
+		t.Fatalf("durations %v, want TestA's 10ms alone", durations)
+	}
+
+	listed := `wal/scan.go g remove "return nil"→"" #1`
+	packages := []packageReport{{Package: "sequent/wal", Mutants: []mutantEntry{
+		{Key: listed, Outcome: outcomeKilled}}}}
+	if err := unbuiltListed(o, packages); err != nil {
+		t.Fatalf("every listed mutant killed: %v", err)
+	}
+	packages[0].Mutants[0].Outcome = outcomeNotViable
+	if err := unbuiltListed(o, packages); err == nil || !strings.Contains(err.Error(), listed) {
+		t.Fatalf("a listed mutant that did not build: %v", err)
+	}
+	if err := unbuiltListed(&options{}, packages); err != nil {
+		t.Fatalf("a sampled run (no list) counts it out of the score only: %v", err)
+	}
+}

@@ -63,7 +63,7 @@ func runMutants(ctx context.Context, o *options, base *runner, chosen []*Mutant,
 					if v.Warning != "" {
 						fmt.Fprintln(out, v.Warning)
 					}
-					if v.Outcome == outcomeKilled && v.Output != "" {
+					if (v.Outcome == outcomeKilled || v.Outcome == outcomeNotViable) && v.Output != "" {
 						progress(v.Output)
 					}
 					progress(fmt.Sprintf("[%d/%d] %-11s %s:%d %s %s (%.1fs)", i+1, len(chosen), entry.Outcome,
@@ -87,6 +87,13 @@ func judge(ctx context.Context, o *options, r *runner, m *Mutant, source []byte,
 		return verdict{}, nil
 	}
 	v, err := r.run(ctx, m, source)
+	if _, listed := o.keys[entry.Key]; listed && err == nil && v.Outcome == outcomeNotViable {
+		// A listed mutant built before (the list was made from a run that killed it):
+		// one more try tells a build that failed for a passing cause (the machine's
+		// memory, a killed compiler) from a mutant that no longer compiles, which
+		// unbuiltListed then reports.
+		v, err = r.run(ctx, m, source)
+	}
 	entry.Outcome, entry.Test, entry.Seconds = v.Outcome, v.Test, v.Duration.Seconds()
 	if err != nil {
 		entry.Outcome = outcomeNotRun
