@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hunt47cClient signs the JSON API's requests from README "Signing a request" alone
+// (not netio/api's signer, so that a signer written from the document is what runs):
+// version 2, nine lines joined by "\n", HMAC-SHA256 in lowercase hex.
+type hunt47cClient struct {
+	t      *testing.T
+	base   string
+	client uint64
+	key    uint32
+	secret []byte
+	http   *http.Client
+}
+
+type hunt47cAnswer struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+// do sends one signed request; idempotencyKey "" sends none.
+func (c *hunt47cClient) do(method, uri, body, idempotencyKey string) hunt47cAnswer {
+	c.t.Helper()
+	request, err := http.NewRequest(method, c.base+uri, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		c.t.Fatal(err)
+	}
+	timestamp := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	bodyHash := sha256.Sum256([]byte(body))
+	lines := []string{"SEQUENT-API-2", method, uri, strconv.FormatUint(c.client, 10),
+		strconv.FormatUint(uint64(c.key), 10), timestamp, hex.EncodeToString(nonce),
+		hex.EncodeToString(bodyHash[:]), idempotencyKey}
+	mac := hmac.New(sha256.New, c.secret)
+	mac.Write([]byte(strings.Join(lines, "\n")))
+	request.Header.Set("Content-Type", "application/json")
+	request.Header.Set("Sequent-Client", lines[3])
+	request.Header.Set("Sequent-Key", lines[4])
+	request.Header.Set("Sequent-Timestamp", timestamp)
+	request.Header.Set("Sequent-Nonce", lines[6])
+	request.Header.Set("Sequent-Signature-Version", "2")
+	request.Header.Set("Sequent-Signature", hex.EncodeToString(mac.Sum(nil)))
+	if idempotencyKey != "" {
+		request.Header.Set("Idempotency-Key", idempotencyKey)
+	}
+	answer, err := c.http.Do(request)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, uri, err)
+	}
+	defer answer.Body.Close()
+	read, err := io.ReadAll(io.LimitReader(answer.Body, 1<<20))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return hunt47cAnswer{code: answer.StatusCode, header: answer.Header, body: string(read)}
+}
+
+// expect checks the status and that the body holds every part.
+func (a hunt47cAnswer) expect(t *testing.T, what string, code int, parts ...string) {
+	t.Helper()
+	if a.code != code {
+		t.Fatalf("%s: HTTP %d %s, want %d with %q", what, a.code, a.body, code, parts)
+	}
+	for _, part := range parts {
+		if !strings.Contains(a.body, part) {
+			t.Fatalf("%s: HTTP %d %s, want %d with %q", what, a.code, a.body, code, parts)
+		}
+	}
+}
+
+// hunt47cTransfer is a transfer's JSON on ledger 1.
+func hunt47cTransfer(id, debit, credit, amount uint64) string {
+	return fmt.Sprintf(`{"id":"%d","debit_account_id":"%d","credit_account_id":"%d",`+
+		`"amount":"%d","ledger":1,"code":1}`, id, debit, credit, amount)
+}
+
+// hunt47cServer starts one `sequent serve` (extra flags appended) with an operator
+// client 1 that may administer, and returns the API client, the process, the operators'
+// address and the admin token.
+func hunt47cServer(t *testing.T, extra ...string) (*hunt47cClient, *server, string, string) {
+	t.Helper()
+	data := t.TempDir()
+	keys := filepath.Join(data, "keys.json")
+	secret := strings.Repeat("4c", 32)
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "admin"))
+	apiAddress, httpAddress := freePort(t), freePort(t)
+	s := startServer(t, data, freePort(t), append([]string{"--keys", keys, "--api", apiAddress,
+		"--http", httpAddress}, extra...)...)
+	raw, _ := hex.DecodeString(secret)
+	return &hunt47cClient{t: t, base: "http://" + apiAddress, client: 1, key: 1, secret: raw,
+		http: &http.Client{Timeout: 30 * time.Second}}, s, httpAddress, token
+}
+
+// hunt47cRules runs `sequent admin risk set` (or remove) and returns its output.
+func hunt47cAdmin(t *testing.T, httpAddress, token string, args ...string) string {
+	t.Helper()
+	output, err := run(t, append([]string{"admin", "--http", httpAddress, "--token", token,
+		"risk"}, args...)...)
+	if err != nil {
+		t.Fatalf("sequent admin risk %v: %v\n%s", args, err, output)
+	}
+	return output
+}
+
+func hunt47cRulesFile(t *testing.T, rules ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rules.json")
+	if err := os.WriteFile(path, []byte(`{"rules": [`+strings.Join(rules, ",")+`]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestHunt47cRiskAndClearingOneShard checks README "Risk rules", "Currency conversion"
+// and "Settlement netting" against one `sequent serve --api` process, with a signer
+// written from the README: a velocity limit lets the transfer that reaches it through
+// and refuses the one past it (422, the rule, limit and current value), a count limit
+// likewise; a refused id answers id_already_failed; the windows survive a SIGKILL and
+// replay exactly; setting a rule again empties its counters; cooling-off at its amount
+// and one past it; a conversion retried under its Idempotency-Key (the original reply)
+// and without one (both legs exists, 200); a refused conversion retried with the same
+// ids after its cause is fixed (not applied); the settlement endpoint's net per partner,
+// with a pending transfer in flight, and money conserved between two partners.
+func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
+	c, s, httpAddress, token := hunt47cServer(t)
+	// Ledger 1: 1, 2, 3, the partners 50 and 60, source liquidity 90; ledger 2: the
+	// payee 4 and the target liquidity 91 (debits limited by its credits).
+	c.do("POST", "/v1/accounts", `[{"id":"1","ledger":1,"code":1},{"id":"2","ledger":1,"code":1},`+
+		`{"id":"3","ledger":1,"code":1},{"id":"50","ledger":1,"code":1},{"id":"60","ledger":1,"code":1},`+
+		`{"id":"90","ledger":1,"code":1},{"id":"4","ledger":2,"code":1},{"id":"91","ledger":2,"code":1,"flags":2},`+
+		`{"id":"92","ledger":2,"code":1}]`, "").expect(t, "accounts", 200)
+
+	// Conversions: 10,000 cents at 0.9234 is 9,234 target cents.
+	c.do("POST", "/v1/transfers", `{"id":"700","debit_account_id":"92","credit_account_id":"91",`+
+		`"amount":"10000","ledger":2,"code":1}`, "").expect(t, "liquidity", 201, `"status":"ok"`)
+	conversion := func(id uint64, amount uint64) string {
+		return fmt.Sprintf(`{"id":"%d","payer":"2","payee":"4","source_liquidity":"90",`+
+			`"target_liquidity":"91","source_ledger":1,"target_ledger":2,"source_scale":2,`+
+			`"target_scale":2,"rate":"0.9234","quote_id":"7001","code":5,"amount":"%d"}`, id, amount)
+	}
+	first := c.do("POST", "/v1/conversions", conversion(500, 10000), "3:1")
+	first.expect(t, "conversion", 201, `"applied":true`, `"target_amount":"9234"`)
+	replayed := c.do("POST", "/v1/conversions", conversion(500, 10000), "3:1")
+	if replayed.code != first.code || replayed.body != first.body ||
+		replayed.header.Get("Idempotency-Replayed") != "true" {
+		t.Fatalf("conversion retried under its key: %d %s %v, first %d %s", replayed.code,
+			replayed.body, replayed.header, first.code, first.body)
+	}
+	byIDs := c.do("POST", "/v1/conversions", conversion(500, 10000), "")
+	byIDs.expect(t, "conversion retried by its ids", 200, `"applied":true`)
+	if strings.Count(byIDs.body, `"status":"exists"`) != 2 {
+		t.Fatalf("conversion retried by its ids: both legs should answer exists: %s", byIDs.body)
+	}
+	// 766 target cents are left: 1,000 source cents (923) overdraw the target liquidity.
+	refused := c.do("POST", "/v1/conversions", conversion(510, 1000), "")
+	refused.expect(t, "conversion beyond the liquidity", 422, `"applied":false`,
+		`"status":"linked_event_failed"`, `"status":"exceeds_credits"`)
+	c.do("POST", "/v1/transfers", `{"id":"701","debit_account_id":"92","credit_account_id":"91",`+
+		`"amount":"10000","ledger":2,"code":1}`, "").expect(t, "more liquidity", 201, `"status":"ok"`)
+	c.do("POST", "/v1/conversions", conversion(510, 1000), "").
+		expect(t, "the refused conversion retried with its ids", 422, `"applied":false`, `"id_already_failed"`)
+	c.do("POST", "/v1/conversions", conversion(520, 1000), "").
+		expect(t, "the refused conversion with new ids", 201, `"applied":true`)
+
+	// Risk rules: account 1 at most 100 per 4 h window, account 3 at most 2 transfers.
+	const window = `"window_ns": 14400000000000`
+	velocity := `{"id": 1, "kind": "velocity", "scope": "account", "account": "1", ` + window + `, "amount": "100"}`
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, velocity,
+		`{"id": 2, "kind": "velocity", "scope": "account", "account": "3", `+window+`, "count": 2}`))
+	c.do("POST", "/v1/transfers", hunt47cTransfer(10, 1, 2, 60), "").expect(t, "60 of 100", 201, `"status":"ok"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(11, 1, 2, 40), "").expect(t, "at the limit", 201, `"status":"ok"`)
+	overAmount := c.do("POST", "/v1/transfers", hunt47cTransfer(12, 1, 2, 1), "")
+	overAmount.expect(t, "one past the limit", 422, `"status":"risk_account_velocity_amount","code":306`,
+		`"rule":1`, `"limit":"100"`, `"current":"100"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(12, 1, 2, 1), "").
+		expect(t, "the refused id again", 422, `"status":"id_already_failed"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(20, 3, 2, 1), "").expect(t, "count 1", 201, `"status":"ok"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(21, 3, 2, 1), "").expect(t, "count 2", 201, `"status":"ok"`)
+	overCount := `"status":"risk_account_velocity_count","code":307`
+	c.do("POST", "/v1/transfers", hunt47cTransfer(22, 3, 2, 1), "").
+		expect(t, "count 3 of 2", 422, overCount, `"rule":2`, `"limit":"2"`)
+
+	// Settlement netting (before the restart, so the window's transfers are all posted
+	// or in flight): 50 → 60 30, 60 → 50 5, 2 → 50 7, and 2 → 50 9 pending.
+	for _, transfer := range []string{hunt47cTransfer(30, 50, 60, 30), hunt47cTransfer(31, 60, 50, 5),
+		hunt47cTransfer(32, 2, 50, 7), `{"id":"33","debit_account_id":"2","credit_account_id":"50",` +
+			`"amount":"9","ledger":1,"code":1,"flags":2}`} {
+		c.do("POST", "/v1/transfers", transfer, "").expect(t, "partner transfer", 201, `"status":"ok"`)
+	}
+	net := func(partners ...string) map[string]any {
+		t.Helper()
+		query := "until=now"
+		for _, partner := range partners {
+			query += "&partner=" + partner
+		}
+		request, _ := http.NewRequest("GET", "http://"+httpAddress+"/v1/settlement?"+query, nil)
+		request.Header.Set("Authorization", "Bearer "+token)
+		answer, err := c.http.Do(request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer answer.Body.Close()
+		body, _ := io.ReadAll(answer.Body)
+		var report struct {
+			Positions []map[string]any `json:"positions"`
+		}
+		if answer.StatusCode != 200 || json.Unmarshal(body, &report) != nil || len(report.Positions) != 1 {
+			t.Fatalf("settlement %v: %d %s", partners, answer.StatusCode, body)
+		}
+		return report.Positions[0]
+	}
+	fifty, sixty, both := net("50"), net("60"), net("50", "60")
+	if fifty["net"] != "-18" || fifty["direction"] != "receivable" || sixty["net"] != "25" ||
+		sixty["direction"] != "payable" || both["net"] != "7" {
+		t.Fatalf("settlement: 50 %v, 60 %v, both %v; want -18 receivable, 25 payable, 7", fifty, sixty, both)
+	}
+	if fmt.Sprint(fifty["in_flight_credits"]) != "9" {
+		t.Fatalf("settlement of 50: in flight %v, want 9", fifty["in_flight_credits"])
+	}
+
+	// The windows are state: after a SIGKILL the replayed counters refuse the same way.
+	s.kill()
+	s.restart()
+	c.do("POST", "/v1/transfers", hunt47cTransfer(13, 1, 2, 1), "").
+		expect(t, "one past the limit after a restart", 422, `"status":"risk_account_velocity_amount"`,
+			`"current":"100"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(23, 3, 2, 1), "").
+		expect(t, "count 3 of 2 after a restart", 422, overCount)
+	// Setting rule 1 again empties its counters.
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, velocity))
+	c.do("POST", "/v1/transfers", hunt47cTransfer(14, 1, 2, 100), "").
+		expect(t, "the whole limit after the rule was set again", 201, `"status":"ok"`)
+
+	// Cooling-off: a new account receives at most 10 in its first hour.
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+		`{"id": 3, "kind": "cooling_off", "scope": "ledger", "ledger": 1, "window_ns": 3600000000000, "amount": "10"}`))
+	c.do("POST", "/v1/accounts", `{"id":"5","ledger":1,"code":1}`, "").expect(t, "new account", 201)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(40, 2, 5, 11), "").
+		expect(t, "11 to a new account", 422, `"status":"risk_new_counterparty_cooling_off","code":305`, `"rule":3`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(41, 2, 5, 10), "").
+		expect(t, "10 to a new account", 201, `"status":"ok"`)
+}
