@@ -15,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sequent/core/model"
+	"sequent/core/shardmap"
 )
 
 // hunt47cClient signs the JSON API's requests from README "Signing a request" alone
@@ -259,4 +262,96 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 		expect(t, "11 to a new account", 422, `"status":"risk_new_counterparty_cooling_off","code":305`, `"rule":3`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(41, 2, 5, 10), "").
 		expect(t, "10 to a new account", 201, `"status":"ok"`)
+}
+
+// hunt47cAccountsOnShards returns the first three account ids (from 1) that hash
+// placement puts on each of a node's two shards.
+func hunt47cAccountsOnShards() [2][3]uint64 {
+	var found [2][3]uint64
+	var counts [2]int
+	for id := uint64(1); counts[0] < 3 || counts[1] < 3; id++ {
+		shard := shardmap.Hashed(2).AccountShard(model.U128(id), 1)
+		if counts[shard] < 3 {
+			found[shard][counts[shard]] = id
+			counts[shard]++
+		}
+	}
+	return found
+}
+
+// TestHunt47cRiskOnTwoShards checks README "Risk rules on a node of several shards"
+// against `sequent serve --shards 2 --api`: cooling-off judged nowhere across shards
+// (a local transfer is refused, the same amount across passes); a client's velocity
+// amount allowed once per shard, a cross-shard transfer counted on its payer's shard;
+// a cross-shard transfer the payee's shard refuses (blocked payee) answers that code
+// without a rule, its id then id_already_failed, and stays counted on the payer's shard
+// (its count limit refuses the next one), also after a SIGKILL and replay; a conversion
+// whose accounts span the shards is refused whole.
+func TestHunt47cRiskOnTwoShards(t *testing.T) {
+	c, s, httpAddress, token := hunt47cServer(t, "--shards", "2")
+	ids := hunt47cAccountsOnShards()
+	a0, a1, a2, b0, b1, b2 := ids[0][0], ids[0][1], ids[0][2], ids[1][0], ids[1][1], ids[1][2]
+	var accounts []string
+	for _, id := range []uint64{a0, a1, a2, b0, b1, b2} {
+		accounts = append(accounts, fmt.Sprintf(`{"id":"%d","ledger":1,"code":1}`, id))
+	}
+	created := c.do("POST", "/v1/accounts", "["+strings.Join(accounts, ",")+"]", "")
+	if created.code != 200 || strings.Count(created.body, `"status":"ok"`) != 6 {
+		t.Fatalf("accounts: %d %s", created.code, created.body)
+	}
+
+	// Cooling-off: judged nowhere across shards.
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+		`{"id": 1, "kind": "cooling_off", "scope": "ledger", "ledger": 1, "window_ns": 3600000000000, "amount": "10"}`))
+	c.do("POST", "/v1/transfers", hunt47cTransfer(10, a0, a1, 50), "").
+		expect(t, "50 to a new account of the same shard", 422, `"status":"risk_new_counterparty_cooling_off"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(11, a0, b0, 50), "").
+		expect(t, "50 to a new account of the other shard", 201, `"status":"ok"`)
+	hunt47cAdmin(t, httpAddress, token, "remove", "1")
+
+	// A client's velocity amount: its limit on each shard.
+	const window = `"window_ns": 14400000000000`
+	// (An amount of a client's rule needs its ledger: PROTOCOL.md section 12.)
+	clientVelocity := `{"id": 2, "kind": "velocity", "scope": "client", "client": 1, ` + window + `, "amount": "100"`
+	if output, err := run(t, "admin", "--http", httpAddress, "--token", token, "risk", "set",
+		hunt47cRulesFile(t, clientVelocity+"}")); err == nil || !strings.Contains(output, "risk_rule_invalid") {
+		t.Fatalf("a client's velocity amount without a ledger: %v %s", err, output)
+	}
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, clientVelocity+`, "ledger": 1}`))
+	c.do("POST", "/v1/transfers", hunt47cTransfer(20, a0, a1, 100), "").expect(t, "100 on shard 0", 201, `"status":"ok"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(21, a0, a2, 1), "").
+		expect(t, "101 on shard 0", 422, `"status":"risk_client_velocity_amount"`, `"rule":2`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(22, b0, b1, 100), "").expect(t, "100 on shard 1", 201, `"status":"ok"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(23, b1, a1, 1), "").
+		expect(t, "101 on shard 1, across", 422, `"status":"risk_client_velocity_amount"`, `"rule":2`)
+	hunt47cAdmin(t, httpAddress, token, "remove", "2")
+
+	// Refused by the payee's shard, counted on the payer's.
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+		fmt.Sprintf(`{"id": 3, "kind": "velocity", "scope": "account", "account": "%d", `+window+`, "count": 2}`, a2),
+		fmt.Sprintf(`{"id": 4, "kind": "blocked", "scope": "account", "account": "%d"}`, b2)))
+	blocked := c.do("POST", "/v1/transfers", hunt47cTransfer(30, a2, b2, 1), "")
+	blocked.expect(t, "across into a blocked account", 422, `"status":"risk_credit_account_blocked","code":301`)
+	if strings.Contains(blocked.body, `"rule":4`) {
+		t.Fatalf("the payee shard's refusal carries its rule: %s", blocked.body)
+	}
+	c.do("POST", "/v1/transfers", hunt47cTransfer(30, a2, b2, 1), "").
+		expect(t, "the id refused by the payee's shard, again", 422, `"status":"id_already_failed"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(31, a2, a0, 1), "").
+		expect(t, "the second transfer counted", 201, `"status":"ok"`)
+	overCount := `"status":"risk_account_velocity_count","code":307`
+	c.do("POST", "/v1/transfers", hunt47cTransfer(32, a2, a1, 1), "").
+		expect(t, "the third transfer counted", 422, overCount, `"rule":3`)
+	s.kill()
+	s.restart()
+	c.do("POST", "/v1/transfers", hunt47cTransfer(33, a2, a1, 1), "").
+		expect(t, "the third transfer counted, after a restart", 422, overCount)
+
+	// A conversion across shards: the whole chain refused.
+	c.do("POST", "/v1/accounts", `[{"id":"1000","ledger":2,"code":1}]`, "").expect(t, "ledger 2 account", 200)
+	conversion := fmt.Sprintf(`{"id":"500","payer":"%d","payee":"1000","source_liquidity":"%d",`+
+		`"target_liquidity":"%d","source_ledger":1,"target_ledger":2,"source_scale":2,"target_scale":2,`+
+		`"rate":"1","quote_id":"1","code":5,"amount":"10"}`, a0, b0, b1)
+	c.do("POST", "/v1/conversions", conversion, "").expect(t, "conversion across shards", 422,
+		`"applied":false`, `"status":"linked_event_failed"`, `"status":"linked_chain_spans_shards"`)
 }
