@@ -342,10 +342,44 @@ func TestHunt47cRiskOnTwoShards(t *testing.T) {
 	overCount := `"status":"risk_account_velocity_count","code":307`
 	c.do("POST", "/v1/transfers", hunt47cTransfer(32, a2, a1, 1), "").
 		expect(t, "the third transfer counted", 422, overCount, `"rule":3`)
+
+	// An anomaly rule that holds: a local transfer is held (202, again on a retry, rule
+	// 0), a cross-shard one refused (step 1 cannot wait for a review).
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, fmt.Sprintf(`{"id": 5, "kind": "anomaly", `+
+		`"scope": "account", "account": "%d", "threshold": 16, "warmup": 2, "shift": 1, "action": "hold"}`, a0)))
+	c.do("POST", "/v1/transfers", hunt47cTransfer(40, a0, a1, 10), "").expect(t, "warmup 1", 201, `"status":"ok"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(41, a0, a1, 10), "").expect(t, "warmup 2", 201, `"status":"ok"`)
+	held := `"status":"risk_held_for_review","code":313`
+	c.do("POST", "/v1/transfers", hunt47cTransfer(42, a0, a1, 1000), "").expect(t, "an outlier", 202, held, `"rule":5`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(42, a0, a1, 1000), "").expect(t, "the outlier again", 202, held)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(43, a0, b0, 1000), "").
+		expect(t, "an outlier across shards", 422, `"status":"risk_anomaly","code":312`, `"rule":5`)
+
+	// Counters and holds are state: a snapshot, a SIGKILL, the snapshot loaded and the
+	// log's tail replayed decide the same way, and the log verifies offline.
+	if output, err := run(t, "admin", "--http", httpAddress, "--token", token, "snapshot"); err != nil {
+		t.Fatalf("snapshot: %v %s", err, output)
+	}
+	c.do("POST", "/v1/transfers", hunt47cTransfer(33, a2, a1, 1), "").
+		expect(t, "the third transfer counted, after the snapshot", 422, overCount)
 	s.kill()
 	s.restart()
-	c.do("POST", "/v1/transfers", hunt47cTransfer(33, a2, a1, 1), "").
+	c.do("POST", "/v1/transfers", hunt47cTransfer(34, a2, a1, 1), "").
 		expect(t, "the third transfer counted, after a restart", 422, overCount)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(44, a0, a1, 1000), "").
+		expect(t, "an outlier after a restart", 202, held)
+	// The post route on a node of several shards: the pending transfer's debit account
+	// says where it lives (without it, placement_field_missing: README's route table).
+	c.do("POST", "/v1/transfers/42/post", `{"id":"45"}`, "").
+		expect(t, "a post naming no debit account", 422, `"status":"placement_field_missing"`)
+	c.do("POST", "/v1/transfers/42/post", fmt.Sprintf(`{"id":"46","debit_account_id":"%d"}`, a0), "").
+		expect(t, "the operator posts the held transfer", 201, `"status":"ok"`)
+	c.do("POST", "/v1/transfers/44/void", fmt.Sprintf(`{"id":"47","debit_account_id":"%d"}`, a1), "").
+		expect(t, "a void naming another debit account", 422, `"status":"pending_transfer_has_different_debit_account_id"`)
+	balance := c.do("GET", fmt.Sprintf("/v1/accounts/%d", a1), "", "")
+	if !strings.Contains(balance.body, `"credits_posted":"1120"`) || !strings.Contains(balance.body, `"credits_pending":"1000"`) {
+		t.Fatalf("account %d: %s", a1, balance.body)
+	}
 
 	// A conversion across shards: the whole chain refused.
 	c.do("POST", "/v1/accounts", `[{"id":"1000","ledger":2,"code":1}]`, "").expect(t, "ledger 2 account", 200)
@@ -354,4 +388,8 @@ func TestHunt47cRiskOnTwoShards(t *testing.T) {
 		`"rate":"1","quote_id":"1","code":5,"amount":"10"}`, a0, b0, b1)
 	c.do("POST", "/v1/conversions", conversion, "").expect(t, "conversion across shards", 422,
 		`"applied":false`, `"status":"linked_event_failed"`, `"status":"linked_chain_spans_shards"`)
+	s.stop()
+	if output, err := run(t, "wal", "verify", s.data); err != nil {
+		t.Fatalf("wal verify: %v\n%s", err, output)
+	}
 }
