@@ -105,7 +105,8 @@ func hunt47cServer(t *testing.T, extra ...string) (*hunt47cClient, *server, stri
 	data := t.TempDir()
 	keys := filepath.Join(data, "keys.json")
 	secret := strings.Repeat("4c", 32)
-	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "admin"))
+	token := writeKeys(t, keys, operatorKeyClient(1, secret, "read", "transfer", "admin"),
+		keyClient(2, hunt47cSecret2, "read", "transfer"))
 	apiAddress, httpAddress := freePort(t), freePort(t)
 	s := startServer(t, data, freePort(t), append([]string{"--keys", keys, "--api", apiAddress,
 		"--http", httpAddress}, extra...)...)
@@ -114,7 +115,16 @@ func hunt47cServer(t *testing.T, extra ...string) (*hunt47cClient, *server, stri
 		http: &http.Client{Timeout: 30 * time.Second}}, s, httpAddress, token
 }
 
-// hunt47cRules runs `sequent admin risk set` (or remove) and returns its output.
+// hunt47cSecret2 is the secret of client 2, which holds no operator scope.
+const hunt47cSecret2 = "2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d"
+
+// as returns a client of the same server signing as client 2.
+func (c *hunt47cClient) asClient2() *hunt47cClient {
+	raw, _ := hex.DecodeString(hunt47cSecret2)
+	return &hunt47cClient{t: c.t, base: c.base, client: 2, key: 1, secret: raw, http: c.http}
+}
+
+// hunt47cAdmin runs `sequent admin risk set` (or remove) and returns its output.
 func hunt47cAdmin(t *testing.T, httpAddress, token string, args ...string) string {
 	t.Helper()
 	output, err := run(t, append([]string{"admin", "--http", httpAddress, "--token", token,
@@ -262,6 +272,47 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 		expect(t, "11 to a new account", 422, `"status":"risk_new_counterparty_cooling_off","code":305`, `"rule":3`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(41, 2, 5, 10), "").
 		expect(t, "10 to a new account", 201, `"status":"ok"`)
+
+	// Holds: client 2 (no operator scope) pays from its own account 200 under an
+	// anomaly rule that holds; it may not post its held transfer, it may void it; one it
+	// sent pending with a timeout expires then.
+	hunt47cAdmin(t, httpAddress, token, "remove", "3")
+	own := c.asClient2()
+	own.do("POST", "/v1/accounts", `[{"id":"200","ledger":1,"code":1,"flags":2},{"id":"201","ledger":1,"code":1,"flags":2}]`, "").
+		expect(t, "client 2's accounts", 200)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(50, 2, 200, 5000), "").expect(t, "funding", 201, `"status":"ok"`)
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, `{"id": 4, "kind": "anomaly", "scope": "account", `+
+		`"account": "200", "threshold": 16, "warmup": 2, "shift": 1, "action": "hold"}`))
+	own.do("POST", "/v1/transfers", hunt47cTransfer(51, 200, 201, 10), "").expect(t, "warmup 1", 201, `"status":"ok"`)
+	own.do("POST", "/v1/transfers", hunt47cTransfer(52, 200, 201, 10), "").expect(t, "warmup 2", 201, `"status":"ok"`)
+	held := `"status":"risk_held_for_review","code":313`
+	own.do("POST", "/v1/transfers", hunt47cTransfer(53, 200, 201, 1000), "").expect(t, "held", 202, held, `"rule":4`)
+	retried := own.do("POST", "/v1/transfers", hunt47cTransfer(53, 200, 201, 1000), "")
+	retried.expect(t, "held, retried", 202, held)
+	if strings.Contains(retried.body, `"rule":4`) {
+		t.Fatalf("a retry of a held transfer names its rule (PROTOCOL.md: rule 0): %s", retried.body)
+	}
+	own.do("POST", "/v1/transfers/53/post", `{"id":"54"}`, "").
+		expect(t, "the payer posts its held transfer", 422, `"status":"risk_review_required","code":314`)
+	own.do("POST", "/v1/transfers/53/void", `{"id":"55"}`, "").
+		expect(t, "the payer voids its held transfer", 201, `"status":"ok"`)
+	own.do("POST", "/v1/transfers", `{"id":"56","debit_account_id":"200","credit_account_id":"201",`+
+		`"amount":"1000","ledger":1,"code":1,"flags":2,"timeout":1}`, "").expect(t, "held pending", 202, held)
+	payer := c.do("GET", "/v1/accounts/200", "", "")
+	if !strings.Contains(payer.body, `"debits_pending":"1000"`) || !strings.Contains(payer.body, `"debits_posted":"20"`) {
+		t.Fatalf("account 200 with a hold: %s", payer.body)
+	}
+	time.Sleep(2500 * time.Millisecond) // Past the 1 s timeout, however slow the machine.
+	c.do("POST", "/v1/transfers/56/post", `{"id":"57"}`, "").
+		expect(t, "the operator posts an expired hold", 422, `"status":"pending_transfer_expired"`)
+	// The expiry sweep (a pulse entry) gives the reservation back.
+	eventually(t, "the expired hold's amount back on account 200", func() bool {
+		payer = c.do("GET", "/v1/accounts/200", "", "")
+		return strings.Contains(payer.body, `"debits_pending":"0"`)
+	})
+	if !strings.Contains(payer.body, `"debits_posted":"20"`) {
+		t.Fatalf("account 200 after the hold expired: %s", payer.body)
+	}
 }
 
 // hunt47cAccountsOnShards returns the first three account ids (from 1) that hash
