@@ -432,6 +432,22 @@ func TestHunt47cRiskOnTwoShards(t *testing.T) {
 		t.Fatalf("account %d: %s", a1, balance.body)
 	}
 
+	// One id named twice, for accounts of the two shards: the later rule is in force
+	// (README), and only it.
+	twice := hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+		fmt.Sprintf(`{"id": 9, "kind": "blocked", "scope": "account", "account": "%d"}`, a1),
+		fmt.Sprintf(`{"id": 9, "kind": "blocked", "scope": "account", "account": "%d"}`, b1)))
+	t.Logf("rule 9 set twice: %s", twice)
+	listed := hunt47cAdmin(t, httpAddress, token, "list")
+	if strings.Count(listed, `"id":9`) != 1 || !strings.Contains(listed, fmt.Sprintf(`"account":"%d"`, b1)) {
+		t.Fatalf("rule 9 named twice, listed: %s", listed)
+	}
+	c.do("POST", "/v1/transfers", hunt47cTransfer(60, b0, b1, 1), "").
+		expect(t, "into the account of the later rule", 422, `"status":"risk_credit_account_blocked"`)
+	c.do("POST", "/v1/transfers", hunt47cTransfer(61, a0, a1, 1), "").
+		expect(t, "into the account of the earlier rule", 201, `"status":"ok"`)
+	hunt47cAdmin(t, httpAddress, token, "remove", "9")
+
 	// A conversion across shards: the whole chain refused.
 	c.do("POST", "/v1/accounts", `[{"id":"1000","ledger":2,"code":1}]`, "").expect(t, "ledger 2 account", 200)
 	conversion := fmt.Sprintf(`{"id":"500","payer":"%d","payee":"1000","source_liquidity":"%d",`+
