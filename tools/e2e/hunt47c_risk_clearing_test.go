@@ -41,13 +41,22 @@ type hunt47cAnswer struct {
 // do sends one signed request; idempotencyKey "" sends none.
 func (c *hunt47cClient) do(method, uri, body, idempotencyKey string) hunt47cAnswer {
 	c.t.Helper()
+	answer, err := c.send(method, uri, body, idempotencyKey)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, uri, err)
+	}
+	return answer
+}
+
+// send is do without failing the test (for other goroutines than the test's).
+func (c *hunt47cClient) send(method, uri, body, idempotencyKey string) (hunt47cAnswer, error) {
 	request, err := http.NewRequest(method, c.base+uri, strings.NewReader(body))
 	if err != nil {
-		c.t.Fatal(err)
+		return hunt47cAnswer{}, err
 	}
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
-		c.t.Fatal(err)
+		return hunt47cAnswer{}, err
 	}
 	timestamp := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	bodyHash := sha256.Sum256([]byte(body))
@@ -68,14 +77,14 @@ func (c *hunt47cClient) do(method, uri, body, idempotencyKey string) hunt47cAnsw
 	}
 	answer, err := c.http.Do(request)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, uri, err)
+		return hunt47cAnswer{}, err
 	}
 	defer answer.Body.Close()
 	read, err := io.ReadAll(io.LimitReader(answer.Body, 1<<20))
 	if err != nil {
-		c.t.Fatal(err)
+		return hunt47cAnswer{}, err
 	}
-	return hunt47cAnswer{code: answer.StatusCode, header: answer.Header, body: string(read)}
+	return hunt47cAnswer{code: answer.StatusCode, header: answer.Header, body: string(read)}, nil
 }
 
 // expect checks the status and that the body holds every part.
@@ -272,6 +281,53 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 		expect(t, "11 to a new account", 422, `"status":"risk_new_counterparty_cooling_off","code":305`, `"rule":3`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(41, 2, 5, 10), "").
 		expect(t, "10 to a new account", 201, `"status":"ok"`)
+
+	// A rule set while transfers flow applies from one point of the log on: the answers
+	// of a stream of transfers are some ok, then only refusals, the last ones sent after
+	// the set returned; the account holds exactly the ones accepted.
+	c.do("POST", "/v1/accounts", `{"id":"7","ledger":1,"code":1}`, "").expect(t, "account 7", 201)
+	const streamed = 40
+	answers := make(chan string, streamed)
+	setDone := make(chan struct{})
+	go func() {
+		defer close(answers)
+		for i := uint64(0); i < streamed; i++ {
+			if i == streamed/2 {
+				<-setDone // The second half is sent after the set returned.
+			}
+			answer, err := c.send("POST", "/v1/transfers", hunt47cTransfer(1000+i, 7, 2, 1), "")
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			answers <- answer.body
+		}
+	}()
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+		`{"id": 6, "kind": "blocked", "scope": "account", "account": "7"}`))
+	close(setDone)
+	accepted, refusedFrom := 0, -1
+	index := 0
+	for body := range answers {
+		switch {
+		case strings.Contains(body, `"status":"ok"`) && refusedFrom < 0:
+			accepted++
+		case strings.Contains(body, `"status":"risk_debit_account_blocked"`):
+			if refusedFrom < 0 {
+				refusedFrom = index
+			}
+		default:
+			t.Fatalf("transfer %d of the stream: %s (refused from %d on)", index, body, refusedFrom)
+		}
+		index++
+	}
+	if index != streamed || refusedFrom < 0 || refusedFrom > streamed/2 {
+		t.Fatalf("stream: %d answers, refused from %d", index, refusedFrom)
+	}
+	if account := c.do("GET", "/v1/accounts/7", "", ""); !strings.Contains(account.body,
+		fmt.Sprintf(`"debits_posted":"%d"`, accepted)) {
+		t.Fatalf("account 7 after %d accepted: %s", accepted, account.body)
+	}
 
 	// Holds: client 2 (no operator scope) pays from its own account 200 under an
 	// anomaly rule that holds; it may not post its held transfer, it may void it; one it
