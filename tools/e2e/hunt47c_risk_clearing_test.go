@@ -161,8 +161,12 @@ func hunt47cRulesFile(t *testing.T, rules ...string) string {
 // replay exactly; setting a rule again empties its counters; cooling-off at its amount
 // and one past it; a conversion retried under its Idempotency-Key (the original reply)
 // and without one (both legs exists, 200); a refused conversion retried with the same
-// ids after its cause is fixed (not applied); the settlement endpoint's net per partner,
-// with a pending transfer in flight, and money conserved between two partners.
+// ids after its cause is fixed (not applied), one a rule refuses (its leg explains
+// itself), and the Idempotency-Key's reply again after a SIGKILL; the settlement
+// endpoint's net per partner, with a pending transfer in flight, and money conserved
+// between two partners; a rule set while a stream of transfers flows (ok, then only
+// refusals); holds: a client without the operator scope may not post its own, may void
+// it, a retry names no rule, and a hold sent pending expires at its timeout.
 func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 	c, s, httpAddress, token := hunt47cServer(t)
 	// Ledger 1: 1, 2, 3, the partners 50 and 60, source liquidity 90; ledger 2: the
@@ -263,6 +267,11 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 	// The windows are state: after a SIGKILL the replayed counters refuse the same way.
 	s.kill()
 	s.restart()
+	if again := c.do("POST", "/v1/conversions", conversion(500, 10000), "3:1"); again.code != first.code ||
+		again.body != first.body || again.header.Get("Idempotency-Replayed") != "true" {
+		t.Fatalf("conversion retried under its key after a SIGKILL: %d %s, first %d %s", again.code,
+			again.body, first.code, first.body)
+	}
 	c.do("POST", "/v1/transfers", hunt47cTransfer(13, 1, 2, 1), "").
 		expect(t, "one past the limit after a restart", 422, `"status":"risk_account_velocity_amount"`,
 			`"current":"100"`)
@@ -329,10 +338,19 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 		t.Fatalf("account 7 after %d accepted: %s", accepted, account.body)
 	}
 
+	hunt47cAdmin(t, httpAddress, token, "remove", "3")
+	// A conversion whose target leg a rule refuses: the chain is refused whole, and the
+	// refused leg explains itself.
+	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+		`{"id": 8, "kind": "max_amount", "scope": "ledger", "ledger": 2, "amount": "100"}`))
+	byRule := c.do("POST", "/v1/conversions", conversion(530, 1000), "")
+	byRule.expect(t, "a conversion above ledger 2's maximum", 422, `"applied":false`,
+		`"refusal":"risk_amount_above_maximum"`, `"status":"linked_event_failed"`, `"rule":8`, `"limit":"100"`)
+	hunt47cAdmin(t, httpAddress, token, "remove", "8")
+
 	// Holds: client 2 (no operator scope) pays from its own account 200 under an
 	// anomaly rule that holds; it may not post its held transfer, it may void it; one it
 	// sent pending with a timeout expires then.
-	hunt47cAdmin(t, httpAddress, token, "remove", "3")
 	own := c.asClient2()
 	own.do("POST", "/v1/accounts", `[{"id":"200","ledger":1,"code":1,"flags":2},{"id":"201","ledger":1,"code":1,"flags":2}]`, "").
 		expect(t, "client 2's accounts", 200)
@@ -392,7 +410,11 @@ func hunt47cAccountsOnShards() [2][3]uint64 {
 // amount allowed once per shard, a cross-shard transfer counted on its payer's shard;
 // a cross-shard transfer the payee's shard refuses (blocked payee) answers that code
 // without a rule, its id then id_already_failed, and stays counted on the payer's shard
-// (its count limit refuses the next one), also after a SIGKILL and replay; a conversion
+// (its count limit refuses the next one); an anomaly rule that holds holds a local
+// transfer and refuses a cross-shard one; after a snapshot, a SIGKILL and a restart the
+// counters and holds decide the same, the post route takes the pending transfer's debit
+// account (placement_field_missing without it) and the log verifies offline; one rule id
+// named twice for accounts of the two shards leaves the later in force; a conversion
 // whose accounts span the shards is refused whole.
 func TestHunt47cRiskOnTwoShards(t *testing.T) {
 	c, s, httpAddress, token := hunt47cServer(t, "--shards", "2")
