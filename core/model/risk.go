@@ -281,8 +281,9 @@ func (r *RiskRule) kindValid() bool {
 // limit and the day's total so far; cooling_off: the small amount and the time the payee
 // account was created; anomaly: the largest amount that would have passed and the
 // account's mean; blocked kinds and review_required: 0 and 0. amount is the amount the
-// rule evaluated; until is when the refusing condition lapses by itself (the next
-// window bucket, the end of the day or of the cooling-off period), 0 when it does not.
+// rule evaluated; until is the soonest the refusing condition can lapse by itself (the
+// end of the window's newest bucket, when the oldest leaves: the rest may still refuse;
+// the end of the day or of the cooling-off period), 0 when it does not.
 type RiskDetail struct {
 	Rule     uint32
 	Kind     RiskKind

@@ -279,12 +279,19 @@ func (r *request) writeResults(results []jsonview.Result, single bool) {
 // id (required: it makes the resolution idempotent) and, for a post, an amount (absent:
 // the whole pending amount) and optional user data and code.
 type resolveBody struct {
-	ID          string `json:"id"`
-	Amount      string `json:"amount,omitempty"`
-	UserData128 string `json:"user_data_128,omitempty"`
-	UserData64  uint64 `json:"user_data_64,omitempty"`
-	UserData32  uint32 `json:"user_data_32,omitempty"`
-	Code        uint16 `json:"code,omitempty"`
+	ID     string `json:"id"`
+	Amount string `json:"amount,omitempty"`
+	// DebitAccountID and Ledger place the post or void on a node of several shards,
+	// which routes it to the shard of the debit account it names (ledger placement: of
+	// the ledger), and refuses one naming none with placement_field_missing (PROTOCOL.md
+	// section 18). Absent, they are 0, which matches the pending transfer's; given, they
+	// must equal its fields (section 10).
+	DebitAccountID string `json:"debit_account_id,omitempty"`
+	Ledger         uint32 `json:"ledger,omitempty"`
+	UserData128    string `json:"user_data_128,omitempty"`
+	UserData64     uint64 `json:"user_data_64,omitempty"`
+	UserData32     uint32 `json:"user_data_32,omitempty"`
+	Code           uint16 `json:"code,omitempty"`
 }
 
 func (r *request) postTransfer() { r.resolve(model.TransferPostPending) }
@@ -298,14 +305,15 @@ func (r *request) resolve(flag uint16) {
 	}
 	var body resolveBody
 	if err := decodeStrict(r.body, &body); err != nil {
-		r.badRequest(fmt.Errorf(`the body must be {"id": "…"} (and for a post optionally "amount"): %v`, err))
+		r.badRequest(fmt.Errorf(`the body must be {"id": "…"} (and for a post optionally "amount"; on a node of several shards "debit_account_id"): %v`, err))
 		return
 	}
 	if body.Amount == "" && flag == model.TransferPostPending {
 		body.Amount = "max"
 	}
 	view := jsonview.Transfer{ID: body.ID, Amount: body.Amount, UserData128: body.UserData128,
-		UserData64: body.UserData64, UserData32: body.UserData32, Code: body.Code}
+		UserData64: body.UserData64, UserData32: body.UserData32, Code: body.Code,
+		DebitAccountID: body.DebitAccountID, Ledger: body.Ledger}
 	transfer, err := view.Model()
 	if err != nil {
 		r.badRequest(err)

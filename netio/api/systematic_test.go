@@ -404,7 +404,7 @@ func TestBadBodiesApplyNothing(t *testing.T) {
 			`{"id":"7","debit_account_id":"1","credit_account_id":"2","amount":"5","ledger":1,"code":1} {}`},
 		{"post: pending id not a number", "/v1/transfers/x/post", `{"id":"7"}`},
 		{"post: malformed JSON", "/v1/transfers/1/post", `{"id":`},
-		{"post: unknown field", "/v1/transfers/1/post", `{"id":"7","ledger":1}`},
+		{"post: unknown field", "/v1/transfers/1/post", `{"id":"7","credit_account_id":"2"}`},
 		{"post: invalid amount", "/v1/transfers/1/post", `{"id":"7","amount":"-3"}`},
 		{"void: no new id", "/v1/transfers/1/void", `{}`},
 		{"conversion: malformed JSON", "/v1/conversions", `{"id":"7",`},
