@@ -69,8 +69,30 @@ func checkHostPort(address string) error {
 	return nil
 }
 
-// listenFlag is a flag naming an address serve listens on, and its value.
-type listenFlag struct{ name, address string }
+// listenFlag is a flag naming an address serve listens on, its value, and the network
+// its listener binds it as ("tcp", or one of protocolNetwork's).
+type listenFlag struct{ name, address, network string }
+
+// protocolNetwork is the network the protocol server (gnet) binds address as: an IPv4
+// address (0.0.0.0 included) as tcp4, any other IP address ([::] included) as tcp6,
+// IPv6 only; a name or no host as tcp. net.Listen("tcp") binds either wildcard as one
+// socket of both families, so checking --addr with it refused a port whose other family
+// another process holds, which the server binds without trouble
+// (TestServePortCheckBindsAsTheProtocolServer).
+func protocolNetwork(address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return "tcp"
+	}
+	ip := net.ParseIP(host)
+	switch {
+	case ip == nil:
+		return "tcp"
+	case ip.To4() != nil:
+		return "tcp4"
+	}
+	return "tcp6"
+}
 
 // checkListenAddressesFree binds each given address (the binary protocol's, the
 // replication link's) and releases it at once. Both are bound for good only after the
@@ -83,7 +105,7 @@ func checkListenAddressesFree(flags ...listenFlag) error {
 		if flag.address == "" {
 			continue
 		}
-		listener, err := net.Listen("tcp", flag.address)
+		listener, err := net.Listen(flag.network, flag.address)
 		if err != nil {
 			return fmt.Errorf("%s %s: cannot listen (nothing was created): %w", flag.name,
 				flag.address, err)
