@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"sequent/core/node"
 	"sequent/netio"
@@ -46,5 +52,41 @@ func TestServePortCheckBindsAsTheProtocolServer(t *testing.T) {
 			t.Errorf("--addr %s: stop: %v", address, err)
 		}
 		other.Close()
+	}
+}
+
+// TestServeWithOnePortTwiceCreatesNothing: --addr and --replication-listen naming the
+// same port is a start that cannot work, found before anything is created, as serve's
+// help says of a port already taken. The check bound and released each address in turn,
+// so the second found the port free; the start then made the data directory, printed a
+// development key and failed after recovery ("netio: listen on ...: address already in
+// use").
+func TestServeWithOnePortTwiceCreatesNothing(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	address := free.Addr().String()
+	free.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	root := newRootCommand()
+	var output bytes.Buffer
+	root.SetOut(&output)
+	root.SetErr(&output)
+	root.SetArgs([]string{"serve", "--data", data, "--http", "", "--addr", address,
+		"--replication-listen", address, "--replication-key", strings.Repeat("k", 32)})
+	// Bounds the run should the node start after all.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	err = root.ExecuteContext(ctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "nothing was created") {
+		t.Errorf("serve with --addr and --replication-listen %s: error %v, want one saying "+
+			"nothing was created", address, err)
+	}
+	if strings.Contains(output.String(), "DEVELOPMENT key") {
+		t.Errorf("printed a development key: %q", output.String())
+	}
+	if _, statErr := os.Stat(data); !errors.Is(statErr, os.ErrNotExist) {
+		t.Errorf("left the data directory behind (%v)", statErr)
 	}
 }

@@ -95,12 +95,23 @@ func protocolNetwork(address string) string {
 }
 
 // checkListenAddressesFree binds each given address (the binary protocol's, the
-// replication link's) and releases it at once. Both are bound for good only after the
-// node is recovered, so a port already taken used to fail the start after the data
-// directory, its log and a printed development key were made. A port another process takes
-// between this check and the real bind still fails the start there, the data directory
-// made and complete (a rerun uses it).
-func checkListenAddressesFree(flags ...listenFlag) error {
+// replication link's) and releases them once all are bound. Both are bound for good only
+// after the node is recovered, so a port already taken used to fail the start after the
+// data directory, its log and a printed development key were made. They are held
+// together so that two flags naming one port fail here too (released one by one, the
+// second bind found the first's port free, and the start failed after recovery:
+// TestServeWithOnePortTwiceCreatesNothing). A port another process takes between this
+// check and the real bind still fails the start there, the data directory made and
+// complete (a rerun uses it).
+func checkListenAddressesFree(flags ...listenFlag) (err error) {
+	var held []net.Listener
+	defer func() {
+		for _, listener := range held {
+			if closeErr := listener.Close(); closeErr != nil && err == nil {
+				err = fmt.Errorf("%s: %w", listener.Addr(), closeErr)
+			}
+		}
+	}()
 	for _, flag := range flags {
 		if flag.address == "" {
 			continue
@@ -110,9 +121,7 @@ func checkListenAddressesFree(flags ...listenFlag) error {
 			return fmt.Errorf("%s %s: cannot listen (nothing was created): %w", flag.name,
 				flag.address, err)
 		}
-		if err := listener.Close(); err != nil {
-			return fmt.Errorf("%s %s: %w", flag.name, flag.address, err)
-		}
+		held = append(held, listener)
 	}
 	return nil
 }
