@@ -288,8 +288,8 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--allow: %w", err)}
 	}
-	if err := checkListenAddressesFree(listenFlag{"--addr", o.address},
-		listenFlag{"--replication-listen", o.replicationListen}); err != nil {
+	if err := checkListenAddressesFree(listenFlag{"--addr", o.address, protocolNetwork(o.address)},
+		listenFlag{"--replication-listen", o.replicationListen, "tcp"}); err != nil {
 		return nil, err
 	}
 	var keyring *netio.Keyring

@@ -69,28 +69,59 @@ func checkHostPort(address string) error {
 	return nil
 }
 
-// listenFlag is a flag naming an address serve listens on, and its value.
-type listenFlag struct{ name, address string }
+// listenFlag is a flag naming an address serve listens on, its value, and the network
+// its listener binds it as ("tcp", or one of protocolNetwork's).
+type listenFlag struct{ name, address, network string }
+
+// protocolNetwork is the network the protocol server (gnet) binds address as: an IPv4
+// address (0.0.0.0 included) as tcp4, any other IP address ([::] included) as tcp6,
+// IPv6 only; a name or no host as tcp. net.Listen("tcp") binds either wildcard as one
+// socket of both families, so checking --addr with it refused a port whose other family
+// another process holds, which the server binds without trouble
+// (TestServePortCheckBindsAsTheProtocolServer).
+func protocolNetwork(address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return "tcp"
+	}
+	ip := net.ParseIP(host)
+	switch {
+	case ip == nil:
+		return "tcp"
+	case ip.To4() != nil:
+		return "tcp4"
+	}
+	return "tcp6"
+}
 
 // checkListenAddressesFree binds each given address (the binary protocol's, the
-// replication link's) and releases it at once. Both are bound for good only after the
-// node is recovered, so a port already taken used to fail the start after the data
-// directory, its log and a printed development key were made. A port another process takes
-// between this check and the real bind still fails the start there, the data directory
-// made and complete (a rerun uses it).
-func checkListenAddressesFree(flags ...listenFlag) error {
+// replication link's) and releases them once all are bound. Both are bound for good only
+// after the node is recovered, so a port already taken used to fail the start after the
+// data directory, its log and a printed development key were made. They are held
+// together so that two flags naming one port fail here too (released one by one, the
+// second bind found the first's port free, and the start failed after recovery:
+// TestServeWithOnePortTwiceCreatesNothing). A port another process takes between this
+// check and the real bind still fails the start there, the data directory made and
+// complete (a rerun uses it).
+func checkListenAddressesFree(flags ...listenFlag) (err error) {
+	var held []net.Listener
+	defer func() {
+		for _, listener := range held {
+			if closeErr := listener.Close(); closeErr != nil && err == nil {
+				err = fmt.Errorf("%s: %w", listener.Addr(), closeErr)
+			}
+		}
+	}()
 	for _, flag := range flags {
 		if flag.address == "" {
 			continue
 		}
-		listener, err := net.Listen("tcp", flag.address)
+		listener, err := net.Listen(flag.network, flag.address)
 		if err != nil {
 			return fmt.Errorf("%s %s: cannot listen (nothing was created): %w", flag.name,
 				flag.address, err)
 		}
-		if err := listener.Close(); err != nil {
-			return fmt.Errorf("%s %s: %w", flag.name, flag.address, err)
-		}
+		held = append(held, listener)
 	}
 	return nil
 }

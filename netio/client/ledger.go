@@ -1,12 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 
 	"sequent/core/model"
+	"sequent/core/shardmap"
 )
 
 // chunks splits count events into runs of at most model.EventsPerRequestMax, never
@@ -356,17 +358,109 @@ func (c *Client) LookupTransfers(ctx context.Context, ids []model.Uint128) (
 	return transfers, err
 }
 
+// lookup asks for ids in runs of up to model.EventsPerRequestMax and calls collect with
+// the records found, in the order of ids. On a node of several shards an id can have a
+// record on each shard, and a reply whose records would pass ResultsMax is cut before the
+// first id whose records do not all fit (PROTOCOL.md section 18, "Lookups on several
+// shards"): the ids from there on are asked again, their records collected before the
+// next run's. Taking a cut reply as the whole answer lost those ids' records without an
+// error (TestReviewle47LookupCutReplyLosesNoID).
 func (c *Client) lookup(ctx context.Context, operation model.Operation,
 	ids []model.Uint128, collect func(body []byte)) error {
+	info, _ := operation.Info()
 	var one [1][2]int
 	runs, _ := chunks(one[:0], len(ids), func(int) bool { return false })
-	return c.batch(ctx, operation, 0, runs, func(run [2]int) []byte {
+	var left []lookupLeft // From the first cut reply on (nil: none cut so far).
+	index := 0
+	err := c.batch(ctx, operation, 0, runs, func(run [2]int) []byte {
 		body := make([]byte, (run[1]-run[0])*model.IDSize)
 		for i := run[0]; i < run[1]; i++ {
 			ids[i].PutLE(body[(i-run[0])*model.IDSize:])
 		}
 		return body
-	}, nil, nil, collect)
+	}, nil, nil, func(body []byte) {
+		run := ids[runs[index][0]:runs[index][1]]
+		index++
+		from, halves := lookupRestart(run, body, info.ResultSize)
+		if halves {
+			body = nil // Asked again whole, in two requests.
+		}
+		switch {
+		case left == nil && from == len(run):
+			collect(body) // The common case: nothing to ask again, nothing kept.
+			return
+		case left == nil:
+			collect(body)
+			body = nil
+		default:
+			body = bytes.Clone(body) // Collected after what an earlier run left.
+		}
+		left = append(left, lookupLeft{records: body, ids: run[from:], halves: halves})
+	})
+	if err != nil {
+		return err
+	}
+	for _, l := range left {
+		if l.records != nil {
+			collect(l.records)
+		}
+		asks := [][]model.Uint128{l.ids}
+		if l.halves {
+			asks = [][]model.Uint128{l.ids[:len(l.ids)/2], l.ids[len(l.ids)/2:]}
+		}
+		for _, ask := range asks {
+			if len(ask) == 0 {
+				continue
+			}
+			if err := c.lookup(ctx, operation, ask, collect); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// lookupCutRecordsMin is the fewest records of a lookup reply that may have been cut: a
+// cut reply holds at least ResultsMax + 1 - n records on a node of n shards (PROTOCOL.md
+// section 18), and the client takes n as the most shards a node may have.
+const lookupCutRecordsMin = model.EventsPerRequestMax + 1 - shardmap.ShardsMax
+
+// lookupLeft is what a lookup run left to ask again: its records kept until the runs
+// before have been completed (nil: collected already or dropped), and the ids to ask
+// again (in two halves when halves).
+type lookupLeft struct {
+	records []byte
+	ids     []model.Uint128
+	halves  bool
+}
+
+// lookupRestart says what a lookup reply (records of size bytes, each starting with its
+// id) of the ids asked leaves to ask again: the ids from index from on (len(ids): none,
+// the reply is whole; 0 with halves). A reply of fewer than lookupCutRecordsMin records was not cut; a
+// larger one ends with the last id it lists, and the ids after it are asked again (at
+// worst an id missing everywhere is asked twice). When that id is asked more than once,
+// where the reply stopped is not known: halves says to drop the reply and ask its ids
+// again in two requests (each half can hold every record of its ids but on a node of
+// many shards, and is treated the same way).
+func lookupRestart(ids []model.Uint128, body []byte, size int) (from int, halves bool) {
+	records := len(body) / size
+	if records < lookupCutRecordsMin || len(ids) < 2 {
+		return len(ids), false
+	}
+	last := model.Uint128LE(body[(records-1)*size:])
+	from = -1
+	for i, id := range ids {
+		if id == last {
+			if from >= 0 {
+				return 0, true
+			}
+			from = i + 1
+		}
+	}
+	if from < 0 {
+		return 0, true // A record of an id not asked: ask again, halved.
+	}
+	return from, false
 }
 
 func appendTransfers(transfers []model.Transfer, body []byte) []model.Transfer {

@@ -14,7 +14,7 @@ import (
 // not all fit, and every id it lists has all its copies. The merge used to cut at the
 // 8,189th record, leaving the id cut across with its first copy only, which reads like a
 // settlement account whose credit shard has no copy yet. An id found on one shard still
-// fills the last slot.
+// fills the last slot, and no id after the cut one is listed, even one that would fit.
 func TestLookupCutGivesEveryKeyWhole(t *testing.T) {
 	info, _ := model.OperationLookupAccounts.Info()
 	ids := info.EventsMax
@@ -48,6 +48,10 @@ func TestLookupCutGivesEveryKeyWhole(t *testing.T) {
 		{"every id on both shards", all, 2 * fits, fits - 1, 2},
 		{"the id after the whole ones on one shard", append(all[:fits:fits], all[fits+1:]...),
 			2*fits + 1, fits, 1},
+		// The reply ends at the cut id: the last id, on one shard only, would fit after
+		// it, but listing it would skip the cut one (a client asks again for the ids after
+		// the last one listed).
+		{"an id of one record after the cut one", all[:ids-1], 2 * fits, fits - 1, 2},
 	} {
 		req := &request{reply: backend.Reply{Operation: model.OperationLookupAccounts},
 			kind: kindLookup, keys: keys, eventSize: model.IDSize, keySize: model.IDSize}
