@@ -710,7 +710,7 @@ func (l *Ledger) createTransfer(t *model.Transfer, timestamp uint64, event int,
 		status = l.postOrVoidTransfer(t, timestamp, event, hash, position, result)
 	} else if t.Flags&model.TransferFromReservation != 0 {
 		status = l.postFromReservation(t, timestamp, event, hash, position, result)
-	} else {
+	} else if !plain || !l.createdPlain(t, timestamp, event, hash, position, result) {
 		status = l.singleOrPendingTransfer(t, plain, timestamp, event, hash, position, result)
 	}
 	// Tested for ok first: Transient's switch cost ten instructions on every transfer.
@@ -996,6 +996,64 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 		return model.StatusRiskHeldForReview
 	}
 	return model.StatusOK
+}
+
+// plainFallbackAccountFlags are the account flags with which createdPlain leaves a
+// transfer to singleOrPendingTransfer: each asks for a check or a write that a plain
+// transfer between accounts without them skips (a closed account refuses, a limit is
+// tested, a history entry is appended).
+const plainFallbackAccountFlags = model.AccountClosed | model.AccountDebitsMustNotExceedCredits |
+	model.AccountCreditsMustNotExceedDebits | model.AccountHistory
+
+// createdPlain creates a plain transfer (plainIgnoringAccountIDs) when nothing about it
+// or its ledger asks for more than the common case, and reports whether it did: both
+// accounts found and different, on the transfer's ledger, none of
+// plainFallbackAccountFlags, the amounts small (smallAmounts), an actor that may use
+// every account, no risk rules, no undo log (outside a chain), room for a transfer.
+// Then every check of singleOrPendingTransfer passes (its order matters only for a
+// refusal) and it would make exactly these writes; otherwise it returns false having
+// written nothing, and singleOrPendingTransfer decides. singleOrPendingTransfer
+// carries every case, so its live values (seven arguments, the two records, the
+// amount) are spilled to the stack at entry and reloaded after each of its calls; this
+// path makes one call on the way (appendTransfer), and its tests come first, so a
+// transfer that falls back has paid only them.
+func (l *Ledger) createdPlain(t *model.Transfer, timestamp uint64, event int,
+	hash uint64, position uint64, result *model.TransferResult) bool {
+	pair := &l.batch.accounts[event]
+	debit, credit := pair.debit, pair.credit
+	if debit == nil || credit == nil || debit == credit || !l.actor.all || l.riskActive() ||
+		l.undo.active || l.transfers.count >= l.config.TransfersMax {
+		return false
+	}
+	amount := t.Amount // A plain transfer does not balance (balancedAmount).
+	if debit.Ledger != t.Ledger || credit.Ledger != t.Ledger ||
+		(debit.Flags|credit.Flags)&plainFallbackAccountFlags != 0 ||
+		!smallAmounts(amount, debit, credit) {
+		return false
+	}
+	// A plain transfer has no timeout (no deadline), no closing flag, and is not held.
+	pending := t.Flags&model.TransferPending != 0
+	if pending {
+		debit.addDebitsPending(amount)
+		credit.addCreditsPending(amount)
+		pendingAddedTo(l.totals.of(debit.Ledger), amount)
+	} else {
+		debit.DebitsPosted = debit.DebitsPosted.MustAdd(amount)
+		credit.CreditsPosted = credit.CreditsPosted.MustAdd(amount)
+		postedAddedTo(l.totals.of(debit.Ledger), amount)
+	}
+	index, record := l.appendTransfer(hash, position, debit, credit)
+	*record = *t
+	record.Amount, record.Timestamp = amount, timestamp
+	if pending {
+		*l.pending.at(index) = pendingActive
+	}
+	l.transferEvent(record, debit, credit)
+	if l.resultBalances { // The actor may read every account.
+		debit.BalanceTo(&result.DebitAccount)
+		credit.BalanceTo(&result.CreditAccount)
+	}
+	return true
 }
 
 // sagaDebitRefusal answers step 1 of a cross-shard transfer whose settlement account
