@@ -242,6 +242,12 @@ func (t *idTable) emptyHome(hash uint64) (uint64, bool) {
 	return position, t.slots[position] == 0 && t.old == nil
 }
 
+// prepared reports whether prepareInsert would return at once: the table not migrating,
+// no next table, below prepareFrom. It is small enough to inline (createdPlain).
+func (t *idTable) prepared() bool {
+	return t.old == nil && t.next == nil && uint64(t.count+t.tombstones) < t.prepareFrom
+}
+
 // candidateIn is candidate given the table's slots and mask (loop-invariant locals in a
 // caller resolving many hashes): the same probe as nextCandidate's.
 //
