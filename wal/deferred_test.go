@@ -287,3 +287,41 @@ func TestAppendDeferredWaitingForRoomTellsTheWriter(t *testing.T) {
 		t.Fatalf("reopened log holds ops 1..%d, want 1..%d", next-1, entries)
 	}
 }
+
+// TestAppendDeferredInARowLeavesTheWriterAsleep: AppendDeferred behind a deferred entry
+// must not wake the writer (Append skips announceDeferred while deferring), else the
+// writer writes the first entries alone, one fdatasync more. TestAppendDeferredInARowIsOneGroup
+// cannot see a wake-up the writer is too slow to act on before WriteDeferred (a woken
+// goroutine often runs only once the appender blocks), so here the writer is parked on
+// the writing mutex first: any wake-up sent after that stays in its channel.
+func TestAppendDeferredInARowLeavesTheWriterAsleep(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	l.writing.Lock()
+	l.wakeWriter()
+	for len(l.pipeline.wake) > 0 {
+		time.Sleep(time.Millisecond) // Paces the check; not an assertion.
+	}
+	// The writer took the wake-up and waits for the mutex held here: it cannot take
+	// another until the mutex is released.
+	op := uint64(1)
+	for i := range 3 {
+		e := entryFor(op)
+		if err := l.AppendDeferred(e); err != nil {
+			l.writing.Unlock()
+			l.Close()
+			t.Fatal(err)
+		}
+		if woken := len(l.pipeline.wake); woken != 0 {
+			l.writing.Unlock()
+			l.Close()
+			t.Fatalf("AppendDeferred number %d woke the writer: the entries deferred before "+
+				"it go to the disk without it", i+1)
+		}
+		op = e.LastOp() + 1
+	}
+	l.writing.Unlock() // The writer's pending wake-up writes the three.
+	waitDurable(t, l, op-1)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
