@@ -1,9 +1,12 @@
 package wal
 
 import (
+	"bytes"
 	"errors"
+	"math/rand/v2"
 	"syscall"
 	"testing"
+	"time"
 
 	"sequent/core/invariants"
 )
@@ -212,5 +215,111 @@ func TestAppendDeferredInARowIsOneGroup(t *testing.T) {
 	if count, last := readAll(t, l, 0); count != entries || last != op-1 {
 		t.Fatalf("reopened log holds %d entries up to op %d, want %d up to %d", count, last,
 			entries, op-1)
+	}
+}
+
+// TestAppendDeferredWaitingForRoomTellsTheWriter: entries AppendDeferred queued in a row
+// (the writer not told) can fill the active segment and the prepared one; the next
+// AppendDeferred then waits for room in reserve, and only the writer writing those
+// entries makes room. reserve must tell it of them before it waits (announceDeferred),
+// else the appender waits for ever: nothing else wakes the writer, since the appender
+// that would call WriteDeferred is the one waiting. Reachable from the shard with a small
+// SegmentBytes and a deep pipeline: a chain of order stops defers up to InFlightEntriesMax
+// entries of up to deferBytesMax each.
+func TestAppendDeferredWaitingForRoomTellsTheWriter(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) {
+		o.SegmentBytes, o.PipelineDepth = SegmentBytesMin, pipelineDepthMax
+	})
+	// Random bodies of deferBytesMax bytes (stored raw): 31 fit a segment, so the 63
+	// slots the pipeline may hold before acquireSlot wakes the writer are more than the
+	// active segment and the prepared one together hold.
+	const entries = pipelineDepthMax - 1
+	random := rand.New(rand.NewPCG(47, 47))
+	bodies := make([][]byte, entries)
+	for i := range bodies {
+		bodies[i] = make([]byte, deferBytesMax)
+		for j := range bodies[i] {
+			bodies[i][j] = byte(random.Uint32())
+		}
+	}
+	appended := make(chan error, 1)
+	go func() {
+		for i := range entries {
+			op := uint64(i + 1)
+			if err := l.AppendDeferred(Entry{Epoch: 1, FirstOp: op, Count: 1,
+				Timestamp: 1000 + op, Body: bodies[i]}); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitMax): // A hang guard, not a timing assertion.
+		t.Fatal("AppendDeferred still waits for room that only writing the entries " +
+			"deferred before it makes: the writer was never told of them")
+	}
+	l.WriteDeferred() // The writer may still be busy with the entries before: it then writes.
+	waitDurable(t, l, entries)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	next := uint64(1)
+	if err := l.Read(0, func(e *Entry) error {
+		if e.FirstOp != next || !bytes.Equal(e.Body, bodies[next-1]) {
+			t.Fatalf("entry at op %d (want %d) differs from what was appended", e.FirstOp, next)
+		}
+		next++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if next != entries+1 {
+		t.Fatalf("reopened log holds ops 1..%d, want 1..%d", next-1, entries)
+	}
+}
+
+// TestAppendDeferredInARowLeavesTheWriterAsleep: AppendDeferred behind a deferred entry
+// must not wake the writer (Append skips announceDeferred while deferring), else the
+// writer writes the first entries alone, one fdatasync more. TestAppendDeferredInARowIsOneGroup
+// cannot see a wake-up the writer is too slow to act on before WriteDeferred (a woken
+// goroutine often runs only once the appender blocks), so here the writer is parked on
+// the writing mutex first: any wake-up sent after that stays in its channel.
+func TestAppendDeferredInARowLeavesTheWriterAsleep(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	l.writing.Lock()
+	l.wakeWriter()
+	for len(l.pipeline.wake) > 0 {
+		time.Sleep(time.Millisecond) // Paces the check; not an assertion.
+	}
+	// The writer took the wake-up and waits for the mutex held here: it cannot take
+	// another until the mutex is released.
+	op := uint64(1)
+	for i := range 3 {
+		e := entryFor(op)
+		if err := l.AppendDeferred(e); err != nil {
+			l.writing.Unlock()
+			l.Close()
+			t.Fatal(err)
+		}
+		if woken := len(l.pipeline.wake); woken != 0 {
+			l.writing.Unlock()
+			l.Close()
+			t.Fatalf("AppendDeferred number %d woke the writer: the entries deferred before "+
+				"it go to the disk without it", i+1)
+		}
+		op = e.LastOp() + 1
+	}
+	l.writing.Unlock() // The writer's pending wake-up writes the three.
+	waitDurable(t, l, op-1)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -453,9 +453,11 @@ func (s *Shard) append(entry wal.Entry) error {
 	return nil
 }
 
-// writeDeferred writes and syncs the entry append left with the log, on this goroutine
+// writeDeferred writes and syncs the entries append left with the log, on this goroutine
 // if the log's writer is idle (else the writer does it). Every path from append to a
-// wait for durability goes through release, which calls it first.
+// wait for durability calls it first: release does, and so does iterate, except after a
+// turn stopped for order on the sequencer (appendForOrderStop), whose entry waits for the
+// next turn's; run calls it before every wait, for that one.
 func (s *Shard) writeDeferred() {
 	if s.deferred {
 		s.deferred = false
