@@ -3,6 +3,7 @@ package api
 import (
 	"testing"
 
+	"sequent/core/shardmap"
 	"sequent/netio/jsonview"
 )
 
@@ -67,5 +68,37 @@ func TestReviewhc47ResolveFieldsOnTwoShards(t *testing.T) {
 	payee = decode[jsonview.Account](t, h.operator("GET", "/v1/accounts/102", ""))
 	if payee.CreditsPosted != "100" || payee.CreditsPending != "0" {
 		t.Fatalf("account 102 after the post and its retry: %+v", payee)
+	}
+}
+
+// TestReviewhc47ResolveUnderLedgerPlacement: on a node placing accounts by ledger, a post
+// or void goes to the shard of the ledger it names (PROTOCOL.md section 18), so README's
+// route table says the body needs the pending transfer's ledger there: naming only the
+// debit account is 422 placement_field_missing; the ledger of another shard reaches a
+// shard without the transfer (pending_transfer_not_found); its own ledger posts it.
+func TestReviewhc47ResolveUnderLedgerPlacement(t *testing.T) {
+	placement := &shardmap.Map{Shards: 2, Placement: shardmap.PlacementLedger,
+		Ledgers: []shardmap.LedgerEntry{{Ledger: 1, Shard: 0}, {Ledger: 2, Shard: 1}}}
+	h := nodeHarnessOn(t, placement, nil)
+	h.expect(h.operator("POST", "/v1/accounts", `[{"id":"1","ledger":2,"code":1,"flags":8},`+
+		`{"id":"2","ledger":2,"code":1}]`), 200, "")
+	h.expect(h.operator("POST", "/v1/transfers", `{"id":"10","debit_account_id":"2",`+
+		`"credit_account_id":"1","amount":"100","ledger":2,"code":1,"flags":2}`), 201, "")
+	for _, step := range []struct {
+		body   string
+		code   int
+		status string
+	}{{`{"id":"20","debit_account_id":"2"}`, 422, "placement_field_missing"},
+		{`{"id":"21","debit_account_id":"2","ledger":1}`, 422, "pending_transfer_not_found"},
+		{`{"id":"22","ledger":2,"amount":"60"}`, 201, "ok"}} {
+		answer := h.operator("POST", "/v1/transfers/10/post", step.body)
+		h.expect(answer, step.code, "")
+		if result := decode[jsonview.Result](t, answer); result.Status != step.status {
+			t.Fatalf("%s: %s, want %s", step.body, answer.body, step.status)
+		}
+	}
+	if payee := decode[jsonview.Account](t, h.operator("GET", "/v1/accounts/1", "")); payee.CreditsPosted != "60" ||
+		payee.CreditsPending != "0" {
+		t.Fatalf("account 1 after the post: %+v", payee)
 	}
 }
