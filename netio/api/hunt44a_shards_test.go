@@ -24,7 +24,13 @@ import (
 // rest on shard 1), memory logs; the server's backend is wrap(node) (nil wrap: the node).
 func nodeHarness(t *testing.T, wrap func(backend.Submitter) backend.Submitter) *harness {
 	t.Helper()
-	placement := shardmap.ByRange(model.U128(0), model.U128(100))
+	return nodeHarnessOn(t, shardmap.ByRange(model.U128(0), model.U128(100)), wrap)
+}
+
+// nodeHarnessOn is nodeHarness on a node of two shards placed by placement.
+func nodeHarnessOn(t *testing.T, placement *shardmap.Map,
+	wrap func(backend.Submitter) backend.Submitter) *harness {
+	t.Helper()
 	keys, private := testKeys(t)
 	parts := make([]node.Part, 2)
 	for i := range parts {

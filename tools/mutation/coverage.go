@@ -262,20 +262,34 @@ func baselineNamed(ctx context.Context, t *target, names []string) (*coverageMap
 	return c, nil
 }
 
-// passedTest matches go test -v's line for a top-level test that passed, with its
-// duration in seconds.
-var passedTest = regexp.MustCompile(`(?m)^--- PASS: (\S+) \(([0-9.]+)s\)`)
+// passedTest matches go test -v's line for a test that passed, with its indentation
+// (none for a top-level test, four spaces for its direct subtests) and its duration in
+// seconds.
+var passedTest = regexp.MustCompile(`(?m)^( *)--- PASS: (\S+) \(([0-9.]+)s\)`)
 
 // testDurations returns the duration of each top-level test go test -v's output shows
-// passing.
+// passing: its own line's, or the sum of its direct subtests' when more. A test whose
+// subtests run in parallel shows 0.00s on its own line (it returns before they run), so
+// the sum, an upper bound of their wall time however many run at once, stands for it.
 func testDurations(out []byte) map[string]time.Duration {
 	durations := map[string]time.Duration{}
+	subtests := map[string]time.Duration{}
 	for _, match := range passedTest.FindAllSubmatch(out, -1) {
-		seconds, err := strconv.ParseFloat(string(match[2]), 64)
+		seconds, err := strconv.ParseFloat(string(match[3]), 64)
 		if err != nil {
 			continue
 		}
-		durations[string(match[1])] = time.Duration(seconds * float64(time.Second))
+		duration := time.Duration(seconds * float64(time.Second))
+		name, indent := string(match[2]), len(match[1])
+		switch parent, _, _ := strings.Cut(name, "/"); {
+		case indent == 0 && !strings.Contains(name, "/"):
+			durations[name] = duration
+		case indent == 4:
+			subtests[parent] += duration
+		}
+	}
+	for name, duration := range durations {
+		durations[name] = max(duration, subtests[name])
 	}
 	return durations
 }

@@ -504,3 +504,31 @@ func TestGuardChecksWhatItLists(t *testing.T) {
 		t.Fatalf("a sampled run (no list) counts it out of the score only: %v", err)
 	}
 }
+
+// TestReviewhc47ParallelSubtestsSetTheirTestsTimeout: a listed test whose work is in
+// parallel subtests shows 0.00s on its own go test -v line (its subtests' lines, indented,
+// show the time), so its mutants' timeout fell to the even share of the package's
+// baseline: with a long test of parallel subtests beside short listed tests (as
+// core/ledger's TestIDTableGrowthAndUndo became in session 47, 84 s per subtest under
+// load) that share is a fraction of its time, and a surviving mutant times out, which
+// counts as killed. Its duration is at least the sum of its direct subtests' (an upper
+// bound of their wall time however many run at once); a sequential test's own line
+// already includes its subtests'.
+func TestReviewhc47ParallelSubtestsSetTheirTestsTimeout(t *testing.T) {
+	// go test -v's output (go 1.26) of one test of two parallel subtests and one of two
+	// sequential subtests.
+	out := []byte("=== RUN   TestPar\n=== RUN   TestPar/0\n=== PAUSE TestPar/0\n" +
+		"=== RUN   TestPar/1\n=== PAUSE TestPar/1\n=== CONT  TestPar/0\n=== CONT  TestPar/1\n" +
+		"--- PASS: TestPar (0.00s)\n    --- PASS: TestPar/1 (84.00s)\n    --- PASS: TestPar/0 (80.00s)\n" +
+		"=== RUN   TestSeq\n=== RUN   TestSeq/0\n=== RUN   TestSeq/0/deep\n=== RUN   TestSeq/1\n" +
+		"--- PASS: TestSeq (3.00s)\n    --- PASS: TestSeq/0 (1.00s)\n        --- PASS: TestSeq/0/deep (1.00s)\n" +
+		"    --- PASS: TestSeq/1 (1.00s)\nPASS\nok  \tsequent/x\t87.1s\n")
+	durations := testDurations(out)
+	if durations["TestPar"] != 164*time.Second || durations["TestSeq"] != 3*time.Second || len(durations) != 2 {
+		t.Fatalf("durations %v, want TestPar 2m44s (its subtests' sum), TestSeq 3s (its own)", durations)
+	}
+	if missing := notPassed([]string{"TestPar", "TestSeq", "TestPar/0"}, out); !slices.Equal(missing,
+		[]string{"TestPar/0"}) {
+		t.Fatalf("not passed: %v, want the subtest (not a top-level test) only", missing)
+	}
+}
