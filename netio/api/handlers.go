@@ -445,10 +445,15 @@ func (r *request) read(operation model.Operation, ids []model.Uint128) (any, boo
 // the last one it lists, or, when that id was asked more than once, all of them in two
 // halves, the cut reply dropped): a reply taken as whole when cut answered ids that exist
 // as missing (TestReviewle47LookupRouteGivesEveryTransferFound). Each list asked again is
-// strictly shorter than the one before it, so this ends; on a node of two shards a
-// request makes at most 7 submits (apicut47's notes give the reckoning). Each submit
-// takes its place among the requests in flight and has its own ReplyTimeout; any refusal
-// answers the whole HTTP request (a read: retrying it is safe).
+// strictly shorter than the one before it, so this ends. On a node of two shards a
+// request makes at most 9 submits: the ids of one request have at most 2 × 8,189
+// records; a reply is taken as maybe cut from shardmap.LookupCutRecordsMin (7,934)
+// records, so at most 2 replies are kept and asked after, and at most 3 are dropped and
+// asked again in halves (one of the whole request, and one of each of its halves: a
+// quarter's 2,048 ids have too few records), each submit asking for at most the
+// request's ids. Each submit takes its place among the requests in flight and has its
+// own ReplyTimeout; any refusal answers the whole HTTP request (a read: retrying it is
+// safe).
 func (r *request) readRecords(operation model.Operation, size int, ids []model.Uint128,
 	records []byte) ([]byte, bool) {
 	for len(ids) > 0 {

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/saga"
 	"sequent/netio/jsonview"
@@ -84,7 +86,11 @@ func TestReviewle47GetTransferOfAnIDTwoShardsUse(t *testing.T) {
 // is asked again in halves), and for a client allowed one request a second: the route
 // is admitted once, its repeats ask for ids already paid for.
 func TestReviewle47LookupRouteGivesEveryTransferFound(t *testing.T) {
-	h := nodeHarness(t, nil)
+	counter := &lookupCounter{}
+	h := nodeHarness(t, func(node backend.Submitter) backend.Submitter {
+		counter.Submitter = node
+		return counter
+	})
 	const ids = model.EventsPerRequestMax/2 + 1 // 4,095: two records each pass 8,189.
 	const single = 9001                         // A transfer id of shard 0 only.
 	// The limited client (one request a second) owns the accounts and transfers, so that
@@ -134,17 +140,22 @@ func TestReviewle47LookupRouteGivesEveryTransferFound(t *testing.T) {
 		}
 		return list
 	}
+	// submits is how many lookups each asks of the node: the whole request, then the ids
+	// after the last one listed, or, with that id asked twice, the two halves (2,048 and
+	// 2,049 ids, each whole).
 	for _, test := range []struct {
 		name    string
 		ids     []int
 		limited bool // Asked by the limited client, with one request's worth of rate.
+		submits int64
 	}{
-		{"4,095 ids on two shards", upTo(ids), false},
-		{"an id asked before and after the cut", append(upTo(ids-1), 1, ids), false},
+		{"4,095 ids on two shards", upTo(ids), false, 2},
+		{"an id asked before and after the cut", append(upTo(ids-1), 1, ids), false, 2},
 		{"the last id listed asked twice", append(append(append([]int{single},
-			upTo(ids-2)...), single), ids-1, ids), false},
-		{"a client allowed one request a second", upTo(ids), true},
+			upTo(ids-2)...), single), ids-1, ids), false, 3},
+		{"a client allowed one request a second", upTo(ids), true, 2},
 	} {
+		counter.lookups.Store(0)
 		list := make([]string, len(test.ids))
 		var want []string // Each id's transfers in shard order: debit 1, then 101.
 		for i, id := range test.ids {
@@ -170,5 +181,22 @@ func TestReviewle47LookupRouteGivesEveryTransferFound(t *testing.T) {
 			t.Fatalf("%s: %d transfers found, want %d (each id's on shards 0 and 1, in the "+
 				"order asked)", test.name, len(got), len(want))
 		}
+		if submits := counter.lookups.Load(); submits != test.submits {
+			t.Fatalf("%s: %d lookups asked of the node, want %d", test.name, submits,
+				test.submits)
+		}
 	}
+}
+
+// lookupCounter counts the lookup_transfers requests handed to the node.
+type lookupCounter struct {
+	backend.Submitter
+	lookups atomic.Int64
+}
+
+func (c *lookupCounter) Submit(request *backend.Request) model.Status {
+	if request.Operation == model.OperationLookupTransfers {
+		c.lookups.Add(1)
+	}
+	return c.Submitter.Submit(request)
 }
