@@ -55,6 +55,18 @@
 // On a node of several shards another shard may have applied its part of it, so a
 // resubmission that is refused is answered outcome_unknown, never "not applied".
 //
+// # Lookups on a node of several shards
+//
+// A lookup's reply lists every shard's record of each id, and the node cuts a reply that
+// would pass model.EventsPerRequestMax records before the first id whose records do not
+// all fit (PROTOCOL.md section 18). The lookup routes ask the node again for the ids a
+// cut reply left out, within the HTTP request (request.readRecords, with the Go client's
+// rule, shardmap.LookupRestart): the client's permission and rate limits are charged once,
+// for the ids of the HTTP request, since every repeat asks for some of those ids again;
+// each repeat takes its place among the requests in flight. GET of one id with several
+// records (a transfer id two shards each use, a settlement account's two copies) answers
+// 409 ambiguous_id, pointing to the lookup route.
+//
 // # Overload
 //
 // At most InFlightMax requests wait for the shard; beyond it, or when the shard's ring

@@ -12,6 +12,7 @@ import (
 
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/client"
 	"sequent/netio/jsonview"
 )
@@ -344,16 +345,16 @@ func (r *request) lookup(operation model.Operation) {
 	if !r.checkCount(len(body.IDs)) {
 		return
 	}
-	encoded := make([]byte, len(body.IDs)*model.IDSize)
+	ids := make([]model.Uint128, len(body.IDs))
 	for i, text := range body.IDs {
 		id, err := jsonview.ParseID("ids", text)
 		if err != nil {
 			r.badRequest(err)
 			return
 		}
-		id.PutLE(encoded[i*model.IDSize:])
+		ids[i] = id
 	}
-	if records, ok := r.read(operation, encoded, len(body.IDs)); ok {
+	if records, ok := r.read(operation, ids); ok {
 		writeJSON(r.ctx, fasthttp.StatusOK, records)
 	}
 }
@@ -361,56 +362,122 @@ func (r *request) lookup(operation model.Operation) {
 func (r *request) getAccount()  { r.getOne(model.OperationLookupAccounts, "account_not_found") }
 func (r *request) getTransfer() { r.getOne(model.OperationLookupTransfers, "transfer_not_found") }
 
+// getOne answers the one record of an id: 404 when there is none, and 409
+// ambiguous_id when there are several (on a node of several shards a transfer id two
+// shards each use, or a settlement account with both its copies: PROTOCOL.md section 18),
+// which the lookup route lists, rather than one of them as if it were the only one.
 func (r *request) getOne(operation model.Operation, missing string) {
 	id, err := jsonview.ParseID("id", r.parameters[0])
 	if err != nil {
 		r.badRequest(err)
 		return
 	}
-	records, ok := r.read(operation, id.Append(nil), 1)
+	records, ok := r.read(operation, []model.Uint128{id})
 	if !ok {
 		return
 	}
+	count := 0
 	switch found := records.(type) {
 	case []jsonview.Account:
-		if len(found) == 1 {
+		if count = len(found); count == 1 {
 			writeJSON(r.ctx, fasthttp.StatusOK, found[0])
 			return
 		}
 	case []jsonview.Transfer:
-		if len(found) == 1 {
+		if count = len(found); count == 1 {
 			writeJSON(r.ctx, fasthttp.StatusOK, found[0])
 			return
 		}
+	}
+	if count > 1 {
+		r.server.refuse(r.ctx, fasthttp.StatusConflict, "ambiguous_id", fmt.Sprintf(
+			"%d records have this id (one per shard that uses it): POST %s/lookup with "+
+				`{"ids": ["%s"]} lists them all`, count, collection(operation), id))
+		return
 	}
 	r.server.refuse(r.ctx, fasthttp.StatusNotFound, missing,
 		"no such id (or not one this client may read)")
 }
 
-// read submits a lookup and decodes its records.
-func (r *request) read(operation model.Operation, body []byte, events int) (any, bool) {
-	reply, ok := r.submit(operation, 0, body, events)
-	if !ok || !r.replyStatus(&reply) {
+// collection is the path of a lookup operation's records.
+func collection(operation model.Operation) string {
+	if operation == model.OperationLookupAccounts {
+		return "/v1/accounts"
+	}
+	return "/v1/transfers"
+}
+
+// read looks ids up and decodes the records found, in the order of ids. The client's
+// permission and rate limits are checked once, for len(ids) events: on a node of several
+// shards the node may cut its reply (PROTOCOL.md section 18, "Lookups on several
+// shards"), and readRecords then asks again for ids of this request, already paid for.
+func (r *request) read(operation model.Operation, ids []model.Uint128) (any, bool) {
+	if !r.admit(operation, len(ids)) {
+		return nil, false
+	}
+	info, _ := operation.Info()
+	records, ok := r.readRecords(operation, info.ResultSize, ids, nil)
+	if !ok {
 		return nil, false
 	}
 	switch operation {
 	case model.OperationLookupAccounts:
-		accounts := make([]jsonview.Account, len(reply.body)/model.AccountSize)
+		accounts := make([]jsonview.Account, len(records)/model.AccountSize)
 		for i := range accounts {
 			var account model.Account
-			account.Decode(reply.body[i*model.AccountSize:])
+			account.Decode(records[i*model.AccountSize:])
 			accounts[i] = jsonview.NewAccount(&account)
 		}
 		return accounts, true
 	default:
-		transfers := make([]jsonview.Transfer, len(reply.body)/model.TransferSize)
+		transfers := make([]jsonview.Transfer, len(records)/model.TransferSize)
 		for i := range transfers {
 			var transfer model.Transfer
-			transfer.Decode(reply.body[i*model.TransferSize:])
+			transfer.Decode(records[i*model.TransferSize:])
 			transfers[i] = jsonview.NewTransfer(&transfer)
 		}
 		return transfers, true
 	}
+}
+
+// readRecords submits a lookup of ids and appends the records found to records, asking
+// again, as shardmap.LookupRestart says, for the ids a cut reply left out (the ids after
+// the last one it lists, or, when that id was asked more than once, all of them in two
+// halves, the cut reply dropped): a reply taken as whole when cut answered ids that exist
+// as missing (TestReviewle47LookupRouteGivesEveryTransferFound). Each list asked again is
+// strictly shorter than the one before it, so this ends. On a node of two shards a
+// request makes at most 9 submits: the ids of one request have at most 2 × 8,189
+// records; a reply is taken as maybe cut from shardmap.LookupCutRecordsMin (7,934)
+// records, so at most 2 replies are kept and asked after, and at most 3 are dropped and
+// asked again in halves (one of the whole request, and one of each of its halves: a
+// quarter's 2,048 ids have too few records), each submit asking for at most the
+// request's ids. Each submit takes its place among the requests in flight and has its
+// own ReplyTimeout; any refusal answers the whole HTTP request (a read: retrying it is
+// safe).
+func (r *request) readRecords(operation model.Operation, size int, ids []model.Uint128,
+	records []byte) ([]byte, bool) {
+	for len(ids) > 0 {
+		body := make([]byte, len(ids)*model.IDSize)
+		for i := range ids {
+			ids[i].PutLE(body[i*model.IDSize:])
+		}
+		reply, ok := r.submitAdmitted(operation, 0, body)
+		if !ok || !r.replyStatus(&reply) {
+			return nil, false
+		}
+		from, halves := shardmap.LookupRestart(ids, reply.body, size)
+		if halves {
+			half := len(ids) / 2
+			if records, ok = r.readRecords(operation, size, ids[:half], records); !ok {
+				return nil, false
+			}
+			ids = ids[half:]
+			continue
+		}
+		records = append(records, reply.body...)
+		ids = ids[from:]
+	}
+	return records, true
 }
 
 func (r *request) accountTransfers() { r.accountQuery(model.OperationGetAccountTransfers) }

@@ -57,8 +57,9 @@ func nodeHarnessOn(t *testing.T, placement *shardmap.Map,
 	}
 	clock := &testClock{}
 	server, err := New(Config{Address: "127.0.0.1:0", Keys: keys, Now: clock.now,
-		Admission: netio.NewControls(netio.ControlsConfig{LoginAttemptsPerMinute: 20}),
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil))}, submitter)
+		Admission: netio.NewControls(netio.ControlsConfig{LoginAttemptsPerMinute: 20,
+			Now: clock.now}),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, submitter)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -614,22 +614,39 @@ func truncate(text string, bytesMax int) string {
 }
 
 // submit hands one request to the shard and waits for its reply. It answers the
-// request's refusals itself (busy, not primary, rate limited, timeout) and returns ok
-// only with a reply to render.
+// request's refusals itself (permission, rate limited, busy, not primary, timeout) and
+// returns ok only with a reply to render.
 func (r *request) submit(operation model.Operation, flags uint8, body []byte,
 	events int) (answer, bool) {
+	if !r.admit(operation, events) {
+		return answer{}, false
+	}
+	return r.submitAdmitted(operation, flags, body)
+}
+
+// admit checks the client's permission for operation and charges its rate limits with
+// one request of events events, answering a refusal itself.
+func (r *request) admit(operation model.Operation, events int) bool {
 	s := r.server
 	if !r.client.Allows(operation) {
 		s.refuse(r.ctx, fasthttp.StatusForbidden, "permission_denied",
 			"the client's permissions do not allow "+operation.String())
-		return answer{}, false
+		return false
 	}
 	if admission := s.config.Admission; admission != nil {
 		if status := admission.AdmitRequest(r.client, operation, events); status != model.StatusOK {
 			r.statusRefusal(status)
-			return answer{}, false
+			return false
 		}
 	}
+	return true
+}
+
+// submitAdmitted is submit once admit has passed: it takes a place among the requests in
+// flight (InFlightMax), hands the request to the shard and waits for its reply.
+func (r *request) submitAdmitted(operation model.Operation, flags uint8, body []byte) (
+	answer, bool) {
+	s := r.server
 	select {
 	case s.inFlight <- struct{}{}:
 	default:

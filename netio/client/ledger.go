@@ -381,7 +381,7 @@ func (c *Client) lookup(ctx context.Context, operation model.Operation,
 	}, nil, nil, func(body []byte) {
 		run := ids[runs[index][0]:runs[index][1]]
 		index++
-		from, halves := lookupRestart(run, body, info.ResultSize)
+		from, halves := shardmap.LookupRestart(run, body, info.ResultSize)
 		if halves {
 			body = nil // Asked again whole, in two requests.
 		}
@@ -420,11 +420,6 @@ func (c *Client) lookup(ctx context.Context, operation model.Operation,
 	return nil
 }
 
-// lookupCutRecordsMin is the fewest records of a lookup reply that may have been cut: a
-// cut reply holds at least ResultsMax + 1 - n records on a node of n shards (PROTOCOL.md
-// section 18), and the client takes n as the most shards a node may have.
-const lookupCutRecordsMin = model.EventsPerRequestMax + 1 - shardmap.ShardsMax
-
 // lookupLeft is what a lookup run left to ask again: its records kept until the runs
 // before have been completed (nil: collected already or dropped), and the ids to ask
 // again (in two halves when halves).
@@ -432,35 +427,6 @@ type lookupLeft struct {
 	records []byte
 	ids     []model.Uint128
 	halves  bool
-}
-
-// lookupRestart says what a lookup reply (records of size bytes, each starting with its
-// id) of the ids asked leaves to ask again: the ids from index from on (len(ids): none,
-// the reply is whole; 0 with halves). A reply of fewer than lookupCutRecordsMin records was not cut; a
-// larger one ends with the last id it lists, and the ids after it are asked again (at
-// worst an id missing everywhere is asked twice). When that id is asked more than once,
-// where the reply stopped is not known: halves says to drop the reply and ask its ids
-// again in two requests (each half can hold every record of its ids but on a node of
-// many shards, and is treated the same way).
-func lookupRestart(ids []model.Uint128, body []byte, size int) (from int, halves bool) {
-	records := len(body) / size
-	if records < lookupCutRecordsMin || len(ids) < 2 {
-		return len(ids), false
-	}
-	last := model.Uint128LE(body[(records-1)*size:])
-	from = -1
-	for i, id := range ids {
-		if id == last {
-			if from >= 0 {
-				return 0, true
-			}
-			from = i + 1
-		}
-	}
-	if from < 0 {
-		return 0, true // A record of an id not asked: ask again, halved.
-	}
-	return from, false
 }
 
 func appendTransfers(transfers []model.Transfer, body []byte) []model.Transfer {
