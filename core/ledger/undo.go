@@ -49,13 +49,9 @@ func (u *undoLog) begin() {
 }
 
 func (u *undoLog) push(record undoRecord) {
-	if !u.active {
-		return
+	if u.active {
+		*u.next() = record
 	}
-	if len(u.records) == cap(u.records) {
-		panic("ledger: undo log overflow")
-	}
-	u.records = append(u.records, record)
 }
 
 // next appends a record to the open chain's log and returns it for the caller to fill
