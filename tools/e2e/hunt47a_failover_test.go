@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"sequent/core/node"
-	"sequent/core/node/reconcile"
 )
 
 // Statuses of section 12 after which section 7 says to resend the same frame (same
@@ -1041,27 +1040,6 @@ func (w *h47Workload) found() map[uint64]bool {
 		}
 	}
 	return have
-}
-
-// waitSagasDone waits (bounded) until the node's cross-shard report shows no saga in
-// flight, whether or not the pairs net to zero.
-func waitSagasDone(t *testing.T, httpAddress, token string) reconcile.Report {
-	t.Helper()
-	var report reconcile.Report
-	eventually(t, "every saga to finish", func() bool {
-		request, _ := http.NewRequest(http.MethodGet, "http://"+httpAddress+"/v1/reconcile", nil)
-		request.Header.Set("Authorization", "Bearer "+token)
-		response, err := http.DefaultClient.Do(request)
-		if err != nil {
-			return false
-		}
-		defer response.Body.Close()
-		body, _ := io.ReadAll(response.Body)
-		report = reconcile.Report{}
-		return response.StatusCode == http.StatusOK && json.Unmarshal(body, &report) == nil &&
-			len(report.Running) == 0
-	})
-	return report
 }
 
 // TestHunt47aAsyncLagLosesOnlyWhatTheStandbyLacked: README, async mode: "on failover,
