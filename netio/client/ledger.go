@@ -436,9 +436,9 @@ type lookupLeft struct {
 
 // lookupRestart says what a lookup reply (records of size bytes, each starting with its
 // id) of the ids asked leaves to ask again: the ids from index from on (len(ids): none,
-// the reply is whole; 0 with halves). A reply of fewer than lookupCutRecordsMin records was not cut; a
-// larger one ends with the last id it lists, and the ids after it are asked again (at
-// worst an id missing everywhere is asked twice). When that id is asked more than once,
+// the reply is whole; 0 with halves). A reply of fewer than lookupCutRecordsMin records
+// was not cut; a larger one ends with the last id it lists, and the ids after it are
+// asked again (at worst an id missing everywhere is asked twice). When that id is asked more than once,
 // where the reply stopped is not known: halves says to drop the reply and ask its ids
 // again in two requests (each half can hold every record of its ids but on a node of
 // many shards, and is treated the same way).
