@@ -20,14 +20,15 @@ package wal
 //     takes the writing mutex if it is free and writes, syncs and publishes every queued
 //     entry on the calling goroutine, exactly as the writer would (writeAvailable: same
 //     group commit, same fdatasync before Durable, same sticky failure); if the writer
-//     holds it, it wakes the writer instead (the writer's loop would find the entry
+//     holds it, it wakes the writer instead (the writer's loop would find the entries
 //     anyway, since it looks for produced slots after every group).
 //
-// Nothing is lost if the appender never calls WriteDeferred: the next Append,
-// AppendStored or control request (TruncateAfter, StartAfter, Close) wakes the writer
-// first, and acquireSlot wakes it before waiting for a free slot. What waits for the
-// entry to be written (Durable, LastChain on another goroutine, a tail's Wake) waits
-// until the appender calls WriteDeferred or one of those.
+// Nothing is lost if the appender never calls WriteDeferred: the next entry it does not
+// defer (Append, AppendStored) or control request (TruncateAfter, StartAfter, Close)
+// wakes the writer first, acquireSlot wakes it before waiting for a free slot, and
+// reserve before waiting for room in the segment. What waits for the entries to be
+// written (Durable, LastChain on another goroutine, a tail's Wake) waits until the
+// appender calls WriteDeferred or one of those.
 
 // AppendDeferred is Append, except that it may leave the writer asleep (see above): the
 // caller must then call WriteDeferred before it waits for Durable. Appending goroutine
@@ -68,8 +69,9 @@ func (l *Log) WriteDeferred() {
 	l.writing.Unlock()
 }
 
-// announceDeferred wakes the writer for an entry AppendDeferred left queued, before the
-// appender queues more or asks the writer for anything. Appending goroutine only.
+// announceDeferred wakes the writer for the entries AppendDeferred left queued, before
+// the appender queues an entry it does not defer, waits for room, or asks the writer for
+// anything. Appending goroutine only.
 func (l *Log) announceDeferred() {
 	if l.appender.deferred {
 		l.appender.deferred = false

@@ -60,7 +60,7 @@ type appenderState struct {
 	link         chainLink
 	chainPending bool // link.Chain is not known yet: the last entry is still being sealed
 	deferring    bool // AppendDeferred is queuing an entry: handOver leaves the writer asleep
-	deferred     bool // an entry is queued and the writer was not told (deferred.go)
+	deferred     bool // entries are queued and the writer was not told (deferred.go)
 }
 
 // Append queues e for writing and returns without waiting for the disk; it blocks only

@@ -8,17 +8,35 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runRoot runs `sequent args...` in process and returns its output and error.
 func runRoot(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runRootContext(context.Background(), args...)
+}
+
+// runRootBounded is runRoot for a command expected to be refused at once (a serve that
+// must not start): should it start after all, its context ends it after
+// refusedCommandWait rather than let the test hang.
+func runRootBounded(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), refusedCommandWait)
+	defer cancel()
+	return runRootContext(ctx, args...)
+}
+
+// refusedCommandWait bounds runRootBounded's command.
+const refusedCommandWait = 20 * time.Second
+
+// runRootContext runs `sequent args...` in process under ctx.
+func runRootContext(ctx context.Context, args ...string) (string, error) {
 	root := newRootCommand()
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
 	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
+	err := root.ExecuteContext(ctx)
 	return out.String(), err
 }
 

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"sequent/core/node"
 	"sequent/core/shardmap"
@@ -20,29 +17,19 @@ import (
 // adds the completion group when Execute runs, after every other group was given its
 // argument check, so an unknown shell used to print the group's help and exit 0.
 func TestCompletionOfAnUnknownShellIsAUsageError(t *testing.T) {
-	root := newRootCommand()
-	var output bytes.Buffer
-	root.SetOut(&output)
-	root.SetErr(&output)
-	root.SetArgs([]string{"completion", "bogus"})
-	err := root.Execute()
+	output, err := runRoot(t, "completion", "bogus")
 	var usage usageError
 	if !errors.As(err, &usage) || !strings.Contains(err.Error(), `"bogus"`) {
 		t.Fatalf("sequent completion bogus: error %v (output %q), want a usage error naming it",
-			err, output.String())
+			err, output)
 	}
 
 	// The group alone still shows its help, and a known shell is still a command (its
 	// script goes to the standard output cobra captured when the group was added).
 	for _, arguments := range [][]string{{"completion"}, {"completion", "bash", "--help"}} {
-		root = newRootCommand()
-		output.Reset()
-		root.SetOut(&output)
-		root.SetErr(&output)
-		root.SetArgs(arguments)
-		if err := root.Execute(); err != nil || !strings.Contains(output.String(), "Usage:") {
+		if output, err := runRoot(t, arguments...); err != nil || !strings.Contains(output, "Usage:") {
 			t.Errorf("sequent %s: error %v, output %.80q", strings.Join(arguments, " "), err,
-				output.String())
+				output)
 		}
 	}
 }
@@ -66,23 +53,15 @@ func TestServeWithAPortTakenCreatesNothing(t *testing.T) {
 		data := filepath.Join(directory, "data")
 		arguments := append([]string{"serve", "--data", data, "--http", "",
 			"--addr", "127.0.0.1:0"}, flags...)
-		root := newRootCommand()
-		var output bytes.Buffer
-		root.SetOut(&output)
-		root.SetErr(&output)
-		root.SetArgs(arguments)
-		// Bounds the run should the node start after all.
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err := root.ExecuteContext(ctx)
-		cancel()
+		output, err := runRootBounded(arguments...)
 		if err == nil || !strings.Contains(err.Error(), address) ||
 			!strings.Contains(err.Error(), "nothing was created") {
 			t.Errorf("serve %s: error %v, want one naming %s and saying nothing was created",
 				strings.Join(flags, " "), err, address)
 		}
-		if strings.Contains(output.String(), "DEVELOPMENT key") {
+		if strings.Contains(output, "DEVELOPMENT key") {
 			t.Errorf("serve %s: printed a development key: %q", strings.Join(flags, " "),
-				output.String())
+				output)
 		}
 		if _, statErr := os.Stat(data); !errors.Is(statErr, os.ErrNotExist) {
 			entries, _ := os.ReadDir(data)
@@ -127,15 +106,7 @@ func TestUnusableFilesNamedByFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"wal", "verify", filepath.Join(directory, "missing")}, "not a directory"},
 		{[]string{"wal", "inspect", brokenKeys}, "not a directory"},
 	} {
-		root := newRootCommand()
-		var output bytes.Buffer
-		root.SetOut(&output)
-		root.SetErr(&output)
-		root.SetArgs(test.arguments)
-		// Bounds the run should the node start after all.
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err := root.ExecuteContext(ctx)
-		cancel()
+		_, err := runRootBounded(test.arguments...)
 		var usage usageError
 		if !errors.As(err, &usage) || !strings.Contains(err.Error(), test.want) {
 			t.Errorf("sequent %s: error %v, want a usage error (exit 2) naming %s",
@@ -155,15 +126,11 @@ func TestUnusableFilesNamedByFlagsAreUsageErrors(t *testing.T) {
 // with no server: not as a usage error of --flags).
 func TestTransferLinkedAloneIsAUsageError(t *testing.T) {
 	run := func(flags string) error {
-		root := newRootCommand()
-		var output bytes.Buffer
-		root.SetOut(&output)
-		root.SetErr(&output)
-		root.SetArgs([]string{"client", "transfer", "--id", "1", "--debit", "1", "--credit", "2",
+		_, err := runRoot(t, "client", "transfer", "--id", "1", "--debit", "1", "--credit", "2",
 			"--amount", "1", "--ledger", "1", "--code", "1", "--flags", flags,
 			"--addr", "127.0.0.1:1", "--client-id", "1", "--key-id", "1",
-			"--secret", strings.Repeat("5a", 32), "--timeout", "2s"})
-		return root.Execute()
+			"--secret", strings.Repeat("5a", 32), "--timeout", "2s")
+		return err
 	}
 	var usage usageError
 	if err := run("linked"); !errors.As(err, &usage) || !strings.Contains(err.Error(), "linked") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"sequent/core/node"
 	"sequent/netio"
@@ -69,22 +67,14 @@ func TestServeWithOnePortTwiceCreatesNothing(t *testing.T) {
 	address := free.Addr().String()
 	free.Close()
 	data := filepath.Join(t.TempDir(), "data")
-	root := newRootCommand()
-	var output bytes.Buffer
-	root.SetOut(&output)
-	root.SetErr(&output)
-	root.SetArgs([]string{"serve", "--data", data, "--http", "", "--addr", address,
-		"--replication-listen", address, "--replication-key", strings.Repeat("k", 32)})
-	// Bounds the run should the node start after all.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	err = root.ExecuteContext(ctx)
-	cancel()
+	output, err := runRootBounded("serve", "--data", data, "--http", "", "--addr", address,
+		"--replication-listen", address, "--replication-key", strings.Repeat("k", 32))
 	if err == nil || !strings.Contains(err.Error(), "nothing was created") {
 		t.Errorf("serve with --addr and --replication-listen %s: error %v, want one saying "+
 			"nothing was created", address, err)
 	}
-	if strings.Contains(output.String(), "DEVELOPMENT key") {
-		t.Errorf("printed a development key: %q", output.String())
+	if strings.Contains(output, "DEVELOPMENT key") {
+		t.Errorf("printed a development key: %q", output)
 	}
 	if _, statErr := os.Stat(data); !errors.Is(statErr, os.ErrNotExist) {
 		t.Errorf("left the data directory behind (%v)", statErr)

@@ -27,6 +27,7 @@ type apiOptions struct {
 	clockWindow time.Duration
 	inFlight    int
 	listener    net.Listener // Bound by runServe before the node starts.
+	bound       time.Time    // When listener was bound: requests signed before are refused.
 }
 
 func addAPIFlags(flags *pflag.FlagSet, o *apiOptions) {
@@ -68,11 +69,12 @@ func (o *apiOptions) bind() error {
 	if o.address == "" {
 		return nil
 	}
+	bound := time.Now() // Before the bind: no request waiting on it was signed earlier.
 	listener, err := net.Listen("tcp", o.address)
 	if err != nil {
 		return fmt.Errorf("api: listen: %w", err)
 	}
-	o.listener = listener
+	o.listener, o.bound = listener, bound
 	return nil
 }
 
@@ -118,5 +120,5 @@ func newAPIServer(o *apiOptions, backend backend.Submitter, primaryAddress func(
 	return api.New(api.Config{Address: o.address, Listener: o.listener, Keys: keyring,
 		Admission: controls, AllowedNetworks: allow, TLS: tlsConfig,
 		ClockWindow: o.clockWindow, InFlightMax: o.inFlight,
-		PrimaryAddress: primaryAddress, Logger: logger}, backend)
+		PrimaryAddress: primaryAddress, Logger: logger, Started: o.bound}, backend)
 }

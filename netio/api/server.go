@@ -61,6 +61,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of the timestamp window (tests set it; nil: time.Now).
 	Now func() time.Time
+	// Started is when the server began taking requests: a request signed before it is
+	// refused (timestamp_out_of_window; the nonce cache starts empty, so a previous
+	// process may have accepted it). Zero: Now at New. A server given a Listener bound
+	// earlier (sequent serve binds it before recovery) gives the time of that bind, or a
+	// request that waited on the listener was refused although signed after it.
+	Started time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -195,6 +201,9 @@ func New(config Config, backend backend.Submitter) (*Server, error) {
 		return nil, errors.New("api: no backend")
 	}
 	config = config.withDefaults()
+	if config.Started.IsZero() {
+		config.Started = config.Now()
+	}
 	s := &Server{config: config, backend: backend,
 		nonces:    newNonceCache(config.ClockWindow, config.NoncesMax),
 		waiters:   newWaiters(),
@@ -202,7 +211,7 @@ func New(config Config, backend backend.Submitter) (*Server, error) {
 		bodies:    semaphore.NewWeighted(bodyBytesInFlightMax),
 		peers:     peer.NewShares(bodyBytesPerPeerMax),
 		served:    make(chan error, 1),
-		startedMs: config.Now().UnixMilli()}
+		startedMs: config.Started.UnixMilli()}
 	s.guard = httpguard.New("api", config.Logger, s.answerPanic)
 	s.http = &fasthttp.Server{
 		Handler:            s.handle,

@@ -29,15 +29,19 @@ func startNATS(t *testing.T, dir, address string) *natsserver.Server {
 	return natstest.Start(t, dir, address)
 }
 
-// streamEvents reads every message of the stream, in stream order.
-func streamEvents(t *testing.T, url, stream string) []capture.EventJSON {
+// streamMessages reads every message of the stream, in stream order (nil when the stream
+// cannot be read yet).
+func streamMessages(t *testing.T, url, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
 	connection, err := nats.Connect(url, nats.Timeout(5*time.Second))
 	if err != nil {
 		return nil
 	}
 	defer connection.Close()
-	js, _ := jetstream.New(connection)
+	js, err := jetstream.New(connection)
+	if err != nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
@@ -48,12 +52,23 @@ func streamEvents(t *testing.T, url, stream string) []capture.EventJSON {
 	if err != nil {
 		return nil
 	}
-	var events []capture.EventJSON
+	var messages []*jetstream.RawStreamMsg
 	for sequence := info.State.FirstSeq; sequence <= info.State.LastSeq && sequence > 0; sequence++ {
 		message, err := s.GetMsg(ctx, sequence)
 		if err != nil {
 			t.Fatalf("message %d: %v", sequence, err)
 		}
+		messages = append(messages, message)
+	}
+	return messages
+}
+
+// streamEvents reads every message of the stream, in stream order.
+func streamEvents(t *testing.T, url, stream string) []capture.EventJSON {
+	t.Helper()
+	var events []capture.EventJSON
+	for _, message := range streamMessages(t, url, stream) {
+		sequence := message.Sequence
 		var e capture.EventJSON
 		decoder := json.NewDecoder(bytes.NewReader(message.Data))
 		decoder.DisallowUnknownFields()

@@ -105,8 +105,22 @@ func docLoginAs(t *testing.T, address string, client uint64, key uint32, secret 
 		t.Fatalf("first frame kind %d (%d bytes), want a 48-byte challenge", challenge.kind,
 			len(challenge.body))
 	}
+	c.write(docEncode(docKindLogin, 0, 0, session, 0,
+		docLoginBody(challenge.body, client, key, secret, session)))
+	if accepted := c.next(); accepted.kind != docKindLoginAccepted {
+		t.Fatalf("login answered kind %d status %d %q", accepted.kind, accepted.status,
+			accepted.body)
+	}
+	return c
+}
+
+// docLoginBody is the body of a login frame answering challenge (section 4): the client
+// and key ids, then the HMAC-SHA256 under secret of the challenge's nonce, the client,
+// the key and the session.
+func docLoginBody(challenge []byte, client uint64, key uint32, secret []byte,
+	session uint64) []byte {
 	message := make([]byte, 56)
-	copy(message, challenge.body[:32])
+	copy(message, challenge[:32])
 	endian.LittleEndian.PutUint64(message[32:], client)
 	endian.LittleEndian.PutUint32(message[40:], key)
 	endian.LittleEndian.PutUint64(message[48:], session)
@@ -116,12 +130,7 @@ func docLoginAs(t *testing.T, address string, client uint64, key uint32, secret 
 	endian.LittleEndian.PutUint64(body, client)
 	endian.LittleEndian.PutUint32(body[8:], key)
 	copy(body[16:], mac.Sum(nil))
-	c.write(docEncode(docKindLogin, 0, 0, session, 0, body))
-	if accepted := c.next(); accepted.kind != docKindLoginAccepted {
-		t.Fatalf("login answered kind %d status %d %q", accepted.kind, accepted.status,
-			accepted.body)
-	}
-	return c
+	return body
 }
 
 func (c *docConn) write(frame []byte) {

@@ -9,8 +9,6 @@ package e2e
 
 import (
 	"cmp"
-	"crypto/hmac"
-	"crypto/sha256"
 	endian "encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -28,7 +26,6 @@ import (
 	"time"
 
 	"sequent/core/node"
-	"sequent/core/node/reconcile"
 )
 
 // Statuses of section 12 after which section 7 says to resend the same frame (same
@@ -313,15 +310,7 @@ func (c *h47Client) connect() error {
 	if challenge.kind != docKindChallenge || len(challenge.body) != 48 {
 		return fmt.Errorf("first frame kind %d status %d", challenge.kind, challenge.status)
 	}
-	message := make([]byte, 56)
-	copy(message, challenge.body[:32])
-	endian.LittleEndian.PutUint64(message[32:], c.clientID)
-	endian.LittleEndian.PutUint32(message[40:], 1)
-	endian.LittleEndian.PutUint64(message[48:], c.session)
-	body := make([]byte, 48)
-	endian.LittleEndian.PutUint64(body, c.clientID)
-	endian.LittleEndian.PutUint32(body[8:], 1)
-	copy(body[16:], h47HMAC(c.secret, message))
+	body := docLoginBody(challenge.body, c.clientID, 1, c.secret, c.session)
 	if _, err := conn.Write(docEncode(docKindLogin, 0, 0, c.session, 0, body)); err != nil {
 		return err
 	}
@@ -816,12 +805,6 @@ func (w *h47Workload) check(what string) {
 // docOperationLookupTransfers is the operation lookup_transfers (section 11).
 const docOperationLookupTransfers = 4
 
-func h47HMAC(secret, message []byte) []byte {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(message)
-	return mac.Sum(nil)
-}
-
 // h47Round sends a batch of new requests pipelined and, when kill is set, kills the
 // primary at a random moment while they are on their way (after a snapshot request
 // when snapshot is set); then fails over and resends what has no reply.
@@ -1041,27 +1024,6 @@ func (w *h47Workload) found() map[uint64]bool {
 		}
 	}
 	return have
-}
-
-// waitSagasDone waits (bounded) until the node's cross-shard report shows no saga in
-// flight, whether or not the pairs net to zero.
-func waitSagasDone(t *testing.T, httpAddress, token string) reconcile.Report {
-	t.Helper()
-	var report reconcile.Report
-	eventually(t, "every saga to finish", func() bool {
-		request, _ := http.NewRequest(http.MethodGet, "http://"+httpAddress+"/v1/reconcile", nil)
-		request.Header.Set("Authorization", "Bearer "+token)
-		response, err := http.DefaultClient.Do(request)
-		if err != nil {
-			return false
-		}
-		defer response.Body.Close()
-		body, _ := io.ReadAll(response.Body)
-		report = reconcile.Report{}
-		return response.StatusCode == http.StatusOK && json.Unmarshal(body, &report) == nil &&
-			len(report.Running) == 0
-	})
-	return report
 }
 
 // TestHunt47aAsyncLagLosesOnlyWhatTheStandbyLacked: README, async mode: "on failover,

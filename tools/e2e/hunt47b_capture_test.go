@@ -7,7 +7,6 @@ package e2e
 // name and the code does not write, or writes otherwise, shows.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -91,31 +90,9 @@ type documentedEvent struct {
 // stream cannot be read yet).
 func readDocumentedStream(t *testing.T, url, stream string) []documentedEvent {
 	t.Helper()
-	connection, err := nats.Connect(url, nats.Timeout(5*time.Second))
-	if err != nil {
-		return nil
-	}
-	defer connection.Close()
-	js, err := jetstream.New(connection)
-	if err != nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return nil
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return nil
-	}
 	var events []documentedEvent
-	for sequence := info.State.FirstSeq; sequence <= info.State.LastSeq && sequence > 0; sequence++ {
-		message, err := s.GetMsg(ctx, sequence)
-		if err != nil {
-			t.Fatalf("message %d: %v", sequence, err)
-		}
+	for _, message := range streamMessages(t, url, stream) {
+		sequence := message.Sequence
 		var e documentedEvent
 		if err := json.Unmarshal(message.Data, &e); err != nil {
 			t.Fatalf("message %d is not JSON: %v\n%s", sequence, err, message.Data)
@@ -130,7 +107,7 @@ func readDocumentedStream(t *testing.T, url, stream string) []documentedEvent {
 			t.Fatalf("message %d (%s): Nats-Expected-Last-Sequence %s", sequence, e.ID, last)
 		}
 		if last := message.Header.Get("Nats-Expected-Last-Msg-Id"); last != "" &&
-			sequence > info.State.FirstSeq && last != events[len(events)-1].messageID {
+			len(events) > 0 && last != events[len(events)-1].messageID {
 			t.Fatalf("message %d (%s): Nats-Expected-Last-Msg-Id %s", sequence, e.ID, last)
 		}
 		events = append(events, e)

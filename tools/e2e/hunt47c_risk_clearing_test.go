@@ -15,9 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"sequent/core/model"
-	"sequent/core/shardmap"
 )
 
 // hunt47cClient signs the JSON API's requests from README "Signing a request" alone
@@ -133,17 +130,6 @@ func (c *hunt47cClient) asClient2() *hunt47cClient {
 	return &hunt47cClient{t: c.t, base: c.base, client: 2, key: 1, secret: raw, http: c.http}
 }
 
-// hunt47cAdmin runs `sequent admin risk set` (or remove) and returns its output.
-func hunt47cAdmin(t *testing.T, httpAddress, token string, args ...string) string {
-	t.Helper()
-	output, err := run(t, append([]string{"admin", "--http", httpAddress, "--token", token,
-		"risk"}, args...)...)
-	if err != nil {
-		t.Fatalf("sequent admin risk %v: %v\n%s", args, err, output)
-	}
-	return output
-}
-
 func hunt47cRulesFile(t *testing.T, rules ...string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rules.json")
@@ -211,7 +197,7 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 	// Risk rules: account 1 at most 100 per 4 h window, account 3 at most 2 transfers.
 	const window = `"window_ns": 14400000000000`
 	velocity := `{"id": 1, "kind": "velocity", "scope": "account", "account": "1", ` + window + `, "amount": "100"}`
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, velocity,
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t, velocity,
 		`{"id": 2, "kind": "velocity", "scope": "account", "account": "3", `+window+`, "count": 2}`))
 	c.do("POST", "/v1/transfers", hunt47cTransfer(10, 1, 2, 60), "").expect(t, "60 of 100", 201, `"status":"ok"`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(11, 1, 2, 40), "").expect(t, "at the limit", 201, `"status":"ok"`)
@@ -278,12 +264,12 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 	c.do("POST", "/v1/transfers", hunt47cTransfer(23, 3, 2, 1), "").
 		expect(t, "count 3 of 2 after a restart", 422, overCount)
 	// Setting rule 1 again empties its counters.
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, velocity))
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t, velocity))
 	c.do("POST", "/v1/transfers", hunt47cTransfer(14, 1, 2, 100), "").
 		expect(t, "the whole limit after the rule was set again", 201, `"status":"ok"`)
 
 	// Cooling-off: a new account receives at most 10 in its first hour.
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t,
 		`{"id": 3, "kind": "cooling_off", "scope": "ledger", "ledger": 1, "window_ns": 3600000000000, "amount": "10"}`))
 	c.do("POST", "/v1/accounts", `{"id":"5","ledger":1,"code":1}`, "").expect(t, "new account", 201)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(40, 2, 5, 11), "").
@@ -312,7 +298,7 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 			answers <- answer.body
 		}
 	}()
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t,
 		`{"id": 6, "kind": "blocked", "scope": "account", "account": "7"}`))
 	close(setDone)
 	accepted, refusedFrom := 0, -1
@@ -338,15 +324,15 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 		t.Fatalf("account 7 after %d accepted: %s", accepted, account.body)
 	}
 
-	hunt47cAdmin(t, httpAddress, token, "remove", "3")
+	adminRisk(t, httpAddress, token, "remove", "3")
 	// A conversion whose target leg a rule refuses: the chain is refused whole, and the
 	// refused leg explains itself.
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t,
 		`{"id": 8, "kind": "max_amount", "scope": "ledger", "ledger": 2, "amount": "100"}`))
 	byRule := c.do("POST", "/v1/conversions", conversion(530, 1000), "")
 	byRule.expect(t, "a conversion above ledger 2's maximum", 422, `"applied":false`,
 		`"refusal":"risk_amount_above_maximum"`, `"status":"linked_event_failed"`, `"rule":8`, `"limit":"100"`)
-	hunt47cAdmin(t, httpAddress, token, "remove", "8")
+	adminRisk(t, httpAddress, token, "remove", "8")
 
 	// Holds: client 2 (no operator scope) pays from its own account 200 under an
 	// anomaly rule that holds; it may not post its held transfer, it may void it; one it
@@ -355,7 +341,7 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 	own.do("POST", "/v1/accounts", `[{"id":"200","ledger":1,"code":1,"flags":2},{"id":"201","ledger":1,"code":1,"flags":2}]`, "").
 		expect(t, "client 2's accounts", 200)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(50, 2, 200, 5000), "").expect(t, "funding", 201, `"status":"ok"`)
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, `{"id": 4, "kind": "anomaly", "scope": "account", `+
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t, `{"id": 4, "kind": "anomaly", "scope": "account", `+
 		`"account": "200", "threshold": 16, "warmup": 2, "shift": 1, "action": "hold"}`))
 	own.do("POST", "/v1/transfers", hunt47cTransfer(51, 200, 201, 10), "").expect(t, "warmup 1", 201, `"status":"ok"`)
 	own.do("POST", "/v1/transfers", hunt47cTransfer(52, 200, 201, 10), "").expect(t, "warmup 2", 201, `"status":"ok"`)
@@ -389,21 +375,6 @@ func TestHunt47cRiskAndClearingOneShard(t *testing.T) {
 	}
 }
 
-// hunt47cAccountsOnShards returns the first three account ids (from 1) that hash
-// placement puts on each of a node's two shards.
-func hunt47cAccountsOnShards() [2][3]uint64 {
-	var found [2][3]uint64
-	var counts [2]int
-	for id := uint64(1); counts[0] < 3 || counts[1] < 3; id++ {
-		shard := shardmap.Hashed(2).AccountShard(model.U128(id), 1)
-		if counts[shard] < 3 {
-			found[shard][counts[shard]] = id
-			counts[shard]++
-		}
-	}
-	return found
-}
-
 // TestHunt47cRiskOnTwoShards checks README "Risk rules on a node of several shards"
 // against `sequent serve --shards 2 --api`: cooling-off judged nowhere across shards
 // (a local transfer is refused, the same amount across passes); a client's velocity
@@ -418,7 +389,7 @@ func hunt47cAccountsOnShards() [2][3]uint64 {
 // whose accounts span the shards is refused whole.
 func TestHunt47cRiskOnTwoShards(t *testing.T) {
 	c, s, httpAddress, token := hunt47cServer(t, "--shards", "2")
-	ids := hunt47cAccountsOnShards()
+	ids := accountsOnShards(3)
 	a0, a1, a2, b0, b1, b2 := ids[0][0], ids[0][1], ids[0][2], ids[1][0], ids[1][1], ids[1][2]
 	var accounts []string
 	for _, id := range []uint64{a0, a1, a2, b0, b1, b2} {
@@ -430,13 +401,13 @@ func TestHunt47cRiskOnTwoShards(t *testing.T) {
 	}
 
 	// Cooling-off: judged nowhere across shards.
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t,
 		`{"id": 1, "kind": "cooling_off", "scope": "ledger", "ledger": 1, "window_ns": 3600000000000, "amount": "10"}`))
 	c.do("POST", "/v1/transfers", hunt47cTransfer(10, a0, a1, 50), "").
 		expect(t, "50 to a new account of the same shard", 422, `"status":"risk_new_counterparty_cooling_off"`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(11, a0, b0, 50), "").
 		expect(t, "50 to a new account of the other shard", 201, `"status":"ok"`)
-	hunt47cAdmin(t, httpAddress, token, "remove", "1")
+	adminRisk(t, httpAddress, token, "remove", "1")
 
 	// A client's velocity amount: its limit on each shard.
 	const window = `"window_ns": 14400000000000`
@@ -446,17 +417,17 @@ func TestHunt47cRiskOnTwoShards(t *testing.T) {
 		hunt47cRulesFile(t, clientVelocity+"}")); err == nil || !strings.Contains(output, "risk_rule_invalid") {
 		t.Fatalf("a client's velocity amount without a ledger: %v %s", err, output)
 	}
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, clientVelocity+`, "ledger": 1}`))
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t, clientVelocity+`, "ledger": 1}`))
 	c.do("POST", "/v1/transfers", hunt47cTransfer(20, a0, a1, 100), "").expect(t, "100 on shard 0", 201, `"status":"ok"`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(21, a0, a2, 1), "").
 		expect(t, "101 on shard 0", 422, `"status":"risk_client_velocity_amount"`, `"rule":2`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(22, b0, b1, 100), "").expect(t, "100 on shard 1", 201, `"status":"ok"`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(23, b1, a1, 1), "").
 		expect(t, "101 on shard 1, across", 422, `"status":"risk_client_velocity_amount"`, `"rule":2`)
-	hunt47cAdmin(t, httpAddress, token, "remove", "2")
+	adminRisk(t, httpAddress, token, "remove", "2")
 
 	// Refused by the payee's shard, counted on the payer's.
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t,
 		fmt.Sprintf(`{"id": 3, "kind": "velocity", "scope": "account", "account": "%d", `+window+`, "count": 2}`, a2),
 		fmt.Sprintf(`{"id": 4, "kind": "blocked", "scope": "account", "account": "%d"}`, b2)))
 	blocked := c.do("POST", "/v1/transfers", hunt47cTransfer(30, a2, b2, 1), "")
@@ -474,7 +445,7 @@ func TestHunt47cRiskOnTwoShards(t *testing.T) {
 
 	// An anomaly rule that holds: a local transfer is held (202, again on a retry, rule
 	// 0), a cross-shard one refused (step 1 cannot wait for a review).
-	hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t, fmt.Sprintf(`{"id": 5, "kind": "anomaly", `+
+	adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t, fmt.Sprintf(`{"id": 5, "kind": "anomaly", `+
 		`"scope": "account", "account": "%d", "threshold": 16, "warmup": 2, "shift": 1, "action": "hold"}`, a0)))
 	c.do("POST", "/v1/transfers", hunt47cTransfer(40, a0, a1, 10), "").expect(t, "warmup 1", 201, `"status":"ok"`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(41, a0, a1, 10), "").expect(t, "warmup 2", 201, `"status":"ok"`)
@@ -512,11 +483,11 @@ func TestHunt47cRiskOnTwoShards(t *testing.T) {
 
 	// One id named twice, for accounts of the two shards: the later rule is in force
 	// (README), and only it.
-	twice := hunt47cAdmin(t, httpAddress, token, "set", hunt47cRulesFile(t,
+	twice := adminRisk(t, httpAddress, token, "set", hunt47cRulesFile(t,
 		fmt.Sprintf(`{"id": 9, "kind": "blocked", "scope": "account", "account": "%d"}`, a1),
 		fmt.Sprintf(`{"id": 9, "kind": "blocked", "scope": "account", "account": "%d"}`, b1)))
 	t.Logf("rule 9 set twice: %s", twice)
-	listed := hunt47cAdmin(t, httpAddress, token, "list")
+	listed := adminRisk(t, httpAddress, token, "list")
 	if strings.Count(listed, `"id":9`) != 1 || !strings.Contains(listed, fmt.Sprintf(`"account":"%d"`, b1)) {
 		t.Fatalf("rule 9 named twice, listed: %s", listed)
 	}
@@ -524,7 +495,7 @@ func TestHunt47cRiskOnTwoShards(t *testing.T) {
 		expect(t, "into the account of the later rule", 422, `"status":"risk_credit_account_blocked"`)
 	c.do("POST", "/v1/transfers", hunt47cTransfer(61, a0, a1, 1), "").
 		expect(t, "into the account of the earlier rule", 201, `"status":"ok"`)
-	hunt47cAdmin(t, httpAddress, token, "remove", "9")
+	adminRisk(t, httpAddress, token, "remove", "9")
 
 	// A conversion across shards: the whole chain refused.
 	c.do("POST", "/v1/accounts", `[{"id":"1000","ledger":2,"code":1}]`, "").expect(t, "ledger 2 account", 200)

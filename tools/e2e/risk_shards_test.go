@@ -17,20 +17,28 @@ import (
 	"sequent/netio/jsonview"
 )
 
-// accountsOnShards returns the first two account ids (from 1) that hash placement puts
-// on each of a node's two shards: [shard][0], [shard][1].
-func accountsOnShards(t *testing.T) [2][2]uint64 {
-	t.Helper()
-	var found [2][2]uint64
-	var counts [2]int
-	for id := uint64(1); counts[0] < 2 || counts[1] < 2; id++ {
-		shard := shardmap.Hashed(2).AccountShard(model.U128(id), 1)
-		if counts[shard] < 2 {
-			found[shard][counts[shard]] = id
-			counts[shard]++
+// accountsOnShards returns the first count account ids (from 1) that hash placement puts
+// on each of a node's two shards: [shard][0] … [shard][count-1].
+func accountsOnShards(count int) [2][]uint64 {
+	var found [2][]uint64
+	for id := uint64(1); len(found[0]) < count || len(found[1]) < count; id++ {
+		if shard := shardmap.Hashed(2).AccountShard(model.U128(id), 1); len(found[shard]) < count {
+			found[shard] = append(found[shard], id)
 		}
 	}
 	return found
+}
+
+// adminRisk runs `sequent admin risk ARGS` against the node's HTTP address and returns
+// its output; the test fails when the command does.
+func adminRisk(t *testing.T, httpAddress, token string, args ...string) string {
+	t.Helper()
+	output, err := run(t, append([]string{"admin", "--http", httpAddress, "--token", token,
+		"risk"}, args...)...)
+	if err != nil {
+		t.Fatalf("sequent admin risk %v: %v\n%s", args, err, output)
+	}
+	return output
 }
 
 // TestRiskRulesAndAPIOnTwoShards runs `sequent serve --shards 2 --api` as a process:
@@ -53,7 +61,7 @@ func TestRiskRulesAndAPIOnTwoShards(t *testing.T) {
 	raw, _ := hex.DecodeString(secret)
 	c := &apiClient{t: t, base: "http://" + apiAddress, http: &http.Client{Timeout: 30 * time.Second},
 		signer: &api.Signer{Client: 1, Key: 1, Secret: raw}}
-	ids := accountsOnShards(t)
+	ids := accountsOnShards(2)
 	payer, local, payee, payee2 := ids[0][0], ids[0][1], ids[1][0], ids[1][1]
 
 	var accounts []string
@@ -68,12 +76,7 @@ func TestRiskRulesAndAPIOnTwoShards(t *testing.T) {
 
 	admin := func(args ...string) string {
 		t.Helper()
-		output, err := run(t, append([]string{"admin", "--http", httpAddress, "--token", token,
-			"risk"}, args...)...)
-		if err != nil {
-			t.Fatalf("sequent admin risk %v: %v\n%s", args, err, output)
-		}
-		return output
+		return adminRisk(t, httpAddress, token, args...)
 	}
 	rulesFile := func(text string) string {
 		path := filepath.Join(t.TempDir(), "rules.json")

@@ -240,7 +240,8 @@ func baselineNamed(ctx context.Context, t *target, names []string) (*coverageMap
 		return nil, fmt.Errorf("%s: the listed tests fail without any mutant: %v\n%s",
 			t.ImportPath, err, tail(out))
 	}
-	if missing := notPassed(names, out); len(missing) > 0 {
+	durations := testDurations(out)
+	if missing := notPassed(names, durations); len(missing) > 0 {
 		// A test that does not exist (renamed) or skips passes with its mutant too: every
 		// mutant it guards would be reported as survived, which hides the cause.
 		return nil, fmt.Errorf("%s: listed tests that did not run and pass without any mutant (renamed? skipped?): %s",
@@ -251,7 +252,6 @@ func baselineNamed(ctx context.Context, t *target, names []string) (*coverageMap
 	// longest test a fraction of its time (core/match's 10 listed tests took ~170 s under
 	// load, 148 s of it TestOrdersShareNeverShowsWhenCountingStarted, whose mutant then
 	// timed out, counted as killed, without its test having finished once).
-	durations := testDurations(out)
 	c := &coverageMap{blocks: map[string][]coveredBlock{}}
 	each := time.Since(started) / time.Duration(len(names))
 	for _, name := range names {
@@ -294,9 +294,9 @@ func testDurations(out []byte) map[string]time.Duration {
 	return durations
 }
 
-// notPassed returns the names that go test -v's output does not show passing.
-func notPassed(names []string, out []byte) []string {
-	durations := testDurations(out)
+// notPassed returns the names that durations (testDurations of go test -v's output) does
+// not show passing.
+func notPassed(names []string, durations map[string]time.Duration) []string {
 	var missing []string
 	for _, name := range names {
 		if _, passed := durations[name]; !passed {

@@ -72,13 +72,18 @@ func staleKeys(keys []string, t *target, all []*Mutant) []string {
 func keyPackages(keys map[string][]string) []string {
 	var packages []string
 	for key := range keys {
-		file, _ := parseKey(key)
-		if pattern := "./" + path.Dir(file); !slices.Contains(packages, pattern) {
+		if pattern := keyPackage(key); !slices.Contains(packages, pattern) {
 			packages = append(packages, pattern)
 		}
 	}
 	sort.Strings(packages)
 	return packages
+}
+
+// keyPackage returns the package (./directory) of the file a mutant key names.
+func keyPackage(key string) string {
+	file, _ := parseKey(key)
+	return "./" + path.Dir(file)
 }
 
 // partOf returns part "K/N" of packages (the ./directories of keys): the packages are
@@ -93,8 +98,7 @@ func partOf(keys map[string][]string, packages []string, part string) ([]string,
 	}
 	listed := map[string]int{}
 	for key := range keys {
-		file, _ := parseKey(key)
-		listed["./"+path.Dir(file)]++
+		listed[keyPackage(key)]++
 	}
 	order := slices.Clone(packages)
 	sort.SliceStable(order, func(i, j int) bool { return listed[order[i]] > listed[order[j]] })
