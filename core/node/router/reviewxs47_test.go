@@ -4,8 +4,10 @@ import (
 	"slices"
 	"testing"
 
+	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/core/saga"
+	"sequent/core/shardmap"
 )
 
 // Receive's bodies, when a shard's Credits fill more than one request, are each allocated
@@ -55,5 +57,53 @@ func TestReceiveSizesSplitBodiesAtTheEventLimit(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("the requests hold %d Credits out of order or lost, want %d in order",
 			len(got), len(want))
+	}
+}
+
+// A Credit released by debit shard 1 is remembered as sent by shard 1: the poll of shard 1
+// that lists it within SagaResendAfter does not send it again, and its Finished leaves
+// nothing remembered. TestOutboxPollResendsOnlyAfterTheInterval releases no Credit and
+// polls shard 0 only, so Released noting the Credit under its credit shard
+// (r.sent[message.To]: a resend at every poll, and an entry per saga never deleted) passed
+// every test.
+func TestReleasedCreditRememberedByItsDebitShard(t *testing.T) {
+	shards, transport := &recordingShards{}, &recordingTransport{}
+	r, err := New(Config{Map: shardmap.Hashed(2), Shards: shards, Transport: transport,
+		Replier: discardReplier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	credit := saga.Credit{Transfer: model.Transfer{ID: model.U128(9), Timestamp: 1 << 62},
+		Sequence: 5, From: 1, To: 0}
+	r.Released(1, []saga.Message{{Kind: saga.MessageCredit, To: 0, Credit: credit}})
+	r.Tick(OutboxIntervalDefault) // Within SagaResendAfterDefault of the release at 0.
+	var poll *backend.Request
+	for i := range shards.submitted {
+		if sub := &shards.submitted[i]; sub.request.Operation == model.OperationSagaOutbox &&
+			sub.shard == 1 {
+			poll = &sub.request
+		}
+	}
+	if poll == nil {
+		t.Fatal("no outbox poll of shard 1")
+	}
+	body := make([]byte, model.SagaOutboxSummarySize+model.SagaCreditSize)
+	(&saga.OutboxSummary{Next: 6, Lowest: 5, Running: 1}).Encode(body)
+	credit.Encode(body[model.SagaOutboxSummarySize:])
+	r.Deliver(1, []backend.Reply{{Connection: poll.Connection,
+		Operation: model.OperationSagaOutbox, Status: model.StatusOK, Body: body}})
+	sent := 0
+	for _, message := range transport.messages {
+		if message.Kind == saga.MessageCredit {
+			sent++
+		}
+	}
+	if sent != 1 {
+		t.Fatalf("the Credit sent %d times, want once (released, not resent by the poll)", sent)
+	}
+	r.Released(1, []saga.Message{{Kind: saga.MessageFinished, To: 1,
+		Finished: saga.Finished{ID: model.U128(9), Sequence: 5}}})
+	if remembered := len(r.sent[0]) + len(r.sent[1]); remembered != 0 {
+		t.Fatalf("the router still remembers %d Credits after the saga finished", remembered)
 	}
 }
