@@ -107,3 +107,43 @@ func TestReleasedCreditRememberedByItsDebitShard(t *testing.T) {
 		t.Fatalf("the router still remembers %d Credits after the saga finished", remembered)
 	}
 }
+
+// Released makes room for exactly the Credits and Decisions it sends on, once: one
+// allocation per call, a list not sized for the Finisheds too (nor for only the messages
+// it keeps). TestReleasedSendsOnInOneList has as many Decisions as Finisheds and six
+// messages whose list the allocator's size classes round to a capacity of six anyway, so
+// counting Finisheds instead of Decisions, or counting the messages not sent on, passed it.
+func TestReleasedMakesRoomForWhatItSendsOnOnce(t *testing.T) {
+	transport := &listTransport{}
+	r, err := New(Config{Map: shardmap.Hashed(2), Shards: &recordingShards{},
+		Transport: transport, Replier: discardReplier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started, finished []saga.Message
+	for i := range uint64(100) {
+		started = append(started, saga.Message{Kind: saga.MessageCredit, To: 1,
+			Credit: saga.Credit{Sequence: i + 1, From: 0, To: 1}})
+		if i%10 == 0 {
+			started = append(started, saga.Message{Kind: saga.MessageDecision, To: 1,
+				Decision: saga.Decision{Sequence: i + 1, From: 0, To: 1}})
+		}
+		for range 3 { // Finisheds (a saga's, and others already final) outnumber the rest.
+			finished = append(finished, saga.Message{Kind: saga.MessageFinished, To: 0,
+				Finished: saga.Finished{Sequence: i + 1}})
+		}
+	}
+	mixed := append(slices.Clone(started), finished...)
+	allocations := testing.AllocsPerRun(5, func() {
+		transport.sent = transport.sent[:0]
+		r.Released(0, mixed) // The Credits noted, then their sagas finished.
+	})
+	if allocations != 1 {
+		t.Errorf("Released allocated %v times per call, want once", allocations)
+	}
+	list := transport.sent[0]
+	if len(list) != len(started) || cap(list) >= 2*len(list) {
+		t.Fatalf("sent %d messages in a list of capacity %d, want %d in one of less than %d",
+			len(list), cap(list), len(started), 2*len(started))
+	}
+}
