@@ -138,7 +138,7 @@ func TestReleasedMakesRoomForWhatItSendsOnOnce(t *testing.T) {
 		transport.sent = transport.sent[:0]
 		r.Released(0, mixed) // The Credits noted, then their sagas finished.
 	})
-	if allocations != 1 {
+	if allocationsCounted && allocations != 1 {
 		t.Errorf("Released allocated %v times per call, want once", allocations)
 	}
 	list := transport.sent[0]
