@@ -21,6 +21,10 @@ const sessionOrderSeedsDefault = 4
 // -rapid.checks still wins.
 const rapidChecksUnderRace = 25
 
+// allocationsCounted: the detector's instrumentation allocates, so allocation counts are
+// checked only in the plain run (race_off_test.go).
+const allocationsCounted = false
+
 func init() {
 	if err := flag.Set("rapid.checks", strconv.Itoa(rapidChecksUnderRace)); err != nil {
 		panic(err)
