@@ -63,7 +63,9 @@
 // cut reply left out, within the HTTP request (request.readRecords, with the Go client's
 // rule, shardmap.LookupRestart): the client's permission and rate limits are charged once,
 // for the ids of the HTTP request, since every repeat asks for some of those ids again;
-// each repeat takes its place among the requests in flight. GET of one id with several
+// each repeat takes its place among the requests in flight. One HTTP lookup makes at
+// most lookupSubmitsMax submits and answers at most lookupRecordsMax records (enough for
+// any request on two shards), else 422 too_many_records. GET of one id with several
 // records (a transfer id two shards each use, a settlement account's two copies) answers
 // 409 ambiguous_id, pointing to the lookup route.
 //

@@ -416,7 +416,8 @@ func (r *request) read(operation model.Operation, ids []model.Uint128) (any, boo
 		return nil, false
 	}
 	info, _ := operation.Info()
-	records, ok := r.readRecords(operation, info.ResultSize, ids, nil)
+	submits := 0
+	records, ok := r.readRecords(operation, info.ResultSize, ids, nil, &submits)
 	if !ok {
 		return nil, false
 	}
@@ -453,10 +454,17 @@ func (r *request) read(operation model.Operation, ids []model.Uint128) (any, boo
 // quarter's 2,048 ids have too few records), each submit asking for at most the
 // request's ids. Each submit takes its place among the requests in flight and has its
 // own ReplyTimeout; any refusal answers the whole HTTP request (a read: retrying it is
-// safe).
+// safe). On more shards the repeats could be many more: past lookupSubmitsMax submits or
+// lookupRecordsMax records the request is refused 422 too_many_records (submits counts
+// the submits of the whole request).
 func (r *request) readRecords(operation model.Operation, size int, ids []model.Uint128,
-	records []byte) ([]byte, bool) {
+	records []byte, submits *int) ([]byte, bool) {
 	for len(ids) > 0 {
+		if *submits == lookupSubmitsMax || len(records)/size > lookupRecordsMax {
+			r.tooManyRecords()
+			return nil, false
+		}
+		*submits++
 		body := make([]byte, len(ids)*model.IDSize)
 		for i := range ids {
 			ids[i].PutLE(body[i*model.IDSize:])
@@ -468,7 +476,7 @@ func (r *request) readRecords(operation model.Operation, size int, ids []model.U
 		from, halves := shardmap.LookupRestart(ids, reply.body, size)
 		if halves {
 			half := len(ids) / 2
-			if records, ok = r.readRecords(operation, size, ids[:half], records); !ok {
+			if records, ok = r.readRecords(operation, size, ids[:half], records, submits); !ok {
 				return nil, false
 			}
 			ids = ids[half:]
@@ -477,7 +485,20 @@ func (r *request) readRecords(operation model.Operation, size int, ids []model.U
 		records = append(records, reply.body...)
 		ids = ids[from:]
 	}
+	if len(records)/size > lookupRecordsMax {
+		r.tooManyRecords()
+		return nil, false
+	}
 	return records, true
+}
+
+// tooManyRecords refuses a lookup whose ids have more records than one HTTP request
+// answers (lookupSubmitsMax, lookupRecordsMax).
+func (r *request) tooManyRecords() {
+	r.server.refuse(r.ctx, fasthttp.StatusUnprocessableEntity, "too_many_records",
+		fmt.Sprintf("the ids asked have more records on this node's shards than one request "+
+			"answers (%d lookups of the node, %d records): ask fewer ids at a time",
+			lookupSubmitsMax, lookupRecordsMax))
 }
 
 func (r *request) accountTransfers() { r.accountQuery(model.OperationGetAccountTransfers) }

@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"sequent/core/model"
+)
 
 // Bounds of the HTTP API. Each is named here with its reason.
 const (
@@ -84,6 +88,17 @@ const (
 	// at once (Server.discardBodyAfterAnswer), each a goroutine for up to readTimeout:
 	// as many as fasthttp serves.
 	drainingMax = connectionsMax
+	// lookupSubmitsMax bounds the lookups one HTTP lookup asks of the node: its first and
+	// the repeats after cut replies (readRecords). On a node of two shards no list of ids
+	// needs more than 7 (readRecords' comment gives the reckoning); on more shards a list
+	// whose ids have a record on many shards could need hundreds (8,189 copies of one id
+	// on 256 shards: 1,023 submits and 2 M records for one request charged 8,189 events:
+	// TestReviewac47OneLookupsNodeWorkIsBounded). Past the bound the request is refused
+	// 422 too_many_records, and the integrator asks fewer ids at a time.
+	lookupSubmitsMax = 9
+	// lookupRecordsMax bounds the records one HTTP lookup answers: two replies' worth,
+	// what 8,189 ids have on a node of two shards (refused past it, as above).
+	lookupRecordsMax = 2 * model.EventsPerRequestMax
 	// headerBytesMax bounds the request line and headers (fasthttp's read buffer).
 	headerBytesMax = 8 << 10
 	// readTimeout, writeTimeout and idleTimeout bound a connection's reading a request,
