@@ -133,7 +133,7 @@ func (d *pipelineDiff) createdPlainVary(events []model.Transfer, i int) {
 		e.Flags &= model.TransferPending // Plain: neither linked nor any other flag.
 		e.Timeout = 0
 	}
-	switch d.random.IntN(60) {
+	switch d.random.IntN(64) {
 	case 0:
 		e.Amount = model.Uint128{Hi: 1<<62 - uint64(d.random.IntN(2))} // Around 2^126.
 	case 1:
@@ -168,6 +168,16 @@ func (d *pipelineDiff) createdPlainVary(events []model.Transfer, i int) {
 		e.Ledger = 3 - e.Ledger%3 // Another ledger than the accounts'.
 	case 16:
 		e.Flags |= model.TransferClosingDebit
+	case 17, 18:
+		// The accounts on two ledgers, the transfer on the credit account's (half the
+		// time) or the debit account's: accounts_must_have_the_same_ledger either way.
+		if debit, found := d.pipe.findAccount(e.DebitAccountID); found {
+			ledger := int(d.pipe.accounts.at(debit).Ledger)%pipelineDiffLedgers + 1
+			e.CreditAccountID = d.account(ledger)
+			if d.random.IntN(2) == 0 {
+				e.Ledger = uint32(ledger)
+			}
+		}
 	}
 	e.UserData32 = uint32(d.random.IntN(2)) // Retries with other fields: exists_with_different_*.
 }
@@ -179,6 +189,8 @@ func (d *pipelineDiff) applyAhead(label string, events []model.Transfer, client 
 	pipeEvents := append([]model.Transfer(nil), events...)
 	oldEvents := append([]model.Transfer(nil), events...)
 	pipeResults, oldResults := make([]model.TransferResult, 1), make([]model.TransferResult, 1)
+	poisonResults(pipeResults)
+	poisonResults(oldResults)
 	d.pipeEvents.Reset()
 	d.oldEvents.Reset()
 	var ahead TransferLookahead
