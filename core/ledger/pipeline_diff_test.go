@@ -402,6 +402,10 @@ func (d *pipelineDiff) apply(label string, kind int, events []model.Transfer, cl
 		append([]model.Transfer(nil), events...)
 	pipeResults, oldResults := make([]model.TransferResult, count),
 		make([]model.TransferResult, count)
+	// Results written over an earlier batch's (a caller reuses its buffers): every part
+	// of every result must be written.
+	poisonResults(pipeResults)
+	poisonResults(oldResults)
 	d.pipeEvents.Reset()
 	d.oldEvents.Reset()
 	switch {
@@ -432,6 +436,17 @@ func (d *pipelineDiff) apply(label string, kind int, events []model.Transfer, cl
 		d.t.Fatalf("%s: the public entry recorded other events than the reference", label)
 	}
 	d.compare(label)
+}
+
+// poisonResults fills results with values no batch answers, as a reused results buffer
+// holds an earlier batch's answers.
+func poisonResults(results []model.TransferResult) {
+	for i := range results {
+		results[i] = model.TransferResult{EventResult: model.EventResult{Timestamp: 7,
+			Status: 9, Rule: 11}, DebitAccount: model.Balance{DebitsPosted: model.U128(13)},
+			CreditAccount: model.Balance{CreditsPending: model.Uint128{Hi: 17}},
+			Risk:          model.RiskDetail{Rule: 19, Kind: 1}}
+	}
 }
 
 // releases fills events with reservation releases of what the accounts reserve now.

@@ -1,0 +1,308 @@
+package ledger
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// applyTransfersGeneral is applyTransfers as it was before createdPlain (069d12a): every
+// event goes through createTransfer, which decides every case. It is the reference of
+// TestCreatedPlainMatchesGeneralPath, so that test compares createdPlain's decisions with
+// the rules it copies, through every public entry point that reaches applyTransfers.
+func (l *Ledger) applyTransfersGeneral(runner *chainRunner, firstTimestamp uint64,
+	events []model.Transfer, results []model.TransferResult, start, end int) {
+	events, results = events[:end], results[:end]
+	for i := start; i < end; i++ {
+		event, result := &events[i], &results[i]
+		timestamp := firstTimestamp + uint64(i)
+		linked := event.Flags&model.TransferLinked != 0
+		*result = model.TransferResult{EventResult: model.EventResult{Timestamp: timestamp}}
+		status := model.StatusOK
+		if linked || runner.open {
+			status = runner.before(i, linked)
+		}
+		if status == model.StatusOK {
+			status = l.createTransfer(event, timestamp, i, result)
+		}
+		result.Status = status
+		if !runner.open {
+			continue
+		}
+		from, to := runner.after(i, linked, status)
+		for j := from; j < to; j++ {
+			results[j] = model.TransferResult{}
+			results[j].Timestamp = firstTimestamp + uint64(j)
+			results[j].Status = model.StatusLinkedEventFailed
+		}
+	}
+}
+
+// createTransfersGeneral is createTransfersTwoPhase applied by applyTransfersGeneral:
+// CreateTransfersAs without createdPlain.
+func (l *Ledger) createTransfersGeneral(client uint64, balances bool, firstTimestamp uint64,
+	events []model.Transfer, results []model.TransferResult) {
+	checkBatch(firstTimestamp, len(events), len(results))
+	l.actAs(client)
+	l.resultBalances = balances
+	if l.riskActive() {
+		l.risk.Begin(client)
+	}
+	runner := chainRunner{ledger: l, count: len(events)}
+	for blockStart := 0; blockStart < len(events); blockStart += prefetchBlockEvents {
+		blockEnd := min(blockStart+prefetchBlockEvents, len(events))
+		l.resolveTransfers(events, blockStart, blockEnd)
+		l.applyTransfersGeneral(&runner, firstTimestamp, events, results, blockStart, blockEnd)
+	}
+}
+
+// createdPlainOperator is an operator (it may use every account, as the system may, so
+// its plain transfers take createdPlain too).
+const createdPlainOperator = 11
+
+// createdPlainSameState requires the state the digest does not see to be the same in
+// both ledgers: the account records as held in memory (the newest-transfer link and the
+// pending-zero marker), each transfer's list links, the id tables, the balance history's
+// last entries, the expiry heap, the running totals (get_ledger_totals) and one account's
+// get_account_transfers and get_account_balances answers.
+func createdPlainSameState(t *testing.T, label string, a, b *Ledger, account model.Uint128) {
+	t.Helper()
+	if a.accounts.count != b.accounts.count || a.transfers.count != b.transfers.count ||
+		a.failed.count != b.failed.count || a.history.count != b.history.count {
+		t.Fatalf("%s: counts differ", label)
+	}
+	for i := range a.accounts.count {
+		if *a.accounts.at(i) != *b.accounts.at(i) {
+			t.Fatalf("%s: account %d: %+v, general %+v", label, i, *a.accounts.at(i),
+				*b.accounts.at(i))
+		}
+	}
+	for i := range a.transfers.count {
+		if *a.transferLinks.at(i) != *b.transferLinks.at(i) || *a.pending.at(i) != *b.pending.at(i) {
+			t.Fatalf("%s: transfer %d's links or pending status differ", label, i)
+		}
+	}
+	for name, tables := range map[string][2]*idTable{
+		"transfer": {&a.transferIndex, &b.transferIndex},
+		"failed":   {&a.failedIndex, &b.failedIndex},
+		"account":  {&a.accountIndex, &b.accountIndex}} {
+		if !sameIDTables(tables[0], tables[1]) {
+			t.Fatalf("%s: the %s id tables differ", label, name)
+		}
+	}
+	if !reflect.DeepEqual(a.historyLast, b.historyLast) ||
+		!reflect.DeepEqual(a.expiry.items, b.expiry.items) {
+		t.Fatalf("%s: history or expiry differ", label)
+	}
+	deadlineA, okA := a.NextDeadline()
+	deadlineB, okB := b.NextDeadline()
+	if deadlineA != deadlineB || okA != okB {
+		t.Fatalf("%s: next deadline %d %v, general %d %v", label, deadlineA, okA, deadlineB, okB)
+	}
+	filter := model.LedgerFilter{Limit: 100}
+	totalsA, statusA := a.LedgerTotals(&filter, nil)
+	totalsB, statusB := b.LedgerTotals(&filter, nil)
+	if statusA != statusB || !reflect.DeepEqual(totalsA, totalsB) {
+		t.Fatalf("%s: ledger totals %v %+v, general %v %+v", label, statusA, totalsA, statusB,
+			totalsB)
+	}
+	accountFilter := model.AccountFilter{AccountID: account, Limit: 1000,
+		Flags: model.FilterDebits | model.FilterCredits | model.FilterReversed}
+	transfersA, statusA := a.GetAccountTransfers(&accountFilter, nil)
+	transfersB, statusB := b.GetAccountTransfers(&accountFilter, nil)
+	if statusA != statusB || !reflect.DeepEqual(transfersA, transfersB) {
+		t.Fatalf("%s: get_account_transfers differ", label)
+	}
+	balancesA, statusA := a.GetAccountBalances(&accountFilter, nil)
+	balancesB, statusB := b.GetAccountBalances(&accountFilter, nil)
+	if statusA != statusB || !reflect.DeepEqual(balancesA, balancesB) {
+		t.Fatalf("%s: get_account_balances differ", label)
+	}
+}
+
+// createdPlainVary turns a drawn client event into the cases createdPlain must create
+// or decline exactly as createTransfer decides: half of them plain (most of which it
+// creates), and a few with one fault each of what a plain transfer must not have (so
+// that createTransfer's codes decide them), or an amount that brings balances near 2^126
+// and 2^128, or no amount.
+func (d *pipelineDiff) createdPlainVary(events []model.Transfer, i int) {
+	e := &events[i]
+	if e.PendingID.IsZero() && d.random.IntN(2) == 0 {
+		e.Flags &= model.TransferPending // Plain: neither linked nor any other flag.
+		e.Timeout = 0
+	}
+	switch d.random.IntN(64) {
+	case 0:
+		e.Amount = model.Uint128{Hi: 1<<62 - uint64(d.random.IntN(2))} // Around 2^126.
+	case 1:
+		e.Amount = model.Uint128{Hi: 1 << 63}
+	case 2:
+		e.Amount = model.Uint128Max
+	case 3:
+		e.Amount = model.Uint128{}
+	case 4:
+		e.ID = model.Uint128{}
+	case 5:
+		e.ID = model.Uint128Max
+	case 6:
+		e.ID.Hi |= 1 << 63 // A system id.
+	case 7:
+		e.DebitAccountID = model.Uint128{}
+	case 8:
+		e.CreditAccountID = model.Uint128Max
+	case 9:
+		e.Ledger = 0
+	case 10:
+		e.Code = 0
+	case 11:
+		e.Timestamp = 1
+	case 12:
+		e.Timeout = 1 // On a transfer that may not be pending.
+	case 13:
+		e.Flags |= 1 << 12 // A reserved flag.
+	case 14:
+		e.CreditAccountID = e.DebitAccountID
+	case 15:
+		e.Ledger = 3 - e.Ledger%3 // Another ledger than the accounts'.
+	case 16:
+		e.Flags |= model.TransferClosingDebit
+	case 17, 18:
+		// The accounts on two ledgers, the transfer on the credit account's (half the
+		// time) or the debit account's: accounts_must_have_the_same_ledger either way.
+		if debit, found := d.pipe.findAccount(e.DebitAccountID); found {
+			ledger := int(d.pipe.accounts.at(debit).Ledger)%pipelineDiffLedgers + 1
+			e.CreditAccountID = d.account(ledger)
+			if d.random.IntN(2) == 0 {
+				e.Ledger = uint32(ledger)
+			}
+		}
+	}
+	e.UserData32 = uint32(d.random.IntN(2)) // Retries with other fields: exists_with_different_*.
+}
+
+// applyAhead is pipelineDiff.apply for a one-event client batch through the lookahead
+// (PrefetchTransferSlots, PrefetchTransferRecords, CreateTransferAheadAs) on pipe.
+func (d *pipelineDiff) applyAhead(label string, events []model.Transfer, client uint64,
+	balances bool) {
+	pipeEvents := append([]model.Transfer(nil), events...)
+	oldEvents := append([]model.Transfer(nil), events...)
+	pipeResults, oldResults := make([]model.TransferResult, 1), make([]model.TransferResult, 1)
+	poisonResults(pipeResults)
+	poisonResults(oldResults)
+	d.pipeEvents.Reset()
+	d.oldEvents.Reset()
+	var ahead TransferLookahead
+	d.pipe.PrefetchTransferSlots(client, balances, &pipeEvents[0], &ahead)
+	d.pipe.PrefetchTransferRecords(&ahead)
+	d.pipe.CreateTransferAheadAs(client, balances, d.timestamp, pipeEvents, pipeResults, &ahead)
+	d.reference(d.old, client, balances, d.timestamp, oldEvents, oldResults)
+	d.timestamp++
+	d.statuses[pipeResults[0].Status]++
+	if pipeResults[0] != oldResults[0] {
+		d.t.Fatalf("%s (ahead, client %d): %+v: %+v, general %+v", label, client, events[0],
+			pipeResults[0], oldResults[0])
+	}
+	if !reflect.DeepEqual(d.pipeEvents.Events, d.oldEvents.Events) {
+		d.t.Fatalf("%s (ahead): other events than the general path's", label)
+	}
+	d.compare(label)
+}
+
+// TestCreatedPlainMatchesGeneralPath is a differential test of createdPlain through the
+// public entry points (CreateTransfersAs with its pipeline and its one-event path,
+// CreateTransferAheadAs, CreateSystemTransfers, CreateSagaTransfersAs) against createTransfersGeneral, which
+// applies every event through createTransfer as before createdPlain: pipelineDiff's
+// batches of every kind (chains, posts and voids, closing and balancing transfers,
+// reservations, saga steps, retries of stored and failed ids, expiry, the transfer
+// table's growth, risk rules in some scenarios, events on in some), half their client
+// events made plain, others with one fault each or amounts near 2^126 and 2^128, sent
+// by the system and an operator (which take createdPlain) more than by the owner and a
+// grantee, in one scenario up to the transfers limit. After every batch the results,
+// the events, the digests and what the digest does not see (createdPlainSameState) must
+// be the same.
+func TestCreatedPlainMatchesGeneralPath(t *testing.T) {
+	scenarios := []struct {
+		accounts      int
+		rules, events bool
+		transfersMax  bool
+	}{
+		{accounts: 12, events: true},
+		{accounts: 40, transfersMax: true},
+		{accounts: 520, events: true},
+		{accounts: 700, rules: true, events: true},
+		{accounts: 3_000},
+	}
+	steps := 120
+	if testing.Short() {
+		steps = 30
+	}
+	for n, scenario := range scenarios {
+		t.Run(fmt.Sprintf("accounts=%d/rules=%t/events=%t/max=%t", scenario.accounts,
+			scenario.rules, scenario.events, scenario.transfersMax), func(t *testing.T) {
+			d := newPipelineDiff(t, uint64(n)+470, scenario.accounts, scenario.rules,
+				scenario.events)
+			d.reference = (*Ledger).createTransfersGeneral
+			for _, l := range []*Ledger{d.pipe, d.old} {
+				if err := l.SetGrants([]model.Grant{
+					{Client: pipelineDiffGrantee, Scopes: model.ScopeTransfer, Ledger: 1},
+					{Client: pipelineDiffGrantee, Scopes: model.ScopeRead, Ledger: 2},
+					{Client: createdPlainOperator, Scopes: model.ScopeOperator}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			plainCreated := 0
+			for step := range steps {
+				label := fmt.Sprintf("step %d", step)
+				if scenario.transfersMax && step == steps/2 {
+					// Reached in a few batches from here.
+					limit := d.pipe.transfers.count + 600
+					d.pipe.config.TransfersMax, d.old.config.TransfersMax = limit, limit
+				}
+				d.timestamp += uint64(d.random.IntN(3)) * 700_000_000
+				if d.random.IntN(4) == 0 {
+					if a, b := d.pipe.Expire(d.timestamp, nil), d.old.Expire(d.timestamp, nil); a != b {
+						t.Fatalf("%s: expired %d, general %d", label, a, b)
+					}
+					d.timestamp++
+				}
+				count := 0
+				if step%10 == 3 {
+					count = 1 // CreateTransfersAs's one-event path (resolveOne).
+				}
+				kind, events := d.batch(count, d.createdPlainVary)
+				client := []uint64{0, 0, 0, createdPlainOperator, createdPlainOperator,
+					pipelineDiffOwner, pipelineDiffGrantee}[d.random.IntN(7)]
+				balances := d.random.IntN(2) == 0
+				first := d.timestamp
+				if count == 1 && kind >= 3 && d.random.IntN(2) == 0 {
+					d.applyAhead(label, events, client, balances)
+				} else {
+					d.apply(label, kind, events, client, balances)
+				}
+				createdPlainSameState(t, label, d.pipe, d.old,
+					d.accounts[d.random.IntN(len(d.accounts))])
+				if kind < 3 || (client != 0 && client != createdPlainOperator) {
+					continue
+				}
+				// The plain unlinked events created (by createdPlain, unless a chain was
+				// open): their transfers carry their events' timestamps.
+				for i := range events {
+					index, found := d.pipe.TransferIndex(events[i].ID)
+					if plainIgnoringAccountIDs(&events[i]) &&
+						events[i].Flags&model.TransferLinked == 0 && found &&
+						d.pipe.transfers.at(index).Timestamp == first+uint64(i) {
+						plainCreated++
+					}
+				}
+			}
+			t.Logf("%d plain unlinked transfers created for the system or the operator; "+
+				"statuses %v", plainCreated, d.statuses)
+			// Closing transfers close the few accounts of the small scenarios early.
+			if plainCreated < steps {
+				t.Fatalf("only %d plain transfers created where createdPlain may", plainCreated)
+			}
+		})
+	}
+}
