@@ -173,7 +173,7 @@ func TestWeightedStressModel(t *testing.T) {
 // is never found queued (under the window's lock) while its bytes are free. The Release
 // is made while the Acquire holds the lock, as often as the scheduler allows.
 func TestWeightedReleaseAsWaiterArrives(t *testing.T) {
-	const size, rounds = 4, 50000
+	const size, rounds = 4, 5000
 	window := newWeighted(size)
 	random := rand.New(rand.NewPCG(47, 47))
 	var spun atomic.Int64
