@@ -44,13 +44,16 @@ const (
 	weightedOneWaiter = 1 << weightedWaiterShift
 )
 
-// newWeighted returns a window of size bytes; size must be below
-// 1<<weightedWaiterShift (a terabyte: InflightBytesMax is an int).
+// newWeighted returns a window of size bytes. A size of 1<<weightedWaiterShift or more
+// (Config.InflightBytesMax is any int Validate accepts: math.MaxInt says "no bound") is
+// taken as weightedHeldMask, the most the packed word holds: a terabyte of replies in
+// flight bounds nothing a process can hold anyway, and every weight taken from it is a
+// frame's reply bytes at most (megabytes), so none waits for more than that window.
 func newWeighted(size int64) *weighted {
-	if size < 0 || size > weightedHeldMask {
-		panic("client: window size out of range")
+	if size < 0 {
+		panic("client: negative window size")
 	}
-	return &weighted{size: size}
+	return &weighted{size: min(size, weightedHeldMask)}
 }
 
 // TryAcquire takes weight bytes without waiting, and reports whether it did: never while
