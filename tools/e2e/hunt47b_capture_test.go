@@ -791,12 +791,6 @@ func TestHunt47bPromotionWhileJetStreamIsDown(t *testing.T) {
 // a consumer that read both streams in time has every event once and the node's
 // balances.
 func TestHunt47bPurgedStreamWhileJetStreamIsDown(t *testing.T) {
-	purgedStreamAfterASIGKILL(t, true)
-}
-
-// purgedStreamAfterASIGKILL runs the test above; natsDown keeps JetStream down from the
-// SIGKILL until the restarted node has taken a round of transfers.
-func purgedStreamAfterASIGKILL(t *testing.T, natsDown bool) {
 	dir := t.TempDir()
 	natsAddress := freePort(t)
 	natsURL := "nats://" + natsAddress
@@ -888,20 +882,16 @@ func purgedStreamAfterASIGKILL(t *testing.T, natsDown bool) {
 	purge() // Now the stream has lost its last message, and the node crashes.
 	c.Close()
 	s.kill()
-	if natsDown {
-		connection.Close()
-		jetStream.Shutdown()
-		jetStream.WaitForShutdown()
-	}
+	connection.Close()
+	jetStream.Shutdown()
+	jetStream.WaitForShutdown()
 	s.restart()
 	if c, err = dialWith(t, s.address, 1, secret); err != nil {
 		t.Fatal(err)
 	}
 	write(c, 5)
-	if natsDown {
-		startNATS(t, filepath.Join(dir, "nats"), natsAddress)
-		write(c, 1)
-	}
+	startNATS(t, filepath.Join(dir, "nats"), natsAddress)
+	write(c, 1)
 	var gaps [2][]documentedEvent
 	var followers [2]*ledgerFollower
 	want := int(next-1) / 2 // Transfers per shard: as many local to each.
