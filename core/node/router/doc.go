@@ -46,9 +46,13 @@
 // a refused one, busy say, is dropped, because the debit shard re-sends). Finished
 // messages complete the client requests waiting for them. Every OutboxInterval each shard
 // is asked for its running sagas (saga_outbox, released after durability): their Credit
-// is sent again when not sent for SagaResendAfter, as an abort once the saga is older than
-// SagaTimeout, and the summary's lowest running saga becomes the watermark sent to the
-// other shards (saga_forget). Waiting requests whose saga result has not arrived ask
+// is sent again when not sent for SagaResendAfter, as an abort once the saga has run
+// SagaTimeout since the later of its step 1 and the router's first Tick (a restart or a
+// promotion builds a new router, so the time the node was down does not count), and the
+// summary's lowest running saga becomes the watermark sent to the other shards
+// (saga_forget). Whether to abort is the router's choice, by its clock, and travels as
+// the Credit's abort flag into the credit shard's log: replay reads the flag, never a
+// clock, so this rule may change without a rules version. Waiting requests whose saga result has not arrived ask
 // for it again (saga_lookup) every SagaResendAfter, which covers any lost message or
 // restarted shard.
 package router

@@ -23,7 +23,9 @@ const (
 	// SagaResendAfterDefault: a running saga's Credit is sent again when it was not sent
 	// for this long, and a request waiting for a saga's result asks for it again.
 	SagaResendAfterDefault = 200_000_000
-	// SagaTimeoutDefault: a saga older than this asks its credit shard to refuse.
+	// SagaTimeoutDefault: a saga running this long asks its credit shard to refuse,
+	// counted from the later of its step 1 and the router's first Tick (a restart or a
+	// promotion builds a new router), so the time the node was down does not count.
 	SagaTimeoutDefault = 10_000_000_000
 	// OutboxIntervalDefault: how often each shard is asked for its running sagas.
 	OutboxIntervalDefault = 100_000_000
@@ -63,7 +65,13 @@ type Router struct {
 	config Config
 	mutex  sync.Mutex
 	now    uint64 // Last Tick.
-	next   uint64 // Next router connection id.
+	// servingSince is the first Tick's time: when this router began to drive sagas. A saga
+	// that a restart or a failover interrupted has its SagaTimeout from then, not from
+	// its step 1 (pollAnswered): the node's downtime is the operator's, and the timeout
+	// is for a credit shard that does not answer while the node serves.
+	servingSince uint64
+	ticked       bool   // Tick has run: servingSince is set.
+	next         uint64 // Next router connection id.
 
 	pending   map[uint64]pendingEntry // Router connection id → what waits for its reply.
 	busy      []*part                 // Parts refused busy after an earlier part was queued.

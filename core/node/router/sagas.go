@@ -76,6 +76,9 @@ func (r *Router) receiveKind(destination uint16, messages []saga.Message, kind s
 func (r *Router) Tick(now uint64) {
 	r.mutex.Lock()
 	r.now = max(r.now, now)
+	if !r.ticked {
+		r.ticked, r.servingSince = true, r.now
+	}
 	r.retryBusy()
 	for shardIndex := range r.polls {
 		p := &r.polls[shardIndex]
@@ -142,7 +145,7 @@ func (r *Router) poll(shardIndex uint16, after uint64) {
 }
 
 // pollAnswered sends again the Credits not sent lately (as aborts for sagas past the
-// timeout), reads the next page if this one was full, and sends the debit shard's
+// timeout, counted from the later of step 1 and when this router began to serve), reads the next page if this one was full, and sends the debit shard's
 // watermark to the other shards when it moved.
 func (r *Router) pollAnswered(shardIndex uint16, reply *backend.Reply) {
 	p := &r.polls[shardIndex]
@@ -165,7 +168,10 @@ func (r *Router) pollAnswered(shardIndex uint16, reply *backend.Reply) {
 			continue
 		}
 		sentBy[credit.Sequence] = r.now
-		credit.Abort = r.now >= credit.Transfer.Timestamp+r.config.SagaTimeout
+		// Whether to abort is decided here, by this clock, and written into the credit
+		// shard's log with the Credit (its abort flag): replay reads the flag, never a
+		// clock, so counting from the router's start changes no replay.
+		credit.Abort = r.now >= max(credit.Transfer.Timestamp, r.servingSince)+r.config.SagaTimeout
 		r.outgoing = append(r.outgoing, saga.Message{Kind: saga.MessageCredit, To: credit.To,
 			Credit: credit})
 	}
