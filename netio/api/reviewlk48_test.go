@@ -198,8 +198,9 @@ func TestReviewlk48LookupMatchesANaiveModelOnSeveralShards(t *testing.T) {
 // records each) leave 16,374, under the bound, and the third, of the last 2 ids, passes
 // it. The request is refused 422 too_many_records, not answered with 16,380 records:
 // only readRecords' check after its loop catches it (deleting that check survived
-// TestReviewac47OneLookupsNodeWorkIsBounded, whose lists pass the bound before a
-// further lookup).
+// the package's tests). And a request whose records pass the bound with ids left is
+// refused then, before asking the node for those (deleting the check at the loop's
+// start also survived: the submits bound refused later, after more lookups).
 func TestReviewlk48RecordsBoundAfterTheLastLookup(t *testing.T) {
 	node := &modelNode{shards: 3}
 	h := modelNodeHarness(t, node, 0)
@@ -216,6 +217,18 @@ func TestReviewlk48RecordsBoundAfterTheLastLookup(t *testing.T) {
 	// One id fewer: 16,377 records, answered.
 	if code := lookupAnswered(t, h, node, "16,377 records", ids[:5459]); code != 200 {
 		t.Fatalf("16,377 records: HTTP %d, want 200", code)
+	}
+	// 8,189 such ids: past the bound after the third lookup (24,561 records) with 2 ids
+	// left, refused then rather than after asking for those too.
+	more := make([]uint64, model.EventsPerRequestMax)
+	for i := range more {
+		more[i] = uint64(4*i + 3)
+	}
+	if code := lookupAnswered(t, h, node, "24,567 records", more); code != 422 {
+		t.Fatalf("24,567 records: HTTP %d, want 422", code)
+	}
+	if lookups := node.lookups.Load(); lookups != 3 {
+		t.Fatalf("24,567 records: %d lookups asked of the node, want 3", lookups)
 	}
 }
 
