@@ -1,0 +1,343 @@
+package e2e
+
+// Session 48's protocol hunt (helper hunt48): the edges of netio/PROTOCOL.md a client
+// written from the document alone relies on (framing errors and the number they carry,
+// shape refusals, the largest batch, lookups of 0 ids, reads under numbers of writes),
+// checked against a real `sequent serve --shards 2` with frames encoded by hand from the
+// document (the docEncode client of hunt46b_protocol_test.go: no netio/wire, no
+// netio/client). One server per test group.
+
+import (
+	endian "encoding/binary"
+	"errors"
+	"hash/crc32"
+	"io"
+	"net"
+	"slices"
+	"testing"
+	"time"
+)
+
+// Kinds, operations, statuses and error codes as PROTOCOL.md sections 4, 11, 12 and 13
+// number them (those hunt46b's file does not name already).
+const (
+	h48KindLogout    = 4
+	h48KindUnknown   = 12
+	h48KindSubscribe = 9
+
+	h48OperationGetAccountTransfers = 5
+	h48OperationUndefined           = 8
+	h48OperationPulse               = 60
+
+	h48StatusTooManyEvents = 207
+	h48StatusEmptyRequest  = 211
+
+	h48ErrorBadVersion       = 1002
+	h48ErrorBadChecksum      = 1003
+	h48ErrorFrameTooLarge    = 1004
+	h48ErrorBadBodyLength    = 1005
+	h48ErrorUnknownKind      = 1006
+	h48ErrorReservedNotZero  = 1007
+	h48ErrorUnexpectedFrame  = 1009
+	h48ErrorUnknownOperation = 1010
+	h48ErrorSessionMismatch  = 1011
+	h48ErrorBadRequestNumber = 1012
+	h48ErrorLoginNonceUsed   = 1015
+
+	// h48RequestBodyMax and h48EventsMax are section 14's request body and events per
+	// request; h48ErrorBodyMax its error message bound.
+	h48RequestBodyMax = 1_048_192
+	h48EventsMax      = 8189
+	h48ErrorBodyMax   = 256
+)
+
+// h48Raw connects and reads the challenge, without logging in.
+func h48Raw(t *testing.T, address string) *docConn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", address, docFrameWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &docConn{t: t, conn: conn}
+	if challenge := c.next(); challenge.kind != docKindChallenge {
+		t.Fatalf("first frame kind %d, want a challenge", challenge.kind)
+	}
+	return c
+}
+
+// expectErrorClosed requires the next frame to be error code with header number and
+// session as section 4 (error) says, aux 0 and a body of at most 256 bytes, and then
+// the end of the connection (section 9: the error frame is the last frame).
+func (c *docConn) expectErrorClosed(what string, code uint32, number, session uint64) {
+	c.t.Helper()
+	frame := c.next()
+	if frame.kind != docKindError || frame.status != code || frame.number != number ||
+		frame.session != session || frame.aux != 0 || len(frame.body) > h48ErrorBodyMax {
+		c.t.Fatalf("%s: kind %d status %d number %d session %d aux %d %q, want error %d "+
+			"number %d session %d aux 0", what, frame.kind, frame.status, frame.number,
+			frame.session, frame.aux, frame.body, code, number, session)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(docFrameWait))
+	var one [1]byte
+	if _, err := c.conn.Read(one[:]); err == nil || errors.Is(err, io.ErrNoProgress) {
+		c.t.Fatalf("%s: a byte after the error frame", what)
+	} else if timeout, ok := err.(net.Error); ok && timeout.Timeout() {
+		c.t.Fatalf("%s: the connection stayed open after the error frame", what)
+	}
+}
+
+// h48Header is a bare frame header with body_length set and the checksum of the header
+// alone (the body that would follow is never sent).
+func h48Header(kind, operation byte, session, number uint64, bodyLength uint32) []byte {
+	header := docEncode(kind, operation, 0, session, number, nil)
+	endian.LittleEndian.PutUint32(header[8:], bodyLength)
+	endian.LittleEndian.PutUint32(header[44:], crc32.Checksum(header[:44], docCastagnoli))
+	return header
+}
+
+// h48Reseal recomputes the checksum of a frame whose header was changed.
+func h48Reseal(frame []byte) []byte {
+	sum := crc32.Update(crc32.Update(0, docCastagnoli, frame[:44]), docCastagnoli,
+		frame[docHeaderBytes:])
+	endian.LittleEndian.PutUint32(frame[44:], sum)
+	return frame
+}
+
+// TestHunt48FramingErrors: section 3's reading steps and section 4's error frame on a
+// node of two shards, each on a connection of its own: the code, the header `number`
+// ("the number of the request that caused it once its header passed section 3's steps 2
+// and 3, else 0 (frame_too_large, reserved_not_zero of bytes 40..43 and truncated_frame
+// carry 0, as does an error caused by any other kind of frame whatever its number field
+// held"), the session ("the connection's session once logged in, else 0"), aux 0, a body
+// of at most 256 bytes, and the close.
+func TestHunt48FramingErrors(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash")
+	const session = 4801
+	account := docAccount(4_800_001)
+	cases := []struct {
+		name   string
+		frame  func() []byte
+		code   uint32
+		number uint64
+	}{
+		{"a request one byte above the frame bound, its body never sent", func() []byte {
+			return h48Header(docKindRequest, docOperationCreateAccounts, session, 11,
+				h48RequestBodyMax+1)
+		}, h48ErrorFrameTooLarge, 0},
+		{"a bad checksum", func() []byte {
+			frame := docEncode(docKindRequest, docOperationCreateAccounts, 0, session, 12, account)
+			frame[44] ^= 1
+			return frame
+		}, h48ErrorBadChecksum, 12},
+		{"an undefined operation", func() []byte {
+			return docEncode(docKindRequest, h48OperationUndefined, 0, session, 13, nil)
+		}, h48ErrorUnknownOperation, 13},
+		{"operation 0", func() []byte {
+			return docEncode(docKindRequest, 0, 0, session, 14, nil)
+		}, h48ErrorUnknownOperation, 14},
+		{"an internal operation", func() []byte {
+			return docEncode(docKindRequest, h48OperationPulse, 0, session, 15, nil)
+		}, h48ErrorUnknownOperation, 15},
+		{"request number 0", func() []byte {
+			return docEncode(docKindRequest, docOperationCreateAccounts, 0, session, 0, account)
+		}, h48ErrorBadRequestNumber, 0},
+		{"another session's request", func() []byte {
+			return docEncode(docKindRequest, docOperationCreateAccounts, 0, session+1, 16, account)
+		}, h48ErrorSessionMismatch, 16},
+		{"a request with status set", func() []byte {
+			frame := docEncode(docKindRequest, docOperationCreateAccounts, 0, session, 17, account)
+			frame[12] = 1
+			return h48Reseal(frame)
+		}, h48ErrorReservedNotZero, 17},
+		{"a request with aux set", func() []byte {
+			frame := docEncode(docKindRequest, docOperationCreateAccounts, 0, session, 18, account)
+			frame[39] = 1
+			return h48Reseal(frame)
+		}, h48ErrorReservedNotZero, 18},
+		{"a request with header bytes 40..43 set", func() []byte {
+			frame := docEncode(docKindRequest, docOperationCreateAccounts, 0, session, 19, account)
+			frame[41] = 1
+			return h48Reseal(frame)
+		}, h48ErrorReservedNotZero, 0},
+		{"a heartbeat with a number", func() []byte {
+			return docEncode(docKindHeartbeat, 0, 0, session, 20, nil)
+		}, h48ErrorReservedNotZero, 0},
+		{"a reply sent by the client", func() []byte {
+			return docEncode(docKindReply, docOperationCreateAccounts, 0, session, 21, nil)
+		}, h48ErrorUnexpectedFrame, 0},
+		{"an undefined kind", func() []byte {
+			return docEncode(h48KindUnknown, 0, 0, session, 0, nil)
+		}, h48ErrorUnknownKind, 0},
+		{"version 2", func() []byte {
+			frame := docEncode(docKindRequest, docOperationCreateAccounts, 0, session, 22, account)
+			frame[4] = 2
+			return h48Reseal(frame)
+		}, h48ErrorBadVersion, 0},
+		{"a subscribe of 15 bytes", func() []byte {
+			return docEncode(h48KindSubscribe, 0, 0, session, 0, make([]byte, 15))
+		}, h48ErrorBadBodyLength, 0},
+		{"a second login", func() []byte {
+			return docEncode(docKindLogin, 0, 0, session, 0, make([]byte, 48))
+		}, h48ErrorLoginNonceUsed, 0},
+	}
+	for _, check := range cases {
+		c := docLogin(t, address, data, session)
+		c.write(check.frame())
+		c.expectErrorClosed(check.name, check.code, check.number, session)
+	}
+
+	// Before login: a request is refused from its header alone (section 3 step 4), so
+	// without its body; the error carries session 0 and, its header having passed steps
+	// 2 and 3, the request's number.
+	early := h48Raw(t, address)
+	early.write(h48Header(docKindRequest, docOperationCreateAccounts, session, 3, 128))
+	early.expectErrorClosed("a request before login, its body never sent",
+		h48ErrorUnexpectedFrame, 3, 0)
+
+	// A logout is answered with a logout frame, then the close (section 4, logout).
+	c := docLogin(t, address, data, session)
+	c.write(docEncode(h48KindLogout, 0, 0, session, 0, nil))
+	if answer := c.next(); answer.kind != h48KindLogout || answer.session != session {
+		t.Fatalf("logout answered kind %d session %d, want logout", answer.kind, answer.session)
+	}
+}
+
+// h48ShardMap checks the get_shard_map record of section 18: magic, version, checksum
+// (CRC32C of the record with its checksum field zero), and returns shards and placement.
+func h48ShardMap(t *testing.T, record []byte) (shards uint16, placement byte) {
+	t.Helper()
+	if len(record) < 40 || string(record[:8]) != "SQSHMAP1" ||
+		endian.LittleEndian.Uint32(record[8:]) != 1 {
+		t.Fatalf("shard map record %x: not section 18's", record)
+	}
+	zeroed := slices.Clone(record)
+	endian.LittleEndian.PutUint32(zeroed[12:], 0)
+	if crc32.Checksum(zeroed, docCastagnoli) != endian.LittleEndian.Uint32(record[12:]) {
+		t.Fatalf("shard map record %x: checksum", record)
+	}
+	ledger := endian.LittleEndian.Uint32(record[24:])
+	ranges := endian.LittleEndian.Uint32(record[28:])
+	instruments := endian.LittleEndian.Uint32(record[32:])
+	if uint32(len(record)) != 40+8*ledger+24*ranges+8*instruments {
+		t.Fatalf("shard map record of %d bytes for %d, %d, %d entries", len(record), ledger,
+			ranges, instruments)
+	}
+	return endian.LittleEndian.Uint16(record[16:]), record[18]
+}
+
+// TestHunt48RequestEdges: section 6's refusals at once and their order, the largest
+// batch, and section 7's rules for numbers of reads and refused writes, on one
+// connection to a node of two shards (hash placement), which stays open throughout.
+func TestHunt48RequestEdges(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash")
+	c := docLogin(t, address, data, 4802)
+	number := uint64(0)
+	ask := func(operation, flags byte, body []byte) docFrame {
+		t.Helper()
+		number++
+		return c.request(operation, flags, number, body)
+	}
+	refused := func(what string, reply docFrame, status uint32) {
+		t.Helper()
+		if reply.status != status || reply.aux != 0 || len(reply.body) != 0 || reply.flags != 0 {
+			t.Fatalf("%s: status %d aux %d flags %d body %d bytes, want status %d, aux 0, "+
+				"no body", what, reply.status, reply.aux, reply.flags, len(reply.body), status)
+		}
+	}
+
+	// get_shard_map: an empty body, one record.
+	shardMap := ask(docOperationGetShardMap, 0, nil)
+	if shardMap.status != docStatusOK || shardMap.aux != 0 {
+		t.Fatalf("get_shard_map: status %d aux %d", shardMap.status, shardMap.aux)
+	}
+	if shards, placement := h48ShardMap(t, shardMap.body); shards != 2 || placement != 3 {
+		t.Fatalf("shard map: %d shards, placement %d, want 2 and hash (3)", shards, placement)
+	}
+	refused("get_shard_map with a body byte", ask(docOperationGetShardMap, 0, []byte{0}),
+		docStatusInvalidBody)
+	refused("get_shard_map with flag bit 0", ask(docOperationGetShardMap, 1, nil),
+		docStatusInvalidBody)
+
+	// Shape refusals (section 6's table) and their order: flags before shape.
+	refused("create_accounts of 0 events", ask(docOperationCreateAccounts, 0, nil),
+		h48StatusEmptyRequest)
+	refused("lookup_accounts of 0 ids", ask(docOperationLookupAccounts, 0, nil),
+		h48StatusEmptyRequest)
+	refused("lookup_transfers of 0 ids", ask(docOperationLookupTransfers, 0, nil),
+		h48StatusEmptyRequest)
+	refused("create_accounts of 129 bytes",
+		ask(docOperationCreateAccounts, 0, append(docAccount(4_800_100), 0)),
+		docStatusInvalidBody)
+	refused("lookup_accounts with flag bit 0", ask(docOperationLookupAccounts, 1, docIDs(1)),
+		docStatusInvalidBody)
+	refused("an undefined flag on an empty request", ask(docOperationCreateAccounts, 2, nil),
+		docStatusInvalidBody)
+	refused("lookup_accounts of 8190 ids",
+		ask(docOperationLookupAccounts, 0, make([]byte, 16*(h48EventsMax+1))),
+		h48StatusTooManyEvents)
+	refused("get_account_transfers of two filters",
+		ask(h48OperationGetAccountTransfers, 0, make([]byte, 256)), h48StatusTooManyEvents)
+
+	// A number refused at once is not recorded: the same number then applies a write.
+	number++
+	refused("create_accounts of 0 events", c.request(docOperationCreateAccounts, 0, number, nil),
+		h48StatusEmptyRequest)
+	if reply := c.request(docOperationCreateAccounts, 0, number, docAccount(4_800_200)); reply.status != docStatusOK || reply.flags != 0 ||
+		reply.aux == 0 || eventStatus(reply.body, 0) != docStatusOK {
+		t.Fatalf("a write under the number of an empty_request: status %d flags %d aux %d "+
+			"body %x, want it applied", reply.status, reply.flags, reply.aux, reply.body)
+	}
+	applied := number
+
+	// The largest batch: 8189 accounts over both shards, one result each in event order.
+	ids := make([]uint64, h48EventsMax)
+	batch := make([]byte, 0, 128*h48EventsMax)
+	for i := range ids {
+		ids[i] = 4_810_000 + uint64(i)
+		batch = append(batch, docAccount(ids[i])...)
+	}
+	largest := ask(docOperationCreateAccounts, 0, batch)
+	if largest.status != docStatusOK || largest.aux == 0 ||
+		len(largest.body) != docEventResultBytes*h48EventsMax {
+		t.Fatalf("8189 accounts: status %d aux %d body %d bytes", largest.status, largest.aux,
+			len(largest.body))
+	}
+	for i := range ids {
+		if eventStatus(largest.body, i) != docStatusOK {
+			t.Fatalf("8189 accounts: result %d is %x", i,
+				largest.body[i*docEventResultBytes:(i+1)*docEventResultBytes])
+		}
+	}
+	// Looked up in reverse order with a missing id first: the records come in the order
+	// asked, the missing one skipped.
+	asked := append([]uint64{4_800_999}, ids[:h48EventsMax-1]...)
+	slices.Reverse(asked[1:])
+	found := ask(docOperationLookupAccounts, 0, docIDs(asked...))
+	if found.status != docStatusOK || len(found.body) != 128*(h48EventsMax-1) {
+		t.Fatalf("lookup of 8189 ids: status %d body %d bytes", found.status, len(found.body))
+	}
+	for i, id := range asked[1:] {
+		if got := endian.LittleEndian.Uint64(found.body[128*i:]); got != id {
+			t.Fatalf("lookup record %d is account %d, want %d (the order asked)", i, got, id)
+		}
+	}
+
+	// Reads are not recorded (section 7): a read under an applied write's number is
+	// executed, not answered from the cache, and a write under a read's number is new.
+	if again := c.request(docOperationLookupAccounts, 0, applied, docIDs(ids[0])); again.status != docStatusOK ||
+		again.flags != 0 || len(again.body) != 128 {
+		t.Fatalf("a lookup under the number of an applied write: status %d flags %d body %d "+
+			"bytes, want the lookup executed", again.status, again.flags, len(again.body))
+	}
+	read := ask(docOperationLookupAccounts, 0, docIDs(ids[1]))
+	if created := c.request(docOperationCreateAccounts, 0, read.number, docAccount(4_800_300)); created.status != docStatusOK ||
+		created.flags != 0 || eventStatus(created.body, 0) != docStatusOK {
+		t.Fatalf("a write under a read's number: status %d flags %d body %x, want it applied",
+			created.status, created.flags, created.body)
+	}
+}
