@@ -8,6 +8,8 @@ package e2e
 // netio/client). One server per test group.
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	endian "encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -339,5 +341,309 @@ func TestHunt48RequestEdges(t *testing.T) {
 		created.flags != 0 || eventStatus(created.body, 0) != docStatusOK {
 		t.Fatalf("a write under a read's number: status %d flags %d body %x, want it applied",
 			created.status, created.flags, created.body)
+	}
+}
+
+// Transfer flags and statuses of sections 10 and 18 used below.
+const (
+	h48TransferFlagLinked       = 1
+	h48StatusLinkedEventFailed  = 1
+	h48StatusLinkedChainSpans   = 80
+	h48ReplyFlagBalances        = 1
+	h48EventResultBalancesBytes = 144
+)
+
+// h48Transfer is docTransfer with transfer flags.
+func h48Transfer(id, debit, credit, amount uint64, flags uint16) []byte {
+	record := docTransfer(id, debit, credit, amount)
+	endian.LittleEndian.PutUint16(record[118:], flags)
+	return record
+}
+
+// TestHunt48ShardedAnswers: section 6, "exactly one result per event, in event
+// order: EventResult (16 bytes), or EventResult with balances (144 bytes) when request
+// flag bit 0 was set for create_transfers", on a node of two shards: for a request
+// split over both shards, for one whose every event the node refused itself (section
+// 18, "Refused by the node": "status ok, one result per event, aux 0"), and for one
+// mixing both; and each resent under its number answers the same bytes.
+func TestHunt48ShardedAnswers(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash")
+	c := docLogin(t, address, data, 4803)
+	on := docIDsOnShards(t, 4_830_000, 2)
+	a0, a1, b0, b1 := on[0][0], on[0][1], on[1][0], on[1][1]
+	accounts := slices.Concat(docAccount(a0), docAccount(a1), docAccount(b0), docAccount(b1))
+	for i := range 4 {
+		accounts[128*i+118] = 0 // May issue money: the development key is an operator.
+	}
+	if reply := c.request(docOperationCreateAccounts, 0, 1, accounts); reply.status != docStatusOK {
+		t.Fatalf("create_accounts: status %d", reply.status)
+	}
+	chain := slices.Concat(h48Transfer(4_831_010, a0, a1, 1, h48TransferFlagLinked),
+		h48Transfer(4_831_011, a0, b0, 1, 0))
+	requests := []struct {
+		what   string
+		body   []byte
+		want   []uint32
+		byNode bool
+	}{
+		{"a request split over both shards", slices.Concat(h48Transfer(4_831_001, a0, a1, 5, 0),
+			h48Transfer(4_831_002, b0, b1, 6, 0)), []uint32{docStatusOK, docStatusOK}, false},
+		{"a chain the node refused", chain,
+			[]uint32{h48StatusLinkedEventFailed, h48StatusLinkedChainSpans}, true},
+		{"a local transfer and a chain the node refused",
+			slices.Concat(h48Transfer(4_831_003, b1, b0, 2, 0), chain),
+			[]uint32{docStatusOK, h48StatusLinkedEventFailed, h48StatusLinkedChainSpans}, false},
+	}
+	for i, request := range requests {
+		number := uint64(10 + i)
+		first := c.request(docOperationCreateTransfers, h48ReplyFlagBalances, number, request.body)
+		if first.status != docStatusOK || (first.aux == 0) != request.byNode ||
+			len(first.body) != h48EventResultBalancesBytes*len(request.want) {
+			t.Fatalf("%s with balances: status %d aux %d body %d bytes, want ok, %d results "+
+				"of 144 bytes", request.what, first.status, first.aux, len(first.body),
+				len(request.want))
+		}
+		for j, status := range request.want {
+			if got := endian.LittleEndian.Uint32(first.body[h48EventResultBalancesBytes*j+8:]); got != status {
+				t.Fatalf("%s: event %d answered %d, want %d", request.what, j, got, status)
+			}
+		}
+		again := c.request(docOperationCreateTransfers, h48ReplyFlagBalances, number, request.body)
+		if again.status != docStatusOK || !slices.Equal(again.body, first.body) ||
+			again.aux != first.aux {
+			t.Fatalf("%s resent: status %d aux %d (first %d), same body %v", request.what,
+				again.status, again.aux, first.aux, slices.Equal(again.body, first.body))
+		}
+	}
+
+	// Section 6, lookups: "the records found, in the order of the ids asked": ids asked
+	// twice, of both shards, interleaved; transfer ids are asked of every shard.
+	for _, lookup := range []struct {
+		what      string
+		operation byte
+		asked     []uint64
+	}{
+		{"lookup_accounts", docOperationLookupAccounts, []uint64{b0, a0, b0, 4_839_999, a0, a1}},
+		{"lookup_transfers", docOperationLookupTransfers,
+			[]uint64{4_831_002, 4_831_001, 4_831_002, 4_839_999, 4_831_001}},
+	} {
+		found := c.request(lookup.operation, 0, 20, docIDs(lookup.asked...))
+		var got []uint64
+		for i := 0; i+128 <= len(found.body); i += 128 {
+			got = append(got, endian.LittleEndian.Uint64(found.body[i:]))
+		}
+		want := slices.DeleteFunc(slices.Clone(lookup.asked), func(id uint64) bool {
+			return id == 4_839_999
+		})
+		if found.status != docStatusOK || len(found.body)%128 != 0 || !slices.Equal(got, want) {
+			t.Fatalf("%s of %v: status %d records %v, want %v", lookup.what, lookup.asked,
+				found.status, got, want)
+		}
+	}
+}
+
+// h48ReplyCacheBytes is section 7's bound of cached reply bodies per session (per shard
+// on a node of several shards, section 18).
+const h48ReplyCacheBytes = 2 << 20
+
+// TestHunt48ReplyCacheEvictionOnShards: section 7, "the newest ones, up to 256 replies
+// and 2 MiB of reply bodies per session, evicting the one applied first", "n already
+// applied but its reply no longer cached (evicted by the 2 MiB bound) ...:
+// request_too_old (208), aux 0 ... This answer is final"; section 18: each shard keeps
+// its own 2 MiB, and "A resend that one shard no longer recognises (its part's reply
+// evicted ...) is answered request_too_old, finally, even when another shard answered
+// its part from its cache". Two replies of 8189 results with balances (1,179,216 bytes
+// each) on shard 0 evict a split request's shard-0 part and the first of them; shard 1
+// still holds its part; the second stays cached.
+func TestHunt48ReplyCacheEvictionOnShards(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash")
+	c := docLogin(t, address, data, 4804)
+	on := docIDsOnShards(t, 4_840_000, 2)
+	a0, a1, b0, b1 := on[0][0], on[0][1], on[1][0], on[1][1]
+	accounts := slices.Concat(docAccount(a0), docAccount(a1), docAccount(b0), docAccount(b1))
+	for i := range 4 {
+		accounts[128*i+118] = 0
+	}
+	if reply := c.request(docOperationCreateAccounts, 0, 1, accounts); reply.status != docStatusOK {
+		t.Fatalf("create_accounts: status %d", reply.status)
+	}
+	split := slices.Concat(h48Transfer(4_841_001, a0, a1, 1, 0), h48Transfer(4_841_002, b0, b1, 1, 0))
+	if reply := c.request(docOperationCreateTransfers, h48ReplyFlagBalances, 2, split); reply.status != docStatusOK {
+		t.Fatalf("split transfers: status %d", reply.status)
+	}
+	large := func(first uint64) []byte {
+		body := make([]byte, 0, 128*h48EventsMax)
+		for i := range uint64(h48EventsMax) {
+			body = append(body, h48Transfer(first+i, a0, a1, 1, 0)...)
+		}
+		return body
+	}
+	larges := [][]byte{large(4_850_000), large(4_860_000)}
+	if 2*h48EventResultBalancesBytes*h48EventsMax <= h48ReplyCacheBytes {
+		t.Fatal("two largest replies fit in the cache: the test proves nothing")
+	}
+	var replies [2]docFrame
+	for i, body := range larges {
+		replies[i] = c.request(docOperationCreateTransfers, h48ReplyFlagBalances, uint64(3+i), body)
+		if replies[i].status != docStatusOK ||
+			len(replies[i].body) != h48EventResultBalancesBytes*h48EventsMax {
+			t.Fatalf("request %d of 8189 transfers: status %d body %d bytes", 3+i,
+				replies[i].status, len(replies[i].body))
+		}
+	}
+	kept := c.request(docOperationCreateTransfers, h48ReplyFlagBalances, 4, larges[1])
+	if kept.status != docStatusOK || kept.flags != docReplyFlagDuplicate ||
+		!slices.Equal(kept.body, replies[1].body) || kept.aux != replies[1].aux {
+		t.Fatalf("the newest reply resent: status %d flags %d, want its duplicate", kept.status,
+			kept.flags)
+	}
+	for attempt := range 2 {
+		for _, number := range []uint64{2, 3} {
+			var body []byte
+			if number == 2 {
+				body = split
+			} else {
+				body = larges[0]
+			}
+			old := c.request(docOperationCreateTransfers, h48ReplyFlagBalances, number, body)
+			if old.status != docStatusRequestTooOld || old.aux != 0 || len(old.body) != 0 ||
+				old.flags != 0 {
+				t.Fatalf("attempt %d at request %d, its shard-0 reply evicted: status %d aux %d "+
+					"flags %d body %d bytes, want request_too_old, aux 0, no body", attempt,
+					number, old.status, old.aux, old.flags, len(old.body))
+			}
+		}
+	}
+}
+
+// Login options and errors of sections 4, 5 and 13.
+const (
+	h48OptionUnchecked        = 2
+	h48ErrorLoginUnknownKey   = 1013
+	h48ErrorLoginBadSignature = 1014
+	h48ErrorLoginBadOptions   = 1016
+	h48PermissionsAll         = 15
+)
+
+// h48LoginBody is a login body (section 4) with options, signed over nonce, client, key,
+// options and session.
+func h48LoginBody(challenge []byte, client uint64, key, options uint32, secret []byte,
+	session uint64) []byte {
+	body := docLoginBody(challenge, client, key, secret, session)
+	if options == 0 {
+		return body
+	}
+	message := make([]byte, 56)
+	copy(message, challenge[:32])
+	endian.LittleEndian.PutUint64(message[32:], client)
+	endian.LittleEndian.PutUint32(message[40:], key)
+	endian.LittleEndian.PutUint32(message[44:], options)
+	endian.LittleEndian.PutUint64(message[48:], session)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(message)
+	endian.LittleEndian.PutUint32(body[12:], options)
+	copy(body[16:], mac.Sum(nil))
+	return body
+}
+
+// TestHunt48Login: sections 4 and 5 on the login: the challenge's fields, the order of
+// the login's checks and their error frames (session 0 in the error: not logged in),
+// unused header fields of a login, a heartbeat before the login, and the unchecked
+// option (login_accepted echoes it; a request with checksum 0 is then applied).
+func TestHunt48Login(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash")
+	client, key, secret := credentials(t, data)
+	login := func(session uint64, options uint32, change func(frame []byte),
+		corrupt bool) *docConn {
+		t.Helper()
+		conn, err := net.DialTimeout("tcp", address, docFrameWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		c := &docConn{t: t, conn: conn, session: session}
+		challenge := c.next()
+		if challenge.kind != docKindChallenge || challenge.session != 0 ||
+			endian.LittleEndian.Uint32(challenge.body[32:]) != 1000 ||
+			endian.LittleEndian.Uint32(challenge.body[36:]) != 15000 ||
+			endian.LittleEndian.Uint64(challenge.body[40:]) != 0 {
+			t.Fatalf("challenge: kind %d session %d body %x", challenge.kind,
+				challenge.session, challenge.body)
+		}
+		frame := docEncode(docKindLogin, 0, 0, session, 0,
+			h48LoginBody(challenge.body, client, key, options, secret, session))
+		if change != nil {
+			change(frame)
+			h48Reseal(frame)
+		}
+		if corrupt {
+			frame[44] ^= 1
+		}
+		c.write(frame)
+		return c
+	}
+	refusals := []struct {
+		what    string
+		session uint64
+		options uint32
+		change  func(frame []byte)
+		code    uint32
+	}{
+		{"session 0", 0, 0, nil, h48ErrorLoginBadOptions},
+		{"an undefined option bit", 4805, 4, nil, h48ErrorLoginBadOptions},
+		{"session 0 and an unknown key", 0, 0, func(frame []byte) { frame[48+8]++ },
+			h48ErrorLoginBadOptions},
+		{"an unknown key", 4805, 0, func(frame []byte) { frame[48+8]++ }, h48ErrorLoginUnknownKey},
+		{"a bad signature", 4805, 0, func(frame []byte) { frame[48+20]++ },
+			h48ErrorLoginBadSignature},
+		{"a signature over other options", 4805, 0, func(frame []byte) { frame[48+12] = 1 },
+			h48ErrorLoginBadSignature},
+		{"a login with a number", 4805, 0, func(frame []byte) { frame[24] = 1 },
+			h48ErrorReservedNotZero},
+		{"a login with an operation", 4805, 0, func(frame []byte) { frame[6] = 1 },
+			h48ErrorReservedNotZero},
+		{"a login with a bad checksum", 4805, 0, nil, h48ErrorBadChecksum},
+	}
+	for _, refusal := range refusals {
+		c := login(refusal.session, refusal.options, refusal.change,
+			refusal.code == h48ErrorBadChecksum)
+		c.expectErrorClosed(refusal.what, refusal.code, 0, 0)
+	}
+
+	// A heartbeat before the login is read and the login then accepted; with the
+	// unchecked option, a request with checksum 0 is applied.
+	conn, err := net.DialTimeout("tcp", address, docFrameWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &docConn{t: t, conn: conn, session: 4806}
+	challenge := c.next()
+	c.write(docEncode(docKindHeartbeat, 0, 0, 0, 0, nil))
+	c.write(docEncode(docKindLogin, 0, 0, c.session, 0,
+		h48LoginBody(challenge.body, client, key, h48OptionUnchecked, secret, c.session)))
+	accepted := c.next()
+	if accepted.kind != docKindLoginAccepted || accepted.session != c.session ||
+		endian.LittleEndian.Uint64(accepted.body) != client ||
+		endian.LittleEndian.Uint32(accepted.body[8:]) != h48PermissionsAll ||
+		endian.LittleEndian.Uint32(accepted.body[12:]) != h48OptionUnchecked ||
+		endian.LittleEndian.Uint64(accepted.body[24:]) != 0 {
+		t.Fatalf("login_accepted: kind %d session %d body %x", accepted.kind, accepted.session,
+			accepted.body)
+	}
+	frame := docEncode(docKindRequest, docOperationCreateAccounts, 0, c.session, 1,
+		docAccount(4_805_001))
+	endian.LittleEndian.PutUint32(frame[44:], 0)
+	c.write(frame)
+	if reply := c.next(); reply.kind != docKindReply || reply.status != docStatusOK ||
+		eventStatus(reply.body, 0) != docStatusOK {
+		t.Fatalf("an unchecked request: kind %d status %d body %x", reply.kind, reply.status,
+			reply.body)
 	}
 }
