@@ -191,6 +191,53 @@ func TestHunt48FramingErrors(t *testing.T) {
 		c.expectErrorClosed(check.name, check.code, check.number, session)
 	}
 
+	// Section 3's order of checks, after the login and before it: the length against the
+	// kind's bound (step 3) before the kind's place (steps 4 and 6), the version before
+	// the kind (step 2).
+	order := []struct {
+		name   string
+		frame  []byte
+		code   uint32
+		number uint64
+	}{
+		{"a challenge of 47 bytes", docEncode(docKindChallenge, 0, 0, session, 0,
+			make([]byte, 47)), h48ErrorBadBodyLength, 0},
+		{"a reply above its bound", h48Header(docKindReply, 0, session, 0, 1_179_217),
+			h48ErrorFrameTooLarge, 0},
+		{"an error frame of 257 bytes", h48Header(docKindError, 0, session, 0, 257),
+			h48ErrorFrameTooLarge, 0},
+		{"a logout of 1 byte", docEncode(h48KindLogout, 0, 0, session, 0, []byte{0}),
+			h48ErrorBadBodyLength, 0},
+		{"an undefined kind of version 2", h48Reseal(func() []byte {
+			frame := docEncode(h48KindUnknown, 0, 0, session, 0, nil)
+			frame[4] = 2
+			return frame
+		}()), h48ErrorBadVersion, 0},
+		{"an undefined kind with bytes 40..43 set", h48Reseal(func() []byte {
+			frame := docEncode(h48KindUnknown, 0, 0, session, 0, nil)
+			frame[40] = 1
+			return frame
+		}()), h48ErrorUnknownKind, 0},
+	}
+	for _, check := range order {
+		for _, logged := range []bool{true, false} {
+			var c *docConn
+			wantSession := uint64(0)
+			if logged {
+				c, wantSession = docLogin(t, address, data, session), session
+			} else {
+				c = h48Raw(t, address)
+			}
+			c.write(check.frame)
+			c.expectErrorClosed(check.name, check.code, check.number, wantSession)
+		}
+	}
+	tooLarge := h48Raw(t, address)
+	tooLarge.write(h48Header(docKindRequest, docOperationCreateAccounts, session, 5,
+		h48RequestBodyMax+1))
+	tooLarge.expectErrorClosed("a request above the bound before login",
+		h48ErrorFrameTooLarge, 0, 0)
+
 	// Before login: a request is refused from its header alone (section 3 step 4), so
 	// without its body; the error carries session 0 and, its header having passed steps
 	// 2 and 3, the request's number.
@@ -442,6 +489,42 @@ func TestHunt48ShardedAnswers(t *testing.T) {
 				found.status, got, want)
 		}
 	}
+
+	// Section 18, "Lookups on several shards": a transfer id both shards use has two
+	// records, in shard order; a reply holds at most 8,189 records and ends before the
+	// first id whose records would not all fit (8,188 records on two shards).
+	const twice = 4095
+	for shard, debit := range [2][2]uint64{{a0, a1}, {b0, b1}} {
+		body := make([]byte, 0, 128*twice)
+		for i := range uint64(twice) {
+			body = append(body, h48Transfer(4_870_000+i, debit[0], debit[1], 1, 0)...)
+		}
+		reply := c.request(docOperationCreateTransfers, 0, uint64(30+shard), body)
+		if reply.status != docStatusOK || eventStatus(reply.body, twice-1) != docStatusOK {
+			t.Fatalf("transfers on shard %d: status %d", shard, reply.status)
+		}
+	}
+	asked := make([]uint64, twice)
+	for i := range asked {
+		asked[i] = 4_870_000 + uint64(twice-1-i)
+	}
+	found := c.request(docOperationLookupTransfers, 0, 40, docIDs(asked...))
+	if found.status != docStatusOK || len(found.body) != 128*2*(twice-1) {
+		t.Fatalf("lookup_transfers of %d ids with two records each: status %d, %d records, "+
+			"want %d (the last id left out whole)", twice, found.status, len(found.body)/128,
+			2*(twice-1))
+	}
+	for i, id := range asked[:twice-1] {
+		for shard, debit := range [2]uint64{a0, b0} {
+			record := found.body[128*(2*i+shard):]
+			if endian.LittleEndian.Uint64(record) != id ||
+				endian.LittleEndian.Uint64(record[16:]) != debit {
+				t.Fatalf("record %d: transfer %d debiting %d, want %d debiting %d (shard %d)",
+					2*i+shard, endian.LittleEndian.Uint64(record),
+					endian.LittleEndian.Uint64(record[16:]), id, debit, shard)
+			}
+		}
+	}
 }
 
 // h48ReplyCacheBytes is section 7's bound of cached reply bodies per session (per shard
@@ -646,4 +729,55 @@ func TestHunt48Login(t *testing.T) {
 		t.Fatalf("an unchecked request: kind %d status %d body %x", reply.kind, reply.status,
 			reply.body)
 	}
+}
+
+// TestHunt48RefusedByNodeNumbers: section 18, "Refused by the node": a write every event
+// of which the node refused itself is answered ok with one result per event and aux 0,
+// and "Section 7's session rules do not reach its number: a resend is answered the same
+// again, never flagged duplicate, however far below the window (never
+// request_too_old); the number reused for another body is answered as a new request
+// (never request_number_reused); and it does not count as applied". Checked both ways:
+// such a write's number (far above the window) neither moves the window nor is taken,
+// and such a write under an applied number or below the window is answered as at first.
+func TestHunt48RefusedByNodeNumbers(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash")
+	c := docLogin(t, address, data, 4807)
+	on := docIDsOnShards(t, 4_880_000, 3)
+	chain := slices.Concat(docAccount(on[0][0]), docAccount(on[1][0]))
+	chain[118] |= 1 // linked: a chain of an account of each shard.
+	byNode := func(what string, number uint64) {
+		t.Helper()
+		reply := c.request(docOperationCreateAccounts, 0, number, chain)
+		if reply.status != docStatusOK || reply.aux != 0 || reply.flags != 0 ||
+			len(reply.body) != 2*docEventResultBytes ||
+			eventStatus(reply.body, 0) != h48StatusLinkedEventFailed ||
+			eventStatus(reply.body, 1) != h48StatusLinkedChainSpans {
+			t.Fatalf("%s (number %d): status %d aux %d flags %d body %x, want ok, aux 0, "+
+				"linked_event_failed then linked_chain_spans_shards", what, number, reply.status,
+				reply.aux, reply.flags, reply.body)
+		}
+	}
+	applied := func(what string, number uint64, id uint64, duplicate bool) uint64 {
+		t.Helper()
+		reply := c.request(docOperationCreateAccounts, 0, number, docAccount(id))
+		if reply.status != docStatusOK || reply.aux == 0 ||
+			(reply.flags == docReplyFlagDuplicate) != duplicate ||
+			eventStatus(reply.body, 0) != docStatusOK {
+			t.Fatalf("%s (number %d): status %d aux %d flags %d body %x, want ok (duplicate %v)",
+				what, number, reply.status, reply.aux, reply.flags, reply.body, duplicate)
+		}
+		return reply.aux
+	}
+	applied("a write on shard 0", 1, on[0][1], false)
+	byNode("a chain refused by the node far above the window", 1000)
+	applied("the first write resent", 1, on[0][1], true)
+	byNode("the refused chain under the applied number", 1)
+	applied("a write under the refused chain's number", 1000, on[0][2], false)
+	byNode("the refused chain again under that number", 1000)
+	// Section 7: a shard that never applied a number applies a new body's events there.
+	applied("a write on shard 1 under a number only shard 0 applied", 1000, on[1][1], false)
+	applied("a write moving shard 1's window", 1300, on[1][2], false)
+	byNode("the refused chain below the window", 2)
 }
