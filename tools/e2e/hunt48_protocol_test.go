@@ -11,10 +11,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	endian "encoding/binary"
+	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -780,4 +783,130 @@ func TestHunt48RefusedByNodeNumbers(t *testing.T) {
 	applied("a write on shard 1 under a number only shard 0 applied", 1000, on[1][1], false)
 	applied("a write moving shard 1's window", 1300, on[1][2], false)
 	byNode("the refused chain below the window", 2)
+}
+
+// More statuses and operations of sections 11 and 12.
+const (
+	h48OperationPlaceOrders   = 21
+	h48StatusPermissionDenied = 204
+)
+
+// TestHunt48RefusalOrderWithRate: section 6, "The checks run in this order: permission,
+// flags, shape (invalid_body, empty_request, too_many_events), rate, then the shard's
+// own": a request refused by an earlier check never reaches the rate check, so it is
+// answered that refusal with the rate spent, and it spends nothing of the rate when the
+// rate is not spent. A client with transfer permission (not trade) and a rate of one
+// request per 1000 s, on a node of two shards.
+func TestHunt48RefusalOrderWithRate(t *testing.T) {
+	data := t.TempDir()
+	secretHex := "48484848484848484848484848484848484848484848484848484848484848aa"
+	keys := filepath.Join(data, "hunt48-keys.json")
+	file := `{"version": 1, "clients": [
+ {"id": 2, "name": "slow", "permissions": ["read", "transfer"],
+  "keys": [{"id": 1, "secret": "` + secretHex + `"}], "grants": [{"scopes": ["operator"]}],
+  "limits": {"requests_per_second": 0.001}}]}`
+	if err := os.WriteFile(keys, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := hex.DecodeString(secretHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash", "--keys", keys)
+	c := docLoginAs(t, address, 2, 1, secret, 4808)
+	number := uint64(0)
+	expect := func(what string, operation, flags byte, body []byte, status uint32) {
+		t.Helper()
+		number++
+		reply := c.request(operation, flags, number, body)
+		if reply.status != status || reply.aux != 0 || len(reply.body) != 0 {
+			t.Fatalf("%s: status %d aux %d body %d bytes, want %d, aux 0, no body", what,
+				reply.status, reply.aux, len(reply.body), status)
+		}
+	}
+	earlier := func(spent string) {
+		t.Helper()
+		expect("place_orders without trade, empty"+spent, h48OperationPlaceOrders, 2, nil,
+			h48StatusPermissionDenied)
+		expect("an undefined flag on an empty request"+spent, docOperationCreateAccounts, 2,
+			nil, docStatusInvalidBody)
+		expect("create_accounts of 0 events"+spent, docOperationCreateAccounts, 0, nil,
+			h48StatusEmptyRequest)
+		expect("lookup_accounts of 8190 ids"+spent, docOperationLookupAccounts, 0,
+			make([]byte, 16*(h48EventsMax+1)), h48StatusTooManyEvents)
+	}
+	earlier("")
+	number++
+	if reply := c.request(docOperationCreateAccounts, 0, number, docAccount(4_808_001)); reply.status != docStatusOK {
+		t.Fatalf("the first request the rate lets through: status %d, want ok", reply.status)
+	}
+	expect("a second request", docOperationCreateAccounts, 0, docAccount(4_808_002),
+		docStatusRateLimited)
+	earlier(", with the rate spent")
+}
+
+// h48ErrorSessionTakenOver is section 13's session_taken_over.
+const h48ErrorSessionTakenOver = 1020
+
+// TestHunt48SessionPerClient: section 2, "A connection carries exactly one session,
+// identified by the pair (client id, session id)"; section 5, "A login to a session held
+// by another connection closes that other connection (error session_taken_over)";
+// section 7, "The server remembers, per (client, session), ...": on a node of two
+// shards, two clients using one session id hold two sessions (neither takes the other
+// over; the same numbers with other bodies are new requests, on either shard), while a
+// second login of the same client and session takes the first connection over, and a
+// request applied on it answers on the new one from the cache.
+func TestHunt48SessionPerClient(t *testing.T) {
+	data := t.TempDir()
+	secretHex := "4848484848484848484848484848484848484848484848484848484848484801"
+	keys := filepath.Join(data, "hunt48-keys.json")
+	file := `{"version": 1, "clients": [
+ {"id": 2, "name": "one", "permissions": ["read", "transfer"],
+  "keys": [{"id": 1, "secret": "` + secretHex + `"}]},
+ {"id": 3, "name": "two", "permissions": ["read", "transfer"],
+  "keys": [{"id": 1, "secret": "` + secretHex + `"}]}]}`
+	if err := os.WriteFile(keys, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := hex.DecodeString(secretHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash", "--keys", keys)
+	const session = 4809
+	on := docIDsOnShards(t, 4_890_000, 2)
+	split := func(i int) []byte {
+		return slices.Concat(docAccount(on[0][i]), docAccount(on[1][i]))
+	}
+	one := docLoginAs(t, address, 2, 1, secret, session)
+	two := docLoginAs(t, address, 3, 1, secret, session)
+	first := one.request(docOperationCreateAccounts, 0, 1, split(0))
+	second := two.request(docOperationCreateAccounts, 0, 1, split(1))
+	for i, reply := range []docFrame{first, second} {
+		if reply.status != docStatusOK || reply.flags != 0 || eventStatus(reply.body, 0) != docStatusOK ||
+			eventStatus(reply.body, 1) != docStatusOK {
+			t.Fatalf("client %d's request 1 under session %d: status %d flags %d body %x, want "+
+				"both accounts created", i+2, session, reply.status, reply.flags, reply.body)
+		}
+	}
+	again := one.request(docOperationCreateAccounts, 0, 1, split(0))
+	if again.status != docStatusOK || again.flags != docReplyFlagDuplicate ||
+		!slices.Equal(again.body, first.body) {
+		t.Fatalf("client 2's request 1 resent: status %d flags %d, want its duplicate",
+			again.status, again.flags)
+	}
+	taker := docLoginAs(t, address, 2, 1, secret, session)
+	one.expectErrorClosed("the connection taken over", h48ErrorSessionTakenOver, 0, session)
+	resent := taker.request(docOperationCreateAccounts, 0, 1, split(0))
+	if resent.status != docStatusOK || resent.flags != docReplyFlagDuplicate ||
+		!slices.Equal(resent.body, first.body) || resent.aux != first.aux {
+		t.Fatalf("request 1 resent after the takeover: status %d flags %d, want its duplicate",
+			resent.status, resent.flags)
+	}
+	if reply := two.request(docOperationLookupAccounts, 0, 2, docIDs(on[0][1])); len(reply.body) != 128 {
+		t.Fatalf("client 3's connection after client 2's takeover: status %d body %d bytes",
+			reply.status, len(reply.body))
+	}
 }
