@@ -137,6 +137,11 @@ func TestHunt48FramingErrors(t *testing.T) {
 			frame[44] ^= 1
 			return frame
 		}, h48ErrorBadChecksum, 12},
+		{"a request whose kind byte was damaged into reply's", func() []byte {
+			frame := docEncode(docKindRequest, docOperationCreateAccounts, 0, session, 23, account)
+			frame[5] = docKindReply
+			return frame
+		}, h48ErrorBadChecksum, 0},
 		{"an undefined operation", func() []byte {
 			return docEncode(docKindRequest, h48OperationUndefined, 0, session, 13, nil)
 		}, h48ErrorUnknownOperation, 13},
@@ -391,6 +396,21 @@ func TestHunt48RequestEdges(t *testing.T) {
 		created.flags != 0 || eventStatus(created.body, 0) != docStatusOK {
 		t.Fatalf("a write under a read's number: status %d flags %d body %x, want it applied",
 			created.status, created.flags, created.body)
+	}
+
+	// Section 7's window at its edge, on one shard: a number 255 below the highest
+	// applied is applied, one 256 below is request_too_old.
+	on := docIDsOnShards(t, 4_802_000, 3)
+	highest := number + 300
+	for i, check := range []struct {
+		number uint64
+		status uint32
+	}{{highest, docStatusOK}, {highest - 255, docStatusOK}, {highest - 256, docStatusRequestTooOld}} {
+		reply := c.request(docOperationCreateAccounts, 0, check.number, docAccount(on[0][i]))
+		if reply.status != check.status || reply.flags != 0 || (reply.aux == 0) != (check.status != docStatusOK) {
+			t.Fatalf("number %d with %d applied: status %d aux %d flags %d, want status %d",
+				check.number, highest, reply.status, reply.aux, reply.flags, check.status)
+		}
 	}
 }
 
@@ -908,5 +928,41 @@ func TestHunt48SessionPerClient(t *testing.T) {
 	if reply := two.request(docOperationLookupAccounts, 0, 2, docIDs(on[0][1])); len(reply.body) != 128 {
 		t.Fatalf("client 3's connection after client 2's takeover: status %d body %d bytes",
 			reply.status, len(reply.body))
+	}
+}
+
+// h48ErrorTruncatedFrame is section 13's truncated_frame.
+const h48ErrorTruncatedFrame = 1008
+
+// TestHunt48SessionFieldIgnoredAndTruncated: section 3, "in every other frame a client
+// sends after the login (heartbeat, subscribe, md_subscribe, logout) the server ignores
+// it [the session field]": a heartbeat, a subscribe and a logout carrying another
+// session are taken; and step 1, "the stream ending inside a frame, header or body:
+// truncated_frame" with number 0, seen by a client that half-closes inside a header.
+func TestHunt48SessionFieldIgnoredAndTruncated(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash")
+	c := docLogin(t, address, data, 4810)
+	c.write(docEncode(docKindHeartbeat, 0, 0, 999, 0, nil))
+	body := make([]byte, 16)
+	c.write(docEncode(h48KindSubscribe, 0, 0, 999, 0, body))
+	expectSubscribed(t, "a subscribe carrying another session", c.next(), docStatusOK, 0)
+	c.write(docEncode(h48KindLogout, 0, 0, 999, 0, nil))
+	if answer := c.next(); answer.kind != h48KindLogout || answer.session != c.session {
+		t.Fatalf("a logout carrying another session: kind %d status %d session %d, want a "+
+			"logout with the login's session", answer.kind, answer.status, answer.session)
+	}
+
+	for _, cut := range []int{20, docHeaderBytes + 64} {
+		c := docLogin(t, address, data, 4811)
+		frame := docEncode(docKindRequest, docOperationCreateAccounts, 0, c.session, 7,
+			docAccount(4_810_001))
+		c.write(frame[:cut])
+		if err := c.conn.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		c.expectErrorClosed("a stream ended inside a frame", h48ErrorTruncatedFrame, 0,
+			c.session)
 	}
 }
