@@ -966,3 +966,93 @@ func TestHunt48SessionFieldIgnoredAndTruncated(t *testing.T) {
 			c.session)
 	}
 }
+
+// Operations and statuses of the matching engine (sections 10, 11 and 18).
+const (
+	h48OperationCancelOrders        = 22
+	h48OperationReplaceOrders       = 23
+	h48OperationMassCancel          = 24
+	h48OperationLookupOrders        = 26
+	h48OperationGetAccountOrders    = 27
+	h48StatusInstrumentShardUnknown = 85
+	h48StatusInstrumentNotFound     = 102
+)
+
+// TestHunt48OrdersOnSeveralShards: section 18, "Order ids are numbered by each shard on
+// its own ... (hence instrument_shard_unknown for a command naming only an order)", and
+// its table: 85 instrument_shard_unknown, "a command naming only an order, on a node with
+// instruments on several shards". On a node of two shards with instrument 2 on shard 1:
+// lookup_orders, and get_account_orders of every instrument (0), are refused whole with
+// status 85 in the reply header, aux 0, no body, and the connection stays (a
+// get_account_orders of instrument 0 ended the node: the router indexed the parts of a
+// query that had none); cancel_orders, replace_orders and a mass_cancel of every
+// instrument are answered ok, 85 in each result, aux 0 (refused by the node); a
+// get_account_orders naming an instrument is answered by its shard (instrument_not_found:
+// it was never created).
+func TestHunt48OrdersOnSeveralShards(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address, "--shards", "2", "--placement", "hash",
+		"--placement-instruments", "2:1")
+	c := docLogin(t, address, data, 4812)
+	filter := func(instrument uint32) []byte {
+		body := make([]byte, 32)
+		endian.LittleEndian.PutUint64(body, 1)               // account
+		endian.LittleEndian.PutUint32(body[16:], instrument) // 0: every instrument
+		endian.LittleEndian.PutUint32(body[20:], 10)         // limit
+		return body
+	}
+	number := uint64(0)
+	for round := range 2 {
+		for _, read := range []struct {
+			what      string
+			operation byte
+			body      []byte
+		}{
+			{"get_account_orders of every instrument", h48OperationGetAccountOrders, filter(0)},
+			{"lookup_orders", h48OperationLookupOrders, make([]byte, 16)},
+		} {
+			number++
+			reply := c.request(read.operation, 0, number, read.body)
+			if reply.status != h48StatusInstrumentShardUnknown || reply.aux != 0 ||
+				reply.flags != 0 || len(reply.body) != 0 {
+				t.Fatalf("round %d, %s: status %d aux %d flags %d body %d bytes, want "+
+					"instrument_shard_unknown (85), aux 0, no body", round, read.what,
+					reply.status, reply.aux, reply.flags, len(reply.body))
+			}
+		}
+	}
+	cancel := make([]byte, 32)
+	endian.LittleEndian.PutUint64(cancel, 1)      // client_order_id
+	endian.LittleEndian.PutUint64(cancel[8:], 1)  // account
+	endian.LittleEndian.PutUint64(cancel[16:], 5) // order_id
+	replace := append(slices.Clone(cancel), make([]byte, 32)...)
+	endian.LittleEndian.PutUint64(replace[32:], 10) // price
+	endian.LittleEndian.PutUint64(replace[40:], 1)  // quantity
+	massCancel := slices.Clone(cancel)
+	endian.LittleEndian.PutUint64(massCancel[16:], 0) // instrument 0, side 0: everything
+	for _, write := range []struct {
+		what         string
+		operation    byte
+		body         []byte
+		statusOffset int
+	}{
+		{"cancel_orders", h48OperationCancelOrders, cancel, 16},
+		{"replace_orders", h48OperationReplaceOrders, replace, 16},
+		{"mass_cancel of every instrument", h48OperationMassCancel, massCancel, 8},
+	} {
+		number++
+		reply := c.request(write.operation, 0, number, write.body)
+		if reply.status != docStatusOK || reply.aux != 0 || len(reply.body) == 0 ||
+			endian.LittleEndian.Uint32(reply.body[write.statusOffset:]) != h48StatusInstrumentShardUnknown {
+			t.Fatalf("%s: status %d aux %d body %x, want ok, aux 0, result status 85",
+				write.what, reply.status, reply.aux, reply.body)
+		}
+	}
+	number++
+	if reply := c.request(h48OperationGetAccountOrders, 0, number, filter(2)); reply.status != h48StatusInstrumentNotFound ||
+		len(reply.body) != 0 {
+		t.Fatalf("get_account_orders of instrument 2 (never created): status %d body %d "+
+			"bytes, want its shard's instrument_not_found", reply.status, len(reply.body))
+	}
+}
