@@ -969,6 +969,8 @@ func TestHunt48SessionFieldIgnoredAndTruncated(t *testing.T) {
 
 // Operations and statuses of the matching engine (sections 10, 11 and 18).
 const (
+	h48OperationCreateInstruments   = 20
+	h48OperationLookupInstruments   = 25
 	h48OperationCancelOrders        = 22
 	h48OperationReplaceOrders       = 23
 	h48OperationMassCancel          = 24
@@ -1054,5 +1056,43 @@ func TestHunt48OrdersOnSeveralShards(t *testing.T) {
 		len(reply.body) != 0 {
 		t.Fatalf("get_account_orders of instrument 2 (never created): status %d body %d "+
 			"bytes, want its shard's instrument_not_found", reply.status, len(reply.body))
+	}
+
+	// Instruments 1 (shard 0) and 2 (shard 1) created by one split request, then looked
+	// up in an order of their own, one asked twice and one missing: section 6's lookup
+	// order holds across shards.
+	instrument := func(id uint32) []byte {
+		record := make([]byte, 128)
+		endian.LittleEndian.PutUint32(record, id)
+		endian.LittleEndian.PutUint32(record[4:], 1)     // base ledger
+		endian.LittleEndian.PutUint32(record[8:], 2)     // quote ledger
+		endian.LittleEndian.PutUint64(record[16:], 1)    // tick size
+		endian.LittleEndian.PutUint64(record[24:], 1)    // lot size
+		endian.LittleEndian.PutUint64(record[32:], 1)    // quantity min
+		endian.LittleEndian.PutUint64(record[40:], 1000) // quantity max
+		return record
+	}
+	number++
+	created := c.request(h48OperationCreateInstruments, 0, number,
+		slices.Concat(instrument(1), instrument(2)))
+	if created.status != docStatusOK || created.aux == 0 || eventStatus(created.body, 0) != docStatusOK ||
+		eventStatus(created.body, 1) != docStatusOK {
+		t.Fatalf("create_instruments 1 and 2: status %d aux %d body %x", created.status,
+			created.aux, created.body)
+	}
+	asked := []uint32{2, 1, 3, 2}
+	ids := make([]byte, 8*len(asked))
+	for i, id := range asked {
+		endian.LittleEndian.PutUint32(ids[8*i:], id)
+	}
+	number++
+	found := c.request(h48OperationLookupInstruments, 0, number, ids)
+	var got []uint32
+	for i := 0; i+128 <= len(found.body); i += 128 {
+		got = append(got, endian.LittleEndian.Uint32(found.body[i:]))
+	}
+	if found.status != docStatusOK || len(found.body)%128 != 0 || !slices.Equal(got, []uint32{2, 1, 2}) {
+		t.Fatalf("lookup_instruments of %v: status %d records %v, want [2 1 2]", asked,
+			found.status, got)
 	}
 }
