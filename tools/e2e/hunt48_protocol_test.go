@@ -488,6 +488,29 @@ func TestHunt48ShardedAnswers(t *testing.T) {
 		}
 	}
 
+	// A cross-shard transfer with balances (section 10, "EventResult with balances": the
+	// debit account's four balances and the credit account's, right after the transfer):
+	// a1 on shard 0 pays 9 to b1 on shard 1; each account's balances then match a lookup.
+	cross := c.request(docOperationCreateTransfers, h48ReplyFlagBalances, 15,
+		h48Transfer(4_831_020, a1, b1, 9, 0))
+	if cross.status != docStatusOK || len(cross.body) != h48EventResultBalancesBytes ||
+		eventStatus(cross.body, 0) != docStatusOK {
+		t.Fatalf("a cross-shard transfer with balances: status %d body %x", cross.status,
+			cross.body)
+	}
+	accountsNow := c.request(docOperationLookupAccounts, 0, 16, docIDs(a1, b1))
+	if len(accountsNow.body) != 256 {
+		t.Fatalf("lookup of a1 and b1: %d bytes", len(accountsNow.body))
+	}
+	for side, account := range [][]byte{accountsNow.body[:128], accountsNow.body[128:]} {
+		// Account balances: debits_pending, debits_posted, credits_pending, credits_posted
+		// at 16, 32, 48, 64; the result's at 16 + 64*side.
+		if got, want := cross.body[16+64*side:16+64*(side+1)], account[16:80]; !slices.Equal(got, want) {
+			t.Fatalf("cross-shard transfer's balances of its %s account %x, a lookup after "+
+				"it %x", []string{"debit", "credit"}[side], got, want)
+		}
+	}
+
 	// Section 6, lookups: "the records found, in the order of the ids asked": ids asked
 	// twice, of both shards, interleaved; transfer ids are asked of every shard.
 	for _, lookup := range []struct {
