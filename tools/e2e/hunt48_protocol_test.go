@@ -154,6 +154,9 @@ func TestHunt48FramingErrors(t *testing.T) {
 		{"request number 0", func() []byte {
 			return docEncode(docKindRequest, docOperationCreateAccounts, 0, session, 0, account)
 		}, h48ErrorBadRequestNumber, 0},
+		{"a lookup numbered 0", func() []byte {
+			return docEncode(docKindRequest, docOperationLookupAccounts, 0, session, 0, docIDs(1))
+		}, h48ErrorBadRequestNumber, 0},
 		{"another session's request", func() []byte {
 			return docEncode(docKindRequest, docOperationCreateAccounts, 0, session+1, 16, account)
 		}, h48ErrorSessionMismatch, 16},
