@@ -778,6 +778,19 @@ func TestHunt48Login(t *testing.T) {
 		t.Fatalf("an unchecked request: kind %d status %d body %x", reply.kind, reply.status,
 			reply.body)
 	}
+	// Section 3, session: "every frame the server sends carries the login's session except
+	// the server's heartbeats, which carry 0"; section 4: after heartbeat_interval_ms
+	// without sending, the server sends one (waited for by count of frames, not time).
+	c.conn.SetReadDeadline(time.Now().Add(docFrameWait))
+	head := make([]byte, docHeaderBytes)
+	if _, err := io.ReadFull(c.conn, head); err != nil {
+		t.Fatalf("waiting for the server's heartbeat: %v", err)
+	}
+	if head[5] != docKindHeartbeat || endian.LittleEndian.Uint64(head[16:]) != 0 ||
+		endian.LittleEndian.Uint32(head[8:]) != 0 ||
+		endian.LittleEndian.Uint32(head[44:]) != crc32.Checksum(head[:44], docCastagnoli) {
+		t.Fatalf("the frame after an idle second: %x, want a heartbeat with session 0", head)
+	}
 }
 
 // TestHunt48RefusedByNodeNumbers: section 18, "Refused by the node": a write every event
