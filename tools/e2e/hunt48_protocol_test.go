@@ -1036,6 +1036,17 @@ func TestHunt48OrdersOnSeveralShards(t *testing.T) {
 	startServer(t, data, address, "--shards", "2", "--placement", "hash",
 		"--placement-instruments", "2:1")
 	c := docLogin(t, address, data, 4812)
+	// Section 18's map of this node: 2 shards, hash placement, one instrument entry (2 on
+	// shard 1) at offset 40 (no ledger or range entries before it), default instrument
+	// shard 0.
+	shardMap := c.request(docOperationGetShardMap, 0, 100, nil)
+	if shards, placement := h48ShardMap(t, shardMap.body); shards != 2 || placement != 3 ||
+		endian.LittleEndian.Uint16(shardMap.body[22:]) != 0 ||
+		endian.LittleEndian.Uint32(shardMap.body[32:]) != 1 || len(shardMap.body) != 48 ||
+		endian.LittleEndian.Uint32(shardMap.body[40:]) != 2 ||
+		endian.LittleEndian.Uint16(shardMap.body[44:]) != 1 {
+		t.Fatalf("shard map %x, want 2 shards, hash, instrument 2 on shard 1", shardMap.body)
+	}
 	filter := func(instrument uint32) []byte {
 		body := make([]byte, 32)
 		endian.LittleEndian.PutUint64(body, 1)               // account
