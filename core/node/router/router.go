@@ -267,6 +267,14 @@ func (r *Router) start(client *backend.Request, p *plan, info model.OperationInf
 	}
 	req.outstanding = len(req.parts)
 	if len(req.parts) == 0 {
+		if req.kind != kindPerEvent && len(p.refused) > 0 {
+			// A lookup or query every event of which the node refused (lookup_orders, or
+			// get_account_orders of every instrument, with instruments on several shards:
+			// instrument_shard_unknown) has no results to carry a per-event status: the
+			// refusal is the request's status. chooseQuery, which takes a shard's answer,
+			// panicked on a query with no part.
+			req.reply.Status = p.refused[0].status
+		}
 		r.finish(req)
 		r.deferred, r.replies = append(r.deferred, r.replies...), r.replies[:0]
 		return model.StatusOK

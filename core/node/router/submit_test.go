@@ -353,3 +353,38 @@ func TestLookupKeySize(t *testing.T) {
 		}
 	}
 }
+
+// A lookup or query naming only orders, on a node whose instruments are on several
+// shards, is refused whole with instrument_shard_unknown (no part, no op, empty body):
+// get_account_orders of every instrument made chooseQuery index a request without parts,
+// a panic that ended the node (found by tools/e2e TestHunt48OrdersOnSeveralShards), and
+// lookup_orders answered ok with nothing, as if no order were open.
+func TestOrderReadsWithInstrumentsOnSeveralShards(t *testing.T) {
+	placement := shardmap.Hashed(2)
+	placement.Instruments = []shardmap.InstrumentEntry{{Instrument: 2, Shard: 1}}
+	rig := newSubmitRig(t, placement)
+	filter := make([]byte, model.OrderFilterSize)
+	(&model.OrderFilter{Account: 1, Limit: 10}).Encode(filter)
+	requests := []backend.Request{
+		{Connection: 1, Operation: model.OperationGetAccountOrders, Number: 1, Body: filter},
+		{Connection: 1, Operation: model.OperationLookupOrders, Number: 2, Body: make([]byte, 2*model.OrderIDSize)},
+	}
+	for i := range requests {
+		if status := rig.router.Submit(&requests[i]); status != model.StatusOK {
+			t.Fatalf("%s: Submit answered %s", requests[i].Operation, status)
+		}
+	}
+	rig.router.Flush()
+	if len(rig.replier.replies) != len(requests) || len(rig.shards.submitted) != 0 {
+		t.Fatalf("%d replies, %d submitted to shards, want %d and 0", len(rig.replier.replies),
+			len(rig.shards.submitted), len(requests))
+	}
+	for i, reply := range rig.replier.replies {
+		if reply.Number != requests[i].Number ||
+			reply.Status != model.StatusInstrumentShardUnknown || len(reply.Body) != 0 ||
+			reply.Op != 0 || reply.Duplicate {
+			t.Errorf("%s: %+v, want instrument_shard_unknown, no body, no op",
+				requests[i].Operation, reply)
+		}
+	}
+}
