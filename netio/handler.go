@@ -430,8 +430,8 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 	case frame.Number == 0:
 		return s.fail(conn, wire.ErrorBadRequestNumber, 0, "request numbers start at 1")
 	}
-	info, known := frame.Operation.Info()
-	if !known || info.Internal {
+	info := frame.Operation.Description()
+	if info == nil || info.Internal {
 		return s.fail(conn, wire.ErrorUnknownOperation, frame.Number,
 			"unknown operation "+frame.Operation.String())
 	}
@@ -439,7 +439,7 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 	if !ok {
 		return s.fail(conn, wire.ErrorKeyRevoked, frame.Number, keyRevokedMessage)
 	}
-	status := s.admitRequest(client, &info, frame)
+	status := s.admitRequest(client, info, frame)
 	if status == model.StatusOK {
 		status = s.submit(conn, client, frame)
 	}
