@@ -198,6 +198,7 @@ func discardInbound(c inboundBuffer) {
 func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 	var bytesReceived int
 	defer func() { s.counters.bytesReceived.Add(uint64(bytesReceived)) }()
+	var frame wire.Frame // Every field but Body is decoded anew for each frame.
 	for {
 		buffered := c.InboundBuffered()
 		if conn.closing.Load() {
@@ -216,8 +217,7 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 		if err != nil {
 			return gnet.None
 		}
-		frame, err := wire.DecodeHeader(head)
-		if err != nil {
+		if err := wire.DecodeHeaderInto(head, &frame); err != nil {
 			return s.fail(conn, wire.CodeOf(err), 0, err.Error())
 		}
 		if conn.phase == phaseChallenged && frame.Kind != wire.KindLogin &&
