@@ -177,8 +177,8 @@ func DecodeHeaderInto(b []byte, f *Frame) error {
 	f.Session = binary.LittleEndian.Uint64(b[offsetSession:])
 	f.Number = binary.LittleEndian.Uint64(b[offsetNumber:])
 	f.Aux = binary.LittleEndian.Uint64(b[offsetAux:])
-	shape, ok := f.Kind.shape()
-	if !ok {
+	shape := f.Kind.shape()
+	if shape == nil {
 		return ErrUnknownKind
 	}
 	if binary.LittleEndian.Uint32(b[offsetReserved:]) != 0 {
@@ -252,8 +252,8 @@ func PutFrameUnchecked(b []byte, f *Frame, bodyLength int) { putHeader(b, f, bod
 
 // putHeader writes a frame's header with 0 in the checksum field.
 func putHeader(b []byte, f *Frame, bodyLength int) {
-	shape, ok := f.Kind.shape()
-	if !ok {
+	shape := f.Kind.shape()
+	if shape == nil {
 		panic("netio/wire: PutFrame with unknown kind")
 	}
 	if bodyLength < 0 || uint64(bodyLength) > uint64(shape.bodyBytesMax) {
