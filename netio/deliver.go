@@ -265,6 +265,9 @@ func (s *Server) Deliver(replies []backend.Reply) {
 	// connection is active (a close clears active before it leaves the table).
 	var conn *connection
 	var batch *outbound
+	// One frame for every reply: each sets every field its header carries (Body and
+	// BodyLength are not read by PutFrame), which costs less than building a new one.
+	frame := wire.Frame{Kind: wire.KindReply}
 	for i := range replies {
 		reply := &replies[i]
 		if len(reply.Body) > wire.BodyBytesMax {
@@ -277,11 +280,11 @@ func (s *Server) Deliver(replies []backend.Reply) {
 			dropped++
 			continue
 		}
-		frame := wire.Frame{Kind: wire.KindReply, Operation: reply.Operation,
-			Status: uint32(reply.Status), Session: reply.Session, Number: reply.Number,
-			Aux: reply.Op}
+		frame.Operation, frame.Status = reply.Operation, uint32(reply.Status)
+		frame.Session, frame.Number, frame.Aux = reply.Session, reply.Number, reply.Op
+		frame.Flags = 0
 		if reply.Duplicate {
-			frame.Flags |= wire.ReplyFlagDuplicate
+			frame.Flags = wire.ReplyFlagDuplicate
 		}
 		body := reply.Body
 		if reply.Status == model.StatusNotPrimary && len(body) == 0 {

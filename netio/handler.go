@@ -198,6 +198,7 @@ func discardInbound(c inboundBuffer) {
 func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 	var bytesReceived int
 	defer func() { s.counters.bytesReceived.Add(uint64(bytesReceived)) }()
+	var frame wire.Frame // Every field but Body is decoded anew for each frame.
 	for {
 		buffered := c.InboundBuffered()
 		if conn.closing.Load() {
@@ -216,8 +217,7 @@ func (s *Server) drainFrames(conn *connection, c inboundBuffer) gnet.Action {
 		if err != nil {
 			return gnet.None
 		}
-		frame, err := wire.DecodeHeader(head)
-		if err != nil {
+		if err := wire.DecodeHeaderInto(head, &frame); err != nil {
 			return s.fail(conn, wire.CodeOf(err), 0, err.Error())
 		}
 		if conn.phase == phaseChallenged && frame.Kind != wire.KindLogin &&
@@ -430,8 +430,8 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 	case frame.Number == 0:
 		return s.fail(conn, wire.ErrorBadRequestNumber, 0, "request numbers start at 1")
 	}
-	info, known := frame.Operation.Info()
-	if !known || info.Internal {
+	info := frame.Operation.Description()
+	if info == nil || info.Internal {
 		return s.fail(conn, wire.ErrorUnknownOperation, frame.Number,
 			"unknown operation "+frame.Operation.String())
 	}
@@ -439,7 +439,7 @@ func (s *Server) handleRequest(conn *connection, frame *wire.Frame) gnet.Action 
 	if !ok {
 		return s.fail(conn, wire.ErrorKeyRevoked, frame.Number, keyRevokedMessage)
 	}
-	status := s.admitRequest(client, &info, frame)
+	status := s.admitRequest(client, info, frame)
 	if status == model.StatusOK {
 		status = s.submit(conn, client, frame)
 	}

@@ -119,6 +119,17 @@ func (o Operation) Info() (OperationInfo, bool) {
 	return operationInfos[o], true
 }
 
+// Description returns the operation's description, shared by every caller (which must
+// not change it), or nil for an undefined operation: Info without copying the
+// description, for the server's check of every request frame (the copy was ~19 of its
+// instructions per frame, callgrind, BenchmarkServerInbound).
+func (o Operation) Description() *OperationInfo {
+	if !operationDefined[o] {
+		return nil
+	}
+	return &operationInfos[o]
+}
+
 // String returns the operation's stable name.
 func (o Operation) String() string {
 	if operationDefined[o] {

@@ -44,9 +44,10 @@ var wantOperationInfos = map[Operation]OperationInfo{
 	94: {Name: "saga_outbox", EventSize: 16, Internal: true, EventsMax: 1, ResultsMax: 4096},
 }
 
-// TestOperationInfoEveryValue: Info, String and Operations answer for every one of the
-// 256 operation values what the map did: the description and true for a defined one,
-// the zero description and false, and the name "operation_N", for any other.
+// TestOperationInfoEveryValue: Info, Description, String and Operations answer for every
+// one of the 256 operation values what the map did: the description and true (a pointer
+// to it) for a defined one, the zero description and false (nil), and the name
+// "operation_N", for any other.
 func TestOperationInfoEveryValue(t *testing.T) {
 	var wantDefined []Operation
 	for value := range 256 {
@@ -55,6 +56,11 @@ func TestOperationInfoEveryValue(t *testing.T) {
 		info, ok := operation.Info()
 		if info != want || ok != wantOK {
 			t.Errorf("operation %d: Info() = %+v, %v; want %+v, %v", value, info, ok, want, wantOK)
+		}
+		if description := operation.Description(); (description != nil) != wantOK ||
+			(description != nil && *description != want) {
+			t.Errorf("operation %d: Description() = %+v; want %+v (defined %v)", value,
+				description, want, wantOK)
 		}
 		wantName := want.Name
 		if !wantOK {

@@ -146,43 +146,54 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // the reserved field and the body length against the kind's bounds. It does not check
 // the checksum, which covers the body too (see CheckChecksum). Body is left nil.
 func DecodeHeader(b []byte) (Frame, error) {
+	var f Frame
+	if err := DecodeHeaderInto(b, &f); err != nil {
+		return Frame{}, err
+	}
+	return f, nil
+}
+
+// DecodeHeaderInto is DecodeHeader writing the header's fields into *f (its Body is not
+// touched), for the server's read of every frame: returning the frame by value, then
+// copying it into the caller's, cost ~30 of the ~70 instructions of a header's decode
+// (callgrind, BenchmarkServerInbound). On an error *f holds whatever was decoded before
+// the check that failed.
+func DecodeHeaderInto(b []byte, f *Frame) error {
 	if len(b) < HeaderSize {
-		return Frame{}, ErrShortHeaderBytes
+		return ErrShortHeaderBytes
 	}
 	_ = b[HeaderSize-1]
 	if binary.LittleEndian.Uint32(b[offsetMagic:]) != Magic {
-		return Frame{}, ErrBadMagic
+		return ErrBadMagic
 	}
 	if b[offsetVersion] != Version {
-		return Frame{}, ErrBadVersion
+		return ErrBadVersion
 	}
-	f := Frame{
-		Kind:       Kind(b[offsetKind]),
-		Operation:  model.Operation(b[offsetOperation]),
-		Flags:      b[offsetFlags],
-		BodyLength: binary.LittleEndian.Uint32(b[offsetBodyLength:]),
-		Status:     binary.LittleEndian.Uint32(b[offsetStatus:]),
-		Session:    binary.LittleEndian.Uint64(b[offsetSession:]),
-		Number:     binary.LittleEndian.Uint64(b[offsetNumber:]),
-		Aux:        binary.LittleEndian.Uint64(b[offsetAux:]),
-	}
-	shape, ok := f.Kind.shape()
-	if !ok {
-		return Frame{}, ErrUnknownKind
+	f.Kind = Kind(b[offsetKind])
+	f.Operation = model.Operation(b[offsetOperation])
+	f.Flags = b[offsetFlags]
+	f.BodyLength = binary.LittleEndian.Uint32(b[offsetBodyLength:])
+	f.Status = binary.LittleEndian.Uint32(b[offsetStatus:])
+	f.Session = binary.LittleEndian.Uint64(b[offsetSession:])
+	f.Number = binary.LittleEndian.Uint64(b[offsetNumber:])
+	f.Aux = binary.LittleEndian.Uint64(b[offsetAux:])
+	shape := f.Kind.shape()
+	if shape == nil {
+		return ErrUnknownKind
 	}
 	if binary.LittleEndian.Uint32(b[offsetReserved:]) != 0 {
-		return Frame{}, ErrReservedNotZero
+		return ErrReservedNotZero
 	}
 	if f.BodyLength > shape.bodyBytesMax {
 		if shape.bodyBytesFixed {
-			return Frame{}, ErrBadBodyLength
+			return ErrBadBodyLength
 		}
-		return Frame{}, ErrBodyTooLarge
+		return ErrBodyTooLarge
 	}
 	if shape.bodyBytesFixed && f.BodyLength != shape.bodyBytesMax {
-		return Frame{}, ErrBadBodyLength
+		return ErrBadBodyLength
 	}
-	return f, nil
+	return nil
 }
 
 // CheckChecksum verifies the checksum of a whole frame: frame holds the header followed by
@@ -241,8 +252,8 @@ func PutFrameUnchecked(b []byte, f *Frame, bodyLength int) { putHeader(b, f, bod
 
 // putHeader writes a frame's header with 0 in the checksum field.
 func putHeader(b []byte, f *Frame, bodyLength int) {
-	shape, ok := f.Kind.shape()
-	if !ok {
+	shape := f.Kind.shape()
+	if shape == nil {
 		panic("netio/wire: PutFrame with unknown kind")
 	}
 	if bodyLength < 0 || uint64(bodyLength) > uint64(shape.bodyBytesMax) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"sequent/core/model"
@@ -106,6 +107,10 @@ func TestDecodeHeaderErrors(t *testing.T) {
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
 		}
+		var into Frame
+		if errInto := DecodeHeaderInto(b, &into); errInto != err {
+			t.Errorf("%s: DecodeHeaderInto %v, DecodeHeader %v", c.name, errInto, err)
+		}
 		if CodeOf(err) != c.code {
 			t.Errorf("%s: code %s, want %s", c.name, CodeOf(err), c.code)
 		}
@@ -116,6 +121,34 @@ func TestDecodeHeaderErrors(t *testing.T) {
 	largest := AppendFrame(nil, &Frame{Kind: KindReply}, make([]byte, BodyBytesMax))
 	if _, err := DecodeHeader(largest); err != nil {
 		t.Fatalf("largest reply: %v", err)
+	}
+}
+
+// TestDecodeHeaderIntoOverwritesEveryField: the server decodes every frame of a read
+// into one Frame (DecodeHeaderInto); each header field must be the new frame's, whatever
+// the previous frame left there, and the Body must be left as it was. Method: a frame
+// with every header field set to one value, decoded into a Frame holding other values
+// in every field; the result must equal DecodeHeader's with the old Body.
+func TestDecodeHeaderIntoOverwritesEveryField(t *testing.T) {
+	sent := Frame{Kind: KindReply, Operation: model.OperationCreateTransfers, Flags: 1,
+		Status: 7, Session: 11, Number: 13, Aux: 17}
+	encoded := AppendFrame(nil, &sent, make([]byte, 24))
+	want, err := DecodeHeader(encoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("kept")
+	got := Frame{Kind: KindRequest, Operation: model.OperationLookupAccounts, Flags: 2,
+		Status: 3, Session: 5, Number: 6, Aux: 9, BodyLength: 128, Body: body}
+	if err := DecodeHeaderInto(encoded, &got); err != nil {
+		t.Fatal(err)
+	}
+	if &got.Body[0] != &body[0] || len(got.Body) != len(body) {
+		t.Fatalf("Body changed: %q", got.Body)
+	}
+	got.Body = nil
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeHeaderInto %+v, DecodeHeader %+v", got, want)
 	}
 }
 

@@ -68,20 +68,22 @@ var kindShapes = [...]kindShape{
 	KindMarketDataStale:      {"md_stale", MarketDataStaleSize, true},
 }
 
-// shape returns k's shape; numbers between the defined ranges have none.
-func (k Kind) shape() (kindShape, bool) {
-	if k == 0 || int(k) >= len(kindShapes) || kindShapes[k].name == "" {
-		return kindShape{}, false
+// shape returns k's shape, nil for numbers between the defined ranges (and 0), shared:
+// callers must not change it. A pointer rather than a copy: every frame in and out asks
+// for its kind's shape.
+func (k Kind) shape() *kindShape {
+	if int(k) >= len(kindShapes) || kindShapes[k].name == "" { // Kind 0 has no name.
+		return nil
 	}
-	return kindShapes[k], true
+	return &kindShapes[k]
 }
 
 // Known reports whether k is a defined frame kind.
-func (k Kind) Known() bool { _, ok := k.shape(); return ok }
+func (k Kind) Known() bool { return k.shape() != nil }
 
 // String returns the kind's stable snake_case name.
 func (k Kind) String() string {
-	if shape, ok := k.shape(); ok {
+	if shape := k.shape(); shape != nil {
 		return shape.name
 	}
 	return "kind_" + strconv.Itoa(int(k))
@@ -99,10 +101,12 @@ func Kinds() []Kind {
 }
 
 // BodyBytesMaxOf returns the largest body a frame of kind k may carry and whether the
-// body must be exactly that size.
+// body must be exactly that size (0 and false for an undefined kind).
 func BodyBytesMaxOf(k Kind) (bodyBytesMax uint32, fixed bool) {
-	shape, _ := k.shape()
-	return shape.bodyBytesMax, shape.bodyBytesFixed
+	if shape := k.shape(); shape != nil {
+		return shape.bodyBytesMax, shape.bodyBytesFixed
+	}
+	return 0, false
 }
 
 // Challenge is the body of the frame the server sends first on every connection.
