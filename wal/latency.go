@@ -14,12 +14,15 @@ const (
 	latencySignificantDigits = 2
 )
 
-// latencies records the writer's write (pwritev) and fdatasync durations. The writer
-// records under the mutex (once per group commit); Latencies reads.
+// latencies records the writer's write (pwritev) and fdatasync durations, and the
+// encoders' encoding of each large entry (compression, CRC32C and SHA-256 of its body).
+// They record under the mutex (once per group commit, once per large entry); Latencies
+// and EncodeLatency read.
 type latencies struct {
-	mutex sync.Mutex
-	write *hdrhistogram.Histogram
-	sync  *hdrhistogram.Histogram
+	mutex  sync.Mutex
+	write  *hdrhistogram.Histogram
+	sync   *hdrhistogram.Histogram
+	encode *hdrhistogram.Histogram
 }
 
 func (l *latencies) record(histogram **hdrhistogram.Histogram, duration time.Duration) {
@@ -60,4 +63,16 @@ func (l *Log) Latencies() (write, sync LatencyQuantiles) {
 	l.latencies.mutex.Lock()
 	defer l.latencies.mutex.Unlock()
 	return quantilesOf(l.latencies.write), quantilesOf(l.latencies.sync)
+}
+
+// EncodeLatency returns the distribution of the time an encoder goroutine took to encode
+// one entry since Open (compression if it pays, CRC32C and SHA-256 of the stored body):
+// entries with bodies above encodeInlineBytesMax (64 KiB, a full batch's is 1 MiB) only,
+// since the writer encodes smaller ones itself, uncounted, as part of its write. A large
+// entry's encoding runs beside the sequencer's apply, and its write and fdatasync follow
+// it: encoding, write and sync together are the log's part of its latency. Any goroutine.
+func (l *Log) EncodeLatency() LatencyQuantiles {
+	l.latencies.mutex.Lock()
+	defer l.latencies.mutex.Unlock()
+	return quantilesOf(l.latencies.encode)
 }

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"testing"
 )
 
@@ -56,5 +57,36 @@ func TestLatencies(t *testing.T) {
 		if q.Mean < 1 || q.Mean > float64(q.Max) {
 			t.Errorf("%s mean %v outside [1, %d]", name, q.Mean, q.Max)
 		}
+	}
+}
+
+// TestEncodeLatencyCountsLargeEntries: EncodeLatency counts one encoding per large entry
+// (above encodeInlineBytesMax, taken by an encoder), not the small bodies the writer
+// encodes itself, and its quantiles are set and ordered.
+func TestEncodeLatencyCountsLargeEntries(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	if q := l.EncodeLatency(); q.Count != 0 {
+		t.Fatalf("fresh log: %d encodings counted, want 0", q.Count)
+	}
+	const small, large = 20, 3
+	last := appendEntries(t, l, small)
+	body := bytes.Repeat([]byte("a large body, compressed by an encoder goroutine. "),
+		2*encodeInlineBytesMax/50)
+	for range large {
+		last++
+		if err := l.Append(Entry{Epoch: 1, FirstOp: last, Count: 1,
+			Timestamp: 1_700_000_000_000_000_000 + last*1000, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDurable(t, l, last)
+	q := l.EncodeLatency()
+	if q.Count != large {
+		t.Fatalf("%d encodings counted, want %d (the large entries)", q.Count, large)
+	}
+	if q.P50 <= 0 || q.P90 < q.P50 || q.P99 < q.P90 || q.P999 < q.P99 || q.Max < q.P999 ||
+		q.Mean < 1 || q.Mean > float64(q.Max) {
+		t.Errorf("quantiles not set or not ordered: %+v", q)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"sequent/core/invariants"
 )
@@ -169,7 +170,10 @@ func (l *Log) runEncoder() {
 	defer l.encoders.Done()
 	for sequence := range l.pipeline.encodeQueue {
 		s := l.pipeline.slot(sequence)
+		started := time.Now()
 		l.encode(s)
+		// Recorded before done, so that once the entry is written its encoding is counted.
+		l.latencies.record(&l.latencies.encode, time.Since(started))
 		s.done <- struct{}{}
 	}
 }

@@ -194,7 +194,8 @@ func (r *runningNode) shardStats(group *replication.Group,
 		DurableOp: group.Log().Durable(), ReleasedOp: stats.Released,
 		Snapshots: stats.Snapshots, SnapshotErrors: stats.SnapshotErrors,
 		Operations: operations, Results: s.EventStatusCounts(),
-		BatchRequests: quantiles(s.BatchRequests()), Log: logStats(group.Log())}
+		BatchRequests: quantiles(s.BatchRequests()), ApplyLatencyUs: quantiles(s.ApplyLatency()),
+		Log: logStats(group.Log())}
 }
 
 // latencyHistograms merges every shard's latency histograms, per operation (the
@@ -277,7 +278,8 @@ func logStats(log *wal.Log) ops.LogStats {
 	result := ops.LogStats{Open: log.Err() == nil, Entries: stats.Entries, Groups: stats.Groups,
 		Syncs: stats.Syncs, InlineGroups: stats.InlineGroups, Rolls: stats.Rolls,
 		StoredBytes: stats.StoredBytes, RawBytes: stats.RawBytes,
-		WriteLatencyUs: logQuantiles(write), SyncLatencyUs: logQuantiles(sync)}
+		EncodeLatencyUs: logQuantiles(log.EncodeLatency()), WriteLatencyUs: logQuantiles(write),
+		SyncLatencyUs: logQuantiles(sync)}
 	if err := log.Err(); err != nil {
 		result.Failure = err.Error()
 	}

@@ -403,9 +403,11 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 		return fmt.Errorf("shard: log append at op %d: %w", entry.FirstOp, err)
 	}
 	s.timestamp = timestamp
+	applyStarted := monotonicNow()
 	if err := s.machine.Apply(entry, &slot.output); err != nil {
 		return fmt.Errorf("shard: apply at op %d: %w", entry.FirstOp, err)
 	}
+	applyNanoseconds := monotonicNow() - applyStarted
 	slot.firstOp, slot.stamp, slot.epoch = entry.FirstOp, entry.Timestamp, epoch
 	s.opLast += uint64(count)
 	if s.machine.OpLast() != s.opLast || len(slot.output.Replies) != len(slot.origins) {
@@ -415,7 +417,7 @@ func (s *Shard) appendAndApply(count int, slot *parked) error {
 			"for %d requests", entry.FirstOp, s.machine.OpLast(), s.opLast,
 			len(slot.output.Replies), len(slot.origins)))
 	}
-	s.latencies.recordBatch(count)
+	s.latencies.recordBatch(count, applyNanoseconds)
 	s.snapshotIfRequested(entry, slot.epoch, &slot.output)
 	if s.config.OnApplied != nil {
 		s.config.OnApplied(entry, s.machine)

@@ -107,8 +107,14 @@ func newSnapshotCollector(snapshot func() Snapshot, opsPanics func() uint64) *sn
 		summary("sequent_shard_batch_requests", "sequent_shard_batch_max_requests",
 			"Requests per log entry (batch size) written by the shard's sequencer.",
 			shardLabels, 1, func(s *ShardStats) *Quantiles { return &s.BatchRequests }),
+		summary("sequent_shard_apply_latency_seconds", "sequent_shard_apply_latency_max_seconds",
+			"Time the state machine took to apply one log entry.", shardLabels,
+			secondsPerMicrosecond, func(s *ShardStats) *Quantiles { return &s.ApplyLatencyUs }),
 	}
 	c.logDists = []summaryDefinition[LogStats]{
+		summary("sequent_wal_encode_latency_seconds", "sequent_wal_encode_latency_max_seconds",
+			"Time one large entry's encoding (compression, CRC32C, SHA-256) took.", shardLabels,
+			secondsPerMicrosecond, func(l *LogStats) *Quantiles { return &l.EncodeLatencyUs }),
 		summary("sequent_wal_write_latency_seconds", "sequent_wal_write_latency_max_seconds",
 			"Time one group commit's write to the log's segment took.", shardLabels,
 			secondsPerMicrosecond, func(l *LogStats) *Quantiles { return &l.WriteLatencyUs }),

@@ -111,6 +111,11 @@ type ShardStats struct {
 	Results map[string]uint64 `json:"results"`
 	// BatchRequests is the distribution of requests per log entry (batch size).
 	BatchRequests Quantiles `json:"batch_requests"`
+	// ApplyLatencyUs is the time the state machine took to apply one log entry, in
+	// microseconds: the sequencer's part of a write's latency. The log's part (its
+	// EncodeLatencyUs, WriteLatencyUs and SyncLatencyUs, one after the other) runs beside
+	// it, and a reply leaves when both are done.
+	ApplyLatencyUs Quantiles `json:"apply_latency_us"`
 	// Log is the shard's write-ahead log.
 	Log LogStats `json:"log"`
 	// ReplicationAcknowledgedOp is, on a primary, the last op of this shard its standby
@@ -153,6 +158,10 @@ type LogStats struct {
 	StoredBytes uint64 `json:"stored_bytes"`
 	// RawBytes counts entry body bytes before compression.
 	RawBytes uint64 `json:"raw_bytes"`
+	// EncodeLatencyUs is the time one large entry's encoding took (compression, CRC32C
+	// and SHA-256 of its body), in microseconds: entries above 64 KiB, which the log's
+	// encoders take while the sequencer applies them (smaller ones are not counted).
+	EncodeLatencyUs Quantiles `json:"encode_latency_us"`
 	// WriteLatencyUs is the latency of one group commit's write, in microseconds.
 	WriteLatencyUs Quantiles `json:"write_latency_us"`
 	// SyncLatencyUs is the latency of one fdatasync, in microseconds.

@@ -146,7 +146,7 @@ func TestStatus(t *testing.T) {
 	}
 	shard := raw["shards"].([]any)[0].(map[string]any)
 	for _, key := range []string{"applied_op", "durable_op", "released_op", "ring_depth",
-		"operations", "results", "batch_requests", "log"} {
+		"operations", "results", "batch_requests", "apply_latency_us", "log"} {
 		if _, ok := shard[key]; !ok {
 			t.Errorf("shard has no %q", key)
 		}
