@@ -40,8 +40,18 @@ A rule file holds {"rules": [...]} or a bare list of rules, for example:
     {"id": 2, "kind": "velocity", "scope": "ledger", "ledger": 1,
      "window_ns": 3600000000000, "amount": "500000", "count": 20},
     {"id": 3, "kind": "anomaly", "scope": "account", "account": "42",
-     "threshold": 64, "warmup": 10, "shift": 3, "action": "hold"}
-  ]}`,
+     "threshold": 64, "warmup": 10, "shift": 3, "action": "hold"},
+    {"id": 4, "kind": "velocity", "scope": "client", "client": 7,
+     "window_ns": 60000000000, "count": 100},
+    {"id": 5, "kind": "velocity", "scope": "client", "client": 7, "ledger": 1,
+     "window_ns": 3600000000000, "amount": "250000"}
+  ]}
+
+A client rule ("scope": "client", "client": a client id of the keys file) judges the
+transfers that client sends, whoever the payer: rule 4 lets client 7 send at most 100
+transfers a minute. Amounts are summed per ledger, so a client rule with an amount
+(velocity, daily_amount) names its ledger and judges that ledger's transfers only (rule
+5: at most 250000 an hour on ledger 1); without a ledger it may only count.`,
 	}
 	command.AddCommand(&cobra.Command{
 		Use:   "list",

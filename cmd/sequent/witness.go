@@ -65,7 +65,12 @@ earlier witness's unsigned answers unless it speaks TLS to it or runs with
 --witness-id refuses a witness that cannot prove an id (a build before session 38). When
 the nodes run with --replication-tls-*, they also speak TLS to the witness: give the
 witness the same three flags (its own certificate, signed by the same CA and naming the
-address the nodes dial), or the primary's renewals fail and it fences itself.`,
+address the nodes dial), or the primary's renewals fail and it fences itself.
+
+It runs until SIGINT or SIGTERM (exit 0). Exits 1 when the --listen address is taken or
+the --state file cannot be read, verified or created; 2 for bad flags, no replication
+key, neither or both of --state and --state-in-memory, a bad --id, or TLS files that
+cannot be loaded.`,
 		Example: `  sequent witness --listen 10.0.0.3:7409 --state /var/lib/sequent-witness/state \
       --replication-key "$KEY"
   # then both nodes: sequent serve ... --witness 10.0.0.3:7409 --witness-id ID_IT_PRINTED

@@ -69,6 +69,13 @@
 // records (a transfer id two shards each use, a settlement account's two copies) answers
 // 409 ambiguous_id, pointing to the lookup route.
 //
+// A post or void (POST /v1/transfers/{id}/post, …/void) that the node refuses with
+// placement_field_missing (its body names neither the pending transfer's debit account
+// nor, under ledger placement, its ledger) is sent again once, after a lookup of the
+// pending id (request.placePending), with the missing fields of the one record found:
+// the node records nothing for the first attempt, so the second is a first attempt,
+// under an Idempotency-Key too. Neither is charged again to the client's rate limits.
+//
 // # Overload
 //
 // At most InFlightMax requests wait for the shard; beyond it, or when the shard's ring

@@ -237,12 +237,21 @@ func (r *request) sendTransfers(transfers []model.Transfer, single bool) {
 }
 
 func (r *request) sendTransfersRaw(transfers []model.Transfer) ([]jsonview.Result, bool) {
+	if !r.admit(model.OperationCreateTransfers, len(transfers)) {
+		return nil, false
+	}
+	return r.sendTransfersAdmitted(transfers)
+}
+
+// sendTransfersAdmitted is sendTransfersRaw once the client's permission and rate limits
+// have been checked.
+func (r *request) sendTransfersAdmitted(transfers []model.Transfer) ([]jsonview.Result, bool) {
 	body := make([]byte, len(transfers)*model.TransferSize)
 	for i := range transfers {
 		transfers[i].Encode(body[i*model.TransferSize:])
 	}
-	reply, ok := r.submit(model.OperationCreateTransfers, backend.RequestFlagReplyBalances, body,
-		len(transfers))
+	reply, ok := r.submitAdmitted(model.OperationCreateTransfers,
+		backend.RequestFlagReplyBalances, body)
 	if !ok || !r.replyStatus(&reply) {
 		return nil, false
 	}
@@ -286,7 +295,9 @@ type resolveBody struct {
 	// which routes it to the shard of the debit account it names (ledger placement: of
 	// the ledger), and refuses one naming none with placement_field_missing (PROTOCOL.md
 	// section 18). Absent, they are 0, which matches the pending transfer's; given, they
-	// must equal its fields (section 10).
+	// must equal its fields (section 10). When the node refuses a post or void so,
+	// resolve looks the pending transfer up and sends it again with the fields it lacked
+	// taken from the record found.
 	DebitAccountID string `json:"debit_account_id,omitempty"`
 	Ledger         uint32 `json:"ledger,omitempty"`
 	UserData128    string `json:"user_data_128,omitempty"`
@@ -325,7 +336,52 @@ func (r *request) resolve(flag uint16) {
 		return
 	}
 	transfer.PendingID, transfer.Flags = pendingID, flag
-	r.sendTransfers([]model.Transfer{transfer}, true)
+	transfers := []model.Transfer{transfer}
+	results, ok := r.sendTransfersRaw(transfers)
+	if !ok {
+		return
+	}
+	if results[0].Code == uint32(model.StatusPlacementFieldMissing) {
+		// A node of several shards routes a post or void by the fields the body left out:
+		// take them from the pending transfer. The node refused the first attempt itself,
+		// recording nothing (PROTOCOL.md section 18, "Refused by the node"), so sending
+		// again is a first attempt, under an Idempotency-Key too; an id not found (or
+		// not one this client may read), or found on several shards, keeps the refusal.
+		if placed, found, ok := r.placePending(&transfer); !ok {
+			return
+		} else if found {
+			transfers[0] = placed
+			if results, ok = r.sendTransfersAdmitted(transfers); !ok {
+				return
+			}
+		}
+	}
+	r.writeResults(results, true)
+}
+
+// placePending looks up the pending transfer a post or void names and returns the post
+// or void with the placement fields it left at 0 (debit account, ledger) taken from it;
+// found is false when the lookup found no record or several (a transfer id two shards
+// each use). The lookup is part of the request already admitted: it is not charged
+// again, and a refusal of it answers the request (nothing was written).
+func (r *request) placePending(resolving *model.Transfer) (placed model.Transfer,
+	found, ok bool) {
+	submits := 0
+	records, ok := r.readRecords(model.OperationLookupTransfers, model.TransferSize,
+		[]model.Uint128{resolving.PendingID}, nil, &submits)
+	if !ok || len(records) != model.TransferSize {
+		return model.Transfer{}, false, ok
+	}
+	var pending model.Transfer
+	pending.Decode(records)
+	placed = *resolving
+	if placed.DebitAccountID.IsZero() {
+		placed.DebitAccountID = pending.DebitAccountID
+	}
+	if placed.Ledger == 0 {
+		placed.Ledger = pending.Ledger
+	}
+	return placed, true, true
 }
 
 // idsBody is the body of the lookup routes.

@@ -11,7 +11,8 @@ import (
 // POST /v1/transfers/{id}/post and …/void take the pending transfer's debit_account_id
 // (README's route table). Before, their body allowed only id, amount, user data and
 // code: no pending transfer could be resolved through them on such a node (400 for a
-// body naming the account, 422 placement_field_missing without it).
+// body naming the account, 422 placement_field_missing without it; since session 48 the
+// server looks the pending transfer up then: TestResolveWithoutPlacementFields).
 func TestHunt47cPostAndVoidOnTwoShards(t *testing.T) {
 	h := nodeHarness(t, nil)
 	h.createAccounts("101", "102") // Both on shard 1.
@@ -23,8 +24,7 @@ func TestHunt47cPostAndVoidOnTwoShards(t *testing.T) {
 		uri, body string
 		code      int
 		status    string
-	}{{"/v1/transfers/10/post", `{"id":"20"}`, 422, "placement_field_missing"},
-		{"/v1/transfers/10/post", `{"id":"21","debit_account_id":"101","amount":"60"}`, 201, "ok"},
+	}{{"/v1/transfers/10/post", `{"id":"21","debit_account_id":"101","amount":"60"}`, 201, "ok"},
 		{"/v1/transfers/11/void", `{"id":"22","debit_account_id":"101","ledger":1}`, 201, "ok"}} {
 		answer := h.operator("POST", step.uri, step.body)
 		h.expect(answer, step.code, "")

@@ -73,8 +73,9 @@ func TestReviewhc47ResolveFieldsOnTwoShards(t *testing.T) {
 
 // TestReviewhc47ResolveUnderLedgerPlacement: on a node placing accounts by ledger, a post
 // or void goes to the shard of the ledger it names (PROTOCOL.md section 18), so README's
-// route table says the body needs the pending transfer's ledger there: naming only the
-// debit account is 422 placement_field_missing; the ledger of another shard reaches a
+// route table says the body needs the pending transfer's ledger there (naming only the
+// debit account was 422 placement_field_missing until session 48, which looks the
+// pending transfer up: TestResolveWithoutPlacementFields); the ledger of another shard reaches a
 // shard without the transfer (pending_transfer_not_found); its own ledger posts it.
 func TestReviewhc47ResolveUnderLedgerPlacement(t *testing.T) {
 	placement := &shardmap.Map{Shards: 2, Placement: shardmap.PlacementLedger,
@@ -88,8 +89,7 @@ func TestReviewhc47ResolveUnderLedgerPlacement(t *testing.T) {
 		body   string
 		code   int
 		status string
-	}{{`{"id":"20","debit_account_id":"2"}`, 422, "placement_field_missing"},
-		{`{"id":"21","debit_account_id":"2","ledger":1}`, 422, "pending_transfer_not_found"},
+	}{{`{"id":"21","debit_account_id":"2","ledger":1}`, 422, "pending_transfer_not_found"},
 		{`{"id":"22","ledger":2,"amount":"60"}`, 201, "ok"}} {
 		answer := h.operator("POST", "/v1/transfers/10/post", step.body)
 		h.expect(answer, step.code, "")

@@ -15,6 +15,13 @@
 // routed: it is sent whole, and the server splits it when its events live on several
 // shards.
 //
+// On several shards an id may have a record on each (a transfer id two shards use), and
+// a lookup reply holding more than 8189 records is cut (PROTOCOL.md section 18, "Lookups
+// on several shards"): LookupAccounts and LookupTransfers ask again for the ids it left
+// out, at most LookupRepeatsPerRequestMax times per request of ids (enough for any ids
+// on two shards), and past that fail with ErrLookupTooManyRecords: ask fewer ids at a
+// time.
+//
 //	c, err := client.Dial(ctx, client.Config{
 //		Addresses: []string{"10.0.0.1:7400", "10.0.0.2:7400"},
 //		Client:    1, Key: 1, Secret: secret,

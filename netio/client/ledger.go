@@ -332,12 +332,26 @@ func appendEventResults(results []model.EventResult, body []byte) []model.EventR
 	return results
 }
 
+// LookupRepeatsPerRequestMax bounds the requests a lookup sends again after cut replies
+// (see lookup), per request of ids it needs at first: 8, what a request of
+// model.EventsPerRequestMax ids needs at most on a node of two shards (the JSON API's
+// reckoning, netio/api readRecords: 9 submits, the first one included). On more shards
+// ids found on many of them could need hundreds; past the bound the lookup fails with
+// ErrLookupTooManyRecords instead, and the caller asks fewer ids at a time.
+const LookupRepeatsPerRequestMax = 8
+
+// ErrLookupTooManyRecords is returned (wrapped) by LookupAccounts and LookupTransfers when
+// the ids asked have so many records on the node's shards that the lookup would ask again
+// more than LookupRepeatsPerRequestMax times per request: ask fewer ids at a time. The
+// records returned with it are incomplete.
+var ErrLookupTooManyRecords = errors.New("client: lookup ids have too many records")
+
 // LookupAccounts returns the accounts found, in the order of ids (missing ids are
 // skipped), batching ids into requests as needed.
 func (c *Client) LookupAccounts(ctx context.Context, ids []model.Uint128) (
 	[]model.Account, error) {
 	var accounts []model.Account
-	err := c.lookup(ctx, model.OperationLookupAccounts, ids, func(body []byte) {
+	err := c.lookup(ctx, model.OperationLookupAccounts, ids, nil, func(body []byte) {
 		for offset := 0; offset+model.AccountSize <= len(body); offset +=
 			model.AccountSize {
 			var account model.Account
@@ -352,7 +366,7 @@ func (c *Client) LookupAccounts(ctx context.Context, ids []model.Uint128) (
 func (c *Client) LookupTransfers(ctx context.Context, ids []model.Uint128) (
 	[]model.Transfer, error) {
 	var transfers []model.Transfer
-	err := c.lookup(ctx, model.OperationLookupTransfers, ids, func(body []byte) {
+	err := c.lookup(ctx, model.OperationLookupTransfers, ids, nil, func(body []byte) {
 		transfers = appendTransfers(transfers, body)
 	})
 	return transfers, err
@@ -364,12 +378,18 @@ func (c *Client) LookupTransfers(ctx context.Context, ids []model.Uint128) (
 // first id whose records do not all fit (PROTOCOL.md section 18, "Lookups on several
 // shards"): the ids from there on are asked again, their records collected before the
 // next run's. Taking a cut reply as the whole answer lost those ids' records without an
-// error (TestReviewle47LookupCutReplyLosesNoID).
+// error (TestReviewle47LookupCutReplyLosesNoID). repeatsLeft is how many requests may
+// still be sent again (nil at the first call: LookupRepeatsPerRequestMax per run); past
+// it the lookup fails with ErrLookupTooManyRecords (TestLookupRepeatsAreBounded).
 func (c *Client) lookup(ctx context.Context, operation model.Operation,
-	ids []model.Uint128, collect func(body []byte)) error {
+	ids []model.Uint128, repeatsLeft *int, collect func(body []byte)) error {
 	info, _ := operation.Info()
 	var one [1][2]int
 	runs, _ := chunks(one[:0], len(ids), func(int) bool { return false })
+	if repeatsLeft == nil {
+		budget := LookupRepeatsPerRequestMax * len(runs)
+		repeatsLeft = &budget
+	}
 	var left []lookupLeft // From the first cut reply on (nil: none cut so far).
 	index := 0
 	err := c.batch(ctx, operation, 0, runs, func(run [2]int) []byte {
@@ -412,7 +432,13 @@ func (c *Client) lookup(ctx context.Context, operation model.Operation,
 			if len(ask) == 0 {
 				continue
 			}
-			if err := c.lookup(ctx, operation, ask, collect); err != nil {
+			if *repeatsLeft == 0 {
+				return fmt.Errorf("%w: more than %d requests asked again per request of "+
+					"ids (%d ids): ask fewer ids at a time", ErrLookupTooManyRecords,
+					LookupRepeatsPerRequestMax, len(ids))
+			}
+			*repeatsLeft--
+			if err := c.lookup(ctx, operation, ask, repeatsLeft, collect); err != nil {
 				return err
 			}
 		}
