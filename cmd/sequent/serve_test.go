@@ -148,6 +148,8 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			o.standbyOf, o.replicationKey, o.replicationMode = "127.0.0.1:9", "k", "async"
 		}},
 		{"sync interval", func(o *serveOptions) { o.sync, o.syncInterval = "interval", time.Millisecond }},
+		{"saga timeout at its least", func(o *serveOptions) { o.sagaTimeout = sagaTimeoutMin }},
+		{"saga timeout at its most", func(o *serveOptions) { o.sagaTimeout = sagaTimeoutMax }},
 		{"capture", func(o *serveOptions) {
 			o.capture.url, o.capture.stream, o.capture.subjectPrefix = "nats://127.0.0.1:9", "CDC-1", "acme.ledger"
 		}},
@@ -249,6 +251,11 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			o.sync, o.syncInterval = "interval", -time.Millisecond
 		}, "--sync-interval -1ms"},
 		{"sync unknown", func(o *serveOptions) { o.sync = "sometimes" }, "--sync \"sometimes\""},
+		{"saga timeout too short", func(o *serveOptions) { o.sagaTimeout = sagaTimeoutMin - time.Millisecond },
+			"--saga-timeout 999ms: want 1s to 10m0s"},
+		{"saga timeout too long", func(o *serveOptions) { o.sagaTimeout = sagaTimeoutMax + time.Second },
+			"--saga-timeout 10m1s: want 1s to 10m0s"},
+		{"saga timeout 0", func(o *serveOptions) { o.sagaTimeout = 0 }, "--saga-timeout 0s"},
 		{"segment too small", func(o *serveOptions) { o.walSegmentBytes = 4096 }, "--wal-segment-bytes 4096"},
 		{"free bytes negative", func(o *serveOptions) { o.dataFreeBytesWarn = -1 }, "--data-free-bytes-warn -1"},
 		{"event loops 0", func(o *serveOptions) { o.eventLoops = 0 }, "--event-loops 0"},
