@@ -327,8 +327,7 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 		groups.Close()
 		return nil, err
 	}
-	if running.node, err = node.New(node.Config{Map: placement,
-		SagaTimeout: uint64(o.sagaTimeout)}, groups); err != nil {
+	if running.node, err = node.New(o.nodeSettings(placement), groups); err != nil {
 		groups.Close()
 		return nil, err
 	}
@@ -463,6 +462,12 @@ func (r *runningNode) stop() error {
 		errs = append(errs, s.Err())
 	}
 	return errors.Join(errs...)
+}
+
+// nodeSettings is the node's configuration from the options (validated): its map and
+// the router's saga timeout.
+func (o *serveOptions) nodeSettings(placement *shardmap.Map) node.Config {
+	return node.Config{Map: placement, SagaTimeout: uint64(o.sagaTimeout)}
 }
 
 // nodeConfig checks the options (validate) and translates them into the node's

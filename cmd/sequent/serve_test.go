@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"sequent/core/node"
+	"sequent/core/node/router"
 	"sequent/core/shardmap"
 	"sequent/netio/ops"
 	"sequent/replication"
@@ -332,5 +333,21 @@ func TestReplicationStatsShowsTheWitness(t *testing.T) {
 	}
 	if stats := replicationStats(&replication.NodeStatus{}, ops.ModeSync); stats.Witness != nil {
 		t.Fatalf("no witness, yet %+v", stats.Witness)
+	}
+}
+
+// TestServeSagaTimeoutReachesTheNode: --saga-timeout is the node's SagaTimeout (the
+// router's), and its default is the router's own.
+func TestServeSagaTimeoutReachesTheNode(t *testing.T) {
+	placement := shardmap.Hashed(2)
+	o := defaultServeOptions()
+	if got := o.nodeSettings(placement); got.SagaTimeout != router.SagaTimeoutDefault ||
+		got.Map != placement {
+		t.Fatalf("defaults: node config %+v, want the map and SagaTimeout %d", got,
+			uint64(router.SagaTimeoutDefault))
+	}
+	o.sagaTimeout = 3 * time.Second
+	if got := o.nodeSettings(placement).SagaTimeout; got != 3_000_000_000 {
+		t.Fatalf("--saga-timeout 3s: node SagaTimeout %d ns, want 3,000,000,000", got)
 	}
 }
