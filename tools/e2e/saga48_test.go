@@ -52,7 +52,12 @@ func saga48Ops(t *testing.T, httpAddress string) (saga48ShardOps, bool) {
 // balances hold it once, and no saga runs. Before session 48 the restarted router
 // aborted the saga at its first outbox poll (the timeout from step 1 had passed) and the
 // resend answered saga_timed_out.
-func TestSaga48RestartLongerThanTheSagaTimeout(t *testing.T) {
+func TestSaga48RestartLongerThanTheSagaTimeout(t *testing.T) { saga48Restart(t, false) }
+
+// saga48Restart is TestSaga48RestartLongerThanTheSagaTimeout; with standbyLate the
+// primary restarts at once as the pair's primary instead, and its standby only
+// saga48Held after step 1.
+func saga48Restart(t *testing.T, standbyLate bool) {
 	began := time.Now()
 	p := h47StartPair(t, strings.Repeat("4c", 32), "--saga-timeout", saga48Timeout.String())
 	c := &h47Client{t: t, clientID: p.clientID, secret: p.secret, session: 4801,
@@ -101,17 +106,25 @@ func TestSaga48RestartLongerThanTheSagaTimeout(t *testing.T) {
 	c.drop()
 	p.primary.process.kill()
 	p.standby.process.kill() // A stopped process dies of SIGKILL too.
-	time.Sleep(time.Until(stepped.Add(saga48Held)))
-	// Alone: the same flags but the replication ones (--replication-key among them).
-	alone := []string{"serve", "--data", p.primary.process.data, "--addr",
-		p.primary.process.address, "--http", p.primary.http}
-	for i := 0; i < len(p.common); i += 2 {
-		if p.common[i] != "--replication-key" {
-			alone = append(alone, p.common[i], p.common[i+1])
+	if standbyLate {
+		p.asPrimary(p.primary, p.standby)
+		p.primary.process.restart()
+		time.Sleep(time.Until(stepped.Add(saga48Held)))
+		p.asStandbyOf(p.standby, p.primary)
+		p.standby.process.restart()
+	} else {
+		time.Sleep(time.Until(stepped.Add(saga48Held)))
+		// Alone: the same flags but the replication ones (--replication-key among them).
+		alone := []string{"serve", "--data", p.primary.process.data, "--addr",
+			p.primary.process.address, "--http", p.primary.http}
+		for i := 0; i < len(p.common); i += 2 {
+			if p.common[i] != "--replication-key" {
+				alone = append(alone, p.common[i], p.common[i+1])
+			}
 		}
+		p.primary.process.args = alone
+		p.primary.process.restart()
 	}
-	p.primary.process.args = alone
-	p.primary.process.restart()
 	c.address = p.primary.process.address
 	restarted := time.Now()
 	t.Logf("restarted %v after step 1", restarted.Sub(stepped))
