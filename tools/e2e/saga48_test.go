@@ -45,9 +45,9 @@ func saga48Ops(t *testing.T, httpAddress string) (saga48ShardOps, bool) {
 // released: no reply, and its Credit never leaves (a sync primary releases only what its
 // standby acknowledged). Both processes are then killed and kept down saga48Held (past
 // the node's saga timeout, saga48Timeout, counted from step 1); the primary restarts
-// alone, without replication, so that it releases on its own durability from its first
-// Tick (a restarted sync standby would have to catch up first, on this machine's time,
-// inside the timeout). The request resent under its session and number is answered ok,
+// alone, without replication, so that it releases on its own durability at once (a sync
+// pair whose standby comes back late: TestReviewsg48StandbyBackAfterTheSagaTimeout). The
+// request resent under its session and number is answered ok,
 // duplicate (step 1 was applied before the restart), with the transfer created; the
 // balances hold it once, and no saga runs. Before session 48 the restarted router
 // aborted the saga at its first outbox poll (the timeout from step 1 had passed) and the
