@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"sequent/core/node"
+	"sequent/core/node/router"
 	"sequent/core/shardmap"
 	"sequent/netio/ops"
 	"sequent/replication"
@@ -148,6 +149,8 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			o.standbyOf, o.replicationKey, o.replicationMode = "127.0.0.1:9", "k", "async"
 		}},
 		{"sync interval", func(o *serveOptions) { o.sync, o.syncInterval = "interval", time.Millisecond }},
+		{"saga timeout at its least", func(o *serveOptions) { o.sagaTimeout = sagaTimeoutMin }},
+		{"saga timeout at its most", func(o *serveOptions) { o.sagaTimeout = sagaTimeoutMax }},
 		{"capture", func(o *serveOptions) {
 			o.capture.url, o.capture.stream, o.capture.subjectPrefix = "nats://127.0.0.1:9", "CDC-1", "acme.ledger"
 		}},
@@ -249,6 +252,11 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 			o.sync, o.syncInterval = "interval", -time.Millisecond
 		}, "--sync-interval -1ms"},
 		{"sync unknown", func(o *serveOptions) { o.sync = "sometimes" }, "--sync \"sometimes\""},
+		{"saga timeout too short", func(o *serveOptions) { o.sagaTimeout = sagaTimeoutMin - time.Millisecond },
+			"--saga-timeout 999ms: want 1s to 10m0s"},
+		{"saga timeout too long", func(o *serveOptions) { o.sagaTimeout = sagaTimeoutMax + time.Second },
+			"--saga-timeout 10m1s: want 1s to 10m0s"},
+		{"saga timeout 0", func(o *serveOptions) { o.sagaTimeout = 0 }, "--saga-timeout 0s"},
 		{"segment too small", func(o *serveOptions) { o.walSegmentBytes = 4096 }, "--wal-segment-bytes 4096"},
 		{"free bytes negative", func(o *serveOptions) { o.dataFreeBytesWarn = -1 }, "--data-free-bytes-warn -1"},
 		{"event loops 0", func(o *serveOptions) { o.eventLoops = 0 }, "--event-loops 0"},
@@ -325,5 +333,21 @@ func TestReplicationStatsShowsTheWitness(t *testing.T) {
 	}
 	if stats := replicationStats(&replication.NodeStatus{}, ops.ModeSync); stats.Witness != nil {
 		t.Fatalf("no witness, yet %+v", stats.Witness)
+	}
+}
+
+// TestServeSagaTimeoutReachesTheNode: --saga-timeout is the node's SagaTimeout (the
+// router's), and its default is the router's own.
+func TestServeSagaTimeoutReachesTheNode(t *testing.T) {
+	placement := shardmap.Hashed(2)
+	o := defaultServeOptions()
+	if got := o.nodeSettings(placement); got.SagaTimeout != router.SagaTimeoutDefault ||
+		got.Map != placement {
+		t.Fatalf("defaults: node config %+v, want the map and SagaTimeout %d", got,
+			uint64(router.SagaTimeoutDefault))
+	}
+	o.sagaTimeout = 3 * time.Second
+	if got := o.nodeSettings(placement).SagaTimeout; got != 3_000_000_000 {
+		t.Fatalf("--saga-timeout 3s: node SagaTimeout %d ns, want 3,000,000,000", got)
 	}
 }

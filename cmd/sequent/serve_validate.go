@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"sequent/core/node/router"
 	"sequent/replication"
 	"sequent/wal"
 )
@@ -23,6 +24,15 @@ const (
 	// syncIntervalMax mirrors the log's own bound on --sync-interval, for a usage error
 	// at start rather than an error from the log.
 	syncIntervalMax = time.Second
+	// sagaTimeoutDefault is --saga-timeout's default, the router's own.
+	sagaTimeoutDefault = time.Duration(router.SagaTimeoutDefault)
+	// sagaTimeoutMin and sagaTimeoutMax bound --saga-timeout: below a second a credit
+	// shard that is merely busy for a moment (its Credits are resent every
+	// router.SagaResendAfterDefault) refuses transfers it would have taken; above ten
+	// minutes a payer's funds stay reserved that long for a credit shard that does not
+	// answer.
+	sagaTimeoutMin = time.Second
+	sagaTimeoutMax = 10 * time.Minute
 )
 
 // validate refuses contradictory or meaningless settings before anything happens (no
@@ -50,6 +60,9 @@ func (o *serveOptions) validate() error {
 	}
 	o.validateLog(problem)
 	o.validateReplication(problem, replicated)
+	if o.sagaTimeout < sagaTimeoutMin || o.sagaTimeout > sagaTimeoutMax {
+		problem("--saga-timeout %v: want %v to %v", o.sagaTimeout, sagaTimeoutMin, sagaTimeoutMax)
+	}
 	o.validateNetwork(problem)
 	o.capture.validate(problem)
 	return errors.Join(problems...)

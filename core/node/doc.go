@@ -170,7 +170,8 @@
 // # Why the saga timeout asks instead of expiring
 //
 // A saga whose credit message has not been decided after SagaTimeout (from the later of
-// step 1 and the router's start: the time the node was down does not count) is not
+// step 1 and the first answer to the debit shard's outbox poll after the router's start:
+// the time the node was down, or waited for its standby, does not count) is not
 // voided by A
 // alone: B may have credited b and the answer may be lost, and a unilateral void would
 // then create money. Instead A's credit messages turn into abort requests: B decides

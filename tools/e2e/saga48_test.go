@@ -10,9 +10,13 @@ import (
 	"time"
 )
 
-// saga48Held is how long TestSaga48RestartLongerThanTheSagaTimeout keeps the node down:
-// past the router's 10 s SagaTimeoutDefault, counted from step 1.
-const saga48Held = 11 * time.Second
+// saga48Timeout is the --saga-timeout TestSaga48RestartLongerThanTheSagaTimeout gives the
+// node (the 10 s default would keep the test 11 s down), and saga48Held how long it keeps
+// the node down: past that timeout, counted from step 1.
+const (
+	saga48Timeout = 2 * time.Second
+	saga48Held    = saga48Timeout + time.Second
+)
 
 // saga48ShardOps is the part of /v1/status's shards this test reads.
 type saga48ShardOps struct {
@@ -39,15 +43,23 @@ func saga48Ops(t *testing.T, httpAddress string) (saga48ShardOps, bool) {
 // interrupted. A node of two shards in sync mode; its standby is stopped (SIGSTOP), so a
 // cross-shard transfer's step 1 is written and synced on the debit shard but never
 // released: no reply, and its Credit never leaves (a sync primary releases only what its
-// standby acknowledged). Both processes are then killed and kept down 11 s (past the
-// 10 s saga timeout, counted from step 1) and restarted, primary and standby. The
-// request resent under its session and number is answered ok, duplicate (step 1 was
-// applied before the restart), with the transfer created; the balances hold it once, and
-// no saga runs. Before session 48 the restarted router aborted the saga at its first
-// outbox poll (10 s from step 1 had passed) and the resend answered saga_timed_out.
-func TestSaga48RestartLongerThanTheSagaTimeout(t *testing.T) {
+// standby acknowledged). Both processes are then killed and kept down saga48Held (past
+// the node's saga timeout, saga48Timeout, counted from step 1); the primary restarts
+// alone, without replication, so that it releases on its own durability at once (a sync
+// pair whose standby comes back late: TestReviewsg48StandbyBackAfterTheSagaTimeout). The
+// request resent under its session and number is answered ok,
+// duplicate (step 1 was applied before the restart), with the transfer created; the
+// balances hold it once, and no saga runs. Before session 48 the restarted router
+// aborted the saga at its first outbox poll (the timeout from step 1 had passed) and the
+// resend answered saga_timed_out.
+func TestSaga48RestartLongerThanTheSagaTimeout(t *testing.T) { saga48Restart(t, false) }
+
+// saga48Restart is TestSaga48RestartLongerThanTheSagaTimeout; with standbyLate the
+// primary restarts at once as the pair's primary instead, and its standby only
+// saga48Held after step 1.
+func saga48Restart(t *testing.T, standbyLate bool) {
 	began := time.Now()
-	p := h47StartPair(t, strings.Repeat("4c", 32))
+	p := h47StartPair(t, strings.Repeat("4c", 32), "--saga-timeout", saga48Timeout.String())
 	c := &h47Client{t: t, clientID: p.clientID, secret: p.secret, session: 4801,
 		address: p.primary.process.address}
 	w := newH47Workload(t, 52, 4_810_000, c)
@@ -94,11 +106,25 @@ func TestSaga48RestartLongerThanTheSagaTimeout(t *testing.T) {
 	c.drop()
 	p.primary.process.kill()
 	p.standby.process.kill() // A stopped process dies of SIGKILL too.
-	time.Sleep(time.Until(stepped.Add(saga48Held)))
-	p.asPrimary(p.primary, p.standby)
-	p.primary.process.restart()
-	p.asStandbyOf(p.standby, p.primary)
-	p.standby.process.restart()
+	if standbyLate {
+		p.asPrimary(p.primary, p.standby)
+		p.primary.process.restart()
+		time.Sleep(time.Until(stepped.Add(saga48Held)))
+		p.asStandbyOf(p.standby, p.primary)
+		p.standby.process.restart()
+	} else {
+		time.Sleep(time.Until(stepped.Add(saga48Held)))
+		// Alone: the same flags but the replication ones (--replication-key among them).
+		alone := []string{"serve", "--data", p.primary.process.data, "--addr",
+			p.primary.process.address, "--http", p.primary.http}
+		for i := 0; i < len(p.common); i += 2 {
+			if p.common[i] != "--replication-key" {
+				alone = append(alone, p.common[i], p.common[i+1])
+			}
+		}
+		p.primary.process.args = alone
+		p.primary.process.restart()
+	}
 	c.address = p.primary.process.address
 	restarted := time.Now()
 	t.Logf("restarted %v after step 1", restarted.Sub(stepped))

@@ -24,8 +24,9 @@ const (
 	// for this long, and a request waiting for a saga's result asks for it again.
 	SagaResendAfterDefault = 200_000_000
 	// SagaTimeoutDefault: a saga running this long asks its credit shard to refuse,
-	// counted from the later of its step 1 and the router's first Tick (a restart or a
-	// promotion builds a new router), so the time the node was down does not count.
+	// counted from the later of its step 1 and the first answer to its debit shard's
+	// outbox poll (a restart or a promotion builds a new router), so the time the node
+	// was down, or waited for its standby, does not count.
 	SagaTimeoutDefault = 10_000_000_000
 	// OutboxIntervalDefault: how often each shard is asked for its running sagas.
 	OutboxIntervalDefault = 100_000_000
@@ -65,13 +66,7 @@ type Router struct {
 	config Config
 	mutex  sync.Mutex
 	now    uint64 // Last Tick.
-	// servingSince is the first Tick's time: when this router began to drive sagas. A saga
-	// that a restart or a failover interrupted has its SagaTimeout from then, not from
-	// its step 1 (pollAnswered): the node's downtime is the operator's, and the timeout
-	// is for a credit shard that does not answer while the node serves.
-	servingSince uint64
-	ticked       bool   // Tick has run: servingSince is set.
-	next         uint64 // Next router connection id.
+	next   uint64 // Next router connection id.
 
 	pending   map[uint64]pendingEntry // Router connection id → what waits for its reply.
 	busy      []*part                 // Parts refused busy after an earlier part was queued.
@@ -134,6 +129,15 @@ type sagaWait struct {
 type poll struct {
 	inFlight bool
 	last     uint64
+	// servingSince is when this router first had an answer to this shard's outbox poll:
+	// when the shard released again after the node's start (a sync primary releases
+	// nothing, its polls included, until its standby has caught up). A saga that a
+	// restart or a failover interrupted has its SagaTimeout from then, not from its step
+	// 1 (pollAnswered): the time the node was down, or waited for its standby, is the
+	// operator's, and the timeout is for a credit shard that does not answer while the
+	// node serves.
+	servingSince uint64
+	answered     bool // An outbox poll was answered: servingSince is set.
 }
 
 // request is a client request split into parts.

@@ -11,7 +11,8 @@ import (
 
 // TestSagaTimeoutCountsFromWhenTheRouterServes: a saga's Credit turns into an abort once
 // the saga has run SagaTimeout while this router serves: from the later of its step 1 and
-// the router's first Tick. A restart or failover builds a new router, so a saga that one
+// the first answer to its shard's outbox poll (the first Tick's poll, answered at once,
+// here; TestSagaTimeoutCountsFromTheFirstAnsweredPoll answers it late). A restart or failover builds a new router, so a saga that one
 // held longer than SagaTimeout is credited, not refused saga_timed_out (it used to be
 // aborted at the first poll after such a restart), and a saga whose credit shard never
 // answers still ends, SagaTimeout after the router began to serve; a saga started while
@@ -21,7 +22,7 @@ func TestSagaTimeoutCountsFromWhenTheRouterServes(t *testing.T) {
 	step1 := 1_000 * second
 	for _, test := range []struct {
 		name    string
-		started uint64 // The router's first Tick.
+		started uint64 // The router's first Tick, its poll answered at once.
 		poll    uint64 // When the outbox lists the running saga.
 		abort   bool   // Whether the Credit that poll sends is an abort.
 	}{

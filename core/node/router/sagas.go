@@ -76,9 +76,6 @@ func (r *Router) receiveKind(destination uint16, messages []saga.Message, kind s
 func (r *Router) Tick(now uint64) {
 	r.mutex.Lock()
 	r.now = max(r.now, now)
-	if !r.ticked {
-		r.ticked, r.servingSince = true, r.now
-	}
 	r.retryBusy()
 	for shardIndex := range r.polls {
 		p := &r.polls[shardIndex]
@@ -145,8 +142,10 @@ func (r *Router) poll(shardIndex uint16, after uint64) {
 }
 
 // pollAnswered sends again the Credits not sent lately (as aborts for sagas past the
-// timeout, counted from the later of step 1 and when this router began to serve), reads the next page if this one was full, and sends the debit shard's
-// watermark to the other shards when it moved.
+// timeout, counted from the later of step 1 and the first answer to this shard's outbox
+// poll: a Credit's abort flag is fixed when it is sent, and the credit shard logs it
+// even before it releases again), reads the next page if this one was full, and sends the
+// debit shard's watermark to the other shards when it moved.
 func (r *Router) pollAnswered(shardIndex uint16, reply *backend.Reply) {
 	p := &r.polls[shardIndex]
 	p.inFlight = false
@@ -154,6 +153,9 @@ func (r *Router) pollAnswered(shardIndex uint16, reply *backend.Reply) {
 	if reply.Status != model.StatusOK || len(body) < model.SagaOutboxSummarySize ||
 		(len(body)-model.SagaOutboxSummarySize)%model.SagaCreditSize != 0 {
 		return
+	}
+	if !p.answered {
+		p.answered, p.servingSince = true, r.now
 	}
 	var summary saga.OutboxSummary
 	summary.Decode(body)
@@ -170,8 +172,8 @@ func (r *Router) pollAnswered(shardIndex uint16, reply *backend.Reply) {
 		sentBy[credit.Sequence] = r.now
 		// Whether to abort is decided here, by this clock, and written into the credit
 		// shard's log with the Credit (its abort flag): replay reads the flag, never a
-		// clock, so counting from the router's start changes no replay.
-		credit.Abort = r.now >= max(credit.Transfer.Timestamp, r.servingSince)+r.config.SagaTimeout
+		// clock, so counting from the node's start changes no replay.
+		credit.Abort = r.now >= max(credit.Transfer.Timestamp, p.servingSince)+r.config.SagaTimeout
 		r.outgoing = append(r.outgoing, saga.Message{Kind: saga.MessageCredit, To: credit.To,
 			Credit: credit})
 	}
