@@ -95,16 +95,30 @@ func runRouterFuzz(t *testing.T, seed uint64) {
 	sim.router = router
 	sim.grant([]model.Grant{{Client: 1, Scopes: model.ScopeOperator}})
 
-	accepted := map[uint64]model.Operation{}
+	accepted := map[uint64]backend.Request{}
+	faults := false
+	open := func() bool {
+		for c := range accepted {
+			if replier.counts[c] == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	sim.busyPercent = 15
 	var connection, number uint64
 	send := func(operation model.Operation, flags uint8, requestNumber uint64, body []byte) {
 		connection++
 		request := backend.Request{Connection: connection, Client: 1 + rng.Uint64N(2),
 			Session: 1, Number: requestNumber, Operation: operation, Flags: flags, Body: body}
+		// Shards refuse some submissions busy: a split request's later parts are then held
+		// and submitted again at a Tick (retryBusy), behind which the session's writes wait.
+		sim.faults = faults
 		status := router.Submit(&request)
+		sim.faults = false
 		router.Flush()
 		if status == model.StatusOK {
-			accepted[connection] = operation
+			accepted[connection] = request
 		}
 	}
 	// Setup: accounts 1..12 on ledgers 1..3, instruments 1..3 (base ledger 1, quote 2).
@@ -124,7 +138,8 @@ func runRouterFuzz(t *testing.T, seed uint64) {
 	send(model.OperationCreateAccounts, 0, number, accounts)
 	number++
 	send(model.OperationCreateInstruments, 0, number, instruments)
-	fuzzSettle(sim)
+	fuzzSettle(sim, open)
+	faults = rng.IntN(2) == 0
 
 	var operations []model.Operation
 	for _, operation := range model.Operations() {
@@ -174,26 +189,44 @@ func runRouterFuzz(t *testing.T, seed uint64) {
 		sent, sentNumbers, sentOperations = append(sent, body), append(sentNumbers, requestNumber),
 			append(sentOperations, operation)
 		if rng.IntN(3) == 0 || step == 59 {
-			fuzzSettle(sim)
+			fuzzSettle(sim, open)
 		}
 	}
-	fuzzSettle(sim)
+	fuzzSettle(sim, open)
 	for c := uint64(1); c <= connection; c++ {
-		_, ok := accepted[c]
+		request, ok := accepted[c]
 		switch got := replier.counts[c]; {
 		case ok && got != 1:
 			t.Errorf("seed %d: request on connection %d (%s) accepted, answered %d times", seed, c,
-				accepted[c], got)
+				request.Operation, got)
 		case !ok && got != 0:
 			t.Errorf("seed %d: request on connection %d refused by Submit, answered %d times", seed,
 				c, got)
 		}
+		reply := replier.replies[c]
+		if !ok || replier.counts[c] != 1 {
+			continue
+		}
+		if reply.Client != request.Client || reply.Session != request.Session ||
+			reply.Number != request.Number || reply.Operation != request.Operation {
+			t.Errorf("seed %d: %s request %d of client %d answered as %s %d of client %d", seed,
+				request.Operation, request.Number, request.Client, reply.Operation, reply.Number,
+				reply.Client)
+		}
+		// PROTOCOL.md section 3: every reply but ok carries no op (aux 0); a refusal has
+		// no body and is no duplicate.
+		if reply.Status != model.StatusOK && (reply.Op != 0 || reply.Duplicate || len(reply.Body) != 0) {
+			t.Errorf("seed %d: %s request %d answered %s with op %d, duplicate %t, %d bytes", seed,
+				request.Operation, request.Number, reply.Status, reply.Op, reply.Duplicate,
+				len(reply.Body))
+		}
 	}
 }
 
-// fuzzSettle runs the shards, the saga messages and the router's ticks until nothing moves.
-func fuzzSettle(sim *simulation) {
-	for range 200 {
+// fuzzSettle runs the shards, the saga messages and the router's ticks until nothing moves
+// and no accepted request waits for its reply (held parts, sagas), or for 1,000 rounds.
+func fuzzSettle(sim *simulation, open func() bool) {
+	for range 1_000 {
 		sim.now += 10 * simMillisecond
 		moved := len(sim.messages) > 0
 		for _, s := range sim.shards {
@@ -205,7 +238,7 @@ func fuzzSettle(sim *simulation) {
 			sim.deliverMessage()
 		}
 		sim.router.Tick(sim.now)
-		if !moved {
+		if !moved && !open() {
 			return
 		}
 	}
