@@ -147,16 +147,27 @@ func TestInSyncStandbySurvivesADroppedStream(t *testing.T) {
 			t.Fatal("no standby session")
 		}
 		session.conn.Close() // The blip.
+		// Each wait also ends when the standby stops: a stopped standby never
+		// reconnects nor acknowledges, and the test fails at once on its error instead of
+		// waiting out waitMax (the mutation guard's Primary.plan mutant then timed out).
+		stopped := func() bool { return standby.Err() != nil }
 		waitFor(t, "the standby to reconnect", func() bool {
 			current := primary.primary0().current.Load()
-			return current != nil && current != session
+			return stopped() || (current != nil && current != session)
 		})
-		primary.submit(t, 1+round, 1+round, model.OperationCreateTransfers, transfer(10+round, 1, 2, 5))
-		if reply, _ := primary.replies.wait(t, 1+round); reply.Status != model.StatusOK {
-			t.Fatalf("write after reconnect %d: %s", round, reply.Status)
-		}
 		if err := standby.Err(); err != nil {
 			t.Fatalf("the standby stopped after a dropped stream: %v", err)
+		}
+		primary.submit(t, 1+round, 1+round, model.OperationCreateTransfers, transfer(10+round, 1, 2, 5))
+		waitFor(t, "the write's reply", func() bool {
+			_, _, answered := primary.replies.get(1 + round)
+			return answered || stopped()
+		})
+		if err := standby.Err(); err != nil {
+			t.Fatalf("the standby stopped after a dropped stream: %v", err)
+		}
+		if reply, _ := primary.replies.wait(t, 1+round); reply.Status != model.StatusOK {
+			t.Fatalf("write after reconnect %d: %s", round, reply.Status)
 		}
 	}
 }

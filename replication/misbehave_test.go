@@ -115,7 +115,8 @@ func TestStandbyStopsOnADigestThatDiffers(t *testing.T) {
 		t.Fatalf("before any digest: %v", err)
 	}
 	primary.Shard().RequestSnapshot() // Through the log: both replicas snapshot at its op.
-	waitFor(t, "the standby to stop on the digest", func() bool { return standby.Err() != nil })
+	waitWithin(t, promptWaitMax, "the standby to stop on the digest",
+		func() bool { return standby.Err() != nil })
 	if err := standby.Err(); !errors.Is(err, ErrDigestMismatch) {
 		t.Fatalf("standby stopped with %v, want ErrDigestMismatch", err)
 	}
@@ -165,7 +166,8 @@ func TestReconnectWithAResyncPlanStopsTheStandby(t *testing.T) {
 				welcomeWith(welcome{plan: c.plan, op: c.op, address: "p:1"}, true))
 			standby := startNode(t, nodeConfig(t.TempDir(), freeAddress(t), address))
 			defer standby.Close()
-			waitFor(t, "the standby to stop", func() bool { return standby.Err() != nil })
+			waitWithin(t, promptWaitMax, "the standby to stop",
+				func() bool { return standby.Err() != nil })
 			if err := standby.Err(); !errors.Is(err, ErrResyncNeeded) {
 				t.Fatalf("standby stopped with %v, want ErrResyncNeeded", err)
 			}

@@ -160,7 +160,21 @@ func (n *testNode) submit(t *testing.T, connection, number uint64, operation mod
 
 func waitFor(t *testing.T, what string, condition func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitMax)
+	waitWithin(t, waitMax, what, condition)
+}
+
+// promptWaitMax bounds a wait for what a healthy node does within milliseconds of the
+// event the test caused (a standby that stops on a plan it cannot follow). It is a hang
+// guard too, with room for -race at load averages of 30, but kept under the mutation
+// guard's timeout slack (30 s, tools/mutation): a guarded mutant that makes the wait last
+// for ever then fails the test in 20 s instead of timing out after 3 times the test's
+// duration plus 30 s (259 s of CI for replication's three such mutants in session 47).
+const promptWaitMax = 20 * time.Second
+
+// waitWithin polls condition until it holds, failing the test after bound.
+func waitWithin(t *testing.T, bound time.Duration, what string, condition func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for !condition() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -44,7 +45,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mutation:", err)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM as well as an interrupt: .ci/run stops a guard run still going when CI ends
+	// early with SIGTERM to its process group, which does not hold the go test that runs
+	// the current mutant (a group of its own, killProcessGroup); cancelling kills that.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run := run
 	if o.reportPath != "" {
