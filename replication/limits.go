@@ -11,6 +11,18 @@ const (
 	// frameBodyBytesMax bounds a frame body: one stored entry (header + at most a raw body,
 	// since a body that does not compress is stored raw) with room to spare.
 	frameBodyBytesMax = wal.EntryBodyBytesMax + 64<<10
+	// unauthenticatedFrameBytesMax bounds the body of the first frame a peer sends to the
+	// replication port or to a witness: it is read whole before its MAC can be checked,
+	// so under frameBodyBytesMax any peer that can connect made the node allocate 2.1 MiB
+	// per connection and hold it for handshakeTimeout
+	// (TestFirstFrameOverTheUnauthenticatedBoundIsRefusedUnread). The largest such frame a
+	// node sends is a hello with recentChainsMax points (32 + 24 + 256×40 = 10,296 bytes);
+	// a fence carries the node's client address (clientAddressBytesMax), a lease request a
+	// node name (NodeNameBytesMax) and a witness id (WitnessIDBytesMax).
+	unauthenticatedFrameBytesMax = 16 << 10
+	// clientAddressBytesMax bounds NodeConfig.ClientAddress, which a fence carries in its
+	// first frame (unauthenticatedFrameBytesMax): a host name is at most 253 bytes.
+	clientAddressBytesMax = 1 << 10
 
 	// recentChainsMax is how many recent entry boundaries a rejoining standby sends. A
 	// divergent suffix is at most what an old primary wrote without a standby

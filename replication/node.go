@@ -237,6 +237,11 @@ func (c *NodeConfig) withDefaults() error {
 		return fmt.Errorf("replication: the node's name at the witness (%.32q...) is %d "+
 			"bytes, longer than the %d a witness records: set a shorter NodeName",
 			c.NodeName, len(c.NodeName), NodeNameBytesMax)
+	case len(c.ClientAddress) > clientAddressBytesMax:
+		// A fence carries it in a connection's first frame, which a node reads only up to
+		// unauthenticatedFrameBytesMax.
+		return fmt.Errorf("replication: the node's client address (%.32q...) is %d bytes, "+
+			"over %d", c.ClientAddress, len(c.ClientAddress), clientAddressBytesMax)
 	case c.WitnessID != "" && c.Witness == "":
 		return errors.New("replication: a witness id to pin without a witness")
 	case c.WitnessID != "" && ValidateWitnessID(c.WitnessID) != nil:

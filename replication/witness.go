@@ -393,7 +393,12 @@ func (w *Witness) serve(conn net.Conn) {
 	if writeFrame(writer, frameChallenge, 0, challenge) != nil || writer.Flush() != nil {
 		return
 	}
-	f, err := reader.read()
+	// Read before its MAC can be checked: a peer without the key may send it.
+	f, err := reader.readAtMost(unauthenticatedFrameBytesMax)
+	if errors.Is(err, errFrameTooLarge) {
+		w.config.Logger.Warn("witness: request too large, refused unread", "peer",
+			conn.RemoteAddr().String(), "error", err)
+	}
 	if err != nil {
 		return
 	}
