@@ -139,3 +139,63 @@ func TestWitnessRefusesAnOversizedRequestUnread(t *testing.T) {
 		t.Fatalf("witness log %q, want the oversized request refused unread", text)
 	}
 }
+
+// openUntilRefused opens connections to address, from one peer address, each read up to
+// its first frame (the challenge of a connection served), until one is closed instead of
+// challenged, and returns how many were challenged before it (-1: none was refused in
+// attempts). The ones challenged stay open until the test ends (or the server's
+// handshake deadline closes them: then more are challenged before the refusal, which is
+// why the test opens until refused rather than exactly the bound plus one).
+func openUntilRefused(t *testing.T, address string, attempts int) int {
+	t.Helper()
+	for challenged := 0; challenged < attempts; challenged++ {
+		conn, err := net.Dial("tcp", address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetDeadline(time.Now().Add(time.Minute)) // A hang guard only.
+		first, err := newFrameReader(conn).read()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !isConnectionReset(err) {
+				t.Fatalf("connection %d: %v, want a challenge or the connection closed", challenged, err)
+			}
+			return challenged
+		}
+		if first.kind != frameChallenge {
+			t.Fatalf("connection %d: first frame %d, want a challenge", challenged, first.kind)
+		}
+	}
+	return -1
+}
+
+// isConnectionReset reports a connection the server closed with data unread.
+func isConnectionReset(err error) bool {
+	return strings.Contains(err.Error(), "connection reset")
+}
+
+// TestGateBoundsThePeersConnections: one peer address can hold at most
+// gateConnectionsPerPeerMax connections open to a node's replication port; the next is
+// closed unanswered. Before, there was no bound: any peer could open connections in a
+// loop, each holding a goroutine and 128 KiB of buffers for handshakeTimeout.
+func TestGateBoundsThePeersConnections(t *testing.T) {
+	address := freeAddress(t)
+	primary := startNode(t, nodeConfig(t.TempDir(), address, ""))
+	// Registered before the connections' cleanups, so run after them: Close waits for
+	// the connections it serves, which would otherwise end at their handshake deadline.
+	t.Cleanup(func() { primary.Close() })
+	if challenged := openUntilRefused(t, address, 2*gateConnectionsPerPeerMax); challenged < gateConnectionsPerPeerMax {
+		t.Fatalf("%d connections challenged before one was refused, want at least %d and then "+
+			"a refusal (-1: none refused)", challenged, gateConnectionsPerPeerMax)
+	}
+}
+
+// TestWitnessBoundsThePeersConnections: the same of a witness, at
+// witnessConnectionsPerPeerMax.
+func TestWitnessBoundsThePeersConnections(t *testing.T) {
+	_, address := startTestWitness(t, time.Minute)
+	if challenged := openUntilRefused(t, address, 2*witnessConnectionsPerPeerMax); challenged < witnessConnectionsPerPeerMax {
+		t.Fatalf("%d connections challenged before one was refused, want at least %d and then "+
+			"a refusal (-1: none refused)", challenged, witnessConnectionsPerPeerMax)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"sequent/core/shard"
 	"sequent/core/shardmap"
+	"sequent/netio/peer"
 	"sequent/wal"
 )
 
@@ -204,6 +205,8 @@ func OpenNode(ctx context.Context, config NodeConfig) (*Node, error) {
 			n.closeLogs()
 			return nil, fmt.Errorf("replication: listen on %s: %w", config.Listen, err)
 		}
+		// Under TLS, so that a connection past its peer's share costs no handshake.
+		n.listener = peer.NewListener(n.listener, gateConnectionsPerPeerMax, nil)
 		if config.TLS != nil {
 			n.listener = tls.NewListener(n.listener, config.TLS.Server)
 		}
