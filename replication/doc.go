@@ -42,6 +42,14 @@
 // key does not act on it), and checks a reply mac that covers the id (v3), so another
 // witness holding the same key cannot grant it the lease (witness.go gives the frames).
 //
+// What a peer without the key can make a node or a witness hold is bounded: since
+// session 48 the first frame of a connection, read before its MAC can be checked, is at
+// most unauthenticatedFrameBytesMax (16 KiB; larger is refused unread, an error frame
+// from a node, nothing from a witness), and one peer address (an IPv6 peer: its /64)
+// holds at most gateConnectionsPerPeerMax connections to a node's replication port and
+// witnessConnectionsPerPeerMax to a witness (those beyond are closed as soon as they are
+// accepted); each unauthenticated connection ends at handshakeTimeout.
+//
 // Since session 39 a node that has received a signed answer (v2 or v3, its mac checked)
 // refuses unsigned ones without TLS from then on, whatever WitnessUnsignedAllowed says
 // (ErrWitnessDowngrade: the signed-replies ratchet, witness_ratchet.go), and keeps that

@@ -160,7 +160,15 @@ func newFrameReader(r io.Reader) *frameReader {
 }
 
 // read reads and checks one frame.
-func (f *frameReader) read() (frame, error) {
+func (f *frameReader) read() (frame, error) { return f.readAtMost(frameBodyBytesMax) }
+
+// errFrameTooLarge is readAtMost's refusal of a frame whose body is over the bound it was
+// given (wrapping ErrFrame); the body is left unread.
+var errFrameTooLarge = fmt.Errorf("%w: body over the bound", ErrFrame)
+
+// readAtMost reads and checks one frame whose body is at most bodyBytesMax bytes: the
+// first frame of a peer not yet authenticated is read with unauthenticatedFrameBytesMax.
+func (f *frameReader) readAtMost(bodyBytesMax uint32) (frame, error) {
 	var header [frameHeaderSize]byte
 	if _, err := io.ReadFull(f.r, header[:]); err != nil {
 		return frame{}, err
@@ -174,8 +182,9 @@ func (f *frameReader) read() (frame, error) {
 			binary.LittleEndian.Uint16(header[frameOffsetVersion:]))
 	case header[frameOffsetFlags] != 0 || binary.LittleEndian.Uint64(header[frameOffsetReserved:]) != 0:
 		return frame{}, fmt.Errorf("%w: reserved bits", ErrFrame)
-	case length > frameBodyBytesMax:
-		return frame{}, fmt.Errorf("%w: body of %d bytes", ErrFrame, length)
+	case length > bodyBytesMax:
+		return frame{}, fmt.Errorf("%w: %d bytes, at most %d", errFrameTooLarge, length,
+			bodyBytesMax)
 	}
 	if cap(f.buffer) < int(length) {
 		f.buffer = make([]byte, length, max(int(length), 64<<10))

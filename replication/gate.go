@@ -89,7 +89,15 @@ func (g *gate) serve(conn net.Conn) {
 	if writeFrame(writer, frameChallenge, epoch, challenge) != nil || writer.Flush() != nil {
 		return
 	}
-	first, err := reader.read()
+	// Read before its MAC can be checked: a peer without the key may send it.
+	first, err := reader.readAtMost(unauthenticatedFrameBytesMax)
+	if errors.Is(err, errFrameTooLarge) {
+		logger.Warn("replication: first frame too large, refused unread", "peer",
+			conn.RemoteAddr().String(), "error", err)
+		writeFrame(writer, frameError, epoch, []byte(err.Error()))
+		writer.Flush()
+		return
+	}
 	if err != nil {
 		return
 	}

@@ -3,6 +3,7 @@ package replication
 import (
 	"time"
 
+	"sequent/core/shardmap"
 	"sequent/wal"
 )
 
@@ -11,6 +12,31 @@ const (
 	// frameBodyBytesMax bounds a frame body: one stored entry (header + at most a raw body,
 	// since a body that does not compress is stored raw) with room to spare.
 	frameBodyBytesMax = wal.EntryBodyBytesMax + 64<<10
+	// unauthenticatedFrameBytesMax bounds the body of the first frame a peer sends to the
+	// replication port or to a witness: it is read whole before its MAC can be checked,
+	// so under frameBodyBytesMax any peer that can connect made the node allocate 2.1 MiB
+	// per connection and hold it for handshakeTimeout
+	// (TestFirstFrameOverTheUnauthenticatedBoundIsRefusedUnread). The largest such frame a
+	// node sends is a hello with recentChainsMax points (32 + 24 + 256×40 = 10,296 bytes);
+	// a fence carries the node's client address (clientAddressBytesMax), a lease request a
+	// node name (NodeNameBytesMax) and a witness id (WitnessIDBytesMax).
+	unauthenticatedFrameBytesMax = 16 << 10
+	// gateConnectionsPerPeerMax bounds the connections one peer address (an IPv6 peer:
+	// its /64) holds open to a node's replication port: a standby holds one link per
+	// shard (shardmap.ShardsMax at most) and may open a link's successor before the old
+	// one is closed, and fences and a second node on the same host come on top. Past it a
+	// connection is closed as soon as it is accepted. Without a bound, connections opened
+	// in a loop (no key needed) each held a goroutine and 128 KiB of buffers for
+	// handshakeTimeout, without limit (TestGateBoundsThePeersConnections).
+	gateConnectionsPerPeerMax = 4 * shardmap.ShardsMax
+	// witnessConnectionsPerPeerMax bounds the connections one peer address holds open to
+	// a witness, for the same reason: a node asks one thing at a time (a lease request
+	// or a probe, each a connection of a few milliseconds), and both nodes of a pair may
+	// share an address (TestWitnessBoundsThePeersConnections).
+	witnessConnectionsPerPeerMax = 64
+	// clientAddressBytesMax bounds NodeConfig.ClientAddress, which a fence carries in its
+	// first frame (unauthenticatedFrameBytesMax): a host name is at most 253 bytes.
+	clientAddressBytesMax = 1 << 10
 
 	// recentChainsMax is how many recent entry boundaries a rejoining standby sends. A
 	// divergent suffix is at most what an old primary wrote without a standby

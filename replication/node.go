@@ -14,6 +14,7 @@ import (
 
 	"sequent/core/shard"
 	"sequent/core/shardmap"
+	"sequent/netio/peer"
 	"sequent/wal"
 )
 
@@ -204,6 +205,8 @@ func OpenNode(ctx context.Context, config NodeConfig) (*Node, error) {
 			n.closeLogs()
 			return nil, fmt.Errorf("replication: listen on %s: %w", config.Listen, err)
 		}
+		// Under TLS, so that a connection past its peer's share costs no handshake.
+		n.listener = peer.NewListener(n.listener, gateConnectionsPerPeerMax, nil)
 		if config.TLS != nil {
 			n.listener = tls.NewListener(n.listener, config.TLS.Server)
 		}
@@ -237,6 +240,11 @@ func (c *NodeConfig) withDefaults() error {
 		return fmt.Errorf("replication: the node's name at the witness (%.32q...) is %d "+
 			"bytes, longer than the %d a witness records: set a shorter NodeName",
 			c.NodeName, len(c.NodeName), NodeNameBytesMax)
+	case len(c.ClientAddress) > clientAddressBytesMax:
+		// A fence carries it in a connection's first frame, which a node reads only up to
+		// unauthenticatedFrameBytesMax.
+		return fmt.Errorf("replication: the node's client address (%.32q...) is %d bytes, "+
+			"over %d", c.ClientAddress, len(c.ClientAddress), clientAddressBytesMax)
 	case c.WitnessID != "" && c.Witness == "":
 		return errors.New("replication: a witness id to pin without a witness")
 	case c.WitnessID != "" && ValidateWitnessID(c.WitnessID) != nil:

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/netio/peer"
 )
 
 // The witness is the third party that makes automatic failover safe with two nodes: it
@@ -316,6 +317,8 @@ func OpenWitness(config WitnessConfig) (*Witness, error) {
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}
+	// Under TLS, so that a connection past its peer's share costs no handshake.
+	config.Listener = peer.NewListener(config.Listener, witnessConnectionsPerPeerMax, nil)
 	if config.TLS != nil {
 		// The handshake runs on the first write (the challenge), under serve's deadline.
 		config.Listener = tls.NewListener(config.Listener, config.TLS.Server)
@@ -393,7 +396,12 @@ func (w *Witness) serve(conn net.Conn) {
 	if writeFrame(writer, frameChallenge, 0, challenge) != nil || writer.Flush() != nil {
 		return
 	}
-	f, err := reader.read()
+	// Read before its MAC can be checked: a peer without the key may send it.
+	f, err := reader.readAtMost(unauthenticatedFrameBytesMax)
+	if errors.Is(err, errFrameTooLarge) {
+		w.config.Logger.Warn("witness: request too large, refused unread", "peer",
+			conn.RemoteAddr().String(), "error", err)
+	}
 	if err != nil {
 		return
 	}
