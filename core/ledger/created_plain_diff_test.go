@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"testing"
 
@@ -218,8 +219,12 @@ func (d *pipelineDiff) applyAhead(label string, events []model.Transfer, client 
 // reservations, saga steps, retries of stored and failed ids, expiry, the transfer
 // table's growth, risk rules in some scenarios, events on in some), half their client
 // events made plain, others with one fault each or amounts near 2^126 and 2^128, sent
-// by the system and an operator (which take createdPlain) more than by the owner and a
-// grantee, in one scenario up to the transfers limit. After every batch the results,
+// by the system, an operator, the owner and a grantee, in one scenario up to the
+// transfers limit. The clients' batches are refused with every ownership code
+// (debit_account_not_owned, credit_account_not_owned, and exceeds_credits for a debit
+// that issues money without the right to, in the scenarios with SetIssuingChecked),
+// and their plain transfers are created with the owner's compare, through a grant, and
+// with the credit account's balances hidden or shown. After every batch the results,
 // the events, the digests and what the digest does not see (createdPlainSameState) must
 // be the same.
 func TestCreatedPlainMatchesGeneralPath(t *testing.T) {
@@ -227,32 +232,42 @@ func TestCreatedPlainMatchesGeneralPath(t *testing.T) {
 		accounts      int
 		rules, events bool
 		transfersMax  bool
+		issuing       bool // SetIssuingChecked(true), as package core from rules version 6.
 	}{
 		{accounts: 12, events: true},
-		{accounts: 40, transfersMax: true},
-		{accounts: 520, events: true},
+		{accounts: 40, transfersMax: true, issuing: true},
+		{accounts: 520, events: true, issuing: true},
 		{accounts: 700, rules: true, events: true},
-		{accounts: 3_000},
+		{accounts: 3_000, issuing: true},
 	}
 	steps := 120
 	if testing.Short() {
 		steps = 30
 	}
 	for n, scenario := range scenarios {
-		t.Run(fmt.Sprintf("accounts=%d/rules=%t/events=%t/max=%t", scenario.accounts,
-			scenario.rules, scenario.events, scenario.transfersMax), func(t *testing.T) {
+		t.Run(fmt.Sprintf("accounts=%d/rules=%t/events=%t/max=%t/issuing=%t", scenario.accounts,
+			scenario.rules, scenario.events, scenario.transfersMax, scenario.issuing), func(t *testing.T) {
 			d := newPipelineDiff(t, uint64(n)+470, scenario.accounts, scenario.rules,
 				scenario.events)
 			d.reference = (*Ledger).createTransfersGeneral
+			// The owner may debit (and issue money on) ledger 2's accounts, the system's
+			// half through the grant, but may not issue on ledger 1, where it may only
+			// read the system's accounts whose ids' high word is 0 (a read grant does not
+			// let it debit them): exceeds_credits, and credit balances hidden and shown.
 			for _, l := range []*Ledger{d.pipe, d.old} {
 				if err := l.SetGrants([]model.Grant{
+					{Client: pipelineDiffOwner, Scopes: model.ScopeTransfer, Ledger: 2},
+					{Client: pipelineDiffOwner, Scopes: model.ScopeRead, Ledger: 1,
+						First: model.U128(1), Last: model.Uint128{Lo: 1<<64 - 1}},
 					{Client: pipelineDiffGrantee, Scopes: model.ScopeTransfer, Ledger: 1},
 					{Client: pipelineDiffGrantee, Scopes: model.ScopeRead, Ledger: 2},
 					{Client: createdPlainOperator, Scopes: model.ScopeOperator}}); err != nil {
 					t.Fatal(err)
 				}
+				l.SetIssuingChecked(scenario.issuing)
 			}
-			plainCreated := 0
+			plainCreated, clientPlainCreated := 0, 0
+			clientStatuses := map[model.Status]int{}
 			for step := range steps {
 				label := fmt.Sprintf("step %d", step)
 				if scenario.transfersMax && step == steps/2 {
@@ -272,10 +287,13 @@ func TestCreatedPlainMatchesGeneralPath(t *testing.T) {
 					count = 1 // CreateTransfersAs's one-event path (resolveOne).
 				}
 				kind, events := d.batch(count, d.createdPlainVary)
-				client := []uint64{0, 0, 0, createdPlainOperator, createdPlainOperator,
-					pipelineDiffOwner, pipelineDiffGrantee}[d.random.IntN(7)]
+				client := []uint64{0, 0, createdPlainOperator, createdPlainOperator,
+					pipelineDiffOwner, pipelineDiffOwner, pipelineDiffGrantee,
+					pipelineDiffGrantee}[d.random.IntN(8)]
 				balances := d.random.IntN(2) == 0
 				first := d.timestamp
+				// A client batch's statuses: these counts less the ones before it.
+				before := maps.Clone(d.statuses)
 				if count == 1 && kind >= 3 && d.random.IntN(2) == 0 {
 					d.applyAhead(label, events, client, balances)
 				} else {
@@ -283,8 +301,14 @@ func TestCreatedPlainMatchesGeneralPath(t *testing.T) {
 				}
 				createdPlainSameState(t, label, d.pipe, d.old,
 					d.accounts[d.random.IntN(len(d.accounts))])
-				if kind < 3 || (client != 0 && client != createdPlainOperator) {
+				if kind < 3 {
 					continue
+				}
+				isClient := client != 0 && client != createdPlainOperator
+				if isClient {
+					for status, n := range d.statuses {
+						clientStatuses[status] += n - before[status]
+					}
 				}
 				// The plain unlinked events created (by createdPlain, unless a chain was
 				// open): their transfers carry their events' timestamps.
@@ -293,15 +317,31 @@ func TestCreatedPlainMatchesGeneralPath(t *testing.T) {
 					if plainIgnoringAccountIDs(&events[i]) &&
 						events[i].Flags&model.TransferLinked == 0 && found &&
 						d.pipe.transfers.at(index).Timestamp == first+uint64(i) {
-						plainCreated++
+						if isClient {
+							clientPlainCreated++
+						} else {
+							plainCreated++
+						}
 					}
 				}
 			}
-			t.Logf("%d plain unlinked transfers created for the system or the operator; "+
-				"statuses %v", plainCreated, d.statuses)
+			t.Logf("plain unlinked transfers created: %d for the system or the operator, "+
+				"%d for a client; statuses %v; a client's %v", plainCreated,
+				clientPlainCreated, d.statuses, clientStatuses)
 			// Closing transfers close the few accounts of the small scenarios early.
-			if plainCreated < steps {
-				t.Fatalf("only %d plain transfers created where createdPlain may", plainCreated)
+			if plainCreated < steps || clientPlainCreated < steps/2 {
+				t.Fatalf("only %d (%d for a client) plain transfers created where createdPlain "+
+					"may", plainCreated, clientPlainCreated)
+			}
+			refusals := []model.Status{model.StatusDebitAccountNotOwned,
+				model.StatusCreditAccountNotOwned}
+			if scenario.issuing {
+				refusals = append(refusals, model.StatusExceedsCredits)
+			}
+			for _, status := range refusals {
+				if clientStatuses[status] == 0 {
+					t.Fatalf("no client transfer refused %s", status)
+				}
 			}
 		})
 	}
