@@ -464,10 +464,12 @@ func (r *runningNode) stop() error {
 	return errors.Join(errs...)
 }
 
-// nodeSettings is the node's configuration from the options (validated): its map and
-// the router's saga timeout.
+// nodeSettings is the node's configuration from the options (validated): its map, the
+// router's saga timeout, and whether it started as a standby (--standby-of: it serves
+// once promoted, and then counts the saga timeout from step 1, node.Config).
 func (o *serveOptions) nodeSettings(placement *shardmap.Map) node.Config {
-	return node.Config{Map: placement, SagaTimeout: uint64(o.sagaTimeout)}
+	return node.Config{Map: placement, SagaTimeout: uint64(o.sagaTimeout),
+		StartedAsStandby: o.standbyOf != ""}
 }
 
 // nodeConfig checks the options (validate) and translates them into the node's
