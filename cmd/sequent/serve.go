@@ -188,7 +188,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.DurationVar(&o.lease, "lease", replication.LeaseDurationDefault, "witness lease duration")
 	flags.StringVar(&o.witnessID, "witness-id", "", "the witness's id, as 'sequent witness' prints it at start (the same on both nodes): the node then believes only a witness that proves that id, so that another witness holding the same replication key (another pair's, an old one left running) cannot grant it the lease. Empty: any witness holding the key is believed (said once at warn level). Needs a witness of session 38 or later")
 	flags.BoolVar(&o.witnessUnsigned, "witness-allow-unsigned", false, "DANGER, off by default: without --replication-tls-*, accept the unsigned answers of a witness older than this build (it does not sign its replies); anyone on the path to the witness can then forge a grant (two primaries) or a refusal (a fence). Only for an upgrade done nodes first: upgrade the witness first instead")
-	flags.DurationVar(&o.sagaTimeout, "saga-timeout", sagaTimeoutDefault, fmt.Sprintf("nodes of several shards: a cross-shard transfer whose credit shard has not decided this long after the later of its step 1 and the node's start is refused saga_timed_out (nothing moves); %v to %v", sagaTimeoutMin, sagaTimeoutMax))
+	flags.DurationVar(&o.sagaTimeout, "saga-timeout", sagaTimeoutDefault, fmt.Sprintf("nodes of several shards: a cross-shard transfer whose credit shard has not decided this long after the later of its step 1 and the node's start (after step 1 alone on a node started with --standby-of, once promoted) is refused saga_timed_out (nothing moves); %v to %v", sagaTimeoutMin, sagaTimeoutMax))
 	flags.IntVar(&o.ringBytes, "input-ring-bytes", shard.RingBytesDefault, "tuning: bytes of requests queued before the server answers busy")
 	flags.IntVar(&o.inFlightEntries, "in-flight-entries", shard.InFlightEntriesMaxDefault, "tuning: log entries applied but not yet durable before the sequencer waits")
 	addPlacementFlags(flags, &o.placement)
@@ -464,10 +464,12 @@ func (r *runningNode) stop() error {
 	return errors.Join(errs...)
 }
 
-// nodeSettings is the node's configuration from the options (validated): its map and
-// the router's saga timeout.
+// nodeSettings is the node's configuration from the options (validated): its map, the
+// router's saga timeout, and whether it started as a standby (--standby-of: it serves
+// once promoted, and then counts the saga timeout from step 1, node.Config).
 func (o *serveOptions) nodeSettings(placement *shardmap.Map) node.Config {
-	return node.Config{Map: placement, SagaTimeout: uint64(o.sagaTimeout)}
+	return node.Config{Map: placement, SagaTimeout: uint64(o.sagaTimeout),
+		StartedAsStandby: o.standbyOf != ""}
 }
 
 // nodeConfig checks the options (validate) and translates them into the node's

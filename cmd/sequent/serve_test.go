@@ -351,3 +351,19 @@ func TestServeSagaTimeoutReachesTheNode(t *testing.T) {
 		t.Fatalf("--saga-timeout 3s: node SagaTimeout %d ns, want 3,000,000,000", got)
 	}
 }
+
+// TestServeStandbyCountsTheSagaTimeoutFromStep1: a node started with --standby-of tells
+// its node it started as a standby (its router, once promoted, counts the saga timeout
+// from step 1: its logs may lack an abort its former primary answered); a node started
+// from its own logs does not.
+func TestServeStandbyCountsTheSagaTimeoutFromStep1(t *testing.T) {
+	placement := shardmap.Hashed(2)
+	o := defaultServeOptions()
+	if o.nodeSettings(placement).StartedAsStandby {
+		t.Fatal("no --standby-of: StartedAsStandby set")
+	}
+	o.standbyOf = "127.0.0.1:7500"
+	if !o.nodeSettings(placement).StartedAsStandby {
+		t.Fatal("--standby-of 127.0.0.1:7500: StartedAsStandby not set")
+	}
+}

@@ -171,8 +171,9 @@
 //
 // A saga whose credit message has not been decided after SagaTimeout (from the later of
 // step 1 and the first answer to the debit shard's outbox poll after the router's start:
-// the time the node was down, or waited for its standby, does not count) is not
-// voided by A
+// the time the node was down, or waited for its standby, does not count; from step 1
+// alone on a node that started as a standby, Config.StartedAsStandby, since a failover
+// may have lost an abort already answered) is not voided by A
 // alone: B may have credited b and the answer may be lost, and a unilateral void would
 // then create money. Instead A's credit messages turn into abort requests: B decides
 // "refused: saga_timed_out" if it has not decided yet (and answers its earlier decision

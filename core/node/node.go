@@ -30,6 +30,12 @@ type Config struct {
 	SagaTimeout     uint64
 	OutboxInterval  uint64
 	TickInterval    time.Duration // Default TickIntervalDefault.
+	// StartedAsStandby: the node started as a standby (it serves once promoted). Its
+	// router counts the saga timeout from step 1 alone (router.Config.SagaTimeoutFromStep1):
+	// a promoted standby's logs may lack a saga's abort and void its former primary
+	// released, so a failover longer than the timeout ends the sagas it interrupted with
+	// saga_timed_out; a node that started from its own logs counts from when it serves.
+	StartedAsStandby bool
 	// Clock returns the wall clock in nanoseconds (the router's time; the shards stamp
 	// their entries with their own clock, the wall clock by default).
 	Clock func() uint64
@@ -86,14 +92,20 @@ func New(config Config, groups Groups) (*Node, error) {
 	n := &Node{config: config, groups: groups, shards: shards,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	var err error
-	n.router, err = router.New(router.Config{Map: config.Map, Shards: shardPort{n},
-		Transport: inProcess{n}, Replier: clients{n}, Wake: n.signal,
-		SagaResendAfter: config.SagaResendAfter, SagaTimeout: config.SagaTimeout,
-		OutboxInterval: config.OutboxInterval})
+	n.router, err = router.New(n.routerConfig())
 	if err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// routerConfig is the node's router's configuration: the node's shards, messages and
+// clients, and the router settings of its Config.
+func (n *Node) routerConfig() router.Config {
+	return router.Config{Map: n.config.Map, Shards: shardPort{n}, Transport: inProcess{n},
+		Replier: clients{n}, Wake: n.signal, SagaResendAfter: n.config.SagaResendAfter,
+		SagaTimeout: n.config.SagaTimeout, OutboxInterval: n.config.OutboxInterval,
+		SagaTimeoutFromStep1: n.config.StartedAsStandby}
 }
 
 // Start runs the groups (every shard's sequencer, replication) and the node's ticker;

@@ -426,3 +426,32 @@ func TestShardMapOfAnEmptyLogDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNodeStartedAsStandbyCountsTheSagaTimeoutFromStep1: a node that started as a
+// standby builds its router to count the saga timeout from step 1 alone (its logs may
+// lack an abort its former primary answered); a node that started from its own logs
+// counts from when it serves.
+func TestNodeStartedAsStandbyCountsTheSagaTimeoutFromStep1(t *testing.T) {
+	for _, standby := range []bool{false, true} {
+		parts := make([]Part, 2)
+		for i := range parts {
+			parts[i] = Part{Machine: core.New(core.Config{Shard: core.ShardConfig{Map: twoShards,
+				Index: uint16(i)}}), Log: wal.NewMemoryLog()}
+		}
+		local, err := NewLocal(twoShards, shard.Config{}, parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := New(Config{Map: twoShards, SagaTimeout: 3_000_000_000,
+			StartedAsStandby: standby}, local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := n.routerConfig()
+		if got.SagaTimeoutFromStep1 != standby || got.SagaTimeout != 3_000_000_000 {
+			t.Fatalf("StartedAsStandby %v: router SagaTimeoutFromStep1 %v, SagaTimeout %d ns; "+
+				"want %v, 3,000,000,000", standby, got.SagaTimeoutFromStep1, got.SagaTimeout,
+				standby)
+		}
+	}
+}

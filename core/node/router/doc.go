@@ -48,9 +48,11 @@
 // is asked for its running sagas (saga_outbox, released after durability): their Credit
 // is sent again when not sent for SagaResendAfter, as an abort once the saga has run
 // SagaTimeout since the later of its step 1 and the first answer to its shard's outbox
-// poll (a restart or a promotion builds a new router, and a sync primary answers nothing
-// until its standby has caught up, so the time the node was down, or waited for its
-// standby, does not count), and the
+// poll (a restart builds a new router, and a sync primary answers nothing until its
+// standby has caught up, so the time the node was down, or waited for its standby, does
+// not count) — since step 1 alone for a promoted standby's router (SagaTimeoutFromStep1:
+// its logs may lack an abort the old primary answered, which only the step 1 rule
+// repeats, so a failover longer than the timeout ends the sagas it interrupted), and the
 // summary's lowest running saga becomes the watermark sent to the other shards
 // (saga_forget). Whether to abort is the router's choice, by its clock, and travels as
 // the Credit's abort flag into the credit shard's log: replay reads the flag, never a

@@ -59,6 +59,16 @@ type Config struct {
 	SagaResendAfter uint64 // Nanoseconds; 0 = SagaResendAfterDefault.
 	SagaTimeout     uint64 // Nanoseconds; 0 = SagaTimeoutDefault.
 	OutboxInterval  uint64 // Nanoseconds; 0 = OutboxIntervalDefault.
+	// SagaTimeoutFromStep1: a saga's SagaTimeout counts from its step 1 alone, not from
+	// the later of step 1 and when this router began to serve (poll.servingSince). Set
+	// for a node that started as a standby (and serves once promoted): its logs may lack
+	// entries its former primary released, such as a credit shard's abort answered
+	// saga_timed_out and the debit shard's void (what an async or degraded standby
+	// trails by), and only a router that aborts every saga whose step 1 is SagaTimeout
+	// old answers such a saga saga_timed_out again. A node that started from its own
+	// logs released nothing they lack, so it gives the sagas it found running the whole
+	// timeout again.
+	SagaTimeoutFromStep1 bool
 }
 
 // Router splits, merges and drives sagas. See the package doc. Safe for concurrent use.
@@ -136,6 +146,7 @@ type poll struct {
 	// 1 (pollAnswered): the time the node was down, or waited for its standby, is the
 	// operator's, and the timeout is for a credit shard that does not answer while the
 	// node serves.
+	// It stays 0 when Config.SagaTimeoutFromStep1 is set (a promoted standby).
 	servingSince uint64
 	answered     bool // An outbox poll was answered: servingSince is set.
 }

@@ -25,25 +25,34 @@ func TestSagaTimeoutCountsFromWhenTheRouterServes(t *testing.T) {
 		started uint64 // The router's first Tick, its poll answered at once.
 		poll    uint64 // When the outbox lists the running saga.
 		abort   bool   // Whether the Credit that poll sends is an abort.
+		// promoted: the router is a promoted standby's (Config.SagaTimeoutFromStep1),
+		// which counts from step 1 alone.
+		promoted bool
 	}{
 		{"restarted 12 s after step 1, first poll", step1 + 12*second,
-			step1 + 12*second + OutboxIntervalDefault, false},
+			step1 + 12*second + OutboxIntervalDefault, false, false},
 		{"restarted 12 s after step 1, 10 s later less 1 ns", step1 + 12*second,
-			step1 + 22*second - 1, false},
-		{"restarted 12 s after step 1, 10 s later", step1 + 12*second, step1 + 22*second, true},
+			step1 + 22*second - 1, false, false},
+		{"restarted 12 s after step 1, 10 s later", step1 + 12*second, step1 + 22*second, true, false},
 		{"restarted 10 s after step 1, first poll", step1 + 10*second,
-			step1 + 10*second + OutboxIntervalDefault, false},
+			step1 + 10*second + OutboxIntervalDefault, false, false},
 		{"restarted 1 s after step 1, 10 s after step 1", step1 + second, step1 + 10*second,
-			false},
-		{"restarted 1 s after step 1, 10 s later", step1 + second, step1 + 11*second, true},
+			false, false},
+		{"restarted 1 s after step 1, 10 s later", step1 + second, step1 + 11*second, true, false},
 		{"serving before step 1, 10 s after it less 1 ns", step1 - second,
-			step1 + 10*second - 1, false},
-		{"serving before step 1, 10 s after it", step1 - second, step1 + 10*second, true},
-		{"started at step 1, 10 s after it", step1, step1 + 10*second, true},
+			step1 + 10*second - 1, false, false},
+		{"serving before step 1, 10 s after it", step1 - second, step1 + 10*second, true, false},
+		{"started at step 1, 10 s after it", step1, step1 + 10*second, true, false},
+		{"promoted 12 s after step 1, first poll", step1 + 12*second,
+			step1 + 12*second + OutboxIntervalDefault, true, true},
+		{"promoted 1 s after step 1, 10 s after step 1 less 1 ns", step1 + second,
+			step1 + 10*second - 1, false, true},
+		{"promoted 1 s after step 1, 10 s after step 1", step1 + second, step1 + 10*second,
+			true, true},
 	} {
 		shards, transport := &recordingShards{}, &recordingTransport{}
 		r, err := New(Config{Map: shardmap.Hashed(2), Shards: shards, Transport: transport,
-			Replier: discardReplier{}})
+			Replier: discardReplier{}, SagaTimeoutFromStep1: test.promoted})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -256,7 +256,9 @@ type simulation struct {
 	transferID  uint64
 	steps       int
 	sagaTimeout uint64
-	outcomes    map[model.Status]int // Final transfer results seen, by status.
+	// promoted: newRouter builds a promoted standby's router (SagaTimeoutFromStep1).
+	promoted bool
+	outcomes map[model.Status]int // Final transfer results seen, by status.
 	// observe, when set, sees every reply a shard releases, before the router does.
 	observe func(shard uint16, replies []backend.Reply)
 }
@@ -286,7 +288,8 @@ func newSimulation(t *testing.T, seed uint64, shards int) *simulation {
 func (sim *simulation) newRouter() {
 	router, err := New(Config{Map: sim.placement, Shards: simShards{sim}, Transport: simTransport{sim},
 		Replier: simReplier{sim}, SagaResendAfter: 50 * simMillisecond,
-		SagaTimeout: sim.sagaTimeout, OutboxInterval: 20 * simMillisecond})
+		SagaTimeout: sim.sagaTimeout, OutboxInterval: 20 * simMillisecond,
+		SagaTimeoutFromStep1: sim.promoted})
 	if err != nil {
 		sim.t.Fatal(err)
 	}
