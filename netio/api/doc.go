@@ -72,7 +72,9 @@
 // A post or void (POST /v1/transfers/{id}/post, …/void) that the node refuses with
 // placement_field_missing (its body names neither the pending transfer's debit account
 // nor, under ledger placement, its ledger) is sent again once, after a lookup of the
-// pending id (request.placePending), with the missing fields of the one record found:
+// pending id (request.placePending), with the missing fields of the one record found
+// (of several, those of the one transfer with the new transfer's id that resolves the
+// pending id: a retry of a post or void applied, answered as a retry on its shard):
 // the node records nothing for the first attempt, so the second is a first attempt,
 // under an Idempotency-Key too. Neither is charged again to the client's rate limits.
 //

@@ -361,19 +361,48 @@ func (r *request) resolve(flag uint16) {
 
 // placePending looks up the pending transfer a post or void names and returns the post
 // or void with the placement fields it left at 0 (debit account, ledger) taken from it;
-// found is false when the lookup found no record or several (a transfer id two shards
-// each use). The lookup is part of the request already admitted: it is not charged
-// again, and a refusal of it answers the request (nothing was written).
+// found is false when the lookup found no record, or several (a transfer id two shards
+// each use) and no single post or void of it with the new transfer's id (a retry of one
+// applied: its shard answers it as a retry). The lookups are part of the request already admitted: it is not charged
+// again, and a refusal of one answers the request (nothing was written).
 func (r *request) placePending(resolving *model.Transfer) (placed model.Transfer,
 	found, ok bool) {
 	submits := 0
 	records, ok := r.readRecords(model.OperationLookupTransfers, model.TransferSize,
 		[]model.Uint128{resolving.PendingID}, nil, &submits)
-	if !ok || len(records) != model.TransferSize {
-		return model.Transfer{}, false, ok
+	if !ok {
+		return model.Transfer{}, false, false
 	}
 	var pending model.Transfer
-	pending.Decode(records)
+	if len(records) == model.TransferSize {
+		pending.Decode(records)
+	} else if len(records) > model.TransferSize {
+		// Several shards use the pending id. A retry of this post or void that was
+		// applied finds the transfer it created, stored with the pending transfer's
+		// fields: sent to its shard, it is answered as a retry there (under an
+		// Idempotency-Key from the cache, else exists), where that id exists, so nothing
+		// new is ever applied (TestReviewlf48ResolveRetryAfterIDReusedElsewhere).
+		submits = 0
+		records, ok = r.readRecords(model.OperationLookupTransfers, model.TransferSize,
+			[]model.Uint128{resolving.ID}, nil, &submits)
+		if !ok {
+			return model.Transfer{}, false, false
+		}
+		matches := 0
+		for offset := 0; offset+model.TransferSize <= len(records); offset +=
+			model.TransferSize {
+			var created model.Transfer
+			created.Decode(records[offset:])
+			if created.PendingID == resolving.PendingID {
+				pending, matches = created, matches+1
+			}
+		}
+		if matches != 1 {
+			return model.Transfer{}, false, true
+		}
+	} else {
+		return model.Transfer{}, false, true
+	}
 	placed = *resolving
 	if placed.DebitAccountID.IsZero() {
 		placed.DebitAccountID = pending.DebitAccountID
