@@ -82,17 +82,25 @@ func TestCIRaceSkipsOnlySequentialE2ETests(t *testing.T) {
 			methods[name] = true
 		}
 	}
+	// functionNames: tools/e2e's own functions, which a name passed as an argument may be.
+	functionNames := map[string]bool{}
+	for key := range declarations {
+		if name, ok := strings.CutPrefix(key, "func:"); ok {
+			functionNames[name] = true
+		}
+	}
 	// A function is used where its name appears, called or not (crashLoop takes the
 	// method value load.run): a name shared with something else only makes the check
 	// stricter.
 	concurrent := map[string]bool{}
 	for key, functions := range declarations {
 		for _, function := range functions {
+			functionValues := localFunctionValues(function, functionNames)
 			ast.Inspect(function.Body, func(node ast.Node) bool {
 				if _, ok := node.(*ast.GoStmt); ok && key != harnessWatcher {
 					concurrent[key] = true
 				}
-				if handsOverCallback(node, imported, methods) {
+				if handsOverCallback(node, imported, methods, functionValues) {
 					concurrent[key] = true
 				}
 				return true
@@ -134,22 +142,74 @@ func TestCIRaceSkipsOnlySequentialE2ETests(t *testing.T) {
 var synchronousPackages = map[string]bool{"sort": true, "slices": true, "strings": true,
 	"bytes": true, "maps": true, "errors": true, "fmt": true}
 
+// localFunctionValues returns the names that may hold a function in function's body:
+// tools/e2e's own functions, its parameters of a function type (a helper that passes on
+// the callback it was given), and the names a function literal is assigned to there (by
+// name only: a name shared with something else only makes the check stricter).
+func localFunctionValues(function *ast.FuncDecl, functionNames map[string]bool) map[string]bool {
+	names := map[string]bool{}
+	for name := range functionNames {
+		names[name] = true
+	}
+	for _, parameter := range function.Type.Params.List {
+		if _, ok := parameter.Type.(*ast.FuncType); ok {
+			for _, name := range parameter.Names {
+				names[name.Name] = true
+			}
+		}
+	}
+	ast.Inspect(function.Body, func(node ast.Node) bool {
+		switch n := node.(type) {
+		case *ast.AssignStmt:
+			for i, value := range n.Rhs {
+				if _, ok := value.(*ast.FuncLit); ok && i < len(n.Lhs) {
+					if name, ok := n.Lhs[i].(*ast.Ident); ok {
+						names[name.Name] = true
+					}
+				}
+			}
+		case *ast.ValueSpec:
+			for i, value := range n.Values {
+				if _, ok := value.(*ast.FuncLit); ok && i < len(n.Names) {
+					names[n.Names[i].Name] = true
+				}
+			}
+		}
+		return true
+	})
+	return names
+}
+
+// testingCallers are the methods of testing's T that call no function they are given
+// on a goroutine of their own: t.Run (a subtest the test waits for), t.Cleanup, and
+// those that only print their arguments (a field named like a method is no callback).
+var testingCallers = map[string]bool{"Run": true, "Cleanup": true, "Fatal": true,
+	"Fatalf": true, "Error": true, "Errorf": true, "Log": true, "Logf": true, "Skip": true,
+	"Skipf": true}
+
 // handsOverCallback reports whether node is a call into another package (the client, the
-// browser driver, NATS) that is given a function literal or a method value: such a
-// package may call it on a goroutine of its own (FollowBook's handler, chromedp.Listen's
-// listener), which the race detector should watch beside the test's.
-func handsOverCallback(node ast.Node, imported, methods map[string]bool) bool {
+// browser driver, NATS), or a call of another package's method on a value (a client's
+// handler, a mux's route: any method tools/e2e does not declare), that is given a
+// function literal, a method value, or a name that holds a function: such a callee may
+// call it on a goroutine of its own (FollowBook's handler, chromedp.Listen's listener), which the race detector
+// should watch beside the test's. Only calls of functions that call what they are given
+// before they return (synchronousPackages, testingCallers), and tools/e2e's own
+// methods (checked by name), are left out.
+func handsOverCallback(node ast.Node, imported, methods, functionValues map[string]bool) bool {
 	call, ok := node.(*ast.CallExpr)
 	if !ok {
 		return false
 	}
 	selector, ok := call.Fun.(*ast.SelectorExpr)
 	if !ok {
-		return false
+		return false // A call of tools/e2e's own function: its body is checked by name.
 	}
-	owner, ok := selector.X.(*ast.Ident)
-	if !ok || !imported[owner.Name] || synchronousPackages[owner.Name] {
-		return false
+	if owner, ok := selector.X.(*ast.Ident); ok && imported[owner.Name] {
+		if synchronousPackages[owner.Name] {
+			return false
+		}
+	} else if testingCallers[selector.Sel.Name] || methods[selector.Sel.Name] {
+		return false // testing's, or tools/e2e's own method (its body is checked by name).
 	}
 	for _, argument := range call.Args {
 		switch a := argument.(type) {
@@ -157,6 +217,10 @@ func handsOverCallback(node ast.Node, imported, methods map[string]bool) bool {
 			return true
 		case *ast.SelectorExpr: // A method value of the test's own types.
 			if methods[a.Sel.Name] {
+				return true
+			}
+		case *ast.Ident:
+			if functionValues[a.Name] {
 				return true
 			}
 		}

@@ -1,0 +1,105 @@
+package tools
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeGo stands for go in TestReviewci48CIRunFailsInEveryStep: each command .ci/run gives
+// it succeeds at once, except the one of the step named by $FAIL_STEP. The test binaries
+// and the mutation tool it "builds" are scripts that fail the same way.
+const fakeGo = `#!/bin/sh
+fail() { [ "$FAIL_STEP" = "$1" ] && exit 1; exit 0; }
+case "$1" in
+version) echo "go version fake"; exit 0 ;;
+mod) exit 0 ;;
+vet) fail vet ;;
+env) echo "$FAKE_ROOT/cache"; exit 0 ;;
+list)
+	if [ "$2" = -f ]; then echo "sequent/fz $FAKE_ROOT/fz"; else printf 'sequent/core/ledger\nsequent/wal\n'; fi
+	exit 0 ;;
+build)
+	if [ "$2" = -o ]; then
+		# The mutation tool: -part K/N comes last; part K fails for FAIL_STEP=guard-K.
+		printf '#!/bin/sh\nfor a; do part=$a; done\n[ "$FAIL_STEP" = "guard-${part%%%%/*}" ] && exit 1\nexit 0\n' >"$3"
+		chmod +x "$3"
+	fi
+	fail build ;;
+test)
+	case " $* " in
+	*" -c "*)
+		while [ "$1" != -o ]; do shift; done
+		printf '#!/bin/sh\n[ "$FAIL_STEP" = fuzz ] && exit 1\nexit 0\n' >"$2"; chmod +x "$2"; exit 0 ;;
+	*" -race "*) fail race ;;
+	*" invariants "*) fail invariants ;;
+	*) fail tests ;;
+	esac ;;
+esac
+echo "fake go: unexpected $*" >&2
+exit 3
+`
+
+// TestReviewci48CIRunFailsInEveryStep runs the whole .ci/run with go, gofmt, git and the
+// system tools replaced by fakes that succeed, except in one step at a time: CI must pass
+// with none failing, and exit non-zero, without "CI passed", for a failure in any step
+// (a step run beside another and collected before or after it included: tests,
+// invariants, race, either half of the guard). A trap or a collect that swallowed a status would turn CI green on a failure.
+func TestReviewci48CIRunFailsInEveryStep(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	script, err := os.ReadFile("../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	bin := filepath.Join(root, "bin")
+	files := map[string]string{
+		".ci/run":   string(script),
+		"bin/go":    fakeGo,
+		"bin/gofmt": "#!/bin/sh\n[ \"$FAIL_STEP\" = gofmt ] && echo a.go\nexit 0\n",
+		"bin/git":   "#!/bin/sh\necho a.go\n",
+		"bin/promtool": "#!/bin/sh\n[ \"$1\" = --version ] && { echo promtool fake; exit 0; }\n" +
+			"[ \"$FAIL_STEP\" = promtool ] && exit 1\nexit 0\n",
+		"bin/chromium": "#!/bin/sh\necho chromium fake\n",
+		"bin/curl":     "#!/bin/sh\nexit 0\n",
+		"bin/openssl":  "#!/bin/sh\nexit 0\n",
+		"fz/a_test.go": "package fz\n\nfunc FuzzOne(f *testing.F) {}\n",
+		"tools/deploy/prometheus/sequent-alerts.yml": "",
+		"cache/.keep": "",
+	}
+	for name, content := range files {
+		path := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []string{"", "gofmt", "vet", "build", "promtool", "tests",
+		"invariants", "race", "fuzz", "guard-1", "guard-2"} {
+		command := exec.Command("bash", filepath.Join(root, ".ci/run"))
+		command.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"),
+			"FAIL_STEP="+step, "FAKE_ROOT="+root)
+		outputFile, err := os.Create(filepath.Join(root, "output-"+step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		command.Stdout, command.Stderr = outputFile, outputFile
+		runErr := command.Run()
+		defer func() { out, _ := os.ReadFile(outputFile.Name()); t.Logf("%q:\n%s", step, out) }()
+		outputFile.Close()
+		out, _ := os.ReadFile(outputFile.Name())
+		passed := runErr == nil && strings.Contains(string(out), "== CI passed")
+		switch {
+		case step == "" && !passed:
+			t.Errorf("nothing failing: .ci/run failed (%v):\n%s", runErr, out)
+		case step != "" && (runErr == nil || strings.Contains(string(out), "== CI passed")):
+			t.Errorf("step %q failing: .ci/run passed (%v):\n%s", step, runErr, out)
+		}
+	}
+}
