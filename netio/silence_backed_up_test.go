@@ -11,15 +11,16 @@ import (
 
 // TestHeartbeatsKeepBackedUpConnectionOpen: PROTOCOL.md section 4 (heartbeat): bytes that
 // reach the server's socket count as received, also while the server's output to that
-// client is backed up. A client asks for about 8 MiB of replies (within OutboundBytesMax, so the slow-consumer rule of section 6 does not
-// apply), reads none of them while it writes a heartbeat every few milliseconds for
-// more than three silence timeouts, and must then still be open and get every reply (heartbeats go
-// on while it reads).
-// The counts bound the test; a client stalled for a whole silence timeout between two
-// heartbeats (2 s) would be silent indeed, which is the only way it can fail without a
-// bug. Written for helper left48's suspicion (session 48) that gnet stops reading a
-// connection whose outbound buffer is large; gnet reads it (the loop handles EPOLLOUT
-// then EPOLLIN on the same event), and the server counts what it reads.
+// client is backed up. A client asks for about 8 MiB of replies (within OutboundBytesMax,
+// so the slow-consumer rule of section 6 does not apply; TestSlowReaderCutOff pins that
+// one), reads none of them while it writes a heartbeat every 20 ms for more than three
+// silence timeouts, and must then still be open and get every reply (heartbeats go on
+// while it reads). Counts bound the test; a client stalled for a whole silence timeout
+// (2 s) between two heartbeats would be silent indeed, the only way it fails without a
+// bug. Written for the suspicion (session 48) that the server stops reading, or stops
+// counting, a connection whose outbound buffer is large: gnet reads it (its loop handles
+// EPOLLOUT then EPOLLIN of one event) and OnTraffic stamps every read. A server that
+// stamped received only with an empty outbound buffer fails here (silence timeouts 1).
 func TestHeartbeatsKeepBackedUpConnectionOpen(t *testing.T) {
 	const silenceTimeout = 2 * time.Second
 	const outboundBytesMax = 64 << 20
