@@ -267,6 +267,9 @@ type Witness struct {
 	unsignedServedLogged atomic.Bool
 	// misaddressedLogged: a v3 request failed its mac (said once, at Warn).
 	misaddressedLogged atomic.Bool
+	// oversizedLogged: a request over unauthenticatedFrameBytesMax was refused unread
+	// (said once, at Warn: anyone who can connect can send one).
+	oversizedLogged atomic.Bool
 	// now is the witness's clock: time.Now, or a test's manual clock (set under mutex),
 	// so that a test of the lease rules depends on no scheduling delay.
 	now  func() time.Time
@@ -398,9 +401,11 @@ func (w *Witness) serve(conn net.Conn) {
 	}
 	// Read before its MAC can be checked: a peer without the key may send it.
 	f, err := reader.readAtMost(unauthenticatedFrameBytesMax)
-	if errors.Is(err, errFrameTooLarge) {
-		w.config.Logger.Warn("witness: request too large, refused unread", "peer",
-			conn.RemoteAddr().String(), "error", err)
+	if errors.Is(err, errFrameTooLarge) && !w.oversizedLogged.Swap(true) {
+		// Logged once, as a misaddressed request is: refusing it costs the peer a header
+		// and no wait, so a line per connection would let anyone fill the log.
+		w.config.Logger.Warn("witness: request too large, refused unread (logged once)",
+			"peer", conn.RemoteAddr().String(), "error", err)
 	}
 	if err != nil {
 		return
