@@ -74,7 +74,11 @@ func (g *gate) serve(conn net.Conn) {
 		logger.Error("replication: no randomness for a nonce", "error", err)
 		return
 	}
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	timeout := handshakeTimeout
+	if g.node.config.gateHandshakeTimeout > 0 {
+		timeout = g.node.config.gateHandshakeTimeout
+	}
+	conn.SetDeadline(time.Now().Add(timeout))
 	if secured, ok := conn.(*tls.Conn); ok {
 		// Handshake now rather than on the first write, so that a refused certificate is
 		// logged as what it is.

@@ -65,6 +65,11 @@ type NodeConfig struct {
 	// log starts (default PrimaryWaitAtStartDefault); see that constant.
 	PrimaryWaitAtStart time.Duration
 	Logger             *slog.Logger
+	// gateHandshakeTimeout replaces handshakeTimeout for the connections this node's
+	// replication port accepts (0: handshakeTimeout). Tests only: one that opens a
+	// thousand unauthenticated connections must not see the first ones end before the
+	// last are open on a slow machine (TestGateBoundsThePeersConnections).
+	gateHandshakeTimeout time.Duration
 }
 
 // Node is the replicated half of a Sequent node: its shard groups (log, recovered
