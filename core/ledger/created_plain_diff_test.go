@@ -333,8 +333,13 @@ func TestCreatedPlainMatchesGeneralPath(t *testing.T) {
 				t.Fatalf("only %d (%d for a client) plain transfers created where createdPlain "+
 					"may", plainCreated, clientPlainCreated)
 			}
-			refusals := []model.Status{model.StatusDebitAccountNotOwned,
-				model.StatusCreditAccountNotOwned}
+			refusals := []model.Status{model.StatusDebitAccountNotOwned}
+			// credit_account_not_owned needs a client's closing or balancing credit onto
+			// an account it may not use: the 30 steps of -short do not reach one in every
+			// scenario (accounts=12 and accounts=520 saw none).
+			if !testing.Short() {
+				refusals = append(refusals, model.StatusCreditAccountNotOwned)
+			}
 			if scenario.issuing {
 				refusals = append(refusals, model.StatusExceedsCredits)
 			}
