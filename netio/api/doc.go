@@ -83,10 +83,12 @@
 // At most InFlightMax requests wait for the shard; beyond it, or when the shard's ring
 // is full, the answer is 503 busy with Retry-After at once; a client over its rate gets
 // 429. A reply not released within ReplyTimeout is answered 503 outcome_unknown (retry
-// with the same Idempotency-Key or ids to learn the outcome). A request body's length is
-// taken (takeBody) out of bodyBytesInFlightMax bytes for all requests together and
-// bodyBytesPerPeerMax for those of one peer address (503 busy before reading a body that
-// does not fit), then the body is read (readBody). A request whose authentication
+// with the same Idempotency-Key or ids to learn the outcome; when the submit left
+// unanswered was a read, resolve's lookup of the pending transfer included, the message
+// says it applied nothing). A request body's length is taken (takeBody) out of
+// bodyBytesInFlightMax bytes for all requests together and bodyBytesPerPeerMax for those
+// of one peer address (503 busy before reading a body that does not fit), then the body
+// is read (readBody). A request whose authentication
 // headers already fail (authenticateHeaders: none, malformed, unknown key, timestamp out
 // of the window, a version below the key's minimum, too many failed attempts) is
 // answered before its body is read, beyond the first 8 KiB fasthttp reads with the

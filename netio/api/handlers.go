@@ -346,7 +346,8 @@ func (r *request) resolve(flag uint16) {
 		// take them from the pending transfer. The node refused the first attempt itself,
 		// recording nothing (PROTOCOL.md section 18, "Refused by the node"), so sending
 		// again is a first attempt, under an Idempotency-Key too; an id not found (or
-		// not one this client may read), or found on several shards, keeps the refusal.
+		// not one this client may read), or found on several shards without a retry to
+		// place it (placePending), keeps the refusal.
 		if placed, found, ok := r.placePending(&transfer); !ok {
 			return
 		} else if found {
@@ -363,8 +364,9 @@ func (r *request) resolve(flag uint16) {
 // or void with the placement fields it left at 0 (debit account, ledger) taken from it;
 // found is false when the lookup found no record, or several (a transfer id two shards
 // each use) and no single post or void of it with the new transfer's id (a retry of one
-// applied: its shard answers it as a retry). The lookups are part of the request already admitted: it is not charged
-// again, and a refusal of one answers the request (nothing was written).
+// applied: its shard answers it as a retry). The lookups are part of the request already
+// admitted: it is not charged again, and a refusal of one answers the request (nothing
+// was written).
 func (r *request) placePending(resolving *model.Transfer) (placed model.Transfer,
 	found, ok bool) {
 	submits := 0

@@ -62,8 +62,9 @@ const (
 
 	// ReplyTimeoutDefault bounds the wait for a submitted request's reply (durable, and
 	// acknowledged by the standby in sync mode). A request still unanswered then is
-	// answered 503 outcome_unknown: it may yet be applied; retry it with the same
-	// Idempotency-Key (or the same ids) to learn its outcome.
+	// answered 503 outcome_unknown: a write may yet be applied, retry it with the same
+	// Idempotency-Key (or the same ids) to learn its outcome; a read (its message says
+	// so, timeoutMessage) applied nothing and is simply sent again.
 	ReplyTimeoutDefault = 10 * time.Second
 
 	// requestBodyBytesMax bounds a request body: a batch of 8,189 transfers is about

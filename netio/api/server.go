@@ -697,8 +697,7 @@ func (r *request) submitAdmitted(operation model.Operation, flags uint8, body []
 			s.counters.timeouts.Add(1)
 			retryAfter(r.ctx, time.Second)
 			writeError(r.ctx, fasthttp.StatusServiceUnavailable, "outcome_unknown",
-				"no reply within "+s.config.ReplyTimeout.String()+": the request may yet be "+
-					"applied; retry it with the same Idempotency-Key or the same ids")
+				timeoutMessage(operation, s.config.ReplyTimeout))
 			return answer{}, false
 		}
 		// A number of the server's own session is used once, so request_too_old means
@@ -719,6 +718,19 @@ func (r *request) submitAdmitted(operation model.Operation, flags uint8, body []
 		}
 		number = auto.number.Add(1)
 	}
+}
+
+// timeoutMessage is the message of the 503 outcome_unknown that answers a submit of
+// operation left without a reply for timeout: a write may yet be applied, so its outcome
+// is learned by a retry under the same key or ids; a read (a lookup or a query, resolve's
+// lookup of the pending transfer too) applies nothing, so it is only sent again.
+func timeoutMessage(operation model.Operation, timeout time.Duration) string {
+	if info := operation.Description(); info != nil && !info.Write {
+		return "no reply within " + timeout.String() + " to " + operation.String() +
+			", a read, which applies nothing: send the request again"
+	}
+	return "no reply within " + timeout.String() + ": the request may yet be applied; " +
+		"retry it with the same Idempotency-Key or the same ids"
 }
 
 // resubmissionRefused answers a request submitted again after request_too_old whose

@@ -56,7 +56,7 @@
 // summary's lowest running saga becomes the watermark sent to the other shards
 // (saga_forget). Whether to abort is the router's choice, by its clock, and travels as
 // the Credit's abort flag into the credit shard's log: replay reads the flag, never a
-// clock, so this rule may change without a rules version. Waiting requests whose saga result has not arrived ask
-// for it again (saga_lookup) every SagaResendAfter, which covers any lost message or
-// restarted shard.
+// clock, so this rule may change without a rules version. Waiting requests whose saga
+// result has not arrived ask for it again (saga_lookup) every SagaResendAfter, which
+// covers any lost message or restarted shard.
 package router

@@ -145,8 +145,8 @@ func (r *Router) poll(shardIndex uint16, after uint64) {
 // timeout, counted from the later of step 1 and the first answer to this shard's outbox
 // poll: a Credit's abort flag is fixed when it is sent, and the credit shard logs it
 // even before it releases again; from step 1 alone when Config.SagaTimeoutFromStep1 is
-// set), reads the next page if this one was full, and sends the
-// debit shard's watermark to the other shards when it moved.
+// set), reads the next page if this one was full, and sends the debit shard's watermark
+// to the other shards when it moved.
 func (r *Router) pollAnswered(shardIndex uint16, reply *backend.Reply) {
 	p := &r.polls[shardIndex]
 	p.inFlight = false
