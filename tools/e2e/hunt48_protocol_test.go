@@ -11,12 +11,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	endian "encoding/binary"
-	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -864,13 +862,7 @@ func TestHunt48RefusalOrderWithRate(t *testing.T) {
  {"id": 2, "name": "slow", "permissions": ["read", "transfer"],
   "keys": [{"id": 1, "secret": "` + secretHex + `"}], "grants": [{"scopes": ["operator"]}],
   "limits": {"requests_per_second": 0.001}}]}`
-	if err := os.WriteFile(keys, []byte(file), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := hex.DecodeString(secretHex)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := docWriteKeys(t, keys, file, secretHex)
 	address := freePort(t)
 	startServer(t, data, address, "--shards", "2", "--placement", "hash", "--keys", keys)
 	c := docLoginAs(t, address, 2, 1, secret, 4808)
@@ -925,13 +917,7 @@ func TestHunt48SessionPerClient(t *testing.T) {
   "keys": [{"id": 1, "secret": "` + secretHex + `"}]},
  {"id": 3, "name": "two", "permissions": ["read", "transfer"],
   "keys": [{"id": 1, "secret": "` + secretHex + `"}]}]}`
-	if err := os.WriteFile(keys, []byte(file), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := hex.DecodeString(secretHex)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := docWriteKeys(t, keys, file, secretHex)
 	address := freePort(t)
 	startServer(t, data, address, "--shards", "2", "--placement", "hash", "--keys", keys)
 	const session = 4809
