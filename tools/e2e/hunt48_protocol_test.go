@@ -431,6 +431,24 @@ func h48Transfer(id, debit, credit, amount uint64, flags uint16) []byte {
 	return record
 }
 
+// h48AccountsOnShards creates, as request 1 of c, two accounts on shard 0 (a0, a1) and
+// two on shard 1 (b0, b1), the first such ids from first on, with flags 0 (no
+// debits_must_not_exceed_credits: they may issue money, the development key being an
+// operator).
+func h48AccountsOnShards(t *testing.T, c *docConn, first uint64) (a0, a1, b0, b1 uint64) {
+	t.Helper()
+	on := docIDsOnShards(t, first, 2)
+	a0, a1, b0, b1 = on[0][0], on[0][1], on[1][0], on[1][1]
+	accounts := slices.Concat(docAccount(a0), docAccount(a1), docAccount(b0), docAccount(b1))
+	for i := range 4 {
+		accounts[128*i+118] = 0
+	}
+	if reply := c.request(docOperationCreateAccounts, 0, 1, accounts); reply.status != docStatusOK {
+		t.Fatalf("create_accounts: status %d", reply.status)
+	}
+	return a0, a1, b0, b1
+}
+
 // TestHunt48ShardedAnswers: section 6, "exactly one result per event, in event
 // order: EventResult (16 bytes), or EventResult with balances (144 bytes) when request
 // flag bit 0 was set for create_transfers", on a node of two shards: for a request
@@ -442,15 +460,7 @@ func TestHunt48ShardedAnswers(t *testing.T) {
 	address := freePort(t)
 	startServer(t, data, address, "--shards", "2", "--placement", "hash")
 	c := docLogin(t, address, data, 4803)
-	on := docIDsOnShards(t, 4_830_000, 2)
-	a0, a1, b0, b1 := on[0][0], on[0][1], on[1][0], on[1][1]
-	accounts := slices.Concat(docAccount(a0), docAccount(a1), docAccount(b0), docAccount(b1))
-	for i := range 4 {
-		accounts[128*i+118] = 0 // May issue money: the development key is an operator.
-	}
-	if reply := c.request(docOperationCreateAccounts, 0, 1, accounts); reply.status != docStatusOK {
-		t.Fatalf("create_accounts: status %d", reply.status)
-	}
+	a0, a1, b0, b1 := h48AccountsOnShards(t, c, 4_830_000)
 	chain := slices.Concat(h48Transfer(4_831_010, a0, a1, 1, h48TransferFlagLinked),
 		h48Transfer(4_831_011, a0, b0, 1, 0))
 	requests := []struct {
@@ -592,15 +602,7 @@ func TestHunt48ReplyCacheEvictionOnShards(t *testing.T) {
 	address := freePort(t)
 	startServer(t, data, address, "--shards", "2", "--placement", "hash")
 	c := docLogin(t, address, data, 4804)
-	on := docIDsOnShards(t, 4_840_000, 2)
-	a0, a1, b0, b1 := on[0][0], on[0][1], on[1][0], on[1][1]
-	accounts := slices.Concat(docAccount(a0), docAccount(a1), docAccount(b0), docAccount(b1))
-	for i := range 4 {
-		accounts[128*i+118] = 0
-	}
-	if reply := c.request(docOperationCreateAccounts, 0, 1, accounts); reply.status != docStatusOK {
-		t.Fatalf("create_accounts: status %d", reply.status)
-	}
+	a0, a1, b0, b1 := h48AccountsOnShards(t, c, 4_840_000)
 	split := slices.Concat(h48Transfer(4_841_001, a0, a1, 1, 0), h48Transfer(4_841_002, b0, b1, 1, 0))
 	if reply := c.request(docOperationCreateTransfers, h48ReplyFlagBalances, 2, split); reply.status != docStatusOK {
 		t.Fatalf("split transfers: status %d", reply.status)
