@@ -57,16 +57,24 @@ const (
 // h48Raw connects and reads the challenge, without logging in.
 func h48Raw(t *testing.T, address string) *docConn {
 	t.Helper()
+	c, challenge := h48Dial(t, address, 0)
+	if challenge.kind != docKindChallenge {
+		t.Fatalf("first frame kind %d, want a challenge", challenge.kind)
+	}
+	return c
+}
+
+// h48Dial connects (closed at the test's end) and returns the connection, to log in
+// with session, and the first frame the server sent.
+func h48Dial(t *testing.T, address string, session uint64) (*docConn, docFrame) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", address, docFrameWait)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &docConn{t: t, conn: conn}
-	if challenge := c.next(); challenge.kind != docKindChallenge {
-		t.Fatalf("first frame kind %d, want a challenge", challenge.kind)
-	}
-	return c
+	c := &docConn{t: t, conn: conn, session: session}
+	return c, c.next()
 }
 
 // expectErrorClosed requires the next frame to be error code with header number and
@@ -694,13 +702,7 @@ func TestHunt48Login(t *testing.T) {
 	login := func(session uint64, options uint32, change func(frame []byte),
 		corrupt bool) *docConn {
 		t.Helper()
-		conn, err := net.DialTimeout("tcp", address, docFrameWait)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		c := &docConn{t: t, conn: conn, session: session}
-		challenge := c.next()
+		c, challenge := h48Dial(t, address, session)
 		if challenge.kind != docKindChallenge || challenge.session != 0 ||
 			endian.LittleEndian.Uint32(challenge.body[32:]) != 1000 ||
 			endian.LittleEndian.Uint32(challenge.body[36:]) != 15000 ||
@@ -750,13 +752,7 @@ func TestHunt48Login(t *testing.T) {
 
 	// A heartbeat before the login is read and the login then accepted; with the
 	// unchecked option, a request with checksum 0 is applied.
-	conn, err := net.DialTimeout("tcp", address, docFrameWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &docConn{t: t, conn: conn, session: 4806}
-	challenge := c.next()
+	c, challenge := h48Dial(t, address, 4806)
 	c.write(docEncode(docKindHeartbeat, 0, 0, 0, 0, nil))
 	c.write(docEncode(docKindLogin, 0, 0, c.session, 0,
 		h48LoginBody(challenge.body, client, key, h48OptionUnchecked, secret, c.session)))
