@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/netio/jsonview"
 )
 
 // modelNode answers lookups as a node of shards shards on which id k has a record on
@@ -107,18 +105,7 @@ func lookupAnswered(t *testing.T, h *harness, node *modelNode, name string, ids 
 	}
 	switch answer.code {
 	case 200:
-		var got []string
-		for _, transfer := range decode[[]jsonview.Transfer](t, answer) {
-			got = append(got, transfer.ID+":"+transfer.DebitAccountID)
-		}
-		if !slices.Equal(got, want) {
-			first := 0
-			for first < min(len(got), len(want)) && got[first] == want[first] {
-				first++
-			}
-			t.Fatalf("%s (%d ids): %d transfers, want %d; first difference at %d", name,
-				len(ids), len(got), len(want), first)
-		}
+		got := expectLookedUp(t, name, answer, len(ids), want)
 		if len(got) > lookupRecordsMax {
 			t.Fatalf("%s: %d records answered, more than %d", name, len(got),
 				lookupRecordsMax)
