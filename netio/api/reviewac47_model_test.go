@@ -108,18 +108,7 @@ func TestReviewac47LookupMatchesANaiveModel(t *testing.T) {
 		answer := h.operator("POST", "/v1/transfers/lookup",
 			`{"ids":[`+strings.Join(texts, ",")+`]}`, headers...)
 		h.expect(answer, 200, "")
-		var got []string
-		for _, transfer := range decode[[]jsonview.Transfer](t, answer) {
-			got = append(got, transfer.ID+":"+transfer.DebitAccountID)
-		}
-		if !slices.Equal(got, want) {
-			first := 0
-			for first < min(len(got), len(want)) && got[first] == want[first] {
-				first++
-			}
-			t.Fatalf("list %d (%d ids): %d transfers, want %d; first difference at %d",
-				list, len(ids), len(got), len(want), first)
-		}
+		expectLookedUp(t, fmt.Sprintf("list %d", list), answer, len(ids), want)
 		if lookups := counter.lookups.Load(); list < 0 && lookups != 5 {
 			t.Fatalf("a half asked again in halves: %d lookups asked of the node, want 5",
 				lookups)
@@ -158,4 +147,24 @@ func TestReviewac47AmbiguousIDCountsOnlyWhatTheClientMayRead(t *testing.T) {
 		t.Fatalf("the plain client's GET of id 10: %s", answer.body)
 	}
 	h.expect(h.do(plain, "GET", "/v1/transfers/20001", ""), 200, "")
+}
+
+// expectLookedUp requires a transfers lookup's answer (of ids ids) to list exactly want,
+// each transfer as "id:debit_account_id", naming the first difference, and returns
+// what it listed.
+func expectLookedUp(t *testing.T, what string, answer response, ids int, want []string) []string {
+	t.Helper()
+	var got []string
+	for _, transfer := range decode[[]jsonview.Transfer](t, answer) {
+		got = append(got, transfer.ID+":"+transfer.DebitAccountID)
+	}
+	if !slices.Equal(got, want) {
+		first := 0
+		for first < min(len(got), len(want)) && got[first] == want[first] {
+			first++
+		}
+		t.Fatalf("%s (%d ids): %d transfers, want %d; first difference at %d", what, ids,
+			len(got), len(want), first)
+	}
+	return got
 }

@@ -56,14 +56,22 @@ func (n *shardsNode) Submit(request *backend.Request) model.Status {
 
 func shardsNodeHarness(t *testing.T, node *shardsNode) *harness {
 	t.Helper()
+	return fakeNodeHarness(t, node, &node.server, 0)
+}
+
+// fakeNodeHarness is an API server over node, a fake node that answers through the
+// server stored in bind (before the server starts), with replyTimeout (0: the default).
+func fakeNodeHarness(t *testing.T, node backend.Submitter, bind *atomic.Pointer[Server],
+	replyTimeout time.Duration) *harness {
+	t.Helper()
 	keys, private := testKeys(t)
 	var log testlog.Buffer
-	server, err := New(Config{Address: "127.0.0.1:0", Keys: keys,
+	server, err := New(Config{Address: "127.0.0.1:0", Keys: keys, ReplyTimeout: replyTimeout,
 		Logger: slog.New(slog.NewTextHandler(&log, nil))}, node)
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.server.Store(server)
+	bind.Store(server)
 	if err := server.Start(); err != nil {
 		t.Fatal(err)
 	}

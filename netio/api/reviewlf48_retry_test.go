@@ -37,7 +37,12 @@ func TestReviewlf48ResolveRetryAfterIDReusedElsewhere(t *testing.T) {
 	if result := decode[jsonview.Result](t, keyless); result.Status != "exists" {
 		t.Fatalf("retry without the key: %s", keyless.body)
 	}
-	h.expect(h.operator("POST", "/v1/transfers/10/post", `{"id":"21"}`), 422, "")
+	fresh := h.operator("POST", "/v1/transfers/10/post", `{"id":"21"}`)
+	h.expect(fresh, 422, "")
+	if result := decode[jsonview.Result](t, fresh); result.Status != "placement_field_missing" {
+		t.Fatalf("a new post of the pending id two shards use: %s, want "+
+			"placement_field_missing", fresh.body)
+	}
 	payee := decode[jsonview.Account](t, h.operator("GET", "/v1/accounts/102", ""))
 	if payee.CreditsPosted != "100" {
 		t.Fatalf("account 102: %+v, want 100 posted once", payee)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"sequent/core/shardmap"
-
 	"sequent/netio/jsonview"
 )
 
@@ -47,7 +46,8 @@ func TestReviewlf48ResolveRetryUnderIdempotencyKey(t *testing.T) {
 	h.expect(late, 409, "request_too_old")
 	payee = decode[jsonview.Account](t, h.operator("GET", "/v1/accounts/102", ""))
 	if payee.CreditsPosted != "360" {
-		t.Fatalf("account 102 after a late retry: %+v, want 60 posted", payee)
+		t.Fatalf("account 102 after a late retry: %+v, want 360 posted (the post's 60 "+
+			"once and the 300 transfers of 1)", payee)
 	}
 }
 

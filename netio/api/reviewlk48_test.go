@@ -3,10 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,8 +11,6 @@ import (
 
 	"sequent/core/backend"
 	"sequent/core/model"
-	"sequent/netio/jsonview"
-	"sequent/tools/testlog"
 )
 
 // modelNode answers lookups as a node of shards shards on which id k has a record on
@@ -75,20 +70,7 @@ func (n *modelNode) want(ids []uint64) []string {
 
 func modelNodeHarness(t *testing.T, node *modelNode, replyTimeout time.Duration) *harness {
 	t.Helper()
-	keys, private := testKeys(t)
-	var log testlog.Buffer
-	server, err := New(Config{Address: "127.0.0.1:0", Keys: keys, ReplyTimeout: replyTimeout,
-		Logger: slog.New(slog.NewTextHandler(&log, nil))}, node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.server.Store(server)
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Shutdown(t.Context()) })
-	return &harness{t: t, server: server, base: "http://" + server.Address(), private: private,
-		clock: &testClock{}, http: &http.Client{Timeout: 60 * time.Second}}
+	return fakeNodeHarness(t, node, &node.server, replyTimeout)
 }
 
 func idsBodyOf(ids []uint64) string {
@@ -123,18 +105,7 @@ func lookupAnswered(t *testing.T, h *harness, node *modelNode, name string, ids 
 	}
 	switch answer.code {
 	case 200:
-		var got []string
-		for _, transfer := range decode[[]jsonview.Transfer](t, answer) {
-			got = append(got, transfer.ID+":"+transfer.DebitAccountID)
-		}
-		if !slices.Equal(got, want) {
-			first := 0
-			for first < min(len(got), len(want)) && got[first] == want[first] {
-				first++
-			}
-			t.Fatalf("%s (%d ids): %d transfers, want %d; first difference at %d", name,
-				len(ids), len(got), len(want), first)
-		}
+		got := expectLookedUp(t, name, answer, len(ids), want)
 		if len(got) > lookupRecordsMax {
 			t.Fatalf("%s: %d records answered, more than %d", name, len(got),
 				lookupRecordsMax)

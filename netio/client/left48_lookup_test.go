@@ -15,9 +15,9 @@ import (
 // ErrLookupTooManyRecords once it would send more than LookupRepeatsPerRequestMax
 // requests again; without the bound it went on asking again (each cut reply named the id
 // asked more than once, so its ids were asked again in halves) and answered all 65,512
-// records. The same id asked
-// fewer times is answered whole, and so is the request that needs the most repeats on
-// the three shards of the route tests (TestReviewle47LookupCutReplyLosesNoID).
+// records. The same id asked fewer times is answered whole (as is the request that
+// needs the most repeats on the three shards of the route tests,
+// TestReviewle47LookupCutReplyLosesNoID).
 func TestLookupRepeatsAreBounded(t *testing.T) {
 	const shards = 8
 	bounds := make([]model.Uint128, shards)

@@ -114,6 +114,20 @@ func docLoginAs(t *testing.T, address string, client uint64, key uint32, secret 
 	return c
 }
 
+// docWriteKeys writes file, a keys file whose clients' key secrets are secretHex, at
+// path (for `sequent serve --keys`), and returns the secret's bytes for docLoginAs.
+func docWriteKeys(t *testing.T, path, file, secretHex string) []byte {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := hex.DecodeString(secretHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
 // docLoginBody is the body of a login frame answering challenge (section 4): the client
 // and key ids, then the HMAC-SHA256 under secret of the challenge's nonce, the client,
 // the key and the session.
@@ -403,15 +417,9 @@ func TestHunt46bRateLimited(t *testing.T) {
  {"id": 3, "name": "requests", "permissions": ["read", "transfer"],
   "keys": [{"id": 1, "secret": "` + secretHex + `"}],
   "limits": {"requests_per_second": 0.001}}]}`
-	if err := os.WriteFile(keys, []byte(file), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := docWriteKeys(t, keys, file, secretHex)
 	address := freePort(t)
 	startServer(t, data, address, "--keys", keys)
-	secret, err := hex.DecodeString(secretHex)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	events := docLoginAs(t, address, 2, 1, secret, 4604)
 	four := slices.Concat(docAccount(4_604_001), docAccount(4_604_002), docAccount(4_604_003),
@@ -552,13 +560,7 @@ func TestHunt46bStandbyAnswers(t *testing.T) {
 	file := `{"version": 1, "clients": [
  {"id": 1, "name": "operator", "permissions": ["read", "transfer"],
   "keys": [{"id": 1, "secret": "` + secretHex + `"}], "grants": [{"scopes": ["operator"]}]}]}`
-	if err := os.WriteFile(keys, []byte(file), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := hex.DecodeString(secretHex)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := docWriteKeys(t, keys, file, secretHex)
 	primaryReplication := freePort(t)
 	primary := startServer(t, filepath.Join(dir, "primary"), freePort(t), "--keys", keys,
 		"--replication-listen", primaryReplication, "--replication-key", replicationTestKey)

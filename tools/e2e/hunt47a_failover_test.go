@@ -615,10 +615,11 @@ func (w *h47Workload) onReply(r *h47Request, reply docFrame) {
 	for i, e := range r.events {
 		status := eventStatus(reply.body, i)
 		// Section 18: a saga whose credit side has not decided within the saga timeout
-		// (10 s after the later of step 1 and the node's last start, by the node's clock:
-		// a credit shard 10 s behind on a loaded machine) ends saga_timed_out, whatever
-		// the credit side would have said; after a failover that lost entries,
-		// saga_decision_unknown. Nothing moved.
+		// (10 s by the node's clock after step 1, or, on a node restarted from its own
+		// logs, after the later of step 1 and its first answered outbox poll; a promoted
+		// standby counts from step 1: a credit shard 10 s behind on a loaded machine)
+		// ends saga_timed_out, whatever the credit side would have said; after a
+		// failover that lost entries, saga_decision_unknown. Nothing moved.
 		if e.crossShard && (status == h47SagaTimedOut ||
 			(w.lossy && status == h47SagaDecisionUnknown)) {
 			r.events[i].want = status

@@ -11,12 +11,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	endian "encoding/binary"
-	"encoding/hex"
-	"errors"
 	"hash/crc32"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -59,16 +56,24 @@ const (
 // h48Raw connects and reads the challenge, without logging in.
 func h48Raw(t *testing.T, address string) *docConn {
 	t.Helper()
+	c, challenge := h48Dial(t, address, 0)
+	if challenge.kind != docKindChallenge {
+		t.Fatalf("first frame kind %d, want a challenge", challenge.kind)
+	}
+	return c
+}
+
+// h48Dial connects (closed at the test's end) and returns the connection, to log in
+// with session, and the first frame the server sent.
+func h48Dial(t *testing.T, address string, session uint64) (*docConn, docFrame) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", address, docFrameWait)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &docConn{t: t, conn: conn}
-	if challenge := c.next(); challenge.kind != docKindChallenge {
-		t.Fatalf("first frame kind %d, want a challenge", challenge.kind)
-	}
-	return c
+	c := &docConn{t: t, conn: conn, session: session}
+	return c, c.next()
 }
 
 // expectErrorClosed requires the next frame to be error code with header number and
@@ -85,7 +90,7 @@ func (c *docConn) expectErrorClosed(what string, code uint32, number, session ui
 	}
 	c.conn.SetReadDeadline(time.Now().Add(docFrameWait))
 	var one [1]byte
-	if _, err := c.conn.Read(one[:]); err == nil || errors.Is(err, io.ErrNoProgress) {
+	if _, err := c.conn.Read(one[:]); err == nil {
 		c.t.Fatalf("%s: a byte after the error frame", what)
 	} else if timeout, ok := err.(net.Error); ok && timeout.Timeout() {
 		c.t.Fatalf("%s: the connection stayed open after the error frame", what)
@@ -433,6 +438,24 @@ func h48Transfer(id, debit, credit, amount uint64, flags uint16) []byte {
 	return record
 }
 
+// h48AccountsOnShards creates, as request 1 of c, two accounts on shard 0 (a0, a1) and
+// two on shard 1 (b0, b1), the first such ids from first on, with flags 0 (no
+// debits_must_not_exceed_credits: they may issue money, the development key being an
+// operator).
+func h48AccountsOnShards(t *testing.T, c *docConn, first uint64) (a0, a1, b0, b1 uint64) {
+	t.Helper()
+	on := docIDsOnShards(t, first, 2)
+	a0, a1, b0, b1 = on[0][0], on[0][1], on[1][0], on[1][1]
+	accounts := slices.Concat(docAccount(a0), docAccount(a1), docAccount(b0), docAccount(b1))
+	for i := range 4 {
+		accounts[128*i+118] = 0
+	}
+	if reply := c.request(docOperationCreateAccounts, 0, 1, accounts); reply.status != docStatusOK {
+		t.Fatalf("create_accounts: status %d", reply.status)
+	}
+	return a0, a1, b0, b1
+}
+
 // TestHunt48ShardedAnswers: section 6, "exactly one result per event, in event
 // order: EventResult (16 bytes), or EventResult with balances (144 bytes) when request
 // flag bit 0 was set for create_transfers", on a node of two shards: for a request
@@ -444,15 +467,7 @@ func TestHunt48ShardedAnswers(t *testing.T) {
 	address := freePort(t)
 	startServer(t, data, address, "--shards", "2", "--placement", "hash")
 	c := docLogin(t, address, data, 4803)
-	on := docIDsOnShards(t, 4_830_000, 2)
-	a0, a1, b0, b1 := on[0][0], on[0][1], on[1][0], on[1][1]
-	accounts := slices.Concat(docAccount(a0), docAccount(a1), docAccount(b0), docAccount(b1))
-	for i := range 4 {
-		accounts[128*i+118] = 0 // May issue money: the development key is an operator.
-	}
-	if reply := c.request(docOperationCreateAccounts, 0, 1, accounts); reply.status != docStatusOK {
-		t.Fatalf("create_accounts: status %d", reply.status)
-	}
+	a0, a1, b0, b1 := h48AccountsOnShards(t, c, 4_830_000)
 	chain := slices.Concat(h48Transfer(4_831_010, a0, a1, 1, h48TransferFlagLinked),
 		h48Transfer(4_831_011, a0, b0, 1, 0))
 	requests := []struct {
@@ -594,15 +609,7 @@ func TestHunt48ReplyCacheEvictionOnShards(t *testing.T) {
 	address := freePort(t)
 	startServer(t, data, address, "--shards", "2", "--placement", "hash")
 	c := docLogin(t, address, data, 4804)
-	on := docIDsOnShards(t, 4_840_000, 2)
-	a0, a1, b0, b1 := on[0][0], on[0][1], on[1][0], on[1][1]
-	accounts := slices.Concat(docAccount(a0), docAccount(a1), docAccount(b0), docAccount(b1))
-	for i := range 4 {
-		accounts[128*i+118] = 0
-	}
-	if reply := c.request(docOperationCreateAccounts, 0, 1, accounts); reply.status != docStatusOK {
-		t.Fatalf("create_accounts: status %d", reply.status)
-	}
+	a0, a1, b0, b1 := h48AccountsOnShards(t, c, 4_840_000)
 	split := slices.Concat(h48Transfer(4_841_001, a0, a1, 1, 0), h48Transfer(4_841_002, b0, b1, 1, 0))
 	if reply := c.request(docOperationCreateTransfers, h48ReplyFlagBalances, 2, split); reply.status != docStatusOK {
 		t.Fatalf("split transfers: status %d", reply.status)
@@ -694,13 +701,7 @@ func TestHunt48Login(t *testing.T) {
 	login := func(session uint64, options uint32, change func(frame []byte),
 		corrupt bool) *docConn {
 		t.Helper()
-		conn, err := net.DialTimeout("tcp", address, docFrameWait)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		c := &docConn{t: t, conn: conn, session: session}
-		challenge := c.next()
+		c, challenge := h48Dial(t, address, session)
 		if challenge.kind != docKindChallenge || challenge.session != 0 ||
 			endian.LittleEndian.Uint32(challenge.body[32:]) != 1000 ||
 			endian.LittleEndian.Uint32(challenge.body[36:]) != 15000 ||
@@ -750,13 +751,7 @@ func TestHunt48Login(t *testing.T) {
 
 	// A heartbeat before the login is read and the login then accepted; with the
 	// unchecked option, a request with checksum 0 is applied.
-	conn, err := net.DialTimeout("tcp", address, docFrameWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &docConn{t: t, conn: conn, session: 4806}
-	challenge := c.next()
+	c, challenge := h48Dial(t, address, 4806)
 	c.write(docEncode(docKindHeartbeat, 0, 0, 0, 0, nil))
 	c.write(docEncode(docKindLogin, 0, 0, c.session, 0,
 		h48LoginBody(challenge.body, client, key, h48OptionUnchecked, secret, c.session)))
@@ -864,13 +859,7 @@ func TestHunt48RefusalOrderWithRate(t *testing.T) {
  {"id": 2, "name": "slow", "permissions": ["read", "transfer"],
   "keys": [{"id": 1, "secret": "` + secretHex + `"}], "grants": [{"scopes": ["operator"]}],
   "limits": {"requests_per_second": 0.001}}]}`
-	if err := os.WriteFile(keys, []byte(file), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := hex.DecodeString(secretHex)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := docWriteKeys(t, keys, file, secretHex)
 	address := freePort(t)
 	startServer(t, data, address, "--shards", "2", "--placement", "hash", "--keys", keys)
 	c := docLoginAs(t, address, 2, 1, secret, 4808)
@@ -925,13 +914,7 @@ func TestHunt48SessionPerClient(t *testing.T) {
   "keys": [{"id": 1, "secret": "` + secretHex + `"}]},
  {"id": 3, "name": "two", "permissions": ["read", "transfer"],
   "keys": [{"id": 1, "secret": "` + secretHex + `"}]}]}`
-	if err := os.WriteFile(keys, []byte(file), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := hex.DecodeString(secretHex)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := docWriteKeys(t, keys, file, secretHex)
 	address := freePort(t)
 	startServer(t, data, address, "--shards", "2", "--placement", "hash", "--keys", keys)
 	const session = 4809
