@@ -142,11 +142,11 @@ type poll struct {
 	// servingSince is when this router first had an answer to this shard's outbox poll:
 	// when the shard released again after the node's start (a sync primary releases
 	// nothing, its polls included, until its standby has caught up). A saga that a
-	// restart or a failover interrupted has its SagaTimeout from then, not from its step
-	// 1 (pollAnswered): the time the node was down, or waited for its standby, is the
+	// restart interrupted has its SagaTimeout from then, not from its step 1
+	// (pollAnswered): the time the node was down, or waited for its standby, is the
 	// operator's, and the timeout is for a credit shard that does not answer while the
-	// node serves.
-	// It stays 0 when Config.SagaTimeoutFromStep1 is set (a promoted standby).
+	// node serves. It stays 0 when Config.SagaTimeoutFromStep1 is set (a promoted
+	// standby, which may lack an abort already answered: its sagas count from step 1).
 	servingSince uint64
 	answered     bool // An outbox poll was answered: servingSince is set.
 }
