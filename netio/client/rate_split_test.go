@@ -48,18 +48,39 @@ func rateLimitedAdmission() (*atomic.Int64, *netio.Controls) {
 	return clockNs, netio.NewControls(netio.ControlsConfig{Now: now})
 }
 
+// holdWindowAdmitted is holdWindow (s's shard paused) that returns only once the
+// server has admitted the blocker (taken its tokens from the rate bucket) and queued it
+// in the paused shard. holdWindow returns once the request is pending in the client;
+// the server's event loop reads it whenever it gets to it, which under load can be
+// after the test has moved the clock again: the bucket would then be refilled before
+// the blocker takes its token instead of after, one token short for the requests the
+// test sends next (TestMergedRequestAboveTheBurstGetsEachCallerItsOwnOutcome saw C
+// refused rate_limited so), and a count of submitted requests read before the blocker
+// is queued would count it. Every request before it must be answered (submitted or
+// refused) already.
+func holdWindowAdmitted(ctx context.Context, t testingT, s *testServer, c *Client,
+	blocker model.Transfer) <-chan error {
+	submitted := s.backend.Submitted()
+	done := holdWindow(ctx, t, c, blocker)
+	waitFor(t, c, "the blocker admitted and queued in the paused shard", func() bool {
+		return s.backend.Submitted() > submitted
+	})
+	return done
+}
+
 // mergeBehindHeldWindow pauses s's shard and fills c's window (of one) with transfer
-// blockerID until holding ends (holdWindow); behind it callers A and B, with contexts[0]
-// and contexts[1], merge 3 transfers each (blockerID+1 to +3, +4 to +6, account 1 to 2)
-// into one request of 6 events (mergeCalls). The clock moves 10 s before the blocker
-// and again before returning: the rate bucket is full when the merged request goes. It
-// returns the blocker's outcome and the wait for A and B.
+// blockerID until holding ends (holdWindowAdmitted); behind it callers A and B, with
+// contexts[0] and contexts[1], merge 3 transfers each (blockerID+1 to +3, +4 to +6,
+// account 1 to 2) into one request of 6 events (mergeCalls). The clock moves 10 s
+// before the blocker and again, once the server has taken the blocker's token, before
+// returning: the rate bucket is full when the merged request goes. It returns the
+// blocker's outcome and the wait for A and B.
 func mergeBehindHeldWindow(t *testing.T, s *testServer, clockNs *atomic.Int64, c *Client,
 	holding context.Context, blockerID uint64,
 	contexts []context.Context) (<-chan error, func() ([][]model.EventResult, []error)) {
 	clockNs.Add(int64(10 * time.Second))
 	s.backend.Pause()
-	blocker := holdWindow(holding, t, c, transfer(blockerID, 1, 2, 1, 0))
+	blocker := holdWindowAdmitted(holding, t, s, c, transfer(blockerID, 1, 2, 1, 0))
 	calls := [][]model.Transfer{make([]model.Transfer, 3), make([]model.Transfer, 3)}
 	for i := range 6 {
 		calls[i/3][i%3] = transfer(blockerID+1+uint64(i), 1, 2, 1, 0)
@@ -120,7 +141,8 @@ func TestMergedRequestAboveTheBurstGetsEachCallerItsOwnOutcome(t *testing.T) {
 
 	clockNs.Add(int64(10 * time.Second))
 	s.backend.Pause()
-	blocker := holdWindow(ctx, t, c, transfer(500, 1, 2, 1, 0))
+	// Its token taken before the clock moves again below (holdWindowAdmitted).
+	blocker := holdWindowAdmitted(ctx, t, s, c, transfer(500, 1, 2, 1, 0))
 	wait := mergeCalls(t, c, []context.Context{ctx, ctx, leaving, ctx}, [][]model.Transfer{
 		{transfer(501, 1, 2, 1, 0), transfer(502, 1, 2, 1, 0), transfer(503, 1, 2, 1, 0)},
 		{transfer(504, 1, 2, 1, 0), transfer(505, 1, 2, 1, 0), transfer(506, 1, 2, 1, 0)},

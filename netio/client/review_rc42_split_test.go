@@ -188,7 +188,7 @@ func TestSplitKeepsACallersRunsInOrder(t *testing.T) {
 
 	clockNs.Add(int64(10 * time.Second)) // 8,100 tokens.
 	s.backend.Pause()
-	blocker := holdWindow(holding, t, c, transfer(900, 1, 3, 1, 0)) // 8,099 left.
+	blocker := holdWindowAdmitted(holding, t, s, c, transfer(900, 1, 3, 1, 0)) // 8,099 left.
 	var y []model.Transfer
 	for id := range uint64(100) {
 		y = append(y, transfer(100_000+id, 1, 3, 1, 0))

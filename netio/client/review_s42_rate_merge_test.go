@@ -35,7 +35,7 @@ func TestMergedCallsKeepTheirOwnEventRate(t *testing.T) {
 	// bucket refilled to 4).
 	clockNs.Add(int64(10 * time.Second))
 	s.backend.Pause()
-	blocker := holdWindow(ctx, t, c, transfer(400, 1, 2, 1, 0))
+	blocker := holdWindowAdmitted(ctx, t, s, c, transfer(400, 1, 2, 1, 0))
 
 	calls := [][]model.Transfer{
 		{transfer(401, 1, 2, 1, 0), transfer(402, 1, 2, 1, 0), transfer(403, 1, 2, 1, 0)},
