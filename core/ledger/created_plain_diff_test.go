@@ -45,18 +45,8 @@ func (l *Ledger) applyTransfersGeneral(runner *chainRunner, firstTimestamp uint6
 // CreateTransfersAs without createdPlain.
 func (l *Ledger) createTransfersGeneral(client uint64, balances bool, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult) {
-	checkBatch(firstTimestamp, len(events), len(results))
-	l.actAs(client)
-	l.resultBalances = balances
-	if l.riskActive() {
-		l.risk.Begin(client)
-	}
-	runner := chainRunner{ledger: l, count: len(events)}
-	for blockStart := 0; blockStart < len(events); blockStart += prefetchBlockEvents {
-		blockEnd := min(blockStart+prefetchBlockEvents, len(events))
-		l.resolveTransfers(events, blockStart, blockEnd)
-		l.applyTransfersGeneral(&runner, firstTimestamp, events, results, blockStart, blockEnd)
-	}
+	l.createTransfersByBlocks(client, balances, firstTimestamp, events, results,
+		l.applyTransfersGeneral)
 }
 
 // createdPlainOperator is an operator (it may use every account, as the system may, so

@@ -18,6 +18,15 @@ import (
 // ahead of an apply goes stale.
 func (l *Ledger) createTransfersTwoPhase(client uint64, balances bool, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult) {
+	l.createTransfersByBlocks(client, balances, firstTimestamp, events, results, l.applyTransfers)
+}
+
+// createTransfersByBlocks resolves and then applies events in blocks of
+// prefetchBlockEvents, each block applied by apply (the ledger's applyTransfers, or a
+// test's copy of an older one).
+func (l *Ledger) createTransfersByBlocks(client uint64, balances bool, firstTimestamp uint64,
+	events []model.Transfer, results []model.TransferResult,
+	apply func(*chainRunner, uint64, []model.Transfer, []model.TransferResult, int, int)) {
 	checkBatch(firstTimestamp, len(events), len(results))
 	l.actAs(client)
 	l.resultBalances = balances
@@ -28,7 +37,7 @@ func (l *Ledger) createTransfersTwoPhase(client uint64, balances bool, firstTime
 	for blockStart := 0; blockStart < len(events); blockStart += prefetchBlockEvents {
 		blockEnd := min(blockStart+prefetchBlockEvents, len(events))
 		l.resolveTransfers(events, blockStart, blockEnd)
-		l.applyTransfers(&runner, firstTimestamp, events, results, blockStart, blockEnd)
+		apply(&runner, firstTimestamp, events, results, blockStart, blockEnd)
 	}
 }
 
