@@ -40,18 +40,24 @@ func (n *shardsNode) Submit(request *backend.Request) model.Status {
 		if (len(body)/model.TransferSize)+n.shards > model.EventsPerRequestMax {
 			break
 		}
-		id := model.Uint128LE(request.Body[i*model.IDSize:])
-		for shard := 0; shard < n.shards; shard++ {
-			transfer := model.Transfer{ID: id, DebitAccountID: model.U128(uint64(shard + 1)),
-				CreditAccountID: model.U128(1000), Amount: model.U128(1), Ledger: 1, Code: 1}
-			record := make([]byte, model.TransferSize)
-			transfer.Encode(record)
-			body = append(body, record...)
-		}
+		body = appendShardRecords(body, model.Uint128LE(request.Body[i*model.IDSize:]), n.shards)
 	}
 	n.server.Load().deliver(&backend.Reply{Connection: request.Connection,
 		Status: model.StatusOK, Body: body})
 	return model.StatusOK
+}
+
+// appendShardRecords appends the fake node's records of id on shards 0..shards-1 (shard s's
+// copy debits account s+1) to body.
+func appendShardRecords(body []byte, id model.Uint128, shards int) []byte {
+	for shard := 0; shard < shards; shard++ {
+		transfer := model.Transfer{ID: id, DebitAccountID: model.U128(uint64(shard + 1)),
+			CreditAccountID: model.U128(1000), Amount: model.U128(1), Ledger: 1, Code: 1}
+		record := make([]byte, model.TransferSize)
+		transfer.Encode(record)
+		body = append(body, record...)
+	}
+	return body
 }
 
 func shardsNodeHarness(t *testing.T, node *shardsNode) *harness {

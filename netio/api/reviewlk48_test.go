@@ -44,13 +44,7 @@ func (n *modelNode) Submit(request *backend.Request) model.Status {
 		if len(body)/model.TransferSize+found > model.EventsPerRequestMax {
 			break
 		}
-		for shard := 0; shard < found; shard++ {
-			transfer := model.Transfer{ID: id, DebitAccountID: model.U128(uint64(shard + 1)),
-				CreditAccountID: model.U128(1000), Amount: model.U128(1), Ledger: 1, Code: 1}
-			record := make([]byte, model.TransferSize)
-			transfer.Encode(record)
-			body = append(body, record...)
-		}
+		body = appendShardRecords(body, id, found)
 	}
 	n.server.Load().deliver(&backend.Reply{Connection: request.Connection,
 		Status: model.StatusOK, Body: body})
