@@ -28,17 +28,24 @@ func processRunning(pid int) bool {
 	return closing < 0 || len(text) < closing+3 || text[closing+2] != 'Z'
 }
 
-// TestCIStopsStepsBesideOnEarlyExit: when a step fails while another runs beside it
-// (set -e ends .ci/run before the step beside is collected), the step beside and the
-// processes it started are stopped on exit. Before session 48 they went on running for
-// minutes (a race or guard run) on a machine whose CI had already failed.
-func TestCIStopsStepsBesideOnEarlyExit(t *testing.T) {
+// requireBashAndProc skips a test of .ci/run's process handling where there is no bash to
+// run it or no /proc to see its processes in.
+func requireBashAndProc(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
 	}
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
+}
+
+// TestCIStopsStepsBesideOnEarlyExit: when a step fails while another runs beside it
+// (set -e ends .ci/run before the step beside is collected), the step beside and the
+// processes it started are stopped on exit. Before session 48 they went on running for
+// minutes (a race or guard run) on a machine whose CI had already failed.
+func TestCIStopsStepsBesideOnEarlyExit(t *testing.T) {
+	requireBashAndProc(t)
 	functions := ciRunBesideFunctions(t)
 	directory := t.TempDir()
 	pidFile := filepath.Join(directory, "grandchild.pid")

@@ -34,12 +34,7 @@ func waitForFile(t *testing.T, path string) []byte {
 // (set -m), they must notice the script is gone by themselves, or a race or guard run
 // goes on for many minutes after CI was stopped.
 func TestReviewci48CIStopsStepsBesideWhenItsGroupIsKilled(t *testing.T) {
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("no bash")
-	}
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("no /proc")
-	}
+	requireBashAndProc(t)
 	functions := ciRunBesideFunctions(t)
 	directory := t.TempDir()
 	pidFile := filepath.Join(directory, "grandchild.pid")
