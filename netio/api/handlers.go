@@ -375,9 +375,9 @@ func (r *request) placePending(resolving *model.Transfer) (placed model.Transfer
 	if !ok {
 		return model.Transfer{}, false, false
 	}
-	var pending model.Transfer
+	var source model.Transfer // The record whose fields place the post or void.
 	if len(records) == model.TransferSize {
-		pending.Decode(records)
+		source.Decode(records)
 	} else if len(records) > model.TransferSize {
 		// Several shards use the pending id. A retry of this post or void that was
 		// applied finds the transfer it created, stored with the pending transfer's
@@ -396,7 +396,7 @@ func (r *request) placePending(resolving *model.Transfer) (placed model.Transfer
 			var created model.Transfer
 			created.Decode(records[offset:])
 			if created.PendingID == resolving.PendingID {
-				pending, matches = created, matches+1
+				source, matches = created, matches+1
 			}
 		}
 		if matches != 1 {
@@ -407,10 +407,10 @@ func (r *request) placePending(resolving *model.Transfer) (placed model.Transfer
 	}
 	placed = *resolving
 	if placed.DebitAccountID.IsZero() {
-		placed.DebitAccountID = pending.DebitAccountID
+		placed.DebitAccountID = source.DebitAccountID
 	}
 	if placed.Ledger == 0 {
-		placed.Ledger = pending.Ledger
+		placed.Ledger = source.Ledger
 	}
 	return placed, true, true
 }
