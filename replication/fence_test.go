@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -15,12 +16,19 @@ import (
 // closed when the test ends.
 func startTestWitness(t *testing.T, lease time.Duration) (*Witness, string) {
 	t.Helper()
+	return startWitnessLogging(t, lease, testLogger)
+}
+
+// startWitnessLogging is startTestWitness with the witness's log going to logger.
+func startWitnessLogging(t *testing.T, lease time.Duration, logger *slog.Logger) (*Witness,
+	string) {
+	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey,
-		LeaseDuration: lease, Logger: testLogger})
+		LeaseDuration: lease, Logger: logger})
 	t.Cleanup(func() { witness.Close() })
 	return witness, listener.Addr().String()
 }

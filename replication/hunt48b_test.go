@@ -112,15 +112,9 @@ func (b *lockedBuffer) String() string {
 // once, logged, without reading or allocating its body; before, it allocated the body
 // and waited for it until handshakeTimeout.
 func TestWitnessRefusesAnOversizedRequestUnread(t *testing.T) {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logged lockedBuffer
-	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey,
-		LeaseDuration: time.Minute, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	defer witness.Close()
-	conn, err := net.Dial("tcp", listener.Addr().String())
+	_, address := startWitnessLogging(t, time.Minute, slog.New(slog.NewTextHandler(&logged, nil)))
+	conn, err := net.Dial("tcp", address)
 	if err != nil {
 		t.Fatal(err)
 	}

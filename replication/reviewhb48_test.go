@@ -25,17 +25,11 @@ import (
 // rate; the witness already says a v3 request that fails its mac once for that reason.
 // Sequential connections, each read to its end: the witness logs before it closes.
 func TestWitnessLogsOversizedRequestsOnce(t *testing.T) {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logged lockedBuffer
-	witness := StartWitness(WitnessConfig{Listener: listener, Key: testKey,
-		LeaseDuration: time.Minute, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	defer witness.Close()
+	_, address := startWitnessLogging(t, time.Minute, slog.New(slog.NewTextHandler(&logged, nil)))
 	const connections = 3
 	for i := range connections {
-		conn, err := net.Dial("tcp", listener.Addr().String())
+		conn, err := net.Dial("tcp", address)
 		if err != nil {
 			t.Fatal(err)
 		}
