@@ -73,10 +73,11 @@ type Server struct {
 	// (httpguard); it counts them (sequent_http_panics_total{server="ops"}).
 	guard *httpguard.Guard
 
-	// refusal serves the peers outside the allow-list apart (accept.go).
+	// refusal serves the peers outside the allow-list apart (accept.go), from refused.
 	refusal *fasthttp.Server
+	refused *refusedListener // Nil until Start.
 
-	mutex         sync.Mutex   // Guards listener, served and refusalServed.
+	mutex         sync.Mutex   // Guards listener, served, refusalServed and refused.
 	listener      net.Listener // Nil until Start.
 	served        chan error   // Receives Serve's result; nil until Start.
 	refusalServed chan error   // Receives the refusal server's Serve result; nil until Start.
@@ -159,9 +160,9 @@ func (s *Server) Start() error {
 	}
 	s.listener = listener
 	s.served, s.refusalServed = make(chan error, 1), make(chan error, 1)
-	refused := newRefusedListener(listener.Addr())
-	var served net.Listener = &allowListener{Listener: listener, server: s, refused: refused}
-	var refusing net.Listener = refused
+	s.refused = newRefusedListener(listener.Addr())
+	var served net.Listener = &allowListener{Listener: listener, server: s, refused: s.refused}
+	var refusing net.Listener = s.refused
 	if max := s.config.ConnectionsPerAddressMax; max > 0 {
 		// Counted here rather than by fasthttp's MaxConnsPerIP, which counts an IPv6
 		// peer per address: a host may send from any address of its /64.
@@ -218,7 +219,7 @@ func (s *Server) Address() string {
 // wait is bounded by the read, write and action timeouts).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mutex.Lock()
-	served, refusalServed := s.served, s.refusalServed
+	served, refusalServed, refused := s.served, s.refusalServed, s.refused
 	s.mutex.Unlock()
 	if served == nil {
 		return nil
@@ -230,6 +231,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.refusal.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("ops: shutdown: %w", err)
 	}
+	// Closed here too: a Shutdown right after Start may come before the refusal server's
+	// Serve has registered its listener, which fasthttp's Shutdown then does not close.
+	_ = refused.Close()
 	for _, result := range []chan error{served, refusalServed} {
 		select {
 		case err := <-result:
