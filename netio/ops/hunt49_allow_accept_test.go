@@ -2,11 +2,14 @@ package ops
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
+
+	"sequent/tools/testcert"
 )
 
 // TestHunt49DisallowedPeersCannotTakeTheOperatorsPort: peers outside the allow-list, from
@@ -68,5 +71,31 @@ func TestHunt49DisallowedPeersCannotTakeTheOperatorsPort(t *testing.T) {
 				"open: %d %s, want 200", PathHealth, i, len(held), result.code,
 				strconv.Quote(string(result.body)))
 		}
+	}
+}
+
+// TestHunt49DisallowedPeerOverTLSStillGets403: over TLS the refusal server completes the
+// handshake and answers as before (403 address_not_allowed), then closes the connection
+// (no keep-alive); an allowed peer is served on the main server.
+func TestHunt49DisallowedPeerOverTLSStillGets403(t *testing.T) {
+	authority := testcert.NewAuthority(t, "sequent ops test CA")
+	files := authority.IssueFiles(t)
+	server := startServer(t, Config{TLSCertFile: files.Certificate, TLSKeyFile: files.Key,
+		AllowCIDRs: []string{"127.0.0.1/32"}}, newFakeSources().sources())
+	client := func(local net.IP) *http.Client {
+		return &http.Client{Timeout: waitMax, Transport: &http.Transport{
+			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: local}}).DialContext,
+			TLSClientConfig: &tls.Config{RootCAs: authority.Pool(),
+				MinVersion: tls.VersionTLS12}}}
+	}
+	url := "https://" + server.Address() + PathHealth
+	refused := call(t, client(net.IPv4(127, 0, 0, 2)), http.MethodGet, url, "", nil, nil)
+	if reply := refused.reply(t); refused.code != http.StatusForbidden ||
+		reply.Code != CodeAddressNotAllowed {
+		t.Errorf("disallowed peer over TLS: %d %s", refused.code, refused.body)
+	}
+	if served := call(t, client(net.IPv4(127, 0, 0, 1)), http.MethodGet, url, "", nil,
+		nil); served.code != http.StatusOK {
+		t.Errorf("allowed peer over TLS: %d %s", served.code, served.body)
 	}
 }
