@@ -59,3 +59,30 @@ func testStatementLedgers() (*clearing.Ledgers, clearing.LedgerInfo) {
 		{Ledger: 2, Name: "EUR", Scale: 2}})
 	return ledgers, clearing.LedgerInfo{Ledger: 1, Name: "USD", Scale: 2}
 }
+
+// TestHunt49LineWithoutStatusDoesNotTakeAnotherLinesPayment: a statement whose lines do
+// not all state a status (JSON lines, where the field is optional per line) has, under one
+// reference, a line of 5 without a status and a line of 5 "posted"; we have a posted
+// payment of 5 and a voided one. Each line agrees with a payment (the first with either,
+// the second with the posted one), so both pair with no difference. The exact pairs were
+// taken in line order, each line with the first payment it agrees with: the line without
+// a status took the posted payment, and the posted line, left with the voided one, was
+// reported as a status difference (exit 1 for a statement that matches). Lines that state
+// a status now pair first: a line that states less agrees with more payments.
+func TestHunt49LineWithoutStatusDoesNotTakeAnotherLinesPayment(t *testing.T) {
+	line := func(number uint64, status uint8) entry {
+		return entry{key: model.U128(9), order: number, amount: model.U128(5),
+			side: sideCredit, status: status}
+	}
+	posted := entry{key: model.U128(9), order: 100, origin: model.U128(100),
+		amount: model.U128(5), side: sideCredit, ledger: 1, kind: kindSingle}
+	pending := entry{key: model.U128(9), order: 101, origin: model.U128(101),
+		amount: model.U128(5), side: sideCredit, ledger: 1, kind: kindPending}
+	void := pending
+	void.order, void.kind = 102, kindVoid
+	got, summary := decideOne(t, model.U128(9), []entry{line(2, 0), line(3, statusPosted)},
+		[]entry{posted, pending, void})
+	if len(got) != 0 || summary.Matched != 2 {
+		t.Errorf("differences %v, matched %d; want none, 2 matched", got, summary.Matched)
+	}
+}
