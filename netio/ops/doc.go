@@ -101,7 +101,10 @@
 // a host may send from at will) gets RequestsPerSecondPerAddress
 // requests a second (a token bucket holding two seconds' worth; beyond it 429
 // rate_limited with Retry-After: 1, counted in sequent_http_refusals_total) and
-// ConnectionsPerAddressMax connections (beyond it 429 rate_limited, then closed); and
+// ConnectionsPerAddressMax connections (beyond it 429 rate_limited, then closed); a peer
+// outside the allow-list is handed, as it is accepted, to a server of its own
+// (refusedConnectionsMax connections at once, no keep-alive: 403, then closed), so such
+// peers never hold the connectionsMax the others share (accept.go); and
 // /metrics is rendered at most once per MetricsCacheInterval (1 s), later scrapes within
 // it getting the same body. Measured, 200 concurrent /metrics loops from another process
 // against an in-process node (cmd/sequent BenchmarkBinaryLatencyUnderHTTPFlood, medians
@@ -194,6 +197,7 @@
 //     crypto/subtle and visits every token).
 //   - Every read and write has a deadline (readTimeout, writeTimeout, idleTimeout), the
 //     request line and headers are bounded by headerBytesMax and bodies by
-//     requestBodyBytesMax (fasthttp answers 413 beyond), connections by connectionsMax.
+//     requestBodyBytesMax (fasthttp answers 413 beyond), connections by connectionsMax
+//     (peers the allow-list admits) and refusedConnectionsMax (the others).
 //   - An encoded AuditRecord is at most model.AuditBytesMax bytes, whatever its fields.
 package ops

@@ -73,9 +73,14 @@ type Server struct {
 	// (httpguard); it counts them (sequent_http_panics_total{server="ops"}).
 	guard *httpguard.Guard
 
-	mutex    sync.Mutex   // Guards listener and served.
-	listener net.Listener // Nil until Start.
-	served   chan error   // Receives Serve's result; nil until Start.
+	// refusal serves the peers outside the allow-list apart (accept.go), from refused.
+	refusal *fasthttp.Server
+	refused *refusedListener // Nil until Start.
+
+	mutex         sync.Mutex   // Guards listener, served, refusalServed and refused.
+	listener      net.Listener // Nil until Start.
+	served        chan error   // Receives Serve's result; nil until Start.
+	refusalServed chan error   // Receives the refusal server's Serve result; nil until Start.
 }
 
 // New checks the configuration, loads the TLS certificate if any and builds the server.
@@ -134,6 +139,7 @@ func New(config Config, sources Sources) (*Server, error) {
 		SecureErrorLogMessage: true,
 		Logger:                fasthttpLogger{s.logger},
 	}
+	s.refusal = s.newRefusalServer()
 	return s, nil
 }
 
@@ -153,17 +159,21 @@ func (s *Server) Start() error {
 		}
 	}
 	s.listener = listener
-	s.served = make(chan error, 1)
-	served := listener
+	s.served, s.refusalServed = make(chan error, 1), make(chan error, 1)
+	s.refused = newRefusedListener(listener.Addr())
+	var served net.Listener = &allowListener{Listener: listener, server: s, refused: s.refused}
+	var refusing net.Listener = s.refused
 	if max := s.config.ConnectionsPerAddressMax; max > 0 {
 		// Counted here rather than by fasthttp's MaxConnsPerIP, which counts an IPv6
 		// peer per address: a host may send from any address of its /64.
-		served = peer.NewListener(listener, int64(max), s.refuseConnection)
+		served = peer.NewListener(served, int64(max), s.refuseConnection)
 	}
 	if s.tls != nil {
 		served = tls.NewListener(served, s.tls) // Over the cap: refused before a handshake.
+		refusing = tls.NewListener(refusing, s.tls)
 	}
 	go func() { s.served <- s.http.Serve(served) }()
+	go func() { s.refusalServed <- s.refusal.Serve(refusing) }()
 	s.console.start()
 	s.logger.Info("ops: serving", "address", listener.Addr().String(), "tls", s.tls != nil,
 		"allowed_networks", len(s.allow))
@@ -209,7 +219,7 @@ func (s *Server) Address() string {
 // wait is bounded by the read, write and action timeouts).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mutex.Lock()
-	served := s.served
+	served, refusalServed, refused := s.served, s.refusalServed, s.refused
 	s.mutex.Unlock()
 	if served == nil {
 		return nil
@@ -218,14 +228,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.http.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("ops: shutdown: %w", err)
 	}
-	select {
-	case err := <-served:
-		served <- err // Keep the result for a second Shutdown.
-		if err != nil {
-			return fmt.Errorf("ops: serve: %w", err)
+	if err := s.refusal.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("ops: shutdown: %w", err)
+	}
+	// Closed here too: a Shutdown right after Start may come before the refusal server's
+	// Serve has registered its listener, which fasthttp's Shutdown then does not close.
+	_ = refused.Close()
+	for _, result := range []chan error{served, refusalServed} {
+		select {
+		case err := <-result:
+			result <- err // Keep the result for a second Shutdown.
+			if err != nil {
+				return fmt.Errorf("ops: serve: %w", err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("ops: shutdown: %w", ctx.Err())
 		}
-	case <-ctx.Done():
-		return fmt.Errorf("ops: shutdown: %w", ctx.Err())
 	}
 	actionsDone := make(chan struct{})
 	go func() { s.actions.Wait(); close(actionsDone) }()

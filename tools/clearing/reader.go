@@ -98,6 +98,9 @@ func AllLedgerTotals(ctx context.Context, reader Reader) ([]model.LedgerTotals, 
 // ErrBadTime is wrapped by ParseTime's errors.
 var ErrBadTime = errors.New("clearing: bad time")
 
+// lastTime is the last time a log timestamp (int64 nanoseconds since 1970) holds.
+var lastTime = time.Unix(0, math.MaxInt64).UTC()
+
 // ParseTime reads a point in time as the clearing commands and endpoints take it: RFC 3339
 // ("2026-05-01T00:00:00Z", with or without fractional seconds), a date alone
 // ("2026-05-01", midnight UTC), a number of nanoseconds since the Unix epoch (a log
@@ -114,6 +117,12 @@ func ParseTime(text string, now time.Time) (uint64, error) {
 		if parsed, err := time.Parse(layout, text); err == nil {
 			if parsed.Before(time.Unix(0, 0)) {
 				return 0, fmt.Errorf("%w: %q is before 1970", ErrBadTime, text)
+			}
+			// UnixNano wraps past the last int64 nanosecond, and a wrapped cut-off is
+			// some other time, maybe in the past (TestHunt49ParseTimeRefusesTimesPast...).
+			if parsed.After(lastTime) {
+				return 0, fmt.Errorf("%w: %q is after %s, the last time a log timestamp "+
+					"holds", ErrBadTime, text, lastTime.Format(time.RFC3339Nano))
 			}
 			return uint64(parsed.UnixNano()), nil
 		}

@@ -14,7 +14,8 @@ import (
 //  1. Our records are folded into payments (a pending transfer with its post or void).
 //  2. Pairs that agree on everything stated (amount, direction, currency, status) are
 //     matched first, so a duplicate line with a wrong amount is the duplicate, not the
-//     original.
+//     original; lines stating a currency and a status before those stating one, before
+//     those stating neither.
 //  3. The rest are paired in order (statement line order, our time order) and each field
 //     that differs is one difference: amount (amount or direction), currency, status.
 //  4. What is left on one side: if the other side has nothing under the reference, the
@@ -149,12 +150,24 @@ func (m *merger) pair(key model.Uint128, theirs []entry, ours []payment) {
 	m.theirsPaired = resetFlags(m.theirsPaired, len(theirs))
 	m.oursPaired = resetFlags(m.oursPaired, len(ours))
 	theirsPaired, oursPaired := m.theirsPaired, m.oursPaired
-	for i := range theirs {
-		for j := range ours {
-			if !oursPaired[j] && agree(&theirs[i], &ours[j].entry) {
-				theirsPaired[i], oursPaired[j] = true, true
-				m.summary.Matched++
-				break
+	// Lines that state more (a status, a currency) pair first: a line that states less
+	// agrees with every payment they agree with and more, so taken first it could take
+	// the one payment a more precise line agrees with and leave that line a difference
+	// (TestHunt49LineWithoutStatusDoesNotTakeAnotherLinesPayment). Our payments are all
+	// on the account's ledger, so what a line agrees with is set by its status: a line
+	// with one agrees with the payments of that status, one without with all of them,
+	// and this order pairs as many lines as any would.
+	for stated := 2; stated >= 0; stated-- {
+		for i := range theirs {
+			if theirsPaired[i] || statedFields(&theirs[i]) != stated {
+				continue
+			}
+			for j := range ours {
+				if !oursPaired[j] && agree(&theirs[i], &ours[j].entry) {
+					theirsPaired[i], oursPaired[j] = true, true
+					m.summary.Matched++
+					break
+				}
 			}
 		}
 	}
@@ -173,6 +186,18 @@ func (m *merger) pair(key model.Uint128, theirs []entry, ours []payment) {
 		m.compare(key, &theirs[i], &ours[j].entry)
 	}
 	m.leftovers(key, theirs, ours, theirsPaired, oursPaired)
+}
+
+// statedFields counts the optional fields a line states: currency and status.
+func statedFields(theirs *entry) int {
+	stated := 0
+	if theirs.ledger != 0 {
+		stated++
+	}
+	if theirs.status != 0 {
+		stated++
+	}
+	return stated
 }
 
 // agree reports whether a line and a payment agree on everything the line states.

@@ -173,6 +173,7 @@ type statement struct {
 	lines      *bufio.Scanner
 	json       map[string]json.RawMessage
 	record     [5]string // The current line's fields.
+	unreadable string    // Why the current line could not be read at all; "": it was.
 	line       uint64
 }
 
@@ -310,8 +311,9 @@ func (s *statement) resolveColumns() error {
 }
 
 // next reads the next line into e. It returns ok false at the end; a line that cannot be
-// read is reported as problem (e is then not valid) and reading goes on; err is an I/O
-// or format error that stops everything.
+// read is reported as problem (e is then not valid) and reading goes on (a stray quote
+// in CSV or a line that is not JSON included); err is an I/O error, or a JSON line over
+// lineBytesMax, that stops everything.
 func (s *statement) next(e *entry) (line uint64, problem string, ok bool, err error) {
 	if s.csv != nil {
 		ok, err = s.nextCSV()
@@ -325,12 +327,21 @@ func (s *statement) next(e *entry) (line uint64, problem string, ok bool, err er
 }
 
 func (s *statement) nextCSV() (bool, error) {
+	s.unreadable = ""
 	record, err := s.csv.Read()
 	var parseError *csv.ParseError
 	switch {
 	case errors.Is(err, io.EOF):
 		return false, nil
 	case errors.As(err, &parseError) && errors.Is(parseError.Err, csv.ErrFieldCount):
+	case errors.As(err, &parseError) && (errors.Is(parseError.Err, csv.ErrBareQuote) ||
+		errors.Is(parseError.Err, csv.ErrQuote)):
+		// A stray quote spoils its line (its record, if any, is cut short), not the
+		// statement: the reader goes on at the next line
+		// (TestHunt49StrayQuoteIsOneUnreadableLine).
+		s.line = uint64(parseError.StartLine)
+		s.unreadable = "not CSV: " + parseError.Err.Error()
+		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("reconcile: statement: %w", err)
 	}
@@ -346,6 +357,7 @@ func (s *statement) nextCSV() (bool, error) {
 }
 
 func (s *statement) nextJSON() (bool, error) {
+	s.unreadable = ""
 	for s.lines.Scan() {
 		s.line++
 		text := bytes.TrimSpace(s.lines.Bytes())
@@ -354,7 +366,7 @@ func (s *statement) nextJSON() (bool, error) {
 		}
 		clear(s.json)
 		if err := json.Unmarshal(text, &s.json); err != nil {
-			s.record = [5]string{"\x00" + err.Error()}
+			s.unreadable = "not JSON: " + err.Error()
 			return true, nil
 		}
 		for i, field := range fields {
@@ -400,8 +412,8 @@ func jsonText(raw json.RawMessage) string {
 func (s *statement) parse(e *entry) string {
 	reference, amount, currency, status, direction := s.record[0], s.record[1],
 		s.record[2], s.record[3], s.record[4]
-	if strings.HasPrefix(reference, "\x00") {
-		return "not JSON: " + reference[1:]
+	if s.unreadable != "" {
+		return s.unreadable
 	}
 	key, err := ReferenceKey(reference, s.mapping.HashReferences)
 	if err != nil {
