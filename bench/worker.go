@@ -50,6 +50,9 @@ type worker struct {
 	// caller's own bookkeeping swaps in one that answers at once).
 	createTransfersInto func(context.Context, []model.Transfer, []model.EventResult) error
 	accounted           uint64 // Transfers applied to the expected balances, not yet counted there.
+	// Created transfers settled and not yet added to the expected balances (at most
+	// settledEffectsMax: expectedBalances.applyBatch); flushAccounted adds the rest.
+	settled []settledEffect
 	// Callers mode: the clock read when the last call settled, which sendDue takes as its
 	// "now" (and, closed loop, the next call's start) instead of reading the clock again
 	// (settledFresh: not used yet). Nothing runs between the two but returning from send;
@@ -117,6 +120,9 @@ func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 		w.slots[i].meta = make([]eventMeta, config.Events)
 		w.free = append(w.free, int32(i))
 	}
+	if config.Mix.hasTransfers() {
+		w.settled = make([]settledEffect, 0, settledEffectsMax)
+	}
 	if config.Mix.Has(KindTwoPhase) {
 		w.pending = newPendingQueue(pendingMax)
 	}
@@ -172,9 +178,14 @@ func (w *worker) loop(ctx context.Context) {
 	}
 }
 
-// flushAccounted adds the transfers this worker applied to the expected balances to
-// their count, once the worker is done settling.
+// flushAccounted adds the transfers this worker settled and has not applied yet to the
+// expected balances, and those it applied to their count, once the worker is done
+// settling.
 func (w *worker) flushAccounted() {
+	if len(w.settled) > 0 {
+		w.run.expected.applyBatch(w.settled)
+		w.settled = w.settled[:0]
+	}
 	if w.accounted > 0 {
 		w.run.expected.transfers.Add(w.accounted)
 		w.accounted = 0
