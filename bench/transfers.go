@@ -152,7 +152,8 @@ func (w *worker) newTransfer(m *eventMeta, kind effect) {
 		debit: debit, credit: credit, effect: kind}
 }
 
-// encodeTransfer writes event i of the request body.
+// encodeTransfer writes event i of the request body, or in callers mode the call's
+// transfer i (the body is then left as it was: only its length is read).
 func (w *worker) encodeTransfer(i int, m *eventMeta, flags uint16) {
 	ids := &w.run.ids
 	t := model.Transfer{ID: m.id, UserData64: w.run.config.RunID, Flags: flags}
@@ -170,6 +171,13 @@ func (w *worker) encodeTransfer(i int, m *eventMeta, flags uint16) {
 	case effectVoid:
 		t.PendingID = m.pendingID // Amount 0: the pending amount.
 		t.Flags |= model.TransferVoidPending
+	}
+	if w.transfers != nil {
+		// Callers mode: the call takes the transfers themselves (callTransfers), so
+		// they are not encoded into the body only to be decoded back, ~120 instructions
+		// a call (bench/PERFORMANCE.md, issue 15, session 49).
+		w.transfers[i] = t
+		return
 	}
 	t.Encode(w.body[i*model.TransferSize:])
 }

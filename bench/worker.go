@@ -43,7 +43,7 @@ type worker struct {
 	recorder *recorder     // Where completions are measured (shared by a connection's callers).
 	kinds    kindSelection // Picks each request's workload.
 
-	transfers []model.Transfer    // Callers mode: the call's transfers (decoded from body).
+	transfers []model.Transfer    // Callers mode: the call's transfers (encodeTransfer builds them).
 	results   []model.EventResult // Callers mode: their results (CreateTransfersInto).
 	reply     []byte              // Callers mode: the results encoded as a reply body.
 	// Callers mode: the call (the client's CreateTransfersInto; a benchmark of the
@@ -343,7 +343,9 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 
 // callTransfers is the callers mode's request: one blocking CreateTransfers call with
 // the slot's transfers (the client may merge it with other callers'), its results
-// re-encoded as a reply body so that settling is the same as for a request. The results
+// re-encoded as a reply body so that settling is the same as for a request. The build
+// put the transfers in w.transfers (encodeTransfer); body, not written in this mode,
+// gives their count. The results
 // and the reply body are the caller's own buffers, reused by every call (the body is
 // settled before the next call): a caller allocates nothing per call, as an application
 // calling CreateTransfersInto can. The two allocations per call this saves were CPU the
@@ -352,9 +354,6 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 func (w *worker) callTransfers(ctx context.Context, body []byte) outcome {
 	count := len(body) / model.TransferSize
 	transfers, results := w.transfers[:count], w.results[:count]
-	for i := range transfers {
-		transfers[i].Decode(body[i*model.TransferSize:])
-	}
 	if err := w.createTransfersInto(ctx, transfers, results); err != nil {
 		return endedWith(err)
 	}
