@@ -11,7 +11,7 @@ import (
 
 // BenchmarkCallerBookkeeping measures what a caller of the callers mode (`sequent bench
 // --callers 512 --events 1 --connections 1`) spends per call around the call itself:
-// sendDue's clock and checks, take (draw, build), the decode of the transfer, the
+// sendDue's clock and checks, take (draw, build the transfer), the
 // re-encoding of its result and the settle into the connection's recorder, which its
 // 512 callers share. The call answers at once (ok), so what is measured is the
 // generator's share of the process's CPU per call, without the client and the server.

@@ -103,7 +103,9 @@
 // recorder (a sample under a mutex); the collector goroutine swaps each recorder's
 // sample out once a second (and at the end of the warm-up), merges it into the run's
 // total, writes the interval log and prints the
-// progress line. Expected balances are shared atomics. Run returns after every worker
+// progress line. Expected balances are shared atomics, which each worker adds its
+// created transfers to in batches of settledEffectsMax, and the rest when it stops
+// (flushAccounted), before the final check reads them. Run returns after every worker
 // and the collector have stopped; nothing outlives it. Every queue, slot array and
 // buffer is bounded (limits.go).
 //

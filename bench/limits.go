@@ -67,6 +67,11 @@ const (
 	// one call outstanding, so a short queue keeps thousands of callers small.
 	callerPendingQueueMax = 256
 
+	// settledEffectsMax is how many created transfers a worker (a connection, or a
+	// caller) holds before adding them to the expected balances in one go
+	// (expectedBalances.applyBatch): 64 × 24 bytes, 1.5 KiB per caller.
+	settledEffectsMax = 64
+
 	// statusSlots is the number of result-code counters: every defined status is below
 	// 300; larger ones are counted in the last slot.
 	statusSlots = 512

@@ -28,7 +28,8 @@ type expectedBalances struct {
 	// transfers counts the transfers accounted for. Workers add their counts when they
 	// stop (worker.flushAccounted), not per transfer: one counter that every worker
 	// incremented per settled transfer moved its cache line between the cores at every
-	// one-transfer reply.
+	// one-transfer reply. The balances too are added in batches (worker.settled,
+	// applyBatch), and a worker's last batch when it stops.
 	transfers atomic.Uint64
 }
 
@@ -41,25 +42,71 @@ func newExpectedBalances(accounts int) *expectedBalances {
 	}
 }
 
+// settledEffect is what one created transfer adds to the expected balances: the part of
+// its eventMeta that apply reads, kept by its worker until applyBatch.
+type settledEffect struct {
+	amount int64
+	debit  uint32
+	credit uint32
+	effect effect
+}
+
+// effectOf is the settled effect of the created transfer m.
+func effectOf(m *eventMeta) settledEffect {
+	return settledEffect{amount: int64(m.amount), debit: m.debit, credit: m.credit,
+		effect: m.effect}
+}
+
 // apply adds one created transfer's effect to the balances; its caller counts it in
 // transfers (directly, or through its worker's accounted count).
 func (e *expectedBalances) apply(m *eventMeta) {
-	amount := int64(m.amount)
-	switch m.effect {
+	e.add(effectOf(m))
+}
+
+// add adds one settled effect to the balances.
+func (e *expectedBalances) add(s settledEffect) {
+	switch s.effect {
 	case effectPosted:
-		e.debitsPosted[m.debit].Add(amount)
-		e.creditsPosted[m.credit].Add(amount)
+		e.debitsPosted[s.debit].Add(s.amount)
+		e.creditsPosted[s.credit].Add(s.amount)
 	case effectPending:
-		e.debitsPending[m.debit].Add(amount)
-		e.creditsPending[m.credit].Add(amount)
+		e.debitsPending[s.debit].Add(s.amount)
+		e.creditsPending[s.credit].Add(s.amount)
 	case effectPost:
-		e.debitsPending[m.debit].Add(-amount)
-		e.creditsPending[m.credit].Add(-amount)
-		e.debitsPosted[m.debit].Add(amount)
-		e.creditsPosted[m.credit].Add(amount)
+		e.debitsPending[s.debit].Add(-s.amount)
+		e.creditsPending[s.credit].Add(-s.amount)
+		e.debitsPosted[s.debit].Add(s.amount)
+		e.creditsPosted[s.credit].Add(s.amount)
 	case effectVoid:
-		e.debitsPending[m.debit].Add(-amount)
-		e.creditsPending[m.credit].Add(-amount)
+		e.debitsPending[s.debit].Add(-s.amount)
+		e.creditsPending[s.credit].Add(-s.amount)
+	}
+}
+
+// applyBatch adds a worker's settled effects to the balances (the sums are those of
+// applying them one by one: additions commute). Why in batches: each add is a locked
+// read-modify-write, which waits for its counter's cache line, and with 512 callers
+// (`sequent bench --embedded --callers 512`) the line was nearly always cold by the
+// time a caller came back, evicted by the server and 511 other callers between two of
+// its calls: two misses waited for in turn per transfer, 3-7% of the process's CPU
+// samples. Here plain loads of every counter the batch adds to go first, and the
+// processor has many of those misses in flight at once; the adds then find their lines
+// in the cache: the settle's samples per transfer 75 -> 53 ns, for ~57 instructions
+// more (bench/PERFORMANCE.md, issue 15, session 49 callers49).
+func (e *expectedBalances) applyBatch(batch []settledEffect) {
+	var touched int64
+	for i := range batch {
+		s := &batch[i]
+		if s.effect == effectPosted || s.effect == effectPost {
+			touched += e.debitsPosted[s.debit].Load() + e.creditsPosted[s.credit].Load()
+		}
+		if s.effect != effectPosted {
+			touched += e.debitsPending[s.debit].Load() + e.creditsPending[s.credit].Load()
+		}
+	}
+	_ = touched
+	for i := range batch {
+		e.add(batch[i])
 	}
 }
 
@@ -105,7 +152,8 @@ func (w *worker) newTransfer(m *eventMeta, kind effect) {
 		debit: debit, credit: credit, effect: kind}
 }
 
-// encodeTransfer writes event i of the request body.
+// encodeTransfer writes event i of the request body, or in callers mode the call's
+// transfer i (the body is then left as it was: only its length is read).
 func (w *worker) encodeTransfer(i int, m *eventMeta, flags uint16) {
 	ids := &w.run.ids
 	t := model.Transfer{ID: m.id, UserData64: w.run.config.RunID, Flags: flags}
@@ -123,6 +171,13 @@ func (w *worker) encodeTransfer(i int, m *eventMeta, flags uint16) {
 	case effectVoid:
 		t.PendingID = m.pendingID // Amount 0: the pending amount.
 		t.Flags |= model.TransferVoidPending
+	}
+	if w.transfers != nil {
+		// Callers mode: the call takes the transfers themselves (callTransfers), so
+		// they are not encoded into the body only to be decoded back, ~120 instructions
+		// a call (bench/PERFORMANCE.md, issue 15, session 49).
+		w.transfers[i] = t
+		return
 	}
 	t.Encode(w.body[i*model.TransferSize:])
 }
@@ -211,7 +266,11 @@ func (w *worker) settleTransfers(body []byte, s *slot, t *sample) bool {
 			continue // Not applied (exists: applied by an earlier run, not this one).
 		}
 		m := &s.meta[i]
-		expected.apply(m)
+		w.settled = append(w.settled, effectOf(m))
+		if len(w.settled) == settledEffectsMax {
+			expected.applyBatch(w.settled)
+			w.settled = w.settled[:0]
+		}
 		w.accounted++
 		if m.effect == effectPending {
 			w.pending.push(m)

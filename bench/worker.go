@@ -43,13 +43,16 @@ type worker struct {
 	recorder *recorder     // Where completions are measured (shared by a connection's callers).
 	kinds    kindSelection // Picks each request's workload.
 
-	transfers []model.Transfer    // Callers mode: the call's transfers (decoded from body).
+	transfers []model.Transfer    // Callers mode: the call's transfers (encodeTransfer builds them).
 	results   []model.EventResult // Callers mode: their results (CreateTransfersInto).
 	reply     []byte              // Callers mode: the results encoded as a reply body.
 	// Callers mode: the call (the client's CreateTransfersInto; a benchmark of the
 	// caller's own bookkeeping swaps in one that answers at once).
 	createTransfersInto func(context.Context, []model.Transfer, []model.EventResult) error
 	accounted           uint64 // Transfers applied to the expected balances, not yet counted there.
+	// Created transfers settled and not yet added to the expected balances (at most
+	// settledEffectsMax: expectedBalances.applyBatch); flushAccounted adds the rest.
+	settled []settledEffect
 	// Callers mode: the clock read when the last call settled, which sendDue takes as its
 	// "now" (and, closed loop, the next call's start) instead of reading the clock again
 	// (settledFresh: not used yet). Nothing runs between the two but returning from send;
@@ -117,6 +120,9 @@ func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 		w.slots[i].meta = make([]eventMeta, config.Events)
 		w.free = append(w.free, int32(i))
 	}
+	if config.Mix.hasTransfers() {
+		w.settled = make([]settledEffect, 0, settledEffectsMax)
+	}
 	if config.Mix.Has(KindTwoPhase) {
 		w.pending = newPendingQueue(pendingMax)
 	}
@@ -172,9 +178,14 @@ func (w *worker) loop(ctx context.Context) {
 	}
 }
 
-// flushAccounted adds the transfers this worker applied to the expected balances to
-// their count, once the worker is done settling.
+// flushAccounted adds the transfers this worker settled and has not applied yet to the
+// expected balances, and those it applied to their count, once the worker is done
+// settling.
 func (w *worker) flushAccounted() {
+	if len(w.settled) > 0 {
+		w.run.expected.applyBatch(w.settled)
+		w.settled = w.settled[:0]
+	}
 	if w.accounted > 0 {
 		w.run.expected.transfers.Add(w.accounted)
 		w.accounted = 0
@@ -332,7 +343,9 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 
 // callTransfers is the callers mode's request: one blocking CreateTransfers call with
 // the slot's transfers (the client may merge it with other callers'), its results
-// re-encoded as a reply body so that settling is the same as for a request. The results
+// re-encoded as a reply body so that settling is the same as for a request. The build
+// put the transfers in w.transfers (encodeTransfer); body, not written in this mode,
+// gives their count. The results
 // and the reply body are the caller's own buffers, reused by every call (the body is
 // settled before the next call): a caller allocates nothing per call, as an application
 // calling CreateTransfersInto can. The two allocations per call this saves were CPU the
@@ -341,9 +354,6 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 func (w *worker) callTransfers(ctx context.Context, body []byte) outcome {
 	count := len(body) / model.TransferSize
 	transfers, results := w.transfers[:count], w.results[:count]
-	for i := range transfers {
-		transfers[i].Decode(body[i*model.TransferSize:])
-	}
 	if err := w.createTransfersInto(ctx, transfers, results); err != nil {
 		return endedWith(err)
 	}
