@@ -107,36 +107,112 @@ func protocolNetwork(address string) string {
 	return "tcp6"
 }
 
-// checkListenAddressesFree binds each given address (the binary protocol's, the
-// replication link's) and releases them once all are bound. Both are bound for good only
-// after the node is recovered, so a port already taken used to fail the start after the
-// data directory, its log and a printed development key were made. They are held
-// together so that two flags naming one port fail here too (released one by one, the
-// second bind found the first's port free, and the start failed after recovery:
-// TestServeWithOnePortTwiceCreatesNothing). A port another process takes between this
-// check and the real bind still fails the start there, the data directory made and
-// complete (a rerun uses it).
-func checkListenAddressesFree(flags ...listenFlag) (err error) {
-	var held []net.Listener
-	defer func() {
-		for _, listener := range held {
-			if closeErr := listener.Close(); closeErr != nil && err == nil {
-				err = fmt.Errorf("%s: %w", listener.Addr(), closeErr)
+// checkListenAddressesFree refuses, before anything is created, a start whose listeners
+// could not bind: an address another process listens on, or two flags naming one port.
+// Both listeners are bound for good only after the node is recovered, so a port already
+// taken used to fail the start after the data directory, its log and a printed
+// development key were made.
+//
+// Each address is bound without listening (bindWithoutListening): a socket that is bound
+// but not listening refuses connections, so a client or a TCP health check that connects
+// during the check is refused, as before the check, rather than accepted and then reset
+// (which took the node for started: TestServePortCheckRefusesConnections). The check
+// sockets set SO_REUSEADDR as the real listeners do, so a port with connections of an
+// earlier run in TIME_WAIT passes as the real bind does (TestServePortCheckAcceptsTimeWait);
+// but with it two bound sockets that do not listen never conflict, so two flags naming
+// one port are found by comparing the addresses (listenAddressesOverlap), not by holding
+// both bound (TestServeWithOnePortTwiceCreatesNothing). A port another process takes
+// between this check and the real bind still fails the start there, the data directory
+// made and complete (a rerun uses it).
+func checkListenAddressesFree(flags ...listenFlag) error {
+	for first := range flags {
+		for _, second := range flags[first+1:] {
+			if listenAddressesOverlap(flags[first], second) {
+				return fmt.Errorf("%s %s and %s %s: one port twice, the second listener "+
+					"could not bind it (nothing was created)", flags[first].name,
+					flags[first].address, second.name, second.address)
 			}
 		}
-	}()
+	}
 	for _, flag := range flags {
 		if flag.address == "" {
 			continue
 		}
-		listener, err := net.Listen(flag.network, flag.address)
+		err := bindWithoutListening(flag.network, flag.address, func() {
+			if portCheckBoundHook != nil {
+				portCheckBoundHook(flag)
+			}
+		})
 		if err != nil {
 			return fmt.Errorf("%s %s: cannot listen (nothing was created): %w", flag.name,
 				flag.address, err)
 		}
-		held = append(held, listener)
 	}
 	return nil
+}
+
+// portCheckBoundHook, when not nil, is called by checkListenAddressesFree while a flag's
+// address is bound by the check (tests only: they dial it there).
+var portCheckBoundHook func(listenFlag)
+
+// listenAddressesOverlap reports whether the listeners of two flags would take one port:
+// the same port (not 0, which the system picks afresh for each) and addresses that
+// overlap as the system's bind sees them. A wildcard overlaps every address of the
+// families its socket takes: 0.0.0.0 bound as tcp4 only IPv4 ones, [::] bound as tcp6
+// only IPv6 ones (IPV6_V6ONLY), either wildcard bound as "tcp" both (one IPv6 socket that
+// also takes IPv4). Two addresses that are not wildcards overlap when they are equal.
+// An address that does not resolve overlaps nothing here: its bind fails after.
+// TestPortCheckOverlapMatchesTheSystem compares this with the system's binds.
+func listenAddressesOverlap(a, b listenFlag) bool {
+	if a.address == "" || b.address == "" {
+		return false
+	}
+	first, err := net.ResolveTCPAddr(a.network, a.address)
+	if err != nil {
+		return false
+	}
+	second, err := net.ResolveTCPAddr(b.network, b.address)
+	if err != nil || first.Port == 0 || first.Port != second.Port {
+		return false
+	}
+	firstWildcard := first.IP == nil || first.IP.IsUnspecified()
+	secondWildcard := second.IP == nil || second.IP.IsUnspecified()
+	switch {
+	case firstWildcard && secondWildcard:
+		return wildcardFamilies(a.network)&wildcardFamilies(b.network) != 0
+	case firstWildcard:
+		return wildcardFamilies(a.network)&addressFamily(second.IP) != 0
+	case secondWildcard:
+		return wildcardFamilies(b.network)&addressFamily(first.IP) != 0
+	}
+	return first.IP.Equal(second.IP) && first.Zone == second.Zone
+}
+
+// Address families as bits, for listenAddressesOverlap.
+const (
+	familyIPv4 = 1 << iota
+	familyIPv6
+)
+
+// wildcardFamilies returns the families a listener of network on a wildcard address
+// takes: tcp4 IPv4, tcp6 IPv6, tcp both.
+func wildcardFamilies(network string) int {
+	switch network {
+	case "tcp4":
+		return familyIPv4
+	case "tcp6":
+		return familyIPv6
+	}
+	return familyIPv4 | familyIPv6
+}
+
+// addressFamily returns the family of an address that is not a wildcard (an IPv4-mapped
+// IPv6 address is IPv4's: the system delivers it IPv4 connections).
+func addressFamily(ip net.IP) int {
+	if ip.To4() != nil {
+		return familyIPv4
+	}
+	return familyIPv6
 }
 
 // fileInPath returns the deepest element of path that exists when it is not a directory

@@ -53,7 +53,8 @@
 // request_too_old for it means the request reached the shard after 256 later ones of its
 // client and was not applied: it is submitted again under a new number (request.submit).
 // On a node of several shards another shard may have applied its part of it, so a
-// resubmission that is refused is answered outcome_unknown, never "not applied".
+// resubmission that is refused is answered outcome_unknown, never "not applied" (a
+// read's message says it applied nothing).
 //
 // # Lookups on a node of several shards
 //

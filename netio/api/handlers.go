@@ -534,12 +534,14 @@ func (r *request) read(operation model.Operation, ids []model.Uint128) (any, boo
 // halves, the cut reply dropped): a reply taken as whole when cut answered ids that exist
 // as missing (TestReviewle47LookupRouteGivesEveryTransferFound). Each list asked again is
 // strictly shorter than the one before it, so this ends. On a node of two shards a
-// request makes at most 9 submits: the ids of one request have at most 2 × 8,189
-// records; a reply is taken as maybe cut from shardmap.LookupCutRecordsMin (7,934)
-// records, so at most 2 replies are kept and asked after, and at most 3 are dropped and
-// asked again in halves (one of the whole request, and one of each of its halves: a
-// quarter's 2,048 ids have too few records), each submit asking for at most the
-// request's ids. Each submit takes its place among the requests in flight and has its
+// request makes at most 7 submits (one id on both shards asked 8,189 times takes 7:
+// TestTwoShardLookupNeedsAtMostSevenSubmits). A reply is taken as maybe cut from
+// shardmap.LookupCutRecordsMin (7,934) records, and n ids have at most 2n records, so a
+// list of up to 3,966 ids (a quarter of the request, say) takes one submit. A half (up to
+// 4,095 ids) takes at most 3: its reply dropped, one per quarter; kept, the ids after it
+// have at most 256 records, one more. The whole request takes at most 1 + 3 + 3: its
+// reply dropped, each half's; kept, the ids after it (at most 4,222, with at most 8,444
+// records) take at most 3 more. Each submit asks for at most the request's ids. Each submit takes its place among the requests in flight and has its
 // own ReplyTimeout; any refusal answers the whole HTTP request (a read: retrying it is
 // safe). On more shards the repeats could be many more: past lookupSubmitsMax submits or
 // lookupRecordsMax records the request is refused 422 too_many_records (submits counts

@@ -91,8 +91,9 @@ const (
 	drainingMax = connectionsMax
 	// lookupSubmitsMax bounds the lookups one HTTP lookup asks of the node: its first and
 	// the repeats after cut replies (readRecords). On a node of two shards no list of ids
-	// needs more than 7 (readRecords' comment gives the reckoning); on more shards a list
-	// whose ids have a record on many shards could need hundreds (8,189 copies of one id
+	// needs more than 7 (readRecords' comment gives the reckoning;
+	// TestTwoShardLookupNeedsAtMostSevenSubmits reaches it; 9 leaves a margin); on more
+	// shards a list whose ids have a record on many shards could need hundreds (8,189 copies of one id
 	// on 256 shards: 1,023 submits and 2 M records for one request charged 8,189 events:
 	// TestReviewac47OneLookupsNodeWorkIsBounded). Past the bound the request is refused
 	// 422 too_many_records, and the integrator asks fewer ids at a time.

@@ -681,7 +681,7 @@ func (r *request) submitAdmitted(operation model.Operation, flags uint8, body []
 		if status != model.StatusOK {
 			s.waiters.take(id)
 			if resubmits > 0 {
-				r.resubmissionRefused(status)
+				r.resubmissionRefused(operation, status)
 			} else {
 				r.statusRefusal(status)
 			}
@@ -709,7 +709,7 @@ func (r *request) submitAdmitted(operation model.Operation, flags uint8, body []
 		if resubmits > 0 && reply.status != model.StatusOK &&
 			reply.status != model.StatusRequestTooOld &&
 			reply.status != model.StatusOutcomeUnknown {
-			r.resubmissionRefused(reply.status)
+			r.resubmissionRefused(operation, reply.status)
 			return answer{}, false
 		}
 		if auto == nil || reply.status != model.StatusRequestTooOld ||
@@ -733,20 +733,28 @@ func timeoutMessage(operation model.Operation, timeout time.Duration) string {
 		"retry it with the same Idempotency-Key or the same ids"
 }
 
-// resubmissionRefused answers a request submitted again after request_too_old whose
-// resubmission was refused (busy, log_unavailable, not_primary…): such a refusal says
-// "not applied" of the resubmission only. On a node of several shards the first
-// submission's request_too_old may come from one shard while another applied its part
-// (core/node/router mergedStatus), so the outcome is unknown, never "not applied"
-// (TestReviewa44ResubmissionNeverSaysNotAppliedOfAnAppliedPart).
-func (r *request) resubmissionRefused(status model.Status) {
+// resubmissionRefused answers a request of operation submitted again after
+// request_too_old whose resubmission was refused (busy, log_unavailable, not_primary…):
+// such a refusal says "not applied" of the resubmission only. On a node of several
+// shards the first submission's request_too_old may come from one shard while another
+// applied its part of a write (core/node/router mergedStatus), so the outcome is unknown,
+// never "not applied" (TestReviewa44ResubmissionNeverSaysNotAppliedOfAnAppliedPart). A
+// read applies nothing on any shard: its message says so (the status and error code are
+// a write's, which a client may already handle; TestResubmittedReadRefusedSaysItAppliedNothing).
+func (r *request) resubmissionRefused(operation model.Operation, status model.Status) {
 	r.server.counters.refused.Add(1)
 	retryAfter(r.ctx, time.Second)
+	message := "submitted again after request_too_old and then refused (" +
+		status.String() + "); a part of the first submission may have been applied " +
+		"on a shard of this node: retry with the same ids to learn the outcome"
+	if info := operation.Description(); info != nil && !info.Write {
+		message = "submitted again after request_too_old and then refused (" +
+			status.String() + "): " + operation.String() + ", a read, which applies " +
+			"nothing: send the request again"
+	}
 	writeJSON(r.ctx, fasthttp.StatusServiceUnavailable, Error{
 		Error: model.StatusOutcomeUnknown.String(), Code: uint32(model.StatusOutcomeUnknown),
-		Message: "submitted again after request_too_old and then refused (" +
-			status.String() + "); a part of the first submission may have been applied " +
-			"on a shard of this node: retry with the same ids to learn the outcome"})
+		Message: message})
 }
 
 // sessionAndNumber returns the exactly-once session and number of a request: those of

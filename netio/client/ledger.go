@@ -333,9 +333,9 @@ func appendEventResults(results []model.EventResult, body []byte) []model.EventR
 }
 
 // LookupRepeatsPerRequestMax bounds the requests a lookup sends again after cut replies
-// (see lookup), per request of ids it needs at first: 8, what a request of
+// (see lookup), per request of ids it needs at first: 8, more than the 6 a request of
 // model.EventsPerRequestMax ids needs at most on a node of two shards (the JSON API's
-// reckoning, netio/api readRecords: 9 submits, the first one included). On more shards
+// reckoning, netio/api readRecords: 7 submits, the first one included). On more shards
 // ids found on many of them could need hundreds; past the bound the lookup fails with
 // ErrLookupTooManyRecords instead, and the caller asks fewer ids at a time.
 const LookupRepeatsPerRequestMax = 8

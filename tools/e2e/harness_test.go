@@ -113,11 +113,12 @@ func (s *server) startOnce(last bool) bool {
 		conn, err := net.DialTimeout("tcp", s.address, 100*time.Millisecond)
 		if err == nil {
 			conn.Close()
-			// serve checks that its ports are free by listening on them for a moment
-			// before it creates anything (checkListenAddressesFree), and a dial can land
-			// in that moment: the test then went on before the keys file existed, or
-			// promoted a standby still waiting for its primary (409; both seen in CI's
-			// race step). Only the server really bound logs this line.
+			// serve's check that its ports are free (checkListenAddressesFree) listened
+			// on them for a moment before session 49, and a dial could land in that
+			// moment: the test then went on before the keys file existed, or promoted a
+			// standby still waiting for its primary (409; both seen in CI's race step).
+			// The check no longer listens; the server's own line, logged once it is
+			// really bound, stays the sign that it started.
 			if strings.Contains(s.output.String(), `msg="netio: listening"`) {
 				return true
 			}
