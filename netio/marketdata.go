@@ -284,7 +284,10 @@ func (m *marketData) run() {
 			m.publish()
 		case <-recheck.C:
 			m.dropIfDeposed()
-			m.publish() // Stale subscribers that drained get their notice.
+			// Stale subscribers that drained get their notice now, not with the next
+			// update (a quiet market may have none): PROTOCOL.md 8a, "When it comes,
+			// exactly"; TestMarketDataDrainedSubscriberIsToldStaleInAQuietMarket.
+			m.publish()
 		}
 	}
 }

@@ -235,6 +235,24 @@ type StatusError struct {
 	Primary   string       // For not_primary: the primary's address, if known.
 }
 
+// ErrOrderReadNeedsInstrument is what errors.Is finds in the *StatusError of an order
+// read refused whole with instrument_shard_unknown (85): LookupOrders, and
+// GetAccountOrders of every instrument (Instrument 0), on a node whose instruments are on
+// several shards (PROTOCOL.md section 18, "Refused by the node"). Each shard numbers its
+// own orders, so an order id alone, or an account alone, names no shard: the node cannot
+// answer, and the refusal says nothing of which orders are open (an empty list would say
+// none are). Ask GetAccountOrders per instrument instead; the connection stays.
+var ErrOrderReadNeedsInstrument = errors.New(
+	"client: order read needs an instrument on a node whose instruments are on several shards")
+
+// Is reports whether target is ErrOrderReadNeedsInstrument and e its refusal (status
+// instrument_shard_unknown, which no other request-level refusal carries), so that a
+// caller tests it with errors.Is and keeps errors.As for the status itself.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrOrderReadNeedsInstrument &&
+		e.Status == model.StatusInstrumentShardUnknown
+}
+
 func (e *StatusError) Error() string {
 	text := fmt.Sprintf("client: %s request %d: %s (%d)", e.Operation, e.Number, e.Status,
 		uint32(e.Status))

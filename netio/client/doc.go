@@ -20,7 +20,10 @@
 // on several shards"): LookupAccounts and LookupTransfers ask again for the ids it left
 // out, at most LookupRepeatsPerRequestMax times per request of ids (enough for any ids
 // on two shards), and past that fail with ErrLookupTooManyRecords: ask fewer ids at a
-// time.
+// time. Each shard numbers its own orders, so a node whose instruments are on several
+// shards refuses LookupOrders, and GetAccountOrders of every instrument, whole (status
+// 85): their error matches ErrOrderReadNeedsInstrument (errors.Is), never an empty list;
+// ask GetAccountOrders per instrument there.
 //
 //	c, err := client.Dial(ctx, client.Config{
 //		Addresses: []string{"10.0.0.1:7400", "10.0.0.2:7400"},

@@ -97,7 +97,10 @@ func (c *Client) LookupInstruments(ctx context.Context, ids []uint32) (
 		keys, false)
 }
 
-// LookupOrders returns the open orders found, in the order of ids.
+// LookupOrders returns the open orders found, in the order of ids. On a node whose
+// instruments are on several shards the node refuses it whole (an order id names no
+// shard): the error then matches ErrOrderReadNeedsInstrument (errors.Is), and no order
+// is returned; ask GetAccountOrders per instrument there.
 func (c *Client) LookupOrders(ctx context.Context, ids []uint64) ([]model.OrderState, error) {
 	keys := make([]orderID, len(ids))
 	for i, id := range ids {
@@ -106,7 +109,10 @@ func (c *Client) LookupOrders(ctx context.Context, ids []uint64) ([]model.OrderS
 	return events[orderID, model.OrderState](ctx, c, model.OperationLookupOrders, keys, false)
 }
 
-// GetAccountOrders returns open orders of one of the caller's trading accounts.
+// GetAccountOrders returns open orders of one of the caller's trading accounts. Of
+// every instrument (filter.Instrument 0) on a node whose instruments are on several
+// shards, the node refuses it whole: the error matches ErrOrderReadNeedsInstrument
+// (errors.Is); name the instrument there, whose shard answers.
 func (c *Client) GetAccountOrders(ctx context.Context, filter model.OrderFilter) (
 	[]model.OrderState, error) {
 	return events[model.OrderFilter, model.OrderState](ctx, c, model.OperationGetAccountOrders,

@@ -4,6 +4,7 @@ import (
 	"context"
 	endian "encoding/binary"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,10 +24,17 @@ const (
 // with its default bound (1 MiB unsent per connection): a subscriber to instrument 5's
 // book that reads nothing while 12 requests of 4,096 orders trade (about 50,000 trades,
 // past the socket buffers) is skipped rather than slowing the server, and once it reads
-// it is sent md_stale (status 231 market_data_fell_behind, shard 0, the first op it
-// missed), after which updates resume. The notice rides on the next update after the
-// subscriber has drained, so a trade is placed every tick while it reads (bounded by
-// count), with a heartbeat so that the reading subscriber is not closed as silent.
+// it is sent md_stale (status 231 market_data_fell_behind, shard 0) although nothing
+// trades any more: the notice does not wait for the market to move ("When it comes,
+// exactly"). Its dropped_from_op is the op of the first update the subscriber was not
+// sent, the one after the last it read (sequence s+1): that update's op when it is in the
+// same request as s (the request's updates share its op), else the op of the request that
+// follows, which get_book read after it (the shard's last op). Then a trade every 100 ms:
+// updates resume after the notice. The subscriber sends a heartbeat every 100 ms while it
+// reads (bounded by count), so that it is not closed as silent. (The notice read first
+// may have been sent while the flood went on, the subscriber having drained into growing
+// socket buffers: netio's TestMarketDataDrainedSubscriberIsToldStaleInAQuietMarket pins,
+// every time, the notice that only a drain with no update can send.)
 func TestMarketDataSlowSubscriberIsToldStale(t *testing.T) {
 	data := t.TempDir()
 	s := startServer(t, data, freePort(t))
@@ -47,6 +55,8 @@ func TestMarketDataSlowSubscriberIsToldStale(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	next := uint64(1)
+	// After request k: instrument 5's last sequence and the shard's last op (get_book).
+	var books []model.BookHeader
 	for range requests {
 		orders := make([]model.Order, ordersPerRequest)
 		for i := range orders {
@@ -65,15 +75,20 @@ func TestMarketDataSlowSubscriberIsToldStale(t *testing.T) {
 		if err != nil || results[0].Status != model.StatusOK {
 			t.Fatalf("orders from %d: %v %+v", next-ordersPerRequest, err, results[:1])
 		}
+		book, _, err := trader.GetBook(ctx, 5, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		books = append(books, book)
 		slow.write(docEncode(docKindHeartbeat, 0, 0, 0, 0, nil))
 	}
 
-	// The server sends md_stale with the next update it would send the subscriber once
-	// it has drained (netio/marketdata.go, fanOutTo): in a quiet market it says nothing.
-	// A trade every tick (bounded by count) and a heartbeat with it, so the subscriber,
-	// busy reading, is not closed as silent, while it reads until the notice.
+	// Nothing trades from here until the notice is read: a heartbeat every tick (bounded
+	// by count), so that the subscriber, busy reading, is not closed as silent; once the
+	// notice is read, a trade every tick too.
 	stop := make(chan struct{})
 	ticker := make(chan error, 1)
+	var trading atomic.Bool
 	go func() {
 		const ticksMax = 300 // A hang guard by count: 30 s at most.
 		for tick := range ticksMax {
@@ -87,6 +102,9 @@ func TestMarketDataSlowSubscriberIsToldStale(t *testing.T) {
 				ticker <- err
 				return
 			}
+			if !trading.Load() {
+				continue
+			}
 			if err := tradeOnce(ctx, trader, next+2*uint64(tick)); err != nil {
 				ticker <- err
 				return
@@ -97,16 +115,23 @@ func TestMarketDataSlowSubscriberIsToldStale(t *testing.T) {
 	defer func() {
 		close(stop)
 		if err := <-ticker; err != nil {
-			t.Errorf("trading while the subscriber reads: %v", err)
+			t.Errorf("heartbeats and trades while the subscriber reads: %v", err)
 		}
 	}()
-	updates := 0
+	updates, lastSequence, lastOp := 0, uint64(0), uint64(0)
 	const framesMax = 1 << 20 // Far more than the flood makes; a hang guard by count.
 	for range framesMax {
 		frame := slow.next()
 		switch frame.kind {
 		case docKindMDUpdate:
 			updates++
+			for record := 0; record+128 <= len(frame.body); record += 128 {
+				// Section 10's MarketDataUpdate: sequence at 0, instrument at 16, op at 120.
+				if endian.LittleEndian.Uint32(frame.body[record+16:]) == 5 {
+					lastSequence = endian.LittleEndian.Uint64(frame.body[record:])
+					lastOp = endian.LittleEndian.Uint64(frame.body[record+120:])
+				}
+			}
 			continue
 		case docKindMDStale:
 		default:
@@ -118,17 +143,34 @@ func TestMarketDataSlowSubscriberIsToldStale(t *testing.T) {
 		instrument := endian.LittleEndian.Uint32(frame.body)
 		shard := endian.LittleEndian.Uint32(frame.body[4:])
 		droppedFromOp := endian.LittleEndian.Uint64(frame.body[8:])
-		if (instrument != 0 && instrument != 5) || shard != 0 || droppedFromOp == 0 {
-			t.Fatalf("md_stale instrument %d shard %d dropped_from_op %d", instrument, shard,
-				droppedFromOp)
+		want := uint64(0) // The op of sequence lastSequence+1.
+		for k, book := range books {
+			if book.Sequence > lastSequence { // Request k holds sequence lastSequence+1.
+				want = book.Op
+				if (k == 0 && lastSequence > 0) || (k > 0 && books[k-1].Sequence < lastSequence) {
+					want = lastOp // And sequence lastSequence, read at lastOp.
+				}
+				break
+			}
+		}
+		if instrument != 0 || shard != 0 || want == 0 || droppedFromOp != want {
+			t.Fatalf("md_stale instrument %d shard %d dropped_from_op %d after sequence %d "+
+				"(op %d); want instrument 0, shard 0, dropped_from_op %d (requests' books %+v)",
+				instrument, shard, droppedFromOp, lastSequence, lastOp, want, books)
 		}
 		t.Logf("md_stale after %d md_update frames: dropped from op %d", updates,
 			droppedFromOp)
-		// Updates resume after it (the ticks go on trading).
+		// Updates resume after it: the ticks trade, and the subscriber reads on (past
+		// updates and notices still on their way: this one may have been sent while the
+		// flood went on) to an update of a sequence above the flood's.
+		trading.Store(true)
+		flood := books[len(books)-1].Sequence
 		for range framesMax {
-			if frame := slow.next(); frame.kind == docKindMDUpdate {
+			frame := slow.next()
+			if frame.kind == docKindMDUpdate &&
+				endian.LittleEndian.Uint64(frame.body[len(frame.body)-128:]) > flood {
 				return
-			} else if frame.kind != docKindMDStale {
+			} else if frame.kind != docKindMDUpdate && frame.kind != docKindMDStale {
 				t.Fatalf("frame kind %d after the md_stale", frame.kind)
 			}
 		}
