@@ -1,0 +1,397 @@
+package e2e
+
+// Session 49's protocol check (helper proto49): claims of netio/PROTOCOL.md a client
+// written from the document alone codes against, that no earlier test pinned, checked
+// against a real `sequent serve` with frames encoded by hand from the document (the
+// docEncode client of hunt46b_protocol_test.go: no netio/wire, no netio/client).
+
+import (
+	endian "encoding/binary"
+	"slices"
+	"testing"
+)
+
+// Operations and statuses of sections 11 and 12 this file names (those the other hunt
+// files do not).
+const (
+	p49OperationGetAccountBalances = 6
+	p49OperationGetDepth           = 28
+	p49OperationGetBook            = 29
+	p49OperationGetLedgerTotals    = 36
+
+	p49StatusReservedField            = 4
+	p49StatusAccountNotFound          = 67
+	p49StatusAccountHistoryNotEnabled = 68
+	p49StatusInvalidFilter            = 69
+	p49StatusAccountMustNotBeZero     = 122
+	p49StatusInvalidFilterMatch       = 154
+
+	// p49DepthLevelsPerSideMax is section 8a's get_book bound, "levels per side, up to
+	// 4094"; p49LimitMax a filter's "limit (1 to 8189)".
+	p49DepthLevelsPerSideMax = 4094
+	p49LimitMax              = 8189
+
+	p49AccountFlagHistory = 8
+	p49BookHeaderBytes    = 32
+)
+
+// p49Requester numbers the requests of one connection.
+type p49Requester struct {
+	*docConn
+	number uint64
+}
+
+// query sends a read and requires its reply to carry status, aux 0 and, refused, no body.
+func (r *p49Requester) query(what string, operation byte, body []byte, status uint32) docFrame {
+	r.t.Helper()
+	r.number++
+	reply := r.request(operation, 0, r.number, body)
+	if reply.status != status || reply.aux != 0 || reply.flags != 0 ||
+		(status != docStatusOK && len(reply.body) != 0) {
+		r.t.Fatalf("%s: status %d aux %d flags %d body %d bytes, want status %d, aux 0",
+			what, reply.status, reply.aux, reply.flags, len(reply.body), status)
+	}
+	return reply
+}
+
+// write sends a write and requires ok with every event's result ok.
+func (r *p49Requester) write(what string, operation byte, body []byte, results int) docFrame {
+	r.t.Helper()
+	r.number++
+	reply := r.request(operation, 0, r.number, body)
+	if reply.status != docStatusOK || len(reply.body) != results*docEventResultBytes {
+		r.t.Fatalf("%s: status %d body %x", what, reply.status, reply.body)
+	}
+	for i := range results {
+		if status := eventStatus(reply.body, i); status != docStatusOK {
+			r.t.Fatalf("%s: event %d status %d", what, i, status)
+		}
+	}
+	return reply
+}
+
+// p49AccountFilter is section 10's AccountFilter: account, limit, flags, the rest zero.
+func p49AccountFilter(account uint64, limit, flags uint32) []byte {
+	filter := make([]byte, 128)
+	endian.LittleEndian.PutUint64(filter, account)
+	endian.LittleEndian.PutUint32(filter[120:], limit)
+	endian.LittleEndian.PutUint32(filter[124:], flags)
+	return filter
+}
+
+// p49Instrument is section 10's Instrument: id, base ledger 1, quote ledger 2, tick and
+// lot 1, quantities 1 to 1000, no fee.
+func p49Instrument(id uint32) []byte {
+	record := make([]byte, 128)
+	endian.LittleEndian.PutUint32(record, id)
+	endian.LittleEndian.PutUint32(record[4:], 1)
+	endian.LittleEndian.PutUint32(record[8:], 2)
+	endian.LittleEndian.PutUint64(record[16:], 1)
+	endian.LittleEndian.PutUint64(record[24:], 1)
+	endian.LittleEndian.PutUint64(record[32:], 1)
+	endian.LittleEndian.PutUint64(record[40:], 1000)
+	return record
+}
+
+// TestProto49QueryFilters: the statuses of the query filters of section 10 (AccountFilter,
+// OrderFilter, DepthFilter), their order, and get_book's levels. Section 6 says only "a
+// query whose filter is rejected answers with a ledger status such as account_not_found
+// (67), account_history_not_enabled (68) or invalid_filter (69)"; section 10 now says
+// which status each check answers and in which order (a client must tell a filter it
+// built wrong from an account it may not see), and that levels 0 is not "all levels"
+// (section 8a's "get_book ... (all levels)" is levels 4094).
+func TestProto49QueryFilters(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address)
+	r := &p49Requester{docConn: docLogin(t, address, data, 4901)}
+	history := docAccount(4_900_001)
+	endian.LittleEndian.PutUint16(history[118:], 2|p49AccountFlagHistory)
+	r.write("accounts", docOperationCreateAccounts, slices.Concat(history,
+		docAccount(4_900_002)), 2)
+
+	// AccountFilter, for get_account_transfers (5) and get_account_balances (6): reserved
+	// bytes 46..103, then the flags (an undefined bit, or neither direction), the limit,
+	// the time range, then the account (missing, 0, or not readable: account_not_found),
+	// then (balances only) the history flag. Each refusal is built to fail the checks
+	// after it as well, so that the order shows.
+	for _, operation := range []byte{h48OperationGetAccountTransfers, p49OperationGetAccountBalances} {
+		missing := uint64(4_900_099)
+		cases := []struct {
+			what   string
+			filter []byte
+			status uint32
+		}{
+			{"a reserved byte set", func() []byte {
+				filter := p49AccountFilter(missing, 0, 8)
+				filter[103] = 1
+				return filter
+			}(), p49StatusReservedField},
+			{"an undefined flag bit", p49AccountFilter(missing, 0, 8|3), p49StatusInvalidFilter},
+			{"no direction (reversed alone)", p49AccountFilter(missing, 0, 4), p49StatusInvalidFilter},
+			{"limit 0", p49AccountFilter(missing, 0, 3), p49StatusInvalidFilter},
+			{"limit 8190", p49AccountFilter(missing, p49LimitMax+1, 3), p49StatusInvalidFilter},
+			{"timestamp_max below timestamp_min", func() []byte {
+				filter := p49AccountFilter(missing, 1, 3)
+				endian.LittleEndian.PutUint64(filter[104:], 2)
+				endian.LittleEndian.PutUint64(filter[112:], 1)
+				return filter
+			}(), p49StatusInvalidFilter},
+			{"a missing account", p49AccountFilter(missing, p49LimitMax, 3), p49StatusAccountNotFound},
+			{"account 0", p49AccountFilter(0, 1, 1), p49StatusAccountNotFound},
+		}
+		for _, check := range cases {
+			r.query(check.what, operation, check.filter, check.status)
+		}
+		r.query("the history account", operation, p49AccountFilter(4_900_001, 1, 2|4), docStatusOK)
+		plain := docStatusOK
+		if operation == p49OperationGetAccountBalances {
+			plain = p49StatusAccountHistoryNotEnabled
+		}
+		r.query("an account without history", operation, p49AccountFilter(4_900_002, 1, 1), uint32(plain))
+	}
+
+	// OrderFilter (get_account_orders): reserved, account 0, limit, then the instrument.
+	orderFilter := func(account uint64, instrument, limit uint32, reserved byte) []byte {
+		filter := make([]byte, 32)
+		endian.LittleEndian.PutUint64(filter, account)
+		endian.LittleEndian.PutUint32(filter[16:], instrument)
+		endian.LittleEndian.PutUint32(filter[20:], limit)
+		filter[31] = reserved
+		return filter
+	}
+	r.query("orders: reserved set", h48OperationGetAccountOrders, orderFilter(0, 7, 0, 1),
+		p49StatusReservedField)
+	r.query("orders: account 0", h48OperationGetAccountOrders, orderFilter(0, 7, 0, 0),
+		p49StatusAccountMustNotBeZero)
+	r.query("orders: limit 0", h48OperationGetAccountOrders, orderFilter(1, 7, 0, 0),
+		p49StatusInvalidFilterMatch)
+	r.query("orders: limit 8190", h48OperationGetAccountOrders, orderFilter(1, 7, p49LimitMax+1, 0),
+		p49StatusInvalidFilterMatch)
+	r.query("orders: a missing instrument", h48OperationGetAccountOrders,
+		orderFilter(1, 7, p49LimitMax, 0), h48StatusInstrumentNotFound)
+	r.query("orders: every instrument, a trading account without orders",
+		h48OperationGetAccountOrders, orderFilter(1, 0, 1, 0), docStatusOK)
+
+	// DepthFilter (get_depth, get_book): reserved, levels 1 to 4094, then the instrument.
+	r.write("instrument 1", h48OperationCreateInstruments, p49Instrument(1), 1)
+	depthFilter := func(instrument, levels uint32, reserved byte) []byte {
+		filter := make([]byte, 16)
+		endian.LittleEndian.PutUint32(filter, instrument)
+		endian.LittleEndian.PutUint32(filter[4:], levels)
+		filter[15] = reserved
+		return filter
+	}
+	for _, operation := range []byte{p49OperationGetDepth, p49OperationGetBook} {
+		r.query("depth: reserved set", operation, depthFilter(7, 0, 1), p49StatusReservedField)
+		r.query("depth: levels 0", operation, depthFilter(7, 0, 0), p49StatusInvalidFilterMatch)
+		r.query("depth: levels 4095", operation, depthFilter(7, p49DepthLevelsPerSideMax+1, 0),
+			p49StatusInvalidFilterMatch)
+		r.query("depth: a missing instrument", operation, depthFilter(7, p49DepthLevelsPerSideMax, 0),
+			h48StatusInstrumentNotFound)
+		r.query("depth: instrument 0", operation, depthFilter(0, 1, 0), h48StatusInstrumentNotFound)
+		reply := r.query("depth: levels 4094", operation, depthFilter(1, p49DepthLevelsPerSideMax, 0),
+			docStatusOK)
+		want := 0 // An empty book: no level; get_book's BookHeader only.
+		if operation == p49OperationGetBook {
+			want = p49BookHeaderBytes
+		}
+		if len(reply.body) != want {
+			t.Fatalf("operation %d of an empty book: %x", operation, reply.body)
+		}
+	}
+}
+
+// Market-data kinds and matching records of sections 8a and 10 this file uses.
+const (
+	p49KindMDSubscribed   = 21
+	p49KindMDUpdate       = 22
+	p49ChannelsBook       = 3 // levels and trades
+	p49UpdateBytes        = 128
+	p49UpdateKindLevel    = 1
+	p49SideSell           = 2
+	p49OrderResultBytes   = 24
+	p49DepthLevelBytes    = 32
+	p49BookAsksFirstPrice = 1001
+)
+
+// p49Sell is a section 10 Order: a good-till-cancel limit sell of quantity 1 at price,
+// paid from base account 4_900_010 into quote account 4_900_011, trading account 1.
+func p49Sell(key, price uint64) []byte {
+	order := make([]byte, 128)
+	endian.LittleEndian.PutUint64(order, key)
+	endian.LittleEndian.PutUint64(order[8:], 1)
+	endian.LittleEndian.PutUint64(order[16:], 4_900_010)
+	endian.LittleEndian.PutUint64(order[32:], 4_900_011)
+	endian.LittleEndian.PutUint64(order[48:], price)
+	endian.LittleEndian.PutUint64(order[56:], 1)
+	endian.LittleEndian.PutUint32(order[96:], 1)
+	order[100], order[101], order[102] = p49SideSell, 1, 1
+	return order
+}
+
+// p49BookReader is a connection following one instrument's book by section 8a's steps,
+// keeping the md_update records read while it waits for a reply.
+type p49BookReader struct {
+	*p49Requester
+	updates [][]byte
+}
+
+// call sends a request and returns its reply, buffering the updates read before it.
+func (b *p49BookReader) call(operation byte, body []byte) docFrame {
+	b.t.Helper()
+	b.number++
+	b.docConn.write(docEncode(docKindRequest, operation, 0, b.session, b.number, body))
+	for {
+		frame := b.next()
+		switch {
+		case frame.kind == p49KindMDUpdate:
+			for at := 0; at+p49UpdateBytes <= len(frame.body); at += p49UpdateBytes {
+				b.updates = append(b.updates, frame.body[at:at+p49UpdateBytes])
+			}
+		case frame.kind == docKindReply && frame.number == b.number:
+			return frame
+		default:
+			b.t.Fatalf("waiting for reply %d: kind %d number %d status %d", b.number,
+				frame.kind, frame.number, frame.status)
+		}
+	}
+}
+
+// snapshot is get_book of instrument 1, all levels (4094 a side): the BookHeader's
+// sequence and the asks by price (this book has no bid).
+func (b *p49BookReader) snapshot() (sequence uint64, asks map[uint64]uint64) {
+	b.t.Helper()
+	filter := make([]byte, 16)
+	endian.LittleEndian.PutUint32(filter, 1)
+	endian.LittleEndian.PutUint32(filter[4:], p49DepthLevelsPerSideMax)
+	reply := b.call(p49OperationGetBook, filter)
+	body := reply.body
+	if reply.status != docStatusOK || len(body) < p49BookHeaderBytes {
+		b.t.Fatalf("get_book: status %d, %d bytes", reply.status, len(body))
+	}
+	bids := endian.LittleEndian.Uint32(body[20:])
+	count := endian.LittleEndian.Uint32(body[24:])
+	if bids != 0 || len(body) != p49BookHeaderBytes+int(count)*p49DepthLevelBytes {
+		b.t.Fatalf("get_book: %d bids, %d asks in %d bytes", bids, count, len(body))
+	}
+	asks = make(map[uint64]uint64, count)
+	for at := p49BookHeaderBytes; at < len(body); at += p49DepthLevelBytes {
+		asks[endian.LittleEndian.Uint64(body[at:])] = endian.LittleEndian.Uint64(body[at+8:])
+	}
+	return endian.LittleEndian.Uint64(body), asks
+}
+
+// TestProto49BookDeeperThanSnapshot: section 8a, "Building a book, step by step", ended
+// with "A book kept this way equals the engine's book at every sequence". get_book gives
+// at most 4094 levels a side (section 10, DepthFilter), so of a side with more levels the
+// snapshot holds the best 4094 and nothing in it says more exist; once the best level
+// goes, the 4095th becomes part of the engine's best 4094 while the book built by the
+// steps never heard of it. The text now says what the steps give (every level at a price
+// up to the snapshot's worst on a side it filled, and further levels only once an update
+// names them) and how a client tells (a count of 4094); this test pins both.
+func TestProto49BookDeeperThanSnapshot(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address)
+	r := &p49Requester{docConn: docLogin(t, address, data, 4903)}
+	const orders = p49DepthLevelsPerSideMax + 1
+	issuer := func(id uint64, ledger uint32) []byte {
+		account := docAccount(id)
+		endian.LittleEndian.PutUint32(account[112:], ledger)
+		endian.LittleEndian.PutUint16(account[118:], 0) // May go negative: issues money.
+		return account
+	}
+	quote := docAccount(4_900_011)
+	endian.LittleEndian.PutUint32(quote[112:], 2)
+	r.write("accounts", docOperationCreateAccounts, slices.Concat(issuer(4_900_001, 1),
+		docAccount(4_900_010), quote), 3)
+	r.write("funding", docOperationCreateTransfers,
+		docTransfer(4_900_001, 4_900_001, 4_900_010, orders), 1)
+	r.write("instrument 1", h48OperationCreateInstruments, p49Instrument(1), 1)
+	sells := make([]byte, 0, orders*128)
+	for i := range uint64(orders) {
+		sells = append(sells, p49Sell(i+1, p49BookAsksFirstPrice+i)...)
+	}
+	r.number++
+	placed := r.request(h48OperationPlaceOrders, 0, r.number, sells)
+	if placed.status != docStatusOK || len(placed.body) != orders*p49OrderResultBytes {
+		t.Fatalf("placing %d sells: status %d, %d bytes", orders, placed.status, len(placed.body))
+	}
+	for i := range orders {
+		if status := endian.LittleEndian.Uint32(placed.body[i*p49OrderResultBytes+16:]); status != docStatusOK {
+			t.Fatalf("sell %d: status %d", i, status)
+		}
+	}
+	best := endian.LittleEndian.Uint64(placed.body) // The order at the best ask.
+
+	// Steps 1 to 3: subscribe (levels and trades, live), then the snapshot.
+	b := &p49BookReader{p49Requester: r}
+	b.docConn.write(docMarketDataSubscribe(b.session, 1, p49ChannelsBook, 0))
+	if answer := b.next(); answer.kind != p49KindMDSubscribed || answer.status != docStatusOK {
+		t.Fatalf("md_subscribe answered kind %d status %d", answer.kind, answer.status)
+	}
+	sequence, book := b.snapshot()
+	worst := uint64(p49BookAsksFirstPrice + p49DepthLevelsPerSideMax - 1)
+	if len(book) != p49DepthLevelsPerSideMax || book[p49BookAsksFirstPrice] != 1 ||
+		book[worst] != 1 {
+		t.Fatalf("snapshot of %d asks: %d levels, want the best 4094 (%d to %d)", orders,
+			len(book), p49BookAsksFirstPrice, worst)
+	}
+
+	// The best ask canceled; steps 4 and 5 apply its level update.
+	cancel := make([]byte, 32)
+	endian.LittleEndian.PutUint64(cancel, orders+1) // client_order_id
+	endian.LittleEndian.PutUint64(cancel[8:], 1)    // trading account
+	endian.LittleEndian.PutUint64(cancel[16:], best)
+	if reply := b.call(h48OperationCancelOrders, cancel); reply.status != docStatusOK ||
+		endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
+		t.Fatalf("cancel of the best ask: status %d body %x", reply.status, reply.body)
+	}
+	for b.updates = b.updates[:0]; len(b.updates) == 0; {
+		frame := b.next()
+		if frame.kind == p49KindMDUpdate {
+			for at := 0; at+p49UpdateBytes <= len(frame.body); at += p49UpdateBytes {
+				b.updates = append(b.updates, frame.body[at:at+p49UpdateBytes])
+			}
+		}
+	}
+	for _, update := range b.updates {
+		if endian.LittleEndian.Uint64(update) <= sequence {
+			continue
+		}
+		if update[20] != p49UpdateKindLevel || update[21] != p49SideSell ||
+			endian.LittleEndian.Uint64(update) != sequence+1 {
+			t.Fatalf("update %x after sequence %d: want the best ask's level", update, sequence)
+		}
+		sequence++
+		price, quantity := endian.LittleEndian.Uint64(update[24:]), endian.LittleEndian.Uint64(update[32:])
+		if quantity == 0 {
+			delete(book, price)
+		} else {
+			book[price] = quantity
+		}
+	}
+	if _, still := book[p49BookAsksFirstPrice]; still {
+		t.Fatal("the canceled best ask's level is still in the book")
+	}
+
+	// The engine's best 4094 asks now include the 4095th price, which the book built by
+	// the steps lacks; every level at a price up to the first snapshot's worst agrees.
+	engineSequence, engine := b.snapshot()
+	if engineSequence != sequence {
+		t.Fatalf("engine at sequence %d, book at %d", engineSequence, sequence)
+	}
+	deeper := worst + 1
+	if _, known := book[deeper]; known || engine[deeper] != 1 {
+		t.Fatalf("price %d: in the book %v, in the engine's %d", deeper, known, engine[deeper])
+	}
+	for price, quantity := range engine {
+		if price <= worst && book[price] != quantity {
+			t.Fatalf("price %d: book %d, engine %d", price, book[price], quantity)
+		}
+	}
+	if len(book) != len(engine)-1 {
+		t.Fatalf("book of %d levels, engine's best %d", len(book), len(engine))
+	}
+}
