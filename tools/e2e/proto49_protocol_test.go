@@ -230,6 +230,21 @@ func p49Sell(key, price uint64) []byte {
 	return order
 }
 
+// tradingSetup creates what p49Sell needs: base account 4_900_010 (ledger 1) holding
+// units, funded by an issuing account, quote account 4_900_011 (ledger 2), instrument 1.
+func (r *p49Requester) tradingSetup(units uint64) {
+	r.t.Helper()
+	issuer := docAccount(4_900_001)
+	endian.LittleEndian.PutUint16(issuer[118:], 0) // May go negative: issues money.
+	quote := docAccount(4_900_011)
+	endian.LittleEndian.PutUint32(quote[112:], 2)
+	r.write("accounts", docOperationCreateAccounts, slices.Concat(issuer,
+		docAccount(4_900_010), quote), 3)
+	r.write("funding", docOperationCreateTransfers,
+		docTransfer(4_900_001, 4_900_001, 4_900_010, units), 1)
+	r.write("instrument 1", h48OperationCreateInstruments, p49Instrument(1), 1)
+}
+
 // p49BookReader is a connection following one instrument's book by section 8a's steps,
 // keeping the md_update records read while it waits for a reply.
 type p49BookReader struct {
@@ -296,19 +311,7 @@ func TestProto49BookDeeperThanSnapshot(t *testing.T) {
 	startServer(t, data, address)
 	r := &p49Requester{docConn: docLogin(t, address, data, 4903)}
 	const orders = p49DepthLevelsPerSideMax + 1
-	issuer := func(id uint64, ledger uint32) []byte {
-		account := docAccount(id)
-		endian.LittleEndian.PutUint32(account[112:], ledger)
-		endian.LittleEndian.PutUint16(account[118:], 0) // May go negative: issues money.
-		return account
-	}
-	quote := docAccount(4_900_011)
-	endian.LittleEndian.PutUint32(quote[112:], 2)
-	r.write("accounts", docOperationCreateAccounts, slices.Concat(issuer(4_900_001, 1),
-		docAccount(4_900_010), quote), 3)
-	r.write("funding", docOperationCreateTransfers,
-		docTransfer(4_900_001, 4_900_001, 4_900_010, orders), 1)
-	r.write("instrument 1", h48OperationCreateInstruments, p49Instrument(1), 1)
+	r.tradingSetup(orders)
 	sells := make([]byte, 0, orders*128)
 	for i := range uint64(orders) {
 		sells = append(sells, p49Sell(i+1, p49BookAsksFirstPrice+i)...)
@@ -394,4 +397,89 @@ func TestProto49BookDeeperThanSnapshot(t *testing.T) {
 	if len(book) != len(engine)-1 {
 		t.Fatalf("book of %d levels, engine's best %d", len(book), len(engine))
 	}
+}
+
+// p49ExpectReport reads the next frame of c, which must be the report of sequence of the
+// order placed with key (an accepted sell, section 10's ExecutionReport), for the
+// subscription labelled 0, carrying c's session (section 3).
+func p49ExpectReport(c *docConn, sequence, order, key uint64) {
+	c.t.Helper()
+	frame := c.next()
+	body := frame.body
+	if frame.kind != h47KindReport || frame.aux != sequence || frame.number != 0 ||
+		frame.session != c.session || frame.status != 0 || len(body) != 128 ||
+		endian.LittleEndian.Uint64(body) != order || endian.LittleEndian.Uint64(body[8:]) != key ||
+		endian.LittleEndian.Uint32(body[32:]) != 1 || body[40] != h47ReportKindAccepted ||
+		body[41] != p49SideSell || endian.LittleEndian.Uint64(body[72:]) != 1 ||
+		endian.LittleEndian.Uint64(body[80:]) != 1 || endian.LittleEndian.Uint64(body[88:]) != 0 {
+		c.t.Fatalf("session %d: kind %d status %d number %d aux %d session %d body %x, want "+
+			"report %d: order %d (key %d) accepted", c.session, frame.kind, frame.status,
+			frame.number, frame.aux, frame.session, body, sequence, order, key)
+	}
+}
+
+// p49ExpectSubscribed requires the subscribed answer of a subscription made with shard
+// field 0: status 0, label 0, next_sequence, oldest_sequence and replayed_through.
+func p49ExpectSubscribed(t *testing.T, what string, answer docFrame, next, oldest,
+	replayedThrough uint64) {
+	t.Helper()
+	if answer.kind != docKindSubscribed || answer.status != docStatusOK || answer.number != 0 ||
+		answer.aux != next || len(answer.body) != 16 ||
+		endian.LittleEndian.Uint64(answer.body) != oldest ||
+		endian.LittleEndian.Uint64(answer.body[8:]) != replayedThrough {
+		t.Fatalf("%s: kind %d status %d number %d aux %d body %x, want subscribed, "+
+			"next_sequence %d, oldest_sequence %d, replayed_through %d", what, answer.kind,
+			answer.status, answer.number, answer.aux, answer.body, next, oldest, replayedThrough)
+	}
+}
+
+// TestProto49ReportReplay: section 8 and section 4's subscribed frame, on a node of one
+// shard. A live subscription (from_sequence 0) is answered first, next_sequence in aux,
+// oldest_sequence and replayed_through 0; one from n replays the retained reports from n
+// on, in order, then answers. oldest_sequence is "the oldest the server held when the
+// replay began" whatever n was: 1 for n = 2 and 3, so report 1 is not sent although the
+// subscribed table said "every report of the client from this one on is sent" (and
+// section 8 "Every report from oldest_sequence on is sent"); the text now says "from this
+// one or from from_sequence, whichever is higher". A client with no report yet asking
+// from 1 gets oldest_sequence = its next sequence. Every connection of the client
+// subscribed to the shard gets each report, each under its own session.
+func TestProto49ReportReplay(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address)
+	r := &p49Requester{docConn: docLogin(t, address, data, 4910)}
+	r.tradingSetup(10)
+	p49ExpectSubscribed(t, "live, no report yet", r.subscribe(0, 0), 1, 0, 0)
+	early := docLogin(t, address, data, 4911)
+	p49ExpectSubscribed(t, "from 1, no report yet", early.subscribe(1, 0), 1, 1, 0)
+	orders := make([]uint64, 0, 4)
+	place := func(key uint64, subscribers ...*docConn) {
+		r.number++
+		reply := r.request(h48OperationPlaceOrders, 0, r.number, p49Sell(key, 100+key))
+		if reply.status != docStatusOK || endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
+			t.Fatalf("sell %d: status %d body %x", key, reply.status, reply.body)
+		}
+		orders = append(orders, endian.LittleEndian.Uint64(reply.body))
+		for _, c := range subscribers {
+			p49ExpectReport(c, key, orders[key-1], key)
+		}
+	}
+	for key := uint64(1); key <= 3; key++ {
+		place(key, r.docConn, early)
+	}
+	subscribers := []*docConn{r.docConn, early}
+	for _, from := range []uint64{2, 3, 4, 9} {
+		c := docLogin(t, address, data, 4920+from)
+		c.sendSubscribe(from, 0)
+		for sequence := from; sequence <= 3; sequence++ {
+			p49ExpectReport(c, sequence, orders[sequence-1], sequence)
+		}
+		replayed := uint64(3)
+		if from > 3 {
+			replayed = 0
+		}
+		p49ExpectSubscribed(t, "a replay", c.next(), 4, 1, replayed)
+		subscribers = append(subscribers, c)
+	}
+	place(4, subscribers...)
 }
