@@ -483,3 +483,66 @@ func TestProto49ReportReplay(t *testing.T) {
 	}
 	place(4, subscribers...)
 }
+
+// p49ExpectMDSubscribed reads c's next frame: an md_subscribed with status, header number
+// 0 (a node of one shard), echoing instrument, channels and from_op (section 8a), and
+// returns its live_from_op (header aux).
+func p49ExpectMDSubscribed(c *docConn, what string, status, instrument, channels uint32,
+	fromOp uint64) uint64 {
+	c.t.Helper()
+	answer := c.next()
+	if answer.kind != p49KindMDSubscribed || answer.status != status || answer.number != 0 ||
+		len(answer.body) != 32 || endian.LittleEndian.Uint32(answer.body) != instrument ||
+		endian.LittleEndian.Uint32(answer.body[4:]) != channels ||
+		endian.LittleEndian.Uint64(answer.body[8:]) != fromOp {
+		c.t.Fatalf("%s: kind %d status %d number %d aux %d body %x, want md_subscribed "+
+			"status %d echoing %d, %d, %d", what, answer.kind, answer.status, answer.number,
+			answer.aux, answer.body, status, instrument, channels, fromOp)
+	}
+	return answer.aux
+}
+
+// TestProto49MarketDataSubscribeAnswers: section 8a's md_subscribe on a node of one
+// shard. An instrument that does not exist yet may be subscribed (status 0: the text
+// said nothing of it, and now says this), and its updates come once it is created and
+// traded; a channel bit above 4 is refused 206 with the request echoed and live_from_op
+// 0 ("0 with any other status"); and live_from_op, "the server's newest published op +
+// 1", is the op of the last update published + 1 (record offset 120).
+func TestProto49MarketDataSubscribeAnswers(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address)
+	r := &p49Requester{docConn: docLogin(t, address, data, 4930)}
+	r.tradingSetup(10)
+	r.docConn.write(docMarketDataSubscribe(r.session, 2, p49ChannelsBook, 0))
+	p49ExpectMDSubscribed(r.docConn, "instrument 2, not created yet", docStatusOK, 2,
+		p49ChannelsBook, 0)
+	r.docConn.write(docMarketDataSubscribe(r.session, 1, 32, 0))
+	if live := p49ExpectMDSubscribed(r.docConn, "an undefined channel bit", docStatusInvalidBody,
+		1, 32, 0); live != 0 {
+		t.Fatalf("a refused md_subscribe carries live_from_op %d, want 0", live)
+	}
+	r.write("instrument 2", h48OperationCreateInstruments, p49Instrument(2), 1)
+	sell := p49Sell(1, 101)
+	endian.LittleEndian.PutUint32(sell[96:], 2)
+	r.number++
+	if reply := r.request(h48OperationPlaceOrders, 0, r.number, sell); reply.status != docStatusOK ||
+		endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
+		t.Fatalf("sell on instrument 2: status %d body %x", reply.status, reply.body)
+	}
+	update := r.next()
+	if update.kind != p49KindMDUpdate || len(update.body) != p49UpdateBytes ||
+		endian.LittleEndian.Uint64(update.body) != 1 ||
+		endian.LittleEndian.Uint32(update.body[16:]) != 2 || update.body[20] != p49UpdateKindLevel ||
+		endian.LittleEndian.Uint64(update.body[24:]) != 101 {
+		t.Fatalf("after the sell: kind %d body %x, want instrument 2's first level update",
+			update.kind, update.body)
+	}
+	op := endian.LittleEndian.Uint64(update.body[120:])
+	other := docLogin(t, address, data, 4931)
+	other.write(docMarketDataSubscribe(other.session, 1, p49ChannelsBook, 0))
+	if live := p49ExpectMDSubscribed(other, "instrument 1, live", docStatusOK, 1,
+		p49ChannelsBook, 0); live != op+1 {
+		t.Fatalf("live_from_op %d after an update of op %d, want %d", live, op, op+1)
+	}
+}
