@@ -546,3 +546,138 @@ func TestProto49MarketDataSubscribeAnswers(t *testing.T) {
 		t.Fatalf("live_from_op %d after an update of op %d, want %d", live, op, op+1)
 	}
 }
+
+// Report kinds, statuses and login options of sections 4, 10 and 12 the next test uses.
+const (
+	p49OptionCancelOnDisconnect  = 1
+	p49ReportKindRejected        = 2
+	p49ReportKindCanceled        = 4
+	p49StatusCanceledDisconnect  = 172
+	p49StatusPriceMustNotBeZero  = 127
+	p49PermissionsAll            = 15
+	p49LoginAcceptedOptionsField = 12
+)
+
+// p49Report is the fields of section 10's ExecutionReport the next test reads.
+type p49Report struct {
+	order, key, client, account                   uint64
+	instrument, status                            uint32
+	kind, side, liquidity, orderType              byte
+	price, quantity, leaves, filled, tradeID, fee uint64
+}
+
+func p49DecodeReport(body []byte) p49Report {
+	return p49Report{order: endian.LittleEndian.Uint64(body),
+		key: endian.LittleEndian.Uint64(body[8:]), client: endian.LittleEndian.Uint64(body[16:]),
+		account: endian.LittleEndian.Uint64(body[24:]), instrument: endian.LittleEndian.Uint32(body[32:]),
+		status: endian.LittleEndian.Uint32(body[36:]), kind: body[40], side: body[41],
+		liquidity: body[42], orderType: body[43], tradeID: endian.LittleEndian.Uint64(body[48:]),
+		price: endian.LittleEndian.Uint64(body[64:]), quantity: endian.LittleEndian.Uint64(body[72:]),
+		leaves: endian.LittleEndian.Uint64(body[80:]), filled: endian.LittleEndian.Uint64(body[88:]),
+		fee: endian.LittleEndian.Uint64(body[96:]) | endian.LittleEndian.Uint64(body[104:])}
+}
+
+// TestProto49CancelOnDisconnectReports: section 5, cancel-on-disconnect, end to end: a
+// login with option bit 0 (login_accepted echoes it, with every permission for the
+// development key); "every order of the client (whichever session placed it)" is
+// canceled when that connection ends with a logout, each with a canceled report of
+// status canceled_disconnect (172); "A client that has read the answering logout ... and
+// then logs in again finds the cancel queued ahead of anything it sends on the new
+// connection" (get_account_orders right after the login lists none). And section 10's
+// ExecutionReport fields of the kinds the text left open, now stated: a canceled report
+// carries the order's price, its total quantity, the quantity it left open when it was
+// canceled as leaves_quantity (not 0) and its filled quantity; a rejected report carries
+// the refused command's key, account and instrument, the status, and zero in every
+// field that describes an order (order_id among them for a refused place).
+func TestProto49CancelOnDisconnectReports(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address)
+	client, key, secret := credentials(t, data)
+	r := &p49Requester{docConn: docLogin(t, address, data, 4960)}
+	r.tradingSetup(10)
+	const session = 4961
+	conn, challenge := h48Dial(t, address, session)
+	conn.write(docEncode(docKindLogin, 0, 0, session, 0, h48LoginBody(challenge.body, client,
+		key, p49OptionCancelOnDisconnect, secret, session)))
+	accepted := conn.next()
+	if accepted.kind != docKindLoginAccepted || accepted.session != session ||
+		endian.LittleEndian.Uint64(accepted.body) != client ||
+		endian.LittleEndian.Uint32(accepted.body[8:]) != p49PermissionsAll ||
+		endian.LittleEndian.Uint32(accepted.body[p49LoginAcceptedOptionsField:]) != p49OptionCancelOnDisconnect ||
+		endian.LittleEndian.Uint64(accepted.body[24:]) != 0 {
+		t.Fatalf("login with cancel-on-disconnect: kind %d session %d body %x", accepted.kind,
+			accepted.session, accepted.body)
+	}
+	cancelling := &p49Requester{docConn: conn}
+	orders := map[uint64]uint64{} // order id -> its key (and price - 100)
+	for i, placer := range []*p49Requester{cancelling, r} {
+		placer.number++
+		key := uint64(i + 1)
+		reply := placer.request(h48OperationPlaceOrders, 0, placer.number, p49Sell(key, 100+key))
+		if reply.status != docStatusOK || endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
+			t.Fatalf("sell %d: status %d body %x", key, reply.status, reply.body)
+		}
+		orders[endian.LittleEndian.Uint64(reply.body)] = key
+	}
+	refused := p49Sell(3, 0)
+	r.number++
+	reply := r.request(h48OperationPlaceOrders, 0, r.number, refused)
+	if reply.status != docStatusOK || endian.LittleEndian.Uint32(reply.body[16:]) != p49StatusPriceMustNotBeZero ||
+		endian.LittleEndian.Uint64(reply.body) != 0 {
+		t.Fatalf("a sell at price 0: status %d body %x, want price_must_not_be_zero, order 0",
+			reply.status, reply.body)
+	}
+	conn.write(docEncode(h48KindLogout, 0, 0, session, 0, nil))
+	if answer := conn.next(); answer.kind != h48KindLogout {
+		t.Fatalf("logout answered kind %d", answer.kind)
+	}
+
+	after := docLogin(t, address, data, 4962)
+	filter := make([]byte, 32)
+	endian.LittleEndian.PutUint64(filter, 1)       // trading account
+	endian.LittleEndian.PutUint32(filter[20:], 10) // limit
+	if open := after.request(h48OperationGetAccountOrders, 0, 1, filter); open.status != docStatusOK ||
+		len(open.body) != 0 {
+		t.Fatalf("open orders right after the logout: status %d body %x, want none",
+			open.status, open.body)
+	}
+	after.sendSubscribe(1, 0)
+	canceled := map[uint64]bool{}
+	for sequence := uint64(1); ; sequence++ {
+		frame := after.next()
+		if frame.kind == docKindSubscribed {
+			if sequence != 6 {
+				t.Fatalf("subscribed after %d reports, want 5", sequence-1)
+			}
+			break
+		}
+		if frame.kind != h47KindReport || frame.aux != sequence {
+			t.Fatalf("frame kind %d aux %d, want report %d", frame.kind, frame.aux, sequence)
+		}
+		report := p49DecodeReport(frame.body)
+		common := report.client == client && report.account == 1 && report.instrument == 1
+		switch sequence {
+		case 1, 2:
+			if !common || report.kind != h47ReportKindAccepted || orders[report.order] != sequence {
+				t.Fatalf("report %d: %+v, want sell %d accepted", sequence, report, sequence)
+			}
+		case 3:
+			if !common || report != (p49Report{key: 3, client: client, account: 1, instrument: 1,
+				status: p49StatusPriceMustNotBeZero, kind: p49ReportKindRejected}) {
+				t.Fatalf("report 3: %+v, want the refused sell's rejection, order fields 0", report)
+			}
+		default:
+			key := orders[report.order]
+			if !common || key == 0 || canceled[report.order] || report.kind != p49ReportKindCanceled ||
+				report.status != p49StatusCanceledDisconnect || report.key != key ||
+				report.side != p49SideSell || report.orderType != 1 || report.price != 100+key ||
+				report.quantity != 1 || report.leaves != 1 || report.filled != 0 ||
+				report.tradeID != 0 || report.fee != 0 || report.liquidity != 0 {
+				t.Fatalf("report %d: %+v, want a canceled_disconnect of an open sell", sequence,
+					report)
+			}
+			canceled[report.order] = true
+		}
+	}
+}
