@@ -351,7 +351,7 @@ func TestProto49BookDeeperThanSnapshot(t *testing.T) {
 		endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
 		t.Fatalf("cancel of the best ask: status %d body %x", reply.status, reply.body)
 	}
-	for b.updates = b.updates[:0]; len(b.updates) == 0; {
+	for len(b.updates) == 0 { // Unless it came before the cancel's reply.
 		frame := b.next()
 		if frame.kind == p49KindMDUpdate {
 			for at := 0; at+p49UpdateBytes <= len(frame.body); at += p49UpdateBytes {
@@ -399,12 +399,34 @@ func TestProto49BookDeeperThanSnapshot(t *testing.T) {
 	}
 }
 
-// p49ExpectReport reads the next frame of c, which must be the report of sequence of the
-// order placed with key (an accepted sell, section 10's ExecutionReport), for the
-// subscription labelled 0, carrying c's session (section 3).
-func p49ExpectReport(c *docConn, sequence, order, key uint64) {
+// p49Exchange sends a request on c and reads until its reply and others more frames
+// (reports or market-data updates) have come, in whichever order they come (section
+// 17: "A report may come before or after the reply to the request that caused it").
+func p49Exchange(c *docConn, operation byte, number uint64, body []byte, others int) (
+	docFrame, []docFrame) {
 	c.t.Helper()
-	frame := c.next()
+	c.write(docEncode(docKindRequest, operation, 0, c.session, number, body))
+	var reply docFrame
+	var rest []docFrame
+	for replied := false; !replied || len(rest) < others; {
+		frame := c.next()
+		if frame.kind == docKindReply {
+			if replied || frame.number != number {
+				c.t.Fatalf("request %d: a reply numbered %d", number, frame.number)
+			}
+			reply, replied = frame, true
+			continue
+		}
+		rest = append(rest, frame)
+	}
+	return reply, rest
+}
+
+// p49CheckReport requires frame to be the report of sequence of the order placed with
+// key (an accepted sell, section 10's ExecutionReport), for the subscription labelled 0,
+// carrying c's session (section 3).
+func p49CheckReport(c *docConn, frame docFrame, sequence, order, key uint64) {
+	c.t.Helper()
 	body := frame.body
 	if frame.kind != h47KindReport || frame.aux != sequence || frame.number != 0 ||
 		frame.session != c.session || frame.status != 0 || len(body) != 128 ||
@@ -416,6 +438,13 @@ func p49ExpectReport(c *docConn, sequence, order, key uint64) {
 			"report %d: order %d (key %d) accepted", c.session, frame.kind, frame.status,
 			frame.number, frame.aux, frame.session, body, sequence, order, key)
 	}
+}
+
+// p49ExpectReport reads the next frame of c, which must be the report p49CheckReport
+// describes.
+func p49ExpectReport(c *docConn, sequence, order, key uint64) {
+	c.t.Helper()
+	p49CheckReport(c, c.next(), sequence, order, key)
 }
 
 // p49ExpectSubscribed requires the subscribed answer of a subscription made with shard
@@ -455,12 +484,14 @@ func TestProto49ReportReplay(t *testing.T) {
 	orders := make([]uint64, 0, 4)
 	place := func(key uint64, subscribers ...*docConn) {
 		r.number++
-		reply := r.request(h48OperationPlaceOrders, 0, r.number, p49Sell(key, 100+key))
+		reply, reports := p49Exchange(r.docConn, h48OperationPlaceOrders, r.number,
+			p49Sell(key, 100+key), 1)
 		if reply.status != docStatusOK || endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
 			t.Fatalf("sell %d: status %d body %x", key, reply.status, reply.body)
 		}
 		orders = append(orders, endian.LittleEndian.Uint64(reply.body))
-		for _, c := range subscribers {
+		p49CheckReport(r.docConn, reports[0], key, orders[key-1], key)
+		for _, c := range subscribers[1:] {
 			p49ExpectReport(c, key, orders[key-1], key)
 		}
 	}
@@ -526,11 +557,11 @@ func TestProto49MarketDataSubscribeAnswers(t *testing.T) {
 	sell := p49Sell(1, 101)
 	endian.LittleEndian.PutUint32(sell[96:], 2)
 	r.number++
-	if reply := r.request(h48OperationPlaceOrders, 0, r.number, sell); reply.status != docStatusOK ||
-		endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
+	reply, updates := p49Exchange(r.docConn, h48OperationPlaceOrders, r.number, sell, 1)
+	if reply.status != docStatusOK || endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
 		t.Fatalf("sell on instrument 2: status %d body %x", reply.status, reply.body)
 	}
-	update := r.next()
+	update := updates[0]
 	if update.kind != p49KindMDUpdate || len(update.body) != p49UpdateBytes ||
 		endian.LittleEndian.Uint64(update.body) != 1 ||
 		endian.LittleEndian.Uint32(update.body[16:]) != 2 || update.body[20] != p49UpdateKindLevel ||
@@ -678,6 +709,50 @@ func TestProto49CancelOnDisconnectReports(t *testing.T) {
 					report)
 			}
 			canceled[report.order] = true
+		}
+	}
+
+	// Rejected reports of a cancel and a replace: a cancel naming a missing order by id
+	// carries that id and instrument 0; a replace of an open order refused for its price
+	// carries the order and its instrument.
+	placed, reports := p49Exchange(after, h48OperationPlaceOrders, 2, p49Sell(4, 104), 1)
+	order := endian.LittleEndian.Uint64(placed.body)
+	if placed.status != docStatusOK || endian.LittleEndian.Uint32(placed.body[16:]) != docStatusOK {
+		t.Fatalf("sell 4: status %d body %x", placed.status, placed.body)
+	}
+	if report := p49DecodeReport(reports[0].body); reports[0].kind != h47KindReport ||
+		report.kind != h47ReportKindAccepted || report.order != order {
+		t.Fatalf("after sell 4: %+v, want its accepted report", report)
+	}
+	cancel := make([]byte, 32)
+	endian.LittleEndian.PutUint64(cancel, 5)          // client_order_id
+	endian.LittleEndian.PutUint64(cancel[8:], 1)      // trading account
+	endian.LittleEndian.PutUint64(cancel[16:], 4_999) // order_id: none such
+	replace := make([]byte, 64)
+	endian.LittleEndian.PutUint64(replace, 6)
+	endian.LittleEndian.PutUint64(replace[8:], 1)
+	endian.LittleEndian.PutUint64(replace[16:], order)
+	endian.LittleEndian.PutUint64(replace[40:], 1) // quantity; price 0
+	for _, refusal := range []struct {
+		what       string
+		operation  byte
+		body       []byte
+		status     uint32
+		key, order uint64
+		instrument uint32
+	}{
+		{"a cancel of a missing order", h48OperationCancelOrders, cancel, 152, 5, 4_999, 0},
+		{"a replace at price 0", h48OperationReplaceOrders, replace, p49StatusPriceMustNotBeZero, 6,
+			order, 1},
+	} {
+		reply, reports := p49Exchange(after, refusal.operation, refusal.key-2, refusal.body, 1)
+		if reply.status != docStatusOK || endian.LittleEndian.Uint32(reply.body[16:]) != refusal.status {
+			t.Fatalf("%s: status %d body %x", refusal.what, reply.status, reply.body)
+		}
+		report := p49DecodeReport(reports[0].body)
+		if report != (p49Report{order: refusal.order, key: refusal.key, client: client, account: 1,
+			instrument: refusal.instrument, status: refusal.status, kind: p49ReportKindRejected}) {
+			t.Fatalf("%s: report %+v", refusal.what, report)
 		}
 	}
 }
