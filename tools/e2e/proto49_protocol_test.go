@@ -174,7 +174,7 @@ func TestProto49QueryFilters(t *testing.T) {
 		h48OperationGetAccountOrders, orderFilter(1, 0, 1, 0), docStatusOK)
 
 	// DepthFilter (get_depth, get_book): reserved, levels 1 to 4094, then the instrument.
-	r.write("instrument 1", h48OperationCreateInstruments, p49Instrument(1), 1)
+	created := r.write("instrument 1", h48OperationCreateInstruments, p49Instrument(1), 1)
 	depthFilter := func(instrument, levels uint32, reserved byte) []byte {
 		filter := make([]byte, 16)
 		endian.LittleEndian.PutUint32(filter, instrument)
@@ -199,6 +199,28 @@ func TestProto49QueryFilters(t *testing.T) {
 		if len(reply.body) != want {
 			t.Fatalf("operation %d of an empty book: %x", operation, reply.body)
 		}
+	}
+
+	// BookHeader op (section 10): the op of the last request the instrument's shard
+	// applied, whichever it was (an account created after the instrument moves it).
+	bookOp := func(what string, write docFrame) {
+		t.Helper()
+		book := r.query("get_book", p49OperationGetBook, depthFilter(1, 1, 0), docStatusOK)
+		if op := endian.LittleEndian.Uint64(book.body[8:]); op != write.aux {
+			t.Fatalf("BookHeader op %d after %s, of op %d", op, what, write.aux)
+		}
+	}
+	bookOp("the instrument's creation", created)
+	bookOp("an account created after it", r.write("an account", docOperationCreateAccounts,
+		docAccount(4_900_003), 1))
+
+	// Instrument id events (lookup_instruments): their 4 reserved bytes are not checked.
+	lookup := make([]byte, 8)
+	endian.LittleEndian.PutUint32(lookup, 1)
+	lookup[7] = 1
+	if found := r.query("lookup_instruments, reserved bytes set", h48OperationLookupInstruments,
+		lookup, docStatusOK); len(found.body) != 128 || endian.LittleEndian.Uint32(found.body) != 1 {
+		t.Fatalf("lookup_instruments of 1 with reserved bytes set: %x", found.body)
 	}
 }
 
@@ -351,7 +373,15 @@ func TestProto49BookDeeperThanSnapshot(t *testing.T) {
 		endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
 		t.Fatalf("cancel of the best ask: status %d body %x", reply.status, reply.body)
 	}
-	for len(b.updates) == 0 { // Unless it came before the cancel's reply.
+	// Wait for an update past the snapshot (it may have come before the cancel's reply;
+	// those of the placement may come live after the md_subscribe answer, section 8a's
+	// live_from_op, and are at or below the snapshot's sequence).
+	past := func() bool {
+		return slices.ContainsFunc(b.updates, func(update []byte) bool {
+			return endian.LittleEndian.Uint64(update) > sequence
+		})
+	}
+	for !past() {
 		frame := b.next()
 		if frame.kind == p49KindMDUpdate {
 			for at := 0; at+p49UpdateBytes <= len(frame.body); at += p49UpdateBytes {
@@ -498,6 +528,9 @@ func TestProto49ReportReplay(t *testing.T) {
 	for key := uint64(1); key <= 3; key++ {
 		place(key, r.docConn, early)
 	}
+	// A shard retains a report just after it sent the reply (section 8): a write applied
+	// after the third place makes sure that its report is retained before the replays.
+	r.write("a write after the places", docOperationCreateAccounts, docAccount(4_900_020), 1)
 	subscribers := []*docConn{r.docConn, early}
 	for _, from := range []uint64{2, 3, 4, 9} {
 		c := docLogin(t, address, data, 4920+from)
@@ -675,13 +708,18 @@ func TestProto49CancelOnDisconnectReports(t *testing.T) {
 	}
 	after.sendSubscribe(1, 0)
 	canceled := map[uint64]bool{}
-	for sequence := uint64(1); ; sequence++ {
+	// Five reports, in sequence order, replayed before the subscribed answer or (those
+	// retained after the replay began) live after it.
+	subscribed := false
+	for sequence := uint64(1); sequence <= 5; sequence++ {
 		frame := after.next()
-		if frame.kind == docKindSubscribed {
-			if sequence != 6 {
-				t.Fatalf("subscribed after %d reports, want 5", sequence-1)
+		if frame.kind == docKindSubscribed && !subscribed {
+			if frame.status != docStatusOK || frame.aux > sequence {
+				t.Fatalf("subscribed: status %d next_sequence %d after %d reports",
+					frame.status, frame.aux, sequence-1)
 			}
-			break
+			subscribed = true
+			frame = after.next()
 		}
 		if frame.kind != h47KindReport || frame.aux != sequence {
 			t.Fatalf("frame kind %d aux %d, want report %d", frame.kind, frame.aux, sequence)
@@ -709,6 +747,12 @@ func TestProto49CancelOnDisconnectReports(t *testing.T) {
 					report)
 			}
 			canceled[report.order] = true
+		}
+	}
+	if !subscribed {
+		if frame := after.next(); frame.kind != docKindSubscribed || frame.aux != 6 {
+			t.Fatalf("after 5 reports: kind %d aux %d, want subscribed, next_sequence 6",
+				frame.kind, frame.aux)
 		}
 	}
 
