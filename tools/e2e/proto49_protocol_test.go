@@ -17,7 +17,6 @@ const (
 	p49OperationGetAccountBalances = 6
 	p49OperationGetDepth           = 28
 	p49OperationGetBook            = 29
-	p49OperationGetLedgerTotals    = 36
 
 	p49StatusReservedField            = 4
 	p49StatusAccountNotFound          = 67
