@@ -799,3 +799,46 @@ func TestProto49CancelOnDisconnectReports(t *testing.T) {
 		}
 	}
 }
+
+// p49ChannelTop is section 8a's channel bit 2, top of book.
+const p49ChannelTop = 4
+
+// TestProto49MarketDataTopChannel: section 8a, "`top` sends the updates that change the
+// best bid or ask (price or quantity) from what this connection was last sent for the
+// instrument". With channels 4 alone: a first ask is sent (sequence 1), an ask behind it
+// is not (sequence 2: the top is unchanged), a second order at the best price is (its
+// quantity changed: sequence 3 follows 1), and each carries the top after it (record
+// offsets 88 and 96).
+func TestProto49MarketDataTopChannel(t *testing.T) {
+	data := t.TempDir()
+	address := freePort(t)
+	startServer(t, data, address)
+	r := &p49Requester{docConn: docLogin(t, address, data, 4980)}
+	r.tradingSetup(10)
+	r.docConn.write(docMarketDataSubscribe(r.session, 1, p49ChannelTop, 0))
+	p49ExpectMDSubscribed(r.docConn, "top of instrument 1", docStatusOK, 1, p49ChannelTop, 0)
+	type top struct{ sequence, askPrice, askQuantity uint64 }
+	var seen []top
+	for key, price := range []uint64{101, 105, 101} {
+		r.number++
+		others := 1
+		if key == 1 {
+			others = 0 // The top did not change: nothing is sent.
+		}
+		reply, updates := p49Exchange(r.docConn, h48OperationPlaceOrders, r.number,
+			p49Sell(uint64(key+1), price), others)
+		if reply.status != docStatusOK || endian.LittleEndian.Uint32(reply.body[16:]) != docStatusOK {
+			t.Fatalf("sell %d at %d: status %d body %x", key+1, price, reply.status, reply.body)
+		}
+		for _, frame := range updates {
+			if frame.kind != p49KindMDUpdate || len(frame.body) != p49UpdateBytes {
+				t.Fatalf("after sell %d: kind %d, %d bytes", key+1, frame.kind, len(frame.body))
+			}
+			seen = append(seen, top{endian.LittleEndian.Uint64(frame.body),
+				endian.LittleEndian.Uint64(frame.body[88:]), endian.LittleEndian.Uint64(frame.body[96:])})
+		}
+	}
+	if want := []top{{1, 101, 1}, {3, 101, 2}}; !slices.Equal(seen, want) {
+		t.Fatalf("top-of-book updates %v, want %v", seen, want)
+	}
+}
