@@ -225,15 +225,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.console.stop()
-	if err := s.http.ShutdownWithContext(ctx); err != nil {
-		return fmt.Errorf("ops: shutdown: %w", err)
-	}
-	if err := s.refusal.ShutdownWithContext(ctx); err != nil {
-		return fmt.Errorf("ops: shutdown: %w", err)
-	}
+	// Both servers are shut down whatever the first's result: the refusal server left
+	// running when the main one overran ctx would wait in Accept for ever
+	// (TestReviewHN49ShutdownStopsTheRefusalServerWhenTheMainOneOverruns).
+	mainErr := s.http.ShutdownWithContext(ctx)
+	refusalErr := s.refusal.ShutdownWithContext(ctx)
 	// Closed here too: a Shutdown right after Start may come before the refusal server's
 	// Serve has registered its listener, which fasthttp's Shutdown then does not close.
 	_ = refused.Close()
+	if mainErr == nil {
+		mainErr = refusalErr
+	}
+	if mainErr != nil {
+		return fmt.Errorf("ops: shutdown: %w", mainErr)
+	}
 	for _, result := range []chan error{served, refusalServed} {
 		select {
 		case err := <-result:
