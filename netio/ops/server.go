@@ -219,7 +219,8 @@ func (s *Server) Address() string {
 // wait is bounded by the read, write and action timeouts).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mutex.Lock()
-	served, refusalServed, refused := s.served, s.refusalServed, s.refused
+	served, refusalServed, refused, listener := s.served, s.refusalServed, s.refused,
+		s.listener
 	s.mutex.Unlock()
 	if served == nil {
 		return nil
@@ -230,8 +231,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// (TestReviewHN49ShutdownStopsTheRefusalServerWhenTheMainOneOverruns).
 	mainErr := s.http.ShutdownWithContext(ctx)
 	refusalErr := s.refusal.ShutdownWithContext(ctx)
-	// Closed here too: a Shutdown right after Start may come before the refusal server's
-	// Serve has registered its listener, which fasthttp's Shutdown then does not close.
+	// Closed here too: a Shutdown right after Start may come before a server's Serve has
+	// registered its listener, which fasthttp's Shutdown then does not close; that Serve
+	// would accept on the port for ever and Shutdown wait for it until ctx ended
+	// (TestReviewHN49ShutdownRightAfterStartClosesThePort).
+	_ = listener.Close()
 	_ = refused.Close()
 	if mainErr == nil {
 		mainErr = refusalErr
