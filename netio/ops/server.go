@@ -219,21 +219,30 @@ func (s *Server) Address() string {
 // wait is bounded by the read, write and action timeouts).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mutex.Lock()
-	served, refusalServed, refused := s.served, s.refusalServed, s.refused
+	served, refusalServed, refused, listener := s.served, s.refusalServed, s.refused,
+		s.listener
 	s.mutex.Unlock()
 	if served == nil {
 		return nil
 	}
 	s.console.stop()
-	if err := s.http.ShutdownWithContext(ctx); err != nil {
-		return fmt.Errorf("ops: shutdown: %w", err)
-	}
-	if err := s.refusal.ShutdownWithContext(ctx); err != nil {
-		return fmt.Errorf("ops: shutdown: %w", err)
-	}
-	// Closed here too: a Shutdown right after Start may come before the refusal server's
-	// Serve has registered its listener, which fasthttp's Shutdown then does not close.
+	// Both servers are shut down whatever the first's result: the refusal server left
+	// running when the main one overran ctx would wait in Accept for ever
+	// (TestReviewHN49ShutdownStopsTheRefusalServerWhenTheMainOneOverruns).
+	mainErr := s.http.ShutdownWithContext(ctx)
+	refusalErr := s.refusal.ShutdownWithContext(ctx)
+	// Closed here too: a Shutdown right after Start may come before a server's Serve has
+	// registered its listener, which fasthttp's Shutdown then does not close; that Serve
+	// would accept on the port for ever and Shutdown wait for it until ctx ended
+	// (TestReviewHN49ShutdownRightAfterStartClosesThePort).
+	_ = listener.Close()
 	_ = refused.Close()
+	if mainErr == nil {
+		mainErr = refusalErr
+	}
+	if mainErr != nil {
+		return fmt.Errorf("ops: shutdown: %w", mainErr)
+	}
 	for _, result := range []chan error{served, refusalServed} {
 		select {
 		case err := <-result:

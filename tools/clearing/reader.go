@@ -111,6 +111,12 @@ func ParseTime(text string, now time.Time) (uint64, error) {
 		return uint64(now.UnixNano()), nil
 	}
 	if nanoseconds, err := strconv.ParseUint(text, 10, 64); err == nil {
+		// The same bound as a date's below, whichever way the time is written
+		// (TestReviewHN49ParseTimeRefusesNanosecondsPastTheLogsClock).
+		if nanoseconds > math.MaxInt64 {
+			return 0, fmt.Errorf("%w: %q is after %s, the last time a log timestamp "+
+				"holds", ErrBadTime, text, lastTime.Format(time.RFC3339Nano))
+		}
 		return nanoseconds, nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {

@@ -14,8 +14,8 @@ import (
 //  1. Our records are folded into payments (a pending transfer with its post or void).
 //  2. Pairs that agree on everything stated (amount, direction, currency, status) are
 //     matched first, so a duplicate line with a wrong amount is the duplicate, not the
-//     original; lines stating a currency and a status before those stating one, before
-//     those stating neither.
+//     original; lines stating a status before those that do not (a stated currency
+//     narrows nothing: our payments are all on the account's ledger).
 //  3. The rest are paired in order (statement line order, our time order) and each field
 //     that differs is one difference: amount (amount or direction), currency, status.
 //  4. What is left on one side: if the other side has nothing under the reference, the
@@ -150,16 +150,20 @@ func (m *merger) pair(key model.Uint128, theirs []entry, ours []payment) {
 	m.theirsPaired = resetFlags(m.theirsPaired, len(theirs))
 	m.oursPaired = resetFlags(m.oursPaired, len(ours))
 	theirsPaired, oursPaired := m.theirsPaired, m.oursPaired
-	// Lines that state more (a status, a currency) pair first: a line that states less
-	// agrees with every payment they agree with and more, so taken first it could take
-	// the one payment a more precise line agrees with and leave that line a difference
+	// Lines that state a status pair first: a line without one agrees with every payment
+	// a line with one agrees with and more, so taken first it could take the one payment
+	// a line stating a status agrees with and leave that line a difference
 	// (TestHunt49LineWithoutStatusDoesNotTakeAnotherLinesPayment). Our payments are all
-	// on the account's ledger, so what a line agrees with is set by its status: a line
-	// with one agrees with the payments of that status, one without with all of them,
-	// and this order pairs as many lines as any would.
-	for stated := 2; stated >= 0; stated-- {
+	// on the account's ledger, so a stated currency narrows nothing (a line stating the
+	// account's agrees with all of them, one stating another with none): what a line
+	// agrees with is set by its status alone, a line with one agreeing with the payments
+	// of that status, one without with all of them, and this order pairs as many lines
+	// as any would. Counting a currency as stated too put a line with a currency but no
+	// status beside one with a status and no currency, in line order
+	// (TestReviewHN49CurrencyOnlyLineDoesNotTakeAStatusLinesPayment).
+	for _, statusStated := range [2]bool{true, false} {
 		for i := range theirs {
-			if theirsPaired[i] || statedFields(&theirs[i]) != stated {
+			if theirsPaired[i] || (theirs[i].status != 0) != statusStated {
 				continue
 			}
 			for j := range ours {
@@ -186,18 +190,6 @@ func (m *merger) pair(key model.Uint128, theirs []entry, ours []payment) {
 		m.compare(key, &theirs[i], &ours[j].entry)
 	}
 	m.leftovers(key, theirs, ours, theirsPaired, oursPaired)
-}
-
-// statedFields counts the optional fields a line states: currency and status.
-func statedFields(theirs *entry) int {
-	stated := 0
-	if theirs.ledger != 0 {
-		stated++
-	}
-	if theirs.status != 0 {
-		stated++
-	}
-	return stated
 }
 
 // agree reports whether a line and a payment agree on everything the line states.

@@ -312,8 +312,8 @@ func (s *statement) resolveColumns() error {
 
 // next reads the next line into e. It returns ok false at the end; a line that cannot be
 // read is reported as problem (e is then not valid) and reading goes on (a stray quote
-// in CSV or a line that is not JSON included); err is an I/O error, or a JSON line over
-// lineBytesMax, that stops everything.
+// within one CSV line or a line that is not JSON included); err is an I/O error, a CSV
+// quote left open past its line, or a JSON line over lineBytesMax, that stops everything.
 func (s *statement) next(e *entry) (line uint64, problem string, ok bool, err error) {
 	if s.csv != nil {
 		ok, err = s.nextCSV()
@@ -335,10 +335,14 @@ func (s *statement) nextCSV() (bool, error) {
 		return false, nil
 	case errors.As(err, &parseError) && errors.Is(parseError.Err, csv.ErrFieldCount):
 	case errors.As(err, &parseError) && (errors.Is(parseError.Err, csv.ErrBareQuote) ||
-		errors.Is(parseError.Err, csv.ErrQuote)):
+		errors.Is(parseError.Err, csv.ErrQuote)) && parseError.Line == parseError.StartLine:
 		// A stray quote spoils its line (its record, if any, is cut short), not the
 		// statement: the reader goes on at the next line
-		// (TestHunt49StrayQuoteIsOneUnreadableLine).
+		// (TestHunt49StrayQuoteIsOneUnreadableLine). One whose error is on a later line
+		// than its record's start (a quote opened and not closed on its line) took the
+		// lines up to there, maybe to the end of the file, into one field: reading on
+		// would lose them without a word, so it stops the run like any other format
+		// error (TestReviewHN49UnclosedQuoteDoesNotSwallowTheLinesAfterIt).
 		s.line = uint64(parseError.StartLine)
 		s.unreadable = "not CSV: " + parseError.Err.Error()
 		return true, nil
