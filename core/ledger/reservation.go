@@ -56,7 +56,7 @@ func (l *Ledger) changeReservation(t *model.Transfer, event int,
 // (a place is trusted only where the record there has the account's id, else the
 // account is looked up and the place set) and passes on. The check is made here, not in
 // the entry, so that the lone path is one call below the entry, which inlines, where it
-// was two (a frame, its spills and its arguments moved: ~20 instructions a reservation,
+// was two (a frame, its spills and its arguments moved: ~12 instructions a reservation,
 // callgrind, session 49); for the batch's indexes it is one compare each. For the same
 // reason it makes the lone entry's own checks when lone is set (its timestamp, as
 // checkBatch of one event, and a lone event's flags), first, as that entry made them. It
