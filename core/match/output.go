@@ -25,8 +25,10 @@ type scratch struct {
 	report       model.ExecutionReport
 	update       model.MarketDataUpdate
 	// reservation is the ledger event of a lone reservation change (reserveAlone): only
-	// the fields holdTransferTo, the flag and ReserveFor write are ever set, so its id,
-	// pending id, timeout and timestamp stay zero, as a chain's new event's are.
+	// its accounts, ledger, amount, flag and UserData64 (ReserveFor) are ever set, so its
+	// id, pending id, timeout and timestamp stay zero, as a chain's new event's are, and
+	// so do the code and user data a chain's reservation carries, which the ledger never
+	// reads for a reservation (no record, no change event).
 	reservation model.Transfer
 }
 
