@@ -8,17 +8,16 @@ import (
 	"time"
 )
 
-// TestHunt49DNSRebindingIsRefused (FAILING: not fixed, hunt49): the console and the read
+// TestHunt49DNSRebindingIsRefused (hunt49; fixed by the Host check, Config.Hosts and
+// serve --http-host: see host_test.go for the names accepted): the console and the read
 // endpoints need no token, and the allow-list is their only guard (README: "allow only
 // operators' networks: it shows order book depth"). But the operator's own browser is on
 // an allowed network: a page from attacker.example whose DNS name is then re-pointed at
 // the node's address (DNS rebinding) makes same-origin requests to the operators' port,
 // from an allowed address, with "Host: attacker.example:7401", and reads /v1/status and
 // /v1/depth (and would read anything else the port serves without a token). The server
-// never looks at the Host header. A fix needs a decision the coordinator should take:
-// accept only IP literals, localhost and names the operator lists (a new flag, e.g.
-// --http-host), answering others 421 or 403; Prometheus targets given by name would then
-// need the flag.
+// did not look at the Host header. Decided: accept only IP literals, localhost and the
+// names the operator lists (--http-host), answering others 421 host_not_allowed.
 func TestHunt49DNSRebindingIsRefused(t *testing.T) {
 	fake := newFakeSources()
 	server := startServer(t, Config{AllowCIDRs: []string{"127.0.0.0/8"}}, fake.sources())
