@@ -64,7 +64,8 @@ Exit codes: 0 done; 1 the server refused or the action failed (the reason is pri
 	}
 	flags := command.PersistentFlags()
 	flags.StringVar(&options.address, "http", envOr("SEQUENT_HTTP", ops.AddressDefault),
-		"operators' server: host:port or http(s)://host:port (SEQUENT_HTTP)")
+		"operators' server: host:port or http(s)://host:port (SEQUENT_HTTP); a host name "+
+			"must be in the node's --http-host (else 421)")
 	secretVar(flags, &options.token, "token", "SEQUENT_ADMIN_TOKEN",
 		"admin bearer token (SEQUENT_ADMIN_TOKEN)")
 	flags.BoolVar(&options.useTLS, "tls", false, "use HTTPS with a host:port address")

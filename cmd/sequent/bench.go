@@ -207,7 +207,9 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 		"write a latency-by-percentile chart to this .svg file")
 	flags.StringVar(&o.http, "http", "",
 		"server's HTTP status endpoint, read before and after if it answers (default: "+
-			"the --addr host, port 7401; --embedded: its own, on a free port; \"\": off)")
+			"the --addr host, port 7401; --embedded: its own, on a free port; \"\": off); "+
+			"a host name must be in the server's --http-host, or it answers 421 and no "+
+			"status is read")
 	flags.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
 	flags.IntVar(&o.shards, "shards", 1, "--embedded: shards of the embedded server (hash placement)")
 	flags.StringVar(&o.cpuProfile, "cpuprofile", "",

@@ -36,6 +36,9 @@ func startOps(o *serveOptions, r *runningNode, adjust ...func(*ops.Config)) (*op
 	if _, err := ops.ParseAllowCIDRs(o.httpAllow); err != nil {
 		return nil, usageError{err}
 	}
+	if _, err := ops.ParseHosts(o.httpHost); err != nil {
+		return nil, usageError{fmt.Errorf("--http-host: %w", err)}
+	}
 	sources := ops.Sources{
 		Snapshot: r.opsSnapshot,
 		Audit:    r.audit,
@@ -75,7 +78,8 @@ func startOps(o *serveOptions, r *runningNode, adjust ...func(*ops.Config)) (*op
 	r.riskSources(&sources)
 	config := ops.Config{Address: o.http, Listener: o.httpListener,
 		TLSCertFile: o.httpTLSCert,
-		TLSKeyFile:  o.httpTLSKey, AllowCIDRs: o.httpAllow, Logger: r.logger,
+		TLSKeyFile:  o.httpTLSKey, AllowCIDRs: o.httpAllow, Hosts: o.httpHost,
+		Logger: r.logger,
 		Tokens: func(token string) (string, bool) {
 			return ops.TokenChecker(r.keyring.AdminTokens())(token)
 		}}

@@ -50,7 +50,7 @@ func startWaitingOps(o *serveOptions, keyring *netio.Keyring, logger *slog.Logge
 	lent := &lentListener{Listener: o.httpListener, deadlines: deadlines}
 	server, err := ops.New(ops.Config{Address: o.http, Listener: lent,
 		TLSCertFile: o.httpTLSCert, TLSKeyFile: o.httpTLSKey, AllowCIDRs: o.httpAllow,
-		Logger: logger, Tokens: func(token string) (string, bool) {
+		Hosts: o.httpHost, Logger: logger, Tokens: func(token string) (string, bool) {
 			return ops.TokenChecker(keyring.AdminTokens())(token)
 		}}, ops.Sources{Snapshot: snapshot,
 		// Every action is refused without changing anything: there is nothing to audit.

@@ -121,7 +121,7 @@ Outputs: a summary on stdout; --json FILE (the whole report, differences include
 	flags.StringVar(&o.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (currency names and scales; SEQUENT_LEDGERS)")
 	flags.StringVar(&o.jsonPath, "json", "", "write the full report as JSON to this file (- for stdout)")
 	flags.StringVar(&o.csvPath, "csv", "", "write the differences as CSV to this file")
-	flags.StringArrayVar(&o.http, "http", nil, "operators' HTTP address of a node whose log chain to verify (repeat: primary and standby); the first one also reports the cross-shard invariants (section shards)")
+	flags.StringArrayVar(&o.http, "http", nil, "operators' HTTP address of a node whose log chain to verify (repeat: primary and standby); the first one also reports the cross-shard invariants (section shards); a host name must be in that node's --http-host (else 421)")
 	secretVar(flags, &o.token, "token", "SEQUENT_ADMIN_TOKEN", "admin bearer token of the first --http node, for its cross-shard report (SEQUENT_ADMIN_TOKEN)")
 	flags.StringVar(&o.anchor, "chain-anchor", "", "[SHARD:]OP:HASH from an earlier report: the chain of that shard's log (default 0) at OP must still be HASH")
 	flags.BoolVar(&o.noTrialBalance, "no-trial-balance", false, "skip the trial balance")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sequent/core/node/router"
+	"sequent/netio/ops"
 	"sequent/replication"
 	"sequent/wal"
 )
@@ -368,8 +369,12 @@ func (o *serveOptions) validateNetwork(problem func(string, ...any)) {
 	if o.loginAttempts < 1 {
 		problem("--login-attempts-per-minute %d: at least 1", o.loginAttempts)
 	}
-	if o.http == "" && (o.httpTLSCert != "" || o.httpTLSKey != "" || len(o.httpAllow) > 0) {
-		problem("--http-tls-cert, --http-tls-key and --http-allow need --http")
+	if o.http == "" && (o.httpTLSCert != "" || o.httpTLSKey != "" || len(o.httpAllow) > 0 ||
+		len(o.httpHost) > 0) {
+		problem("--http-tls-cert, --http-tls-key, --http-allow and --http-host need --http")
+	}
+	if _, err := ops.ParseHosts(o.httpHost); err != nil {
+		problem("--http-host: %v", err)
 	}
 	if (o.httpTLSCert == "") != (o.httpTLSKey == "") {
 		problem("--http-tls-cert and --http-tls-key go together")

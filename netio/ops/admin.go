@@ -49,6 +49,7 @@ const (
 	CodeTimeout           = "timeout"             // 504: still running after actionTimeout.
 	CodeInternal          = "internal"            // 500: the server's own failure.
 	CodeRateLimited       = "rate_limited"        // 429: this address asks too often.
+	CodeHostNotAllowed    = "host_not_allowed"    // 421: the Host header names another host.
 )
 
 // Outcomes of an admin action, as sequent_admin_actions_total labels them.

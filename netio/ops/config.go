@@ -3,6 +3,7 @@ package ops
 import (
 	"sequent/core/model"
 
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -31,6 +32,16 @@ type Config struct {
 	// runs. Empty: every peer may. The peer is the TCP peer: forwarding headers
 	// (X-Forwarded-For) are never trusted.
 	AllowCIDRs []string
+	// Hosts lists the host names (case-insensitive, without a port) a request's Host
+	// header may name, besides an IP literal ("10.0.0.1:7401", "[::1]:7401") and
+	// "localhost", which are always accepted; a request naming any other host is
+	// answered 421 before any handler runs, on every path. Why: the allow-list checks
+	// the TCP peer, and an operator's browser is a permitted peer, so a page whose DNS
+	// name an attacker re-points at the node (DNS rebinding) would otherwise read the
+	// token-free endpoints same-origin; such a browser always sends the attacker's name.
+	// A request without a Host header (HTTP/1.0) is accepted. Empty: only IP literals
+	// and localhost. Parsed by ParseHosts.
+	Hosts []string
 	// Tokens checks an admin bearer token and names who holds it. It must compare in
 	// constant time (TokenChecker does) and be safe from any goroutine. Nil: every
 	// admin request is refused.
@@ -149,7 +160,109 @@ func validate(config *Config, sources *Sources) ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("%w: %d allowed networks, at most %d", ErrConfig,
 			len(config.AllowCIDRs), allowCIDRsMax)
 	}
+	if _, err := ParseHosts(config.Hosts); err != nil {
+		return nil, err
+	}
 	return ParseAllowCIDRs(config.AllowCIDRs)
+}
+
+// ParseHosts checks a list of host names for Config.Hosts and returns them lowercased,
+// without a trailing dot. A name is DNS labels of letters, digits, hyphens and
+// underscores separated by dots, at most hostBytesMax bytes; a port, an address or a
+// wildcard is refused, so that a typo cannot accept more than the operator meant.
+func ParseHosts(entries []string) ([]string, error) {
+	if len(entries) > hostsMax {
+		return nil, fmt.Errorf("%w: %d host names, at most %d", ErrConfig, len(entries),
+			hostsMax)
+	}
+	names := make([]string, 0, len(entries))
+	for _, entry := range entries {
+		name := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(entry)), ".")
+		if !validHostName(name) {
+			return nil, fmt.Errorf("%w: host name %q: want a DNS name without a port "+
+				"(IP literals and localhost need no entry)", ErrConfig, entry)
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// validHostName reports whether a lowercased name is dot-separated labels of letters,
+// digits, hyphens and underscores, none empty, at most hostBytesMax bytes in all.
+func validHostName(name string) bool {
+	if name == "" || len(name) > hostBytesMax {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hostAccepted reports whether a request's Host header (with or without a port) names an
+// IP literal, localhost or one of names (lowercased, from ParseHosts); an empty header
+// (HTTP/1.0) is accepted. A malformed header (an IPv6 literal without brackets, a port
+// that is not a number) is not.
+func hostAccepted(names []string, header []byte) bool {
+	if len(header) == 0 {
+		return true
+	}
+	host, port := header, []byte(nil)
+	if header[0] == '[' {
+		end := bytes.IndexByte(header, ']')
+		if end < 0 {
+			return false
+		}
+		host, port = header[1:end], header[end+1:]
+		if len(port) > 0 && port[0] != ':' {
+			return false
+		}
+		address, err := netip.ParseAddr(string(host))
+		return err == nil && address.Is6() && validPort(port)
+	}
+	if colon := bytes.LastIndexByte(header, ':'); colon >= 0 {
+		host, port = header[:colon], header[colon:]
+	}
+	if !validPort(port) {
+		return false
+	}
+	if address, err := netip.ParseAddr(string(host)); err == nil {
+		return address.Is4()
+	}
+	host = bytes.TrimSuffix(host, []byte("."))
+	if bytes.EqualFold(host, []byte("localhost")) {
+		return true
+	}
+	for _, name := range names {
+		if bytes.EqualFold(host, []byte(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// validPort reports whether the part of a Host header after the host is empty, ":" or
+// a colon and at most five digits.
+func validPort(port []byte) bool {
+	if len(port) == 0 {
+		return true
+	}
+	if port[0] != ':' || len(port) > 6 {
+		return false
+	}
+	for _, c := range port[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseAllowCIDRs parses an allow-list: each entry a CIDR prefix ("10.0.0.0/8") or a bare

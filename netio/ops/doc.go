@@ -8,6 +8,7 @@
 //	server, err := ops.New(ops.Config{
 //		Address:    "127.0.0.1:7401",
 //		AllowCIDRs: []string{"10.0.0.0/8"},            // Empty: anyone who can connect.
+//		Hosts:      []string{"sequent-a.internal"},     // Besides IP literals and localhost.
 //		Tokens:     ops.TokenChecker(adminTokens),      // name → token, from the keys file.
 //		Logger:     logger,
 //	}, ops.Sources{
@@ -114,7 +115,8 @@
 //
 // Every error is {"ok":false,"code":…,"error":…} with a Code* constant: 403
 // address_not_allowed for a peer outside Config.AllowCIDRs (checked before anything
-// else), 404, 405 (with Allow), 401 unauthorized without a bearer token, 403 forbidden
+// else), 421 host_not_allowed for a Host header naming neither an IP literal, localhost
+// nor a Config.Hosts name (next, on every path), 404, 405 (with Allow), 401 unauthorized without a bearer token, 403 forbidden
 // with a token Config.Tokens does not accept, 400 for arguments that are not exactly what
 // the endpoint takes, 429 rate_limited, 501 for an action the wiring does not provide,
 // 409 busy or refused, 503 audit_failed, 500 action_failed, 504 timeout.
@@ -132,9 +134,15 @@
 // levels (price, quantity, order count), which every client with the read permission
 // may query on the binary port (get_depth: market data is public), and the console
 // polls it; the chain check gives op numbers and hashes. The allow-list bounds who
-// reaches them all.
+// reaches them all, and the Host check keeps a page of another site out: an operator's
+// browser is a peer the allow-list admits, so a page whose DNS name is re-pointed at the
+// node (DNS rebinding) could otherwise read them same-origin. Such a browser always sends
+// the page's name in Host, so only IP literals, localhost and the names the operator
+// lists (Config.Hosts, serve --http-host) are answered; a request without Host (HTTP/1.0)
+// is, since no browser sends one. The Host of an absolute-form request line is checked too.
 //
-// A request goes: allow-list (403) → the address's rate (429) → the endpoint. An admin
+// A request goes: allow-list (403) → Host (421) → the address's rate (429; after the Host
+// check so that a rebinding page cannot spend the operator's own budget) → the endpoint. An admin
 // request then goes: token (401/403; logged, rate-limited, counted,
 // never audited, since nothing changed) → arguments (400) → one action at a time (409
 // busy) → Sources.Audit (503 and nothing done if it fails: fail closed) → the action.
@@ -191,6 +199,7 @@
 //   - Nothing from a fasthttp.RequestCtx outlives its handler: the token, level, path and
 //     remote address are copied into strings before they are kept or passed on.
 //   - The allow-list is checked before any endpoint, and it checks the TCP peer only.
+//   - The Host check runs before any endpoint, token routes included (one rule for all).
 //   - No admin action runs without its audit record written first; a refused request
 //     (bad address, no or wrong token, bad arguments) runs nothing.
 //   - Tokens are compared in constant time (TokenChecker compares SHA-256 digests with

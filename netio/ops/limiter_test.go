@@ -106,7 +106,7 @@ func TestConnectionsPerAddressAreLimited(t *testing.T) {
 		}
 		t.Cleanup(func() { conn.Close() })
 		conn.SetDeadline(time.Now().Add(waitMax))
-		if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")); err != nil {
 			return conn, nil
 		}
 		response, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -237,7 +237,7 @@ func (l *pipeListener) get(t *testing.T, peer netip.Addr) *http.Response {
 	}
 	// Written while the answer is read: a pipe has no buffer, and a refused connection
 	// is answered before its request is read.
-	go client.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+	go client.Write([]byte("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"))
 	response, err := http.ReadResponse(bufio.NewReader(client), nil)
 	if err != nil {
 		return nil

@@ -50,6 +50,11 @@ const (
 	// allowCIDRsMax bounds the allow-list: each request checks every prefix, so a few
 	// hundred cost well under a microsecond; operators list networks, not hosts.
 	allowCIDRsMax = 256
+	// hostsMax bounds Config.Hosts: each request compares its Host with every name; a
+	// node is reached by a handful of names (its own, a service name, a load balancer's).
+	hostsMax = 64
+	// hostBytesMax is the longest DNS name (RFC 1035: 253 characters in text form).
+	hostBytesMax = 253
 
 	// RequestsPerSecondPerAddressDefault bounds the requests one peer address may make
 	// (Config.RequestsPerSecondPerAddress): a scraper asks every 15-60 s, a load

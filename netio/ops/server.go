@@ -51,6 +51,7 @@ type Server struct {
 	config  Config         // Immutable after New.
 	sources Sources        // Immutable after New.
 	allow   []netip.Prefix // Parsed Config.AllowCIDRs; immutable.
+	hosts   []string       // Config.Hosts lowercased (ParseHosts); immutable.
 	logger  *slog.Logger   // Never nil.
 	tls     *tls.Config    // Nil: plain HTTP. Immutable (the certificate is not).
 	// certificate is the pair TLS handshakes present; ReloadCertificate replaces it.
@@ -94,8 +95,12 @@ func New(config Config, sources Sources) (*Server, error) {
 		config.Address = AddressDefault
 	}
 	config = config.withLimitDefaults()
-	s := &Server{config: config, sources: sources, allow: allow, logger: config.Logger,
-		console: newConsole(sources.Console),
+	hosts, err := ParseHosts(config.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{config: config, sources: sources, allow: allow, hosts: hosts,
+		logger: config.Logger, console: newConsole(sources.Console),
 		limiter: newAddressLimiter(config.RequestsPerSecondPerAddress), now: time.Now}
 	s.metricsBody.interval = config.MetricsCacheInterval
 	s.timeout.Store(int64(actionTimeout))
@@ -283,6 +288,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			Error: "this address may not use the operators' server"})
 		return
 	}
+	// Before the rate limiter, so that a rebinding page's requests do not use up the
+	// operator's own budget (they come from the operator's address).
+	// Both the header and the request line's host (an absolute-form target names one).
+	if !hostAccepted(s.hosts, ctx.Request.Header.Host()) ||
+		!hostAccepted(s.hosts, ctx.URI().Host()) {
+		s.refuse(ctx, "host_not_allowed", truncate(string(ctx.Path()), 128))
+		reply(ctx, fasthttp.StatusMisdirectedRequest, Reply{Code: CodeHostNotAllowed,
+			Error: hostNotAllowedMessage})
+		return
+	}
 	if !s.limiter.allow(address, s.now()) {
 		s.refuse(ctx, "rate_limited", truncate(string(ctx.Path()), 128))
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retryAfterSeconds)
@@ -323,6 +338,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 }
+
+// hostNotAllowedMessage is the error of a 421: the remedy for an operator who reaches the
+// node by a name.
+const hostNotAllowedMessage = "this server does not answer for the host this request " +
+	"names; use an IP address or localhost, or start the node with --http-host NAME"
 
 // handleError answers a request fasthttp could not read (too large, too slow, malformed),
 // in the same JSON shape as every other error; a disallowed peer still gets 403.
