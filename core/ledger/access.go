@@ -61,7 +61,7 @@ type ownership struct {
 }
 
 // actorSlotBits sizes the actor cache: 64 slots, enough for the clients of a busy node
-// to stay cached between their requests, small enough (40 bytes a slot, 2.5 KiB) to
+// to stay cached between their requests, small enough (48 bytes a slot, 3 KiB) to
 // clear whole when the grants change.
 const (
 	actorSlotBits = 6
@@ -84,9 +84,32 @@ type grantSpan struct {
 // actor is the client on whose behalf the current batch or query runs, resolved once.
 type actor struct {
 	client uint64
-	owner  uint32        // Dictionary index of client, or ownerNone.
-	all    bool          // The system (client 0) or an operator: every check passes.
-	grants []model.Grant // The client's grants.
+	owner  uint32 // Dictionary index of client, or ownerNone.
+	// transferLedger is a ledger on every account of which one of grants gives the
+	// transfer scope (wholeLedgerTransfer; 0: none, and no account is on ledger 0): there
+	// the actor may debit, read and issue money, which createdPlain tests with one compare
+	// instead of the owner's entry and a scan of the grants. Derived from grants, it
+	// changes only with them (SetGrants clears the actor cache).
+	transferLedger uint32
+	all            bool          // The system (client 0) or an operator: every check passes.
+	grants         []model.Grant // The client's grants.
+}
+
+// wholeLedgerTransfer returns the ledger of the first of grants that gives the transfer
+// scope over every account of one ledger, or 0 when none does. Such a grant covers every
+// account with that ledger (model.Grant.Covers) and allows the transfer scope and read
+// (model.Grant.Allows), so a client holding it passes allowed for those scopes and
+// mayIssue on any account of the ledger, owner or not. A grant over every ledger
+// (Ledger 0) or over a range of ids is left to the scans; so are further whole-ledger
+// grants after the first (an actor keeps one ledger: a compare, not a search).
+func wholeLedgerTransfer(grants []model.Grant) uint32 {
+	for i := range grants {
+		g := &grants[i]
+		if g.Ledger != 0 && g.AllAccounts() && g.Allows(model.ScopeTransfer) {
+			return g.Ledger
+		}
+	}
+	return 0
 }
 
 func (o *ownership) init() {
@@ -133,8 +156,9 @@ func (l *Ledger) actAsClient(client uint64) {
 		return
 	}
 	span := l.own.grantSpans[client]
+	grants := l.own.grants[span.start:span.end]
 	l.actor = actor{client: client, owner: l.own.ownerIndex(client, false),
-		all: span.operator, grants: l.own.grants[span.start:span.end]}
+		transferLedger: wholeLedgerTransfer(grants), all: span.operator, grants: grants}
 	*cached = l.actor
 }
 

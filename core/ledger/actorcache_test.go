@@ -19,13 +19,23 @@ func resolveActorUncached(l *Ledger, client uint64) actor {
 	if !ok {
 		owner = ownerNone
 	}
-	return actor{client: client, owner: owner, all: span.operator,
-		grants: l.own.grants[span.start:span.end]}
+	grants := l.own.grants[span.start:span.end]
+	// The first grant with the transfer scope over one whole ledger, spelled out.
+	var transferLedger uint32
+	for _, g := range grants {
+		if g.Scopes&(model.ScopeTransfer|model.ScopeOperator) != 0 && g.Ledger != 0 &&
+			g.First == (model.Uint128{}) && g.Last == (model.Uint128{}) {
+			transferLedger = g.Ledger
+			break
+		}
+	}
+	return actor{client: client, owner: owner, transferLedger: transferLedger,
+		all: span.operator, grants: grants}
 }
 
 func sameActor(a, b *actor) bool {
 	return a.client == b.client && a.owner == b.owner && a.all == b.all &&
-		slices.Equal(a.grants, b.grants)
+		a.transferLedger == b.transferLedger && slices.Equal(a.grants, b.grants)
 }
 
 // TestActorCacheMatchesMaps interleaves actAs for clients that share cache slots with
@@ -52,10 +62,18 @@ func TestActorCacheMatchesMaps(t *testing.T) {
 		client := clients[random.IntN(len(clients))]
 		switch random.IntN(20) {
 		case 0: // A new grant table: a few clients with grants, some operators.
+			// Scopes with and without transfer, on one ledger or every ledger, over whole
+			// ledgers or ranges of ids: what the actor's whole-ledger transfer grant
+			// (transferLedger) is derived from.
+			scopes := []model.Scope{model.ScopeTransfer, model.ScopeRead, model.ScopeTrade,
+				model.ScopeRead | model.ScopeTransfer}
 			var grants []model.Grant
 			for range random.IntN(6) {
 				grant := model.Grant{Client: clients[random.IntN(len(clients))],
-					Scopes: model.ScopeTransfer, Ledger: uint32(1 + random.IntN(3))}
+					Scopes: scopes[random.IntN(len(scopes))], Ledger: uint32(random.IntN(4))}
+				if random.IntN(4) == 0 {
+					grant.First, grant.Last = model.U128(1), model.U128(uint64(1+random.IntN(9)))
+				}
 				if random.IntN(3) == 0 {
 					grant = model.Grant{Client: grant.Client, Scopes: model.ScopeOperator}
 				}

@@ -208,7 +208,8 @@ func (l *Ledger) resolveOneStaged(event *model.Transfer) {
 	debit, credit := candidateIn(slots, mask, debitHash), candidateIn(slots, mask, creditHash)
 	debitRecord, creditRecord := recordIn(chunks, count, debit), recordIn(chunks, count, credit)
 	// The records' lines (both of each), then the owners the checks read: the debit
-	// account's, and the credit account's when the results carry balances.
+	// account's, and the credit account's when the results carry balances (neither for
+	// an event on the ledger of the actor's whole-ledger transfer grant: prefetchOwners).
 	lines := 0
 	if debitRecord != nil {
 		addresses[lines] = uintptr(unsafe.Pointer(debitRecord))
@@ -220,13 +221,15 @@ func (l *Ledger) resolveOneStaged(event *model.Transfer) {
 	}
 	prefetch.LinePairs(addresses[:lines])
 	lines = 0
-	if debitRecord != nil {
-		addresses[lines] = uintptr(unsafe.Pointer(l.own.owners.at(debit)))
-		lines++
-	}
-	if creditRecord != nil && l.resultBalances {
-		addresses[lines] = uintptr(unsafe.Pointer(l.own.owners.at(credit)))
-		lines++
+	if event.Ledger != l.actor.transferLedger {
+		if debitRecord != nil {
+			addresses[lines] = uintptr(unsafe.Pointer(l.own.owners.at(debit)))
+			lines++
+		}
+		if creditRecord != nil && l.resultBalances {
+			addresses[lines] = uintptr(unsafe.Pointer(l.own.owners.at(credit)))
+			lines++
+		}
 	}
 	prefetch.Lines(addresses[:lines])
 	if debitRecord == nil || debitRecord.ID != event.DebitAccountID {
@@ -427,24 +430,44 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 	} else {
 		prefetch.RecordPairs(recordList(accounts))
 	}
-	// The ownership check reads the debit account's owner; hiding the credit account's
-	// balances (when the results carry balances) reads the credit account's.
 	if !l.actor.all {
-		accountCount := l.accounts.count
-		addresses := s.addresses[:0]
-		for i := range debitIndex {
-			if debit := debitIndex[i]; debit < accountCount {
-				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(debit))))
-			}
-			if credit := creditIndex[i]; l.resultBalances && credit < accountCount {
-				addresses = append(addresses, uintptr(unsafe.Pointer(l.own.owners.at(credit))))
-			}
-		}
-		prefetch.Lines(addresses)
+		l.prefetchOwners(events[start:end], debitIndex, creditIndex)
 	}
 	if l.riskActive() {
 		l.risk.Prefetch(debitIndex) // The rules' counters, a block ahead as the records.
 	}
+}
+
+// prefetchOwners prefetches the owner entries a client's checks read for a block of
+// events whose candidate account indexes are given: the debit account's (the ownership
+// check), and the credit account's when the results carry balances (hiding them). An
+// event on the ledger of the actor's whole-ledger transfer grant (actor.transferLedger)
+// needs neither in createdPlain, which takes it when its accounts are on that ledger
+// too; the general path, for the rest, reads them without a prefetch. The owner table's
+// chunks and the flags are read once, where chunked.at and append through the scratch
+// reloaded them for each address (~26 instructions per address, callgrind).
+func (l *Ledger) prefetchOwners(events []model.Transfer, debitIndex, creditIndex []uint32) {
+	// Indexes below the account count are within the owner table (an owner is pushed
+	// with every account), so these are the reads' own bounds checks only.
+	chunks, accountCount := l.own.owners.chunks, l.accounts.count
+	grantLedger, credits := l.actor.transferLedger, l.resultBalances
+	addresses := l.batch.addresses[:2*len(events)] // The scratch holds 6 per event.
+	debitIndex, creditIndex = debitIndex[:len(events)], creditIndex[:len(events)]
+	lines := 0
+	for i := range events {
+		if events[i].Ledger == grantLedger {
+			continue
+		}
+		if debit := debitIndex[i]; debit < accountCount {
+			addresses[lines] = uintptr(unsafe.Pointer(&chunks[debit>>chunkShift][debit&chunkMask]))
+			lines++
+		}
+		if credit := creditIndex[i]; credits && credit < accountCount {
+			addresses[lines] = uintptr(unsafe.Pointer(&chunks[credit>>chunkShift][credit&chunkMask]))
+			lines++
+		}
+	}
+	prefetch.Lines(addresses[:lines])
 }
 
 // prefetch.LinePairs brings in the 128 bytes from each address: an account record's
@@ -1047,11 +1070,14 @@ func (l *Ledger) createdPlain(t *model.Transfer, timestamp uint64, event int,
 	// account), as they pass for a plain transfer: checkOwnership asks only for the
 	// right to debit (a plain transfer neither closes nor balances its credit account),
 	// checkDebitSide is not called (small amounts, no limit flag), and a debit that
-	// issues money takes the right to (mayIssue). The owner's compare is allowed's own
-	// first test, inline: a client debiting its own account makes no call. The actor is
-	// tested again below rather than kept in a local: one live across appendTransfer
-	// cost every transfer ~2 instructions (callgrind).
-	if !l.actor.all {
+	// issues money takes the right to (mayIssue). A client with a transfer grant over
+	// the whole of the transfer's ledger (actor.transferLedger; both accounts are on it)
+	// passes them all and may read the credit account: one compare. Otherwise the
+	// owner's compare is allowed's own first test, inline: a client debiting its own
+	// account makes no call. The actor is tested again below rather than kept in a
+	// local: one live across appendTransfer cost every transfer ~2 instructions
+	// (callgrind).
+	if !l.actor.all && t.Ledger != l.actor.transferLedger {
 		debitIndex := l.batch.debitIndex[event]
 		if *l.own.owners.at(debitIndex) != l.actor.owner &&
 			!l.allowed(model.ScopeTransfer, debitIndex) {
@@ -1099,7 +1125,7 @@ func (l *Ledger) createdPlain(t *model.Transfer, timestamp uint64, event int,
 		// A client may read the debit account (it passed the transfer check, which
 		// includes read); the credit account's balances are hidden unless it may read
 		// that account too, as singleOrPendingTransfer hides them.
-		if !l.actor.all {
+		if !l.actor.all && t.Ledger != l.actor.transferLedger {
 			creditIndex := l.batch.creditIndex[event]
 			if *l.own.owners.at(creditIndex) != l.actor.owner &&
 				!l.allowed(model.ScopeRead, creditIndex) {
