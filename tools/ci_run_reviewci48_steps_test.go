@@ -23,8 +23,8 @@ list)
 	exit 0 ;;
 build)
 	if [ "$2" = -o ]; then
-		# The mutation tool: -part K/N comes last; part K fails for FAIL_STEP=guard-K.
-		printf '#!/bin/sh\nfor a; do part=$a; done\n[ "$FAIL_STEP" = "guard-${part%%%%/*}" ] && exit 1\nexit 0\n' >"$3"
+		# The mutation tool: -json DIR/guard-K.json comes last; run K fails for FAIL_STEP=guard-K.
+		printf '#!/bin/sh\nfor a; do last=$a; done\nname=${last##*/}\n[ "$FAIL_STEP" = "${name%%.json}" ] && exit 1\nexit 0\n' >"$3"
 		chmod +x "$3"
 	fi
 	fail build ;;

@@ -37,6 +37,7 @@ type options struct {
 	timeoutFactor   float64
 	timeoutSlack    time.Duration
 	workers         int
+	claimDirectory  string // -claim: runs sharing this directory each take the packages no other took first
 }
 
 func main() {
@@ -80,6 +81,7 @@ func parseOptions(arguments []string) (*options, []string, error) {
 	flags.DurationVar(&o.timeoutSlack, "timeout-slack", 30*time.Second, "... plus this")
 	flags.IntVar(&o.workers, "workers", 1, "mutants tested at the same time (each a go test process)")
 	part := flags.String("part", "", "with -keys and no package: test part K/N of the packages the list names (dealt by their numbers of listed mutants), so that N runs share the list")
+	flags.StringVar(&o.claimDirectory, "claim", "", "with -keys and no package: before testing a package, claim it in this directory and skip it if another run claimed it first, so that runs sharing the directory share the list by its measured cost (most listed mutants first)")
 	flags.Usage = func() {
 		fmt.Fprintln(flags.Output(), "usage: go run ./tools/mutation [flags] package...")
 		flags.PrintDefaults()
@@ -128,8 +130,16 @@ func parseOptions(arguments []string) (*options, []string, error) {
 				return nil, nil, err
 			}
 		}
+		if o.claimDirectory != "" {
+			if *part != "" {
+				return nil, nil, fmt.Errorf("-claim and -part both share the list: give one")
+			}
+			patterns = mostListedFirst(o.keys, patterns)
+		}
 	} else if *part != "" {
 		return nil, nil, fmt.Errorf("-part needs -keys and no package named")
+	} else if o.claimDirectory != "" {
+		return nil, nil, fmt.Errorf("-claim needs -keys and no package named")
 	}
 	if len(patterns) == 0 && o.reportPath == "" && *part == "" { // A part may be empty.
 		flags.Usage()
@@ -180,6 +190,15 @@ func run(ctx context.Context, o *options, patterns []string, out io.Writer) erro
 	for _, pattern := range patterns {
 		if ctx.Err() != nil {
 			break
+		}
+		if o.claimDirectory != "" {
+			mine, err := claim(o.claimDirectory, pattern)
+			if err != nil {
+				return err
+			}
+			if !mine {
+				continue
+			}
 		}
 		p, err := runPackage(ctx, o, pattern, out)
 		if err != nil {
