@@ -419,9 +419,14 @@ func (m *marketData) fanOutTo(s *marketDataSubscriber, batch []model.MarketDataU
 		if !s.wants(&batch[i]) {
 			continue
 		}
-		if unsent+len(s.output.buffer) > m.config.SubscriberBytesMax {
-			// This write alone would take it past its bound: the rest is dropped for it,
-			// and it is told so once it has drained.
+		added := model.MarketDataUpdateSize // And the header of the frame it opens, if any.
+		if s.frameCount == 0 || s.frameCount == wire.MarketDataUpdatesPerFrameMax {
+			added += wire.HeaderSize
+		}
+		if unsent+len(s.output.buffer)+added > m.config.SubscriberBytesMax {
+			// This update would take it past its bound: it and the rest are dropped for
+			// it, and it is told so once it has drained (PROTOCOL.md 8a; review test
+			// TestMarketDataUpdateThatWouldPassTheBoundIsDropped).
 			s.staleFromOp = batch[i].Op
 			break
 		}
