@@ -78,9 +78,9 @@ type MarketDataConfig struct {
 	QueueUpdatesMax int
 	// HistoryUpdatesMax bounds the updates kept for resuming subscribers.
 	HistoryUpdatesMax int
-	// SubscriberBytesMax: a subscriber with more unsent bytes is skipped and, once it has
-	// drained, told to resnapshot; a resume whose replay would pass it is answered
-	// market_data_resume_gap.
+	// SubscriberBytesMax: a subscriber is sent no update that would take its unsent bytes
+	// past it (the rest is skipped) and, once it has drained, is told to resnapshot; a
+	// resume whose replay would pass it is answered market_data_resume_gap.
 	SubscriberBytesMax int
 	// Serving reports whether subscriptions are taken (the node is primary): a standby
 	// must not show updates that its primary has not released. Nil: always.
