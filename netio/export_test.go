@@ -29,3 +29,16 @@ func SetTestHookDeliveryAdmitted(t testing.TB, hook func()) {
 
 // LoopTasks returns how many tasks replies and reports have handed to event loops.
 func (s *Server) LoopTasks() uint64 { return s.counters.loopTasks.Load() }
+
+// UnsentSeen sums, over the open connections, the bytes lent to their loops and not yet
+// written (queuedBytes) and gnet's outbound buffer as last seen (bufferedSeen): what the
+// market-data feed counts against SubscriberBytesMax.
+func (s *Server) UnsentSeen() (queued, buffered int64) {
+	for i := range s.table.slots {
+		if conn := s.table.slots[i].Load(); conn != nil {
+			queued += conn.queuedBytes.Load()
+			buffered += conn.bufferedSeen.Load()
+		}
+	}
+	return queued, buffered
+}

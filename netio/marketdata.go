@@ -78,9 +78,9 @@ type MarketDataConfig struct {
 	QueueUpdatesMax int
 	// HistoryUpdatesMax bounds the updates kept for resuming subscribers.
 	HistoryUpdatesMax int
-	// SubscriberBytesMax: a subscriber with more unsent bytes is skipped and, once it has
-	// drained, told to resnapshot; a resume whose replay would pass it is answered
-	// market_data_resume_gap.
+	// SubscriberBytesMax: a subscriber is sent no update that would take its unsent bytes
+	// past it (the rest is skipped) and, once it has drained, is told to resnapshot; a
+	// resume whose replay would pass it is answered market_data_resume_gap.
 	SubscriberBytesMax int
 	// Serving reports whether subscriptions are taken (the node is primary): a standby
 	// must not show updates that its primary has not released. Nil: always.
@@ -419,9 +419,14 @@ func (m *marketData) fanOutTo(s *marketDataSubscriber, batch []model.MarketDataU
 		if !s.wants(&batch[i]) {
 			continue
 		}
-		if unsent+len(s.output.buffer) > m.config.SubscriberBytesMax {
-			// This write alone would take it past its bound: the rest is dropped for it,
-			// and it is told so once it has drained.
+		added := model.MarketDataUpdateSize // And the header of the frame it opens, if any.
+		if s.frameCount == 0 || s.frameCount == wire.MarketDataUpdatesPerFrameMax {
+			added += wire.HeaderSize
+		}
+		if unsent+len(s.output.buffer)+added > m.config.SubscriberBytesMax {
+			// This update would take it past its bound: it and the rest are dropped for
+			// it, and it is told so once it has drained (PROTOCOL.md 8a; review test
+			// TestMarketDataUpdateThatWouldPassTheBoundIsDropped).
 			s.staleFromOp = batch[i].Op
 			break
 		}
