@@ -186,7 +186,32 @@ func listenAddressesOverlap(a, b listenFlag) bool {
 	case secondWildcard:
 		return wildcardFamilies(b.network)&addressFamily(first.IP) != 0
 	}
-	return first.IP.Equal(second.IP) && first.Zone == second.Zone
+	return first.IP.Equal(second.IP) && sameScope(first, second)
+}
+
+// sameScope reports whether two equal addresses bind in one scope. The system reads an
+// IPv6 address's zone only on a link-local address, as the interface it names (by name or
+// by index: "%eth0" and "%2" can be one); elsewhere it ignores it, so [::1%1] and [::1] take
+// one port (TestReviewpt49OverlapReadsZonesAsTheSystem). A link-local address whose zone
+// names no interface overlaps nothing here: its bind fails after.
+func sameScope(first, second *net.TCPAddr) bool {
+	if first.IP.To4() != nil || !first.IP.IsLinkLocalUnicast() {
+		return true
+	}
+	firstIndex, secondIndex := zoneIndex(first.Zone), zoneIndex(second.Zone)
+	return firstIndex != 0 && firstIndex == secondIndex
+}
+
+// zoneIndex returns the index of the interface an IPv6 zone names, by name or by number
+// (0 when it names none).
+func zoneIndex(zone string) int {
+	if networkInterface, err := net.InterfaceByName(zone); err == nil {
+		return networkInterface.Index
+	}
+	if index, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return int(index)
+	}
+	return 0
 }
 
 // Address families as bits, for listenAddressesOverlap.
