@@ -292,6 +292,9 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--allow: %w", err)}
 	}
+	if o.address, err = zoneByName(o.address); err != nil {
+		return nil, usageError{err}
+	}
 	if err := checkListenAddressesFree(listenFlag{"--addr", o.address, protocolNetwork(o.address)},
 		listenFlag{"--replication-listen", o.replicationListen, "tcp"}); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"sequent/core/node/router"
@@ -106,6 +107,33 @@ func protocolNetwork(address string) string {
 		return "tcp4"
 	}
 	return "tcp6"
+}
+
+// zoneByName returns the --addr address with a numeric IPv6 zone ("%4") replaced by that
+// interface's name. Go's net (the port check's) reads a zone as a name or an index, but the
+// protocol server (gnet) reads it only as a name and binds a numeric one with no scope,
+// which the system refuses for a link-local address: the start failed with EINVAL after
+// recovery, its data directory made (TestReviewpt49NumericZoneAddrStartsOrCreatesNothing).
+// An address that does not parse is returned as is, for the listener to refuse.
+func zoneByName(address string) (string, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return address, nil
+	}
+	ip, zone, zoned := strings.Cut(host, "%")
+	if !zoned {
+		return address, nil
+	}
+	index, err := strconv.Atoi(zone)
+	if err != nil {
+		return address, nil // A name already.
+	}
+	networkInterface, err := net.InterfaceByIndex(index)
+	if err != nil {
+		return "", fmt.Errorf("--addr %s: zone %d names no network interface here: %w",
+			address, index, err)
+	}
+	return net.JoinHostPort(ip+"%"+networkInterface.Name, port), nil
 }
 
 // checkListenAddressesFree refuses, before anything is created, a start whose listeners
