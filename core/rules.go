@@ -116,9 +116,17 @@ const (
 	// overflows_credits_posted once the pair of shards had carried any amount, where one
 	// shard moves what the payee takes (core/hunt46a_balancing_max_test.go).
 	rulesVersionHeadroomBound uint32 = 10
+	// rulesVersionLedgerTotalHidden leaves the day's total out (0) of the RiskDetail of a
+	// ledger-scope daily_amount refusal (risk_ledger_daily_amount) answered to a client
+	// without the operator scope (package ledger, SetLedgerTotalHidden): that total is of
+	// every client's transfers on the ledger, and two refused probes around another
+	// client's payment read its amount exactly. Before it the detail carried the total
+	// whoever sent the transfer (core/risk/hunt49b_daily_leak_test.go,
+	// core/hunt49b_ledger_total_rules_test.go).
+	rulesVersionLedgerTotalHidden uint32 = 11
 	// RulesVersionCurrent is the newest version this build applies: the one the primary
 	// moves its machine to (upgrade_rules) before it serves writes.
-	RulesVersionCurrent = rulesVersionHeadroomBound
+	RulesVersionCurrent = rulesVersionLedgerTotalHidden
 )
 
 // AcceptsClientLimits reports whether a set_grants request carrying client limits would
@@ -139,6 +147,7 @@ func (m *Machine) setRules(version uint32) {
 	m.ledger.SetRuleOnlyWhenHeld(version >= rulesVersionRuleOnlyWhenHeld)
 	m.sagas.SetPayerBound(version >= rulesVersionPayerBound)
 	m.sagas.SetHeadroomBound(version >= rulesVersionHeadroomBound)
+	m.ledger.SetLedgerTotalHidden(version >= rulesVersionLedgerTotalHidden)
 }
 
 // RulesVersion returns the rules version in force.

@@ -144,6 +144,11 @@ type Ledger struct {
 	// rule decided to hold, and stayed beside a later refusal of the ledger's own checks.
 	// It is the owner's state, not the ledger's (no snapshot carries it).
 	ruleOnlyWhenHeld bool
+	// ledgerTotalHidden says whether a ledger-scope daily_amount refusal answered to a
+	// client without the operator scope leaves the day's total (every client's) out of
+	// its RiskDetail (SetLedgerTotalHidden; package core sets it from rules version 11
+	// on). The owner's state, as ruleOnlyWhenHeld.
+	ledgerTotalHidden bool
 
 	// fresh links the arrays and tables that allocate ahead to the populater, if any
 	// (SetPopulater).

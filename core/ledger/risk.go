@@ -102,6 +102,10 @@ func (l *Ledger) checkRisk(t *model.Transfer, event int, debitIndex, creditIndex
 	}
 	if status != model.StatusOK {
 		result.Rule = result.Risk.Rule
+		if status == model.StatusRiskLedgerDailyAmount && l.ledgerTotalHidden && !l.actor.all {
+			// The ledger's day is every client's: its total is not this one's to read.
+			result.Risk.Current = model.Uint128{}
+		}
 	}
 	return status, false
 }
@@ -115,6 +119,16 @@ func (l *Ledger) checkRisk(t *model.Transfer, event int, debitIndex, creditIndex
 // applies a log written then, whose results (remembered by the session table) must replay
 // byte for byte.
 func (l *Ledger) SetRuleOnlyWhenHeld(only bool) { l.ruleOnlyWhenHeld = only }
+
+// SetLedgerTotalHidden says whether the RiskDetail of a ledger-scope daily_amount refusal
+// (risk_ledger_daily_amount) answered to a client without the operator scope carries 0
+// instead of the day's total (true: package core from rules version 11 on). That total
+// counts every client's transfers on the ledger: a client refused twice, before and after
+// another client's payment, read that payment's amount (TestHunt49bLedgerDailyRefusal-
+// HidesOtherClientsVolume). Off (the default of New and Restore), the total is there, as
+// the builds before it answered: the owner applies a log written then, whose results
+// (remembered by the session table) must replay byte for byte.
+func (l *Ledger) SetLedgerTotalHidden(hidden bool) { l.ledgerTotalHidden = hidden }
 
 // commitRisk counts a created transfer that checkRisk passed.
 func (l *Ledger) commitRisk() {

@@ -278,8 +278,9 @@ func (r *RiskRule) kindValid() bool {
 //
 // What limit and current hold, per kind: max_amount: the maximum and 0; velocity: the
 // amount (or count) limit and the window's total before this transfer; daily_amount: the
-// limit and the day's total so far; cooling_off: the small amount and the time the payee
-// account was created; anomaly: the largest amount that would have passed and the
+// limit and the day's total so far (a ledger rule's only to an operator from rules
+// version 11: ledger.SetLedgerTotalHidden); cooling_off: the small amount and the time
+// the payee account was created; anomaly: the largest amount that would have passed and the
 // account's mean; blocked kinds and review_required: 0 and 0. amount is the amount the
 // rule evaluated; until is the soonest the refusing condition can lapse by itself (the
 // end of the window's newest bucket, when the oldest leaves: the rest may still refuse;

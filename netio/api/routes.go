@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -62,10 +63,33 @@ var routeSegments = func() [][]string {
 	return segments
 }()
 
-// match finds the route of a method and path: the route and its parameters, or the
-// status that refuses it (404 no such path, 405 no such method on it).
+// splitPath splits a path exactly as sent at its slashes and then decodes each segment's
+// percent-escapes, as RFC 3986 reads a path: "%31" is "1", while "%2F" stays inside its
+// segment, and ".", ".." and empty segments are segments like any other, which no route
+// has (the server's requestPath, TestHunt49bPathIsRoutedAsSent). ok is false when an
+// escape is malformed.
+func splitPath(path string) (segments []string, ok bool) {
+	segments = strings.Split(path, "/")
+	for i, segment := range segments {
+		if strings.IndexByte(segment, '%') < 0 {
+			continue
+		}
+		decoded, err := url.PathUnescape(segment)
+		if err != nil {
+			return nil, false
+		}
+		segments[i] = decoded
+	}
+	return segments, true
+}
+
+// match finds the route of a method and path (as sent: splitPath): the route and its
+// parameters, or the status that refuses it (404 no such path, 405 no such method on it).
 func match(method, path string) (*route, []string, int) {
-	pathParts := strings.Split(path, "/")
+	pathParts, ok := splitPath(path)
+	if !ok {
+		return nil, nil, fasthttp.StatusNotFound
+	}
 	pathFound := false
 	for i := range routes {
 		parameters, ok := matchSegments(routeSegments[i], pathParts)
@@ -83,9 +107,13 @@ func match(method, path string) (*route, []string, int) {
 	return nil, nil, fasthttp.StatusNotFound
 }
 
-// matchPattern matches a path against a pattern segment by segment.
+// matchPattern matches a path (as sent: splitPath) against a pattern segment by segment.
 func matchPattern(pattern, path string) ([]string, bool) {
-	return matchSegments(strings.Split(pattern, "/"), strings.Split(path, "/"))
+	pathParts, ok := splitPath(path)
+	if !ok {
+		return nil, false
+	}
+	return matchSegments(strings.Split(pattern, "/"), pathParts)
 }
 
 // matchSegments matches a split path against a split pattern: "{…}" takes any
