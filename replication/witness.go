@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/netio/acceptretry"
 	"sequent/netio/peer"
 )
 
@@ -320,8 +321,12 @@ func OpenWitness(config WitnessConfig) (*Witness, error) {
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}
-	// Under TLS, so that a connection past its peer's share costs no handshake.
-	config.Listener = peer.NewListener(config.Listener, witnessConnectionsPerPeerMax, nil)
+	// Under TLS, so that a connection past its peer's share costs no handshake. Running
+	// out of file descriptors is waited out: the accept loop returned on any error, and
+	// one EMFILE ended the witness for good
+	// (TestLeft49bOutOfFileDescriptorsDoesNotStopTheWitness).
+	config.Listener = peer.NewListener(acceptretry.NewListener(config.Listener,
+		config.Logger, "replication: witness"), witnessConnectionsPerPeerMax, nil)
 	if config.TLS != nil {
 		// The handshake runs on the first write (the challenge), under serve's deadline.
 		config.Listener = tls.NewListener(config.Listener, config.TLS.Server)

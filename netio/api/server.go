@@ -21,6 +21,7 @@ import (
 	"sequent/core/backend"
 	"sequent/core/model"
 	"sequent/netio"
+	"sequent/netio/acceptretry"
 	"sequent/netio/httpguard"
 	"sequent/netio/peer"
 )
@@ -249,7 +250,9 @@ func (s *Server) Start() error {
 			return fmt.Errorf("api: listen: %w", err)
 		}
 	}
-	listener = newPeerListener(listener)
+	// fasthttp's Serve returns on an accept error other than a timeout: one EMFILE
+	// ended the API for good (TestLeft49bOutOfFileDescriptorsDoesNotStopTheAPI).
+	listener = newPeerListener(acceptretry.NewListener(listener, s.config.Logger, "api"))
 	if s.config.TLS != nil {
 		listener = tls.NewListener(listener, s.config.TLS)
 	}

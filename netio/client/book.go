@@ -12,12 +12,22 @@ import (
 
 // Book is a local copy of one instrument's order book: price levels with their absolute
 // quantity and order count, at a market-data sequence.
+//
+// get_book sends at most model.DepthLevelsPerSideMax levels a side, the best ones, and
+// does not say whether a side had more (PROTOCOL.md 8a). Of a side the snapshot filled,
+// the book is exact only up to the snapshot's worst price on that side (Bound): beyond
+// it, it holds just the levels updates named since and lacks the others. Levels leaves
+// those out, so that what it returns is the engine's book at Sequence.
 type Book struct {
 	Instrument uint32
 	Sequence   uint64 // Last sequence applied.
 	Op         uint64 // Op of the last update applied (or of the snapshot).
 	bids       map[uint64]model.DepthLevel
 	asks       map[uint64]model.DepthLevel
+	// The snapshot's worst bid and ask, for a side it filled (bidBounded, askBounded):
+	// levels past them are not known to be complete.
+	bidBound, askBound     uint64
+	bidBounded, askBounded bool
 }
 
 // ErrBookGap reports an update that does not follow the book's sequence: updates were
@@ -34,13 +44,56 @@ func (b *Book) side(side model.Side) map[uint64]model.DepthLevel {
 	return b.asks
 }
 
-// Load replaces the book with a snapshot (get_book's header and levels).
+// Load replaces the book with a snapshot (get_book's header and levels, asked for
+// model.DepthLevelsPerSideMax levels a side). A side with that many levels may have had
+// more: the book then keeps its worst price as the side's Bound.
 func (b *Book) Load(header model.BookHeader, levels []model.DepthLevel) {
 	b.Instrument, b.Sequence, b.Op = header.Instrument, header.Sequence, header.Op
 	clear(b.side(model.SideBuy))
 	clear(b.side(model.SideSell))
+	b.bidBounded, b.askBounded = false, false
+	bids, asks := 0, 0
 	for _, level := range levels {
 		b.side(level.Side)[level.Price] = level
+		if level.Side == model.SideBuy {
+			if bids == 0 || level.Price < b.bidBound {
+				b.bidBound = level.Price // The worst bid: the lowest.
+			}
+			bids++
+		} else {
+			if asks == 0 || level.Price > b.askBound {
+				b.askBound = level.Price // The worst ask: the highest.
+			}
+			asks++
+		}
+	}
+	b.bidBounded = bids >= model.DepthLevelsPerSideMax
+	b.askBounded = asks >= model.DepthLevelsPerSideMax
+}
+
+// Bound reports how far a side is exact: when bounded, only its levels at or better
+// than price (a bid's at or above it, an ask's at or below it) are the engine's, all of
+// them; the snapshot had model.DepthLevelsPerSideMax levels on that side and may have
+// left worse ones out. When not bounded, the whole side is exact. A new snapshot moves
+// the bound (FollowBook takes one after a gap or a loss, not when the exact levels run
+// out: a caller that needs deeper levels than the bound can call GetBook itself).
+func (b *Book) Bound(side model.Side) (price uint64, bounded bool) {
+	if side == model.SideBuy {
+		return b.bidBound, b.bidBounded
+	}
+	return b.askBound, b.askBounded
+}
+
+// exact reports whether a level of side at price is within the side's Bound.
+func (b *Book) exact(side model.Side, price uint64) bool {
+	bound, bounded := b.Bound(side)
+	switch {
+	case !bounded:
+		return true
+	case side == model.SideBuy:
+		return price >= bound
+	default:
+		return price <= bound
 	}
 }
 
@@ -69,11 +122,15 @@ func (b *Book) Apply(u *model.MarketDataUpdate) error {
 	return nil
 }
 
-// Levels returns up to count levels of a side, best first (count <= 0: all).
+// Levels returns up to count levels of a side, best first (count <= 0: all), of those
+// within the side's Bound: a level an update named past it is left out, since the levels
+// between it and the bound are not known.
 func (b *Book) Levels(side model.Side, count int) []model.DepthLevel {
 	levels := make([]model.DepthLevel, 0, len(b.side(side)))
 	for _, level := range b.side(side) {
-		levels = append(levels, level)
+		if b.exact(side, level.Price) {
+			levels = append(levels, level)
+		}
 	}
 	slices.SortFunc(levels, func(x, y model.DepthLevel) int {
 		if side == model.SideBuy {
@@ -100,7 +157,7 @@ func (b *Book) Levels(side model.Side, count int) []model.DepthLevel {
 // snapshot. FollowBook drives it over a connection; tests drive it directly.
 type BookBuilder struct {
 	Book      Book
-	Synced    bool                     // The book is exact as of Book.Sequence.
+	Synced    bool                     // The book is exact as of Book.Sequence, within Book.Bound.
 	Snapshots int                      // Snapshots loaded so far.
 	Gaps      int                      // Times it had to start over.
 	buffered  []model.MarketDataUpdate // Updates waiting for a snapshot.
@@ -163,7 +220,7 @@ func (b *BookBuilder) Snapshot(header model.BookHeader, levels []model.DepthLeve
 
 // FollowBook keeps a local book of one instrument up to date over c, following the
 // procedure of PROTOCOL.md 8a, and calls onChange (on its own goroutine) after every
-// change of the book while it is exact. It returns when ctx ends, or on a request error.
+// change of the book while it is exact (within Book.Bound on a side the snapshot filled). It returns when ctx ends, or on a request error.
 // After a reconnect the client resumes the subscription from the op its updates were
 // seen through, so the book carries on without a snapshot when the server still holds
 // the missed updates (across a failover too); otherwise the server says so and the book

@@ -1,14 +1,12 @@
 package ops
 
 import (
-	"errors"
 	"net"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"sequent/netio/acceptretry"
 	"sequent/netio/peer"
 )
 
@@ -37,47 +35,22 @@ type allowListener struct {
 }
 
 // Accept returns the next connection of an admitted peer. Running out of file
-// descriptors (or kernel memory) is waited out, acceptRetryDelayFirst doubling up to
-// acceptRetryDelayMax between tries: fasthttp's Serve retries only a timeout and returns
-// on any other error, which ended the operators' server for good on one EMFILE
+// descriptors (or kernel memory) is waited out (acceptretry.Accept): fasthttp's Serve
+// retries only a timeout and returns on any other error, which ended the operators'
+// server for good on one EMFILE
 // (TestReviewHN49OutOfFileDescriptorsDoesNotStopTheOperatorsPort).
 func (l *allowListener) Accept() (net.Conn, error) {
-	delay := time.Duration(0)
 	for {
-		conn, err := l.Listener.Accept()
-		if err != nil && outOfResources(err) {
-			delay = min(max(2*delay, acceptRetryDelayFirst), acceptRetryDelayMax)
-			l.server.logger.Warn("ops: accepting connections failed; retrying",
-				"error", err.Error(), "delay", delay.String())
-			time.Sleep(delay)
-			continue
-		}
+		conn, err := acceptretry.Accept(l.Listener, l.server.logger, "ops")
 		if err != nil {
 			return nil, err
 		}
-		delay = 0
 		address, ok := peer.AddressOf(conn.RemoteAddr())
 		if !ok || allowed(l.server.allow, address) {
 			return conn, nil
 		}
 		l.refused.pass(conn)
 	}
-}
-
-// Waits between accepts that failed for want of resources (allowListener.Accept): short
-// at first (a burst of connections elsewhere in the process ends quickly), at most
-// acceptRetryDelayMax so that the port answers within it once descriptors are free, and
-// one warning per try at most.
-const (
-	acceptRetryDelayFirst = 5 * time.Millisecond
-	acceptRetryDelayMax   = time.Second
-)
-
-// outOfResources reports whether an accept failed for want of file descriptors or
-// kernel memory, which frees up as other connections close.
-func outOfResources(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
 // refusedListener is the refusal server's listener: the connections allowListener
