@@ -10,7 +10,8 @@ import (
 
 // fakeGo stands for go in TestReviewci48CIRunFailsInEveryStep: each command .ci/run gives
 // it succeeds at once, except the one of the step named by $FAIL_STEP. The test binaries
-// and the mutation tool it "builds" are scripts that fail the same way.
+// and the mutation tool it "builds" are scripts that fail the same way. fuzz-build fails
+// the build of a package's fuzzing test binary (go test -c), which fuzz_all must count.
 const fakeGo = `#!/bin/sh
 fail() { [ "$FAIL_STEP" = "$1" ] && exit 1; exit 0; }
 case "$1" in
@@ -31,6 +32,7 @@ build)
 test)
 	case " $* " in
 	*" -c "*)
+		[ "$FAIL_STEP" = fuzz-build ] && exit 1
 		while [ "$1" != -o ]; do shift; done
 		printf '#!/bin/sh\n[ "$FAIL_STEP" = fuzz ] && exit 1\nexit 0\n' >"$2"; chmod +x "$2"; exit 0 ;;
 	*" -race "*) fail race ;;
@@ -81,7 +83,7 @@ func TestReviewci48CIRunFailsInEveryStep(t *testing.T) {
 		}
 	}
 	for _, step := range []string{"", "gofmt", "vet", "build", "promtool", "tests",
-		"invariants", "race", "fuzz", "guard-1", "guard-2"} {
+		"invariants", "race", "fuzz", "fuzz-build", "guard-1", "guard-2"} {
 		command := exec.Command("bash", filepath.Join(root, ".ci/run"))
 		command.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"),
 			"FAIL_STEP="+step, "FAKE_ROOT="+root)
