@@ -11,7 +11,10 @@ import (
 // fakeGo stands for go in TestReviewci48CIRunFailsInEveryStep: each command .ci/run gives
 // it succeeds at once, except the one of the step named by $FAIL_STEP. The test binaries
 // and the mutation tool it "builds" are scripts that fail the same way. fuzz-build fails
-// the build of a package's fuzzing test binary (go test -c), which fuzz_all must count.
+// the build of a package's fuzzing test binary (go test -c), which fuzz_all must count;
+// fuzz-list its go list of the packages (which prints what it could, then fails): until
+// review of session 49 the list came through a process substitution, whose status
+// nothing checks, so CI passed with the packages after the failure never fuzzed.
 const fakeGo = `#!/bin/sh
 fail() { [ "$FAIL_STEP" = "$1" ] && exit 1; exit 0; }
 case "$1" in
@@ -20,7 +23,7 @@ mod) exit 0 ;;
 vet) fail vet ;;
 env) echo "$FAKE_ROOT/cache"; exit 0 ;;
 list)
-	if [ "$2" = -f ]; then echo "sequent/fz $FAKE_ROOT/fz"; else printf 'sequent/core/ledger\nsequent/wal\n'; fi
+	if [ "$2" = -f ]; then echo "sequent/fz $FAKE_ROOT/fz"; [ "$FAIL_STEP" = fuzz-list ] && exit 1; else printf 'sequent/core/ledger\nsequent/wal\n'; fi
 	exit 0 ;;
 build)
 	if [ "$2" = -o ]; then
@@ -83,7 +86,7 @@ func TestReviewci48CIRunFailsInEveryStep(t *testing.T) {
 		}
 	}
 	for _, step := range []string{"", "gofmt", "vet", "build", "promtool", "tests",
-		"invariants", "race", "fuzz", "fuzz-build", "guard-1", "guard-2"} {
+		"invariants", "race", "fuzz", "fuzz-build", "fuzz-list", "guard-1", "guard-2"} {
 		command := exec.Command("bash", filepath.Join(root, ".ci/run"))
 		command.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"),
 			"FAIL_STEP="+step, "FAKE_ROOT="+root)
