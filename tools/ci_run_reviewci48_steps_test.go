@@ -14,7 +14,9 @@ import (
 // the build of a package's fuzzing test binary (go test -c), which fuzz_all must count;
 // fuzz-list its go list of the packages (which prints what it could, then fails): until
 // review of session 49 the list came through a process substitution, whose status
-// nothing checks, so CI passed with the packages after the failure never fuzzed.
+// nothing checks, so CI passed with the packages after the failure never fuzzed;
+// race-list the race step's go list, whose status the grep's "|| true" (for a list with
+// no race package) swallowed: the race step never started and CI passed.
 const fakeGo = `#!/bin/sh
 fail() { [ "$FAIL_STEP" = "$1" ] && exit 1; exit 0; }
 case "$1" in
@@ -23,8 +25,10 @@ mod) exit 0 ;;
 vet) fail vet ;;
 env) echo "$FAKE_ROOT/cache"; exit 0 ;;
 list)
-	if [ "$2" = -f ]; then echo "sequent/fz $FAKE_ROOT/fz"; [ "$FAIL_STEP" = fuzz-list ] && exit 1; else printf 'sequent/core/ledger\nsequent/wal\n'; fi
-	exit 0 ;;
+	if [ "$2" = -f ]; then echo "sequent/fz $FAKE_ROOT/fz"; [ "$FAIL_STEP" = fuzz-list ] && exit 1; exit 0; fi
+	# race-list: the race step's go list ./... fails after printing a package that is not one of its.
+	[ "$FAIL_STEP" = race-list ] && [ "$2" = ./... ] && { echo sequent/core/ledger; exit 1; }
+	printf 'sequent/core/ledger\nsequent/wal\n'; exit 0 ;;
 build)
 	if [ "$2" = -o ]; then
 		# The mutation tool: -json DIR/guard-K.json comes last; run K fails for FAIL_STEP=guard-K.
@@ -86,7 +90,7 @@ func TestReviewci48CIRunFailsInEveryStep(t *testing.T) {
 		}
 	}
 	for _, step := range []string{"", "gofmt", "vet", "build", "promtool", "tests",
-		"invariants", "race", "fuzz", "fuzz-build", "fuzz-list", "guard-1", "guard-2"} {
+		"invariants", "race", "fuzz", "fuzz-build", "fuzz-list", "race-list", "guard-1", "guard-2"} {
 		command := exec.Command("bash", filepath.Join(root, ".ci/run"))
 		command.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"),
 			"FAIL_STEP="+step, "FAKE_ROOT="+root)
