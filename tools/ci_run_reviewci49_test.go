@@ -3,7 +3,10 @@ package tools
 import (
 	"bufio"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,5 +49,63 @@ func TestReviewci49GuardCountInTheDocsIsTheList(t *testing.T) {
 				t.Errorf("%s says %q; guard.txt lists %d mutants", name, match[0], listed)
 			}
 		}
+	}
+}
+
+// TestReviewci49RacePackagesAreTheListedOnesLongestFirst: the race step runs exactly the
+// packages go list gives that race_pattern matches, each once, the ones race_longest_first
+// names first in its order and the rest in go list's order. session 49 checked the set
+// once by hand (cmp); nothing pinned it, and a grep that matched within lines instead of
+// whole ones (-vF for -vxF) would have dropped netio/ops, netio/wire... from the race step
+// with every test passing. The list given here holds names that begin like a listed one.
+func TestReviewci49RacePackagesAreTheListedOnesLongestFirst(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	script, err := os.ReadFile("../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(script)
+	start := strings.Index(text, "\nrace_pattern='")
+	endMarker := "\nrace_packages=$(echo $race_packages)\n"
+	end := strings.Index(text, endMarker)
+	pattern := regexp.MustCompile(`(?m)^race_pattern='([^']+)'$`).FindStringSubmatch(text)
+	longest := regexp.MustCompile(`(?m)^race_longest_first='([^']+)'$`).FindStringSubmatch(text)
+	if start < 0 || end < start || pattern == nil || longest == nil {
+		t.Fatal(".ci/run no longer computes race_packages as this test expects")
+	}
+	listed := []string{"sequent/bench", "sequent/core", "sequent/core/ledger", "sequent/core/node",
+		"sequent/core/node/router", "sequent/core/shard", "sequent/core/shardmap", "sequent/netio",
+		"sequent/netio/api", "sequent/netio/capture", "sequent/netio/client", "sequent/netio/ops",
+		"sequent/netio/wire", "sequent/replication", "sequent/tools", "sequent/tools/e2e",
+		"sequent/tools/mutation", "sequent/wal", "sequent/walkthrough"}
+	directory := t.TempDir()
+	fake := "#!/bin/sh\n[ \"$1\" = list ] || exit 3\nprintf '%s\\n' " + strings.Join(listed, " ") + "\n"
+	if err := os.WriteFile(filepath.Join(directory, "go"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	command := exec.Command("bash", "-c", "set -euo pipefail\n"+text[start:end+len(endMarker)]+
+		"echo \"$race_packages\"\n")
+	command.Env = append(os.Environ(), "PATH="+directory+":"+os.Getenv("PATH"))
+	out, err := command.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	matches := regexp.MustCompile(pattern[1])
+	var want []string
+	first := strings.Fields(longest[1])
+	for _, name := range first {
+		if slices.Contains(listed, name) && matches.MatchString(name) {
+			want = append(want, name)
+		}
+	}
+	for _, name := range listed {
+		if matches.MatchString(name) && !slices.Contains(first, name) {
+			want = append(want, name)
+		}
+	}
+	if got := strings.Fields(string(out)); !slices.Equal(got, want) {
+		t.Fatalf("race step's packages:\n%v\nwant:\n%v", got, want)
 	}
 }
