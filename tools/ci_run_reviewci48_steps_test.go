@@ -5,13 +5,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakeGo stands for go in TestReviewci48CIRunFailsInEveryStep: each command .ci/run gives
 // it succeeds at once, except the one of the step named by $FAIL_STEP. The test binaries
 // and the mutation tool it "builds" are scripts that fail the same way. fuzz-build fails
 // the build of a package's fuzzing test binary (go test -c), which fuzz_all must count;
+// tests-killed kills the tests' go test, tests-shell and invariants-shell the shell of
+// their step beside (which then writes no status: the poll loop must still see it end);
 // fuzz-list its go list of the packages (which prints what it could, then fails): until
 // review of session 49 the list came through a process substitution, whose status
 // nothing checks, so CI passed with the packages after the failure never fuzzed;
@@ -43,13 +47,18 @@ test)
 		while [ "$1" != -o ]; do shift; done
 		printf '#!/bin/sh\n[ "$FAIL_STEP" = fuzz ] && exit 1\nexit 0\n' >"$2"; chmod +x "$2"; exit 0 ;;
 	*" -race "*) fail race ;;
-	*" invariants "*) fail invariants ;;
-	*) fail tests ;;
+	*" invariants "*) [ "$FAIL_STEP" = invariants-shell ] && kill -KILL $PPID; fail invariants ;;
+	*) [ "$FAIL_STEP" = tests-killed ] && kill -KILL $$; [ "$FAIL_STEP" = tests-shell ] && kill -KILL $PPID; fail tests ;;
 	esac ;;
 esac
 echo "fake go: unexpected $*" >&2
 exit 3
 `
+
+// ciRunHangMax bounds one fake .ci/run in TestReviewci48CIRunFailsInEveryStep: a bound on
+// a hang (a poll loop that never sees a step end), not a timing assertion (each takes
+// seconds).
+const ciRunHangMax = 5 * time.Minute
 
 // TestReviewci48CIRunFailsInEveryStep runs the whole .ci/run with go, gofmt, git and the
 // system tools replaced by fakes that succeed, except in one step at a time: CI must pass
@@ -90,7 +99,8 @@ func TestReviewci48CIRunFailsInEveryStep(t *testing.T) {
 		}
 	}
 	for _, step := range []string{"", "gofmt", "vet", "build", "promtool", "tests",
-		"invariants", "race", "fuzz", "fuzz-build", "fuzz-list", "race-list", "guard-1", "guard-2"} {
+		"invariants", "race", "fuzz", "fuzz-build", "fuzz-list", "race-list", "guard-1", "guard-2",
+		"tests-killed", "tests-shell", "invariants-shell"} {
 		command := exec.Command("bash", filepath.Join(root, ".ci/run"))
 		command.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"),
 			"FAIL_STEP="+step, "FAKE_ROOT="+root)
@@ -99,7 +109,16 @@ func TestReviewci48CIRunFailsInEveryStep(t *testing.T) {
 			t.Fatal(err)
 		}
 		command.Stdout, command.Stderr = outputFile, outputFile
-		runErr := command.Run()
+		if err := command.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var hung atomic.Bool
+		stop := time.AfterFunc(ciRunHangMax, func() { hung.Store(true); command.Process.Kill() })
+		runErr := command.Wait()
+		stop.Stop()
+		if hung.Load() {
+			t.Errorf("step %q failing: .ci/run still running after %v (a step it never sees end)", step, ciRunHangMax)
+		}
 		defer func() { out, _ := os.ReadFile(outputFile.Name()); t.Logf("%q:\n%s", step, out) }()
 		outputFile.Close()
 		out, _ := os.ReadFile(outputFile.Name())
