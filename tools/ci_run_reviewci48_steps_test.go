@@ -35,8 +35,24 @@ list)
 	printf 'sequent/core/ledger\nsequent/wal\n'; exit 0 ;;
 build)
 	if [ "$2" = -o ]; then
-		# The mutation tool: -json DIR/guard-K.json comes last; run K fails for FAIL_STEP=guard-K.
-		printf '#!/bin/sh\nfor a; do last=$a; done\nname=${last##*/}\n[ "$FAIL_STEP" = "${name%%.json}" ] && exit 1\nexit 0\n' >"$3"
+		# The mutation tool: -json DIR/guard-K.json comes last; run K fails for
+		# FAIL_STEP=guard-K. Like the real one given -claim DIR, it first claims the list's
+		# package (one here: an exclusive mkdir) and says so when the claim is its own.
+		cat >"$3" <<'TOOL'
+#!/bin/sh
+claims=
+while [ $# -gt 0 ]; do
+	[ "$1" = -claim ] && claims=$2
+	last=$1
+	shift
+done
+name=${last##*/}
+name=${name%.json}
+[ -d "$claims" ] || { echo "fake guard: no -claim directory"; exit 1; }
+mkdir "$claims/package" 2>/dev/null && echo "fake guard: $name claimed the package"
+[ "$FAIL_STEP" = "$name" ] && exit 1
+exit 0
+TOOL
 		chmod +x "$3"
 	fi
 	fail build ;;
@@ -122,6 +138,14 @@ func TestReviewci48CIRunFailsInEveryStep(t *testing.T) {
 		defer func() { out, _ := os.ReadFile(outputFile.Name()); t.Logf("%q:\n%s", step, out) }()
 		outputFile.Close()
 		out, _ := os.ReadFile(outputFile.Name())
+		// Both guard runs collected: the package was claimed, and tested, by exactly one,
+		// in this CI run's own claim directory (a directory two CI runs shared would
+		// leave the second run's guard testing nothing).
+		if strings.Contains(string(out), "-- guard-1: exit status") && strings.Contains(string(out), "-- guard-2: exit status") {
+			if claimed := strings.Count(string(out), "claimed the package"); claimed != 1 {
+				t.Errorf("step %q failing: the guard's package was claimed %d times, want once:\n%s", step, claimed, out)
+			}
+		}
 		passed := runErr == nil && strings.Contains(string(out), "== CI passed")
 		switch {
 		case step == "" && !passed:
