@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestReviewci49GuardCountInTheDocsIsTheList: README.md and .ci/run describe CI's guard
@@ -107,5 +109,44 @@ func TestReviewci49RacePackagesAreTheListedOnesLongestFirst(t *testing.T) {
 	}
 	if got := strings.Fields(string(out)); !slices.Equal(got, want) {
 		t.Fatalf("race step's packages:\n%v\nwant:\n%v", got, want)
+	}
+}
+
+// TestReviewci49CIStopsWhatACollectedStepLeft: a step's command that ends and leaves a
+// process of its own behind in its group (a test binary that timed out or crashed leaves
+// the servers it started, which go test does not wait for) was left running after CI
+// had exited: stop_beside skips the steps already collected, and the step's watcher is
+// stopped when its command ends. Until session 48 the steps shared the script's process
+// group, which a runner's kill of that group reached; since then nothing did.
+func TestReviewci49CIStopsWhatACollectedStepLeft(t *testing.T) {
+	requireBashAndProc(t)
+	functions := ciRunBesideFunctions(t)
+	directory := t.TempDir()
+	pidFile := filepath.Join(directory, "left.pid")
+	script := "set -euo pipefail\nstarted=$(date +%s)\n" + functions + "\n" +
+		"beside leaky sh -c 'sleep 600 >/dev/null 2>&1 & echo $! >" + pidFile + "'\n" +
+		"collect leaky\n"
+	outputFile, err := os.Create(filepath.Join(directory, "output"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outputFile.Close()
+	command := exec.Command("bash", "-c", script)
+	command.Stdout, command.Stderr = outputFile, outputFile
+	if err := command.Run(); err != nil {
+		out, _ := os.ReadFile(outputFile.Name())
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(waitForFile(t, pidFile))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	deadline := time.Now().Add(besideStopWaitMax)
+	for processRunning(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a process the collected step left is still running %v after the script exited", besideStopWaitMax)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
