@@ -35,3 +35,28 @@ func TestReviewHO49HostCheckedBeforeTheRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewHO49NamesMatchOnlyInASCIICase: Host names are DNS names, compared without
+// regard to ASCII case. bytes.EqualFold folds Unicode too, so a Host header holding
+// U+017F (long s, folds to "s") or U+212A (Kelvin sign, folds to "k") matched localhost
+// or a listed name and was served, though it names neither. (No browser sends such a
+// Host: it sends the IDNA/punycode ASCII form; this is the check saying what it means.)
+func TestReviewHO49NamesMatchOnlyInASCIICase(t *testing.T) {
+	fake := newFakeSources()
+	server := startServer(t, Config{Hosts: []string{"sequent-k"},
+		RequestsPerSecondPerAddress: -1}, fake.sources())
+	for _, host := range []string{"localho\u017ft", "sequent-\u212a:7401"} {
+		got := rawRequest(t, server, "GET "+PathStatus+" HTTP/1.1\r\nHost: "+host+"\r\n")
+		if got.code != http.StatusMisdirectedRequest {
+			t.Errorf("GET %s with Host %q: %d %.60s, want 421", PathStatus, host, got.code,
+				got.body)
+		}
+	}
+	for _, host := range []string{"LocalHost", "SEQUENT-K:7401"} {
+		got := rawRequest(t, server, "GET "+PathStatus+" HTTP/1.1\r\nHost: "+host+"\r\n")
+		if got.code != http.StatusOK {
+			t.Errorf("GET %s with Host %q: %d %.60s, want 200", PathStatus, host, got.code,
+				got.body)
+		}
+	}
+}
