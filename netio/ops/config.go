@@ -237,15 +237,34 @@ func hostAccepted(names []string, header []byte) bool {
 		return address.Is4()
 	}
 	host = bytes.TrimSuffix(host, []byte("."))
-	if bytes.EqualFold(host, []byte("localhost")) {
+	if equalFoldASCII(host, "localhost") {
 		return true
 	}
 	for _, name := range names {
-		if bytes.EqualFold(host, []byte(name)) {
+		if equalFoldASCII(host, name) {
 			return true
 		}
 	}
 	return false
+}
+
+// equalFoldASCII reports whether host equals name (lowercase ASCII, as ParseHosts returns
+// it) but for the case of ASCII letters. Not bytes.EqualFold: it folds Unicode too, so a
+// Host holding U+017F or U+212A (which fold to "s" and "k") matched a name it is not
+// (TestReviewHO49NamesMatchOnlyInASCIICase).
+func equalFoldASCII(host []byte, name string) bool {
+	if len(host) != len(name) {
+		return false
+	}
+	for i, c := range host {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != name[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // validPort reports whether the part of a Host header after the host is empty, ":" or

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,17 @@ func TestParseHostsRefusesWhatIsNotAName(t *testing.T) {
 	if _, err := ParseHosts(make([]string, hostsMax+1)); !errors.Is(err, ErrConfig) {
 		t.Errorf("ParseHosts of %d names: %v, want ErrConfig", hostsMax+1, err)
 	}
+	// The bounds themselves are accepted: hostsMax names, a name of hostBytesMax bytes.
+	most := make([]string, hostsMax)
+	for i := range most {
+		most[i] = "node" + strconv.Itoa(i)
+	}
+	if _, err := ParseHosts(most); err != nil {
+		t.Errorf("ParseHosts of %d names: %v, want them accepted", hostsMax, err)
+	}
+	if _, err := ParseHosts([]string{strings.Repeat("a", hostBytesMax)}); err != nil {
+		t.Errorf("ParseHosts of a %d-byte name: %v, want it accepted", hostBytesMax, err)
+	}
 }
 
 func countEvent(events []string, name string) int {
@@ -160,7 +172,10 @@ func TestHostAcceptedParsesTheHeader(t *testing.T) {
 		"[::1]:1": true, "[::1]:": true, "Node1.Example.:7401": true, "localhost": true,
 		"::1": false, "[::1": false, "[::1]x": false, "[::1]:p": false, "127.0.0.1:port": false,
 		"[127.0.0.1]": false, "127.0.0.1:1234567": false, "node2.example": false,
-		"[fe80::1%25eth0]": true} {
+		"[fe80::1%25eth0]": true,
+		// An IPv6 literal without brackets whose last group reads as a port: the host
+		// part parses as an address, which must still be refused (only IPv4 goes bare).
+		"::1:7401": false, "::ffff:127.0.0.1:80": false} {
 		if got := hostAccepted(names, []byte(header)); got != want {
 			t.Errorf("hostAccepted(%q) = %v, want %v", header, got, want)
 		}
