@@ -1064,6 +1064,19 @@ func printOrders(cmd *cobra.Command, options *clientOptions, orders []model.Orde
 	return nil
 }
 
+// What to do when the node refuses an order read whole (client.
+// ErrOrderReadNeedsInstrument, status 85): its instruments are on several shards, each
+// numbering its own orders, so an order id alone or every instrument of an account names
+// no shard; the bare status does not say which flag answers.
+const (
+	orderLookupNeedsInstrument = "this node's instruments are on several shards, so an " +
+		"order id alone names no shard: list the account's orders of one instrument " +
+		"instead (sequent client order list --account ACCOUNT --instrument INSTRUMENT)"
+	orderListNeedsInstrument = "this node's instruments are on several shards: give " +
+		"--instrument INSTRUMENT to list the account's orders of one instrument (its " +
+		"shard answers), once per instrument"
+)
+
 func newOrderLookupCommand(options *clientOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:     "lookup ORDER_ID...",
@@ -1081,6 +1094,9 @@ func newOrderLookupCommand(options *clientOptions) *cobra.Command {
 			}
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				orders, err := c.LookupOrders(ctx, ids)
+				if errors.Is(err, client.ErrOrderReadNeedsInstrument) {
+					return fmt.Errorf("%w\n%s", err, orderLookupNeedsInstrument)
+				}
 				if err != nil {
 					return err
 				}
@@ -1108,6 +1124,9 @@ func newOrderListCommand(options *clientOptions) *cobra.Command {
 			}
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				orders, err := c.GetAccountOrders(ctx, filter)
+				if errors.Is(err, client.ErrOrderReadNeedsInstrument) {
+					return fmt.Errorf("%w\n%s", err, orderListNeedsInstrument)
+				}
 				if err != nil {
 					return err
 				}

@@ -25,7 +25,8 @@ type Config struct {
 	Address string
 	// TLSCertFile and TLSKeyFile, both set, make the server speak HTTPS only (TLS 1.2
 	// or newer) with this PEM certificate chain and key; both empty: plain HTTP. They
-	// are read once, by New.
+	// are read by New and again by ReloadCertificate. The certificate's DNS names are
+	// accepted in Host as if listed in Hosts.
 	TLSCertFile, TLSKeyFile string
 	// AllowCIDRs lists the networks ("10.0.0.0/8", "::1/128"; a bare address means that
 	// one host) that may use the server; any other peer gets 403 before any handler
@@ -39,8 +40,10 @@ type Config struct {
 	// the TCP peer, and an operator's browser is a permitted peer, so a page whose DNS
 	// name an attacker re-points at the node (DNS rebinding) would otherwise read the
 	// token-free endpoints same-origin; such a browser always sends the attacker's name.
-	// A request without a Host header (HTTP/1.0) is accepted. Empty: only IP literals
-	// and localhost. Parsed by ParseHosts.
+	// A request without a Host header (HTTP/1.0) is accepted. Under TLS the served
+	// certificate's DNS names are accepted too (certificateHostNames), and follow
+	// ReloadCertificate. Empty: only IP literals, localhost (and the certificate's
+	// names). Parsed by ParseHosts.
 	Hosts []string
 	// Tokens checks an admin bearer token and names who holds it. It must compare in
 	// constant time (TokenChecker does) and be safe from any goroutine. Nil: every
@@ -207,7 +210,8 @@ func validHostName(name string) bool {
 }
 
 // hostAccepted reports whether a request's Host header (with or without a port) names an
-// IP literal, localhost or one of names (lowercased, from ParseHosts); an empty header
+// IP literal, localhost or one of names (lowercased, from ParseHosts, then the served
+// certificate's, whose wildcards match one label: hostMatches); an empty header
 // (HTTP/1.0) is accepted. A malformed header (an IPv6 literal without brackets, a port
 // that is not a number) is not.
 func hostAccepted(names []string, header []byte) bool {
@@ -241,7 +245,7 @@ func hostAccepted(names []string, header []byte) bool {
 		return true
 	}
 	for _, name := range names {
-		if equalFoldASCII(host, name) {
+		if hostMatches(host, name) {
 			return true
 		}
 	}

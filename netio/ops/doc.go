@@ -140,6 +140,12 @@
 // the page's name in Host, so only IP literals, localhost and the names the operator
 // lists (Config.Hosts, serve --http-host) are answered; a request without Host (HTTP/1.0)
 // is, since no browser sends one. The Host of an absolute-form request line is checked too.
+// Under TLS the served certificate's DNS names are accepted as if listed (its subject
+// alternative names; the common name only if it has none; "*.example.com" matches one
+// label, as a TLS client matches it): operators and scrapers reach the port by the name
+// their client verifies, and a rebinding page cannot present that name's certificate.
+// A reload swaps the names with the certificate. The refusal's log line names the
+// refused Host (escaped, at most hostLogBytesMax bytes), so the operator sees what to add.
 //
 // A request goes: allow-list (403) → Host (421) → the address's rate (429; after the Host
 // check so that a rebinding page cannot spend the operator's own budget) → the endpoint. An admin
@@ -154,7 +160,7 @@
 // With Config.TLSCertFile and TLSKeyFile the server speaks only HTTPS (TLS 1.2 or later).
 // Every handshake takes the certificate current at that moment, so ReloadCertificate
 // (serve calls it on SIGHUP) renews it without a restart; a failed reload keeps the old
-// pair.
+// pair. The Host check follows: the new certificate's DNS names replace the old one's.
 //
 // # Metrics
 //

@@ -55,6 +55,13 @@ const (
 	hostsMax = 64
 	// hostBytesMax is the longest DNS name (RFC 1035: 253 characters in text form).
 	hostBytesMax = 253
+	// certificateHostsMax bounds the DNS names taken from the served TLS certificate
+	// (each request compares its Host with every one, as with hostsMax); a certificate
+	// naming more is refused by New and ReloadCertificate. Public CAs issue at most 100.
+	certificateHostsMax = 256
+	// hostLogBytesMax bounds the refused Host a refusal's log line shows: a longest DNS
+	// name and a port, so that a client cannot make the log line long.
+	hostLogBytesMax = hostBytesMax + len(":65535")
 
 	// RequestsPerSecondPerAddressDefault bounds the requests one peer address may make
 	// (Config.RequestsPerSecondPerAddress): a scraper asks every 15-60 s, a load

@@ -54,8 +54,9 @@ type Server struct {
 	hosts   []string       // Config.Hosts lowercased (ParseHosts); immutable.
 	logger  *slog.Logger   // Never nil.
 	tls     *tls.Config    // Nil: plain HTTP. Immutable (the certificate is not).
-	// certificate is the pair TLS handshakes present; ReloadCertificate replaces it.
-	certificate atomic.Pointer[tls.Certificate]
+	// certificate is the pair TLS handshakes present and the Host names it makes
+	// acceptable; ReloadCertificate replaces both at once.
+	certificate atomic.Pointer[servedCertificate]
 	http        *fasthttp.Server // Its fields are set by New and never changed.
 	registry    *prometheus.Registry
 	metrics     *httpMetrics     // Atomic counters.
@@ -115,7 +116,7 @@ func New(config Config, sources Sources) (*Server, error) {
 		// Each handshake takes the current certificate, so a reload needs no restart.
 		s.tls = &tls.Config{MinVersion: tls.VersionTLS12,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-				return s.certificate.Load(), nil
+				return &s.certificate.Load().pair, nil
 			}}
 	}
 	// The collectors read what nodeReads took from the node before the gather (see
@@ -291,9 +292,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// Before the rate limiter, so that a rebinding page's requests do not use up the
 	// operator's own budget (they come from the operator's address).
 	// Both the header and the request line's host (an absolute-form target names one).
-	if !hostAccepted(s.hosts, ctx.Request.Header.Host()) ||
-		!hostAccepted(s.hosts, ctx.URI().Host()) {
-		s.refuse(ctx, "host_not_allowed", truncate(string(ctx.Path()), 128))
+	// Under TLS, the certificate's own DNS names are accepted too (servedCertificate).
+	hosts := s.hosts
+	if served := s.certificate.Load(); served != nil {
+		hosts = served.hosts
+	}
+	if refused, ok := refusedHost(hosts, ctx.Request.Header.Host(), ctx.URI().Host()); !ok {
+		s.refuseHost(ctx, refused)
 		reply(ctx, fasthttp.StatusMisdirectedRequest, Reply{Code: CodeHostNotAllowed,
 			Error: hostNotAllowedMessage})
 		return
@@ -465,14 +470,34 @@ func writeJSON(ctx *fasthttp.RequestCtx, statusCode int, body any) {
 }
 
 // refuse logs a refused request, at most refusalLogsPerSecondMax a second, and counts it.
+// refuseHost logs and counts a refusal for the Host named: the log line carries the
+// refused name (hostLogBytesMax bytes at most, control and non-ASCII bytes escaped by
+// loggableHost), so that an operator sees which name to give with --http-host.
+func (s *Server) refuseHost(ctx *fasthttp.RequestCtx, host []byte) {
+	s.refuseWith(ctx, "host_not_allowed", truncate(string(ctx.Path()), 128),
+		slog.String("host", loggableHost(host)))
+}
+
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, reason, path string) {
+	s.refuseWith(ctx, reason, path)
+}
+
+// refuseWith counts a refusal and logs it (rate-limited) with the extra attributes.
+func (s *Server) refuseWith(ctx *fasthttp.RequestCtx, reason, path string,
+	extra ...slog.Attr) {
 	s.metrics.refusals.WithLabelValues(reason).Inc()
 	log, suppressed := s.refusals.allow(time.Now())
 	if !log {
 		return
 	}
-	s.logger.Warn("ops: request refused", "reason", reason, "remote",
-		ctx.RemoteAddr().String(), "path", path, "suppressed_before", suppressed)
+	attributes := make([]any, 0, 4+len(extra))
+	attributes = append(attributes, slog.String("reason", reason),
+		slog.String("remote", ctx.RemoteAddr().String()), slog.String("path", path))
+	for _, attribute := range extra {
+		attributes = append(attributes, attribute)
+	}
+	attributes = append(attributes, slog.Uint64("suppressed_before", suppressed))
+	s.logger.Warn("ops: request refused", attributes...)
 }
 
 // refusalLimiter spaces refusal log lines: at most refusalLogsPerSecondMax per second,
@@ -509,8 +534,9 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 }
 
 // ReloadCertificate rereads the TLS certificate and key files; later handshakes use the
-// new pair, connections already open keep theirs. On error the old pair stays in use.
-// Without TLS it does nothing.
+// new pair, connections already open keep theirs, and from then on the Host check
+// accepts the new certificate's DNS names instead of the old one's. On error the old
+// pair (and its names) stays in use. Without TLS it does nothing.
 func (s *Server) ReloadCertificate() error {
 	if s.config.TLSCertFile == "" {
 		return nil
@@ -519,7 +545,13 @@ func (s *Server) ReloadCertificate() error {
 	if err != nil {
 		return fmt.Errorf("ops: TLS certificate: %w", err)
 	}
-	s.certificate.Store(&certificate)
+	names, err := certificateHostNames(&certificate)
+	if err != nil {
+		return fmt.Errorf("ops: TLS certificate: %w", err)
+	}
+	hosts := make([]string, 0, len(s.hosts)+len(names))
+	hosts = append(append(hosts, s.hosts...), names...)
+	s.certificate.Store(&servedCertificate{pair: certificate, hosts: hosts})
 	return nil
 }
 
