@@ -407,16 +407,34 @@ func (r *runningNode) setGrants() error {
 	return nil
 }
 
+// errProtocolServerStopped is serve's error when the binary protocol server stopped
+// without being asked to (exit 1).
+var errProtocolServerStopped = errors.New("the binary protocol server stopped on its own; the node stops (restart it)")
+
 // waitAndStop serves until a signal, reloading keys on SIGHUP, then stops. A failed log
 // does not stop the process: the shard goes on refusing writes (log_unavailable) and the
 // operators' HTTP shows log_failed until an operator restarts the node (core/shard's
 // doc.go says why it is not resumed in process).
+//
+// A protocol server that stops on its own does stop the process, in the same order as a
+// signal, with errProtocolServerStopped (exit 1): gnet v2.9.7 ends its engine on any
+// accept error but EINTR, EAGAIN, ECONNRESET and ECONNABORTED (acceptor_unix.go, accept0
+// and accept; reactor_default.go, rotate), so one EMFILE (file descriptors exhausted)
+// ended the binary port while the process, its /healthz and its replication ran on: a
+// node no client could reach that no supervisor or standby saw as down. Exiting lets the
+// supervisor restart it and a standby take over, as on any crash.
 func (r *runningNode) waitAndStop(ctx context.Context) error {
 	hangup := make(chan os.Signal, 1)
 	signal.Notify(hangup, syscall.SIGHUP)
 	defer signal.Stop(hangup)
+	serverEnded := make(chan error, 1)
+	go func() { serverEnded <- r.server.Wait() }()
 	for {
 		select {
+		case err := <-serverEnded:
+			r.logger.Error("sequent: the binary protocol server stopped on its own; stopping the node",
+				"address", r.server.Address(), "error", err)
+			return errors.Join(errProtocolServerStopped, r.stop())
 		case <-hangup:
 			if err := r.reloadKeys(); err != nil {
 				r.logger.Error("sequent: keys reload failed; keeping the old keys", "error", err)
