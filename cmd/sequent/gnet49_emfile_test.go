@@ -128,3 +128,18 @@ func TestGnet49OutOfFileDescriptorsStopsTheNode(t *testing.T) {
 			len(connections), stderr.String())
 	}
 }
+
+// TestGnet49OpenFilesWarning: serve warns at start when its open-files limit is low (the
+// binary port's connections would exhaust it), and says nothing when it is high enough or
+// unknown.
+func TestGnet49OpenFilesWarning(t *testing.T) {
+	for _, limit := range []uint64{0, openFilesWarningBelow, 65536} {
+		if warning := openFilesWarning(limit); warning != "" {
+			t.Errorf("limit %d: warned %q, want nothing", limit, warning)
+		}
+	}
+	warning := openFilesWarning(openFilesWarningBelow - 1)
+	if !strings.Contains(warning, "WARNING: open files limit 4095") {
+		t.Errorf("limit %d: warned %q, want the limit named", openFilesWarningBelow-1, warning)
+	}
+}

@@ -119,7 +119,9 @@ rereads the keys file and the HTTP TLS certificate and key (a failed reload keep
 old ones and logs why).
 
 Exit codes: 0 stopped by a signal; 1 the node failed to start or to stop cleanly (a port
-taken, a damaged log, a disk error; the reason is printed); 2 bad flags, or a file they
+taken, a damaged log, a disk error; the reason is printed), or its binary protocol server
+stopped on its own (one accept error such as EMFILE, file descriptors exhausted, ends it:
+the node then stops in order for its supervisor or standby to take over); 2 bad flags, or a file they
 name that cannot be used (a keys file missing, open to others or malformed; a data
 directory made with another shard map). A start refused for its flags or for a port
 already taken creates nothing: no data directory, no development key.`,
@@ -673,9 +675,30 @@ func printStartup(stdout io.Writer, o *serveOptions, r *runningNode) {
 		fmt.Fprintf(stdout, "sequent serve: JSON API on %s://%s (OpenAPI at /v1/openapi.json)\n",
 			scheme, r.api.Address())
 	}
+	if warning := openFilesWarning(openFilesLimit()); warning != "" {
+		fmt.Fprintln(stdout, warning)
+	}
 	if o.sync == "none" {
 		fmt.Fprintln(stdout, "sequent serve: WARNING: --sync none: NOTHING IS FSYNCED, a crash loses acknowledged writes (benchmarks only)")
 	}
+}
+
+// openFilesWarningBelow is the open-files limit (RLIMIT_NOFILE) under which serve warns at
+// start: every binary protocol, API, HTTP and replication connection holds a descriptor,
+// and the binary protocol server stops for good on the first accept that finds none left
+// (the node then exits 1, waitAndStop). 4096 leaves room for a few thousand clients beside
+// the node's own logs and listeners; the systemd units set 65536.
+const openFilesWarningBelow = 4096
+
+// openFilesWarning is serve's start-up warning for an open-files limit below
+// openFilesWarningBelow, or "" (also when the limit is unknown: 0).
+func openFilesWarning(limit uint64) string {
+	if limit == 0 || limit >= openFilesWarningBelow {
+		return ""
+	}
+	return fmt.Sprintf("sequent serve: WARNING: open files limit %d (RLIMIT_NOFILE, below %d): "+
+		"the node exits (1) once connections use them all; raise it (ulimit -n, systemd LimitNOFILE)",
+		limit, openFilesWarningBelow)
 }
 
 // countNonEmpty counts the non-empty strings.
