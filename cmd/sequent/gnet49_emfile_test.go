@@ -123,6 +123,10 @@ func TestGnet49OutOfFileDescriptorsStopsTheNode(t *testing.T) {
 		if !strings.Contains(stderr.String(), "binary protocol server stopped on its own") {
 			t.Fatalf("serve's output does not say why it stopped:\n%s", stderr.String())
 		}
+		if strings.Contains(stderr.String(), "already in shutdown") {
+			t.Fatalf("serve's stop reports the engine gnet had stopped as a failure:\n%s",
+				stderr.String())
+		}
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("serve still runs after %d connections exhausted its descriptors\n%s",
 			len(connections), stderr.String())

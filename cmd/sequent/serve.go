@@ -434,8 +434,13 @@ func (r *runningNode) waitAndStop(ctx context.Context) error {
 	for {
 		select {
 		case err := <-serverEnded:
+			// gnet.Run returns nil even when an accept error ended it (its own log says which).
+			attributes := []any{"address", r.server.Address()}
+			if err != nil {
+				attributes = append(attributes, "error", err)
+			}
 			r.logger.Error("sequent: the binary protocol server stopped on its own; stopping the node",
-				"address", r.server.Address(), "error", err)
+				attributes...)
 			return errors.Join(errProtocolServerStopped, r.stop())
 		case <-hangup:
 			if err := r.reloadKeys(); err != nil {
