@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	gnetErrors "github.com/panjf2000/gnet/v2/pkg/errors"
 
 	"sequent/core/backend"
 	"sequent/netio/wire"
@@ -255,7 +256,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.log(slog.LevelInfo, "netio: stopped", slog.String("address", s.address))
 	s.log.close()
-	if err != nil && !errors.Is(err, context.Canceled) {
+	// ErrEngineInShutdown: the engine had stopped on its own (gnet ends it on one accept
+	// error such as EMFILE); nothing was left to stop.
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, gnetErrors.ErrEngineInShutdown) {
 		return fmt.Errorf("netio: stop: %w", err)
 	}
 	return nil

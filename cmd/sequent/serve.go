@@ -119,7 +119,9 @@ rereads the keys file and the HTTP TLS certificate and key (a failed reload keep
 old ones and logs why).
 
 Exit codes: 0 stopped by a signal; 1 the node failed to start or to stop cleanly (a port
-taken, a damaged log, a disk error; the reason is printed); 2 bad flags, or a file they
+taken, a damaged log, a disk error; the reason is printed), or its binary protocol server
+stopped on its own (one accept error such as EMFILE, file descriptors exhausted, ends it:
+the node then stops in order for its supervisor or standby to take over); 2 bad flags, or a file they
 name that cannot be used (a keys file missing, open to others or malformed; a data
 directory made with another shard map). A start refused for its flags or for a port
 already taken creates nothing: no data directory, no development key.`,
@@ -407,16 +409,39 @@ func (r *runningNode) setGrants() error {
 	return nil
 }
 
+// errProtocolServerStopped is serve's error when the binary protocol server stopped
+// without being asked to (exit 1).
+var errProtocolServerStopped = errors.New("the binary protocol server stopped on its own; the node stops (restart it)")
+
 // waitAndStop serves until a signal, reloading keys on SIGHUP, then stops. A failed log
 // does not stop the process: the shard goes on refusing writes (log_unavailable) and the
 // operators' HTTP shows log_failed until an operator restarts the node (core/shard's
 // doc.go says why it is not resumed in process).
+//
+// A protocol server that stops on its own does stop the process, in the same order as a
+// signal, with errProtocolServerStopped (exit 1): gnet v2.9.7 ends its engine on any
+// accept error but EINTR, EAGAIN, ECONNRESET and ECONNABORTED (acceptor_unix.go, accept0
+// and accept; reactor_default.go, rotate), so one EMFILE (file descriptors exhausted)
+// ended the binary port while the process, its /healthz and its replication ran on: a
+// node no client could reach that no supervisor or standby saw as down. Exiting lets the
+// supervisor restart it and a standby take over, as on any crash.
 func (r *runningNode) waitAndStop(ctx context.Context) error {
 	hangup := make(chan os.Signal, 1)
 	signal.Notify(hangup, syscall.SIGHUP)
 	defer signal.Stop(hangup)
+	serverEnded := make(chan error, 1)
+	go func() { serverEnded <- r.server.Wait() }()
 	for {
 		select {
+		case err := <-serverEnded:
+			// gnet.Run returns nil even when an accept error ended it (its own log says which).
+			attributes := []any{"address", r.server.Address()}
+			if err != nil {
+				attributes = append(attributes, "error", err)
+			}
+			r.logger.Error("sequent: the binary protocol server stopped on its own; stopping the node",
+				attributes...)
+			return errors.Join(errProtocolServerStopped, r.stop())
 		case <-hangup:
 			if err := r.reloadKeys(); err != nil {
 				r.logger.Error("sequent: keys reload failed; keeping the old keys", "error", err)
@@ -655,9 +680,30 @@ func printStartup(stdout io.Writer, o *serveOptions, r *runningNode) {
 		fmt.Fprintf(stdout, "sequent serve: JSON API on %s://%s (OpenAPI at /v1/openapi.json)\n",
 			scheme, r.api.Address())
 	}
+	if warning := openFilesWarning(openFilesLimit()); warning != "" {
+		fmt.Fprintln(stdout, warning)
+	}
 	if o.sync == "none" {
 		fmt.Fprintln(stdout, "sequent serve: WARNING: --sync none: NOTHING IS FSYNCED, a crash loses acknowledged writes (benchmarks only)")
 	}
+}
+
+// openFilesWarningBelow is the open-files limit (RLIMIT_NOFILE) under which serve warns at
+// start: every binary protocol, API, HTTP and replication connection holds a descriptor,
+// and the binary protocol server stops for good on the first accept that finds none left
+// (the node then exits 1, waitAndStop). 4096 leaves room for a few thousand clients beside
+// the node's own logs and listeners; the systemd units set 65536.
+const openFilesWarningBelow = 4096
+
+// openFilesWarning is serve's start-up warning for an open-files limit below
+// openFilesWarningBelow, or "" (also when the limit is unknown: 0).
+func openFilesWarning(limit uint64) string {
+	if limit == 0 || limit >= openFilesWarningBelow {
+		return ""
+	}
+	return fmt.Sprintf("sequent serve: WARNING: open files limit %d (RLIMIT_NOFILE, below %d): "+
+		"the node exits (1) once connections use them all; raise it (ulimit -n, systemd LimitNOFILE)",
+		limit, openFilesWarningBelow)
 }
 
 // countNonEmpty counts the non-empty strings.
