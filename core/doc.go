@@ -125,7 +125,9 @@
 // the settlement account's credits can still take without overflowing (package saga,
 // SetHeadroomBound), as the payer's bound; under 1 to 9 it reserved the amount named,
 // which overflowed for an amount such as 2^128-1 once the payer or the pair had any
-// amount posted.
+// amount posted; 11, a ledger-scope daily_amount refusal (risk_ledger_daily_amount)
+// answered to a client without the operator scope carries 0 as the day's total, every
+// client's (package ledger, SetLedgerTotalHidden); under 1 to 10 it carried the total.
 //
 // Ordering rule (as in etcd raft's Ready): the caller may apply an entry before it is
 // durable, but must not release any reply of that entry, nor of any later read, before the
