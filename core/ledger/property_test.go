@@ -198,7 +198,7 @@ func ledgerMatchesReference(t *rapid.T) { ledgerMatchesReferenceWith(t, property
 // ledgerMatchesReferenceWith is ledgerMatchesReference with up to transfersMax generated
 // transfers per batch.
 func ledgerMatchesReferenceWith(t *rapid.T, transfersMax int) {
-	ledgerMatchesReferenceRestoring(t, transfersMax, false)
+	ledgerMatchesReferenceRestoring(t, transfersMax, false, false)
 }
 
 // TestLedgerMatchesReferenceAcrossRestores runs the property with the ledger sometimes
@@ -208,14 +208,59 @@ func ledgerMatchesReferenceWith(t *rapid.T, transfersMax int) {
 // voided or expired after a restore must still answer and report as the reference does.
 func TestLedgerMatchesReferenceAcrossRestores(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		ledgerMatchesReferenceRestoring(t, propertyTransfersMax, true)
+		ledgerMatchesReferenceRestoring(t, propertyTransfersMax, true, false)
 	})
 }
 
+// TestLedgerMatchesReferenceAcrossGrantChanges runs the property with the grant table
+// sometimes replaced, between batches, by one drawn from grants of every shape (the
+// transfer, read or trade scope, over one whole ledger, over a range of ids or over
+// every ledger, an operator or not), the ledger sometimes restored, and batches that
+// sometimes span the pipeline's blocks. A client's whole-ledger transfer grant decides
+// its plain transfers' rights with one compare (actor.transferLedger, derived when its
+// actor is resolved and cached): the cached actor must follow each new table, and
+// whatever that compare lets through or sends to the general path must answer as the
+// reference's scan of the grants does.
+func TestLedgerMatchesReferenceAcrossGrantChanges(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		transfersMax := rapid.SampledFrom([]int{propertyTransfersMax,
+			2*pipelineBlockEvents + 3}).Draw(t, "transfers_max")
+		ledgerMatchesReferenceRestoring(t, transfersMax, true, true)
+	})
+}
+
+// drawGrants draws a grant table for the property's clients 1-4: up to three grants
+// each, of any scope the ledger checks, over ledger 1, 2 or every ledger, whole or over
+// a range of the base accounts' ids; now and then client 4 is an operator again.
+func drawGrants(t *rapid.T) []model.Grant {
+	var grants []model.Grant
+	for client := uint64(1); client <= 4; client++ {
+		for range rapid.IntRange(0, 3).Draw(t, "grant_count") {
+			grant := model.Grant{Client: client,
+				Scopes: rapid.SampledFrom([]model.Scope{model.ScopeTransfer, model.ScopeRead,
+					model.ScopeTrade, model.ScopeRead | model.ScopeTransfer,
+					model.ScopeTrade | model.ScopeTransfer}).Draw(t, "grant_scopes"),
+				Ledger: rapid.Uint32Range(0, 2).Draw(t, "grant_ledger")}
+			if rapid.IntRange(0, 3).Draw(t, "grant_ranged") == 0 {
+				first := rapid.Uint64Range(1, 10).Draw(t, "grant_first")
+				last := rapid.Uint64Range(first, 12).Draw(t, "grant_last")
+				grant.First, grant.Last = model.U128(first), model.U128(last)
+			}
+			if client == 4 && rapid.IntRange(0, 3).Draw(t, "grant_operator") == 0 {
+				grant = model.Grant{Client: client, Scopes: model.ScopeOperator}
+			}
+			grants = append(grants, grant)
+		}
+	}
+	return grants
+}
+
 // ledgerMatchesReferenceRestoring is ledgerMatchesReferenceWith that, when restores is
-// set, replaces the ledger by its restored snapshot before some batches (drawing nothing
-// more when it is not set, so that the fixed-seed coverage run sees the same stream).
-func ledgerMatchesReferenceRestoring(t *rapid.T, transfersMax int, restores bool) {
+// set, replaces the ledger by its restored snapshot before some batches, and when
+// regrants is set, the grant table by a drawn one (drawGrants) before some batches
+// (drawing nothing more when they are not set, so that the fixed-seed coverage run sees
+// the same stream).
+func ledgerMatchesReferenceRestoring(t *rapid.T, transfersMax int, restores, regrants bool) {
 	seed := rapid.Uint64().Draw(t, "seed")
 	l := New(Config{HashSeed: seed})
 	reference := newReferenceLedger()
@@ -286,6 +331,13 @@ func ledgerMatchesReferenceRestoring(t *rapid.T, transfersMax int, restores bool
 		timestamp += rapid.Uint64Range(1, 3*nanosecondsPerSecond).Draw(t, "advance")
 		if restores && rapid.IntRange(0, 2).Draw(t, "restore") == 0 {
 			l = restoredCopy(t, l, seed+uint64(batch)+1)
+		}
+		if regrants && rapid.IntRange(0, 2).Draw(t, "regrant") == 0 {
+			grants := drawGrants(t)
+			if err := l.SetGrants(grants); err != nil {
+				t.Fatal(err)
+			}
+			reference.grants = grants
 		}
 		expired := l.Expire(timestamp, nil)
 		if want := reference.expire(timestamp, ExpiriesPerPulseMax); expired != want {
