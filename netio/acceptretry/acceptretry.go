@@ -16,6 +16,10 @@ const (
 	delayMax   = time.Second
 )
 
+// sleep waits between tries; a test records the delays instead
+// (TestReviewlb49AcceptBackOffDoublesUpToItsMax).
+var sleep = time.Sleep
+
 // Accept returns listener's next connection, waiting out (and logging at warning level,
 // prefixed with component) the errors OutOfResources reports; it returns any other
 // error as is.
@@ -31,7 +35,7 @@ func Accept(listener net.Listener, logger *slog.Logger, component string) (net.C
 			logger.Warn(component+": accepting connections failed; retrying",
 				"error", err.Error(), "delay", delay.String())
 		}
-		time.Sleep(delay)
+		sleep(delay)
 	}
 }
 
