@@ -46,13 +46,27 @@ func certificateHostNames(pair *tls.Certificate) ([]string, error) {
 	}
 	names := make([]string, 0, len(candidates))
 	for _, candidate := range candidates {
-		name := strings.TrimSuffix(strings.ToLower(candidate), ".")
+		// ASCII case only: strings.ToLower maps U+212A (Kelvin) to "k" and U+0130 to
+		// "i", which made a common name that is no DNS name pass as one
+		// (TestReviewHC49CommonNameFoldsOnlyASCII). validHostName refuses the rest.
+		name := strings.TrimSuffix(lowerASCII(candidate), ".")
 		if validHostName(name) ||
 			strings.HasPrefix(name, "*.") && validHostName(name[len("*."):]) {
 			names = append(names, name)
 		}
 	}
 	return names, nil
+}
+
+// lowerASCII lowercases the ASCII letters of text and leaves every other byte as it is.
+func lowerASCII(text string) string {
+	lowered := []byte(text)
+	for i, c := range lowered {
+		if 'A' <= c && c <= 'Z' {
+			lowered[i] = c + 'a' - 'A'
+		}
+	}
+	return string(lowered)
 }
 
 // hostMatches reports whether a Host's name (no port, no trailing dot) is name (lowercase

@@ -1,0 +1,47 @@
+package ops
+
+import (
+	"crypto/tls"
+	"path/filepath"
+	"testing"
+)
+
+// certificateNamesOf issues a certificate with this common name and DNS names and returns
+// the Host names certificateHostNames takes from it.
+func certificateNamesOf(t *testing.T, authority *certificateAuthority, commonName string,
+	dnsNames []string) []string {
+	t.Helper()
+	directory := t.TempDir()
+	certificateFile, keyFile := filepath.Join(directory, "cert.pem"),
+		filepath.Join(directory, "key.pem")
+	authority.issue(t, certificateFile, keyFile, commonName, dnsNames)
+	pair, err := tls.LoadX509KeyPair(certificateFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := certificateHostNames(&pair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestReviewHC49CommonNameFoldsOnlyASCII: a common name (a UTF8String, unlike a DNS SAN,
+// which x509 keeps to ASCII) holding U+212A KELVIN SIGN is not a DNS name; strings.ToLower
+// turned it into "k", so the certificate made "key.example" acceptable though no TLS client
+// matches that name to it (the same Unicode folding TestReviewHO49NamesMatchOnlyInASCIICase
+// closed for Host headers).
+func TestReviewHC49CommonNameFoldsOnlyASCII(t *testing.T) {
+	authority := newCertificateAuthority(t)
+	for _, commonName := range []string{"\u212aey.example", "l\u0130ve.example"} {
+		names := certificateNamesOf(t, authority, commonName, nil)
+		if len(names) != 0 {
+			t.Errorf("CN %q: names %q, want none (not an ASCII DNS name)", commonName, names)
+		}
+		for _, host := range []string{"key.example", "live.example"} {
+			if hostAccepted(names, []byte(host)) {
+				t.Errorf("CN %q: Host %q accepted", commonName, host)
+			}
+		}
+	}
+}
