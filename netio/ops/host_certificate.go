@@ -21,7 +21,8 @@ type servedCertificate struct {
 // present that name's certificate, so the names are as safe to accept as --http-host's.
 // The names are the DNS subject alternative names; the common name only when the
 // certificate has no subject alternative name at all (RFC 6125, section 6.4.4). A
-// wildcard ("*.example.com") is kept as is and matches one label (hostMatches). Names
+// wildcard ("*.example.com") is kept as is and matches one label (hostMatches); one over
+// a single label ("*.com") is skipped. Names
 // that are not DNS names (IDNA is already ASCII; anything else) are skipped.
 func certificateHostNames(pair *tls.Certificate) ([]string, error) {
 	if len(pair.Certificate) == 0 {
@@ -50,8 +51,11 @@ func certificateHostNames(pair *tls.Certificate) ([]string, error) {
 		// "i", which made a common name that is no DNS name pass as one
 		// (TestReviewHC49CommonNameFoldsOnlyASCII). validHostName refuses the rest.
 		name := strings.TrimSuffix(lowerASCII(candidate), ".")
-		if validHostName(name) ||
-			strings.HasPrefix(name, "*.") && validHostName(name[len("*."):]) {
+		// A wildcard over one label ("*.com") would accept every name of a top-level
+		// domain, a rebinding page's included; browsers refuse to match one and public
+		// CAs may not issue one (TestReviewHC49WildcardOverOneLabelSkipped).
+		if validHostName(name) || strings.HasPrefix(name, "*.") &&
+			validHostName(name[len("*."):]) && strings.Contains(name[len("*."):], ".") {
 			names = append(names, name)
 		}
 	}

@@ -45,3 +45,18 @@ func TestReviewHC49CommonNameFoldsOnlyASCII(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewHC49WildcardOverOneLabelSkipped: a SAN "*.com" (a wildcard over a whole
+// top-level domain, which browsers refuse to match and public CAs may not issue) made
+// every name under it acceptable, "evil.com" included: exactly the name a rebinding page
+// has. A wildcard counts only over two labels or more; "*.example.com" still does.
+func TestReviewHC49WildcardOverOneLabelSkipped(t *testing.T) {
+	authority := newCertificateAuthority(t)
+	names := certificateNamesOf(t, authority, "", []string{"*.com", "*.", "*.example.com"})
+	for host, want := range map[string]bool{"evil.com": false, "EVIL.com:443": false,
+		"a.example.com": true, "example.com": false} {
+		if got := hostAccepted(names, []byte(host)); got != want {
+			t.Errorf("names %q: Host %q accepted %v, want %v", names, host, got, want)
+		}
+	}
+}
