@@ -1,9 +1,17 @@
 package ops
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"math/big"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // certificateNamesOf issues a certificate with this common name and DNS names and returns
@@ -58,5 +66,37 @@ func TestReviewHC49WildcardOverOneLabelSkipped(t *testing.T) {
 		if got := hostAccepted(names, []byte(host)); got != want {
 			t.Errorf("names %q: Host %q accepted %v, want %v", names, host, got, want)
 		}
+	}
+}
+
+// TestReviewHC49CommonNameNotTakenBesideAnotherSAN: certificateHostNames's doc (and
+// RFC 6125 6.4.4) take the common name only when the certificate has no subject
+// alternative name at all; a SAN extension holding only a kind x509 does not parse (here
+// a registeredID; an SRV-ID otherName is the same) left DNSNames, IPAddresses, URIs and
+// EmailAddresses empty, and the common name was taken anyway.
+func TestReviewHC49CommonNameNotTakenBesideAnotherSAN(t *testing.T) {
+	authority := newCertificateAuthority(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SEQUENCE { [8] registeredID 1.2.3.4 }
+	registeredID := []byte{0x30, 0x05, 0x88, 0x03, 0x2a, 0x03, 0x04}
+	template := &x509.Certificate{SerialNumber: big.NewInt(2),
+		Subject:   pkix.Name{CommonName: "cn.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17},
+			Value: registeredID}}}
+	der, err := x509.CreateCertificate(rand.Reader, template, authority.certificate,
+		&key.PublicKey, authority.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := certificateHostNames(&tls.Certificate{Certificate: [][]byte{der}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 0 {
+		t.Errorf("a certificate with a SAN extension: names %q, want none (no CN)", names)
 	}
 }
