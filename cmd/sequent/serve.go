@@ -136,6 +136,14 @@ already taken creates nothing: no data directory, no development key.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// SIGHUP is caught from the start: its default action ends the process, and
+			// waitAndStop handles it only once the node runs, so a reload sent to a
+			// standby still waiting for its primary killed it
+			// (TestReviewHC49WaitingStandbySurvivesSIGHUP). Until then a SIGHUP
+			// reloads nothing; send it again once the node runs.
+			startingHangup := make(chan os.Signal, 1)
+			signal.Notify(startingHangup, syscall.SIGHUP)
+			defer signal.Stop(startingHangup)
 			return runServe(ctx, &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
