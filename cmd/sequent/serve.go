@@ -116,7 +116,8 @@ each certificate must name the address the other node dials, e.g. an IP SAN).
 
 SIGINT/SIGTERM stop accepting, release what can be released, sync and exit; SIGHUP
 rereads the keys file and the HTTP TLS certificate and key (a failed reload keeps the
-old ones and logs why).
+old ones and logs why) once the node runs; before (a standby waiting for its primary)
+it is ignored.
 
 Exit codes: 0 stopped by a signal; 1 the node failed to start or to stop cleanly (a port
 taken, a damaged log, a disk error; the reason is printed); 2 bad flags, or a file they
