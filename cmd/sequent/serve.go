@@ -116,7 +116,8 @@ each certificate must name the address the other node dials, e.g. an IP SAN).
 
 SIGINT/SIGTERM stop accepting, release what can be released, sync and exit; SIGHUP
 rereads the keys file and the HTTP TLS certificate and key (a failed reload keeps the
-old ones and logs why).
+old ones and logs why) once the node runs; before (a standby waiting for its primary)
+it is ignored.
 
 Exit codes: 0 stopped by a signal; 1 the node failed to start or to stop cleanly (a port
 taken, a damaged log, a disk error; the reason is printed), or its binary protocol server
@@ -138,6 +139,14 @@ already taken creates nothing: no data directory, no development key.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// SIGHUP is caught from the start: its default action ends the process, and
+			// waitAndStop handles it only once the node runs, so a reload sent to a
+			// standby still waiting for its primary killed it
+			// (TestReviewHC49WaitingStandbySurvivesSIGHUP). Until then a SIGHUP
+			// reloads nothing; send it again once the node runs.
+			startingHangup := make(chan os.Signal, 1)
+			signal.Notify(startingHangup, syscall.SIGHUP)
+			defer signal.Stop(startingHangup)
 			return runServe(ctx, &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}

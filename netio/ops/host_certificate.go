@@ -3,6 +3,7 @@ package ops
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
 	"strings"
 )
@@ -21,8 +22,9 @@ type servedCertificate struct {
 // present that name's certificate, so the names are as safe to accept as --http-host's.
 // The names are the DNS subject alternative names; the common name only when the
 // certificate has no subject alternative name at all (RFC 6125, section 6.4.4). A
-// wildcard ("*.example.com") is kept as is and matches one label (hostMatches). Names
-// that are not DNS names (IDNA is already ASCII; anything else) are skipped.
+// wildcard ("*.example.com") is kept as is and matches one label (hostMatches); one over
+// a single label ("*.com") is skipped. Names that are not DNS names (IDNA is already
+// ASCII; anything else) are skipped.
 func certificateHostNames(pair *tls.Certificate) ([]string, error) {
 	if len(pair.Certificate) == 0 {
 		return nil, fmt.Errorf("no certificate in the chain")
@@ -36,8 +38,7 @@ func certificateHostNames(pair *tls.Certificate) ([]string, error) {
 		leaf = parsed
 	}
 	candidates := leaf.DNSNames
-	if len(leaf.DNSNames) == 0 && len(leaf.IPAddresses) == 0 && len(leaf.URIs) == 0 &&
-		len(leaf.EmailAddresses) == 0 && leaf.Subject.CommonName != "" {
+	if !hasSubjectAlternativeNames(leaf) && leaf.Subject.CommonName != "" {
 		candidates = []string{leaf.Subject.CommonName}
 	}
 	if len(candidates) > certificateHostsMax {
@@ -46,13 +47,46 @@ func certificateHostNames(pair *tls.Certificate) ([]string, error) {
 	}
 	names := make([]string, 0, len(candidates))
 	for _, candidate := range candidates {
-		name := strings.TrimSuffix(strings.ToLower(candidate), ".")
-		if validHostName(name) ||
-			strings.HasPrefix(name, "*.") && validHostName(name[len("*."):]) {
+		// ASCII case only: strings.ToLower maps U+212A (Kelvin) to "k" and U+0130 to
+		// "i", which made a common name that is no DNS name pass as one
+		// (TestReviewHC49CommonNameFoldsOnlyASCII). validHostName refuses the rest.
+		name := strings.TrimSuffix(lowerASCII(candidate), ".")
+		// A wildcard over one label ("*.com") would accept every name of a top-level
+		// domain, a rebinding page's included; browsers refuse to match one and public
+		// CAs may not issue one (TestReviewHC49WildcardOverOneLabelSkipped).
+		if validHostName(name) || strings.HasPrefix(name, "*.") &&
+			validHostName(name[len("*."):]) && strings.Contains(name[len("*."):], ".") {
 			names = append(names, name)
 		}
 	}
 	return names, nil
+}
+
+// hasSubjectAlternativeNames reports whether the certificate has a subject alternative
+// name extension, of whatever kinds: x509 parses only DNS, IP, URI and email entries, so
+// one holding only others (an SRV-ID otherName, a registeredID) leaves those fields empty
+// (TestReviewHC49CommonNameNotTakenBesideAnotherSAN).
+func hasSubjectAlternativeNames(certificate *x509.Certificate) bool {
+	for _, extension := range certificate.Extensions {
+		if extension.Id.Equal(subjectAlternativeNameOID) {
+			return true
+		}
+	}
+	return false
+}
+
+// subjectAlternativeNameOID is id-ce-subjectAltName (RFC 5280, section 4.2.1.6).
+var subjectAlternativeNameOID = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+// lowerASCII lowercases the ASCII letters of text and leaves every other byte as it is.
+func lowerASCII(text string) string {
+	lowered := []byte(text)
+	for i, c := range lowered {
+		if 'A' <= c && c <= 'Z' {
+			lowered[i] = c + 'a' - 'A'
+		}
+	}
+	return string(lowered)
 }
 
 // hostMatches reports whether a Host's name (no port, no trailing dot) is name (lowercase
