@@ -13,5 +13,5 @@ func openFilesLimit() uint64 {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil {
 		return 0
 	}
-	return limit.Cur
+	return uint64(limit.Cur) // int64 on FreeBSD, uint64 on Linux and macOS.
 }
