@@ -180,7 +180,7 @@ func ParseHosts(entries []string) ([]string, error) {
 	}
 	names := make([]string, 0, len(entries))
 	for _, entry := range entries {
-		name := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(entry)), ".")
+		name := strings.TrimSuffix(lowerASCII(strings.TrimSpace(entry)), ".")
 		if !validHostName(name) {
 			return nil, fmt.Errorf("%w: host name %q: want a DNS name without a port "+
 				"(IP literals and localhost need no entry)", ErrConfig, entry)
@@ -201,12 +201,18 @@ func validHostName(name string) bool {
 			return false
 		}
 		for _, c := range []byte(label) {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			if !hostLabelByte(c) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// hostLabelByte reports whether c may stand in a lowercased host name's label: a letter,
+// a digit, a hyphen or an underscore.
+func hostLabelByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
 // hostAccepted reports whether a request's Host header (with or without a port) names an

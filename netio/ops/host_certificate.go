@@ -106,8 +106,10 @@ func hostMatches(host []byte, name string) bool {
 		return false
 	}
 	for _, c := range label {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '_') {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if !hostLabelByte(c) {
 			return false
 		}
 	}

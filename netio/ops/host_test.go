@@ -125,7 +125,8 @@ func TestHostHeaderOtherNamesRefused421OnEveryRoute(t *testing.T) {
 // in Config.Hosts fails New (ErrConfig) instead of silently never matching.
 func TestParseHostsRefusesWhatIsNotAName(t *testing.T) {
 	for _, entry := range []string{"", "node1.example:7401", "*.example", "[::1]",
-		"node..example", "node 1", "http://node1", strings.Repeat("a", hostBytesMax+1)} {
+		"node..example", "node 1", "http://node1", strings.Repeat("a", hostBytesMax+1),
+		"\u212aey.example"} { // Kelvin sign: strings.ToLower made it "key.example".
 		if _, err := ParseHosts([]string{entry}); !errors.Is(err, ErrConfig) {
 			t.Errorf("ParseHosts(%q): %v, want ErrConfig", entry, err)
 		}
