@@ -469,21 +469,17 @@ func writeJSON(ctx *fasthttp.RequestCtx, statusCode int, body any) {
 	ctx.SetBody(data)
 }
 
-// refuse logs a refused request, at most refusalLogsPerSecondMax a second, and counts it.
 // refuseHost logs and counts a refusal for the Host named: the log line carries the
 // refused name (hostLogBytesMax bytes at most, control and non-ASCII bytes escaped by
 // loggableHost), so that an operator sees which name to give with --http-host.
 func (s *Server) refuseHost(ctx *fasthttp.RequestCtx, host []byte) {
-	s.refuseWith(ctx, "host_not_allowed", truncate(string(ctx.Path()), 128),
+	s.refuse(ctx, "host_not_allowed", truncate(string(ctx.Path()), 128),
 		slog.String("host", loggableHost(host)))
 }
 
-func (s *Server) refuse(ctx *fasthttp.RequestCtx, reason, path string) {
-	s.refuseWith(ctx, reason, path)
-}
-
-// refuseWith counts a refusal and logs it (rate-limited) with the extra attributes.
-func (s *Server) refuseWith(ctx *fasthttp.RequestCtx, reason, path string,
+// refuse counts a refusal and logs it with the extra attributes, at most
+// refusalLogsPerSecondMax lines a second.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, reason, path string,
 	extra ...slog.Attr) {
 	s.metrics.refusals.WithLabelValues(reason).Inc()
 	log, suppressed := s.refusals.allow(time.Now())
