@@ -345,12 +345,12 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 // the slot's transfers (the client may merge it with other callers'), its results
 // re-encoded as a reply body so that settling is the same as for a request. The build
 // put the transfers in w.transfers (encodeTransfer); body, not written in this mode,
-// gives their count. The results
-// and the reply body are the caller's own buffers, reused by every call (the body is
-// settled before the next call): a caller allocates nothing per call, as an application
-// calling CreateTransfersInto can. The two allocations per call this saves were CPU the
-// server, in the same process with --embedded and on the same cores, went without
-// (bench/PERFORMANCE.md, issue 15, session 40).
+// gives their count. The results and the reply body are the caller's own buffers,
+// reused by every call (the body is settled before the next call): a caller allocates
+// nothing per call, as an application calling CreateTransfersInto can. The two
+// allocations per call this saves were CPU the server, in the same process with
+// --embedded and on the same cores, went without (bench/PERFORMANCE.md, issue 15,
+// session 40).
 func (w *worker) callTransfers(ctx context.Context, body []byte) outcome {
 	count := len(body) / model.TransferSize
 	transfers, results := w.transfers[:count], w.results[:count]

@@ -13,8 +13,9 @@ import (
 // credits_pending of its credit account (the escrow) by its amount, up
 // (SystemReserve) or down (SystemRelease). It stores no transfer, inserts no id and
 // writes no history entry or change event; the ledger keeps, per account that has one,
-// the total its debit side has reserved (reservedTotals, a sparse table), so that an account's debits_pending is the
-// sum of its active pending transfers plus that total (CheckReservations).
+// the total its debit side has reserved (reservedTotals, a sparse table), so that an
+// account's debits_pending is the sum of its active pending transfers plus that total
+// (CheckReservations).
 //
 // Both flags are internal to the engine's calls: they are never stored, never on the
 // wire, and a client event carrying them is refused as reserved_flag (unknown bits).
@@ -200,12 +201,12 @@ const IndexUnknown = indexNone
 //
 // *debitIndex and *creditIndex say where the ledger stored the two accounts when they
 // were last found (any value, IndexUnknown when not known), and on return say where they
-// are (IndexUnknown for an account that does not exist). The matching engine keeps them per order and per
-// instrument: an order's accounts never change, and an account keeps its position for the
-// ledger's life (accounts are never removed; only an undone creation, always the newest,
-// is). A given index is trusted only when the record there has the account's id, so a
-// wrong or stale one (an order slot reused, a ledger restored from a snapshot) costs the
-// lookup it would have cost anyway, never a different result.
+// are (IndexUnknown for an account that does not exist). The matching engine keeps them
+// per order and per instrument: an order's accounts never change, and an account keeps
+// its position for the ledger's life (accounts are never removed; only an undone
+// creation, always the newest, is). A given index is trusted only when the record there
+// has the account's id, so a wrong or stale one (an order slot reused, a ledger restored
+// from a snapshot) costs the lookup it would have cost anyway, never a different result.
 func (l *Ledger) ChangeSystemReservationAt(timestamp uint64, t *model.Transfer,
 	debitIndex, creditIndex *uint32) model.Status {
 	// One call, so that this entry inlines into its caller: changeReservationOf makes

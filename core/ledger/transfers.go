@@ -277,7 +277,8 @@ func (l *Ledger) resolveAccount(id model.Uint128) uint32 {
 // accountIsAt reports whether the account with the id is at index (any value): whether
 // the record there has the id (ids are unique, so it is the account). Given where an
 // account was last found, it replaces the id's hash and the probe by a bounds check and a
-// compare (ChangeSystemReservationAt).
+// compare (AllowedAtAs, AccountTermsPlacedAs; changeReservationOf and
+// CreateSystemTransfersAt make the same check inline, keeping the record they read).
 func (l *Ledger) accountIsAt(index uint32, id model.Uint128) bool {
 	return index < l.accounts.count && l.accounts.at(index).ID == id
 }

@@ -402,7 +402,8 @@ func (e *Engine) holdTransfer(o *order, amount model.Uint128) model.Transfer {
 }
 
 // holdTransferTo writes holdTransfer's fields into t, a zero transfer (its id, timestamp
-// and other fields stay as they are).
+// and other fields stay as they are). reserveAlone writes the same accounts and ledger
+// inline, without the code and user data: the two must stay alike.
 func (e *Engine) holdTransferTo(t *model.Transfer, o *order, amount model.Uint128) {
 	x := &e.instruments[o.instrument]
 	t.Amount, t.Code, t.Flags = amount, TransferCodeHold, model.TransferPending

@@ -220,7 +220,8 @@ func (b *BookBuilder) Snapshot(header model.BookHeader, levels []model.DepthLeve
 
 // FollowBook keeps a local book of one instrument up to date over c, following the
 // procedure of PROTOCOL.md 8a, and calls onChange (on its own goroutine) after every
-// change of the book while it is exact (within Book.Bound on a side the snapshot filled). It returns when ctx ends, or on a request error.
+// change of the book while it is exact (within Book.Bound on a side the snapshot
+// filled). It returns when ctx ends, or on a request error.
 // After a reconnect the client resumes the subscription from the op its updates were
 // seen through, so the book carries on without a snapshot when the server still holds
 // the missed updates (across a failover too); otherwise the server says so and the book
