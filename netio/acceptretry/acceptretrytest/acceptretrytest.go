@@ -22,8 +22,7 @@ func NewFileLimitListener(listener net.Listener) *FileLimitListener {
 // Accept fails with EMFILE the first time, then returns the listener's connections.
 func (l *FileLimitListener) Accept() (net.Conn, error) {
 	if !l.failed.Swap(true) {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(),
-			Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+		return nil, AcceptError(l.Addr(), syscall.EMFILE)
 	}
 	return l.Listener.Accept()
 }
@@ -32,4 +31,11 @@ func (l *FileLimitListener) Accept() (net.Conn, error) {
 // server it fed went through the failure.
 func (l *FileLimitListener) Failed() bool {
 	return l.failed.Load()
+}
+
+// AcceptError is the error a TCP listener at address (may be nil) returns when accept(2)
+// fails with errno.
+func AcceptError(address net.Addr, errno syscall.Errno) error {
+	return &net.OpError{Op: "accept", Net: "tcp", Addr: address,
+		Err: os.NewSyscallError("accept4", errno)}
 }
