@@ -2,27 +2,11 @@ package replication
 
 import (
 	"net"
-	"os"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"sequent/netio/acceptretry/acceptretrytest"
 )
-
-// fileLimitListener fails its first Accept as accept(2) does when the process is out
-// of file descriptors (EMFILE), then accepts as its listener does.
-type fileLimitListener struct {
-	net.Listener
-	failed atomic.Bool
-}
-
-func (l *fileLimitListener) Accept() (net.Conn, error) {
-	if !l.failed.Swap(true) {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(),
-			Err: os.NewSyscallError("accept4", syscall.EMFILE)}
-	}
-	return l.Listener.Accept()
-}
 
 // TestLeft49bOutOfFileDescriptorsDoesNotStopTheWitness: the witness's accept loop
 // returned on any error, so one EMFILE (a burst of nodes' connections at the process's
@@ -34,7 +18,7 @@ func TestLeft49bOutOfFileDescriptorsDoesNotStopTheWitness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limited := &fileLimitListener{Listener: listener}
+	limited := acceptretrytest.NewFileLimitListener(listener)
 	witness := StartWitness(WitnessConfig{Listener: limited, Key: testKey,
 		LeaseDuration: testLeaseDuration, Logger: testLogger})
 	t.Cleanup(func() { witness.Close() })
@@ -48,7 +32,7 @@ func TestLeft49bOutOfFileDescriptorsDoesNotStopTheWitness(t *testing.T) {
 	if _, err := conn.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("no challenge after an EMFILE on accept: %v", err)
 	}
-	if !limited.failed.Load() {
+	if !limited.Failed() {
 		t.Fatal("the listener never failed")
 	}
 }

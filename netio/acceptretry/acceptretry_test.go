@@ -3,9 +3,10 @@ package acceptretry
 import (
 	"errors"
 	"net"
-	"os"
 	"syscall"
 	"testing"
+
+	"sequent/netio/acceptretry/acceptretrytest"
 )
 
 // scriptedListener returns its errors in order, then accepts from its listener.
@@ -23,10 +24,6 @@ func (l *scriptedListener) Accept() (net.Conn, error) {
 	return l.Listener.Accept()
 }
 
-func acceptError(errno syscall.Errno) error {
-	return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}
-}
-
 // TestAcceptWaitsOutResourcesAndReturnsOtherErrors: each of the four errors a lack of
 // descriptors or memory gives is retried until a connection comes; any other error
 // (here a closed listener's) is returned at once, so that a server's loop still ends.
@@ -37,8 +34,10 @@ func TestAcceptWaitsOutResourcesAndReturnsOtherErrors(t *testing.T) {
 	}
 	defer listener.Close()
 	scripted := NewListener(&scriptedListener{Listener: listener, errors: []error{
-		acceptError(syscall.EMFILE), acceptError(syscall.ENFILE),
-		acceptError(syscall.ENOBUFS), acceptError(syscall.ENOMEM)}}, nil, "test")
+		acceptretrytest.AcceptError(nil, syscall.EMFILE),
+		acceptretrytest.AcceptError(nil, syscall.ENFILE),
+		acceptretrytest.AcceptError(nil, syscall.ENOBUFS),
+		acceptretrytest.AcceptError(nil, syscall.ENOMEM)}}, nil, "test")
 	dialed, err := net.Dial("tcp", listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +53,7 @@ func TestAcceptWaitsOutResourcesAndReturnsOtherErrors(t *testing.T) {
 	if _, err := closed.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept on a closed listener: %v; want net.ErrClosed", err)
 	}
-	if OutOfResources(acceptError(syscall.ECONNABORTED)) {
+	if OutOfResources(acceptretrytest.AcceptError(nil, syscall.ECONNABORTED)) {
 		t.Fatal("ECONNABORTED taken for a lack of resources")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"sequent/netio/acceptretry/acceptretrytest"
 )
 
 // TestReviewlb49AcceptBackOffDoublesUpToItsMax: the waits between accepts that failed for
@@ -29,7 +31,7 @@ func TestReviewlb49AcceptBackOffDoublesUpToItsMax(t *testing.T) {
 	const failures = 12
 	errs := make([]error, failures)
 	for i := range errs {
-		errs[i] = acceptError(syscall.EMFILE)
+		errs[i] = acceptretrytest.AcceptError(nil, syscall.EMFILE)
 	}
 	var logged bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logged, nil))

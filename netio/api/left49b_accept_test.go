@@ -4,29 +4,12 @@ import (
 	"bufio"
 	"net"
 	"net/http"
-	"os"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"sequent/core/model"
+	"sequent/netio/acceptretry/acceptretrytest"
 )
-
-// fileLimitListener fails its first Accept as accept(2) does when the process is out
-// of file descriptors (EMFILE), then accepts as its listener does.
-type fileLimitListener struct {
-	net.Listener
-	failed atomic.Bool
-}
-
-func (l *fileLimitListener) Accept() (net.Conn, error) {
-	if !l.failed.Swap(true) {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(),
-			Err: os.NewSyscallError("accept4", syscall.EMFILE)}
-	}
-	return l.Listener.Accept()
-}
 
 // TestLeft49bOutOfFileDescriptorsDoesNotStopTheAPI: fasthttp's Serve retries an accept
 // error only if it is a timeout, so one EMFILE ended the JSON API for good (the port
@@ -38,7 +21,7 @@ func TestLeft49bOutOfFileDescriptorsDoesNotStopTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limited := &fileLimitListener{Listener: listener}
+	limited := acceptretrytest.NewFileLimitListener(listener)
 	keys, _ := testKeys(t)
 	server := startServer(t, Config{Listener: limited, Keys: keys},
 		heldBackend{status: model.StatusOK})
@@ -57,7 +40,7 @@ func TestLeft49bOutOfFileDescriptorsDoesNotStopTheAPI(t *testing.T) {
 		t.Fatalf("no answer after an EMFILE on accept: %v", err)
 	}
 	_ = response.Body.Close()
-	if !limited.failed.Load() {
+	if !limited.Failed() {
 		t.Fatal("the listener never failed")
 	}
 }

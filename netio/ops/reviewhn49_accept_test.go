@@ -6,27 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"sequent/netio/acceptretry/acceptretrytest"
 )
-
-// fileLimitListener fails its first Accept as accept(2) does when the process is out
-// of file descriptors (EMFILE), then accepts as its listener does.
-type fileLimitListener struct {
-	net.Listener
-	failed atomic.Bool
-}
-
-func (l *fileLimitListener) Accept() (net.Conn, error) {
-	if !l.failed.Swap(true) {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(),
-			Err: os.NewSyscallError("accept4", syscall.EMFILE)}
-	}
-	return l.Listener.Accept()
-}
 
 // TestReviewHN49OutOfFileDescriptorsDoesNotStopTheOperatorsPort: fasthttp's Serve retries
 // an accept error only if it is a timeout and returns on any other, so one EMFILE (a
@@ -39,13 +23,13 @@ func TestReviewHN49OutOfFileDescriptorsDoesNotStopTheOperatorsPort(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	limited := &fileLimitListener{Listener: listener}
+	limited := acceptretrytest.NewFileLimitListener(listener)
 	server := startServer(t, Config{Listener: limited, AllowCIDRs: []string{"127.0.0.1/32"}},
 		newFakeSources().sources())
 	if result := get(t, server, PathHealth); result.code != http.StatusOK {
 		t.Fatalf("GET %s after EMFILE: %d %s", PathHealth, result.code, result.body)
 	}
-	if !limited.failed.Load() {
+	if !limited.Failed() {
 		t.Fatal("the listener never failed")
 	}
 }
