@@ -56,7 +56,7 @@ type marketData struct {
 	done     chan struct{}
 	started  atomic.Bool
 
-	handledOp  atomic.Uint64 // Last op whose updates were fanned out.
+	handledOp  atomic.Uint64 // Last op whose updates were fanned out or dropped.
 	fellBehind atomic.Uint64 // Queue overflows.
 	stale      atomic.Uint64 // md_stale notices sent to slow subscribers.
 	sent       atomic.Uint64 // Update records sent.
@@ -354,7 +354,13 @@ func (m *marketData) publish() {
 		}
 		m.fanOut(nil) // Sends the notices to those that can take them now.
 	}
-	if len(batch) > 0 {
+	// Handled: fanned out, or dropped (every dropped op comes after the batch's ops).
+	// Counting only the fanned-out ones would leave HandledOp short of the feed's last
+	// op for good after an overflow, as if it still owed those updates.
+	switch {
+	case lost:
+		m.handledOp.Store(lostUntil)
+	case len(batch) > 0:
 		m.handledOp.Store(batch[len(batch)-1].Op)
 	}
 	m.mutex.Lock()
@@ -785,7 +791,7 @@ type MarketDataStats struct {
 	UpdatesSent  uint64 `json:"updates_sent"`
 	StaleNotices uint64 `json:"stale_notices"` // md_stale sent to slow subscribers.
 	FellBehind   uint64 `json:"fell_behind"`   // Queue overflows (every subscriber resnapshots).
-	HandledOp    uint64 `json:"handled_op"`
+	HandledOp    uint64 `json:"handled_op"`    // Last op whose updates were sent or dropped.
 }
 
 // MarketDataStats returns shard 0's feed's counters (a one-shard node's only feed). Any

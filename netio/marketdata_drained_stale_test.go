@@ -1,6 +1,7 @@
 package netio_test
 
 import (
+	"fmt"
 	"testing"
 
 	"sequent/core/model"
@@ -25,10 +26,25 @@ import (
 // been sent before the flood was published, floods again (a bounded number of rounds).
 // After the last notice the next update released comes right after it, with no second
 // notice.
+//
+// It runs twice: with the default queue (the subscriber's bound drops the updates, as
+// long as the publisher keeps up) and with a queue of 1,000 updates, which the flood
+// overflows (the publisher's loss marks every subscriber stale), as the default one did
+// on a loaded CI machine (the publisher starved): the feed's HandledOp then has to count
+// the dropped ops, or waitPublished waits for ever.
 func TestMarketDataDrainedSubscriberIsToldStaleInAQuietMarket(t *testing.T) {
+	for _, queue := range []int{0, 1000} {
+		t.Run(fmt.Sprintf("queue=%d", queue), func(t *testing.T) {
+			drainedSubscriberIsToldStale(t, queue)
+		})
+	}
+}
+
+func drainedSubscriberIsToldStale(t *testing.T, queueUpdatesMax int) {
 	const entries, perEntry, roundsMax = 2000, 64, 8
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
-		c.MarketData = netio.MarketDataConfig{SubscriberBytesMax: 64 << 10}
+		c.MarketData = netio.MarketDataConfig{SubscriberBytesMax: 64 << 10,
+			QueueUpdatesMax: queueUpdatesMax}
 		c.SilenceTimeout = 2 * waitLimit // The subscriber sends nothing while it reads.
 	}})
 	feed := newMarketFeed(h)

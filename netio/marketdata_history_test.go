@@ -279,3 +279,25 @@ func marketDataSeed(t *testing.T, seed uint64) uint64 {
 	}
 	return parsed
 }
+
+// TestFeedLossCountsTheDroppedOpsAsHandled: after the queue overflows, the feed's
+// HandledOp reaches the last dropped op once the publisher has taken the loss (it owes
+// those updates nothing more). It stayed at the last op fanned out, so a caller waiting
+// for the feed to catch up with the release (netio's tests do, via MarketDataStats)
+// waited for ever after an overflow: CI's TestMarketDataDrainedSubscriberIsToldStale-
+// InAQuietMarket, whose 128,000 updates overflowed the 65,536-update queue on a loaded
+// machine. Driven by hand (no goroutine, no subscriber).
+func TestFeedLossCountsTheDroppedOpsAsHandled(t *testing.T) {
+	m := newMarketData(nil, MarketDataConfig{QueueUpdatesMax: 4, HistoryUpdatesMax: 64}, 0)
+	for op := uint64(1); op <= 7; op++ { // The queue holds ops 1 to 4; 5 to 7 are dropped.
+		var buffer event.Buffer
+		buffer.BeginOp(op)
+		buffer.AppendMarketData(&model.MarketDataUpdate{Instrument: 5, Op: op})
+		m.Consume(&backend.Ready{FirstOp: op, LastOp: op, Events: &buffer})
+	}
+	m.publish()
+	if stats := m.stats(); stats.FellBehind != 1 || stats.HandledOp != 7 {
+		t.Fatalf("after the overflow: %d overflows, handled op %d; want 1 and 7",
+			stats.FellBehind, stats.HandledOp)
+	}
+}
