@@ -53,7 +53,19 @@ With --book, the settlement itself is booked as one pending transfer per ledger 
 position, between the partner's account and the operator's settlement account (--via):
 payable, partner → via; receivable, via → partner. It stays pending — visible as in
 flight — until the partner confirms (sequent client post --pending-id ID) or disputes it
-(sequent client void --pending-id ID).
+(sequent client void --pending-id ID). Ids: --settlement-id for the first ledger with a
+position, +1 for each next one, in ledger order.
+
+The ledger may refuse some ledgers' settlements (a closed account, a balance limit) and
+book the others. Fix the cause and run the same booking again (the same --from and
+--until; after --until now, the cut-off the first run printed) with a new
+--settlement-id: the ledgers whose settlement of that cut-off is in flight or confirmed
+are left alone ("already booked"), the others are booked. The same --settlement-id does
+not do: a refused id answers id_already_failed for ever. A settlement booked after the
+cut-off for another cut-off, or for this one with another amount, refuses the booking
+before anything is sent; so does one in flight inside the window. The output ends with
+the ledgers booked, already booked and refused (--json: "settlements", each with its
+outcome).
 
 On a node of several shards the partner's accounts may be on any shards; the --via
 account of a ledger must be on its partner account's shard (a pending transfer cannot
@@ -65,7 +77,9 @@ when credited (README, Settlement netting).
 Times: RFC 3339, a date (midnight UTC), nanoseconds since 1970, or now. The window is
 inclusive at both ends. The operators' HTTP endpoint GET /v1/settlement answers the same.
 
-Exit codes: 0 done; 1 a booking was refused; 2 bad flags or no server reachable.`,
+Exit codes: 0 done (with --book: every ledger booked or already booked); 1 some ledger's
+settlement refused by the ledger, or its id that of a voided or expired settlement; 2 bad
+flags, no server reachable, or a booking refused before anything was sent.`,
 		Example: `  sequent settle --partner 50 --partner 60 --from 2026-05-01 --until 2026-05-02 --ledgers ledgers.json
   sequent settle --partner 50 --until now --book --via 90 --settlement-id 9000 --code 7`,
 		Args: cobra.NoArgs,
