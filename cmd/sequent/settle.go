@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,7 +53,19 @@ With --book, the settlement itself is booked as one pending transfer per ledger 
 position, between the partner's account and the operator's settlement account (--via):
 payable, partner → via; receivable, via → partner. It stays pending — visible as in
 flight — until the partner confirms (sequent client post --pending-id ID) or disputes it
-(sequent client void --pending-id ID).
+(sequent client void --pending-id ID). Ids: --settlement-id for the first ledger with a
+position, +1 for each next one, in ledger order.
+
+The ledger may refuse some ledgers' settlements (a closed account, a balance limit) and
+book the others. Fix the cause and run the same booking again (the same --from and
+--until; after --until now, the cut-off the first run printed) with a new
+--settlement-id: the ledgers whose settlement of that cut-off is in flight or confirmed
+are left alone ("already booked"), the others are booked. The same --settlement-id does
+not do: a refused id answers id_already_failed for ever. A settlement booked after the
+cut-off for another cut-off, or for this one with another amount, refuses the booking
+before anything is sent; so does one in flight inside the window. The output ends with
+the ledgers booked, already booked and refused (--json: "settlements", each with its
+outcome).
 
 On a node of several shards the partner's accounts may be on any shards; the --via
 account of a ledger must be on its partner account's shard (a pending transfer cannot
@@ -62,7 +77,9 @@ when credited (README, Settlement netting).
 Times: RFC 3339, a date (midnight UTC), nanoseconds since 1970, or now. The window is
 inclusive at both ends. The operators' HTTP endpoint GET /v1/settlement answers the same.
 
-Exit codes: 0 done; 1 a booking was refused; 2 bad flags or no server reachable.`,
+Exit codes: 0 done (with --book: every ledger booked or already booked); 1 some ledger's
+settlement refused by the ledger, or its id that of a voided or expired settlement; 2 bad
+flags, no server reachable, or a booking refused before anything was sent.`,
 		Example: `  sequent settle --partner 50 --partner 60 --from 2026-05-01 --until 2026-05-02 --ledgers ledgers.json
   sequent settle --partner 50 --until now --book --via 90 --settlement-id 9000 --code 7`,
 		Args: cobra.NoArgs,
@@ -101,15 +118,13 @@ func (o *settleOptions) run(cmd *cobra.Command) error {
 		if err != nil {
 			return nettingUsage(cmd, err)
 		}
-		var booked []model.Transfer
-		var results []model.EventResult
+		var booking *settleBooking
 		if o.book {
-			if booked, results, err = o.bookSettlements(cmd, ctx, c, ledgers, query,
-				report); err != nil {
+			if booking, err = o.bookSettlements(cmd, ctx, c, query, report); err != nil {
 				return err
 			}
 		}
-		return o.print(cmd, report, ledgers, booked, results)
+		return o.print(cmd, report, booking)
 	})
 }
 
@@ -156,57 +171,99 @@ func (o *settleOptions) query(cmd *cobra.Command) (clearing.NettingQuery, *clear
 	return query, ledgers, nil
 }
 
-// bookSettlements books the report's settlements as pending transfers.
+// settleBooking is what a --book run did, ledger by ledger.
+type settleBooking struct {
+	sent    []model.Transfer    // The settlements sent, in ledger order.
+	results []model.EventResult // The ledger's answer to each.
+	// existing is, for each sent settlement answered exists, its state (in_flight or
+	// confirmed), or "" when it is neither: an earlier settlement of that id was voided or
+	// expired.
+	existing []string
+	already  []clearing.BookedSettlement // This cut-off's, booked before: not sent.
+}
+
+// bookSettlements books the report's settlements as pending transfers, but for the ledgers
+// whose settlement of this cut-off is already booked.
 func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
-	c *client.Client, ledgers *clearing.Ledgers, query clearing.NettingQuery,
-	report *clearing.NettingReport) ([]model.Transfer, []model.EventResult, error) {
+	c *client.Client, query clearing.NettingQuery, report *clearing.NettingReport) (
+	*settleBooking, error) {
 	booking := clearing.Booking{Via: map[uint32]model.Uint128{}, Code: o.code,
 		Timeout: o.timeout}
 	var err error
 	// A settlement is booked after its window's cut-off: look there for one in flight or
 	// confirmed.
-	if booking.BookedAfter, err = clearing.SettlementsBookedAfter(ctx, c, ledgers,
-		query.Partners, report.Until, uint64(time.Now().UnixNano())); err != nil {
-		return nil, nil, err
+	if booking.BookedAfter, err = clearing.SettlementsBookedAfter(ctx, c, query.Partners,
+		report.Until, uint64(time.Now().UnixNano())); err != nil {
+		return nil, err
 	}
 	if booking.FirstID, err = parseID(cmd, "settlement-id", o.firstID); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if booking.Reference, err = parseID(cmd, "reference", o.reference); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var viaIDs []model.Uint128
 	for _, text := range o.via {
 		id, err := parseID(cmd, "via", text)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		viaIDs = append(viaIDs, id)
 	}
 	accounts, err := c.LookupAccounts(ctx, viaIDs)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(accounts) != len(viaIDs) {
-		return nil, nil, usage(cmd, "--via: %d of %d accounts exist", len(accounts), len(viaIDs))
+		return nil, usage(cmd, "--via: %d of %d accounts exist", len(accounts), len(viaIDs))
 	}
 	placement, err := serverShardMap(ctx, c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	chooseVia(booking.Via, accounts, placement, report)
-	transfers, err := report.SettlementTransfers(booking)
+	done := &settleBooking{}
+	if done.sent, done.already, err = report.SettlementTransfers(booking); err != nil {
+		return nil, usage(cmd, "%v", err)
+	}
+	if len(done.sent) == 0 {
+		return done, nil
+	}
+	if problem := pendingSpanningShards(placement, done.sent); problem != "" {
+		return nil, usage(cmd, "--book: %s", problem)
+	}
+	if done.results, err = c.CreateTransfers(ctx, done.sent); err != nil {
+		return nil, err
+	}
+	return done, done.checkExisting(ctx, c, query.Partners, report.Until)
+}
+
+// checkExisting marks the settlements the ledger answered exists that are not booked. An
+// identical resend answers exists whatever became of the transfer since, so the id of a
+// settlement voided or expired (the window may be booked again) answers exists and books
+// nothing (TestSettle50RebookingAVoidedSettlementsIDIsNotBooked); a settlement a
+// concurrent run booked is in flight and stays counted as booked.
+func (b *settleBooking) checkExisting(ctx context.Context, c *client.Client,
+	partners []model.Uint128, cutoff uint64) error {
+	b.existing = make([]string, len(b.sent))
+	if !slices.ContainsFunc(b.results, func(r model.EventResult) bool {
+		return r.Status == model.StatusExists
+	}) {
+		return nil
+	}
+	booked, err := clearing.SettlementsBookedAfter(ctx, c, partners, cutoff,
+		uint64(time.Now().UnixNano()))
 	if err != nil {
-		return nil, nil, usage(cmd, "%v", err)
+		return err
 	}
-	if len(transfers) == 0 {
-		return nil, nil, nil
+	for i, result := range b.results {
+		for _, settlement := range booked[b.sent[i].Ledger] {
+			if result.Status == model.StatusExists && settlement.ID == b.sent[i].ID {
+				b.existing[i] = settlement.State()
+			}
+		}
 	}
-	if problem := pendingSpanningShards(placement, transfers); problem != "" {
-		return nil, nil, usage(cmd, "--book: %s", problem)
-	}
-	results, err := c.CreateTransfers(ctx, transfers)
-	return transfers, results, err
+	return nil
 }
 
 // chooseVia fills the operator's settlement account per ledger from the --via accounts.
@@ -237,33 +294,136 @@ func chooseVia(via map[uint32]model.Uint128, accounts []model.Account,
 // settleJSON is `settle --json` output: the report and what was booked.
 type settleJSON struct {
 	*clearing.NettingReport
-	Booked []jsonview.Result `json:"booked,omitempty"`
+	Booked      []jsonview.Result    `json:"booked,omitempty"` // The ledger's answers.
+	Settlements []settlementLineJSON `json:"settlements,omitempty"`
+}
+
+// settlementLineJSON is one ledger's settlement in `settle --book --json`.
+type settlementLineJSON struct {
+	Ledger  uint32 `json:"ledger"`
+	ID      string `json:"id"`
+	Amount  string `json:"amount"`
+	Debit   string `json:"debit_account_id"`
+	Credit  string `json:"credit_account_id"`
+	Outcome string `json:"outcome"`          // booked, already_booked or refused.
+	State   string `json:"state,omitempty"`  // Already booked: in_flight or confirmed.
+	Status  string `json:"status,omitempty"` // The ledger's answer, when sent.
+}
+
+// Outcomes of a ledger's settlement in a --book run.
+const (
+	outcomeBooked        = "booked"
+	outcomeAlreadyBooked = "already_booked"
+	outcomeRefused       = "refused"
+)
+
+// lines returns the booking's settlements in ledger order, each with its outcome and the
+// sentence `settle` prints for it.
+func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
+	var lines []settlementLineJSON
+	var texts []string
+	for _, s := range b.already {
+		lines = append(lines, settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
+			Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
+			Credit: s.CreditAccountID.String(), Outcome: outcomeAlreadyBooked,
+			State: s.State()})
+		texts = append(texts, fmt.Sprintf("already booked for this cut-off (%s); not "+
+			"booked again", strings.ReplaceAll(s.State(), "_", " ")))
+	}
+	for i, t := range b.sent {
+		status := b.results[i].Status
+		line := settlementLineJSON{Ledger: t.Ledger, ID: t.ID.String(),
+			Amount: t.Amount.String(), Debit: t.DebitAccountID.String(),
+			Credit: t.CreditAccountID.String(), Outcome: outcomeRefused,
+			Status: status.String()}
+		text := describeStatus(status)
+		switch {
+		case status == model.StatusOK:
+			line.Outcome = outcomeBooked
+		case status == model.StatusExists && b.existing[i] != "": // A concurrent run's.
+			line.Outcome, line.State = outcomeAlreadyBooked, b.existing[i]
+		case status == model.StatusExists:
+			text += ", but voided or expired: not booked; book it with a new --settlement-id"
+		case status == model.StatusIDAlreadyFailed:
+			text += ": this id was refused before, and the ledger keeps a refused id; " +
+				"book it with a new --settlement-id"
+		}
+		lines, texts = append(lines, line), append(texts, text)
+	}
+	order := make([]int, len(lines))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(lines[a].Ledger, lines[b].Ledger)
+	})
+	sortedLines, sortedTexts := make([]settlementLineJSON, len(lines)), make([]string, len(lines))
+	for i, from := range order {
+		sortedLines[i], sortedTexts[i] = lines[from], texts[from]
+	}
+	return sortedLines, sortedTexts
 }
 
 func (o *settleOptions) print(cmd *cobra.Command, report *clearing.NettingReport,
-	ledgers *clearing.Ledgers, booked []model.Transfer, results []model.EventResult) error {
+	booking *settleBooking) error {
 	out := settleJSON{NettingReport: report}
-	failed := false
-	for i, result := range results {
-		out.Booked = append(out.Booked, jsonview.NewResult(booked[i].ID, &result))
-		failed = failed || (result.Status != model.StatusOK && result.Status != model.StatusExists)
+	var lines []settlementLineJSON
+	var texts []string
+	if booking != nil {
+		for i, t := range booking.sent {
+			out.Booked = append(out.Booked, jsonview.NewResult(t.ID, &booking.results[i]))
+		}
+		lines, texts = booking.lines()
+		out.Settlements = lines
 	}
 	if o.connection.asJSON {
 		if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
 			return err
 		}
 	} else {
-		printNetting(cmd.OutOrStdout(), report)
-		for i, result := range results {
-			fmt.Fprintf(cmd.OutOrStdout(), "settlement %s (ledger %d, %s %s → %s): %s\n",
-				booked[i].ID, booked[i].Ledger, booked[i].Amount, booked[i].DebitAccountID,
-				booked[i].CreditAccountID, describeStatus(result.Status))
+		w := cmd.OutOrStdout()
+		printNetting(w, report)
+		for i, line := range lines {
+			fmt.Fprintf(w, "settlement %s (ledger %d, %s %s → %s): %s\n", line.ID, line.Ledger,
+				line.Amount, line.Debit, line.Credit, texts[i])
+		}
+		if booking != nil {
+			printBookingSummary(w, lines, report.Until)
 		}
 	}
-	if failed {
+	if slices.ContainsFunc(lines, func(l settlementLineJSON) bool {
+		return l.Outcome == outcomeRefused
+	}) {
 		return errEventsFailed
 	}
 	return nil
+}
+
+// printBookingSummary says which ledgers were booked, already booked and refused, and
+// what to do about the refused.
+func printBookingSummary(w io.Writer, lines []settlementLineJSON, cutoff uint64) {
+	byOutcome := map[string][]string{}
+	for _, line := range lines {
+		byOutcome[line.Outcome] = append(byOutcome[line.Outcome], strconv.Itoa(int(line.Ledger)))
+	}
+	name := func(outcome string) string {
+		switch ledgers := byOutcome[outcome]; len(ledgers) {
+		case 0:
+			return "none"
+		case 1:
+			return "ledger " + ledgers[0]
+		default:
+			return "ledgers " + strings.Join(ledgers, ", ")
+		}
+	}
+	fmt.Fprintf(w, "booked: %s; already booked: %s; refused: %s\n", name(outcomeBooked),
+		name(outcomeAlreadyBooked), name(outcomeRefused))
+	if len(byOutcome[outcomeRefused]) > 0 {
+		fmt.Fprintf(w, "to complete the booking, fix what refused it and run the same "+
+			"booking again (the same --from, --until %d) with a new --settlement-id: the "+
+			"ledger keeps each refused id, and the ledgers booked are not booked again\n",
+			cutoff)
+	}
 }
 
 func printNetting(w io.Writer, r *clearing.NettingReport) {

@@ -9,7 +9,8 @@
 //   - Ledgers is the registry of each ledger's currency name and scale (a JSON file).
 //   - Net computes the net position with a partner's settlement accounts over a window,
 //     per ledger, with the transfers behind it; NettingReport.SettlementTransfers books
-//     the settlement as pending transfers to post on the partner's confirmation.
+//     the settlement as pending transfers to post on the partner's confirmation, and
+//     booking the same cut-off again books only the ledgers still without one (Booking).
 //   - Reader is how all of it reads the ledger: the public queries, through the Go client
 //     (a primary or a read-only standby) or the server's in-process read path — never
 //     by opening a node's files. ForEachTransfer pages an account's transfers in a window;

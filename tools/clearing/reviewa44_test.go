@@ -27,32 +27,42 @@ func TestReviewa44SettlementBookedAfterTheCommandsClock(t *testing.T) {
 	}
 	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
 		FirstID: model.U128(500), Code: 7}
-	settlements, err := report.SettlementTransfers(booking)
+	settlements, _, err := report.SettlementTransfers(booking)
 	if err != nil || len(settlements) != 1 {
 		t.Fatalf("%d settlements: %v", len(settlements), err)
 	}
 	b.at(300*second, settlements...) // Log time; the operator's clock reads 250 s.
 	booked, err := SettlementsBookedAfter(context.Background(), MemoryReader{b.ledger},
-		ledgers, partners, 200*second, 250*second)
+		partners, 200*second, 250*second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	booking.BookedAfter, booking.FirstID = booked, model.U128(700)
-	if again, err := report.SettlementTransfers(booking); !refusedAsBookedAfter(err) {
+	if again, already, err := report.SettlementTransfers(booking); err != nil ||
+		len(again) != 0 || !bookedAs(already, 500, false) {
 		t.Fatalf("the window was booked again (%d settlements, %v) while its settlement "+
-			"of log time 300 s, after the command's clock, is in flight", len(again), err)
+			"of log time 300 s, after the command's clock, is in flight (already booked "+
+			"%+v)", len(again), err, already)
 	}
 	// Confirmed by the partner, at a log time still ahead of the command's clock.
 	b.at(301*second, resolve(600, 500, postAll, false))
 	if booked, err = SettlementsBookedAfter(context.Background(), MemoryReader{b.ledger},
-		ledgers, partners, 200*second, 250*second); err != nil {
+		partners, 200*second, 250*second); err != nil {
 		t.Fatal(err)
 	}
 	booking.BookedAfter = booked
-	if again, err := report.SettlementTransfers(booking); !refusedAsBookedAfter(err) {
+	if again, already, err := report.SettlementTransfers(booking); err != nil ||
+		len(again) != 0 || !bookedAs(already, 500, true) {
 		t.Fatalf("the window was booked again (%d settlements, %v) after its settlement "+
-			"was confirmed at a log time after the command's clock", len(again), err)
+			"was confirmed at a log time after the command's clock (already booked %+v)",
+			len(again), err, already)
 	}
+}
+
+// bookedAs reports whether already holds exactly the settlement id, confirmed or not.
+func bookedAs(already []BookedSettlement, id uint64, confirmed bool) bool {
+	return len(already) == 1 && already[0].ID == model.U128(id) &&
+		already[0].Confirmed == confirmed
 }
 
 // refusedAsBookedAfter reports whether err refuses a booking for the settlements booked

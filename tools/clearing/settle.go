@@ -53,6 +53,9 @@ type NettingQuery struct {
 	// expiredAt is when a pending transfer's deadline is judged (ExpiredBy); 0: at the
 	// cut-off. SettlementsBookedAfter reads past any clock and judges at its now.
 	expiredAt uint64
+	// keepSettlements makes the netter keep every booked settlement in flight or
+	// confirmed (SettlementsBookedAfter); there are at most NettingTransfersMax.
+	keepSettlements bool
 }
 
 // Bounds of one netting query.
@@ -105,9 +108,6 @@ type Position struct {
 
 	negative  bool          // Net < 0.
 	magnitude model.WideSum // |Net|.
-	// settlementPosted is the part of the window's booked settlements that a post in the
-	// window confirmed (SettlementsBookedAfter).
-	settlementPosted model.WideSum
 }
 
 // Directions of a position.
@@ -135,6 +135,15 @@ type NettedTransfer struct {
 // Net computes the net position with the partner's accounts over the window.
 func Net(ctx context.Context, reader Reader, ledgers *Ledgers, query NettingQuery) (
 	*NettingReport, error) {
+	n, err := readWindow(ctx, reader, query)
+	if err != nil {
+		return nil, err
+	}
+	return n.report(ledgers), nil
+}
+
+// readWindow reads the partners' transfers of the window into a netter.
+func readWindow(ctx context.Context, reader Reader, query NettingQuery) (*netter, error) {
 	if err := query.validate(); err != nil {
 		return nil, err
 	}
@@ -147,7 +156,7 @@ func Net(ctx context.Context, reader Reader, ledgers *Ledgers, query NettingQuer
 		}
 		n.finishAccount()
 	}
-	return n.report(ledgers), nil
+	return n, nil
 }
 
 // RefuseSharedIDs refuses a partner id that names accounts on two ledgers, before Net
@@ -219,6 +228,9 @@ type netter struct {
 	// resolved (true: a post), until the pending transfer itself is seen (or the account
 	// ends: then it was made before the window).
 	resolved map[model.Uint128]bool
+	// settlements are the booked settlements in flight or confirmed, with
+	// NettingQuery.keepSettlements.
+	settlements []BookedSettlement
 }
 
 func newNetter(query NettingQuery) *netter {
@@ -276,8 +288,8 @@ func (n *netter) add(account model.Uint128, t *model.Transfer) {
 func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) string {
 	if posted, resolved := n.resolved[t.ID]; resolved {
 		delete(n.resolved, t.ID)
-		if posted && isSettlement(t) {
-			p.settlementPosted.Add(t.Amount)
+		if posted {
+			n.keepSettlement(t, credit, true)
 		}
 		return "resolved"
 	}
@@ -292,7 +304,18 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 	if isSettlement(t) {
 		p.SettlementInFlight.Add(t.Amount)
 	}
+	n.keepSettlement(t, credit, false)
 	return "in_flight"
+}
+
+// keepSettlement keeps a pending transfer in flight or confirmed if it is a booked
+// settlement and the query keeps them.
+func (n *netter) keepSettlement(t *model.Transfer, credit, confirmed bool) {
+	if n.query.keepSettlements && isSettlement(t) {
+		n.settlements = append(n.settlements, BookedSettlement{ID: t.ID, Ledger: t.Ledger,
+			DebitAccountID: t.DebitAccountID, CreditAccountID: t.CreditAccountID,
+			Amount: t.Amount, Receivable: credit, Cutoff: t.UserData64, Confirmed: confirmed})
+	}
 }
 
 // finishAccount forgets the resolutions of pending transfers made before the window.
@@ -426,6 +449,17 @@ func signedString(negative bool, magnitude string) string {
 // operator's settlement account (Via) on that ledger — payable: partner → Via (the
 // liability is paid out); receivable: Via → partner. It stays pending until the partner
 // confirms (post it) or disputes (void it), so the ledger shows what is in flight.
+//
+// The ledger answers each transfer on its own, so a booking may be refused on some
+// ledgers (a closed account, a balance limit) and made on others. Booking the same cut-off
+// again then books only the ledgers still without its settlement: a ledger whose
+// settlement of that cut-off, of the same amount and direction, is in flight or confirmed
+// is left alone (SettlementTransfers returns it as already booked). A ledger's id is
+// FirstID plus its index among the positions to settle, booked now or before, so the
+// same run sends each ledger the same id (a concurrent duplicate answers exists). An id
+// refused for a transient reason (model.Status.Transient: every refusal that fixing an
+// account cures) answers id_already_failed for ever, so completing a booking partly
+// refused takes another FirstID.
 type Booking struct {
 	Via       map[uint32]model.Uint128 // The operator's settlement account per ledger.
 	FirstID   model.Uint128            // Ids FirstID, FirstID+1, … in ascending ledger order.
@@ -435,9 +469,31 @@ type Booking struct {
 	// BookedAfter is, per ledger, the settlements booked on the partner's accounts after
 	// the report's cut-off and still in flight or confirmed (SettlementsBookedAfter): a
 	// settlement is booked after its window, so the report never shows the one booked for
-	// it, and booking the same window (or one cut before that settlement) again would pay
-	// the partner twice, whether the first is still pending or already posted.
-	BookedAfter map[uint32]model.WideSum
+	// it. One of the report's own cut-off is the ledger's settlement, already booked; one
+	// of another cut-off refuses the booking: booking a window cut before that settlement
+	// would pay the partner twice, whether it is still pending or already posted.
+	BookedAfter map[uint32][]BookedSettlement
+}
+
+// BookedSettlement is a settlement (Booking) booked on a partner's account, in flight or
+// confirmed.
+type BookedSettlement struct {
+	ID              model.Uint128
+	Ledger          uint32
+	DebitAccountID  model.Uint128
+	CreditAccountID model.Uint128
+	Amount          model.Uint128 // As booked (pending); a confirmation may post less.
+	Receivable      bool          // The operator's account → the partner's; else the reverse.
+	Cutoff          uint64        // The cut-off of the window it settles (its user_data_64).
+	Confirmed       bool          // Posted; else in flight.
+}
+
+// State is the settlement's state as the reports name it: confirmed or in_flight.
+func (s *BookedSettlement) State() string {
+	if s.Confirmed {
+		return "confirmed"
+	}
+	return "in_flight"
 }
 
 // SettlementsBookedAfter returns, per ledger, the settlements booked on the partners'
@@ -448,23 +504,20 @@ type Booking struct {
 // (another machine's clock; log time never goes back after a failover), and a settlement
 // stamped after the caller's now must count too
 // (TestReviewa44SettlementBookedAfterTheCommandsClock).
-func SettlementsBookedAfter(ctx context.Context, reader Reader, ledgers *Ledgers,
-	partners []model.Uint128, cutoff, now uint64) (map[uint32]model.WideSum, error) {
+func SettlementsBookedAfter(ctx context.Context, reader Reader, partners []model.Uint128,
+	cutoff, now uint64) (map[uint32][]BookedSettlement, error) {
 	if cutoff == math.MaxUint64 {
 		return nil, nil
 	}
-	later, err := Net(ctx, reader, ledgers, NettingQuery{Partners: partners,
-		Window: Window{From: cutoff + 1, Until: math.MaxUint64}, expiredAt: max(now, 1)})
+	later, err := readWindow(ctx, reader, NettingQuery{Partners: partners,
+		Window:    Window{From: cutoff + 1, Until: math.MaxUint64},
+		expiredAt: max(now, 1), keepSettlements: true})
 	if err != nil {
 		return nil, err
 	}
-	booked := map[uint32]model.WideSum{}
-	for _, p := range later.Positions {
-		sum := p.SettlementInFlight
-		sum.AddSum(p.settlementPosted)
-		if sum != (model.WideSum{}) {
-			booked[p.Ledger] = sum
-		}
+	booked := map[uint32][]BookedSettlement{}
+	for _, settlement := range later.settlements {
+		booked[settlement.Ledger] = append(booked[settlement.Ledger], settlement)
 	}
 	return booked, nil
 }
@@ -472,41 +525,49 @@ func SettlementsBookedAfter(ctx context.Context, reader Reader, ledgers *Ledgers
 // ErrBooking is wrapped by the errors of SettlementTransfers.
 var ErrBooking = errors.New("clearing: cannot book the settlement")
 
-// SettlementTransfers returns the pending transfers that settle the report's positions.
-// Their user data: user_data_128 the reference, user_data_64 the cut-off timestamp,
-// user_data_32 kind ClearingKindSettlement in its top byte.
-func (r *NettingReport) SettlementTransfers(b Booking) ([]model.Transfer, error) {
+// SettlementTransfers returns the pending transfers that settle the report's positions,
+// and the settlements of the report's cut-off already booked (Booking.BookedAfter), which
+// are not to be booked again; both in ascending ledger order. The transfers' user data:
+// user_data_128 the reference, user_data_64 the cut-off timestamp, user_data_32 kind
+// ClearingKindSettlement in its top byte. A ledger it cannot book refuses the whole
+// booking, before anything is sent.
+func (r *NettingReport) SettlementTransfers(b Booking) (transfers []model.Transfer,
+	booked []BookedSettlement, err error) {
 	if b.FirstID.IsZero() || b.Code == 0 {
-		return nil, fmt.Errorf("%w: an id and a code are required", ErrBooking)
+		return nil, nil, fmt.Errorf("%w: an id and a code are required", ErrBooking)
 	}
 	reference := b.Reference
 	if reference.IsZero() {
 		reference = model.U128(r.Until)
 	}
-	var transfers []model.Transfer
-	id := b.FirstID
-	for _, p := range r.Positions {
+	next := b.FirstID
+	for i := range r.Positions {
+		p := &r.Positions[i]
 		if p.Direction == DirectionFlat {
 			continue
 		}
+		id := next
+		next = next.MustAdd(model.U128(1))
+		same, problem := r.alreadyBooked(p, b.BookedAfter[p.Ledger])
 		via, ok := b.Via[p.Ledger]
 		switch {
-		case !ok:
-			return nil, fmt.Errorf("%w: no settlement account given for ledger %d", ErrBooking,
-				p.Ledger)
 		case len(p.Accounts) != 1:
-			return nil, fmt.Errorf("%w: ledger %d has %d partner accounts; book one at a time",
-				ErrBooking, p.Ledger, len(p.Accounts))
+			problem = fmt.Sprintf("ledger %d has %d partner accounts; book one at a time",
+				p.Ledger, len(p.Accounts))
 		case p.SettlementInFlight != (model.WideSum{}):
-			return nil, fmt.Errorf("%w: ledger %d has a settlement of %s in flight: post or "+
-				"void it first", ErrBooking, p.Ledger, p.SettlementInFlight)
-		case b.BookedAfter[p.Ledger] != (model.WideSum{}):
-			return nil, fmt.Errorf("%w: ledger %d has settlements of %s booked after the "+
-				"window's cut-off, in flight or confirmed: void one in flight, or book a "+
-				"cut-off after them", ErrBooking, p.Ledger, b.BookedAfter[p.Ledger])
+			problem = fmt.Sprintf("ledger %d has a settlement of %s in flight: post or void "+
+				"it first", p.Ledger, p.SettlementInFlight)
+		case problem != "":
+		case same != nil:
+			booked = append(booked, *same)
+			continue
+		case !ok:
+			problem = fmt.Sprintf("no settlement account given for ledger %d", p.Ledger)
 		case p.magnitude.High != 0:
-			return nil, fmt.Errorf("%w: ledger %d's net does not fit one transfer", ErrBooking,
-				p.Ledger)
+			problem = fmt.Sprintf("ledger %d's net does not fit one transfer", p.Ledger)
+		}
+		if problem != "" {
+			return nil, nil, fmt.Errorf("%w: %s", ErrBooking, problem)
 		}
 		partner, _ := model.ParseUint128(p.Accounts[0])
 		t := model.Transfer{ID: id, DebitAccountID: partner, CreditAccountID: via,
@@ -517,7 +578,41 @@ func (r *NettingReport) SettlementTransfers(b Booking) ([]model.Transfer, error)
 			t.DebitAccountID, t.CreditAccountID = via, partner
 		}
 		transfers = append(transfers, t)
-		id = id.MustAdd(model.U128(1))
 	}
-	return transfers, nil
+	return transfers, booked, nil
+}
+
+// alreadyBooked finds, among the settlements booked on a position's ledger after the
+// report's cut-off, the one of this very cut-off that settles the position; problem says
+// why the ledger cannot be booked at all (a settlement of another cut-off, or of this
+// one for another amount or direction: it settles another window).
+func (r *NettingReport) alreadyBooked(p *Position, settlements []BookedSettlement) (
+	same *BookedSettlement, problem string) {
+	for i := range settlements {
+		s := &settlements[i]
+		switch {
+		case s.Cutoff != r.Until:
+			return nil, fmt.Sprintf("ledger %d has settlement %s of %s (%s) booked after the "+
+				"window's cut-off, for the cut-off %d (%s): to complete that booking book "+
+				"that cut-off again; otherwise void it while in flight, or book a cut-off "+
+				"after it", p.Ledger, s.ID, s.Amount, s.State(), s.Cutoff, FormatTime(s.Cutoff))
+		case s.Receivable != p.negative || p.magnitude != (model.WideSum{Low: s.Amount}):
+			return nil, fmt.Sprintf("ledger %d has settlement %s of this cut-off (%s, %s %s) "+
+				"while the window's net is %s: it settles another window with the same "+
+				"cut-off (another start?); void it while in flight, or book another cut-off",
+				p.Ledger, s.ID, s.State(), directionOf(s.Receivable), s.Amount, p.Net)
+		case same != nil:
+			return nil, fmt.Sprintf("ledger %d has two settlements of this cut-off, %s and "+
+				"%s: void one while in flight", p.Ledger, same.ID, s.ID)
+		}
+		same = s
+	}
+	return same, ""
+}
+
+func directionOf(receivable bool) string {
+	if receivable {
+		return DirectionReceivable
+	}
+	return DirectionPayable
 }

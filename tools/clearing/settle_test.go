@@ -163,7 +163,7 @@ func TestSettlementBooking(t *testing.T) {
 	}
 	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90), 2: model.U128(91)},
 		FirstID: model.U128(500), Code: 7}
-	settlements, err := report.SettlementTransfers(booking)
+	settlements, _, err := report.SettlementTransfers(booking)
 	if err != nil || len(settlements) != 2 {
 		t.Fatalf("%d settlements: %v", len(settlements), err)
 	}
@@ -186,7 +186,7 @@ func TestSettlementBooking(t *testing.T) {
 	query.Window = Window{From: 100 * second, Until: 300 * second}
 	again, _ := Net(context.Background(), MemoryReader{b.ledger}, ledgers, query)
 	booking.FirstID = model.U128(700)
-	if _, err := again.SettlementTransfers(booking); !errors.Is(err, ErrBooking) {
+	if _, _, err := again.SettlementTransfers(booking); !errors.Is(err, ErrBooking) {
 		t.Fatalf("booked a second settlement while one is in flight: %v", err)
 	}
 	b.at(301*second, resolve(600, 500, postAll, false), resolve(601, 501, postAll, false))
@@ -264,7 +264,7 @@ func TestBookingRefusals(t *testing.T) {
 		"no via":       {FirstID: model.U128(1), Code: 1},
 		"two accounts": {Via: via, FirstID: model.U128(1), Code: 1},
 	} {
-		if _, err := report.SettlementTransfers(booking); !errors.Is(err, ErrBooking) {
+		if _, _, err := report.SettlementTransfers(booking); !errors.Is(err, ErrBooking) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
