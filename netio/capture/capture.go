@@ -691,6 +691,23 @@ func withoutCredentials(urls string) string {
 	return strings.Join(parts, ",")
 }
 
+// connectionClosed returns an error once the session's connection has closed: the
+// nats-server went away, and the client never reconnects (MaxReconnects(0): the next
+// session does). A publisher that is waiting (live and idle, or a rebuild waiting for
+// the shard's release) makes no call that would fail, so every such wait checks at each
+// poll: otherwise the session sat on the dead connection until the next event, Stats
+// said connected all along (no SequentCaptureDisconnected on a quiet node), and nothing
+// connected again once the server was back.
+func (c *Capture) connectionClosed() error {
+	if c.connection == nil || !c.connection.IsClosed() {
+		return nil
+	}
+	if err := c.connection.LastError(); err != nil {
+		return fmt.Errorf("capture: connection to %s closed: %w", c.shownURL, err)
+	}
+	return fmt.Errorf("capture: connection to %s closed", c.shownURL)
+}
+
 func (c *Capture) disconnect() {
 	if c.connection != nil {
 		c.connection.Close()
@@ -828,6 +845,9 @@ func (c *Capture) awaitRecoveredReleased() (waited bool, err error) {
 	for ; c.config.Released() < c.config.RecoveredOp; waited = true {
 		if !c.config.Serving() {
 			return waited, errNotServing
+		}
+		if err := c.connectionClosed(); err != nil {
+			return waited, err
 		}
 		if !waited {
 			c.config.Logger.Info(recoveredWaitMessage, "stream", c.stream,
@@ -1041,6 +1061,9 @@ func (c *Capture) waitLive() error {
 		// every acknowledgement and poll (livePollInterval).
 		if more || !c.config.Serving() {
 			return nil
+		}
+		if err := c.connectionClosed(); err != nil {
+			return err
 		}
 		if len(c.inflight) == 0 {
 			// Idle: every event consumed is stored, so every op consumed is handled, with
