@@ -616,8 +616,17 @@ func (c *Capture) session() error {
 	c.mutex.Lock()
 	c.unpublished = c.unpublished[:0] // A standby's: its lag clock has taken them in.
 	c.mutex.Unlock()
+	stored := c.streamSequence.Load() // As the last session left it.
 	if err := c.readPosition(); err != nil {
 		return err
+	}
+	if c.streamSequence.Load() < stored {
+		// The stream's last sequence went back, which no purge or limit does: it was
+		// deleted and made again (or restored from an older backup), without events this
+		// capture stored, which the rebuild publishes again. Until then their ops are not
+		// handled: progress counts from the position read (handled), or the lag would
+		// read 0 for the whole republication.
+		c.handledOp.Store(0)
 	}
 	c.checkedOp.Store(0) // Not checked yet as the primary (after settleDivergence).
 	if err := c.settleDivergence(); err != nil {
