@@ -616,8 +616,17 @@ func (c *Capture) session() error {
 	c.mutex.Lock()
 	c.unpublished = c.unpublished[:0] // A standby's: its lag clock has taken them in.
 	c.mutex.Unlock()
+	stored := c.streamSequence.Load() // As the last session left it.
 	if err := c.readPosition(); err != nil {
 		return err
+	}
+	if c.streamSequence.Load() < stored {
+		// The stream's last sequence went back, which no purge or limit does: it was
+		// deleted and made again (or restored from an older backup), without events this
+		// capture stored, which the rebuild publishes again. Until then their ops are not
+		// handled: progress counts from the position read (handled), or the lag would
+		// read 0 for the whole republication.
+		c.handledOp.Store(0)
 	}
 	c.checkedOp.Store(0) // Not checked yet as the primary (after settleDivergence).
 	if err := c.settleDivergence(); err != nil {
@@ -689,6 +698,23 @@ func withoutCredentials(urls string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// connectionClosed returns an error once the session's connection has closed: the
+// nats-server went away, and the client never reconnects (MaxReconnects(0): the next
+// session does). A publisher that is waiting (live and idle, or a rebuild waiting for
+// the shard's release) makes no call that would fail, so every such wait checks at each
+// poll: otherwise the session sat on the dead connection until the next event, Stats
+// said connected all along (no SequentCaptureDisconnected on a quiet node), and nothing
+// connected again once the server was back.
+func (c *Capture) connectionClosed() error {
+	if c.connection == nil || !c.connection.IsClosed() {
+		return nil
+	}
+	if err := c.connection.LastError(); err != nil {
+		return fmt.Errorf("capture: connection to %s closed: %w", c.shownURL, err)
+	}
+	return fmt.Errorf("capture: connection to %s closed", c.shownURL)
 }
 
 func (c *Capture) disconnect() {
@@ -828,6 +854,9 @@ func (c *Capture) awaitRecoveredReleased() (waited bool, err error) {
 	for ; c.config.Released() < c.config.RecoveredOp; waited = true {
 		if !c.config.Serving() {
 			return waited, errNotServing
+		}
+		if err := c.connectionClosed(); err != nil {
+			return waited, err
 		}
 		if !waited {
 			c.config.Logger.Info(recoveredWaitMessage, "stream", c.stream,
@@ -1041,6 +1070,9 @@ func (c *Capture) waitLive() error {
 		// every acknowledgement and poll (livePollInterval).
 		if more || !c.config.Serving() {
 			return nil
+		}
+		if err := c.connectionClosed(); err != nil {
+			return err
 		}
 		if len(c.inflight) == 0 {
 			// Idle: every event consumed is stored, so every op consumed is handled, with

@@ -197,6 +197,14 @@ func newCaptureRigWithPrefix(t testing.TB, queueEventsMax int, subjectPrefix str
 		unique := time.Now().UnixNano()
 		stream, prefix = fmt.Sprintf("BENCH%d", unique), fmt.Sprintf("bench%d", unique)
 	}
+	return newCaptureRigAt(t, dir, url, stream, prefix, queueEventsMax)
+}
+
+// newCaptureRigAt is newCaptureRig publishing to the nats-server at url (stream and
+// subjectPrefix "": the defaults), its log under dir.
+func newCaptureRigAt(t testing.TB, dir, url, stream, subjectPrefix string,
+	queueEventsMax int) *captureRig {
+	t.Helper()
 	log, err := wal.Open(wal.Options{Dir: dir + "/log"})
 	if err != nil {
 		t.Fatal(err)
@@ -212,8 +220,8 @@ func newCaptureRigWithPrefix(t testing.TB, queueEventsMax int, subjectPrefix str
 	if err := s.SetGrants(operator); err != nil {
 		t.Fatal(err)
 	}
-	c := New(Config{URL: url, Stream: stream, SubjectPrefix: prefix, Log: log, Machine: testMachine,
-		Released: s.Released, QueueEventsMax: queueEventsMax})
+	c := New(Config{URL: url, Stream: stream, SubjectPrefix: subjectPrefix, Log: log,
+		Machine: testMachine, Released: s.Released, QueueEventsMax: queueEventsMax})
 	s.AddConsumer(c, c)
 	c.Start()
 	s.Start(shard.RepliesOnly(&nullReplier{}))

@@ -210,11 +210,6 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 		return errNotServing
 	}
 	epoch := c.config.Epoch()
-	c.superseded.Add(1)
-	c.config.Logger.Error("capture: the stream holds events of a history a failover "+
-		"discarded; publishing capture_superseded and this node's history after it",
-		"stream", c.stream, "from_op", from, "to_op", to, "superseded_epoch", supersededEpoch,
-		"epoch", epoch, "resume_op", resume.op, "resume_index", resume.index)
 	id := fmt.Sprintf("%d:%d:%d:superseded:%d", c.config.Shard, resume.op, resume.index, epoch)
 	body := fmt.Sprintf(`{"schema":%d,"id":%q,"shard":%d,"op":%d,"index":%d,`+
 		`"kind":"capture_superseded","epoch":%d,"superseded_epoch":%d,"from_op":%d,"to_op":%d}`,
@@ -244,6 +239,13 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 			"capture_superseded, expected %d: resynchronizing", c.stream, ack.Sequence,
 			ack.Duplicate, expected+1)
 	}
+	// Counted and logged once stored, as a capture_gap is (publishGap): a refused marker
+	// is published again by the next session, and a duplicate was counted when stored.
+	c.superseded.Add(1)
+	c.config.Logger.Error("capture: the stream holds events of a history a failover "+
+		"discarded; published capture_superseded and this node's history after it",
+		"stream", c.stream, "from_op", from, "to_op", to, "superseded_epoch", supersededEpoch,
+		"epoch", epoch, "resume_op", resume.op, "resume_index", resume.index)
 	// The marker is the stream's last message now: the position is known again. When
 	// the stream had lost its last message, nothing this node could publish was lost
 	// with it (no lost-position capture_gap): the newest message left is of a discarded

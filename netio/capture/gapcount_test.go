@@ -151,3 +151,70 @@ func TestFencedNodeCountsNoGap(t *testing.T) {
 		t.Fatalf("%d gaps, logged %q, messages %+v; want none", gaps, lines, messages)
 	}
 }
+
+// supersededLines returns the lines logged about a discarded history.
+func (r *gapRig) supersededLines() []string {
+	var lines []string
+	for _, line := range strings.Split(r.logged.String(), "\n") {
+		if strings.Contains(line, "history a failover discarded") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+// TestSupersededCountsOnlyStoredMarkers: Superseded (sequent_capture_superseded_total,
+// which SequentCaptureSuperseded alerts on) counts the capture_superseded messages this
+// node stored, as Gaps counts capture_gap ones. A marker the stream refused (a second
+// writer moved its last sequence: nothing stored; the next session tries again and
+// would count it again) and one it answered as the duplicate of the same marker stored
+// before (the stream lost it; counted when it was stored) count none and log none. Both
+// were counted, and logged, before the publish.
+func TestSupersededCountsOnlyStoredMarkers(t *testing.T) {
+	t.Run("refused", func(t *testing.T) {
+		rig := newGapRig(t)
+		c := rig.capture
+		rig.startSession(t)
+		js, closeConnection := operatorJetStream(t, rig.url)
+		defer closeConnection()
+		if _, err := js.PublishMsg(context.Background(), &nats.Msg{
+			Subject: SubjectPrefixDefault + ".0.test", Data: []byte(`{"id":"0:1:0:1"}`)},
+			jetstream.WithMsgID("0:1:0:1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.publishSuperseded(position{}, 1, 3, 1); err == nil {
+			t.Fatal("the stream took a capture_superseded expecting a sequence a second " +
+				"writer moved")
+		}
+		if superseded, lines := c.Stats().Superseded, rig.supersededLines(); superseded != 0 ||
+			len(lines) != 0 {
+			t.Fatalf("%d superseded, logged %q; want none", superseded, lines)
+		}
+	})
+	t.Run("duplicate", func(t *testing.T) {
+		rig := newGapRig(t)
+		c := rig.capture
+		rig.startSession(t)
+		if err := c.publishSuperseded(position{}, 1, 3, 1); err != nil {
+			t.Fatal(err)
+		}
+		if superseded, lines := c.Stats().Superseded, rig.supersededLines(); superseded != 1 ||
+			len(lines) != 1 {
+			t.Fatalf("stored: %d superseded, logged %q; want one", superseded, lines)
+		}
+		onStream(t, rig.url, func(stream jetstream.Stream) error {
+			return stream.Purge(context.Background())
+		})
+		rig.startSession(t) // The stream lost its last message: the marker.
+		if err := c.publishSuperseded(position{}, 1, 3, 1); err != nil {
+			t.Fatal(err)
+		}
+		messages := streamMessages(t, rig.url)
+		if superseded, lines := c.Stats().Superseded, rig.supersededLines(); superseded != 1 ||
+			len(lines) != 1 || len(messages) != 0 || c.Stats().StreamSequence != 1 {
+			t.Fatalf("after the duplicate: %d superseded, logged %q, messages %+v, stats "+
+				"%+v; want still one, nothing stored again", superseded, lines, messages,
+				c.Stats())
+		}
+	})
+}

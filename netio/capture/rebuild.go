@@ -55,6 +55,9 @@ func (c *Capture) rebuild() error {
 		if !c.config.Serving() {
 			return errNotServing // Fenced or demoted while catching up.
 		}
+		if err := c.connectionClosed(); err != nil {
+			return err // NATS went away while the rebuild waited for the shard.
+		}
 		joinOp := c.joined()
 		if joinOp != 0 && machine.OpLast()+1 >= joinOp {
 			return c.awaitAll() // The live queue holds everything from here on.
@@ -277,6 +280,9 @@ func (c *Capture) skipToLive() error {
 	for ; joinOp == 0; joinOp = c.joined() {
 		if !c.config.Serving() {
 			return errNotServing
+		}
+		if err := c.connectionClosed(); err != nil {
+			return err
 		}
 		select {
 		case <-c.stop:
