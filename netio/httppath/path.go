@@ -1,6 +1,7 @@
 package httppath
 
 import (
+	"bytes"
 	"net/url"
 	"strings"
 
@@ -10,8 +11,22 @@ import (
 // AsSent returns the request's path exactly as sent, without its query or fragment:
 // within the request URI, so the bytes a signature over the request line covers. For
 // routing (through Segments or Decoded) and for logs.
+//
+// A target that starts with "/" is origin-form (RFC 9112): all of it up to "?" is the
+// path, "//x/v1/status" included. fasthttp reads such a target, on a request without a
+// Host header (HTTP/1.0), as a network-path reference: host "x", path "/v1/status",
+// which routed it as /v1/status (TestAsSentIsNotNormalized). So the path of an
+// origin-form target is cut from the request line here; only an absolute-form target
+// ("http://host/path") is left to fasthttp's parse.
 func AsSent(ctx *fasthttp.RequestCtx) string {
-	return string(ctx.URI().PathOriginal())
+	target := ctx.Request.Header.RequestURI()
+	if len(target) == 0 || target[0] != '/' {
+		return string(ctx.URI().PathOriginal())
+	}
+	if end := bytes.IndexAny(target, "?#"); end >= 0 {
+		target = target[:end]
+	}
+	return string(target)
 }
 
 // Segments splits a path as sent at its slashes and then decodes each segment's

@@ -120,3 +120,26 @@ func TestOpsRaw50RefusalLogsThePathAsSent(t *testing.T) {
 			sent, long)
 	}
 }
+
+// TestOpsRaw50DoubleSlashWithoutHostIsNotARoute: fasthttp reads an origin-form target
+// "//x/v1/admin/snapshot" on a request without a Host header (HTTP/1.0) as host "x" and
+// path "/v1/admin/snapshot", and the port ran the action for it (when "x" is a
+// --http-host name, so that the Host check passes). To the request line, and a proxy, the
+// path is "//x/v1/admin/snapshot": 404, nothing run.
+func TestOpsRaw50DoubleSlashWithoutHostIsNotARoute(t *testing.T) {
+	fake := newFakeSources()
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens), Hosts: []string{"x"},
+		RequestsPerSecondPerAddress: -1}, fake.sources())
+	for _, route := range []struct{ method, path string }{{"GET", PathStatus},
+		{"POST", PathSnapshot}} {
+		got := rawRequest(t, server, route.method+" //x"+route.path+" HTTP/1.0\r\n"+
+			"Authorization: Bearer "+testTokens["alice"]+"\r\nContent-Length: 0\r\n")
+		if got.code != http.StatusNotFound {
+			t.Errorf("%s //x%s without Host: %d %.80s, want 404", route.method, route.path,
+				got.code, got.body)
+		}
+	}
+	if events := fake.eventList(); len(events) != 0 {
+		t.Errorf("ran actions: %v", events)
+	}
+}
