@@ -83,6 +83,11 @@ type serveOptions struct {
 	api               apiOptions
 	placement         shardmap.Spec
 	capture           captureOptions
+
+	// listenChecked: runServe has checked every address serve listens on
+	// (checkListenAddressesFree) before listening on --http and --api, so startNode does
+	// not check again (it checks --addr and --replication-listen when run without it).
+	listenChecked bool
 }
 
 func newServeCommand() *cobra.Command {
@@ -229,6 +234,20 @@ func applyEnvironment(cmd *cobra.Command) error {
 }
 
 func runServe(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) error {
+	// Every port serve listens on is checked, bound without listening, before any is
+	// listened on: --http and --api were listened on here unchecked, so one of them taken
+	// by another process said "ops: listen" or "api: listen" without naming the flag, and
+	// --http or --api naming --addr's port, or each other's, said that port was in use
+	// (by this process) rather than that one port was given twice
+	// (TestServePortCheckCoversEveryListener).
+	var err error
+	if o.address, err = zoneByName(o.address); err != nil {
+		return usageError{err}
+	}
+	if err := checkListenAddressesFree(o.listenFlags()...); err != nil {
+		return err
+	}
+	o.listenChecked = true
 	if o.http != "" {
 		// Bind the HTTP port before anything starts: a taken port must fail the start
 		// before the node serves or a standby attaches to its primary, not after.
@@ -306,9 +325,10 @@ func startNode(ctx context.Context, o *serveOptions, stdout, stderr io.Writer) (
 	if o.address, err = zoneByName(o.address); err != nil {
 		return nil, usageError{err}
 	}
-	if err := checkListenAddressesFree(listenFlag{"--addr", o.address, protocolNetwork(o.address)},
-		listenFlag{"--replication-listen", o.replicationListen, "tcp"}); err != nil {
-		return nil, err
+	if !o.listenChecked { // A node run in process (bench --embedded, tests): no --http, --api.
+		if err := checkListenAddressesFree(o.listenFlags()[:2]...); err != nil {
+			return nil, err
+		}
 	}
 	var keyring *netio.Keyring
 	if o.keys != "" { // A keys file given that cannot be used leaves no data directory behind.

@@ -88,6 +88,19 @@ func checkHostPort(address string) error {
 // its listener binds it as ("tcp", or one of protocolNetwork's).
 type listenFlag struct{ name, address, network string }
 
+// listenFlags returns every address serve listens on, each with the network its listener
+// binds it as: the binary protocol's (gnet), replication's, the operators' port and the
+// JSON API (both net.Listen("tcp")). startNode checks the first two alone when it runs
+// without runServe.
+func (o *serveOptions) listenFlags() []listenFlag {
+	return []listenFlag{
+		{"--addr", o.address, protocolNetwork(o.address)},
+		{"--replication-listen", o.replicationListen, "tcp"},
+		{"--http", o.http, "tcp"},
+		{"--api", o.api.address, "tcp"},
+	}
+}
+
 // protocolNetwork is the network the protocol server (gnet) binds address as: an IPv4
 // address (0.0.0.0 included) as tcp4, any other IP address ([::] included) as tcp6,
 // IPv6 only; a name or no host as tcp. net.Listen("tcp") binds either wildcard as one
@@ -137,10 +150,11 @@ func zoneByName(address string) (string, error) {
 }
 
 // checkListenAddressesFree refuses, before anything is created, a start whose listeners
-// could not bind: an address another process listens on, or two flags naming one port.
-// Both listeners are bound for good only after the node is recovered, so a port already
-// taken used to fail the start after the data directory, its log and a printed
-// development key were made.
+// could not bind: an address another process listens on, or two flags naming one port
+// (serve's four: listenFlags). The binary protocol's and replication's listeners are
+// bound for good only after the node is recovered, so a port already taken used to fail
+// the start after the data directory, its log and a printed development key were made;
+// --http's and --api's are bound before the node starts, but only after this check.
 //
 // Each address is bound without listening (bindWithoutListening): a socket that is bound
 // but not listening refuses connections, so a client or a TCP health check that connects

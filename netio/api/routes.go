@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 
 	"sequent/core/model"
 	"sequent/netio"
+	"sequent/netio/httppath"
 )
 
 // route is one endpoint: method, path pattern ("{id}" matches one path segment), the
@@ -63,30 +63,12 @@ var routeSegments = func() [][]string {
 	return segments
 }()
 
-// splitPath splits a path exactly as sent at its slashes and then decodes each segment's
-// percent-escapes, as RFC 3986 reads a path: "%31" is "1", while "%2F" stays inside its
-// segment, and ".", ".." and empty segments are segments like any other, which no route
-// has (the server's requestPath, TestHunt49bPathIsRoutedAsSent). ok is false when an
-// escape is malformed.
-func splitPath(path string) (segments []string, ok bool) {
-	segments = strings.Split(path, "/")
-	for i, segment := range segments {
-		if strings.IndexByte(segment, '%') < 0 {
-			continue
-		}
-		decoded, err := url.PathUnescape(segment)
-		if err != nil {
-			return nil, false
-		}
-		segments[i] = decoded
-	}
-	return segments, true
-}
-
-// match finds the route of a method and path (as sent: splitPath): the route and its
+// match finds the route of a method and path (as sent, read by httppath.Segments as RFC
+// 3986 reads it: ".", ".." and empty segments, which no route has, match nothing, and
+// "%2F" stays inside its segment; TestHunt49bPathIsRoutedAsSent): the route and its
 // parameters, or the status that refuses it (404 no such path, 405 no such method on it).
 func match(method, path string) (*route, []string, int) {
-	pathParts, ok := splitPath(path)
+	pathParts, ok := httppath.Segments(path)
 	if !ok {
 		return nil, nil, fasthttp.StatusNotFound
 	}
@@ -107,9 +89,10 @@ func match(method, path string) (*route, []string, int) {
 	return nil, nil, fasthttp.StatusNotFound
 }
 
-// matchPattern matches a path (as sent: splitPath) against a pattern segment by segment.
+// matchPattern matches a path (as sent: httppath.Segments) against a pattern segment by
+// segment.
 func matchPattern(pattern, path string) ([]string, bool) {
-	pathParts, ok := splitPath(path)
+	pathParts, ok := httppath.Segments(path)
 	if !ok {
 		return nil, false
 	}

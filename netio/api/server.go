@@ -23,6 +23,7 @@ import (
 	"sequent/netio"
 	"sequent/netio/acceptretry"
 	"sequent/netio/httpguard"
+	"sequent/netio/httppath"
 	"sequent/netio/peer"
 )
 
@@ -336,7 +337,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			"this address may not use the API")
 		return
 	}
-	path := requestPath(ctx)
+	path := httppath.AsSent(ctx)
 	route, parameters, status := match(string(ctx.Method()), path)
 	if status != fasthttp.StatusOK && ctx.Request.Header.ContentLength() != 0 {
 		ctx.SetConnectionClose() // Its body is not read.
@@ -396,18 +397,6 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		request.client = client
 	}
 	route.handler(request)
-}
-
-// requestPath returns the request's path exactly as sent, the one the signature covers
-// (within the request URI), for routing (splitPath) and logs: not fasthttp's normalized
-// Path, which decodes every percent-escape ("%2F" too) before splitting at slashes and
-// resolves "." and ".." segments and repeated slashes. Routing by that gave one request
-// two meanings: to a gateway, a log reader or a policy in front of the server, which
-// reads "/v1/transfers/5%2Fpost" as the id "5/post" under /v1/transfers (RFC 3986 splits
-// before it decodes), and to the server, which posted pending transfer 5
-// (TestHunt49bPathIsRoutedAsSent). Such a path now matches no route.
-func requestPath(ctx *fasthttp.RequestCtx) string {
-	return string(ctx.URI().PathOriginal())
 }
 
 // discardBodyAfterAnswer lets the body of length bytes of a request answered from its
@@ -610,7 +599,7 @@ func (s *Server) authFailed(ctx *fasthttp.RequestCtx, err error, client uint64, 
 	}
 	s.config.Logger.Warn("api: request not authenticated", "code", err.Error(),
 		"client", client, "remote", ctx.RemoteAddr().String(),
-		"path", truncate(requestPath(ctx), 128))
+		"path", truncate(httppath.AsSent(ctx), 128))
 	if err == errAuthMissing {
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Sequent realm="sequent"`)
 	}
@@ -622,7 +611,7 @@ func (s *Server) authFailed(ctx *fasthttp.RequestCtx, err error, client uint64, 
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, statusCode int, code, message string) {
 	s.counters.refused.Add(1)
 	s.config.Logger.Debug("api: request refused", "code", code, "remote",
-		ctx.RemoteAddr().String(), "path", truncate(requestPath(ctx), 128))
+		ctx.RemoteAddr().String(), "path", truncate(httppath.AsSent(ctx), 128))
 	writeError(ctx, statusCode, code, message)
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"sequent/netio/httppath"
 )
 
 // pathBytesMax bounds the path a panic's log line carries: enough to tell the route,
@@ -115,7 +117,9 @@ func (g *Guard) logPanic(ctx *fasthttp.RequestCtx, value any) {
 	}
 	g.stackTimes[g.stackNext] = now
 	g.stackNext = (g.stackNext + 1) % panicStacksPerIntervalMax
-	path := ctx.Path()
+	// The path as sent, which both servers route by (httppath), not fasthttp's
+	// normalized one (TestRecoverLogsThePathAsSent).
+	path := httppath.AsSent(ctx)
 	if len(path) > pathBytesMax {
 		path = path[:pathBytesMax]
 	}
@@ -124,7 +128,7 @@ func (g *Guard) logPanic(ctx *fasthttp.RequestCtx, value any) {
 		text = text[:panicValueBytesMax] + "…"
 	}
 	g.logger.Error(g.server+": handler panicked; answered 500", "server", g.server,
-		"panic", text, "method", string(ctx.Method()), "path", string(path),
+		"panic", text, "method", string(ctx.Method()), "path", path,
 		"stack", string(debug.Stack()))
 }
 

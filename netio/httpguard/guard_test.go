@@ -248,3 +248,17 @@ func TestRecoverBoundsThePanicLog(t *testing.T) {
 		t.Errorf("Panics() = %d, want %d", panics, panicStacksPerIntervalMax+over+2)
 	}
 }
+
+// TestRecoverLogsThePathAsSent: the panic's log line gives the path as sent, the one both
+// servers route by (netio/httppath), not fasthttp's normalized path, which decoded and
+// resolved "/v1/accounts/%31/../x%2Fy" into "/v1/accounts/x/y", a path the request did
+// not name.
+func TestRecoverLogsThePathAsSent(t *testing.T) {
+	var log bytes.Buffer
+	guard := newGuard(&log)
+	const sent = "/v1/accounts/%31/../x%2Fy"
+	serve(guard, newRequest(sent), func(*fasthttp.RequestCtx) { panic("boom") })
+	if want := "path=" + sent + " "; !strings.Contains(log.String(), want) {
+		t.Fatalf("log %q lacks %q", log.String(), want)
+	}
+}

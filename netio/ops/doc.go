@@ -55,6 +55,12 @@
 //	GET  /v1/depth?instrument=N[&levels=K]   200 Depth: an order book's best levels;
 //	                            404 instrument_not_found, 503 unavailable, 504 timeout.
 //
+// Paths are routed as sent, read as RFC 3986 and the JSON API read them (netio/httppath):
+// split at the slashes, each segment decoded, nothing resolved. "/v1/%73tatus" is
+// /v1/status; "/v1/admin%2Fsnapshot", "//metrics", "/x/../v1/status" and "/v1/./status"
+// are 404 not_found, where fasthttp's normalized path would have served them, so a proxy
+// that filters by path sees the path this server routes. Refusals log the path as sent.
+//
 // # Live console
 //
 // GET / serves a read-only page (HTML, CSS and JavaScript embedded with go:embed; no

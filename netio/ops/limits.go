@@ -95,6 +95,9 @@ const (
 	// not allowed), so a scan cannot flood the log; every refusal is still counted in
 	// sequent_http_refusals_total.
 	refusalLogsPerSecondMax = 10
+	// pathLogBytesMax bounds the path as sent in a refusal's log line (cut at a UTF-8
+	// boundary): a request line may be as long as the headers' bound.
+	pathLogBytesMax = 128
 )
 
 // Bounds of an audit record's fields, in bytes before JSON escaping. Escaping can grow a

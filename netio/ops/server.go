@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"sequent/netio/httpguard"
+	"sequent/netio/httppath"
 	"sequent/netio/peer"
 )
 
@@ -282,9 +283,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// node are called Unguarded, and the binary port's event loops and the sequencer
 	// have no guard (a panic there means corrupt state: the process ends; see httpguard).
 	defer s.guard.Recover(ctx)
+	// The path as sent, not fasthttp's normalized ctx.Path(): see routeOf.
+	sent := httppath.AsSent(ctx)
 	address, ok := peerAddress(ctx)
 	if !ok || !allowed(s.allow, address) {
-		s.refuse(ctx, "address_not_allowed", truncate(string(ctx.Path()), 128))
+		s.refuse(ctx, "address_not_allowed", truncate(sent, pathLogBytesMax))
 		reply(ctx, fasthttp.StatusForbidden, Reply{Code: CodeAddressNotAllowed,
 			Error: "this address may not use the operators' server"})
 		return
@@ -298,19 +301,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		hosts = served.hosts
 	}
 	if refused, ok := refusedHost(hosts, ctx.Request.Header.Host(), ctx.URI().Host()); !ok {
-		s.refuseHost(ctx, refused)
+		s.refuseHost(ctx, sent, refused)
 		reply(ctx, fasthttp.StatusMisdirectedRequest, Reply{Code: CodeHostNotAllowed,
 			Error: hostNotAllowedMessage})
 		return
 	}
 	if !s.limiter.allow(address, s.now()) {
-		s.refuse(ctx, "rate_limited", truncate(string(ctx.Path()), 128))
+		s.refuse(ctx, "rate_limited", truncate(sent, pathLogBytesMax))
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retryAfterSeconds)
 		reply(ctx, fasthttp.StatusTooManyRequests, Reply{Code: CodeRateLimited,
 			Error: "too many requests from this address; retry later"})
 		return
 	}
-	switch path := string(ctx.Path()); path {
+	switch path := routeOf(sent); path {
 	case PathMetrics, PathHealth, PathReady, PathStatus:
 		endpoint = path
 		if !ctx.IsGet() && !ctx.IsHead() {
@@ -342,6 +345,21 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 				Error: "no such endpoint"})
 		}
 	}
+}
+
+// routeOf returns the route a path as sent names, read as RFC 3986 and the JSON API read
+// it (httppath.Decoded: split at its slashes, each segment decoded, nothing resolved),
+// or "" (no route: 404) for one that cannot be read. fasthttp's normalized ctx.Path()
+// decodes "%2F" into a separator and resolves ".", ".." and repeated slashes, so
+// "/v1/admin%2Fsnapshot" or "//v1/admin/snapshot" — another path to a proxy refusing
+// "/v1/admin/", to its logs and to the refusal log here — ran the snapshot action
+// (TestOpsRaw50PathIsRoutedAsSent). Such paths now match no route.
+func routeOf(sent string) string {
+	route, ok := httppath.Decoded(sent)
+	if !ok {
+		return ""
+	}
+	return route
 }
 
 // hostNotAllowedMessage is the error of a 421: the remedy for an operator who reaches the
@@ -472,13 +490,14 @@ func writeJSON(ctx *fasthttp.RequestCtx, statusCode int, body any) {
 // refuseHost logs and counts a refusal for the Host named: the log line carries the
 // refused name (hostLogBytesMax bytes at most, control and non-ASCII bytes escaped by
 // loggableHost), so that an operator sees which name to give with --http-host.
-func (s *Server) refuseHost(ctx *fasthttp.RequestCtx, host []byte) {
-	s.refuse(ctx, "host_not_allowed", truncate(string(ctx.Path()), 128),
+func (s *Server) refuseHost(ctx *fasthttp.RequestCtx, path string, host []byte) {
+	s.refuse(ctx, "host_not_allowed", truncate(path, pathLogBytesMax),
 		slog.String("host", loggableHost(host)))
 }
 
-// refuse counts a refusal and logs it with the extra attributes, at most
-// refusalLogsPerSecondMax lines a second.
+// refuse counts a refusal and logs it with the path as sent (httppath.AsSent, truncated
+// to pathLogBytesMax: what a proxy in front and its logs saw) and the extra attributes,
+// at most refusalLogsPerSecondMax lines a second.
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, reason, path string,
 	extra ...slog.Attr) {
 	s.metrics.refusals.WithLabelValues(reason).Inc()

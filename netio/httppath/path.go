@@ -1,0 +1,70 @@
+package httppath
+
+import (
+	"bytes"
+	"net/url"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
+
+// AsSent returns the request's path exactly as sent, without its query or fragment:
+// within the request URI, so the bytes a signature over the request line covers. For
+// routing (through Segments or Decoded) and for logs.
+//
+// A target that starts with "/" is origin-form (RFC 9112): all of it up to "?" is the
+// path, "//x/v1/status" included. fasthttp reads such a target, on a request without a
+// Host header (HTTP/1.0), as a network-path reference: host "x", path "/v1/status",
+// which routed it as /v1/status (TestAsSentIsNotNormalized). So the path of an
+// origin-form target is cut from the request line here; only an absolute-form target
+// ("http://host/path") is left to fasthttp's parse.
+func AsSent(ctx *fasthttp.RequestCtx) string {
+	target := ctx.Request.Header.RequestURI()
+	if len(target) == 0 || target[0] != '/' {
+		return string(ctx.URI().PathOriginal())
+	}
+	if end := bytes.IndexAny(target, "?#"); end >= 0 {
+		target = target[:end]
+	}
+	return string(target)
+}
+
+// Segments splits a path as sent at its slashes and then decodes each segment's
+// percent-escapes, as RFC 3986 reads a path: "%31" is "1", while "%2F" stays inside its
+// segment, and ".", ".." and empty segments are kept as they are. ok is false when an
+// escape is malformed.
+func Segments(path string) (segments []string, ok bool) {
+	segments = strings.Split(path, "/")
+	for i, segment := range segments {
+		if strings.IndexByte(segment, '%') < 0 {
+			continue
+		}
+		decoded, err := url.PathUnescape(segment)
+		if err != nil {
+			return nil, false
+		}
+		segments[i] = decoded
+	}
+	return segments, true
+}
+
+// Decoded returns a path as sent with each segment decoded (Segments) and joined again,
+// for comparing with a fixed route such as "/v1/status": "/v1/%73tatus" is that route,
+// "/v1//status" and "/x/../v1/status" are not. ok is false when an escape is malformed or
+// a segment decodes to one holding a slash: joined again, "/v1%2Fstatus" would read as
+// two segments, which it is not.
+func Decoded(path string) (string, bool) {
+	if strings.IndexByte(path, '%') < 0 {
+		return path, true
+	}
+	segments, ok := Segments(path)
+	if !ok {
+		return "", false
+	}
+	for _, segment := range segments {
+		if strings.IndexByte(segment, '/') >= 0 {
+			return "", false
+		}
+	}
+	return strings.Join(segments, "/"), true
+}
