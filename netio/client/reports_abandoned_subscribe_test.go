@@ -1,0 +1,176 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"sequent/netio/wire"
+)
+
+// TestSubscribeWhoseContextEndedTellsTheAnswersGaps: a Subscribe whose context ends
+// before the server's answer returns the context's error, but the subscription stays
+// (no frame ends a report subscription on a connection, and a second subscribe there
+// is unexpected_frame): its handler is given the reports that follow. The answer's
+// gaps (oldest_sequence above the sequence asked for: reports lost; next_sequence below
+// it: reports handled, then lost in a failover and reused) were the caller's alone to
+// read from its Subscribed, and that caller has gone: nothing told them, not even the
+// log, and the handler was given the reports after them as if the stream were whole.
+// Once the caller has gone the callbacks must tell them, as for a resumption, before
+// the reports after them are handed over.
+//
+// Method: a scripted server that holds the subscribe frame until the caller has
+// returned, then answers it and sends one report; the callbacks must have been called
+// when the handler is given that report.
+func TestSubscribeWhoseContextEndedTellsTheAnswersGaps(t *testing.T) {
+	type gap struct {
+		reused      bool
+		first, last uint64
+	}
+	for _, test := range []struct {
+		name         string
+		from         uint64 // Subscribe's fromSequence.
+		oldest, next uint64 // The answer.
+		report       uint64 // The report after the answer.
+		want         []gap
+	}{
+		{name: "lost", from: 5, oldest: 9, next: 12, report: 9, want: []gap{{false, 5, 8}}},
+		{name: "reused", from: 10, oldest: 1, next: 6, report: 6, want: []gap{{true, 6, 9}}},
+		{name: "whole", from: 5, oldest: 1, next: 7, report: 5},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			received := make(chan struct{})
+			answerNow := make(chan struct{})
+			address := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
+				if connection != 0 {
+					peer.drain()
+					return
+				}
+				if _, ok := peer.frameOf(wire.KindSubscribe); !ok {
+					return
+				}
+				close(received)
+				<-answerNow
+				answer := subscribedFrame(test.next, test.oldest)
+				stream := wire.AppendFrame(nil, answer, answer.Body)
+				stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport,
+					Aux: test.report}, make([]byte, 8))
+				if _, err := peer.conn.Write(stream); err != nil {
+					return
+				}
+				peer.drain()
+			})
+			var mu sync.Mutex
+			var gaps []gap
+			record := func(reused bool) func(first, last uint64) {
+				return func(first, last uint64) {
+					mu.Lock()
+					defer mu.Unlock()
+					gaps = append(gaps, gap{reused, first, last})
+				}
+			}
+			dialContext, cancelDial := context.WithTimeout(context.Background(), waitLimit)
+			defer cancelDial()
+			c, err := Dial(dialContext, Config{Addresses: []string{address}, Client: 1,
+				Key: 1, Secret: []byte("secret"), CoalesceEventsMax: -1,
+				ReportsLost: record(false), ReportsReused: record(true)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+
+			handed := make(chan []gap, 1)
+			handler := func(r Report) {
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Sequence == test.report {
+					handed <- slices.Clone(gaps)
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			result := make(chan error, 1)
+			go func() {
+				_, err := c.Subscribe(ctx, test.from, handler)
+				result <- err
+			}()
+			bound, cancelBound := context.WithTimeout(context.Background(), waitLimit)
+			defer cancelBound()
+			select {
+			case <-received:
+			case <-bound.Done():
+				t.Fatal("the server never received the subscribe frame")
+			}
+			cancel()
+			if err := <-result; !errors.Is(err, context.Canceled) {
+				t.Fatalf("Subscribe returned %v, want context.Canceled", err)
+			}
+			close(answerNow)
+			select {
+			case told := <-handed:
+				if !slices.Equal(told, test.want) {
+					t.Errorf("before report %d the callbacks told %v, want %v",
+						test.report, told, test.want)
+				}
+			case <-bound.Done():
+				t.Fatalf("report %d never reached the handler", test.report)
+			}
+			// The subscription stays: another subscribe on the connection would close it.
+			if _, err := c.Subscribe(bound, 1, handler); !errors.Is(err, ErrSubscribed) {
+				t.Errorf("a second Subscribe returned %v, want ErrSubscribed", err)
+			}
+		})
+	}
+}
+
+// TestSubscribeWhoseContextEndsAfterTheAnswerWasAppliedReturnsIt: the other order of the
+// race above. The reader has applied the answer (the duplicate filter moved, the
+// subscription established, its gaps left to the caller's Subscribed) when the caller's
+// context ends, before the answer reaches the caller. Returning the context's error
+// then would drop the answer, and its gaps with it, untold: the caller must be given
+// the answer.
+//
+// Method: a scripted server answers with a loss (oldest_sequence 9 for a Subscribe from
+// 5); testHookAnswerApplied, run by the reader between applying the answer and handing
+// it to the caller, cancels the caller's context and waits until the caller has taken
+// its end (testHookSubscribeAbandoned).
+func TestSubscribeWhoseContextEndsAfterTheAnswerWasAppliedReturnsIt(t *testing.T) {
+	address := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
+		if _, ok := peer.frameOf(wire.KindSubscribe); !ok {
+			return
+		}
+		answer := subscribedFrame(12, 9)
+		if _, err := peer.conn.Write(wire.AppendFrame(nil, answer, answer.Body)); err != nil {
+			return
+		}
+		peer.drain()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	abandoned := make(chan struct{})
+	testHookSubscribeAbandoned = func() { close(abandoned) }
+	testHookAnswerApplied = func(kind wire.Kind) {
+		if kind != wire.KindSubscribed {
+			return
+		}
+		cancel()
+		bound, cancelBound := context.WithTimeout(context.Background(), waitLimit)
+		defer cancelBound()
+		select {
+		case <-abandoned:
+		case <-bound.Done():
+			t.Error("the caller never noticed its context's end")
+		}
+	}
+	t.Cleanup(func() { testHookAnswerApplied, testHookSubscribeAbandoned = nil, nil })
+	c := dialScripted(t, address) // Closed before the hooks are reset (cleanups run last first).
+	subscribed, err := c.Subscribe(ctx, 5, func(Report) {})
+	if err != nil {
+		t.Fatalf("Subscribe returned %v, want the answer applied before its context ended",
+			err)
+	}
+	if subscribed.OldestSequence != 9 || subscribed.NextSequence != 12 {
+		t.Errorf("Subscribe returned %+v, want oldest 9 and next 12", subscribed)
+	}
+}
