@@ -32,9 +32,13 @@ type Report struct {
 // are told by Config.ReportsLost and ReportsReused, each sequence once.
 type Subscribed struct {
 	// OldestSequence is the oldest report the server still retained; if it is above the
-	// sequence asked for, the reports in between are lost to replay. If the answer is a
-	// resumption's (above), it is the first report replayed, and the reports before it
-	// from the sequence asked for were lost likewise.
+	// sequence asked for, the reports in between are lost to replay, except those
+	// replayed: when ReplayedThrough is at or above the sequence asked for, the server's
+	// window overran the replay (PROTOCOL.md section 8) and only the reports after
+	// ReplayedThrough and below OldestSequence are lost, the handler having been given
+	// the ones before. If the answer is a resumption's (above), it is the first report
+	// replayed, and the reports before it from the sequence asked for were lost
+	// likewise.
 	OldestSequence uint64
 	// ReplayedThrough is the last sequence sent during the replay (0 if none), across
 	// the connections if the answer is a resumption's.
