@@ -62,6 +62,10 @@ func TestSubscribeWhoseContextEndedTellsTheAnswersGaps(t *testing.T) {
 				}
 				peer.drain()
 			})
+			// Released before the server's cleanup waits for the script, should the test
+			// stop before it answers.
+			release := sync.OnceFunc(func() { close(answerNow) })
+			t.Cleanup(release)
 			var mu sync.Mutex
 			var gaps []gap
 			record := func(reused bool) func(first, last uint64) {
@@ -106,7 +110,7 @@ func TestSubscribeWhoseContextEndedTellsTheAnswersGaps(t *testing.T) {
 			if err := <-result; !errors.Is(err, context.Canceled) {
 				t.Fatalf("Subscribe returned %v, want context.Canceled", err)
 			}
-			close(answerNow)
+			release()
 			select {
 			case told := <-handed:
 				if !slices.Equal(told, test.want) {
