@@ -154,12 +154,12 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // retained ones from fromSequence on (0: live reports only). On a node of several shards
 // these are the default instrument shard's reports only, as before streams per shard
 // (SubscribeShard and SubscribeEveryShard give the others). It returns once the replay
-// is complete (or with ErrClosed if the client is closed first). If ctx ends first, it
-// returns ctx's error but the subscription stays (the protocol has no way to end it on
-// the connection): the handler is given the reports, the gaps the answer finds are told
-// by Config.ReportsLost and ReportsReused (the Subscribed that would have shown them is
-// read by nobody), and a later Subscribe returns ErrSubscribed, unless the server
-// refused it (then nothing is subscribed). After a reconnect the
+// is complete (or with ErrClosed if the client is closed first). If ctx ends before the
+// answer is read, it returns ctx's error but the subscription stays (the protocol has
+// no way to end it on the connection): the handler is given the reports, the gaps the
+// answer finds are told by Config.ReportsLost and ReportsReused (the Subscribed that
+// would have shown them is read by nobody), and a later Subscribe returns ErrSubscribed,
+// unless the server refused it (then nothing is subscribed). After a reconnect the
 // subscription resumes by itself after the last sequence handled, so the handler sees
 // each report once, in order. The handler runs on the connection's reader goroutine,
 // one call at a time per client (of this handler, the market-data one and
