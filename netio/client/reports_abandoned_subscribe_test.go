@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"sequent/core/shardmap"
 	"sequent/netio/wire"
 )
 
@@ -25,106 +26,153 @@ import (
 // returned, then answers it and sends one report; the callbacks must have been called
 // when the handler is given that report.
 func TestSubscribeWhoseContextEndedTellsTheAnswersGaps(t *testing.T) {
-	type gap struct {
-		reused      bool
-		first, last uint64
-	}
-	for _, test := range []struct {
-		name         string
-		from         uint64 // Subscribe's fromSequence.
-		oldest, next uint64 // The answer.
-		report       uint64 // The report after the answer.
-		want         []gap
-	}{
-		{name: "lost", from: 5, oldest: 9, next: 12, report: 9, want: []gap{{false, 5, 8}}},
-		{name: "reused", from: 10, oldest: 1, next: 6, report: 6, want: []gap{{true, 6, 9}}},
+	for _, test := range []abandonedCase{
+		{name: "lost", from: 5, oldest: 9, next: 12, report: 9,
+			want: []abandonedGap{{false, 5, 8}}},
+		{name: "reused", from: 10, oldest: 1, next: 6, report: 6,
+			want: []abandonedGap{{true, 6, 9}}},
 		{name: "whole", from: 5, oldest: 1, next: 7, report: 5},
 	} {
-		t.Run(test.name, func(t *testing.T) {
-			received := make(chan struct{})
-			answerNow := make(chan struct{})
-			address := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
-				if connection != 0 {
-					peer.drain()
-					return
-				}
-				if _, ok := peer.frameOf(wire.KindSubscribe); !ok {
-					return
-				}
-				close(received)
-				<-answerNow
-				answer := subscribedFrame(test.next, test.oldest)
-				stream := wire.AppendFrame(nil, answer, answer.Body)
-				stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport,
-					Aux: test.report}, make([]byte, 8))
-				if _, err := peer.conn.Write(stream); err != nil {
-					return
-				}
-				peer.drain()
-			})
-			// Released before the server's cleanup waits for the script, should the test
-			// stop before it answers.
-			release := sync.OnceFunc(func() { close(answerNow) })
-			t.Cleanup(release)
-			var mu sync.Mutex
-			var gaps []gap
-			record := func(reused bool) func(first, last uint64) {
-				return func(first, last uint64) {
-					mu.Lock()
-					defer mu.Unlock()
-					gaps = append(gaps, gap{reused, first, last})
-				}
+		for _, named := range []bool{false, true} {
+			test.named = named
+			name := test.name + "/Subscribe"
+			if named {
+				name = test.name + "/SubscribeShard"
 			}
-			dialContext, cancelDial := context.WithTimeout(context.Background(), waitLimit)
-			defer cancelDial()
-			c, err := Dial(dialContext, Config{Addresses: []string{address}, Client: 1,
-				Key: 1, Secret: []byte("secret"), CoalesceEventsMax: -1,
-				ReportsLost: record(false), ReportsReused: record(true)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
+			t.Run(name, func(t *testing.T) { test.run(t) })
+		}
+	}
+}
 
-			handed := make(chan []gap, 1)
-			handler := func(r Report) {
-				mu.Lock()
-				defer mu.Unlock()
-				if r.Sequence == test.report {
-					handed <- slices.Clone(gaps)
-				}
+// abandonedGap is a gap a callback told: reused (ReportsReused) or lost (ReportsLost).
+type abandonedGap struct {
+	reused      bool
+	first, last uint64
+}
+
+// abandonedCase is one case of TestSubscribeWhoseContextEndedTellsTheAnswersGaps.
+type abandonedCase struct {
+	name         string
+	named        bool   // SubscribeShard of shard 1 (label 2): the shard callbacks tell.
+	from         uint64 // Subscribe's fromSequence.
+	oldest, next uint64 // The answer.
+	report       uint64 // The report after the answer.
+	want         []abandonedGap
+}
+
+func (test abandonedCase) run(t *testing.T) {
+	var label uint64 // The subscribe frame's shard field, echoed in number.
+	if test.named {
+		label = 2
+	}
+	received := make(chan struct{})
+	answerNow := make(chan struct{})
+	address := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
+		if connection != 0 {
+			peer.drain()
+			return
+		}
+		if _, ok := peer.frameOf(wire.KindSubscribe); !ok {
+			return
+		}
+		close(received)
+		<-answerNow
+		answer := subscribedFrame(test.next, test.oldest)
+		answer.Number = label
+		stream := wire.AppendFrame(nil, answer, answer.Body)
+		stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport,
+			Number: label, Aux: test.report}, make([]byte, 8))
+		if _, err := peer.conn.Write(stream); err != nil {
+			return
+		}
+		peer.drain()
+	})
+	// Released before the server's cleanup waits for the script, should the test stop
+	// before it answers.
+	release := sync.OnceFunc(func() { close(answerNow) })
+	t.Cleanup(release)
+	var mu sync.Mutex
+	var gaps []abandonedGap
+	record := func(reused bool) func(first, last uint64) {
+		return func(first, last uint64) {
+			mu.Lock()
+			defer mu.Unlock()
+			gaps = append(gaps, abandonedGap{reused, first, last})
+		}
+	}
+	recordShard := func(reused bool) func(shard uint16, first, last uint64) {
+		return func(shard uint16, first, last uint64) {
+			if shard != 1 {
+				t.Errorf("a gap told of shard %d, want 1", shard)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			result := make(chan error, 1)
-			go func() {
-				_, err := c.Subscribe(ctx, test.from, handler)
-				result <- err
-			}()
-			bound, cancelBound := context.WithTimeout(context.Background(), waitLimit)
-			defer cancelBound()
-			select {
-			case <-received:
-			case <-bound.Done():
-				t.Fatal("the server never received the subscribe frame")
-			}
-			cancel()
-			if err := <-result; !errors.Is(err, context.Canceled) {
-				t.Fatalf("Subscribe returned %v, want context.Canceled", err)
-			}
-			release()
-			select {
-			case told := <-handed:
-				if !slices.Equal(told, test.want) {
-					t.Errorf("before report %d the callbacks told %v, want %v",
-						test.report, told, test.want)
-				}
-			case <-bound.Done():
-				t.Fatalf("report %d never reached the handler", test.report)
-			}
-			// The subscription stays: another subscribe on the connection would close it.
-			if _, err := c.Subscribe(bound, 1, handler); !errors.Is(err, ErrSubscribed) {
-				t.Errorf("a second Subscribe returned %v, want ErrSubscribed", err)
-			}
-		})
+			record(reused)(first, last)
+		}
+	}
+	config := Config{Addresses: []string{address}, Client: 1, Key: 1,
+		Secret: []byte("secret"), CoalesceEventsMax: -1}
+	if test.named {
+		config.ShardReportsLost, config.ShardReportsReused = recordShard(false),
+			recordShard(true)
+	} else {
+		config.ReportsLost, config.ReportsReused = record(false), record(true)
+	}
+	dialContext, cancelDial := context.WithTimeout(context.Background(), waitLimit)
+	defer cancelDial()
+	c, err := Dial(dialContext, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if test.named {
+		c.mu.Lock()
+		c.shardMap = &shardmap.Map{Shards: 2} // As read: SubscribeShard asks for it once.
+		c.mu.Unlock()
+	}
+	subscribe := func(ctx context.Context, from uint64, handler func(Report)) error {
+		var err error
+		if test.named {
+			_, err = c.SubscribeShard(ctx, 1, from, handler)
+		} else {
+			_, err = c.Subscribe(ctx, from, handler)
+		}
+		return err
+	}
+
+	handed := make(chan []abandonedGap, 1)
+	handler := func(r Report) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Sequence == test.report {
+			handed <- slices.Clone(gaps)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() { result <- subscribe(ctx, test.from, handler) }()
+	bound, cancelBound := context.WithTimeout(context.Background(), waitLimit)
+	defer cancelBound()
+	select {
+	case <-received:
+	case <-bound.Done():
+		t.Fatal("the server never received the subscribe frame")
+	}
+	cancel()
+	if err := <-result; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the subscription returned %v, want context.Canceled", err)
+	}
+	release()
+	select {
+	case told := <-handed:
+		if !slices.Equal(told, test.want) {
+			t.Errorf("before report %d the callbacks told %v, want %v", test.report, told,
+				test.want)
+		}
+	case <-bound.Done():
+		t.Fatalf("report %d never reached the handler", test.report)
+	}
+	// The subscription stays: another subscribe on the connection would close it.
+	if err := subscribe(bound, 1, handler); !errors.Is(err, ErrSubscribed) {
+		t.Errorf("subscribing again returned %v, want ErrSubscribed", err)
 	}
 }
 
