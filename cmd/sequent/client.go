@@ -1206,10 +1206,12 @@ func newReportsCommand(options *clientOptions) *cobra.Command {
 				out := cmd.OutOrStdout()
 				var mu sync.Mutex
 				var reports []model.ExecutionReport
+				var sequences []uint64 // Each report's: where to resume (--from) after it.
 				handler := func(r client.Report) {
 					if report, ok := r.ExecutionReport(); ok {
 						mu.Lock()
 						reports = append(reports, report)
+						sequences = append(sequences, r.Sequence)
 						mu.Unlock()
 					}
 				}
@@ -1228,7 +1230,7 @@ func newReportsCommand(options *clientOptions) *cobra.Command {
 				if options.asJSON {
 					rows := make([]map[string]any, len(reports))
 					for i, r := range reports {
-						rows[i] = map[string]any{"order_id": r.OrderID,
+						rows[i] = map[string]any{"sequence": sequences[i], "order_id": r.OrderID,
 							"client_order_id": r.ClientOrderID, "account": r.Account,
 							"instrument": r.Instrument, "kind": r.Kind, "status": r.Status.String(),
 							"side": r.Side, "liquidity": r.Liquidity, "trade_id": r.TradeID,
@@ -1254,7 +1256,8 @@ func newReportsCommand(options *clientOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().Uint64Var(&from, "from", 1, "first sequence to print (of the shard's "+
-		"reports: each shard numbers them on its own)")
+		"reports: each shard numbers them on its own); with --json each row carries its "+
+		"\"sequence\": resume from the last + 1")
 	cmd.Flags().IntVar(&shard, "shard", -1, "the shard whose reports to print, on a node "+
 		"of several shards (-1: the default instrument shard's)")
 	return cmd

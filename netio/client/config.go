@@ -123,9 +123,10 @@ type Config struct {
 	Logger *slog.Logger
 	// ReportsLost, if set, is called when a report subscription resumed after a
 	// reconnect (even one lost before the first Subscribe was answered, once its replay
-	// had begun) finds the server no longer holding reports first..last, the ones after
-	// the last the handler was given (retention exceeded, or a server restarted from a
-	// snapshot, which keeps only later reports: PROTOCOL.md section 8). The handler will
+	// had begun), or the answer to a Subscribe whose context ended before it, finds the
+	// server no longer holding reports first..last, the ones after the last the handler
+	// was given (retention exceeded, or a server restarted from a snapshot, which keeps
+	// only later reports: PROTOCOL.md section 8). The handler will
 	// never see them: reconcile by querying orders (from another goroutine: like the
 	// report handler, this runs on the reader goroutine, which reads the replies; it may
 	// call Close). Called when the subscription's answer arrives: after the retained
@@ -135,9 +136,10 @@ type Config struct {
 	// over a report before the answer's reader calls it: it comes once.
 	ReportsLost func(first, last uint64)
 	// ReportsReused, if set, is called when a report subscription resumed after a
-	// reconnect finds the server behind the last report handled: a failover lost
-	// reports first..last, which the handler was given (asynchronous replication, or a
-	// standby started without its primary), and the new primary numbers new reports
+	// reconnect (or the answer to a Subscribe whose context ended before it) finds the
+	// server behind the last report handled: a failover lost reports first..last, which
+	// the handler was given (asynchronous replication, or a standby started without its
+	// primary), and the new primary numbers new reports
 	// with those sequences. The handler is given them as new reports, in order, after
 	// this call (PROTOCOL.md section 8). The orders those handled reports spoke of may
 	// be back in an earlier state (or gone): reconcile by querying orders. A callback of

@@ -20,6 +20,10 @@ var (
 	// starts waiting for the handlers of an older connection to return
 	// (handlerTurnLocked).
 	testHookHandlerTurnWait func()
+	// testHookSubscribeAbandoned is called by a first Subscribe whose context ended
+	// before it was answered, once it has taken that end (subscribeAbandoned), before
+	// it returns or waits for an answer applied already.
+	testHookSubscribeAbandoned func()
 	// testHookAfterDelay, when set, is given a resubscription's retry instead of
 	// time.AfterFunc: the test runs it when it chooses.
 	testHookAfterDelay func(delay time.Duration, retry func())

@@ -32,9 +32,13 @@ type Report struct {
 // are told by Config.ReportsLost and ReportsReused, each sequence once.
 type Subscribed struct {
 	// OldestSequence is the oldest report the server still retained; if it is above the
-	// sequence asked for, the reports in between are lost to replay. If the answer is a
-	// resumption's (above), it is the first report replayed, and the reports before it
-	// from the sequence asked for were lost likewise.
+	// sequence asked for, the reports in between are lost to replay, except those
+	// replayed: when ReplayedThrough is at or above the sequence asked for, the server's
+	// window overran the replay (PROTOCOL.md section 8) and only the reports after
+	// ReplayedThrough and below OldestSequence are lost, the handler having been given
+	// the ones before. If the answer is a resumption's (above), it is the first report
+	// replayed, and the reports before it from the sequence asked for were lost
+	// likewise.
 	OldestSequence uint64
 	// ReplayedThrough is the last sequence sent during the replay (0 if none), across
 	// the connections if the answer is a resumption's.
@@ -84,6 +88,11 @@ type subscription struct {
 	// given, the caller's Subscribed is told from them (subscribedLocked).
 	callerFrom   uint64
 	firstHandled uint64
+	// callerGone is set (guarded by the client's mutex) when the first caller's context
+	// ended before an answer was applied: it returned the context's error and reads no
+	// Subscribed, so the first answer's gaps are told by the callbacks, as a
+	// resumption's are (subscribedLocked).
+	callerGone bool
 	// gaps are the gaps found by answers and not yet told (guarded by the client's
 	// mutex); gapsTelling is not nil while a reader tells the ones it took, and closed
 	// when it is done. A gap is told before any report is handed over after it was found
@@ -145,7 +154,12 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // retained ones from fromSequence on (0: live reports only). On a node of several shards
 // these are the default instrument shard's reports only, as before streams per shard
 // (SubscribeShard and SubscribeEveryShard give the others). It returns once the replay
-// is complete (or with ErrClosed if the client is closed first). After a reconnect the
+// is complete (or with ErrClosed if the client is closed first). If ctx ends before the
+// answer is read, it returns ctx's error but the subscription stays (the protocol has
+// no way to end it on the connection): the handler is given the reports, the gaps the
+// answer finds are told by Config.ReportsLost and ReportsReused (the Subscribed that
+// would have shown them is read by nobody), and a later Subscribe returns ErrSubscribed,
+// unless the server refused it (then nothing is subscribed). After a reconnect the
 // subscription resumes by itself after the last sequence handled, so the handler sees
 // each report once, in order. The handler runs on the connection's reader goroutine,
 // one call at a time per client (of this handler, the market-data one and
@@ -287,7 +301,36 @@ func (c *Client) subscribe(ctx context.Context, s *subscription) (Subscribed, er
 	case <-c.stop: // Closed (or stopped by a fatal error): no answer will be read.
 		return Subscribed{}, c.stoppedError()
 	case <-ctx.Done():
+		return c.subscribeAbandoned(ctx, s)
+	}
+}
+
+// subscribeAbandoned ends the wait of a first Subscribe (or SubscribeShard) whose context
+// ended. The subscription stays: nothing ends one on a connection (a second subscribe
+// there is unexpected_frame), so its handler is given the reports that follow. If no
+// answer was applied yet, the caller returns the context's error and the answer's gaps,
+// which only its Subscribed would have shown, are told by the callbacks instead
+// (callerGone; before they would go untold, not even logged); a refusal still ends the
+// subscription. If an accepted answer was applied already, it is on its way to s.ready
+// (subscribedAnnounce), and is returned: its gaps are in it alone.
+func (c *Client) subscribeAbandoned(ctx context.Context, s *subscription) (Subscribed, error) {
+	c.mu.Lock()
+	established := s.established
+	if !established {
+		s.callerGone = true
+	}
+	c.mu.Unlock()
+	if testHookSubscribeAbandoned != nil {
+		testHookSubscribeAbandoned()
+	}
+	if !established {
 		return Subscribed{}, ctx.Err()
+	}
+	select {
+	case subscribed := <-s.ready:
+		return subscribed, nil
+	case <-c.stop:
+		return Subscribed{}, c.stoppedError()
 	}
 }
 
@@ -600,7 +643,10 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 	// first one a loss can name is after the last handled: a replay that the server's
 	// window overran stops there (PROTOCOL.md section 8), below oldest_sequence.
 	lostFrom := max(askedFrom, s.lastSeen+1)
-	if resumed && askedFrom != 0 && body.OldestSequence > lostFrom {
+	// The gaps of an answer nobody reads (the first caller's context ended) are told by
+	// the callbacks too.
+	told := resumed || s.callerGone
+	if told && askedFrom != 0 && body.OldestSequence > lostFrom {
 		c.addGapLocked(s, pendingGap{first: lostFrom, last: body.OldestSequence - 1})
 	}
 	s.established, s.retryDelay = true, 0
@@ -620,10 +666,10 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 		// The first Subscribe's caller compares NextSequence with the sequence it asked
 		// from, and sees the part below it: the callback tells the rest, once.
 		first := next
-		if !outcome.established {
+		if !outcome.established && !s.callerGone {
 			first = max(next, s.callerFrom)
 		}
-		if resumed && first < askedFrom {
+		if told && first < askedFrom {
 			c.addGapLocked(s, pendingGap{first: first, last: askedFrom - 1, reused: true})
 		}
 		s.lastSeen, s.live = min(s.lastSeen, next-1), false
