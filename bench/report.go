@@ -55,6 +55,10 @@ type Report struct {
 	CrossShardShare float64       `json:"cross_shard_share"`
 	ShardFigures    []ShardFigure `json:"shard_figures,omitempty"`
 
+	// TransferTable says whether the run stored more transfers on a shard than the server
+	// was sized for (Config.TransfersCapacity; absent when unknown).
+	TransferTable *TransferTableReport `json:"transfer_table,omitempty"`
+
 	// MarketData is order → market-data update latency (--md-subscribers).
 	MarketData *MarketDataReport `json:"market_data,omitempty"`
 
@@ -153,6 +157,7 @@ func (r *run) report(workers []*worker, total *sample) Report {
 		}
 	}
 	report.Shards = r.shards
+	report.TransferTable = r.transferTable(workers)
 	var pairs, crossing uint64
 	for _, w := range workers {
 		pairs, crossing = pairs+w.chooser.pairs, crossing+w.chooser.crossing
@@ -273,6 +278,7 @@ func WriteText(w io.Writer, report *Report) {
 				grouped(uint64(f.Entries)), grouped(uint64(f.BusyReplies)))
 		}
 	}
+	writeTransferTable(w, report.TransferTable)
 	writeInvariant(w, &report.Invariant)
 	writeServerStatus(w, report.ServerStatus)
 	if l := report.LoadAverage; l != nil {

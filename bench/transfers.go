@@ -262,10 +262,12 @@ func (w *worker) settleTransfers(body []byte, s *slot, t *sample) bool {
 		if t != nil {
 			t.results[statusSlot(status)]++
 		}
+		m := &s.meta[i]
+		// An event of a linked chain undone leaves its id slot taken (a tombstone).
+		w.countStored(m, status == model.StatusOK || s.kind == KindLinked)
 		if status != model.StatusOK {
 			continue // Not applied (exists: applied by an earlier run, not this one).
 		}
-		m := &s.meta[i]
 		w.settled = append(w.settled, effectOf(m))
 		if len(w.settled) == settledEffectsMax {
 			expected.applyBatch(w.settled)

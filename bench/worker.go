@@ -60,6 +60,9 @@ type worker struct {
 	// the caller's bookkeeping with two reads), and a caller read it three times per call.
 	settledNs    int64
 	settledFresh bool
+	// stored counts, per shard of the server, the transfer records this worker's requests
+	// may have stored there (countStored), to compare with the server's capacity.
+	stored []uint64
 }
 
 // recorder holds what its workers measured since the collector's last swap: one per
@@ -106,7 +109,7 @@ func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 		slots:   make([]slot, inflight), free: make([]int32, 0, inflight),
 		calls: make(map[*client.Call]int32, inflight),
 		done:  make(chan *client.Call, inflight), recorder: rec,
-		kinds: newKindSelection(config.Mix)}
+		kinds: newKindSelection(config.Mix), stored: make([]uint64, max(r.shards, 1))}
 	if config.Callers > 0 {
 		w.transfers = make([]model.Transfer, config.Events)
 		w.results = make([]model.EventResult, config.Events)
@@ -527,6 +530,9 @@ func (w *worker) outcomeUnknown(s *slot) {
 	if s.kind == KindOrders {
 		w.orders.release(s)
 		return
+	}
+	for i := range s.events {
+		w.countStored(&s.meta[i], true) // It may have been applied.
 	}
 	if len(w.unknown)+s.events > unknownEventsMax {
 		w.overflow = true
