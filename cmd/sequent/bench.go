@@ -95,16 +95,18 @@ from the request's intended send time (no coordinated omission).
 
 --embedded starts a server in this process (temporary data directory, free loopback port,
 generated key; removed at the end), so one command gives a number on a fresh machine.
-It raises GOMAXPROCS as 'sequent serve' does (unless GOMAXPROCS is set). Its shards
-preallocate their transfer tables for the run (unless --transfers-capacity is given):
-the transfers it can create over the warm-up and the measured time at --rate, or in a
-closed loop at 20,000 round trips/s per request in flight up to 1 M transfers/s, plus
-25%, spread over the shards as if every transfer crossed them, from 2,097,152 to
-16,777,216 per shard (~170 bytes each, faulted in at start). A shard that stores more
-grows its tables while the load runs; the report then says so ("transfer table: GREW"),
-as the figures include that growth.
+It raises GOMAXPROCS as 'sequent serve' does (unless GOMAXPROCS is set).
 Otherwise credentials come from flags, SEQUENT_* variables or the keys file, as for
 'sequent client'.
+
+--embedded sizes each shard's transfer tables for the run unless --transfers-capacity
+is given: the transfers the run can create over the warm-up and the measured time (at
+--rate, or in a closed loop at 20,000 round trips/s per request in flight, at most
+1,000,000 transfers/s; with --count, at most that many requests), plus 25%, spread over
+the shards as if every transfer crossed them, from 2,097,152 to 16,777,216 transfers
+per shard (about 170 bytes each, allocated at start). A shard that stores more grows its
+tables while the load runs, and the report says so ("transfer table: GREW"): the
+figures then include that growth.
 
 Workloads (--mix, weights per request): single, two-phase (pending, then post or void),
 linked (chains of 2-4), orders (one instrument, exchange-core's mix: 9% GTC, 3% IOC,
@@ -185,7 +187,7 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 	flags.Float64Var(&o.zipfSkew, "zipf-skew", 0.99, "zipf: exponent (0 < s < 1, or s > 1)")
 	flags.IntVar(&o.hotAccounts, "hot-accounts", 100, "hot: number of hot accounts")
 	flags.Float64Var(&o.hotFraction, "hot-fraction", 0.9,
-		"hot: share of picks among the hot accounts")
+		"hot: share of picks among the hot accounts (0 to 1)")
 	flags.StringVar(&o.mix, "mix", "single",
 		"workloads and weights, e.g. single=70,two-phase=20,linked=10 or orders")
 	flags.DurationVar(&o.duration, "duration", benchDurationDefault,
