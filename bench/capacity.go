@@ -18,11 +18,12 @@ const (
 	// TransfersCapacityMin is the least TransfersCapacityFor gives: `sequent serve`'s
 	// default (2 Mi transfers per shard, ~340 MiB), which short runs stay far below.
 	TransfersCapacityMin = 1 << 21
-	// TransfersCapacityMax is the most TransfersCapacityFor gives: 16 Mi transfers per
-	// shard. The server preallocates and faults in ~170 bytes per transfer of capacity at
-	// start (the 128-byte record, 8 bytes of links, a status byte and 16 to 32 bytes of id
-	// table), so this is ~2.7 GiB a shard: a default must not take a shared machine's
-	// memory. A run that stores more is reported (Report.TransferTable), not hidden.
+	// TransfersCapacityMax is the most TransfersCapacityFor gives over all shards (but
+	// never less than TransfersCapacityMin a shard): 16 Mi transfers. The server
+	// preallocates and faults in ~170 bytes per transfer of capacity at start (the
+	// 128-byte record, 8 bytes of links, a status byte and 16 to 32 bytes of id table), so
+	// this is ~2.7 GiB: a default must not take a shared machine's memory. A run that
+	// stores more is reported (Report.TransferTable), not hidden.
 	TransfersCapacityMax = 1 << 24
 	// transfersCapacityHeadroomPercent is added to the run's estimate, for a machine
 	// somewhat faster than the estimate's rates assume.
@@ -49,7 +50,8 @@ const (
 // too), at the open loop's offered rate or the closed loop's assumed ceiling, over the
 // warm-up and the measured time (or Count requests, when that comes first), plus
 // transfersCapacityHeadroomPercent, spread over the shards as if every transfer
-// crossed them, within [TransfersCapacityMin, TransfersCapacityMax].
+// crossed them; at least TransfersCapacityMin, at most TransfersCapacityMax over all
+// shards.
 func TransfersCapacityFor(config Config, shards int) uint64 {
 	config = config.WithDefaults()
 	events := float64(config.Events)
@@ -74,8 +76,9 @@ func TransfersCapacityFor(config Config, shards int) uint64 {
 		transfers = transfers * crossShardRecords / float64(shards)
 	}
 	transfers *= 1 + transfersCapacityHeadroomPercent/100.0
-	if math.IsNaN(transfers) || transfers >= TransfersCapacityMax {
-		return TransfersCapacityMax
+	most := max(TransfersCapacityMax/uint64(max(shards, 1)), TransfersCapacityMin)
+	if math.IsNaN(transfers) || transfers >= float64(most) {
+		return most
 	}
 	return max(uint64(math.Ceil(transfers)), TransfersCapacityMin)
 }

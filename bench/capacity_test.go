@@ -64,10 +64,12 @@ func TestTransfersCapacityFor(t *testing.T) {
 		// closed loop's ceiling of 1 M/s, plus 25%.
 		{"callers", callers, 1, 15_000_000},
 		{"full batches", base, 1, 15_000_000},
-		{"two shards", base, 2, TransfersCapacityMax}, // 3/2 of 15 M.
-		{"four shards", base, 4, 11_250_000},          // 3/4 of 15 M.
-		{"open loop", open, 1, 3_000_000},             // 200,000/s × 12 s + 25%.
-		{"count", counted, 1, 10_000_000},             // 8 M events + 25%.
+		{"two shards", base, 2, TransfersCapacityMax / 2}, // 3/2 of 15 M, capped.
+		{"four shards", open, 4, 2_250_000},               // 3/4 of 3 M.
+		{"four shards, capped", base, 4, TransfersCapacityMax / 4},
+		{"sixteen shards", base, 16, TransfersCapacityMin}, // Never below the least.
+		{"open loop", open, 1, 3_000_000},                  // 200,000/s × 12 s + 25%.
+		{"count", counted, 1, 10_000_000},                  // 8 M events + 25%.
 		{"long", long, 1, TransfersCapacityMax},
 		// One request of one event in flight: 20,000/s × 12 s + 25%, below the least.
 		{"few in flight", small, 1, TransfersCapacityMin},
