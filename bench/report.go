@@ -228,7 +228,7 @@ func WriteText(w io.Writer, report *Report) {
 			"no resends: busy, log_unavailable and not_primary are counted as refusals)")
 	}
 	if c.Callers > 0 {
-		fmt.Fprintf(w, "callers: %d goroutines, each one CreateTransfers call of %d at a time "+
+		fmt.Fprintf(w, "callers: %d goroutines, each one CreateTransfers call of %d transfers at a time "+
 			"(a \"request\" below is one call; client merging %s)\n", c.Callers, c.Events,
 			coalesceName(c.CoalesceMax))
 	}
@@ -273,7 +273,8 @@ func WriteText(w io.Writer, report *Report) {
 		fmt.Fprintf(w, "shards: %d; %.1f%% of the transfers crossed shards\n", report.Shards,
 			100*report.CrossShardShare)
 		for _, f := range report.ShardFigures {
-			fmt.Fprintf(w, "  shard %d: %s requests (%s/s), %s log entries, %s busy\n", f.Shard,
+			fmt.Fprintf(w, "  shard %d: %s requests (%s requests/s), %s log entries, %s busy "+
+				"replies\n", f.Shard,
 				grouped(uint64(f.Requests)), grouped(uint64(f.RequestsPerS)),
 				grouped(uint64(f.Entries)), grouped(uint64(f.BusyReplies)))
 		}
