@@ -19,15 +19,18 @@ import (
 // says when a run stored more than the server was sized for (TransferTableReport).
 const (
 	// TransfersCapacityMin is the least TransfersCapacityFor gives: `sequent serve`'s
-	// default (2 Mi transfers per shard, ~340 MiB), which short runs stay far below.
+	// default (2 Mi transfers per shard, ~300 MiB), which short runs stay far below.
 	TransfersCapacityMin = 1 << 21
 	// TransfersCapacityMax is the most TransfersCapacityFor gives over all shards (but
-	// never less than TransfersCapacityMin a shard): 16 Mi transfers. The server
-	// preallocates and faults in ~170 bytes per transfer of capacity at start (the
-	// 128-byte record, 8 bytes of links, a status byte and 16 to 32 bytes of id table), so
-	// this is ~2.7 GiB: a default must not take a shared machine's memory. A run that
-	// stores more is reported (Report.TransferTable), not hidden.
-	TransfersCapacityMax = 1 << 24
+	// never less than TransfersCapacityMin a shard): 8 Mi transfers, twice what a 12-s
+	// run of 512 callers inserts here (3 to 4 M; 5 to 6 M in session 40's runs). The
+	// server preallocates and faults in ~150 bytes per transfer of capacity at start (the
+	// 128-byte record, 8 bytes of links, a status byte and 16 to 32 bytes of id table):
+	// 15 M took 2.3 GiB of RSS and 11 s more to start at load average 30, so a default
+	// stops at ~1.2 GiB. Full batches (2 to 3.4 M transfers/s) pass it within seconds,
+	// as they passed the old default; their rows size the server explicitly, and a run
+	// that stores more is reported (Report.TransferTable), not hidden.
+	TransfersCapacityMax = 1 << 23
 	// transfersCapacityHeadroomPercent is added to the run's estimate, for a machine
 	// somewhat faster than the estimate's rates assume.
 	transfersCapacityHeadroomPercent = 25

@@ -48,8 +48,10 @@ func TestTransfersCapacityFor(t *testing.T) {
 	callers.Connections, callers.Callers, callers.Events = 16, 512, 1
 	open := base
 	open.Events, open.Rate = 10, 20_000
+	slower := open
+	slower.Rate = 10_000
 	counted := base
-	counted.Events, counted.Count, counted.Duration, counted.Warmup = 100, 80_000, 0, 0
+	counted.Events, counted.Count, counted.Duration, counted.Warmup = 100, 40_000, 0, 0
 	long := base
 	long.Duration = time.Minute
 	small := base
@@ -61,18 +63,17 @@ func TestTransfersCapacityFor(t *testing.T) {
 		want   uint64
 	}{
 		// 512 callers (a 12-s run inserts 3 to 4 M on this machine): 12 s at the
-		// closed loop's ceiling of 1 M/s, plus 25%.
-		{"callers", callers, 1, 15_000_000},
-		{"full batches", base, 1, 15_000_000},
-		{"two shards", base, 2, TransfersCapacityMax / 2}, // 3/2 of 15 M, capped.
-		{"four shards", open, 4, 2_250_000},               // 3/4 of 3 M.
-		{"four shards, capped", base, 4, TransfersCapacityMax / 4},
-		{"sixteen shards", base, 16, TransfersCapacityMin}, // Never below the least.
-		{"open loop", open, 1, 3_000_000},                  // 200,000/s × 12 s + 25%.
-		{"count", counted, 1, 10_000_000},                  // 8 M events + 25%.
+		// closed loop's ceiling of 1 M/s, plus 25%, is 15 M: capped at 8 Mi.
+		{"callers", callers, 1, TransfersCapacityMax},
+		{"full batches", base, 1, TransfersCapacityMax},
+		{"open loop", open, 1, 3_000_000}, // 200,000/s × 12 s + 25%.
+		{"count", counted, 1, 5_000_000},  // 4 M events + 25%.
 		{"long", long, 1, TransfersCapacityMax},
 		// One request of one event in flight: 20,000/s × 12 s + 25%, below the least.
 		{"few in flight", small, 1, TransfersCapacityMin},
+		{"two shards", slower, 2, 2_250_000}, // 100,000/s × 12 s × 3/2 + 25%.
+		{"two shards, capped", base, 2, TransfersCapacityMax / 2},
+		{"eight shards", base, 8, TransfersCapacityMin}, // Never below the least.
 	} {
 		if got := TransfersCapacityFor(test.config, test.shards); got != test.want {
 			t.Errorf("%s: capacity %d, want %d", test.name, got, test.want)

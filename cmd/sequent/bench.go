@@ -104,7 +104,7 @@ is given: the transfers the run can create over the warm-up and the measured tim
 --rate, or in a closed loop at 20,000 round trips/s per request in flight, at most
 1,000,000 transfers/s; with --count, at most that many requests), plus 25%, spread over
 the shards as if every transfer crossed them, at least 2,097,152 transfers per shard
-and at most 16,777,216 over all shards (about 170 bytes each, allocated at start). A
+and at most 8,388,608 over all shards (about 150 bytes each, allocated at start). A
 shard that stores more grows its tables while the load runs, and the report says so
 ("transfer table: GREW"): the figures then include that growth.
 
