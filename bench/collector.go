@@ -153,7 +153,7 @@ func (c *collector) printProgress(nowNs int64) {
 	if latency.TotalCount() > 0 {
 		p50, p99 = formatNs(latency.ValueAtQuantile(50)), formatNs(latency.ValueAtQuantile(99))
 	}
-	fmt.Fprintf(w, "bench %6.1fs  %s req/s  %s ev/s  p50 %s  p99 %s  failed %s\n", elapsed,
+	fmt.Fprintf(w, "bench %6.1fs  %s req/s  %s ev/s  p50 %s  p99 %s  %s req failed\n", elapsed,
 		grouped(uint64(float64(c.interval.requestsCompleted)/seconds)),
 		grouped(uint64(float64(c.interval.eventsCompleted)/seconds)), p50, p99,
 		grouped(c.total.requestsFailed))

@@ -244,6 +244,12 @@ type Config struct {
 	// StatusAddress is the server's HTTP status endpoint (host:port); /v1/status is read
 	// before and after the load when it answers (empty: not asked).
 	StatusAddress string
+	// TransfersCapacity is how many transfers each shard of the server sized its transfer
+	// tables for (`serve --transfers-capacity`), when known (the embedded server's); 0:
+	// unknown. With it the report says whether the run stored more on a shard than that,
+	// so that a figure measured while the tables grew is never taken for one without
+	// growth (Report.TransferTable).
+	TransfersCapacity uint64
 
 	hooks testHooks // Tests only.
 }

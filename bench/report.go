@@ -55,6 +55,10 @@ type Report struct {
 	CrossShardShare float64       `json:"cross_shard_share"`
 	ShardFigures    []ShardFigure `json:"shard_figures,omitempty"`
 
+	// TransferTable says whether the run stored more transfers on a shard than the server
+	// was sized for (Config.TransfersCapacity; absent when unknown).
+	TransferTable *TransferTableReport `json:"transfer_table,omitempty"`
+
 	// MarketData is order → market-data update latency (--md-subscribers).
 	MarketData *MarketDataReport `json:"market_data,omitempty"`
 
@@ -153,6 +157,7 @@ func (r *run) report(workers []*worker, total *sample) Report {
 		}
 	}
 	report.Shards = r.shards
+	report.TransferTable = r.transferTable(workers)
 	var pairs, crossing uint64
 	for _, w := range workers {
 		pairs, crossing = pairs+w.chooser.pairs, crossing+w.chooser.crossing
@@ -223,7 +228,7 @@ func WriteText(w io.Writer, report *Report) {
 			"no resends: busy, log_unavailable and not_primary are counted as refusals)")
 	}
 	if c.Callers > 0 {
-		fmt.Fprintf(w, "callers: %d goroutines, each one CreateTransfers call of %d at a time "+
+		fmt.Fprintf(w, "callers: %d goroutines, each one CreateTransfers call of %d transfers at a time "+
 			"(a \"request\" below is one call; client merging %s)\n", c.Callers, c.Events,
 			coalesceName(c.CoalesceMax))
 	}
@@ -268,11 +273,13 @@ func WriteText(w io.Writer, report *Report) {
 		fmt.Fprintf(w, "shards: %d; %.1f%% of the transfers crossed shards\n", report.Shards,
 			100*report.CrossShardShare)
 		for _, f := range report.ShardFigures {
-			fmt.Fprintf(w, "  shard %d: %s requests (%s/s), %s log entries, %s busy\n", f.Shard,
+			fmt.Fprintf(w, "  shard %d: %s requests (%s requests/s), %s log entries, %s busy "+
+				"replies\n", f.Shard,
 				grouped(uint64(f.Requests)), grouped(uint64(f.RequestsPerS)),
 				grouped(uint64(f.Entries)), grouped(uint64(f.BusyReplies)))
 		}
 	}
+	writeTransferTable(w, report.TransferTable)
 	writeInvariant(w, &report.Invariant)
 	writeServerStatus(w, report.ServerStatus)
 	if l := report.LoadAverage; l != nil {

@@ -257,13 +257,22 @@ func (w *worker) settleTransfers(body []byte, s *slot, t *sample) bool {
 		return false
 	}
 	expected := w.run.expected
+	if w.run.shardOf != nil {
+		w.countStoredOnShards(body, s)
+	}
 	for i := range s.events {
 		status := model.Status(binary.LittleEndian.Uint32(body[i*model.EventResultSize+8:]))
 		if t != nil {
 			t.results[statusSlot(status)]++
 		}
 		if status != model.StatusOK {
-			continue // Not applied (exists: applied by an earlier run, not this one).
+			// Not applied (exists: applied by an earlier run, not this one). An event of a
+			// linked chain undone leaves its id slot taken (a tombstone): on one shard,
+			// counted here (countStoredOnShards counts every shard's otherwise).
+			if s.kind == KindLinked && w.run.shardOf == nil {
+				w.stored[0]++
+			}
+			continue
 		}
 		m := &s.meta[i]
 		w.settled = append(w.settled, effectOf(m))

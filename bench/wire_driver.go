@@ -475,7 +475,6 @@ func (w *worker) abandonWire() {
 	for n := c.oldest; n < c.next; n++ {
 		if slot := c.numbers[n%wireNumberWindow]; slot != 0 {
 			c.numbers[n%wireNumberWindow] = 0
-			w.abandons++
 			w.settleSlot(slot-1, outcome{err: errWireAbandoned})
 		}
 	}
@@ -491,36 +490,40 @@ func (w *worker) wireFailed(err error) error {
 	return fmt.Errorf("bench: wire driver: connection %d: %w", w.wire.index, err)
 }
 
-// barrier sends one lookup on the connection and waits for its reply: the server
-// handles a connection's requests in order, so every abandoned request that reached it
-// has been applied by then (see run.barrier). Late replies to abandoned requests are
-// skipped.
-func (c *wireConnection) barrier(ctx context.Context, account model.Uint128) error {
+// barrier sends one lookup on the connection for each account (one on each shard) and
+// waits for their replies: the server handles the requests a connection hands whole to
+// a shard in order, so every request of unknown outcome that reached it has been applied
+// by then (see run.barrier). Late replies to abandoned requests are skipped.
+func (c *wireConnection) barrier(ctx context.Context, accounts []model.Uint128) error {
 	deadline, _ := ctx.Deadline()
 	if err := c.conn.SetDeadline(deadline); err != nil {
 		return err
 	}
-	number := c.next
-	c.next++
-	account.PutLE(c.lookupBody[:])
-	frame := wire.AppendFrame(c.outbox[:0], &wire.Frame{Kind: wire.KindRequest,
-		Operation: model.OperationLookupAccounts, Session: c.session, Number: number},
-		c.lookupBody[:])
-	if _, err := c.conn.Write(frame); err != nil {
-		return err
+	first := c.next
+	for _, account := range accounts {
+		account.PutLE(c.lookupBody[:])
+		frame := wire.AppendFrame(c.outbox[:0], &wire.Frame{Kind: wire.KindRequest,
+			Operation: model.OperationLookupAccounts, Session: c.session, Number: c.next},
+			c.lookupBody[:])
+		c.next++
+		if _, err := c.conn.Write(frame); err != nil {
+			return err
+		}
 	}
-	for {
+	// On several shards the replies may come in any order: count them.
+	for waiting := len(accounts); waiting > 0; {
 		reply, err := c.readFrame()
 		if err != nil {
 			return err
 		}
 		switch {
 		case reply.Kind == wire.KindHeartbeat:
-		case reply.Kind == wire.KindReply && reply.Number == number:
-			return nil
-		case reply.Kind == wire.KindReply && reply.Number < number:
+		case reply.Kind == wire.KindReply && reply.Number >= first && reply.Number < c.next:
+			waiting--
+		case reply.Kind == wire.KindReply && reply.Number < first:
 		default:
 			return c.unexpected(&reply, "the barrier's reply")
 		}
 	}
+	return nil
 }

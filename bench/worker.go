@@ -38,7 +38,6 @@ type worker struct {
 	overflow bool          // unknown overflowed: some outcomes cannot be accounted for.
 	failure  error         // The first request that failed without a reply.
 	stopped  bool          // No more requests will be sent.
-	abandons int           // Requests abandoned at the drain deadline.
 	timer    *time.Timer   // Wakes the loop for the next send or the end.
 	recorder *recorder     // Where completions are measured (shared by a connection's callers).
 	kinds    kindSelection // Picks each request's workload.
@@ -60,6 +59,13 @@ type worker struct {
 	// the caller's bookkeeping with two reads), and a caller read it three times per call.
 	settledNs    int64
 	settledFresh bool
+	// inDoubt counts the requests whose outcome is unknown (outcomeUnknown): a copy of
+	// one may still be on its way to the server, so the final check waits for the
+	// connection (run.barrier).
+	inDoubt int
+	// stored counts, per shard of the server, the transfer records this worker's requests
+	// may have stored there (countStored), to compare with the server's capacity.
+	stored []uint64
 }
 
 // recorder holds what its workers measured since the collector's last swap: one per
@@ -106,7 +112,7 @@ func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 		slots:   make([]slot, inflight), free: make([]int32, 0, inflight),
 		calls: make(map[*client.Call]int32, inflight),
 		done:  make(chan *client.Call, inflight), recorder: rec,
-		kinds: newKindSelection(config.Mix)}
+		kinds: newKindSelection(config.Mix), stored: make([]uint64, max(r.shards, 1))}
 	if config.Callers > 0 {
 		w.transfers = make([]model.Transfer, config.Events)
 		w.results = make([]model.EventResult, config.Events)
@@ -524,9 +530,13 @@ func (w *worker) settle(result *outcome, s *slot, t *sample) bool {
 // outcomeUnknown remembers the transfers of a request that may or may not have been
 // applied, for the final lookup.
 func (w *worker) outcomeUnknown(s *slot) {
+	w.inDoubt++
 	if s.kind == KindOrders {
 		w.orders.release(s)
 		return
+	}
+	for i := range s.events {
+		w.countStored(&s.meta[i], true) // It may have been applied.
 	}
 	if len(w.unknown)+s.events > unknownEventsMax {
 		w.overflow = true
@@ -554,7 +564,6 @@ func (w *worker) abandonAll() {
 	}
 	for _, call := range calls {
 		_, _ = call.Wait(expired)
-		w.abandons++
 		w.complete(call)
 	}
 }

@@ -99,6 +99,15 @@ It raises GOMAXPROCS as 'sequent serve' does (unless GOMAXPROCS is set).
 Otherwise credentials come from flags, SEQUENT_* variables or the keys file, as for
 'sequent client'.
 
+--embedded sizes each shard's transfer tables for the run unless --transfers-capacity
+is given: the transfers the run can create over the warm-up and the measured time (at
+--rate, or in a closed loop at 20,000 round trips/s per request in flight, at most
+1,000,000 transfers/s; with --count, at most that many requests), plus 25%, spread over
+the shards as if every transfer crossed them, at least 2,097,152 transfers per shard
+and at most 8,388,608 over all shards (about 150 bytes each, allocated at start). A
+shard that stores more grows its tables while the load runs, and the report says so
+("transfer table: GREW"): the figures then include that growth.
+
 Workloads (--mix, weights per request): single, two-phase (pending, then post or void),
 linked (chains of 2-4), orders (one instrument, exchange-core's mix: 9% GTC, 3% IOC,
 6% cancel, 82% move). Accounts, traders and the instrument derive from --seed and are
@@ -146,9 +155,9 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 		"start a server in this process (temporary data dir, loopback, generated key)")
 	flags.StringVar(&o.sync, "sync", "every",
 		"--embedded: log sync policy (every, interval, none)")
-	flags.Uint32Var(&o.transfers, "transfers-capacity", 1<<21,
-		"--embedded: transfers to preallocate for, as 'sequent serve' (more still fit; "+
-			"growth costs some throughput while it runs)")
+	flags.Uint32Var(&o.transfers, "transfers-capacity", 0,
+		"--embedded: transfers each shard preallocates for, as 'sequent serve' (more still "+
+			"fit; growth costs some throughput while it runs); 0: sized for the run (above)")
 	flags.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", wal.SegmentBytesDefault,
 		fmt.Sprintf("--embedded: size of each log segment file, as 'sequent serve' (%d to %d): "+
 			"sets how often, and how much, the next segment's zero-fill writes during a run",
@@ -178,7 +187,7 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 	flags.Float64Var(&o.zipfSkew, "zipf-skew", 0.99, "zipf: exponent (0 < s < 1, or s > 1)")
 	flags.IntVar(&o.hotAccounts, "hot-accounts", 100, "hot: number of hot accounts")
 	flags.Float64Var(&o.hotFraction, "hot-fraction", 0.9,
-		"hot: share of picks among the hot accounts")
+		"hot: share of picks among the hot accounts (0 to 1)")
 	flags.StringVar(&o.mix, "mix", "single",
 		"workloads and weights, e.g. single=70,two-phase=20,linked=10 or orders")
 	flags.DurationVar(&o.duration, "duration", benchDurationDefault,
@@ -257,8 +266,9 @@ func runBench(ctx context.Context, cmd *cobra.Command, o *benchOptions) error {
 		return err
 	}
 	if o.embedded {
-		result.Report.Config.Target = fmt.Sprintf("embedded server (%s, --sync %s, --shards %d)",
-			result.Report.Config.Target, o.sync, o.shards)
+		result.Report.Config.Target = fmt.Sprintf(
+			"embedded server (%s, --sync %s, --shards %d, --transfers-capacity %d)",
+			result.Report.Config.Target, o.sync, o.shards, config.TransfersCapacity)
 	}
 	return o.output(cmd, result, errors.Join(result.IntervalLogErr, logErr))
 }
@@ -449,7 +459,14 @@ func startEmbedded(o *benchOptions, config *bench.Config, stderr io.Writer) (
 	options.data, options.address, options.sync, options.logLevel = dir, "127.0.0.1:0", o.sync, "warn"
 	options.accountsCapacity = max(1<<18, 2*uint32(config.Accounts)+64)
 	options.placement.Shards = o.shards
-	options.transfersCapacity = o.transfers
+	// Sized for the run, so that its figures do not include the tables' growth (a run
+	// that still outgrows them is reported as such: bench.TransferTableReport).
+	capacity := uint64(o.transfers)
+	if capacity == 0 {
+		capacity = bench.TransfersCapacityFor(*config, o.shards)
+	}
+	options.transfersCapacity = uint32(capacity) // At most bench.TransfersCapacityMax.
+	config.TransfersCapacity = capacity
 	options.walSegmentBytes = o.walSegmentBytes
 	node, err := startNode(context.Background(), &options, io.Discard, stderr)
 	if err != nil {

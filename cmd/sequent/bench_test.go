@@ -198,3 +198,33 @@ func TestBenchInvariantFailureExitsOne(t *testing.T) {
 		t.Fatalf("report not printed:\n%s", stdout.String())
 	}
 }
+
+// TestBenchEmbeddedReportsTransferTableGrowth: an embedded run that stores more
+// transfers than --transfers-capacity says in its report that the server's tables grew
+// (so its figures are not taken for steady state), and the target names the capacity;
+// with the default capacity (sized for the run) a modest run stays within it.
+func TestBenchEmbeddedReportsTransferTableGrowth(t *testing.T) {
+	args := []string{"--embedded", "--quiet", "--count", "40", "--warmup", "0s",
+		"--connections", "1", "--inflight", "2", "--events", "50", "--accounts", "20",
+		"--http", ""}
+	stdout, _, err := runBenchCommand(t, append(args, "--transfers-capacity", "1000")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "transfer table: GREW during the run: up to 2,000 "+
+		"transfers stored on a shard, above the 1,000") ||
+		!strings.Contains(stdout, "--transfers-capacity 1000)") {
+		t.Fatalf("growth past --transfers-capacity 1000 not reported:\n%s", stdout)
+	}
+	stdout, _, err = runBenchCommand(t, append(args, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := decodeReport(t, stdout)
+	table := report.TransferTable
+	if table == nil || table.Grew || table.StoredMost != 2000 ||
+		table.CapacityPerShard != bench.TransfersCapacityMin || !report.InvariantOK {
+		t.Fatalf("default capacity: transfer table %+v, invariant %v", table,
+			report.InvariantOK)
+	}
+}
