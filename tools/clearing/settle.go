@@ -488,6 +488,14 @@ type BookedSettlement struct {
 	Confirmed       bool          // Posted; else in flight.
 }
 
+// partner is the partner's account the settlement is booked on: credited if receivable.
+func (s *BookedSettlement) partner() model.Uint128 {
+	if s.Receivable {
+		return s.CreditAccountID
+	}
+	return s.DebitAccountID
+}
+
 // State is the settlement's state as the reports name it: confirmed or in_flight.
 func (s *BookedSettlement) State() string {
 	if s.Confirmed {
@@ -591,6 +599,13 @@ func (r *NettingReport) alreadyBooked(p *Position, settlements []BookedSettlemen
 	for i := range settlements {
 		s := &settlements[i]
 		switch {
+		case len(p.Accounts) == 1 && s.partner().String() != p.Accounts[0]:
+			// Another partner account of the query, idle in the window: its settlement
+			// is not this position's (TestReview50AlreadyBookedOnlyForThePositionsAccount).
+			return nil, fmt.Sprintf("ledger %d has settlement %s of %s (%s) booked after the "+
+				"window's cut-off on partner account %s, not on %s, whose position this is: "+
+				"book the partner accounts one at a time", p.Ledger, s.ID, s.Amount, s.State(),
+				s.partner(), p.Accounts[0])
 		case s.Cutoff != r.Until:
 			return nil, fmt.Sprintf("ledger %d has settlement %s of %s (%s) booked after the "+
 				"window's cut-off, for the cut-off %d (%s): to complete that booking book "+
