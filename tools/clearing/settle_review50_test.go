@@ -1,0 +1,68 @@
+package clearing
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// TestReview50AlreadyBookedOnlyForThePositionsAccount: a settlement counts as "already
+// booked" for a ledger when its cut-off, amount and direction match the position's, but
+// the partner account it settles was not compared with the position's. Partner accounts
+// 50 and 51 are both on ledger 1; 51 had 137 credited before the window and was settled
+// alone (`--partner 51 --from 0 --until 200 s`: settlement 500, 51 → 90, 137, cut-off
+// 200 s). Then `--partner 50 --partner 51 --from 100 s --until 200 s`: in that window only
+// 50 moved (137 credited), so the position has the one account 50 and the same net; 51's
+// settlement was returned as 50's, already booked, and nothing was sent: partner 50 left
+// unpaid while the command exits 0 ("already booked"). Claim: a settlement of another
+// account is not this position's; the booking must not call the ledger booked (before
+// session 50 any settlement after the cut-off refused the booking).
+func TestReview50AlreadyBookedOnlyForThePositionsAccount(t *testing.T) {
+	b := newBook(t, model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
+		model.Account{ID: model.U128(50), Ledger: 1, Code: 2},
+		model.Account{ID: model.U128(51), Ledger: 1, Code: 2},
+		model.Account{ID: model.U128(90), Ledger: 1, Code: 3})
+	b.at(50*second, move(10, 1, 51, 137, 1))  // 51's, before the second window.
+	b.at(110*second, move(11, 1, 50, 137, 1)) // 50's, in both windows.
+	ledgers, _ := NewLedgers(nil)
+	ctx := context.Background()
+
+	alone, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{
+		Partners: []model.Uint128{model.U128(51)}, Window: Window{From: 0, Until: 200 * second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+		FirstID: model.U128(500), Code: 7}
+	first, _, err := alone.SettlementTransfers(booking)
+	if err != nil || len(first) != 1 || first[0].DebitAccountID != model.U128(51) {
+		t.Fatalf("51's settlement: %+v, %v", first, err)
+	}
+	b.at(300*second, first...)
+
+	partners := []model.Uint128{model.U128(50), model.U128(51)}
+	both, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{Partners: partners,
+		Window: Window{From: 100 * second, Until: 200 * second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(both.Positions) != 1 || len(both.Positions[0].Accounts) != 1 ||
+		both.Positions[0].Accounts[0] != "50" || both.Positions[0].Net != "137" {
+		t.Fatalf("positions %+v", both.Positions)
+	}
+	if booking.BookedAfter, err = SettlementsBookedAfter(ctx, MemoryReader{b.ledger}, partners,
+		200*second, 301*second); err != nil {
+		t.Fatal(err)
+	}
+	booking.FirstID = model.U128(510)
+	again, already, err := both.SettlementTransfers(booking)
+	if err == nil && len(again) == 0 {
+		t.Fatalf("partner 50's position taken as booked by 51's settlement: nothing to book, "+
+			"already booked %+v", already)
+	}
+	if err != nil && !errors.Is(err, ErrBooking) {
+		t.Fatalf("refused for another reason: %v", err)
+	}
+}
