@@ -66,3 +66,45 @@ func TestReview50AlreadyBookedOnlyForThePositionsAccount(t *testing.T) {
 		t.Fatalf("refused for another reason: %v", err)
 	}
 }
+
+// TestReview50ExpiredOnTheLogIsNotAlreadyBooked: SettlementsBookedAfter judges a
+// settlement's deadline at the command's clock, while the ledger expires it at log time,
+// which may run ahead of that clock (TestReviewa44SettlementBookedAfterTheCommandsClock:
+// after a failover log time stays ahead for a while). Settlement 500 (timeout 30 s) is
+// booked at log time 300 s; at log time 340 s the partner's account moves again, so the
+// ledger has expired it (deadline 330 s: a post is refused pending_transfer_expired).
+// With the command's clock at 320 s the settlement was judged in flight and the rerun
+// reported the ledger "already booked" (exit 0): nothing can be confirmed, the partner is
+// never paid. Claim: a deadline at or before a log time the command has read is passed,
+// whatever its own clock says; the ledger is booked again.
+func TestReview50ExpiredOnTheLogIsNotAlreadyBooked(t *testing.T) {
+	b := nettingBook(t)
+	partners := []model.Uint128{model.U128(50)}
+	report := windowReport(t, b, partners, 100*second)
+	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+		FirstID: model.U128(500), Code: 7, Timeout: 30}
+	first, _, err := report.SettlementTransfers(booking)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("%d settlements: %v", len(first), err)
+	}
+	b.at(300*second, first...)
+	b.at(340*second, move(30, 1, 50, 5, 1)) // Log time 340 s: 500 expires first.
+	results := make([]model.TransferResult, 1)
+	b.ledger.CreateTransfers(341*second, []model.Transfer{resolve(31, 500, postAll, false)},
+		results)
+	if results[0].Status != model.StatusPendingTransferExpired {
+		t.Fatalf("posting the settlement at log time 341 s: %s", results[0].Status)
+	}
+
+	// The command's clock reads 320 s.
+	if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(),
+		MemoryReader{b.ledger}, partners, 200*second, 320*second); err != nil {
+		t.Fatal(err)
+	}
+	booking.FirstID = model.U128(510)
+	again, already, err := report.SettlementTransfers(booking)
+	if err != nil || len(already) != 0 || len(again) != 1 || again[0].ID != model.U128(510) {
+		t.Fatalf("a settlement the ledger expired is taken as booked: %v, to book %+v, "+
+			"already booked %+v", err, again, already)
+	}
+}
