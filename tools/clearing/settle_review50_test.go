@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"sequent/core/model"
+	"sequent/netio/client"
 )
 
 // TestReview50AlreadyBookedOnlyForThePositionsAccount: a settlement counts as "already
@@ -106,5 +107,49 @@ func TestReview50ExpiredOnTheLogIsNotAlreadyBooked(t *testing.T) {
 	if err != nil || len(already) != 0 || len(again) != 1 || again[0].ID != model.U128(510) {
 		t.Fatalf("a settlement the ledger expired is taken as booked: %v, to book %+v, "+
 			"already booked %+v", err, again, already)
+	}
+}
+
+// TestReview50SettlementOfThisCutoffThatDoesNotMatch: the two checks that keep a
+// settlement of this very cut-off from counting as the position's were untested (each
+// could be deleted with every test passing): one of the other direction (same amount),
+// and a second one of the same cut-off, amount and direction (two runs of other ids at
+// once: the partner may confirm both). Either must refuse the booking, not report the
+// ledger already booked with exit 0.
+func TestReview50SettlementOfThisCutoffThatDoesNotMatch(t *testing.T) {
+	partners := []model.Uint128{model.U128(50)}
+	settlement := func(id uint64, receivable bool) model.Transfer {
+		s := pending(id, 50, 90, 137, 1, 0)
+		if receivable {
+			s.DebitAccountID, s.CreditAccountID = s.CreditAccountID, s.DebitAccountID
+		}
+		s.UserData64, s.UserData32 = 200*second, uint32(client.ClearingKindSettlement)<<24
+		return s
+	}
+	for name, booked := range map[string][]model.Transfer{
+		"the other direction": {settlement(500, true)},
+		"two of this cut-off": {settlement(500, false), settlement(501, false)},
+	} {
+		b := nettingBook(t)
+		report := windowReport(t, b, partners, 100*second)
+		if report.Positions[0].Net != "137" {
+			t.Fatalf("position %+v", report.Positions[0])
+		}
+		b.at(300*second, booked...)
+		booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+			FirstID: model.U128(510), Code: 7}
+		var err error
+		if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(),
+			MemoryReader{b.ledger}, partners, 200*second, 301*second); err != nil {
+			t.Fatal(err)
+		}
+		if len(booking.BookedAfter[1]) != len(booked) {
+			t.Fatalf("%s: found %+v", name, booking.BookedAfter)
+		}
+		again, already, err := report.SettlementTransfers(booking)
+		if !errors.Is(err, ErrBooking) {
+			t.Errorf("%s: not refused (%v): to book %+v, already booked %+v", name, err,
+				again, already)
+		}
 	}
 }
