@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+)
+
+// TestReview50SettleJSONSettlements: `settle --book --json` lists each ledger's settlement
+// under "settlements" with its outcome (--help); no test read them. A booking whose ledger
+// 2 is refused lists ledger 1 booked and ledger 2 refused with the ledger's answer; the
+// completing rerun (a new --settlement-id) lists ledger 1 already_booked (in_flight, its
+// first id) and ledger 2 booked, and "booked" (the ledger's answers) holds only what was
+// sent.
+func TestReview50SettleJSONSettlements(t *testing.T) {
+	_, c, common := settleNode(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	createOK(t, ctx, c, model.Transfer{ID: model.U128(1), DebitAccountID: model.U128(10),
+		CreditAccountID: model.U128(50), Amount: model.U128(700), Ledger: 1, Code: 1},
+		model.Transfer{ID: model.U128(2), DebitAccountID: model.U128(20),
+			CreditAccountID: model.U128(60), Amount: model.U128(300), Ledger: 2, Code: 1},
+		model.Transfer{ID: model.U128(3), DebitAccountID: model.U128(20),
+			CreditAccountID: model.U128(91), Ledger: 2, Code: 1,
+			Flags: model.TransferPending | model.TransferClosingCredit})
+	time.Sleep(time.Millisecond)
+	cutoff := strconv.FormatInt(time.Now().UnixNano(), 10)
+	time.Sleep(time.Millisecond)
+	type line struct {
+		Ledger  uint32 `json:"ledger"`
+		ID      string `json:"id"`
+		Outcome string `json:"outcome"`
+		State   string `json:"state"`
+		Status  string `json:"status"`
+	}
+	book := func(id string) ([]line, int, error) {
+		output, err := runRoot(t, append([]string{"settle", "--json", "--partner", "50,60",
+			"--until", cutoff, "--book", "--via", "90,91", "--settlement-id", id, "--code",
+			"9"}, common...)...)
+		var out struct {
+			Settlements []line            `json:"settlements"`
+			Booked      []json.RawMessage `json:"booked"`
+		}
+		if decodeErr := json.NewDecoder(strings.NewReader(output)).Decode(&out); decodeErr != nil {
+			t.Fatalf("--json output (%v): %v\n%s", err, decodeErr, output)
+		}
+		return out.Settlements, len(out.Booked), err
+	}
+	lines, sent, err := book("900")
+	if !errors.Is(err, errEventsFailed) || sent != 2 || len(lines) != 2 ||
+		lines[0] != (line{Ledger: 1, ID: "900", Outcome: "booked", Status: "ok"}) ||
+		lines[1].Ledger != 2 || lines[1].Outcome != "refused" ||
+		lines[1].Status != "credit_account_already_closed" {
+		t.Fatalf("first booking (%v, %d sent): %+v", err, sent, lines)
+	}
+	createOK(t, ctx, c, model.Transfer{ID: model.U128(4), PendingID: model.U128(3),
+		Flags: model.TransferVoidPending})
+	lines, sent, err = book("910")
+	if err != nil || sent != 1 || len(lines) != 2 ||
+		lines[0] != (line{Ledger: 1, ID: "900", Outcome: "already_booked", State: "in_flight"}) ||
+		lines[1] != (line{Ledger: 2, ID: "911", Outcome: "booked", Status: "ok"}) {
+		t.Fatalf("completing rerun (%v, %d sent): %+v", err, sent, lines)
+	}
+}
