@@ -52,7 +52,7 @@ type NettingQuery struct {
 	ListMax  int             // Most transfers listed in the report (all are counted).
 	// expiredAt is when a pending transfer's deadline is judged (ExpiredBy); 0: at the
 	// cut-off. SettlementsBookedAfter reads past any clock and judges its settlements at
-	// its now or the latest log time read, whichever is later.
+	// its now or the latest log time read of its account, whichever is later.
 	expiredAt uint64
 	// keepSettlements makes the netter keep every booked settlement in flight or
 	// confirmed (SettlementsBookedAfter); there are at most NettingTransfersMax.
@@ -232,12 +232,15 @@ type netter struct {
 	// settlements are the booked settlements in flight or confirmed, with
 	// NettingQuery.keepSettlements; those in flight whatever their deadline.
 	settlements []BookedSettlement
-	latest      uint64 // The latest timestamp read: log time is at least that.
+	// latest is, with NettingQuery.keepSettlements, the latest timestamp read of each
+	// partner account: its shard's log time is at least that (each shard keeps its own).
+	latest map[model.Uint128]uint64
 }
 
 func newNetter(query NettingQuery) *netter {
 	return &netter{query: query, positions: map[uint32]*Position{},
-		accounts: map[uint32][]model.Uint128{}, resolved: map[model.Uint128]bool{}}
+		accounts: map[uint32][]model.Uint128{}, resolved: map[model.Uint128]bool{},
+		latest: map[model.Uint128]uint64{}}
 }
 
 func (n *netter) position(ledger uint32, account model.Uint128) *Position {
@@ -266,7 +269,9 @@ func (n *netter) addPage(account model.Uint128, page []model.Transfer) error {
 // add counts one transfer of the partner's account.
 func (n *netter) add(account model.Uint128, t *model.Transfer) {
 	credit := t.CreditAccountID == account
-	n.latest = max(n.latest, t.Timestamp)
+	if n.query.keepSettlements {
+		n.latest[account] = max(n.latest[account], t.Timestamp)
+	}
 	p := n.position(t.Ledger, account)
 	p.Transfers++
 	line := n.list(account, t, credit)
@@ -297,7 +302,7 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 		return "resolved"
 	}
 	// Kept whatever its deadline: SettlementsBookedAfter judges it once the latest log
-	// time read is known.
+	// time read of the account is known.
 	n.keepSettlement(t, credit, false)
 	expiredAt := n.query.Window.Until
 	if n.query.expiredAt != 0 {
@@ -516,12 +521,12 @@ func (s *BookedSettlement) State() string {
 
 // SettlementsBookedAfter returns, per ledger, the settlements booked on the partners'
 // accounts after cutoff that are in flight or were posted (voided ones, and those whose
-// deadline has passed at now or at the latest log time read, are left out: the window
-// may be booked again), for Booking.BookedAfter. It reads every transfer after the
-// cut-off, not only those up to now: now is the caller's clock, the timestamps are the
-// log's, which may run ahead of it (another machine's clock; log time never goes back
-// after a failover), and a settlement stamped after the caller's now must count too
-// (TestReviewa44SettlementBookedAfterTheCommandsClock).
+// deadline has passed at now or at the latest log time read of the account they are
+// booked on, are left out: the window may be booked again), for Booking.BookedAfter. It
+// reads every transfer after the cut-off, not only those up to now: now is the caller's
+// clock, the timestamps are the log's, which may run ahead of it (another machine's
+// clock; log time never goes back after a failover), and a settlement stamped after the
+// caller's now must count too (TestReviewa44SettlementBookedAfterTheCommandsClock).
 func SettlementsBookedAfter(ctx context.Context, reader Reader, partners []model.Uint128,
 	cutoff, now uint64) (map[uint32][]BookedSettlement, error) {
 	if cutoff == math.MaxUint64 {
@@ -533,12 +538,13 @@ func SettlementsBookedAfter(ctx context.Context, reader Reader, partners []model
 	if err != nil {
 		return nil, err
 	}
-	// The deadline is judged at the caller's now, or at a later log time read: the ledger
-	// expires a settlement at log time, which may run ahead of the caller's clock
-	// (TestReview50ExpiredOnTheLogIsNotAlreadyBooked).
-	judgedAt := max(now, later.latest)
+	// The deadline is judged at the caller's now, or at a later log time read of the
+	// partner's account: the ledger expires a settlement at its shard's log time, which
+	// may run ahead of the caller's clock (TestReview50ExpiredOnTheLogIsNotAlreadyBooked),
+	// and of another shard's (TestReview50ExpiryJudgedAtTheSettlementsOwnShard).
 	booked := map[uint32][]BookedSettlement{}
 	for _, settlement := range later.settlements {
+		judgedAt := max(now, later.latest[settlement.partner()])
 		if settlement.deadline != 0 && settlement.deadline <= judgedAt {
 			continue
 		}

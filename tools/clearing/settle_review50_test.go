@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"sequent/core/model"
+	"sequent/core/shardmap"
 	"sequent/netio/client"
 )
 
@@ -151,5 +152,60 @@ func TestReview50SettlementOfThisCutoffThatDoesNotMatch(t *testing.T) {
 			t.Errorf("%s: not refused (%v): to book %+v, already booked %+v", name, err,
 				again, already)
 		}
+	}
+}
+
+// TestReview50ExpiryJudgedAtTheSettlementsOwnShard: the log time that shows a settlement
+// expired must be its own shard's: each shard of a node keeps its own log time, and one
+// may run ahead of another. Partner 50 is on shard 0, whose log is at 355 s, with
+// settlement 500 (booked at 300 s, timeout 60 s: deadline 360 s) still confirmable;
+// partner 70 is on shard 1, whose log ran ahead to 400 s. A transfer read from shard 1
+// (400 s) proves nothing about shard 0's deadline: judging 500 expired by it books
+// ledger 1 again while the partner can still confirm 500, and is paid twice.
+func TestReview50ExpiryJudgedAtTheSettlementsOwnShard(t *testing.T) {
+	account := func(id uint64, ledger uint32) model.Account {
+		return model.Account{ID: model.U128(id), Ledger: ledger, Code: 1}
+	}
+	shard0 := newBook(t, account(1, 1), account(50, 1), account(90, 1))
+	shard1 := newBook(t, account(2, 3), account(70, 3), account(93, 3))
+	shard0.at(110*second, move(11, 1, 50, 137, 1))
+	shard1.at(120*second, move(21, 2, 70, 40, 3))
+	byRange, err := shardmap.Spec{Shards: 2, Placement: "range", Ranges: "0,60"}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := ShardedReader(byRange, (&shardBooks{books: []*book{shard0, shard1}}).query)
+	ledgers, _ := NewLedgers(nil)
+	partners := []model.Uint128{model.U128(50), model.U128(70)}
+	report, err := Net(context.Background(), reader, ledgers, NettingQuery{Partners: partners,
+		Window: Window{From: 100 * second, Until: 200 * second}})
+	if err != nil || len(report.Positions) != 2 {
+		t.Fatalf("positions %+v (%v)", report, err)
+	}
+	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90), 3: model.U128(93)},
+		FirstID: model.U128(500), Code: 7, Timeout: 60}
+	first, _, err := report.SettlementTransfers(booking)
+	if err != nil || len(first) != 2 || first[0].Ledger != 1 {
+		t.Fatalf("settlements %+v (%v)", first, err)
+	}
+	shard0.at(300*second, first[0]) // Ledger 3's (501) was refused.
+	shard1.at(400*second, move(22, 2, 70, 1, 3))
+
+	// The command's clock reads 320 s.
+	if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(), reader,
+		partners, 200*second, 320*second); err != nil {
+		t.Fatal(err)
+	}
+	booking.FirstID = model.U128(510)
+	again, _, err := report.SettlementTransfers(booking)
+	for _, settlement := range again {
+		if settlement.Ledger == 1 {
+			shard0.at(355*second, resolve(31, 500, postAll, false), settlement)
+			t.Fatalf("ledger 1 booked again (%s) while its settlement 500 can still be "+
+				"confirmed on shard 0 (confirmed at 355 s)", settlement.ID)
+		}
+	}
+	if err != nil || len(again) != 1 {
+		t.Fatalf("ledger 3 not booked: %+v (%v)", again, err)
 	}
 }
