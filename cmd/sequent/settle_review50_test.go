@@ -68,3 +68,27 @@ func TestReview50SettleJSONSettlements(t *testing.T) {
 		t.Fatalf("completing rerun (%v, %d sent): %+v", err, sent, lines)
 	}
 }
+
+// TestReview50ExistsOfASettlementInFlightIsAlreadyBooked: a settlement sent and answered
+// exists while it is in flight (a concurrent run of the same --settlement-id booked it
+// between this run's read and its send) counts as already booked, not refused; no test
+// reached that branch of checkExisting (two runs at once race for it). Driven directly:
+// settlement 900 in flight, answered exists.
+func TestReview50ExistsOfASettlementInFlightIsAlreadyBooked(t *testing.T) {
+	ctx, c, _ := windowBookedOnce(t)
+	found, err := c.LookupTransfers(ctx, []model.Uint128{model.U128(900)})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("settlement 900: %+v (%v)", found, err)
+	}
+	booking := &settleBooking{sent: found,
+		results: []model.EventResult{{Status: model.StatusExists}}}
+	if err := booking.checkExisting(ctx, c, []model.Uint128{model.U128(50)},
+		found[0].UserData64); err != nil {
+		t.Fatal(err)
+	}
+	lines, texts := booking.lines()
+	if len(lines) != 1 || lines[0].Outcome != outcomeAlreadyBooked ||
+		lines[0].State != "in_flight" {
+		t.Fatalf("settlement 900 in flight answered exists: %+v %q", lines, texts)
+	}
+}
