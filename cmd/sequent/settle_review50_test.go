@@ -92,3 +92,42 @@ func TestReview50ExistsOfASettlementInFlightIsAlreadyBooked(t *testing.T) {
 		t.Fatalf("settlement 900 in flight answered exists: %+v %q", lines, texts)
 	}
 }
+
+// TestReview50SettleOtherAccountsSettlementIsNotThisPositions: the command-level form of
+// TestReview50AlreadyBookedOnlyForThePositionsAccount. Partner accounts 50 and 1050 are
+// both on ledger 1; 1050's 7.00 (before --from) is settled alone for the cut-off; then
+// `--partner 50,1050 --from F` (only 50 moved since F: 7.00) took 1050's settlement as
+// 50's, printed "already booked" and exited 0 with partner 50 unpaid. Now that run is
+// refused before sending (exit 2), and 50 booked alone gets its own settlement.
+func TestReview50SettleOtherAccountsSettlementIsNotThisPositions(t *testing.T) {
+	_, c, common := settleNode(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	createOK(t, ctx, c, model.Transfer{ID: model.U128(1), DebitAccountID: model.U128(10),
+		CreditAccountID: model.U128(1050), Amount: model.U128(700), Ledger: 1, Code: 1})
+	time.Sleep(time.Millisecond)
+	from := strconv.FormatInt(time.Now().UnixNano(), 10)
+	time.Sleep(time.Millisecond)
+	createOK(t, ctx, c, model.Transfer{ID: model.U128(2), DebitAccountID: model.U128(10),
+		CreditAccountID: model.U128(50), Amount: model.U128(700), Ledger: 1, Code: 1})
+	time.Sleep(time.Millisecond)
+	cutoff := strconv.FormatInt(time.Now().UnixNano(), 10)
+	time.Sleep(time.Millisecond)
+	book := func(id string, window ...string) (string, error) {
+		return runRoot(t, append(append(window, "settle", "--until", cutoff, "--book",
+			"--via", "90", "--settlement-id", id, "--code", "9"), common...)...)
+	}
+	if output, err := book("900", "--partner", "1050"); err != nil ||
+		!settlementsAre(t, ctx, c, 900) {
+		t.Fatalf("1050 settled alone: %v\n%s", err, output)
+	}
+	output, err := book("910", "--partner", "50,1050", "--from", from)
+	var refused usageError
+	if !errors.As(err, &refused) || !settlementsAre(t, ctx, c, 900) {
+		t.Fatalf("50's position taken as booked by 1050's settlement (%v):\n%s", err, output)
+	}
+	if output, err := book("920", "--partner", "50", "--from", from); err != nil ||
+		!settlementsAre(t, ctx, c, 900, 920) {
+		t.Fatalf("50 settled alone: %v\n%s", err, output)
+	}
+}
