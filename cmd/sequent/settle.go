@@ -54,7 +54,7 @@ position, between the partner's account and the operator's settlement account (-
 payable, partner → via; receivable, via → partner. It stays pending — visible as in
 flight — until the partner confirms (sequent client post --pending-id ID) or disputes it
 (sequent client void --pending-id ID). Ids: --settlement-id for the first ledger with a
-position, +1 for each next one, in ledger order.
+non-zero net, +1 for each next one, in ledger order (already booked or not).
 
 The ledger may refuse some ledgers' settlements (a closed account, a balance limit) and
 book the others. Fix the cause and run the same booking again (the same --from and
@@ -62,8 +62,9 @@ book the others. Fix the cause and run the same booking again (the same --from a
 --settlement-id: the ledgers whose settlement of that cut-off is in flight or confirmed
 are left alone ("already booked"), the others are booked. The same --settlement-id does
 not do: a refused id answers id_already_failed for ever. A settlement booked after the
-cut-off for another cut-off, or for this one with another amount, refuses the booking
-before anything is sent; so does one in flight inside the window. The output ends with
+cut-off for another cut-off, or for this one with another amount or direction or on
+another partner account, refuses the booking before anything is sent; so does one in
+flight inside the window. The output ends with
 the ledgers booked, already booked and refused (--json: "settlements", each with its
 outcome).
 

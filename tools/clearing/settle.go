@@ -51,7 +51,8 @@ type NettingQuery struct {
 	Window   Window          // Window.Until is the cut-off.
 	ListMax  int             // Most transfers listed in the report (all are counted).
 	// expiredAt is when a pending transfer's deadline is judged (ExpiredBy); 0: at the
-	// cut-off. SettlementsBookedAfter reads past any clock and judges at its now.
+	// cut-off. SettlementsBookedAfter reads past any clock and judges its settlements at
+	// its now or the latest log time read of its account, whichever is later.
 	expiredAt uint64
 	// keepSettlements makes the netter keep every booked settlement in flight or
 	// confirmed (SettlementsBookedAfter); there are at most NettingTransfersMax.
@@ -229,13 +230,17 @@ type netter struct {
 	// ends: then it was made before the window).
 	resolved map[model.Uint128]bool
 	// settlements are the booked settlements in flight or confirmed, with
-	// NettingQuery.keepSettlements.
+	// NettingQuery.keepSettlements; those in flight whatever their deadline.
 	settlements []BookedSettlement
+	// latest is, with NettingQuery.keepSettlements, the latest timestamp read of each
+	// partner account: its shard's log time is at least that (each shard keeps its own).
+	latest map[model.Uint128]uint64
 }
 
 func newNetter(query NettingQuery) *netter {
 	return &netter{query: query, positions: map[uint32]*Position{},
-		accounts: map[uint32][]model.Uint128{}, resolved: map[model.Uint128]bool{}}
+		accounts: map[uint32][]model.Uint128{}, resolved: map[model.Uint128]bool{},
+		latest: map[model.Uint128]uint64{}}
 }
 
 func (n *netter) position(ledger uint32, account model.Uint128) *Position {
@@ -264,6 +269,9 @@ func (n *netter) addPage(account model.Uint128, page []model.Transfer) error {
 // add counts one transfer of the partner's account.
 func (n *netter) add(account model.Uint128, t *model.Transfer) {
 	credit := t.CreditAccountID == account
+	if n.query.keepSettlements {
+		n.latest[account] = max(n.latest[account], t.Timestamp)
+	}
 	p := n.position(t.Ledger, account)
 	p.Transfers++
 	line := n.list(account, t, credit)
@@ -293,6 +301,9 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 		}
 		return "resolved"
 	}
+	// Kept whatever its deadline: SettlementsBookedAfter judges it once the latest log
+	// time read of the account is known.
+	n.keepSettlement(t, credit, false)
 	expiredAt := n.query.Window.Until
 	if n.query.expiredAt != 0 {
 		expiredAt = n.query.expiredAt
@@ -304,7 +315,6 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 	if isSettlement(t) {
 		p.SettlementInFlight.Add(t.Amount)
 	}
-	n.keepSettlement(t, credit, false)
 	return "in_flight"
 }
 
@@ -312,9 +322,13 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 // settlement and the query keeps them.
 func (n *netter) keepSettlement(t *model.Transfer, credit, confirmed bool) {
 	if n.query.keepSettlements && isSettlement(t) {
-		n.settlements = append(n.settlements, BookedSettlement{ID: t.ID, Ledger: t.Ledger,
+		s := BookedSettlement{ID: t.ID, Ledger: t.Ledger,
 			DebitAccountID: t.DebitAccountID, CreditAccountID: t.CreditAccountID,
-			Amount: t.Amount, Receivable: credit, Cutoff: t.UserData64, Confirmed: confirmed})
+			Amount: t.Amount, Receivable: credit, Cutoff: t.UserData64, Confirmed: confirmed}
+		if !confirmed && t.Timeout != 0 {
+			s.deadline = t.Timestamp + uint64(t.Timeout)*nanosecondsPerSecond
+		}
+		n.settlements = append(n.settlements, s)
 	}
 }
 
@@ -486,6 +500,15 @@ type BookedSettlement struct {
 	Receivable      bool          // The operator's account → the partner's; else the reverse.
 	Cutoff          uint64        // The cut-off of the window it settles (its user_data_64).
 	Confirmed       bool          // Posted; else in flight.
+	deadline        uint64        // In flight: when the ledger expires it (ExpiredBy); 0 never.
+}
+
+// partner is the partner's account the settlement is booked on: credited if receivable.
+func (s *BookedSettlement) partner() model.Uint128 {
+	if s.Receivable {
+		return s.CreditAccountID
+	}
+	return s.DebitAccountID
 }
 
 // State is the settlement's state as the reports name it: confirmed or in_flight.
@@ -498,12 +521,12 @@ func (s *BookedSettlement) State() string {
 
 // SettlementsBookedAfter returns, per ledger, the settlements booked on the partners'
 // accounts after cutoff that are in flight or were posted (voided ones, and those whose
-// deadline has passed at now, are left out: the window may be booked again), for
-// Booking.BookedAfter. It reads every transfer after the cut-off, not only those up to
-// now: now is the caller's clock, the timestamps are the log's, which may run ahead of it
-// (another machine's clock; log time never goes back after a failover), and a settlement
-// stamped after the caller's now must count too
-// (TestReviewa44SettlementBookedAfterTheCommandsClock).
+// deadline has passed at now or at the latest log time read of the account they are
+// booked on, are left out: the window may be booked again), for Booking.BookedAfter. It
+// reads every transfer after the cut-off, not only those up to now: now is the caller's
+// clock, the timestamps are the log's, which may run ahead of it (another machine's
+// clock; log time never goes back after a failover), and a settlement stamped after the
+// caller's now must count too (TestReviewa44SettlementBookedAfterTheCommandsClock).
 func SettlementsBookedAfter(ctx context.Context, reader Reader, partners []model.Uint128,
 	cutoff, now uint64) (map[uint32][]BookedSettlement, error) {
 	if cutoff == math.MaxUint64 {
@@ -515,8 +538,16 @@ func SettlementsBookedAfter(ctx context.Context, reader Reader, partners []model
 	if err != nil {
 		return nil, err
 	}
+	// The deadline is judged at the caller's now, or at a later log time read of the
+	// partner's account: the ledger expires a settlement at its shard's log time, which
+	// may run ahead of the caller's clock (TestReview50ExpiredOnTheLogIsNotAlreadyBooked),
+	// and of another shard's (TestReview50ExpiryJudgedAtTheSettlementsOwnShard).
 	booked := map[uint32][]BookedSettlement{}
 	for _, settlement := range later.settlements {
+		judgedAt := max(now, later.latest[settlement.partner()])
+		if settlement.deadline != 0 && settlement.deadline <= judgedAt {
+			continue
+		}
 		booked[settlement.Ledger] = append(booked[settlement.Ledger], settlement)
 	}
 	return booked, nil
@@ -591,6 +622,13 @@ func (r *NettingReport) alreadyBooked(p *Position, settlements []BookedSettlemen
 	for i := range settlements {
 		s := &settlements[i]
 		switch {
+		case len(p.Accounts) == 1 && s.partner().String() != p.Accounts[0]:
+			// Another partner account of the query, idle in the window: its settlement
+			// is not this position's (TestReview50AlreadyBookedOnlyForThePositionsAccount).
+			return nil, fmt.Sprintf("ledger %d has settlement %s of %s (%s) booked after the "+
+				"window's cut-off on partner account %s, not on %s, whose position this is: "+
+				"book the partner accounts one at a time", p.Ledger, s.ID, s.Amount, s.State(),
+				s.partner(), p.Accounts[0])
 		case s.Cutoff != r.Until:
 			return nil, fmt.Sprintf("ledger %d has settlement %s of %s (%s) booked after the "+
 				"window's cut-off, for the cut-off %d (%s): to complete that booking book "+
