@@ -17,10 +17,15 @@ import (
 // Host header (HTTP/1.0), as a network-path reference: host "x", path "/v1/status",
 // which routed it as /v1/status (TestAsSentIsNotNormalized). So the path of an
 // origin-form target is cut from the request line here; only an absolute-form target
-// ("http://host/path") is left to fasthttp's parse.
+// ("http://host/path": fasthttp accepts one only with a valid scheme before its first
+// "://") is left to fasthttp's parse. Any other target fasthttp accepts (a CONNECT's
+// authority-form, where it takes anything, and an OPTIONS "*") has no path to cut
+// out: it is returned as sent up to "?" or "#", so that "x//127.0.0.1/v1/status", which
+// fasthttp reads without a Host header as host 127.0.0.1 and path /v1/status, is no
+// route (TestReview50AsSentOfATargetThatIsNotAPath).
 func AsSent(ctx *fasthttp.RequestCtx) string {
 	target := ctx.Request.Header.RequestURI()
-	if len(target) == 0 || target[0] != '/' {
+	if len(target) == 0 || (target[0] != '/' && bytes.Contains(target, []byte("://"))) {
 		return string(ctx.URI().PathOriginal())
 	}
 	if end := bytes.IndexAny(target, "?#"); end >= 0 {
