@@ -10,7 +10,8 @@ import (
 
 // AsSent returns the request's path exactly as sent, without its query or fragment:
 // within the request URI, so the bytes a signature over the request line covers. For
-// routing (through Segments or Decoded) and for logs.
+// routing (the JSON API through Segments; the operators' port compares it byte for byte
+// with its fixed routes) and for logs.
 //
 // A target that starts with "/" is origin-form (RFC 9112): all of it up to "?" is the
 // path, "//x/v1/status" included. fasthttp reads such a target, on a request without a
@@ -51,25 +52,4 @@ func Segments(path string) (segments []string, ok bool) {
 		segments[i] = decoded
 	}
 	return segments, true
-}
-
-// Decoded returns a path as sent with each segment decoded (Segments) and joined again,
-// for comparing with a fixed route such as "/v1/status": "/v1/%73tatus" is that route,
-// "/v1//status" and "/x/../v1/status" are not. ok is false when an escape is malformed or
-// a segment decodes to one holding a slash: joined again, "/v1%2Fstatus" would read as
-// two segments, which it is not.
-func Decoded(path string) (string, bool) {
-	if strings.IndexByte(path, '%') < 0 {
-		return path, true
-	}
-	segments, ok := Segments(path)
-	if !ok {
-		return "", false
-	}
-	for _, segment := range segments {
-		if strings.IndexByte(segment, '/') >= 0 {
-			return "", false
-		}
-	}
-	return strings.Join(segments, "/"), true
 }

@@ -56,23 +56,3 @@ func TestSegments(t *testing.T) {
 		}
 	}
 }
-
-func TestDecoded(t *testing.T) {
-	for _, c := range []struct {
-		path, want string
-		ok         bool
-	}{
-		{"/v1/status", "/v1/status", true},
-		{"/v1/%73tatus", "/v1/status", true},
-		{"/v1//status", "/v1//status", true},
-		{"/x/%2e%2e/v1/status", "/x/../v1/status", true},
-		{"/v1%2Fstatus", "", false},
-		{"/v1%2fstatus", "", false},
-		{"/v1/%", "", false},
-	} {
-		got, ok := Decoded(c.path)
-		if got != c.want || ok != c.ok {
-			t.Errorf("Decoded(%q) = %q, %v; want %q, %v", c.path, got, ok, c.want, c.ok)
-		}
-	}
-}
