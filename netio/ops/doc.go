@@ -55,9 +55,10 @@
 //	GET  /v1/depth?instrument=N[&levels=K]   200 Depth: an order book's best levels;
 //	                            404 instrument_not_found, 503 unavailable, 504 timeout.
 //
-// Paths are routed as sent (netio/httppath), compared byte for byte with the routes:
-// nothing decoded, nothing resolved. "/v1/%73tatus", "/v1/admin%2Fsnapshot", "//metrics",
-// "/x/../v1/status" and "/v1/./status" are 404 not_found, where fasthttp's normalized
+// Paths are routed as sent (netio/httppath), up to "?" ("#" included: a request target
+// has no fragment), compared byte for byte with the routes: nothing decoded, nothing
+// resolved. "/v1/%73tatus", "/v1/admin%2Fsnapshot", "//metrics", "/x/../v1/status",
+// "/v1/./status" and "/v1/status#top" are 404 not_found, where fasthttp's normalized
 // path would have served them, so a proxy that filters by path, decoding or not, sees the
 // path this server routes or one it does not serve. Refusals log the path as sent.
 //
