@@ -78,3 +78,36 @@ func TestReview50NonPathTargetIsNotARoute(t *testing.T) {
 		t.Errorf("ran actions: %v", events)
 	}
 }
+
+// TestReview50FragmentIsNotARoute (review of opsraw50; claim: a "#" in the request target
+// still reaches an admin route). A request target has no fragment (RFC 9112), so a
+// proxy may read "/v1/admin/promote#x" as that whole path — HAProxy before 2.8.2 did
+// (CVE-2023-45539: a path or path_end rule missed it), as does Go's net/http — while
+// AsSent cut it at "#", as fasthttp does, and the port ran the action. "#" is now part of
+// the path as sent, which no route has: 404 not_found, nothing run. The query ("?")
+// is still cut off.
+func TestReview50FragmentIsNotARoute(t *testing.T) {
+	fake := newFakeSources()
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens),
+		RequestsPerSecondPerAddress: -1}, fake.sources())
+	send := func(method, target string) response {
+		return rawRequest(t, server, method+" "+target+" HTTP/1.1\r\nHost: 127.0.0.1\r\n"+
+			"Authorization: Bearer "+testTokens["alice"]+"\r\nContent-Length: 0\r\n")
+	}
+	for _, c := range []struct{ method, target string }{{"POST", PathPromote + "#x"},
+		{"POST", PathSnapshot + "#"}, {"POST", PathReloadKeys + "#?y"},
+		{"POST", PathLogLevel + "#?level=debug"},
+		{"POST", "http://127.0.0.1" + PathSnapshot + "#x"}, {"GET", PathStatus + "#top"}} {
+		if got := send(c.method, c.target); got.code != http.StatusNotFound {
+			t.Errorf("%s %s: %d %.80s, want 404 not_found", c.method, c.target, got.code,
+				got.body)
+		}
+	}
+	if events := fake.eventList(); len(events) != 0 {
+		t.Errorf("targets with a fragment ran actions: %v", events)
+	}
+	if got := send("GET", PathStatus+"?x#y"); got.code != http.StatusOK {
+		t.Errorf("GET %s?x#y: %d %s, want 200 (a query, with its \"#\")", PathStatus,
+			got.code, got.body)
+	}
+}
