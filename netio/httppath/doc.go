@@ -13,11 +13,14 @@
 // that route for each. One request then had two meanings: a proxy that refuses
 // "/v1/admin/" let it through, and the log named another path than the one served.
 //
-// Routing by the path as sent (AsSent) closes that: split at its slashes, then each
-// segment decoded (Segments; "%31" is "1", "%2F" stays inside its segment), so "." and
-// ".." and empty segments are segments like any other, which no route has. The JSON API
-// matches the segments against its patterns; the operators' port, whose routes are fixed
-// paths, compares Decoded's rejoined path.
+// Routing by the path as sent (AsSent) closes that. The JSON API splits it at its
+// slashes, then decodes each segment (Segments; "%31" is "1", "%2F" stays inside its
+// segment), so "." and ".." and empty segments are segments like any other, which no
+// route has, and matches the segments against its patterns. The operators' port, whose
+// routes are fixed paths without a character that needs an escape, compares the path as
+// sent byte for byte: a path with any escape is no route there, so that a proxy that
+// matches the raw path and one that decodes it first both see the path it routes, or one
+// it does not serve ("/v1/%61dmin/snapshot").
 //
 // Nothing here allocates for a path without percent-escapes beyond the string itself;
 // neither server's routing is on the binary protocol's hot path.

@@ -8,22 +8,39 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// AsSent returns the request's path exactly as sent, without its query or fragment:
-// within the request URI, so the bytes a signature over the request line covers. For
-// routing (through Segments or Decoded) and for logs.
+// AsSent returns the request's path exactly as sent, without its query: within the
+// request URI, so the bytes a signature over the request line covers. For routing (the
+// JSON API through Segments; the operators' port compares it byte for byte with its
+// fixed routes) and for logs. It reads the request line only, never fasthttp's parse.
 //
 // A target that starts with "/" is origin-form (RFC 9112): all of it up to "?" is the
 // path, "//x/v1/status" included. fasthttp reads such a target, on a request without a
 // Host header (HTTP/1.0), as a network-path reference: host "x", path "/v1/status",
-// which routed it as /v1/status (TestAsSentIsNotNormalized). So the path of an
-// origin-form target is cut from the request line here; only an absolute-form target
-// ("http://host/path") is left to fasthttp's parse.
+// which routed it as /v1/status (TestAsSentIsNotNormalized). An absolute-form target
+// ("http://host/path"; fasthttp accepts one only with a valid scheme before its first
+// "://") has the path after its authority, which ends at the first "/", "?" or "#" as
+// fasthttp ends the host it checks. Any other target fasthttp accepts (a CONNECT's
+// authority-form, where it takes anything, and an OPTIONS "*") is its own path: so
+// "x//127.0.0.1/v1/status", which fasthttp reads without a Host header as host
+// 127.0.0.1 and path /v1/status, is no route (TestReview50AsSentOfATargetThatIsNotAPath).
+//
+// A "#" is part of the path: a request target has no fragment (RFC 9112), and a proxy
+// may read "/v1/admin/promote#x" as that whole path (HAProxy before 2.8.2, Go's
+// net/http), where fasthttp cuts a fragment off; routed as "/v1/admin/promote" it passed
+// a proxy's rule for that path (TestReview50FragmentIsNotARoute).
 func AsSent(ctx *fasthttp.RequestCtx) string {
 	target := ctx.Request.Header.RequestURI()
-	if len(target) == 0 || target[0] != '/' {
-		return string(ctx.URI().PathOriginal())
+	if len(target) > 0 && target[0] != '/' {
+		if scheme := bytes.Index(target, []byte("://")); scheme >= 0 {
+			authority := target[scheme+len("://"):]
+			end := bytes.IndexAny(authority, "/?#")
+			if end < 0 {
+				return "/" // "http://host": the path is empty, which is "/" (as fasthttp).
+			}
+			target = authority[end:]
+		}
 	}
-	if end := bytes.IndexAny(target, "?#"); end >= 0 {
+	if end := bytes.IndexByte(target, '?'); end >= 0 {
 		target = target[:end]
 	}
 	return string(target)
@@ -46,25 +63,4 @@ func Segments(path string) (segments []string, ok bool) {
 		segments[i] = decoded
 	}
 	return segments, true
-}
-
-// Decoded returns a path as sent with each segment decoded (Segments) and joined again,
-// for comparing with a fixed route such as "/v1/status": "/v1/%73tatus" is that route,
-// "/v1//status" and "/x/../v1/status" are not. ok is false when an escape is malformed or
-// a segment decodes to one holding a slash: joined again, "/v1%2Fstatus" would read as
-// two segments, which it is not.
-func Decoded(path string) (string, bool) {
-	if strings.IndexByte(path, '%') < 0 {
-		return path, true
-	}
-	segments, ok := Segments(path)
-	if !ok {
-		return "", false
-	}
-	for _, segment := range segments {
-		if strings.IndexByte(segment, '/') >= 0 {
-			return "", false
-		}
-	}
-	return strings.Join(segments, "/"), true
 }

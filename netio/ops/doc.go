@@ -55,11 +55,12 @@
 //	GET  /v1/depth?instrument=N[&levels=K]   200 Depth: an order book's best levels;
 //	                            404 instrument_not_found, 503 unavailable, 504 timeout.
 //
-// Paths are routed as sent, read as RFC 3986 and the JSON API read them (netio/httppath):
-// split at the slashes, each segment decoded, nothing resolved. "/v1/%73tatus" is
-// /v1/status; "/v1/admin%2Fsnapshot", "//metrics", "/x/../v1/status" and "/v1/./status"
-// are 404 not_found, where fasthttp's normalized path would have served them, so a proxy
-// that filters by path sees the path this server routes. Refusals log the path as sent.
+// Paths are routed as sent (netio/httppath), up to "?" ("#" included: a request target
+// has no fragment), compared byte for byte with the routes: nothing decoded, nothing
+// resolved. "/v1/%73tatus", "/v1/admin%2Fsnapshot", "//metrics", "/x/../v1/status",
+// "/v1/./status" and "/v1/status#top" are 404 not_found, where fasthttp's normalized
+// path would have served them, so a proxy that filters by path, decoding or not, sees the
+// path this server routes or one it does not serve. Refusals log the path as sent.
 //
 // # Live console
 //
