@@ -361,10 +361,18 @@ func newStalledLoginHarness(t *testing.T, loginTimeout time.Duration) *stalledLo
 			g.pass()
 		}
 	})
+	// P's and H's own logins must not be timed out (a 100 ms login timeout is shorter
+	// than this goroutine's delays on a loaded machine, and H's login used to come too
+	// late): the ticker parks at a login it finds overdue meanwhile, before it lends the
+	// check, and goes on once both are in (the check lent then finds them logged in).
+	setup := s.holdTicker()
 	s.p = dialRaw(t, s.server.Address())
 	s.hb = dialRaw(t, s.server.Address())
 	s.p.login(clientAll, 1, secretOne, stalledLoginSession)
 	s.hb.login(clientAll, 1, secretOne, stalledLoginWitnessSession)
+	if !s.ticker.CompareAndSwap(setup, nil) {
+		setup.open() // The ticker took it: parked there, or about to be.
+	}
 	return s
 }
 
