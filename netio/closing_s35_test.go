@@ -271,8 +271,7 @@ func TestLoginCompletedBeforeTheTimeoutActsStays(t *testing.T) {
 		c.SilenceTimeout = time.Hour                // P stays silent meanwhile.
 	}})
 	const session = 9
-	holder := dialRaw(t, h.server.Address())
-	holder.login(clientAll, 1, secretOne, session)
+	holder := dialLoggedIn(t, h.server.Address(), session) // Not timed out itself.
 	var armed atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
 	var releaseOnce sync.Once

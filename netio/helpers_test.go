@@ -183,6 +183,31 @@ func (r *rawConn) login(client uint64, key uint32, secret []byte, session uint64
 	}
 }
 
+// dialLoggedIn dials address and logs in as clientAll (key 1) on session, on a server
+// whose login timeout (50 ms in some tests) is shorter than this goroutine may be held up
+// on a loaded machine: the ticker parks at a login it finds overdue meanwhile (the login
+// hook), before it lends the check, and goes on once the login is accepted (the check
+// lent then finds the connection logged in). It sets the login hook: a test that wants
+// its own sets it afterwards.
+func dialLoggedIn(t *testing.T, address string, session uint64) *rawConn {
+	t.Helper()
+	held := newGate()
+	var armed atomic.Bool
+	armed.Store(true)
+	netio.SetTestHookLoginOverdue(t, func() {
+		if armed.CompareAndSwap(true, false) {
+			held.pass()
+		}
+	})
+	t.Cleanup(held.open) // A failing login must not leave the ticker parked.
+	r := dialRaw(t, address)
+	r.login(clientAll, 1, secretOne, session)
+	if !armed.CompareAndSwap(true, false) {
+		held.open() // The ticker took it: parked there, or about to be.
+	}
+	return r
+}
+
 func (r *rawConn) write(b []byte) {
 	r.t.Helper()
 	if _, err := r.conn.Write(b); err != nil {

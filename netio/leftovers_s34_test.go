@@ -63,8 +63,7 @@ func TestLoginOverdueDuringLoginIsDecidedAfterIt(t *testing.T) {
 	// run must not leave the loop parked while the server waits for it.
 	t.Cleanup(admission.open)
 	const session = 9
-	holder := dialRaw(t, h.server.Address())
-	holder.login(clientAll, 1, secretOne, session)
+	holder := dialLoggedIn(t, h.server.Address(), session) // Not timed out itself.
 	overdue := make(chan struct{})
 	var overdueOnce sync.Once
 	// Set once P is logged in: A is the only connection whose login can be overdue.

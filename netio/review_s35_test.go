@@ -155,7 +155,7 @@ func TestLoginStalledPastTheSilenceTimeoutIsNotSilent(t *testing.T) {
 // which looks at the socket as well as at the last read.
 func TestStalledLoopDoesNotCloseConnectionsThatSpoke(t *testing.T) {
 	admission := newParkingAdmission()
-	const silence = 300 * time.Millisecond
+	const silence = time.Second
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.EventLoops = 1
 		c.Admission = admission
@@ -175,14 +175,13 @@ func TestStalledLoopDoesNotCloseConnectionsThatSpoke(t *testing.T) {
 	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
 		t.Fatal("gave up waiting for X's login to park the loop")
 	}
-	// P speaks every silence/6 for three silence timeouts while the loop is parked: not
-	// a timing assertion, the waits only make the loop's last read of P older than the
-	// timeout whatever the scheduler does.
-	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
-	for range 18 {
-		p.write(heartbeat)
-		time.Sleep(silence / 6)
-	}
+	// P speaks every silence/6 while the loop is parked for two silence timeouts: not a
+	// timing assertion, the wait only makes the loop's last read of P older than the
+	// timeout whatever the scheduler does. P goes on speaking to the end, as a live
+	// client does: otherwise this goroutine had to send P's request within the timeout
+	// of the loop's resuming, which a loaded machine does not promise.
+	defer keepSpeaking(p, silence/6)()
+	time.Sleep(2 * silence)
 	admission.open()
 	if frame := x.next(); frame.Kind != wire.KindLoginAccepted {
 		t.Fatalf("X's login: got %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
@@ -195,6 +194,28 @@ func TestStalledLoopDoesNotCloseConnectionsThatSpoke(t *testing.T) {
 	if timeouts := h.server.Stats().SilenceTimeouts; timeouts != 0 {
 		t.Fatalf("silence timeouts %d, want 0", timeouts)
 	}
+}
+
+// keepSpeaking sends a heartbeat on r every interval from another goroutine, as a live
+// client does, until the returned function is called (which waits for the goroutine).
+// A failed write ends it: the test's own reads then show the close.
+func keepSpeaking(r *rawConn, interval time.Duration) (stop func()) {
+	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			if _, err := r.conn.Write(heartbeat); err != nil {
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(interval):
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // parkingTurnBackend is the fake shard with inline turns on whose TurnInline parks (once
@@ -224,7 +245,7 @@ func (b *parkingTurnBackend) TurnInline() {
 // the socket, not only at the last read.
 func TestLoopStalledInATaskDoesNotCloseConnectionsThatSpoke(t *testing.T) {
 	parking := &parkingTurnBackend{entered: make(chan struct{}), release: make(chan struct{})}
-	const silence = 300 * time.Millisecond
+	const silence = time.Second
 	h := newHarness(t, harnessOptions{
 		config: func(c *netio.Config) {
 			c.EventLoops = 1
@@ -249,11 +270,8 @@ func TestLoopStalledInATaskDoesNotCloseConnectionsThatSpoke(t *testing.T) {
 	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
 		t.Fatal("gave up waiting for the turn to park the loop")
 	}
-	heartbeat := wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHeartbeat}, nil)
-	for range 18 { // Not a timing assertion: see the test above.
-		p.write(heartbeat)
-		time.Sleep(silence / 6)
-	}
+	defer keepSpeaking(p, silence/6)() // See the test above.
+	time.Sleep(2 * silence)            // Not a timing assertion: see the test above.
 	release()
 	for number := uint64(1); number <= 2; number++ {
 		if number == 2 {
@@ -361,10 +379,18 @@ func newStalledLoginHarness(t *testing.T, loginTimeout time.Duration) *stalledLo
 			g.pass()
 		}
 	})
+	// P's and H's own logins must not be timed out (a 100 ms login timeout is shorter
+	// than this goroutine's delays on a loaded machine, and H's login used to come too
+	// late): the ticker parks at a login it finds overdue meanwhile, before it lends the
+	// check, and goes on once both are in (the check lent then finds them logged in).
+	setup := s.holdTicker()
 	s.p = dialRaw(t, s.server.Address())
 	s.hb = dialRaw(t, s.server.Address())
 	s.p.login(clientAll, 1, secretOne, stalledLoginSession)
 	s.hb.login(clientAll, 1, secretOne, stalledLoginWitnessSession)
+	if !s.ticker.CompareAndSwap(setup, nil) {
+		setup.open() // The ticker took it: parked there, or about to be.
+	}
 	return s
 }
 

@@ -198,26 +198,52 @@ func startServer(t *testing.T, config Config, b backend.Submitter) *Server {
 	return server
 }
 
+// answerableBackend accepts requests and answers none by itself: each submitted request
+// is handed to the test, which answers it through the server when it chooses.
+type answerableBackend struct{ submitted chan *backend.Request }
+
+func (b *answerableBackend) Submit(request *backend.Request) model.Status {
+	b.submitted <- request
+	return model.StatusOK
+}
+
 // TestOverload: a full in-flight bound answers 503 busy at once, a busy shard 503 busy, a
 // fenced node 503 not_primary, each with Retry-After; a request whose reply does not
 // come within the bound is answered 503 outcome_unknown (never hangs).
+//
+// The request that fills the bound is held until the test answers it, not until a reply
+// timeout: with a 300 ms timeout, the second request had to reach the bound within 300 ms
+// of the first, which a loaded machine does not promise (it was then admitted, and
+// answered outcome_unknown instead of busy).
 func TestOverload(t *testing.T) {
 	keys, _ := testKeys(t)
+	answerable := &answerableBackend{submitted: make(chan *backend.Request, 1)}
+	// The reply timeout only ends a wait that a broken bound would start (the busy
+	// request admitted and held: outcome_unknown then, a failure rather than a hang).
 	server := startServer(t, Config{Address: "127.0.0.1:0", Keys: keys, InFlightMax: 1,
-		ReplyTimeout: 300 * time.Millisecond}, heldBackend{status: model.StatusOK})
+		ReplyTimeout: time.Minute}, answerable)
 	h := &harness{t: t, server: server, base: "http://" + server.Address(), clock: &testClock{},
 		http: newHarness(t).http}
 	waiting := make(chan response, 1)
 	go func() { waiting <- h.operator("GET", "/v1/accounts/1", "") }()
-	for server.Stats().InFlight == 0 {
-		time.Sleep(time.Millisecond)
+	var held *backend.Request
+	select {
+	case held = <-answerable.submitted: // In flight: it holds the bound's one place.
+	case <-time.After(time.Minute): // A hang guard, not a timing assertion.
+		t.Fatal("gave up waiting for the first request to reach the shard")
 	}
 	busy := h.operator("GET", "/v1/accounts/2", "")
 	h.expect(busy, 503, "busy")
 	if busy.header.Get("Retry-After") == "" {
 		t.Fatal("503 without Retry-After")
 	}
-	h.expect(<-waiting, 503, "outcome_unknown")
+	server.deliver(&backend.Reply{Connection: held.Connection, Status: model.StatusOK})
+	h.expect(<-waiting, 404, "account_not_found") // Answered: no account 1.
+
+	timing := startServer(t, Config{Address: "127.0.0.1:0", Keys: keys,
+		ReplyTimeout: 300 * time.Millisecond}, heldBackend{status: model.StatusOK})
+	h.base = "http://" + timing.Address()
+	h.expect(h.operator("GET", "/v1/accounts/1", ""), 503, "outcome_unknown")
 	for status, code := range map[model.Status]string{model.StatusBusy: "busy",
 		model.StatusNotPrimary: "not_primary", model.StatusShuttingDown: "shutting_down",
 		model.StatusLogUnavailable: "log_unavailable"} {
