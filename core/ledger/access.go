@@ -87,7 +87,7 @@ type actor struct {
 	owner  uint32 // Dictionary index of client, or ownerNone.
 	// transferLedger is a ledger on every account of which one of grants gives the
 	// transfer scope (wholeLedgerTransfer; 0: none, and no account is on ledger 0): there
-	// the actor may debit, read and issue money, which createdPlain tests with one compare
+	// the actor may debit, read and issue money, which createdPlains tests with one compare
 	// instead of the owner's entry and a scan of the grants. Derived from grants, it
 	// changes only with them (SetGrants clears the actor cache).
 	transferLedger uint32

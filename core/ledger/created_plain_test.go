@@ -198,3 +198,16 @@ func TestCreatedPlainLeavesSystemBatchesToCreateTransfer(t *testing.T) {
 		t.Fatal("a system batch created a transfer with an id outside the system range")
 	}
 }
+
+// createdPlain is createdPlains for one event, number event of the batch whose accounts
+// l.batch holds, with the given timestamp: whether it created it (then result is its
+// result; otherwise result is untouched).
+func (l *Ledger) createdPlain(t *model.Transfer, timestamp uint64, event int,
+	result *model.TransferResult) bool {
+	events := make([]model.Transfer, event+1)
+	results := make([]model.TransferResult, event+1)
+	events[event], results[event] = *t, *result
+	created := l.createdPlains(timestamp-uint64(event), events, results, event, event+1) == event+1
+	*result = results[event]
+	return created
+}

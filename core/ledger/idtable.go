@@ -243,7 +243,7 @@ func (t *idTable) emptyHome(hash uint64) (uint64, bool) {
 }
 
 // prepared reports whether prepareInsert would return at once: the table not migrating,
-// no next table, below prepareFrom. It is small enough to inline (createdPlain).
+// no next table, below prepareFrom. It is small enough to inline (createdPlains).
 // prepareInsert spells the same test out, to be kept alike: calling prepared put it over
 // the inlining budget (cost 83 of 80, go build -gcflags=-m=2).
 func (t *idTable) prepared() bool {
