@@ -106,7 +106,9 @@ is given: the transfers the run can create over the warm-up and the measured tim
 the shards as if every transfer crossed them, at least 2,097,152 transfers per shard
 and at most 8,388,608 over all shards (about 150 bytes each, allocated at start). A
 shard that stores more grows its tables while the load runs, and the report says so
-("transfer table: GREW"): the figures then include that growth.
+("transfer table: GREW"): the figures then include that growth. A run with orders has no
+such line: the traders' funding and the fills store transfers the generator does not
+count.
 
 Workloads (--mix, weights per request): single, two-phase (pending, then post or void),
 linked (chains of 2-4), orders (one instrument, exchange-core's mix: 9% GTC, 3% IOC,
