@@ -56,8 +56,8 @@ const (
 // too), at the open loop's offered rate or the closed loop's assumed ceiling, over the
 // warm-up and the measured time (or Count requests, when that comes first), plus
 // transfersCapacityHeadroomPercent, spread over the shards as if every transfer
-// crossed them; at least TransfersCapacityMin, at most TransfersCapacityMax over all
-// shards.
+// crossed them; at most TransfersCapacityMax over all shards, but never below
+// TransfersCapacityMin a shard (which wins on more than four shards).
 func TransfersCapacityFor(config Config, shards int) uint64 {
 	config = config.WithDefaults()
 	events := float64(config.Events)
