@@ -156,3 +156,19 @@ func TestReview50TransferTableCountsWhatTheServerStores(t *testing.T) {
 		})
 	}
 }
+
+// TestReview50CapacityCoversTradersFunding: claim (review-bench50) — the embedded
+// server's default capacity is "sized for the run", but with orders the setup funds every
+// trader with two transfers (fundTraders) before the load, which TransfersCapacityFor
+// leaves out: `--mix orders --accounts 1048576` gets 2,097,152 transfers, exactly what
+// the funding stores, so the first fill of the run grows the table. Method: the default
+// for that run must exceed the funding by what the load can store.
+func TestReview50CapacityCoversTradersFunding(t *testing.T) {
+	config := Config{Mix: Mix{KindOrders: 1}, Accounts: AccountsMax,
+		Duration: 10 * time.Second, Warmup: 2 * time.Second}
+	funding := uint64(2 * config.Accounts)
+	if capacity := TransfersCapacityFor(config, 1); capacity <= funding {
+		t.Fatalf("capacity %d for a run whose setup alone stores %d funding transfers",
+			capacity, funding)
+	}
+}
