@@ -54,9 +54,10 @@ const (
 // shards shards with for the run config describes: the transfers it can create (every
 // event of the transfer workloads stores one record; an order event is counted as one
 // too), at the open loop's offered rate or the closed loop's assumed ceiling, over the
-// warm-up and the measured time (or Count requests, when that comes first), plus
-// transfersCapacityHeadroomPercent, spread over the shards as if every transfer
-// crossed them; at most TransfersCapacityMax over all shards, but never below
+// warm-up and the measured time (or Count requests, when that comes first), spread over
+// the shards as if every transfer crossed them, with orders the traders' funding at
+// setup (two transfers each; TestReview50CapacityCoversTradersFunding), plus
+// transfersCapacityHeadroomPercent; at most TransfersCapacityMax over all shards, but never below
 // TransfersCapacityMin a shard (which wins on more than four shards).
 func TransfersCapacityFor(config Config, shards int) uint64 {
 	config = config.WithDefaults()
@@ -80,6 +81,16 @@ func TransfersCapacityFor(config Config, shards int) uint64 {
 	transfers := perSecond*config.Warmup.Seconds() + measured
 	if shards > 1 {
 		transfers = transfers * crossShardRecords / float64(shards)
+	}
+	if config.Mix.Has(KindOrders) {
+		// The setup funds every trader with two transfers (fundTraders), all debited from
+		// the two issuers: on several shards an issuer's shard may take step 1 and the
+		// post of each (crossShardRecords - 1), and both issuers may share a shard.
+		funding := float64(2 * config.Accounts)
+		if shards > 1 {
+			funding *= crossShardRecords - 1
+		}
+		transfers += funding
 	}
 	transfers *= 1 + transfersCapacityHeadroomPercent/100.0
 	most := max(TransfersCapacityMax/uint64(max(shards, 1)), TransfersCapacityMin)
