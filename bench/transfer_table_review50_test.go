@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sequent/core"
+	"sequent/core/ledger"
 	"sequent/core/model"
 	"sequent/core/node"
 	"sequent/core/shard"
@@ -31,6 +32,12 @@ type realNode struct {
 // then may the machines be read.
 func startRealNode(t *testing.T, shards int) *realNode {
 	t.Helper()
+	return startRealNodeWith(t, shards, ledger.Config{})
+}
+
+// startRealNodeWith is startRealNode with each shard's ledger configured as given.
+func startRealNodeWith(t *testing.T, shards int, configured ledger.Config) *realNode {
+	t.Helper()
 	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
 		Clients: []netio.KeysFileClient{{ID: testClient, Name: "bench",
 			Permissions: []string{"read", "transfer", "trade", "admin"},
@@ -44,8 +51,8 @@ func startRealNode(t *testing.T, shards int) *realNode {
 	parts := make([]node.Part, shards)
 	machines := make([]*core.Machine, shards)
 	for i := range parts {
-		machines[i] = core.New(core.Config{Shard: core.ShardConfig{Map: placement,
-			Index: uint16(i)}})
+		machines[i] = core.New(core.Config{Ledger: configured,
+			Shard: core.ShardConfig{Map: placement, Index: uint16(i)}})
 		parts[i] = node.Part{Log: wal.NewMemoryLog(), Machine: machines[i]}
 	}
 	local, err := node.NewLocal(placement, shard.Config{CloseTimeout: time.Second,
@@ -170,5 +177,47 @@ func TestReview50CapacityCoversTradersFunding(t *testing.T) {
 	if capacity := TransfersCapacityFor(config, 1); capacity <= funding {
 		t.Fatalf("capacity %d for a run whose setup alone stores %d funding transfers",
 			capacity, funding)
+	}
+}
+
+// TestReview50RouterRefusalsStoreNothing: claim (review-bench50) — on a server of
+// several shards the report counts three records (two on the debit shard) for every
+// linked event that crosses shards and two for every refused cross-shard pending
+// transfer, but the router refuses such chains (linked_chain_spans_shards, the rest
+// linked_event_failed) and pending transfers (pending_transfer_spans_shards) before any
+// shard sees them: nothing is stored, yet the report says "transfer table: GREW", so a
+// steady-state figure is taken for one measured while the tables grew. Method: every
+// transfer crosses (--cross-shard 100) on a real node of two shards; the ledgers store
+// no transfer at all; the report must not say the tables grew past a capacity of 100.
+func TestReview50RouterRefusalsStoreNothing(t *testing.T) {
+	for _, mix := range []string{"linked", "two-phase"} {
+		t.Run(mix, func(t *testing.T) {
+			real := startRealNode(t, 2)
+			parsed, err := ParseMix(mix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			config := Config{Addresses: []string{real.address}, Client: testClient,
+				Key: testKey, Secret: testSecret, Connections: 2, Inflight: 2, Events: 4,
+				Accounts: 60, Count: 50, Seed: 1, RunID: 1, Mix: parsed,
+				TransfersCapacity: 100, CrossShard: 1, CrossShardSet: true}
+			ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+			defer cancel()
+			result, err := Run(ctx, config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			real.close()
+			for i, machine := range real.machines {
+				if count := machine.Ledger().TransferCount(); count != 0 {
+					t.Fatalf("shard %d stores %d transfers: the premise (all refused) "+
+						"does not hold; results %v", i, count, result.Report.Results)
+				}
+			}
+			if table := result.Report.TransferTable; table == nil || table.Grew {
+				t.Fatalf("nothing stored, the report says %+v (results %v)", table,
+					result.Report.Results)
+			}
+		})
 	}
 }
