@@ -110,7 +110,8 @@ type TransferTableReport struct {
 	// StoredMost is the most transfer records the run may have stored on one shard, an
 	// upper bound: every created transfer, every event of a linked chain (an undone one
 	// leaves its id slot taken), two records on the debit shard for every cross-shard
-	// transfer tried, and every transfer whose outcome is unknown.
+	// transfer tried, and every transfer whose outcome is unknown; not the events a
+	// node's router refused before any shard saw them (routerRefused).
 	StoredMost uint64 `json:"stored_most"`
 	// Grew says that StoredMost passed the capacity: the shard's tables grew during the
 	// run (warm-up or measured time), and the figures may include that growth.
@@ -122,12 +123,32 @@ type TransferTableReport struct {
 // leaves its id slot taken (a tombstone). On one shard settleTransfers counts only the
 // undone linked events, and transferTable takes the created transfers from
 // expectedBalances.transfers, which the workers count anyway: an event created costs the
-// generator nothing more (callgrind, BenchmarkSettleOneTransfer).
+// generator nothing more (callgrind, BenchmarkSettleOneTransfer). An event the router
+// refused before any shard saw it (routerRefused) stored nothing.
 func (w *worker) countStoredOnShards(body []byte, s *slot) {
 	for i := range s.events {
 		status := model.Status(binary.LittleEndian.Uint32(body[i*model.EventResultSize+8:]))
+		if status != model.StatusOK && w.routerRefused(&s.meta[i], s.kind, status) {
+			continue
+		}
 		w.countStored(&s.meta[i], status == model.StatusOK || s.kind == KindLinked)
 	}
+}
+
+// routerRefused reports whether an event that failed with status was refused by the
+// node's router before any shard saw it: a pending transfer across shards, a post or void
+// it cannot place, and every event of a linked chain that spans shards or holds a
+// cross-shard transfer (linked_chain_spans_shards, the others linked_event_failed), so
+// that a failed linked event that crosses shards was refused with its chain
+// (TestReview50RouterRefusalsStoreNothing).
+func (w *worker) routerRefused(m *eventMeta, kind Kind, status model.Status) bool {
+	switch status {
+	case model.StatusLinkedChainSpansShards, model.StatusPendingTransferSpansShards,
+		model.StatusPlacementFieldMissing:
+		return true
+	}
+	shardOf := w.run.shardOf
+	return kind == KindLinked && shardOf[m.debit] != shardOf[m.credit]
 }
 
 // countStored counts the records one transfer event may have stored on each shard;
