@@ -221,3 +221,29 @@ func TestReview50RouterRefusalsStoreNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestReview50TwoPhasePostsPlacedOnShards: claim (review-bench50, found while checking
+// what a sharded run stores; older than session 50) — the two-phase workload sends its
+// posts and voids with only the pending id, which a node of several shards refuses as
+// placement_field_missing (PROTOCOL.md: a post or void names its debit account there),
+// so on `--shards N` no pending transfer is ever posted or voided and the workload
+// measures refusals. Method: a real node of two shards, two-phase transfers that stay on
+// their shard; no event may be refused so.
+func TestReview50TwoPhasePostsPlacedOnShards(t *testing.T) {
+	real := startRealNode(t, 2)
+	config := Config{Addresses: []string{real.address}, Client: testClient, Key: testKey,
+		Secret: testSecret, Connections: 2, Inflight: 2, Events: 4, Accounts: 60,
+		Count: 50, Seed: 1, RunID: 1, Mix: Mix{KindTwoPhase: 1}, CrossShard: 0,
+		CrossShardSet: true}
+	ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+	defer cancel()
+	result, err := Run(ctx, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := &result.Report
+	if report.Results["placement_field_missing"] != 0 || report.Results["ok"] == 0 ||
+		!report.InvariantOK {
+		t.Fatalf("results %v, invariant %v", report.Results, report.Invariant.Problems)
+	}
+}
