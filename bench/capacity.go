@@ -54,10 +54,11 @@ const (
 // shards shards with for the run config describes: the transfers it can create (every
 // event of the transfer workloads stores one record; an order event is counted as one
 // too), at the open loop's offered rate or the closed loop's assumed ceiling, over the
-// warm-up and the measured time (or Count requests, when that comes first), plus
-// transfersCapacityHeadroomPercent, spread over the shards as if every transfer
-// crossed them; at least TransfersCapacityMin, at most TransfersCapacityMax over all
-// shards.
+// warm-up and the measured time (or Count requests, when that comes first), spread over
+// the shards as if every transfer crossed them, with orders the traders' funding at
+// setup (two transfers each; TestReview50CapacityCoversTradersFunding), plus
+// transfersCapacityHeadroomPercent; at most TransfersCapacityMax over all shards, but never below
+// TransfersCapacityMin a shard (which wins on more than four shards).
 func TransfersCapacityFor(config Config, shards int) uint64 {
 	config = config.WithDefaults()
 	events := float64(config.Events)
@@ -81,6 +82,16 @@ func TransfersCapacityFor(config Config, shards int) uint64 {
 	if shards > 1 {
 		transfers = transfers * crossShardRecords / float64(shards)
 	}
+	if config.Mix.Has(KindOrders) {
+		// The setup funds every trader with two transfers (fundTraders), all debited from
+		// the two issuers: on several shards an issuer's shard may take step 1 and the
+		// post of each (crossShardRecords - 1), and both issuers may share a shard.
+		funding := float64(2 * config.Accounts)
+		if shards > 1 {
+			funding *= crossShardRecords - 1
+		}
+		transfers += funding
+	}
 	transfers *= 1 + transfersCapacityHeadroomPercent/100.0
 	most := max(TransfersCapacityMax/uint64(max(shards, 1)), TransfersCapacityMin)
 	if math.IsNaN(transfers) || transfers >= float64(most) {
@@ -90,14 +101,17 @@ func TransfersCapacityFor(config Config, shards int) uint64 {
 }
 
 // TransferTableReport compares what the run stored on the server's shards with the
-// capacity the server sized them for (Config.TransfersCapacity; transfer workloads).
+// capacity the server sized them for (Config.TransfersCapacity; transfer workloads
+// without orders: the traders' funding and every fill store transfers too, which the
+// generator does not see, so a run with orders has no report rather than a wrong one).
 type TransferTableReport struct {
 	// CapacityPerShard is Config.TransfersCapacity.
 	CapacityPerShard uint64 `json:"capacity_per_shard"`
 	// StoredMost is the most transfer records the run may have stored on one shard, an
 	// upper bound: every created transfer, every event of a linked chain (an undone one
 	// leaves its id slot taken), two records on the debit shard for every cross-shard
-	// transfer tried, and every transfer whose outcome is unknown.
+	// transfer tried, and every transfer whose outcome is unknown; not the events a
+	// node's router refused before any shard saw them (routerRefused).
 	StoredMost uint64 `json:"stored_most"`
 	// Grew says that StoredMost passed the capacity: the shard's tables grew during the
 	// run (warm-up or measured time), and the figures may include that growth.
@@ -109,12 +123,32 @@ type TransferTableReport struct {
 // leaves its id slot taken (a tombstone). On one shard settleTransfers counts only the
 // undone linked events, and transferTable takes the created transfers from
 // expectedBalances.transfers, which the workers count anyway: an event created costs the
-// generator nothing more (callgrind, BenchmarkSettleOneTransfer).
+// generator nothing more (callgrind, BenchmarkSettleOneTransfer). An event the router
+// refused before any shard saw it (routerRefused) stored nothing.
 func (w *worker) countStoredOnShards(body []byte, s *slot) {
 	for i := range s.events {
 		status := model.Status(binary.LittleEndian.Uint32(body[i*model.EventResultSize+8:]))
+		if status != model.StatusOK && w.routerRefused(&s.meta[i], s.kind, status) {
+			continue
+		}
 		w.countStored(&s.meta[i], status == model.StatusOK || s.kind == KindLinked)
 	}
+}
+
+// routerRefused reports whether an event that failed with status was refused by the
+// node's router before any shard saw it: a pending transfer across shards, a post or void
+// it cannot place, and every event of a linked chain that spans shards or holds a
+// cross-shard transfer (linked_chain_spans_shards, the others linked_event_failed), so
+// that a failed linked event that crosses shards was refused with its chain
+// (TestReview50RouterRefusalsStoreNothing).
+func (w *worker) routerRefused(m *eventMeta, kind Kind, status model.Status) bool {
+	switch status {
+	case model.StatusLinkedChainSpansShards, model.StatusPendingTransferSpansShards,
+		model.StatusPlacementFieldMissing:
+		return true
+	}
+	shardOf := w.run.shardOf
+	return kind == KindLinked && shardOf[m.debit] != shardOf[m.credit]
 }
 
 // countStored counts the records one transfer event may have stored on each shard;
@@ -143,10 +177,13 @@ func (w *worker) countStored(m *eventMeta, created bool) {
 }
 
 // transferTable sums what the workers stored per shard and compares the fullest shard
-// with the server's capacity (nil when the capacity is unknown or nothing stores
-// transfers).
+// with the server's capacity (nil when the capacity is unknown, nothing stores
+// transfers, or the run has orders: their setup funds the traders with two transfers
+// each and every fill stores transfers, neither seen by the generator, so no bound of
+// what a shard stored is known; TestReview50TransferTableCountsWhatTheServerStores).
 func (r *run) transferTable(workers []*worker) *TransferTableReport {
-	if r.config.TransfersCapacity == 0 || !r.config.Mix.hasTransfers() {
+	if r.config.TransfersCapacity == 0 || !r.config.Mix.hasTransfers() ||
+		r.config.Mix.Has(KindOrders) {
 		return nil
 	}
 	perShard := make([]uint64, max(r.shards, 1))

@@ -56,7 +56,8 @@ type Report struct {
 	ShardFigures    []ShardFigure `json:"shard_figures,omitempty"`
 
 	// TransferTable says whether the run stored more transfers on a shard than the server
-	// was sized for (Config.TransfersCapacity; absent when unknown).
+	// was sized for (Config.TransfersCapacity; absent when unknown, and with orders,
+	// whose funding and fills store transfers the generator does not count).
 	TransferTable *TransferTableReport `json:"transfer_table,omitempty"`
 
 	// MarketData is order → market-data update latency (--md-subscribers).

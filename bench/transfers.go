@@ -172,6 +172,12 @@ func (w *worker) encodeTransfer(i int, m *eventMeta, flags uint16) {
 		t.PendingID = m.pendingID // Amount 0: the pending amount.
 		t.Flags |= model.TransferVoidPending
 	}
+	if m.effect >= effectPost && w.run.shardOf != nil {
+		// A node of several shards places a post or void by its debit account, or under
+		// ledger placement by its ledger (PROTOCOL.md, placement_field_missing); both
+		// must match the pending transfer's (TestReview50TwoPhasePostsPlacedOnShards).
+		t.DebitAccountID, t.Ledger = ids.account(m.debit), transferLedger
+	}
 	if w.transfers != nil {
 		// Callers mode: the call takes the transfers themselves (callTransfers), so
 		// they are not encoded into the body only to be decoded back, ~120 instructions

@@ -102,11 +102,14 @@ Otherwise credentials come from flags, SEQUENT_* variables or the keys file, as 
 --embedded sizes each shard's transfer tables for the run unless --transfers-capacity
 is given: the transfers the run can create over the warm-up and the measured time (at
 --rate, or in a closed loop at 20,000 round trips/s per request in flight, at most
-1,000,000 transfers/s; with --count, at most that many requests), plus 25%, spread over
-the shards as if every transfer crossed them, at least 2,097,152 transfers per shard
-and at most 8,388,608 over all shards (about 150 bytes each, allocated at start). A
+1,000,000 transfers/s; with --count, at most that many requests), spread over the shards
+as if every transfer crossed them, with orders two transfers per trader (their funding),
+plus 25%: at most 8,388,608 over all shards but at least 2,097,152 transfers per shard
+(so 2,097,152 each on more than 4 shards; about 150 bytes each, allocated at start). A
 shard that stores more grows its tables while the load runs, and the report says so
-("transfer table: GREW"): the figures then include that growth.
+("transfer table: GREW"): the figures then include that growth. A run with orders has
+no such line: the traders' funding and the fills store transfers the generator does not
+count.
 
 Workloads (--mix, weights per request): single, two-phase (pending, then post or void),
 linked (chains of 2-4), orders (one instrument, exchange-core's mix: 9% GTC, 3% IOC,
