@@ -64,9 +64,18 @@ are left alone ("already booked"), the others are booked. The same --settlement-
 not do: a refused id answers id_already_failed for ever. A settlement booked after the
 cut-off for another cut-off, or for this one with another amount or direction or on
 another partner account, refuses the booking before anything is sent; so does one in
-flight inside the window. The output ends with
-the ledgers booked, already booked and refused (--json: "settlements", each with its
-outcome).
+flight inside the window.
+
+A settlement's deadline (--timeout-seconds) has passed once an entry read on the
+partner's account is at or after it: the ledger expires it at log time, which may be
+behind this machine's clock. A settlement whose deadline has passed by this machine's
+clock only may still be confirmed, so it is voided first (ids after the settlements':
+--settlement-id + the number of ledgers with a non-zero net, +1 per void) and its
+ledger is booked only if the ledger answers that it is voided or expired; answered
+already posted, the ledger is already booked (confirmed); any other answer leaves the
+ledger unbooked and refused. The output ends with the ledgers booked, already booked and
+refused (--json: "settlements", each with its outcome and any "voided_first"; "voided",
+the ledger's answers to the voids).
 
 On a node of several shards the partner's accounts may be on any shards; the --via
 account of a ledger must be on its partner account's shard (a pending transfer cannot
@@ -79,7 +88,8 @@ Times: RFC 3339, a date (midnight UTC), nanoseconds since 1970, or now. The wind
 inclusive at both ends. The operators' HTTP endpoint GET /v1/settlement answers the same.
 
 Exit codes: 0 done (with --book: every ledger booked or already booked); 1 some ledger's
-settlement refused by the ledger, or its id that of a voided or expired settlement; 2 bad
+settlement refused by the ledger, or its id that of a voided or expired settlement, or
+the void sent first refused; 2 bad
 flags, no server reachable, or a booking refused before anything was sent.`,
 		Example: `  sequent settle --partner 50 --partner 60 --from 2026-05-01 --until 2026-05-02 --ledgers ledgers.json
   sequent settle --partner 50 --until now --book --via 90 --settlement-id 9000 --code 7`,

@@ -50,9 +50,10 @@ type NettingQuery struct {
 	Partners []model.Uint128 // The partner's settlement accounts.
 	Window   Window          // Window.Until is the cut-off.
 	ListMax  int             // Most transfers listed in the report (all are counted).
-	// expiredAt is when a pending transfer's deadline is judged (ExpiredBy); 0: at the
-	// cut-off. SettlementsBookedAfter reads past any clock and judges its settlements at
-	// its now or the latest log time read of its account, whichever is later.
+	// expiredAt is when a pending transfer's deadline is judged (ExpiredBy) for its
+	// state in the report; 0: at the cut-off. SettlementsBookedAfter reads past any clock
+	// and judges its settlements itself, at the latest log time read of their account and
+	// at its now.
 	expiredAt uint64
 	// keepSettlements makes the netter keep every booked settlement in flight or
 	// confirmed (SettlementsBookedAfter); there are at most NettingTransfersMax.
@@ -468,9 +469,11 @@ func signedString(negative bool, magnitude string) string {
 // ledgers (a closed account, a balance limit) and made on others. Booking the same cut-off
 // again then books only the ledgers still without its settlement: a ledger whose
 // settlement of that cut-off, of the same amount and direction, is in flight or confirmed
-// is left alone (SettlementTransfers returns it as already booked). A ledger's id is
-// FirstID plus its index among the positions to settle, booked now or before, so the
-// same run sends each ledger the same id (a concurrent duplicate answers exists). An id
+// is left alone (SettlementTransfers returns it as already booked); one in flight whose
+// deadline only the caller's clock has passed is voided first (PlanSettlements). A
+// ledger's id is FirstID plus its index among the positions to settle, booked now or
+// before, so the same run sends each ledger the same id (a concurrent duplicate answers
+// exists). An id
 // refused for a transient reason (model.Status.Transient: every refusal that fixing an
 // account cures) answers id_already_failed for ever, so completing a booking partly
 // refused takes another FirstID.
