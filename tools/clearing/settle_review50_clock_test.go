@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"sequent/core/model"
+	"sequent/netio/client"
 )
 
 // TestReview50SettlementStillConfirmableIsNotBookedAgain: SettlementsBookedAfter left out
@@ -156,3 +157,37 @@ func (b *book) answer(timestamp uint64, transfer model.Transfer) model.Status {
 }
 
 func ptr[T any](value T) *T { return &value }
+
+// TestSettleClock50PostedSettlementOfAnotherCutoffRefuses: a settlement of another
+// cut-off that only the caller's clock judges expired is voided first too (booking a
+// window cut before it would pay twice if it were confirmed); answered already posted,
+// it is confirmed and refuses the booking, as it would have had it been read posted.
+func TestSettleClock50PostedSettlementOfAnotherCutoffRefuses(t *testing.T) {
+	b := nettingBook(t)
+	partners := []model.Uint128{model.U128(50)}
+	report := windowReport(t, b, partners, 100*second)
+	later := pending(500, 50, 90, 150, 1, 60) // Settles the cut-off 250 s.
+	later.UserData64, later.UserData32 = 250*second, uint32(client.ClearingKindSettlement)<<24
+	b.at(300*second, later)
+	b.at(355*second, move(30, 1, 50, 5, 1))
+	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+		FirstID: model.U128(510), Code: 7}
+	var err error
+	if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(),
+		MemoryReader{b.ledger}, partners, 200*second, 370*second); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := report.PlanSettlements(booking)
+	if err != nil || len(plan.Voids) != 1 || len(plan.Transfers) != 0 {
+		t.Fatalf("plan %+v (%v): want 500 voided first", plan, err)
+	}
+	b.at(356*second, resolve(31, 500, postAll, false)) // The partner confirms it first.
+	status := b.answer(357*second, plan.Voids[0])
+	if status != model.StatusPendingTransferAlreadyPosted ||
+		!booking.Voided(plan.Voids[0], status) {
+		t.Fatalf("the void answered %s", status)
+	}
+	if plan, err = report.PlanSettlements(booking); !refusedAsBookedAfter(err) {
+		t.Fatalf("booked under a confirmed settlement of a later cut-off: %+v (%v)", plan, err)
+	}
+}
