@@ -64,9 +64,18 @@ are left alone ("already booked"), the others are booked. The same --settlement-
 not do: a refused id answers id_already_failed for ever. A settlement booked after the
 cut-off for another cut-off, or for this one with another amount or direction or on
 another partner account, refuses the booking before anything is sent; so does one in
-flight inside the window. The output ends with
-the ledgers booked, already booked and refused (--json: "settlements", each with its
-outcome).
+flight inside the window.
+
+A settlement's deadline (--timeout-seconds) has passed once an entry read on the
+partner's account is at or after it: the ledger expires it at log time, which may be
+behind this machine's clock. A settlement whose deadline has passed by this machine's
+clock only may still be confirmed, so it is voided first (ids after the settlements':
+--settlement-id + the number of ledgers with a non-zero net, +1 per void) and its
+ledger is booked only if the ledger answers that it is voided or expired; answered
+already posted, the ledger is already booked (confirmed); any other answer leaves the
+ledger unbooked and refused. The output ends with the ledgers booked, already booked and
+refused (--json: "settlements", each with its outcome and any "voided_first"; "voided",
+the ledger's answers to the voids).
 
 On a node of several shards the partner's accounts may be on any shards; the --via
 account of a ledger must be on its partner account's shard (a pending transfer cannot
@@ -79,7 +88,8 @@ Times: RFC 3339, a date (midnight UTC), nanoseconds since 1970, or now. The wind
 inclusive at both ends. The operators' HTTP endpoint GET /v1/settlement answers the same.
 
 Exit codes: 0 done (with --book: every ledger booked or already booked); 1 some ledger's
-settlement refused by the ledger, or its id that of a voided or expired settlement; 2 bad
+settlement refused by the ledger, or its id that of a voided or expired settlement, or
+the void sent first refused; 2 bad
 flags, no server reachable, or a booking refused before anything was sent.`,
 		Example: `  sequent settle --partner 50 --partner 60 --from 2026-05-01 --until 2026-05-02 --ledgers ledgers.json
   sequent settle --partner 50 --until now --book --via 90 --settlement-id 9000 --code 7`,
@@ -172,6 +182,10 @@ func (o *settleOptions) query(cmd *cobra.Command) (clearing.NettingQuery, *clear
 	return query, ledgers, nil
 }
 
+// settleClock is the command's clock (a variable for the tests of a clock ahead of the
+// log's).
+var settleClock = time.Now
+
 // settleBooking is what a --book run did, ledger by ledger.
 type settleBooking struct {
 	sent    []model.Transfer    // The settlements sent, in ledger order.
@@ -181,6 +195,14 @@ type settleBooking struct {
 	// expired.
 	existing []string
 	already  []clearing.BookedSettlement // This cut-off's, booked before: not sent.
+	// voids are the voids sent first (clearing.PlanSettlements), with the ledger's
+	// answers, and voided the settlements they void.
+	voids       []model.Transfer
+	voidResults []model.EventResult
+	voided      []clearing.BookedSettlement
+	// notVoided are the settlements whose void was refused for another reason: their
+	// ledgers are not booked (they may still be confirmed).
+	notVoided []clearing.BookedSettlement
 }
 
 // bookSettlements books the report's settlements as pending transfers, but for the ledgers
@@ -194,7 +216,7 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	// A settlement is booked after its window's cut-off: look there for one in flight or
 	// confirmed.
 	if booking.BookedAfter, err = clearing.SettlementsBookedAfter(ctx, c, query.Partners,
-		report.Until, uint64(time.Now().UnixNano())); err != nil {
+		report.Until, uint64(settleClock().UnixNano())); err != nil {
 		return nil, err
 	}
 	if booking.FirstID, err = parseID(cmd, "settlement-id", o.firstID); err != nil {
@@ -224,9 +246,16 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	}
 	chooseVia(booking.Via, accounts, placement, report)
 	done := &settleBooking{}
-	if done.sent, done.already, err = report.SettlementTransfers(booking); err != nil {
+	plan, err := report.PlanSettlements(booking)
+	if err != nil {
 		return nil, usage(cmd, "%v", err)
 	}
+	if len(plan.Voids) != 0 {
+		if plan, err = done.voidFirst(ctx, c, report, &booking, plan); err != nil {
+			return nil, err
+		}
+	}
+	done.sent, done.already = plan.Transfers, plan.Booked
 	if len(done.sent) == 0 {
 		return done, nil
 	}
@@ -237,6 +266,58 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 		return nil, err
 	}
 	return done, done.checkExisting(ctx, c, query.Partners, report.Until)
+}
+
+// voidFirst voids the settlements that only the command's clock judges expired (the
+// partner may still confirm them while the log's time is behind that clock), and plans the
+// booking again from the ledger's answers: a ledger is booked only once its settlement can
+// no longer be confirmed, so the partner is never paid twice whatever the clocks
+// (TestSettleClock50VoidedFirstWhenTheClockRunsAhead). A settlement the ledger answers
+// already posted is the window's, already booked (confirmed); one whose void is refused
+// for another reason leaves its ledger unbooked (exit 1). A plan refused only now (a
+// settlement of another window found posted) is an error of the run, after the voids.
+func (b *settleBooking) voidFirst(ctx context.Context, c *client.Client,
+	report *clearing.NettingReport, booking *clearing.Booking, plan clearing.SettlementPlan) (
+	clearing.SettlementPlan, error) {
+	b.voids = plan.Voids
+	for _, void := range b.voids {
+		for _, s := range booking.BookedAfter[void.Ledger] {
+			if s.ID == void.PendingID {
+				b.voided = append(b.voided, s)
+			}
+		}
+	}
+	var err error
+	if b.voidResults, err = c.CreateTransfers(ctx, b.voids); err != nil {
+		return plan, err
+	}
+	refused := map[model.Uint128]bool{}
+	for i, void := range b.voids {
+		if !booking.Voided(void, b.voidResults[i].Status) {
+			refused[void.PendingID] = true
+		}
+	}
+	again, err := report.PlanSettlements(*booking)
+	if err != nil {
+		var answers []string
+		for i, void := range b.voids {
+			answers = append(answers, fmt.Sprintf("void %s of settlement %s: %s", void.ID,
+				void.PendingID, b.voidResults[i].Status))
+		}
+		return plan, fmt.Errorf("settlements voided first (%s); then nothing booked: %w",
+			strings.Join(answers, "; "), err)
+	}
+	for _, void := range again.Voids {
+		if !refused[void.PendingID] { // Cannot be: planning again voids only those.
+			return plan, fmt.Errorf("settlement %s is to be voided again", void.PendingID)
+		}
+	}
+	for _, s := range b.voided {
+		if refused[s.ID] {
+			b.notVoided = append(b.notVoided, s)
+		}
+	}
+	return again, nil
 }
 
 // checkExisting marks the settlements the ledger answered exists that are not booked. An
@@ -253,13 +334,15 @@ func (b *settleBooking) checkExisting(ctx context.Context, c *client.Client,
 		return nil
 	}
 	booked, err := clearing.SettlementsBookedAfter(ctx, c, partners, cutoff,
-		uint64(time.Now().UnixNano()))
+		uint64(settleClock().UnixNano()))
 	if err != nil {
 		return err
 	}
 	for i, result := range b.results {
 		for _, settlement := range booked[b.sent[i].Ledger] {
-			if result.Status == model.StatusExists && settlement.ID == b.sent[i].ID {
+			// One the clock judges expired is not counted booked: it may expire unconfirmed.
+			if result.Status == model.StatusExists && settlement.ID == b.sent[i].ID &&
+				!settlement.ClockExpired {
 				b.existing[i] = settlement.State()
 			}
 		}
@@ -296,6 +379,7 @@ func chooseVia(via map[uint32]model.Uint128, accounts []model.Account,
 type settleJSON struct {
 	*clearing.NettingReport
 	Booked      []jsonview.Result    `json:"booked,omitempty"` // The ledger's answers.
+	Voided      []jsonview.Result    `json:"voided,omitempty"` // Its answers to the voids first.
 	Settlements []settlementLineJSON `json:"settlements,omitempty"`
 }
 
@@ -309,6 +393,16 @@ type settlementLineJSON struct {
 	Outcome string `json:"outcome"`          // booked, already_booked or refused.
 	State   string `json:"state,omitempty"`  // Already booked: in_flight or confirmed.
 	Status  string `json:"status,omitempty"` // The ledger's answer, when sent.
+	// VoidedFirst are the voids sent before booking the ledger: of settlements whose
+	// deadline had passed by the command's clock only.
+	VoidedFirst []voidFirstJSON `json:"voided_first,omitempty"`
+}
+
+// voidFirstJSON is a void sent before booking a ledger, and the ledger's answer.
+type voidFirstJSON struct {
+	ID        string `json:"id"`
+	PendingID string `json:"pending_id"` // The settlement voided.
+	Status    string `json:"status"`
 }
 
 // Outcomes of a ledger's settlement in a --book run.
@@ -351,6 +445,15 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 		}
 		lines, texts = append(lines, line), append(texts, text)
 	}
+	for _, s := range b.notVoided {
+		lines = append(lines, settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
+			Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
+			Credit: s.CreditAccountID.String(), Outcome: outcomeRefused,
+			Status: b.voidStatus(s.ID).String()})
+		texts = append(texts, "in flight on the ledger's log, where the partner may "+
+			"still confirm it, and not voided: the ledger is not booked again")
+	}
+	b.addVoidsFirst(lines, texts)
 	order := make([]int, len(lines))
 	for i := range order {
 		order[i] = i
@@ -365,6 +468,34 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 	return sortedLines, sortedTexts
 }
 
+// voidStatus is the ledger's answer to the void sent first of a settlement.
+func (b *settleBooking) voidStatus(settlement model.Uint128) model.Status {
+	for i, void := range b.voids {
+		if void.PendingID == settlement {
+			return b.voidResults[i].Status
+		}
+	}
+	return model.StatusOK
+}
+
+// addVoidsFirst adds to each ledger's line the voids sent before booking it.
+func (b *settleBooking) addVoidsFirst(lines []settlementLineJSON, texts []string) {
+	for i, void := range b.voids {
+		for j := range lines {
+			if lines[j].Ledger != void.Ledger {
+				continue
+			}
+			status := b.voidResults[i].Status
+			lines[j].VoidedFirst = append(lines[j].VoidedFirst, voidFirstJSON{
+				ID: void.ID.String(), PendingID: void.PendingID.String(),
+				Status: status.String()})
+			texts[j] += fmt.Sprintf(" (settlement %s's deadline had passed by this "+
+				"machine's clock but not on the ledger's log: void %s sent first, %s)",
+				void.PendingID, void.ID, describeStatus(status))
+		}
+	}
+}
+
 func (o *settleOptions) print(cmd *cobra.Command, report *clearing.NettingReport,
 	booking *settleBooking) error {
 	out := settleJSON{NettingReport: report}
@@ -373,6 +504,9 @@ func (o *settleOptions) print(cmd *cobra.Command, report *clearing.NettingReport
 	if booking != nil {
 		for i, t := range booking.sent {
 			out.Booked = append(out.Booked, jsonview.NewResult(t.ID, &booking.results[i]))
+		}
+		for i, t := range booking.voids {
+			out.Voided = append(out.Voided, jsonview.NewResult(t.ID, &booking.voidResults[i]))
 		}
 		lines, texts = booking.lines()
 		out.Settlements = lines

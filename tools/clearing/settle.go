@@ -50,9 +50,10 @@ type NettingQuery struct {
 	Partners []model.Uint128 // The partner's settlement accounts.
 	Window   Window          // Window.Until is the cut-off.
 	ListMax  int             // Most transfers listed in the report (all are counted).
-	// expiredAt is when a pending transfer's deadline is judged (ExpiredBy); 0: at the
-	// cut-off. SettlementsBookedAfter reads past any clock and judges its settlements at
-	// its now or the latest log time read of its account, whichever is later.
+	// expiredAt is when a pending transfer's deadline is judged (ExpiredBy) for its
+	// state in the report; 0: at the cut-off. SettlementsBookedAfter reads past any clock
+	// and judges its settlements itself, at the latest log time read of their account and
+	// at its now.
 	expiredAt uint64
 	// keepSettlements makes the netter keep every booked settlement in flight or
 	// confirmed (SettlementsBookedAfter); there are at most NettingTransfersMax.
@@ -468,9 +469,11 @@ func signedString(negative bool, magnitude string) string {
 // ledgers (a closed account, a balance limit) and made on others. Booking the same cut-off
 // again then books only the ledgers still without its settlement: a ledger whose
 // settlement of that cut-off, of the same amount and direction, is in flight or confirmed
-// is left alone (SettlementTransfers returns it as already booked). A ledger's id is
-// FirstID plus its index among the positions to settle, booked now or before, so the
-// same run sends each ledger the same id (a concurrent duplicate answers exists). An id
+// is left alone (SettlementTransfers returns it as already booked); one in flight whose
+// deadline only the caller's clock has passed is voided first (PlanSettlements). A
+// ledger's id is FirstID plus its index among the positions to settle, booked now or
+// before, so the same run sends each ledger the same id (a concurrent duplicate answers
+// exists). An id
 // refused for a transient reason (model.Status.Transient: every refusal that fixing an
 // account cures) answers id_already_failed for ever, so completing a booking partly
 // refused takes another FirstID.
@@ -500,7 +503,12 @@ type BookedSettlement struct {
 	Receivable      bool          // The operator's account → the partner's; else the reverse.
 	Cutoff          uint64        // The cut-off of the window it settles (its user_data_64).
 	Confirmed       bool          // Posted; else in flight.
-	deadline        uint64        // In flight: when the ledger expires it (ExpiredBy); 0 never.
+	// ClockExpired marks one in flight whose deadline has passed by the caller's clock but
+	// not by any log time read of its account: the ledger expires it at its own log time,
+	// which may run behind the caller's clock, so the partner may still confirm it.
+	// PlanSettlements voids it before booking its ledger again.
+	ClockExpired bool
+	deadline     uint64 // In flight: when the ledger expires it (ExpiredBy); 0 never.
 }
 
 // partner is the partner's account the settlement is booked on: credited if receivable.
@@ -520,13 +528,17 @@ func (s *BookedSettlement) State() string {
 }
 
 // SettlementsBookedAfter returns, per ledger, the settlements booked on the partners'
-// accounts after cutoff that are in flight or were posted (voided ones, and those whose
-// deadline has passed at now or at the latest log time read of the account they are
-// booked on, are left out: the window may be booked again), for Booking.BookedAfter. It
-// reads every transfer after the cut-off, not only those up to now: now is the caller's
-// clock, the timestamps are the log's, which may run ahead of it (another machine's
-// clock; log time never goes back after a failover), and a settlement stamped after the
-// caller's now must count too (TestReviewa44SettlementBookedAfterTheCommandsClock).
+// accounts after cutoff that are in flight or were posted, for Booking.BookedAfter.
+// Voided ones are left out, and so are those whose deadline has passed at the latest log
+// time read of the account they are booked on: the ledger refuses to post them, and the
+// window may be booked again. One whose deadline has passed at now, the caller's clock,
+// but not at that log time is kept, marked ClockExpired: the log may be behind the
+// caller's clock, and the partner may still confirm it
+// (TestReview50SettlementStillConfirmableIsNotBookedAgain). It reads every transfer after
+// the cut-off, not only those up to now: the timestamps are the log's, which may also run
+// ahead of the caller's clock (another machine's clock; log time never goes back after a
+// failover), and a settlement stamped after the caller's now must count too
+// (TestReviewa44SettlementBookedAfterTheCommandsClock).
 func SettlementsBookedAfter(ctx context.Context, reader Reader, partners []model.Uint128,
 	cutoff, now uint64) (map[uint32][]BookedSettlement, error) {
 	if cutoff == math.MaxUint64 {
@@ -538,19 +550,50 @@ func SettlementsBookedAfter(ctx context.Context, reader Reader, partners []model
 	if err != nil {
 		return nil, err
 	}
-	// The deadline is judged at the caller's now, or at a later log time read of the
-	// partner's account: the ledger expires a settlement at its shard's log time, which
-	// may run ahead of the caller's clock (TestReview50ExpiredOnTheLogIsNotAlreadyBooked),
-	// and of another shard's (TestReview50ExpiryJudgedAtTheSettlementsOwnShard).
+	// Only a log time proves a deadline passed: the ledger expires a settlement at its
+	// shard's log time, which never goes back, and a transfer read of the partner's
+	// account shows that shard's log reached its timestamp. That log time may run ahead of
+	// the caller's clock (TestReview50ExpiredOnTheLogIsNotAlreadyBooked) or behind it, and
+	// another shard's proves nothing (TestReview50ExpiryJudgedAtTheSettlementsOwnShard).
 	booked := map[uint32][]BookedSettlement{}
 	for _, settlement := range later.settlements {
-		judgedAt := max(now, later.latest[settlement.partner()])
-		if settlement.deadline != 0 && settlement.deadline <= judgedAt {
-			continue
+		if settlement.deadline != 0 {
+			if settlement.deadline <= later.latest[settlement.partner()] {
+				continue
+			}
+			settlement.ClockExpired = settlement.deadline <= now
 		}
 		booked[settlement.Ledger] = append(booked[settlement.Ledger], settlement)
 	}
 	return booked, nil
+}
+
+// Voided takes the ledger's answer to a void of PlanSettlements into b.BookedAfter, and
+// reports whether the settlement it voids can no longer be confirmed twice: voided by it
+// (ok, or exists: a retry of it), voided before or expired by the ledger (it is left
+// out: the ledger may be booked again), or already posted (it stays, confirmed: the
+// window may be paid). Any other answer leaves the settlement in flight and its ledger
+// unbooked. A void that names no settlement of b.BookedAfter reports false.
+func (b *Booking) Voided(void model.Transfer, status model.Status) bool {
+	settlements := b.BookedAfter[void.Ledger]
+	i := slices.IndexFunc(settlements, func(s BookedSettlement) bool {
+		return s.ID == void.PendingID
+	})
+	if i < 0 {
+		return false
+	}
+	switch status {
+	case model.StatusOK, model.StatusExists, model.StatusPendingTransferAlreadyVoided,
+		model.StatusPendingTransferExpired:
+		b.BookedAfter[void.Ledger] = slices.Delete(slices.Clone(settlements), i, i+1)
+		return true
+	case model.StatusPendingTransferAlreadyPosted:
+		settlements = slices.Clone(settlements)
+		settlements[i].Confirmed, settlements[i].ClockExpired = true, false
+		b.BookedAfter[void.Ledger] = settlements
+		return true
+	}
+	return false
 }
 
 // ErrBooking is wrapped by the errors of SettlementTransfers.
@@ -558,20 +601,65 @@ var ErrBooking = errors.New("clearing: cannot book the settlement")
 
 // SettlementTransfers returns the pending transfers that settle the report's positions,
 // and the settlements of the report's cut-off already booked (Booking.BookedAfter), which
-// are not to be booked again; both in ascending ledger order. The transfers' user data:
-// user_data_128 the reference, user_data_64 the cut-off timestamp, user_data_32 kind
-// ClearingKindSettlement in its top byte. A ledger it cannot book refuses the whole
-// booking, before anything is sent.
+// are not to be booked again; both in ascending ledger order. It is PlanSettlements for a
+// booking with nothing to void first: one that needs a void refuses the whole booking.
 func (r *NettingReport) SettlementTransfers(b Booking) (transfers []model.Transfer,
 	booked []BookedSettlement, err error) {
+	plan, err := r.PlanSettlements(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(plan.Voids) != 0 {
+		return nil, nil, fmt.Errorf("%w: ledger %d's settlement %s may still be confirmed "+
+			"(its deadline has passed by this clock only): void it first", ErrBooking,
+			plan.Voids[0].Ledger, plan.Voids[0].PendingID)
+	}
+	return plan.Transfers, plan.Booked, nil
+}
+
+// SettlementPlan is how to book a report's settlements (PlanSettlements).
+type SettlementPlan struct {
+	// Transfers are the pending transfers to book, in ascending ledger order. Their
+	// user data: user_data_128 the reference, user_data_64 the cut-off timestamp,
+	// user_data_32 kind ClearingKindSettlement in its top byte.
+	Transfers []model.Transfer
+	// Booked are the settlements of the report's cut-off already booked, in flight or
+	// confirmed, in ascending ledger order: not to be booked again.
+	Booked []BookedSettlement
+	// Voids are to be sent before anything is booked: one per settlement ClockExpired on
+	// the partner's account of a ledger to book, whose ledger is in neither list. Each
+	// names the settlement's accounts and ledger (which place it on a node's shard).
+	// Once the ledger has answered them (Booking.Voided), planning again books the ledgers
+	// whose settlements can no longer be confirmed; a ledger whose void was refused for
+	// another reason is among the voids again, and must not be booked.
+	Voids []model.Transfer
+}
+
+// PlanSettlements plans the booking of the report's settlements. A ledger it cannot book
+// refuses the whole booking, before anything is sent.
+//
+// A settlement the caller's clock alone judges expired (BookedSettlement.ClockExpired)
+// may still be confirmed: the log's time, at which the ledger expires it, may be behind
+// that clock. Booking the ledger again over it could pay the partner twice, so it is
+// voided first (Voids), and the ledger is booked only if the ledger answers that it is
+// voided or expired; a settlement the ledger answers already posted is the ledger's,
+// already booked (confirmed), if it settles the position. The voids' ids follow the
+// settlements' (FirstID + the number of positions to settle, + 1 for each next void).
+func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
+	var plan SettlementPlan
 	if b.FirstID.IsZero() || b.Code == 0 {
-		return nil, nil, fmt.Errorf("%w: an id and a code are required", ErrBooking)
+		return plan, fmt.Errorf("%w: an id and a code are required", ErrBooking)
 	}
 	reference := b.Reference
 	if reference.IsZero() {
 		reference = model.U128(r.Until)
 	}
-	next := b.FirstID
+	next, nextVoid := b.FirstID, b.FirstID
+	for i := range r.Positions {
+		if r.Positions[i].Direction != DirectionFlat {
+			nextVoid = nextVoid.MustAdd(model.U128(1))
+		}
+	}
 	for i := range r.Positions {
 		p := &r.Positions[i]
 		if p.Direction == DirectionFlat {
@@ -579,7 +667,7 @@ func (r *NettingReport) SettlementTransfers(b Booking) (transfers []model.Transf
 		}
 		id := next
 		next = next.MustAdd(model.U128(1))
-		same, problem := r.alreadyBooked(p, b.BookedAfter[p.Ledger])
+		same, stale, problem := r.alreadyBooked(p, b.BookedAfter[p.Ledger])
 		via, ok := b.Via[p.Ledger]
 		switch {
 		case len(p.Accounts) != 1:
@@ -590,7 +678,7 @@ func (r *NettingReport) SettlementTransfers(b Booking) (transfers []model.Transf
 				"it first", p.Ledger, p.SettlementInFlight)
 		case problem != "":
 		case same != nil:
-			booked = append(booked, *same)
+			plan.Booked = append(plan.Booked, *same)
 			continue
 		case !ok:
 			problem = fmt.Sprintf("no settlement account given for ledger %d", p.Ledger)
@@ -598,7 +686,17 @@ func (r *NettingReport) SettlementTransfers(b Booking) (transfers []model.Transf
 			problem = fmt.Sprintf("ledger %d's net does not fit one transfer", p.Ledger)
 		}
 		if problem != "" {
-			return nil, nil, fmt.Errorf("%w: %s", ErrBooking, problem)
+			return SettlementPlan{}, fmt.Errorf("%w: %s", ErrBooking, problem)
+		}
+		if len(stale) != 0 {
+			for _, s := range stale {
+				plan.Voids = append(plan.Voids, model.Transfer{ID: nextVoid,
+					PendingID: s.ID, DebitAccountID: s.DebitAccountID,
+					CreditAccountID: s.CreditAccountID, Ledger: s.Ledger,
+					Flags: model.TransferVoidPending})
+				nextVoid = nextVoid.MustAdd(model.U128(1))
+			}
+			continue
 		}
 		partner, _ := model.ParseUint128(p.Accounts[0])
 		t := model.Transfer{ID: id, DebitAccountID: partner, CreditAccountID: via,
@@ -608,44 +706,61 @@ func (r *NettingReport) SettlementTransfers(b Booking) (transfers []model.Transf
 		if p.negative {
 			t.DebitAccountID, t.CreditAccountID = via, partner
 		}
-		transfers = append(transfers, t)
+		plan.Transfers = append(plan.Transfers, t)
 	}
-	return transfers, booked, nil
+	return plan, nil
 }
 
 // alreadyBooked finds, among the settlements booked on a position's ledger after the
-// report's cut-off, the one of this very cut-off that settles the position; problem says
-// why the ledger cannot be booked at all (a settlement of another cut-off, or of this
-// one for another amount or direction: it settles another window).
+// report's cut-off, the one of this very cut-off that settles the position, and those on
+// the position's account that only the caller's clock judges expired (stale: to void
+// before booking the ledger); problem says why the ledger cannot be booked at all (a
+// settlement of another cut-off, or of this one for another amount or direction: it
+// settles another window).
 func (r *NettingReport) alreadyBooked(p *Position, settlements []BookedSettlement) (
-	same *BookedSettlement, problem string) {
+	same *BookedSettlement, stale []BookedSettlement, problem string) {
 	for i := range settlements {
 		s := &settlements[i]
+		otherAccount := len(p.Accounts) == 1 && s.partner().String() != p.Accounts[0]
 		switch {
-		case len(p.Accounts) == 1 && s.partner().String() != p.Accounts[0]:
+		case s.ClockExpired && otherAccount:
+			// Another account's settlement pays none of this position, confirmed or not.
+			continue
+		case s.ClockExpired:
+			stale = append(stale, *s)
+			continue
+		case otherAccount:
 			// Another partner account of the query, idle in the window: its settlement
 			// is not this position's (TestReview50AlreadyBookedOnlyForThePositionsAccount).
-			return nil, fmt.Sprintf("ledger %d has settlement %s of %s (%s) booked after the "+
-				"window's cut-off on partner account %s, not on %s, whose position this is: "+
-				"book the partner accounts one at a time", p.Ledger, s.ID, s.Amount, s.State(),
-				s.partner(), p.Accounts[0])
+			return nil, nil, fmt.Sprintf("ledger %d has settlement %s of %s (%s) booked "+
+				"after the window's cut-off on partner account %s, not on %s, whose position "+
+				"this is: book the partner accounts one at a time", p.Ledger, s.ID, s.Amount,
+				s.State(), s.partner(), p.Accounts[0])
 		case s.Cutoff != r.Until:
-			return nil, fmt.Sprintf("ledger %d has settlement %s of %s (%s) booked after the "+
-				"window's cut-off, for the cut-off %d (%s): to complete that booking book "+
-				"that cut-off again; otherwise void it while in flight, or book a cut-off "+
-				"after it", p.Ledger, s.ID, s.Amount, s.State(), s.Cutoff, FormatTime(s.Cutoff))
+			return nil, nil, fmt.Sprintf("ledger %d has settlement %s of %s (%s) booked "+
+				"after the window's cut-off, for the cut-off %d (%s): to complete that "+
+				"booking book that cut-off again; otherwise void it while in flight, or book "+
+				"a cut-off after it", p.Ledger, s.ID, s.Amount, s.State(), s.Cutoff,
+				FormatTime(s.Cutoff))
 		case s.Receivable != p.negative || p.magnitude != (model.WideSum{Low: s.Amount}):
-			return nil, fmt.Sprintf("ledger %d has settlement %s of this cut-off (%s, %s %s) "+
-				"while the window's net is %s: it settles another window with the same "+
-				"cut-off (another start?); void it while in flight, or book another cut-off",
-				p.Ledger, s.ID, s.State(), directionOf(s.Receivable), s.Amount, p.Net)
+			return nil, nil, fmt.Sprintf("ledger %d has settlement %s of this cut-off (%s, "+
+				"%s %s) while the window's net is %s: it settles another window with the "+
+				"same cut-off (another start?); void it while in flight, or book another "+
+				"cut-off", p.Ledger, s.ID, s.State(), directionOf(s.Receivable), s.Amount,
+				p.Net)
 		case same != nil:
-			return nil, fmt.Sprintf("ledger %d has two settlements of this cut-off, %s and "+
-				"%s: void one while in flight", p.Ledger, same.ID, s.ID)
+			return nil, nil, fmt.Sprintf("ledger %d has two settlements of this cut-off, %s "+
+				"and %s: void one while in flight", p.Ledger, same.ID, s.ID)
 		}
 		same = s
 	}
-	return same, ""
+	if same != nil && len(stale) != 0 {
+		return nil, nil, fmt.Sprintf("ledger %d has settlement %s of this cut-off, and "+
+			"settlement %s whose deadline has passed by this machine's clock but not yet on "+
+			"the ledger's log, which may still let the partner confirm it: void it, or wait "+
+			"until the ledger has expired it", p.Ledger, same.ID, stale[0].ID)
+	}
+	return same, stale, ""
 }
 
 func directionOf(receivable bool) string {
