@@ -1,0 +1,232 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+
+	"sequent/netio/wire"
+)
+
+// Review of reporthunt50 (review-report50): the reports a replay could not give (its
+// server no longer held them) are told once, by the caller's Subscribed or by
+// ReportsLost, also when the replay gave the ones after them.
+//
+// PROTOCOL.md section 8: for a subscribe from n the server replays every retained report
+// from max(n, oldest_sequence) on, then sends subscribed. So when oldest_sequence is
+// above n the reports oldest_sequence.. are replayed before the answer (they are not
+// lost), and n..oldest_sequence-1 are. subscribedLocked names the first lost report
+// max(askedFrom, lastSeen+1), lastSeen having been moved by that very replay: for any
+// replay that gave a report, the loss n..oldest_sequence-1 was told by nobody.
+
+// review50Gap is a gap a callback told: reused (ReportsReused) or lost (ReportsLost).
+type review50Gap struct {
+	reused      bool
+	first, last uint64
+}
+
+// TestReview50AbandonedSubscribeTellsTheLossBeforeAReplay (claim 1): a Subscribe from 5
+// whose context ends before the answer; the server (as PROTOCOL.md section 8 says) holds
+// 9.. only, replays 9, 10 and 11, answers oldest_sequence 9 and next_sequence 12, then
+// sends 12 live. Reports 5..8 are lost, the caller is gone: ReportsLost must tell 5..8,
+// at the latest before report 12 reaches the handler. The change's own test sent its
+// report after the answer with no replay (oldest 9 from 5 yet 9 not replayed), which a
+// server does not do.
+func TestReview50AbandonedSubscribeTellsTheLossBeforeAReplay(t *testing.T) {
+	received := make(chan struct{})
+	answerNow := make(chan struct{})
+	address := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
+		if connection != 0 {
+			peer.drain()
+			return
+		}
+		if _, ok := peer.frameOf(wire.KindSubscribe); !ok {
+			return
+		}
+		close(received)
+		<-answerNow
+		var stream []byte
+		for sequence := uint64(9); sequence <= 11; sequence++ {
+			stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport,
+				Aux: sequence}, make([]byte, 8))
+		}
+		body := make([]byte, wire.SubscribedSize)
+		(&wire.Subscribed{OldestSequence: 9, ReplayedThrough: 11}).Encode(body)
+		stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindSubscribed, Aux: 12},
+			body)
+		stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport, Aux: 12},
+			make([]byte, 8))
+		if _, err := peer.conn.Write(stream); err != nil {
+			return
+		}
+		peer.drain()
+	})
+	release := sync.OnceFunc(func() { close(answerNow) })
+	t.Cleanup(release)
+	var mu sync.Mutex
+	var gaps []review50Gap
+	config := Config{Addresses: []string{address}, Client: 1, Key: 1,
+		Secret: []byte("secret"), CoalesceEventsMax: -1,
+		ReportsLost: func(first, last uint64) {
+			mu.Lock()
+			defer mu.Unlock()
+			gaps = append(gaps, review50Gap{false, first, last})
+		},
+		ReportsReused: func(first, last uint64) {
+			mu.Lock()
+			defer mu.Unlock()
+			gaps = append(gaps, review50Gap{true, first, last})
+		}}
+	bound, cancelBound := context.WithTimeout(context.Background(), waitLimit)
+	defer cancelBound()
+	c, err := Dial(bound, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	handed := make(chan []review50Gap, 1)
+	handler := func(r Report) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Sequence == 12 {
+			handed <- slices.Clone(gaps)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() {
+		_, err := c.Subscribe(ctx, 5, handler)
+		result <- err
+	}()
+	select {
+	case <-received:
+	case <-bound.Done():
+		t.Fatal("the server never received the subscribe frame")
+	}
+	cancel()
+	if err := <-result; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Subscribe returned %v, want context.Canceled", err)
+	}
+	release()
+	select {
+	case told := <-handed:
+		if want := []review50Gap{{false, 5, 8}}; !slices.Equal(told, want) {
+			t.Errorf("before report 12 the callbacks told %v, want %v", told, want)
+		}
+	case <-bound.Done():
+		t.Fatal("report 12 never reached the handler")
+	}
+}
+
+// review50Client is a client with no connection, subscription s, and callbacks that
+// record into gaps; frames are handed to it as its readers would (handle).
+func review50Client(s *subscription, gaps *[]review50Gap) *Client {
+	return &Client{log: slog.New(slog.DiscardHandler), generation: 1, subscription: s,
+		config: Config{
+			ReportsLost: func(first, last uint64) {
+				*gaps = append(*gaps, review50Gap{false, first, last})
+			},
+			ReportsReused: func(first, last uint64) {
+				*gaps = append(*gaps, review50Gap{true, first, last})
+			}}}
+}
+
+// review50Answer hands c an ok subscribed frame on connection generation.
+func review50Answer(t *testing.T, c *Client, generation uint64, oldest, replayedThrough,
+	next uint64) {
+	t.Helper()
+	body := make([]byte, wire.SubscribedSize)
+	(&wire.Subscribed{OldestSequence: oldest, ReplayedThrough: replayedThrough}).Encode(body)
+	if err := c.handle(&wire.Frame{Kind: wire.KindSubscribed, Aux: next, Body: body},
+		generation); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// review50Replay hands c the reports first..last on connection generation.
+func review50Replay(t *testing.T, c *Client, generation uint64, first, last uint64) {
+	t.Helper()
+	for sequence := first; sequence <= last; sequence++ {
+		if err := c.handle(&wire.Frame{Kind: wire.KindReport, Aux: sequence},
+			generation); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReview50ResumptionTellsTheLossBeforeItsReplay (claim 2, the same bug on the path
+// the change reused, there since the overrun fix 78ccbcd2): an established subscription
+// has handled 1..15; after a reconnect its resumption asks from 16; the new server holds
+// 20.. only, replays 20..25 and answers oldest_sequence 20. Reports 16..19 are lost and
+// must be told (ReportsLost 16..19); nothing told them.
+func TestReview50ResumptionTellsTheLossBeforeItsReplay(t *testing.T) {
+	var gaps []review50Gap
+	s := &subscription{lastSeen: 15, established: true, callerFrom: 1, firstHandled: 1,
+		ready: make(chan Subscribed, 1), status: make(chan error, 1),
+		handler: func(Report) {}}
+	c := review50Client(s, &gaps)
+	c.mu.Lock()
+	c.generation++ // install: connection 2 and its resumption.
+	s.frame(c.session)
+	c.mu.Unlock()
+	review50Replay(t, c, 2, 20, 25)
+	review50Answer(t, c, 2, 20, 25, 26)
+	if want := []review50Gap{{false, 16, 19}}; !slices.Equal(gaps, want) {
+		t.Errorf("callbacks told %v, want %v", gaps, want)
+	}
+}
+
+// TestReview50ResumptionOverrunAfterALateStartTellsBothLosses: the overrun case that
+// 78ccbcd2 fixed, when the replay also began above the sequence asked for: asked from 16,
+// the server held 20.. when the replay began, replayed 20..25, then its window overran
+// 26..29 before the replay reached them (oldest_sequence 30). Lost: 16..19 and 26..29,
+// not the handled 20..25.
+func TestReview50ResumptionOverrunAfterALateStartTellsBothLosses(t *testing.T) {
+	var gaps []review50Gap
+	s := &subscription{lastSeen: 15, established: true, callerFrom: 1, firstHandled: 1,
+		ready: make(chan Subscribed, 1), status: make(chan error, 1),
+		handler: func(Report) {}}
+	c := review50Client(s, &gaps)
+	c.mu.Lock()
+	c.generation++
+	s.frame(c.session)
+	c.mu.Unlock()
+	review50Replay(t, c, 2, 20, 25)
+	review50Answer(t, c, 2, 30, 25, 40)
+	if want := []review50Gap{{false, 16, 19}, {false, 26, 29}}; !slices.Equal(gaps, want) {
+		t.Errorf("callbacks told %v, want %v", gaps, want)
+	}
+}
+
+// TestReview50AbandonedSubscribeAnsweredByAResumptionTellsTheFirstReplaysLoss (claim 3):
+// Subscribe from 1; connection 1's server held 3.. and replayed 3 and 4, then the
+// connection was lost before its answer; the caller's context ends; the resumption
+// (from 5) is answered with nothing lost. Reports 1 and 2 are lost: with a caller, its
+// Subscribed would show them (OldestSequence 3, subscribedAnswer); with none, the
+// callbacks must (ReportsLost 1..2). callerGone told only the resumption's own gaps.
+func TestReview50AbandonedSubscribeAnsweredByAResumptionTellsTheFirstReplaysLoss(
+	t *testing.T) {
+	var gaps []review50Gap
+	s := newSubscription(1, func(Report) {})
+	c := review50Client(s, &gaps)
+	c.mu.Lock()
+	s.frame(c.session) // Subscribe's own frame, on connection 1.
+	c.mu.Unlock()
+	review50Replay(t, c, 1, 3, 4)
+	c.mu.Lock()
+	c.generation++ // install: connection 2 and its resumption.
+	s.frame(c.session)
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.subscribeAbandoned(ctx, s); !errors.Is(err, context.Canceled) {
+		t.Fatalf("subscribeAbandoned returned %v, want context.Canceled", err)
+	}
+	review50Answer(t, c, 2, 1, 0, 8)
+	if want := []review50Gap{{false, 1, 2}}; !slices.Equal(gaps, want) {
+		t.Errorf("callbacks told %v, want %v", gaps, want)
+	}
+}
