@@ -32,12 +32,14 @@ type Report struct {
 // are told by Config.ReportsLost and ReportsReused, each sequence once.
 type Subscribed struct {
 	// OldestSequence is the oldest report the server still retained; if it is above the
-	// sequence asked for, the reports in between are lost to replay, except those
-	// replayed: when ReplayedThrough is at or above the sequence asked for, the server's
-	// window overran the replay (PROTOCOL.md section 8) and only the reports after
-	// ReplayedThrough and below OldestSequence are lost, the handler having been given
-	// the ones before. If the answer is a resumption's (above), it is the first report
-	// replayed, and the reports before it from the sequence asked for were lost
+	// sequence asked for, the reports from that one up to OldestSequence-1 that the
+	// handler was not given before the answer are lost. The replay begins at the oldest
+	// report retained (PROTOCOL.md section 8), so with ReplayedThrough 0 or at least
+	// OldestSequence that is all of them; with ReplayedThrough below OldestSequence the
+	// server's window overran the replay (OldestSequence was set above the reports it had
+	// not reached), and the lost ones are those below the first report replayed and those
+	// after ReplayedThrough. If the answer is a resumption's (above), it is the first
+	// report replayed, and the reports before it from the sequence asked for were lost
 	// likewise.
 	OldestSequence uint64
 	// ReplayedThrough is the last sequence sent during the replay (0 if none), across
@@ -88,6 +90,12 @@ type subscription struct {
 	// given, the caller's Subscribed is told from them (subscribedLocked).
 	callerFrom   uint64
 	firstHandled uint64
+	// askedFirst is the first sequence handed to the handler since the last subscribe
+	// frame was built (0: none), guarded by the client's mutex. A replay begins at the
+	// oldest report the server holds when that is above the sequence asked for
+	// (PROTOCOL.md section 8): its answer then finds the reports from askedFrom to
+	// askedFirst-1 lost, which lastSeen, moved by the replay, no longer shows.
+	askedFirst uint64
 	// callerGone is set (guarded by the client's mutex) when the first caller's context
 	// ended before an answer was applied: it returned the context's error and reads no
 	// Subscribed, so the first answer's gaps are told by the callbacks, as a
@@ -111,10 +119,11 @@ type pendingGap struct {
 	shard       uint16 // Its shard, when named.
 }
 
-// gapsPendingMax bounds the gaps pending at once: one answer finds at most a loss and a
-// reuse, and the gaps of an answer are all told before the next answer is applied
-// (subscribed settles them first).
-const gapsPendingMax = 2
+// gapsPendingMax bounds the gaps pending at once: one answer finds at most four (the
+// loss below the first replay of a first Subscribe whose caller has gone, the loss below
+// its own replay, the loss after it, and a reuse; subscribedLocked), and the gaps of an
+// answer are all told before the next answer is applied (subscribed settles them first).
+const gapsPendingMax = 4
 
 // Resubscription back-off after a busy answer (the server's replay slots were taken,
 // typically right after a failover when every client reconnects at once).
@@ -136,7 +145,7 @@ func (s *subscription) frame(session uint64) []byte {
 	if s.live && s.lastSeen == 0 {
 		from = 0
 	}
-	s.askedFrom = from
+	s.askedFrom, s.askedFirst = from, 0
 	subscribe := wire.Subscribe{FromSequence: from}
 	if s.named {
 		subscribe.Shard = uint64(s.shard) + 1
@@ -438,6 +447,9 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 	if s.firstHandled == 0 {
 		s.firstHandled = frame.Aux
 	}
+	if s.askedFirst == 0 {
+		s.askedFirst = frame.Aux
+	}
 	shard := c.reportShardLocked(s)
 	c.mu.Unlock()
 	// Deferred: a handler may leave by runtime.Goexit (t.Fatal in a test), and a count
@@ -639,15 +651,11 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 	outcome.subscribed = subscribedAnswer(s, body, next, resumed)
 	c.reportsShutDown = 0 // A node that takes report subscriptions (leaveShuttingDown).
 	c.leftAddresses = c.leftAddresses[:0]
-	// The reports replayed before this answer were handled already (report), so the
-	// first one a loss can name is after the last handled: a replay that the server's
-	// window overran stops there (PROTOCOL.md section 8), below oldest_sequence.
-	lostFrom := max(askedFrom, s.lastSeen+1)
 	// The gaps of an answer nobody reads (the first caller's context ended) are told by
 	// the callbacks too.
 	told := resumed || s.callerGone
-	if told && askedFrom != 0 && body.OldestSequence > lostFrom {
-		c.addGapLocked(s, pendingGap{first: lostFrom, last: body.OldestSequence - 1})
+	if told && askedFrom != 0 {
+		c.lostGapsLocked(s, askedFrom, body.OldestSequence, resumed && !s.established)
 	}
 	s.established, s.retryDelay = true, 0
 	// next is next_sequence (wire.Subscribed), 0 from a server before it. The duplicate
@@ -677,6 +685,32 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 		s.lastSeen, s.live = max(s.lastSeen, next-1), false
 	}
 	return outcome
+}
+
+// lostGapsLocked records the losses an answer to a subscribe from askedFrom (not 0) with
+// oldest_sequence oldest finds, when the callbacks tell them (subscribedLocked): the
+// reports the server no longer held, which its replay did not give. A replay begins at
+// the oldest report held if that is above askedFrom (PROTOCOL.md section 8), so the ones
+// below its first report (askedFirst) are lost, even though the reports it gave moved
+// lastSeen above oldest. The reports replayed before this answer were handled already
+// (report), so a loss after them starts after the last handled: a replay that the
+// server's window overran stops there, below oldest_sequence. firstOfResumption: this
+// is the first answer, and a resumption's (the first connection was lost after its
+// replay began); if the caller has gone, the loss below that first replay, which its
+// Subscribed would have shown (subscribedAnswer), is told too. Called with mu held,
+// before the filter moves.
+func (c *Client) lostGapsLocked(s *subscription, askedFrom, oldest uint64,
+	firstOfResumption bool) {
+	if firstOfResumption && s.callerGone && s.callerFrom != 0 &&
+		s.firstHandled > s.callerFrom {
+		c.addGapLocked(s, pendingGap{first: s.callerFrom, last: s.firstHandled - 1})
+	}
+	if s.askedFirst > askedFrom {
+		c.addGapLocked(s, pendingGap{first: askedFrom, last: s.askedFirst - 1})
+	}
+	if lostFrom := max(askedFrom, s.lastSeen+1); oldest > lostFrom {
+		c.addGapLocked(s, pendingGap{first: lostFrom, last: oldest - 1})
+	}
 }
 
 // subscribedAnswer is the first Subscribe's answer, as its caller reads it: against the
