@@ -230,3 +230,68 @@ func TestReview50AbandonedSubscribeAnsweredByAResumptionTellsTheFirstReplaysLoss
 		t.Errorf("callbacks told %v, want %v", gaps, want)
 	}
 }
+
+// TestReview50UnansweredResumptionsLossBelowItsReplayIsTold (claim 4): an established
+// subscription has handled 1..15; connection 2's resumption asks from 16, its server
+// holds 20.. and replays 20 and 21, and the connection is lost before the answer;
+// connection 3's resumption asks from 22 and is answered with nothing lost. Reports
+// 16..19 are lost: only connection 2's answer would have told them, and it never came.
+// ReportsLost must tell them (before any later report).
+func TestReview50UnansweredResumptionsLossBelowItsReplayIsTold(t *testing.T) {
+	var gaps []review50Gap
+	s := &subscription{lastSeen: 15, established: true, callerFrom: 1, firstHandled: 1,
+		ready: make(chan Subscribed, 1), status: make(chan error, 1),
+		handler: func(Report) {}}
+	c := review50Client(s, &gaps)
+	for generation := uint64(2); generation <= 3; generation++ {
+		c.mu.Lock()
+		c.generation = generation // install: the connection and its resumption.
+		s.frame(c.session)
+		c.mu.Unlock()
+		if generation == 2 {
+			review50Replay(t, c, 2, 20, 21)
+		}
+	}
+	review50Answer(t, c, 3, 1, 0, 30)
+	review50Replay(t, c, 3, 30, 30)
+	if want := []review50Gap{{false, 16, 19}}; !slices.Equal(gaps, want) {
+		t.Errorf("callbacks told %v, want %v", gaps, want)
+	}
+}
+
+// TestReview50FirstSubscribesSecondConnectionLossIsTold: the same for a first Subscribe
+// whose caller waits: from 1, connection 1 replays 3 and 4 (1 and 2 lost: the caller's
+// OldestSequence 3 shows them) and is lost; connection 2 asks from 5, replays 7 and 8
+// (5 and 6 lost) and is lost; connection 3 asks from 9 and is answered. The caller reads
+// 1..2 from its Subscribed; ReportsLost must tell 5..6, which nothing else shows.
+func TestReview50FirstSubscribesSecondConnectionLossIsTold(t *testing.T) {
+	var gaps []review50Gap
+	s := newSubscription(1, func(Report) {})
+	c := review50Client(s, &gaps)
+	c.mu.Lock()
+	s.frame(c.session) // Subscribe's own frame, on connection 1.
+	c.mu.Unlock()
+	review50Replay(t, c, 1, 3, 4)
+	for generation := uint64(2); generation <= 3; generation++ {
+		c.mu.Lock()
+		c.generation = generation
+		s.frame(c.session)
+		c.mu.Unlock()
+		if generation == 2 {
+			review50Replay(t, c, 2, 7, 8)
+		}
+	}
+	review50Answer(t, c, 3, 1, 0, 20)
+	var subscribed Subscribed
+	select {
+	case subscribed = <-s.ready:
+	default:
+		t.Fatal("the first Subscribe was not answered")
+	}
+	if subscribed.OldestSequence != 3 {
+		t.Errorf("the caller was answered %+v, want OldestSequence 3", subscribed)
+	}
+	if want := []review50Gap{{false, 5, 6}}; !slices.Equal(gaps, want) {
+		t.Errorf("callbacks told %v, want %v", gaps, want)
+	}
+}
