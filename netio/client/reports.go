@@ -91,11 +91,13 @@ type subscription struct {
 	callerFrom   uint64
 	firstHandled uint64
 	// askedFirst is the first sequence handed to the handler since the last subscribe
-	// frame was built (0: none), guarded by the client's mutex. A replay begins at the
-	// oldest report the server holds when that is above the sequence asked for
-	// (PROTOCOL.md section 8): its answer then finds the reports from askedFrom to
-	// askedFirst-1 lost, which lastSeen, moved by the replay, no longer shows.
-	askedFirst uint64
+	// frame was built (0: none), and askedAnswered whether that frame was answered ok
+	// (guarded by the client's mutex). A replay begins at the oldest report the server
+	// holds when that is above the sequence asked for (PROTOCOL.md section 8): its
+	// answer then finds the reports from askedFrom to askedFirst-1 lost, which lastSeen,
+	// moved by the replay, no longer shows; unanswered, the next frame tells them.
+	askedFirst    uint64
+	askedAnswered bool
 	// callerGone is set (guarded by the client's mutex) when the first caller's context
 	// ended before an answer was applied: it returned the context's error and reads no
 	// Subscribed, so the first answer's gaps are told by the callbacks, as a
@@ -122,7 +124,9 @@ type pendingGap struct {
 // gapsPendingMax bounds the gaps pending at once: one answer finds at most four (the
 // loss below the first replay of a first Subscribe whose caller has gone, the loss below
 // its own replay, the loss after it, and a reuse; subscribedLocked), and the gaps of an
-// answer are all told before the next answer is applied (subscribed settles them first).
+// answer are all told before the next answer is applied (subscribed settles them first)
+// or a report handed over; a resumption whose answer never came adds one (frame) only
+// after a report was handed over since, so none is pending then.
 const gapsPendingMax = 4
 
 // Resubscription back-off after a busy answer (the server's replay slots were taken,
@@ -139,13 +143,24 @@ func nextResubscribeDelay(previous time.Duration) time.Duration {
 	return min(max(2*previous, resubscribeDelayFirst), resubscribeDelayMax)
 }
 
-// frame is the subscribe frame that resumes the subscription after lastSeen.
+// frame is the subscribe frame that resumes the subscription after lastSeen. Called with
+// the client's mutex held.
 func (s *subscription) frame(session uint64) []byte {
+	// The previous frame's replay began above the sequence it asked for and its
+	// connection was lost before the answer that would have told the loss below it
+	// (lostGapsLocked): it is told before the next report
+	// (settleGapsLocked), unless that frame was the first Subscribe's own, whose answer
+	// tells it from firstHandled (subscribedAnswer, lostGapsLocked). A report was handed
+	// over since the frame, and no answer came, so no gap is pending.
+	if !s.askedAnswered && s.askedFrom != 0 && s.askedFirst > s.askedFrom &&
+		(s.established || s.askedFrom != s.callerFrom) {
+		s.addGap(pendingGap{first: s.askedFrom, last: s.askedFirst - 1})
+	}
 	from := s.lastSeen + 1
 	if s.live && s.lastSeen == 0 {
 		from = 0
 	}
-	s.askedFrom, s.askedFirst = from, 0
+	s.askedFrom, s.askedFirst, s.askedAnswered = from, 0, false
 	subscribe := wire.Subscribe{FromSequence: from}
 	if s.named {
 		subscribe.Shard = uint64(s.shard) + 1
@@ -657,6 +672,7 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 	if told && askedFrom != 0 {
 		c.lostGapsLocked(s, askedFrom, body.OldestSequence, resumed && !s.established)
 	}
+	s.askedAnswered = true // The next frame has no loss of this one's to tell.
 	s.established, s.retryDelay = true, 0
 	// next is next_sequence (wire.Subscribed), 0 from a server before it. The duplicate
 	// filter (report) moves to next-1 in two cases. A server behind the sequence asked
@@ -736,6 +752,11 @@ func subscribedAnswer(s *subscription, body wire.Subscribed, next uint64,
 // addGapLocked records a gap an answer found, to be told before the next report is
 // handed over (settleGapsLocked). Called with mu held.
 func (c *Client) addGapLocked(s *subscription, gap pendingGap) {
+	s.addGap(gap)
+}
+
+// addGap is addGapLocked. Called with the client's mutex held.
+func (s *subscription) addGap(gap pendingGap) {
 	gap.named, gap.shard = s.named, s.shard
 	if s.gapCount == len(s.gaps) {
 		panic("client: more report gaps pending than one answer finds")

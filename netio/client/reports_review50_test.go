@@ -295,3 +295,31 @@ func TestReview50FirstSubscribesSecondConnectionLossIsTold(t *testing.T) {
 		t.Errorf("callbacks told %v, want %v", gaps, want)
 	}
 }
+
+// TestReview50LiveReportsAfterAnAnswerAreNoLoss: the guard of the fix above. A
+// resumption from 16 is answered with nothing lost, reports 16..20 come live after
+// the answer, the connection is lost, and the next resumption (from 21) is answered
+// with nothing lost: no callback, the live reports after an answer not being taken for
+// a replay that began above the sequence asked for.
+func TestReview50LiveReportsAfterAnAnswerAreNoLoss(t *testing.T) {
+	var gaps []review50Gap
+	s := &subscription{lastSeen: 15, established: true, callerFrom: 1, firstHandled: 1,
+		ready: make(chan Subscribed, 1), status: make(chan error, 1),
+		handler: func(Report) {}}
+	c := review50Client(s, &gaps)
+	c.mu.Lock()
+	c.generation = 2
+	s.frame(c.session)
+	c.mu.Unlock()
+	review50Answer(t, c, 2, 1, 0, 16)
+	review50Replay(t, c, 2, 16, 20) // Live, after the answer.
+	c.mu.Lock()
+	c.generation = 3
+	s.frame(c.session)
+	c.mu.Unlock()
+	review50Answer(t, c, 3, 1, 0, 21)
+	review50Replay(t, c, 3, 21, 21)
+	if len(gaps) != 0 {
+		t.Errorf("callbacks told %v, want none", gaps)
+	}
+}
