@@ -323,3 +323,76 @@ func TestReview50LiveReportsAfterAnAnswerAreNoLoss(t *testing.T) {
 		t.Errorf("callbacks told %v, want none", gaps)
 	}
 }
+
+// TestReview50AbandonedSubscribeDoesNotWaitForAGapCallback (claim 5): reporthunt50 made a
+// Subscribe whose context ends after its answer was applied wait, without its context,
+// for the answer to be handed over (subscribeAbandoned reads s.ready); the answer is
+// handed over only once the gaps it found are told (subscribedAnnounce). A gap callback
+// that waits for the goroutine calling Subscribe (it takes a lock that goroutine holds
+// around the call, say) then holds Subscribe for ever: its context's end, which
+// released it before, no longer does. Here connection 1 replays report 5 of a Subscribe
+// from 5 and is lost; connection 2's resumption (from 6) is answered with 6..8 lost;
+// ReportsLost waits until Subscribe has returned. The caller's context is canceled
+// while the callback waits: Subscribe must return (with the answer, or the context's
+// error), not wait for the callback.
+func TestReview50AbandonedSubscribeDoesNotWaitForAGapCallback(t *testing.T) {
+	address := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
+		if _, ok := peer.frameOf(wire.KindSubscribe); !ok {
+			return
+		}
+		if connection == 0 {
+			// Replay report 5, then lose the connection before the answer.
+			_, _ = peer.conn.Write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReport,
+				Aux: 5}, make([]byte, 8)))
+			return
+		}
+		answer := subscribedFrame(12, 9)
+		if _, err := peer.conn.Write(wire.AppendFrame(nil, answer, answer.Body)); err != nil {
+			return
+		}
+		peer.drain()
+	})
+	bound, cancelBound := context.WithTimeout(context.Background(), waitLimit)
+	defer cancelBound()
+	entered := make(chan struct{})
+	returned := make(chan struct{})
+	var once sync.Once
+	config := Config{Addresses: []string{address}, Client: 1, Key: 1,
+		Secret: []byte("secret"), CoalesceEventsMax: -1,
+		ReportsLost: func(first, last uint64) {
+			once.Do(func() { close(entered) })
+			select {
+			case <-returned:
+			case <-bound.Done():
+			}
+		}}
+	c, err := Dial(bound, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() {
+		_, err := c.Subscribe(ctx, 5, func(Report) {})
+		close(returned)
+		result <- err
+	}()
+	select {
+	case <-entered:
+	case <-bound.Done():
+		t.Fatal("ReportsLost was never called")
+	}
+	cancel()
+	select {
+	case err := <-result:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Subscribe returned %v, want the answer or context.Canceled", err)
+		}
+		if bound.Err() != nil {
+			t.Error("Subscribe returned only once the gap callback gave up waiting for it")
+		}
+	case <-bound.Done():
+		t.Fatal("Subscribe never returned")
+	}
+}
