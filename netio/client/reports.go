@@ -103,6 +103,11 @@ type subscription struct {
 	// Subscribed, so the first answer's gaps are told by the callbacks, as a
 	// resumption's are (subscribedLocked).
 	callerGone bool
+	// answer is the first Subscribe's answer, set (guarded by the client's mutex) when
+	// it is applied, with established: a caller whose context ends after that returns it
+	// at once (subscribeAbandoned) rather than wait for s.ready, which follows the gap
+	// callbacks (subscribedAnnounce), user code that may wait for that very caller.
+	answer Subscribed
 	// gaps are the gaps found by answers and not yet told (guarded by the client's
 	// mutex); gapsTelling is not nil while a reader tells the ones it took, and closed
 	// when it is done. A gap is told before any report is handed over after it was found
@@ -335,11 +340,13 @@ func (c *Client) subscribe(ctx context.Context, s *subscription) (Subscribed, er
 // answer was applied yet, the caller returns the context's error and the answer's gaps,
 // which only its Subscribed would have shown, are told by the callbacks instead
 // (callerGone; before they would go untold, not even logged); a refusal still ends the
-// subscription. If an accepted answer was applied already, it is on its way to s.ready
-// (subscribedAnnounce), and is returned: its gaps are in it alone.
+// subscription. If an accepted answer was applied already, it is returned (s.answer):
+// its gaps are in it alone. It is not waited for on s.ready, which comes only after the
+// callbacks have told the gaps a resumption's answer found (subscribedAnnounce): one
+// that waits for this caller would hold it past its context's end.
 func (c *Client) subscribeAbandoned(ctx context.Context, s *subscription) (Subscribed, error) {
 	c.mu.Lock()
-	established := s.established
+	established, answer := s.established, s.answer
 	if !established {
 		s.callerGone = true
 	}
@@ -350,12 +357,7 @@ func (c *Client) subscribeAbandoned(ctx context.Context, s *subscription) (Subsc
 	if !established {
 		return Subscribed{}, ctx.Err()
 	}
-	select {
-	case subscribed := <-s.ready:
-		return subscribed, nil
-	case <-c.stop:
-		return Subscribed{}, c.stoppedError()
-	}
+	return answer, nil
 }
 
 // shardSubscriptionLocked is SubscribeShard's subscription of shard, or nil. Called with
@@ -601,6 +603,9 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 	}
 	outcome := c.subscribedLocked(s, status, frame.Aux, body)
 	outcome.subscribed.Shard = c.reportShardLocked(s)
+	if status == model.StatusOK && !outcome.established {
+		s.answer = outcome.subscribed
+	}
 	if s == c.shardProbe && c.shardStreams == shardStreamsOlder && !c.installedLocked(s) {
 		// A server before streams per shard refused the probe (busy, rate_limited):
 		// nothing is subscribed on this connection, so it takes another subscribe, and
