@@ -250,7 +250,9 @@ func (c *Client) SubscribeShard(ctx context.Context, shard uint16, fromSequence 
 // with ErrShardReportsUnsupported (wrapped per shard, joined) and no further subscribe
 // sent. It returns one answer per shard, indexed by shard (zero for a shard not
 // subscribed); on any other error it stops, the shards subscribed before it staying
-// subscribed.
+// subscribed, and, when the error is ctx's, the shard it was waiting for too unless the
+// server refused it (SubscribeShard: the subscription stays when the context ends
+// before its answer).
 func (c *Client) SubscribeEveryShard(ctx context.Context, fromSequences []uint64,
 	handler func(Report)) ([]Subscribed, error) {
 	placement, err := c.ShardMap(ctx)
