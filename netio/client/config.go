@@ -133,7 +133,9 @@ type Config struct {
 	// reports that follow the gap were handed to the handler (the server replays them
 	// before its answer), before any live report, and not once Close has begun; the gap
 	// is logged either way. A reader of a newer connection calls it first if it hands
-	// over a report before the answer's reader calls it: it comes once.
+	// over a report before the answer's reader calls it: it comes once. The loss below a
+	// replay's first report, when the connection was lost before that replay's answer, is
+	// told once the next connection's resumption is answered or hands over a report.
 	ReportsLost func(first, last uint64)
 	// ReportsReused, if set, is called when a report subscription resumed after a
 	// reconnect (or the answer to a Subscribe whose context ended before it) finds the

@@ -22,7 +22,7 @@ var (
 	testHookHandlerTurnWait func()
 	// testHookSubscribeAbandoned is called by a first Subscribe whose context ended
 	// before it was answered, once it has taken that end (subscribeAbandoned), before
-	// it returns or waits for an answer applied already.
+	// it returns (the context's error, or the answer applied already).
 	testHookSubscribeAbandoned func()
 	// testHookAfterDelay, when set, is given a resubscription's retry instead of
 	// time.AfterFunc: the test runs it when it chooses.

@@ -32,12 +32,14 @@ type Report struct {
 // are told by Config.ReportsLost and ReportsReused, each sequence once.
 type Subscribed struct {
 	// OldestSequence is the oldest report the server still retained; if it is above the
-	// sequence asked for, the reports in between are lost to replay, except those
-	// replayed: when ReplayedThrough is at or above the sequence asked for, the server's
-	// window overran the replay (PROTOCOL.md section 8) and only the reports after
-	// ReplayedThrough and below OldestSequence are lost, the handler having been given
-	// the ones before. If the answer is a resumption's (above), it is the first report
-	// replayed, and the reports before it from the sequence asked for were lost
+	// sequence asked for, the reports from that one up to OldestSequence-1 that the
+	// handler was not given before the answer are lost. The replay begins at the oldest
+	// report retained (PROTOCOL.md section 8), so with ReplayedThrough 0 or at least
+	// OldestSequence that is all of them; with ReplayedThrough below OldestSequence the
+	// server's window overran the replay (OldestSequence was set above the reports it had
+	// not reached), and the lost ones are those below the first report replayed and those
+	// after ReplayedThrough. If the answer is a resumption's (above), it is the first
+	// report replayed, and the reports before it from the sequence asked for were lost
 	// likewise.
 	OldestSequence uint64
 	// ReplayedThrough is the last sequence sent during the replay (0 if none), across
@@ -88,11 +90,24 @@ type subscription struct {
 	// given, the caller's Subscribed is told from them (subscribedLocked).
 	callerFrom   uint64
 	firstHandled uint64
+	// askedFirst is the first sequence handed to the handler since the last subscribe
+	// frame was built (0: none), and askedAnswered whether that frame was answered ok
+	// (guarded by the client's mutex). A replay begins at the oldest report the server
+	// holds when that is above the sequence asked for (PROTOCOL.md section 8): its
+	// answer then finds the reports from askedFrom to askedFirst-1 lost, which lastSeen,
+	// moved by the replay, no longer shows; unanswered, the next frame tells them.
+	askedFirst    uint64
+	askedAnswered bool
 	// callerGone is set (guarded by the client's mutex) when the first caller's context
 	// ended before an answer was applied: it returned the context's error and reads no
 	// Subscribed, so the first answer's gaps are told by the callbacks, as a
 	// resumption's are (subscribedLocked).
 	callerGone bool
+	// answer is the first Subscribe's answer, set (guarded by the client's mutex) when
+	// it is applied, with established: a caller whose context ends after that returns it
+	// at once (subscribeAbandoned) rather than wait for s.ready, which follows the gap
+	// callbacks (subscribedAnnounce), user code that may wait for that very caller.
+	answer Subscribed
 	// gaps are the gaps found by answers and not yet told (guarded by the client's
 	// mutex); gapsTelling is not nil while a reader tells the ones it took, and closed
 	// when it is done. A gap is told before any report is handed over after it was found
@@ -111,10 +126,13 @@ type pendingGap struct {
 	shard       uint16 // Its shard, when named.
 }
 
-// gapsPendingMax bounds the gaps pending at once: one answer finds at most a loss and a
-// reuse, and the gaps of an answer are all told before the next answer is applied
-// (subscribed settles them first).
-const gapsPendingMax = 2
+// gapsPendingMax bounds the gaps pending at once: one answer finds at most four (the
+// loss below the first replay of a first Subscribe whose caller has gone, the loss below
+// its own replay, the loss after it, and a reuse; subscribedLocked), and the gaps of an
+// answer are all told before the next answer is applied (subscribed settles them first)
+// or a report handed over; a resumption whose answer never came adds one (frame) only
+// after a report was handed over since, so none is pending then.
+const gapsPendingMax = 4
 
 // Resubscription back-off after a busy answer (the server's replay slots were taken,
 // typically right after a failover when every client reconnects at once).
@@ -130,13 +148,24 @@ func nextResubscribeDelay(previous time.Duration) time.Duration {
 	return min(max(2*previous, resubscribeDelayFirst), resubscribeDelayMax)
 }
 
-// frame is the subscribe frame that resumes the subscription after lastSeen.
+// frame is the subscribe frame that resumes the subscription after lastSeen. Called with
+// the client's mutex held.
 func (s *subscription) frame(session uint64) []byte {
+	// The previous frame's replay began above the sequence it asked for and its
+	// connection was lost before the answer that would have told the loss below it
+	// (lostGapsLocked): it is told before the next report
+	// (settleGapsLocked), unless that frame was the first Subscribe's own, whose answer
+	// tells it from firstHandled (subscribedAnswer, lostGapsLocked). A report was handed
+	// over since the frame, and no answer came, so no gap is pending.
+	if !s.askedAnswered && s.askedFrom != 0 && s.askedFirst > s.askedFrom &&
+		(s.established || s.askedFrom != s.callerFrom) {
+		s.addGap(pendingGap{first: s.askedFrom, last: s.askedFirst - 1})
+	}
 	from := s.lastSeen + 1
 	if s.live && s.lastSeen == 0 {
 		from = 0
 	}
-	s.askedFrom = from
+	s.askedFrom, s.askedFirst, s.askedAnswered = from, 0, false
 	subscribe := wire.Subscribe{FromSequence: from}
 	if s.named {
 		subscribe.Shard = uint64(s.shard) + 1
@@ -221,7 +250,9 @@ func (c *Client) SubscribeShard(ctx context.Context, shard uint16, fromSequence 
 // with ErrShardReportsUnsupported (wrapped per shard, joined) and no further subscribe
 // sent. It returns one answer per shard, indexed by shard (zero for a shard not
 // subscribed); on any other error it stops, the shards subscribed before it staying
-// subscribed.
+// subscribed, and, when the error is ctx's, the shard it was waiting for too unless the
+// server refused it (SubscribeShard: the subscription stays when the context ends
+// before its answer).
 func (c *Client) SubscribeEveryShard(ctx context.Context, fromSequences []uint64,
 	handler func(Report)) ([]Subscribed, error) {
 	placement, err := c.ShardMap(ctx)
@@ -311,11 +342,13 @@ func (c *Client) subscribe(ctx context.Context, s *subscription) (Subscribed, er
 // answer was applied yet, the caller returns the context's error and the answer's gaps,
 // which only its Subscribed would have shown, are told by the callbacks instead
 // (callerGone; before they would go untold, not even logged); a refusal still ends the
-// subscription. If an accepted answer was applied already, it is on its way to s.ready
-// (subscribedAnnounce), and is returned: its gaps are in it alone.
+// subscription. If an accepted answer was applied already, it is returned (s.answer):
+// its gaps are in it alone. It is not waited for on s.ready, which comes only after the
+// callbacks have told the gaps a resumption's answer found (subscribedAnnounce): one
+// that waits for this caller would hold it past its context's end.
 func (c *Client) subscribeAbandoned(ctx context.Context, s *subscription) (Subscribed, error) {
 	c.mu.Lock()
-	established := s.established
+	established, answer := s.established, s.answer
 	if !established {
 		s.callerGone = true
 	}
@@ -326,12 +359,7 @@ func (c *Client) subscribeAbandoned(ctx context.Context, s *subscription) (Subsc
 	if !established {
 		return Subscribed{}, ctx.Err()
 	}
-	select {
-	case subscribed := <-s.ready:
-		return subscribed, nil
-	case <-c.stop:
-		return Subscribed{}, c.stoppedError()
-	}
+	return answer, nil
 }
 
 // shardSubscriptionLocked is SubscribeShard's subscription of shard, or nil. Called with
@@ -437,6 +465,9 @@ func (c *Client) report(frame *wire.Frame, generation uint64) {
 	s.lastSeen = frame.Aux
 	if s.firstHandled == 0 {
 		s.firstHandled = frame.Aux
+	}
+	if s.askedFirst == 0 {
+		s.askedFirst = frame.Aux
 	}
 	shard := c.reportShardLocked(s)
 	c.mu.Unlock()
@@ -574,6 +605,9 @@ func (c *Client) subscribed(frame *wire.Frame, generation uint64) {
 	}
 	outcome := c.subscribedLocked(s, status, frame.Aux, body)
 	outcome.subscribed.Shard = c.reportShardLocked(s)
+	if status == model.StatusOK && !outcome.established {
+		s.answer = outcome.subscribed
+	}
 	if s == c.shardProbe && c.shardStreams == shardStreamsOlder && !c.installedLocked(s) {
 		// A server before streams per shard refused the probe (busy, rate_limited):
 		// nothing is subscribed on this connection, so it takes another subscribe, and
@@ -639,16 +673,13 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 	outcome.subscribed = subscribedAnswer(s, body, next, resumed)
 	c.reportsShutDown = 0 // A node that takes report subscriptions (leaveShuttingDown).
 	c.leftAddresses = c.leftAddresses[:0]
-	// The reports replayed before this answer were handled already (report), so the
-	// first one a loss can name is after the last handled: a replay that the server's
-	// window overran stops there (PROTOCOL.md section 8), below oldest_sequence.
-	lostFrom := max(askedFrom, s.lastSeen+1)
 	// The gaps of an answer nobody reads (the first caller's context ended) are told by
 	// the callbacks too.
 	told := resumed || s.callerGone
-	if told && askedFrom != 0 && body.OldestSequence > lostFrom {
-		c.addGapLocked(s, pendingGap{first: lostFrom, last: body.OldestSequence - 1})
+	if told && askedFrom != 0 {
+		c.lostGapsLocked(s, askedFrom, body.OldestSequence, resumed && !s.established)
 	}
+	s.askedAnswered = true // The next frame has no loss of this one's to tell.
 	s.established, s.retryDelay = true, 0
 	// next is next_sequence (wire.Subscribed), 0 from a server before it. The duplicate
 	// filter (report) moves to next-1 in two cases. A server behind the sequence asked
@@ -679,6 +710,32 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 	return outcome
 }
 
+// lostGapsLocked records the losses an answer to a subscribe from askedFrom (not 0) with
+// oldest_sequence oldest finds, when the callbacks tell them (subscribedLocked): the
+// reports the server no longer held, which its replay did not give. A replay begins at
+// the oldest report held if that is above askedFrom (PROTOCOL.md section 8), so the ones
+// below its first report (askedFirst) are lost, even though the reports it gave moved
+// lastSeen above oldest. The reports replayed before this answer were handled already
+// (report), so a loss after them starts after the last handled: a replay that the
+// server's window overran stops there, below oldest_sequence. firstOfResumption: this
+// is the first answer, and a resumption's (the first connection was lost after its
+// replay began); if the caller has gone, the loss below that first replay, which its
+// Subscribed would have shown (subscribedAnswer), is told too. Called with mu held,
+// before the filter moves.
+func (c *Client) lostGapsLocked(s *subscription, askedFrom, oldest uint64,
+	firstOfResumption bool) {
+	if firstOfResumption && s.callerGone && s.callerFrom != 0 &&
+		s.firstHandled > s.callerFrom {
+		c.addGapLocked(s, pendingGap{first: s.callerFrom, last: s.firstHandled - 1})
+	}
+	if s.askedFirst > askedFrom {
+		c.addGapLocked(s, pendingGap{first: askedFrom, last: s.askedFirst - 1})
+	}
+	if lostFrom := max(askedFrom, s.lastSeen+1); oldest > lostFrom {
+		c.addGapLocked(s, pendingGap{first: lostFrom, last: oldest - 1})
+	}
+}
+
 // subscribedAnswer is the first Subscribe's answer, as its caller reads it: against the
 // sequence it asked from. The server's answer to a resumption that asked after reports
 // the handler was given (resumed; the first connection was lost after its replay began)
@@ -702,6 +759,11 @@ func subscribedAnswer(s *subscription, body wire.Subscribed, next uint64,
 // addGapLocked records a gap an answer found, to be told before the next report is
 // handed over (settleGapsLocked). Called with mu held.
 func (c *Client) addGapLocked(s *subscription, gap pendingGap) {
+	s.addGap(gap)
+}
+
+// addGap is addGapLocked. Called with the client's mutex held.
+func (s *subscription) addGap(gap pendingGap) {
 	gap.named, gap.shard = s.named, s.shard
 	if s.gapCount == len(s.gaps) {
 		panic("client: more report gaps pending than one answer finds")
