@@ -249,6 +249,9 @@ type Capture struct {
 
 	// livePollTimer bounds each pass of the live wait (livePoll).
 	livePollTimer *time.Timer
+	// streamPolledAt is when a publisher with nothing in flight last read the stream's
+	// last sequence (streamMoved).
+	streamPolledAt time.Time
 }
 
 var (
@@ -717,6 +720,31 @@ func (c *Capture) connectionClosed() error {
 	return fmt.Errorf("capture: connection to %s closed", c.shownURL)
 }
 
+// streamMoved returns an error once the stream's last sequence is not the one this
+// session expects, read at most every idleStreamPollInterval by a publisher with nothing
+// in flight (waiting: live and idle, a rebuild waiting for the shard's release,
+// skipToLive waiting for the queue). A stream deleted and made again (or restored from
+// an older backup, or written by another) fails no call of such a publisher: it reported
+// every op consumed handled (no lag) and left the new stream without the events it had
+// stored in the old one until the next event was released (for ever on a quiet node).
+// The next session reads the stream and fills it again from the log (session). A purge
+// or a limit keeps the last sequence: not noticed (a running session keeps its position).
+func (c *Capture) streamMoved() error {
+	if len(c.inflight) > 0 || time.Since(c.streamPolledAt) < idleStreamPollInterval {
+		return nil
+	}
+	c.streamPolledAt = time.Now()
+	stream, err := c.streamHandle()
+	if err != nil {
+		return fmt.Errorf("capture: stream %s: %w", c.stream, err)
+	}
+	if last := stream.CachedInfo().State.LastSeq; last != c.expected {
+		return fmt.Errorf("capture: %s is at sequence %d, expected %d (deleted and made "+
+			"again, or written by another): resynchronizing", c.stream, last, c.expected)
+	}
+	return nil
+}
+
 func (c *Capture) disconnect() {
 	if c.connection != nil {
 		c.connection.Close()
@@ -1075,6 +1103,9 @@ func (c *Capture) waitLive() error {
 			return err
 		}
 		if len(c.inflight) == 0 {
+			if err := c.streamMoved(); err != nil {
+				return err // Not handled: the stream lacks what this session stored.
+			}
 			// Idle: every event consumed is stored, so every op consumed is handled, with
 			// or without events; the shard consumes an entry before it counts it released.
 			c.setHandled(consumed)

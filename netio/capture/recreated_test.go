@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -28,14 +29,23 @@ func TestRecreatedStreamCountsAsLagging(t *testing.T) {
 	js, closeConnection := operatorJetStream(t, lost.url)
 	defer closeConnection()
 	ctx := context.Background()
-	if err := js.DeleteStream(ctx, c.StreamName()); err != nil {
-		t.Fatal(err)
-	}
 	config := jetstream.StreamConfig{Name: c.StreamName(), Subjects: []string{"sequent.0.>"},
 		Storage: jetstream.FileStorage, Duplicates: DuplicatesDefault, MaxMsgs: 1,
 		Discard: jetstream.DiscardNew}
-	if _, err := js.CreateStream(ctx, config); err != nil {
-		t.Fatal(err)
+	// An idle capture notices the deletion (streamMoved) and its next session makes the
+	// stream itself: were that between the two calls, the stream is deleted again.
+	for {
+		if err := js.DeleteStream(ctx, c.StreamName()); err != nil &&
+			!errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatal(err)
+		}
+		_, err := js.CreateStream(ctx, config)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			t.Fatal(err)
+		}
 	}
 	// Op 4 released: its publication fails (the stream's last sequence is no longer 4),
 	// and the next session finds the new stream empty and starts over from op 2. The
