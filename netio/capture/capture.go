@@ -233,6 +233,10 @@ type Capture struct {
 	message  []byte
 	subject  []byte
 	id       []byte
+	// unacknowledgedSuperseded is the capture_superseded last published without an
+	// acknowledgement (nil: none): the next primary session counts it if the stream
+	// stored it (countUnacknowledgedSuperseded).
+	unacknowledgedSuperseded *supersededAttempt
 	// unstoredGapFromOp is the from_op of the last capture_gap published that was not
 	// stored (0: none): the next marker from that op is its retry (publishGap).
 	unstoredGapFromOp uint64
