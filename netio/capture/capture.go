@@ -734,7 +734,8 @@ func (c *Capture) connectionClosed() error {
 // The next session reads the stream and fills it again from the log (session). A purge
 // or a limit keeps the last sequence: not noticed (a running session keeps its position).
 func (c *Capture) streamMoved() error {
-	if len(c.inflight) > 0 || time.Since(c.streamPolledAt) < idleStreamPollInterval {
+	if c.js == nil || len(c.inflight) > 0 ||
+		time.Since(c.streamPolledAt) < idleStreamPollInterval {
 		return nil
 	}
 	c.streamPolledAt = time.Now()
