@@ -211,9 +211,12 @@ type Capture struct {
 	// lastRemoved: the stream no longer holds its last message (purged, deleted,
 	// expired); last is then the newest message it still holds (or none).
 	lastRemoved bool
-	entry       entrySpan  // The local log entry last looked up (divergence check).
-	rebuilt     [1]release // The entry being replayed (rebuild).
-	sent        position   // Last event published (acknowledged or in flight).
+	// madeEmpty: the stream was made with a first sequence (first_seq) and has stored
+	// nothing since: its last sequence is that one less, with no message (readPosition).
+	madeEmpty bool
+	entry     entrySpan  // The local log entry last looked up (divergence check).
+	rebuilt   [1]release // The entry being replayed (rebuild).
+	sent      position   // Last event published (acknowledged or in flight).
 	// sentOpMax is the highest op the sessions before this one sent (sent as each ended;
 	// at least the position it started from), stored or not: beyond it and RecoveredOp,
 	// this capture stored nothing in the stream (publishedBound).
@@ -627,10 +630,11 @@ func (c *Capture) session() error {
 	if err := c.readPosition(); err != nil {
 		return err
 	}
-	if c.streamSequence.Load() < stored {
+	if c.streamSequence.Load() < stored || c.madeEmpty {
 		// The stream's last sequence went back, which no purge or limit does: it was
-		// deleted and made again (or restored from an older backup), without events this
-		// capture stored, which the rebuild publishes again. Until then their ops are not
+		// deleted and made again (or restored from an older backup; or made again with a
+		// first sequence, and empty: madeEmpty), without events this capture stored,
+		// which the rebuild publishes again. Until then their ops are not
 		// handled: progress counts from the position read (handled), or the lag would
 		// read 0 for the whole republication.
 		c.handledOp.Store(0)
@@ -773,7 +777,13 @@ func (c *Capture) readPosition() error {
 	}
 	last, sequence := messageName{}, info.State.LastSeq
 	c.lastRemoved = false
-	if sequence > 0 {
+	// Made again with a first sequence past 1 (an operator keeping consumers' sequences
+	// rising) and empty since: nothing was removed from it, so it is filled again from
+	// the log as an empty stream is, not settled as one that lost its last message (a
+	// capture_gap naming events the log holds). A purge keeps no such relation: its first
+	// sequence is not the stream's configured one.
+	c.madeEmpty = sequence > 0 && info.Config.FirstSeq == sequence+1
+	if sequence > 0 && !c.madeEmpty {
 		message, err := c.getMessage(messageRequest{Sequence: sequence})
 		switch {
 		case err == nil && message == nil:
