@@ -634,9 +634,9 @@ func (c *Capture) session() error {
 		// The stream's last sequence went back, which no purge or limit does: it was
 		// deleted and made again (or restored from an older backup; or made again with a
 		// first sequence, and empty: madeEmpty), without events this capture stored,
-		// which the rebuild publishes again. Until then their ops are not
-		// handled: progress counts from the position read (handled), or the lag would
-		// read 0 for the whole republication.
+		// which the rebuild publishes again. Until then their ops are not handled:
+		// progress counts from the position read (handled), or the lag would read 0 for
+		// the whole republication.
 		c.handledOp.Store(0)
 	}
 	c.checkedOp.Store(0) // Not checked yet as the primary (after settleDivergence).
