@@ -211,9 +211,12 @@ type Capture struct {
 	// lastRemoved: the stream no longer holds its last message (purged, deleted,
 	// expired); last is then the newest message it still holds (or none).
 	lastRemoved bool
-	entry       entrySpan  // The local log entry last looked up (divergence check).
-	rebuilt     [1]release // The entry being replayed (rebuild).
-	sent        position   // Last event published (acknowledged or in flight).
+	// madeEmpty: the stream was made with a first sequence (first_seq) and has stored
+	// nothing since: its last sequence is that one less, with no message (readPosition).
+	madeEmpty bool
+	entry     entrySpan  // The local log entry last looked up (divergence check).
+	rebuilt   [1]release // The entry being replayed (rebuild).
+	sent      position   // Last event published (acknowledged or in flight).
 	// sentOpMax is the highest op the sessions before this one sent (sent as each ended;
 	// at least the position it started from), stored or not: beyond it and RecoveredOp,
 	// this capture stored nothing in the stream (publishedBound).
@@ -233,6 +236,10 @@ type Capture struct {
 	message  []byte
 	subject  []byte
 	id       []byte
+	// unacknowledgedSuperseded is the capture_superseded last published without an
+	// acknowledgement (nil: none): the next primary session counts it if the stream
+	// stored it (countUnacknowledgedSuperseded).
+	unacknowledgedSuperseded *supersededAttempt
 	// unstoredGapFromOp is the from_op of the last capture_gap published that was not
 	// stored (0: none): the next marker from that op is its retry (publishGap).
 	unstoredGapFromOp uint64
@@ -249,6 +256,9 @@ type Capture struct {
 
 	// livePollTimer bounds each pass of the live wait (livePoll).
 	livePollTimer *time.Timer
+	// streamPolledAt is when a publisher with nothing in flight last read the stream's
+	// last sequence (streamMoved).
+	streamPolledAt time.Time
 }
 
 var (
@@ -620,12 +630,13 @@ func (c *Capture) session() error {
 	if err := c.readPosition(); err != nil {
 		return err
 	}
-	if c.streamSequence.Load() < stored {
+	if c.streamSequence.Load() < stored || c.madeEmpty {
 		// The stream's last sequence went back, which no purge or limit does: it was
-		// deleted and made again (or restored from an older backup), without events this
-		// capture stored, which the rebuild publishes again. Until then their ops are not
-		// handled: progress counts from the position read (handled), or the lag would
-		// read 0 for the whole republication.
+		// deleted and made again (or restored from an older backup; or made again with a
+		// first sequence, and empty: madeEmpty), without events this capture stored,
+		// which the rebuild publishes again. Until then their ops are not handled:
+		// progress counts from the position read (handled), or the lag would read 0 for
+		// the whole republication.
 		c.handledOp.Store(0)
 	}
 	c.checkedOp.Store(0) // Not checked yet as the primary (after settleDivergence).
@@ -717,6 +728,32 @@ func (c *Capture) connectionClosed() error {
 	return fmt.Errorf("capture: connection to %s closed", c.shownURL)
 }
 
+// streamMoved returns an error once the stream's last sequence is not the one this
+// session expects, read at most every idleStreamPollInterval by a publisher with nothing
+// in flight (waiting: live and idle, a rebuild waiting for the shard's release,
+// skipToLive waiting for the queue). A stream deleted and made again (or restored from
+// an older backup, or written by another) fails no call of such a publisher: it reported
+// every op consumed handled (no lag) and left the new stream without the events it had
+// stored in the old one until the next event was released (for ever on a quiet node).
+// The next session reads the stream and fills it again from the log (session). A purge
+// or a limit keeps the last sequence: not noticed (a running session keeps its position).
+func (c *Capture) streamMoved() error {
+	if c.js == nil || len(c.inflight) > 0 ||
+		time.Since(c.streamPolledAt) < idleStreamPollInterval {
+		return nil
+	}
+	c.streamPolledAt = time.Now()
+	stream, err := c.streamHandle()
+	if err != nil {
+		return fmt.Errorf("capture: stream %s: %w", c.stream, err)
+	}
+	if last := stream.CachedInfo().State.LastSeq; last != c.expected {
+		return fmt.Errorf("capture: %s is at sequence %d, expected %d (deleted and made "+
+			"again, or written by another): resynchronizing", c.stream, last, c.expected)
+	}
+	return nil
+}
+
 func (c *Capture) disconnect() {
 	if c.connection != nil {
 		c.connection.Close()
@@ -740,7 +777,13 @@ func (c *Capture) readPosition() error {
 	}
 	last, sequence := messageName{}, info.State.LastSeq
 	c.lastRemoved = false
-	if sequence > 0 {
+	// Made again with a first sequence past 1 (an operator keeping consumers' sequences
+	// rising) and empty since: nothing was removed from it, so it is filled again from
+	// the log as an empty stream is, not settled as one that lost its last message (a
+	// capture_gap naming events the log holds). A purge keeps no such relation: its first
+	// sequence is not the stream's configured one.
+	c.madeEmpty = sequence > 0 && info.Config.FirstSeq == sequence+1
+	if sequence > 0 && !c.madeEmpty {
 		message, err := c.getMessage(messageRequest{Sequence: sequence})
 		switch {
 		case err == nil && message == nil:
@@ -1075,6 +1118,9 @@ func (c *Capture) waitLive() error {
 			return err
 		}
 		if len(c.inflight) == 0 {
+			if err := c.streamMoved(); err != nil {
+				return err // Not handled: the stream lacks what this session stored.
+			}
 			// Idle: every event consumed is stored, so every op consumed is handled, with
 			// or without events; the shard consumes an entry before it counts it released.
 			c.setHandled(consumed)

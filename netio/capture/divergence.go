@@ -43,6 +43,7 @@ type entrySpan struct {
 // capture_superseded message and moves the position back to the last message that
 // stands (publisher goroutine, at the start of a primary's session).
 func (c *Capture) settleDivergence() error {
+	c.countUnacknowledgedSuperseded()
 	last := c.streamSequence.Load()
 	if last == 0 {
 		return nil
@@ -221,7 +222,11 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 	expected := c.streamSequence.Load()
 	ack, err := c.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: []byte(body)},
 		jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(expected))
+	attempt := supersededAttempt{name: messageName{at: resume, epoch: epoch, marker: true},
+		from: from, to: to, supersededEpoch: supersededEpoch}
 	if err != nil {
+		// Refused, or stored with its acknowledgement lost: the next session tells.
+		c.unacknowledgedSuperseded = &attempt
 		return fmt.Errorf("capture: publish capture_superseded to %s: %w", c.stream, err)
 	}
 	if ack.Duplicate && ack.Sequence == expected {
@@ -241,11 +246,7 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 	}
 	// Counted and logged once stored, as a capture_gap is (publishGap): a refused marker
 	// is published again by the next session, and a duplicate was counted when stored.
-	c.superseded.Add(1)
-	c.config.Logger.Error("capture: the stream holds events of a history a failover "+
-		"discarded; published capture_superseded and this node's history after it",
-		"stream", c.stream, "from_op", from, "to_op", to, "superseded_epoch", supersededEpoch,
-		"epoch", epoch, "resume_op", resume.op, "resume_index", resume.index)
+	c.noteSuperseded(attempt, false)
 	// The marker is the stream's last message now: the position is known again. When
 	// the stream had lost its last message, nothing this node could publish was lost
 	// with it (no lost-position capture_gap): the newest message left is of a discarded
@@ -258,4 +259,38 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 	c.lastRemoved = false
 	c.setPosition(resume, ack.Sequence)
 	return nil
+}
+
+// supersededAttempt is a capture_superseded this node published: its name (as its id
+// reads back) and what its log line says.
+type supersededAttempt struct {
+	name                      messageName
+	from, to, supersededEpoch uint64
+}
+
+// noteSuperseded counts and logs a capture_superseded this node stored (unacknowledged:
+// found stored by the next session, its acknowledgement lost).
+func (c *Capture) noteSuperseded(attempt supersededAttempt, unacknowledged bool) {
+	c.superseded.Add(1)
+	c.config.Logger.Error("capture: the stream holds events of a history a failover "+
+		"discarded; published capture_superseded and this node's history after it",
+		"stream", c.stream, "from_op", attempt.from, "to_op", attempt.to,
+		"superseded_epoch", attempt.supersededEpoch, "epoch", attempt.name.epoch,
+		"resume_op", attempt.name.at.op, "resume_index", attempt.name.at.index,
+		"acknowledgement_lost", unacknowledged)
+}
+
+// countUnacknowledgedSuperseded counts, at the start of a primary's session, the
+// capture_superseded the previous one published without an acknowledgement, when the
+// stream's last message (just read) is that marker: it was stored (the answer was lost:
+// NATS went away, or it came too late), and this session, finding a marker there,
+// publishes none, so nothing else would count or log that this node voided a history.
+// A refused one is not the last message; one the stream lost since is not counted
+// (the figure errs low there, as publishGap's does).
+func (c *Capture) countUnacknowledgedSuperseded() {
+	attempt := c.unacknowledgedSuperseded
+	c.unacknowledgedSuperseded = nil
+	if attempt != nil && !c.lastRemoved && c.last == attempt.name {
+		c.noteSuperseded(*attempt, true)
+	}
 }

@@ -29,6 +29,9 @@ const (
 	publishAckTimeout   = 10 * time.Second
 	standbyPollInterval = time.Second
 	livePollInterval    = 100 * time.Millisecond
+	// idleStreamPollInterval: a publisher waiting with nothing in flight reads the
+	// stream's last sequence at most this often (streamMoved), as a standby polls.
+	idleStreamPollInterval = time.Second
 
 	// A standby keeps when it released the entries the stream lacks (for its lag once
 	// promoted) in at most unpublishedSpansMax spans of unpublishedSpanNs: the lag is

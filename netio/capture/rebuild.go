@@ -58,6 +58,9 @@ func (c *Capture) rebuild() error {
 		if err := c.connectionClosed(); err != nil {
 			return err // NATS went away while the rebuild waited for the shard.
 		}
+		if err := c.streamMoved(); err != nil {
+			return err // Deleted and made again while the rebuild waited for the shard.
+		}
 		joinOp := c.joined()
 		if joinOp != 0 && machine.OpLast()+1 >= joinOp {
 			return c.awaitAll() // The live queue holds everything from here on.
@@ -282,6 +285,9 @@ func (c *Capture) skipToLive() error {
 			return errNotServing
 		}
 		if err := c.connectionClosed(); err != nil {
+			return err
+		}
+		if err := c.streamMoved(); err != nil {
 			return err
 		}
 		select {

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -28,22 +29,35 @@ func TestRecreatedStreamCountsAsLagging(t *testing.T) {
 	js, closeConnection := operatorJetStream(t, lost.url)
 	defer closeConnection()
 	ctx := context.Background()
-	if err := js.DeleteStream(ctx, c.StreamName()); err != nil {
-		t.Fatal(err)
-	}
 	config := jetstream.StreamConfig{Name: c.StreamName(), Subjects: []string{"sequent.0.>"},
 		Storage: jetstream.FileStorage, Duplicates: DuplicatesDefault, MaxMsgs: 1,
 		Discard: jetstream.DiscardNew}
-	if _, err := js.CreateStream(ctx, config); err != nil {
-		t.Fatal(err)
+	// An idle capture notices the deletion (streamMoved) and its next session makes the
+	// stream itself: were that between the two calls, the stream is deleted again.
+	for {
+		if err := js.DeleteStream(ctx, c.StreamName()); err != nil &&
+			!errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatal(err)
+		}
+		_, err := js.CreateStream(ctx, config)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			t.Fatal(err)
+		}
 	}
-	// Op 4 released: its publication fails (the stream's last sequence is no longer 4),
-	// and the next session finds the new stream empty and starts over from op 2. The
-	// stream stores op 2's first event and refuses the second.
+	// Op 4 released. The idle capture finds the stream's last sequence is no longer 4
+	// (streamMoved; or op 4's publication fails), and the next session finds the new
+	// stream empty and starts over from op 2. The stream stores op 2's first event and
+	// refuses the second. Waited for with the op handled too: acknowledged stores the
+	// position (sequence, op) a moment before it counts it checked, so the first two
+	// alone may be read while the op handled is still 0.
 	lost.released.Store(4)
-	waitUntil(t, "op 2's first event in the new stream", func() bool {
+	waitUntil(t, "op 2's first event in the new stream, op 1 handled", func() bool {
 		stats := c.Stats()
-		return stats.StreamSequence == 1 && stats.PublishedOp == 2
+		return stats.StreamSequence == 1 && stats.PublishedOp == 2 &&
+			c.ConsumerStats().HandledOp == 1
 	}, func() any { return c.Stats() })
 	// Op 1 has no event; op 2's second one is not in the stream.
 	if handled, stats := c.ConsumerStats().HandledOp, c.Stats(); handled != 1 || stats.LagOps != 3 {
