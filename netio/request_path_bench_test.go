@@ -2,6 +2,7 @@ package netio
 
 import (
 	"encoding/hex"
+	"strconv"
 	"testing"
 
 	"github.com/panjf2000/gnet/v2"
@@ -11,22 +12,35 @@ import (
 	"sequent/netio/wire"
 )
 
-// BenchmarkServerOneTransferRequest is the server's whole per-request path for one
-// transfer, without sockets or a shard: OnTraffic reads one checksummed request frame
-// (clock, header and checksum checks, session and exactly-once number, permission,
-// admission, Submit), a backend that answers at once hands the reply to Deliver (reply
-// encode, grouping by connection, admission to the outbound bound, one loop task) and
-// the task's callback writes it (writeLent, afterWrite) to a connection that takes every
-// byte. Everything runs on the benchmark's goroutine, so a run is deterministic enough
-// for callgrind: the reliable figure is its instruction count per request, two runs of
-// different b.N subtracted:
+// BenchmarkServerOneTransferRequest is the server's whole per-request path for requests of
+// one transfer, without sockets or a shard: OnTraffic reads a connection's requests
+// (clock, header and checksum checks, session, permission, admission, Submit), a backend
+// that answers at once has every reply delivered in one Deliver call (reply encode,
+// grouping by connection, admission to the outbound bound, one loop task per loop), whose
+// task's callback writes each connection's replies (writeLent, afterWrite) to a
+// connection that takes every byte. Two shapes: one connection, one request per read and
+// per Deliver (a lone caller's round trip: every per-read and per-call cost on one
+// request); 32 connections of 14 requests per read, their 448 replies in one Deliver in
+// runs per connection (a released entry at 32 x 16 in flight, as
+// BenchmarkDeliverOneTransferReplies has them). Everything runs on the benchmark's
+// goroutine, so a run is deterministic for callgrind: the reliable figure is its
+// instruction count per request, two runs of different b.N subtracted (whole program:
+// --toggle-collect miscounts when the goroutine changes threads):
 //
 //	go test -c -o netio.test ./netio
-//	GOGC=off GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind \
-//	  --toggle-collect='*benchmarkOneTransferRequest*' ./netio.test -test.run '^$' \
-//	  -test.bench 'ServerOneTransferRequest$' -test.benchtime 20000x
+//	GOMAXPROCS=1 GOGC=off GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind \
+//	  ./netio.test -test.run '^$' \
+//	  -test.bench 'ServerOneTransferRequest/connections=1/' -test.benchtime 20000x
+//
+// and 100000x; (difference) / 80,000 requests. For connections=32, 200x and 1000x,
+// (difference) / (800 x 448).
 func BenchmarkServerOneTransferRequest(b *testing.B) {
-	benchmarkOneTransferRequest(b)
+	for _, shape := range []struct{ connections, requests int }{{1, 1}, {32, 14}} {
+		b.Run("connections="+strconv.Itoa(shape.connections)+"/requests="+
+			strconv.Itoa(shape.requests), func(b *testing.B) {
+			benchmarkOneTransferRequest(b, shape.connections, shape.requests)
+		})
+	}
 }
 
 // answeringBackend answers every request ok at once with one event result, as a shard
@@ -98,14 +112,15 @@ func (c *loopbackConn) AsyncWritev(_ [][]byte, callback gnet.AsyncCallback) erro
 
 func (c *loopbackConn) EventLoop() gnet.EventLoop { return nil }
 
-func benchmarkOneTransferRequest(b *testing.B) {
+func benchmarkOneTransferRequest(b *testing.B, connectionCount, requestsPerRead int) {
 	keys, err := NewKeyring(KeysFile{Version: KeysFileVersion, Clients: []KeysFileClient{{
 		ID: 1, Permissions: []string{"read", "transfer"},
 		Keys: []KeysFileKey{{ID: 1, Secret: hex.EncodeToString(fuzzSecret)}}}}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	answering := &answeringBackend{replies: make([]backend.Reply, 0, 1)}
+	answering := &answeringBackend{
+		replies: make([]backend.Reply, 0, connectionCount*requestsPerRead)}
 	s, err := NewServer(Config{Keys: keys}, answering)
 	if err != nil {
 		b.Fatal(err)
@@ -114,45 +129,64 @@ func benchmarkOneTransferRequest(b *testing.B) {
 	s.log = newAsyncLogger(nil)
 	defer s.log.close()
 	handler := &eventHandler{server: s}
-	c := &loopbackConn{}
-	conn := &connection{nonce: fuzzNonce, conn: c}
-	if !s.table.insert(conn) {
-		b.Fatal("connection table full")
-	}
-	c.context = conn
-	login := wire.Login{Client: 1, Key: 1}
-	login.Signature = wire.Sign(fuzzSecret, &fuzzNonce, 1, 1, 0, 5)
-	loginBody := make([]byte, wire.LoginSize)
-	login.Encode(loginBody)
-	c.inbound = wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogin, Session: 5}, loginBody)
-	c.inboundLeft = len(c.inbound)
-	if handler.OnTraffic(c) != gnet.None || !conn.active.Load() {
-		b.Fatalf("login refused")
-	}
-	// One frame per number: the numbers go up as a client's do, each frame sealed with
-	// its own checksum, built before the measured loop.
-	const framesDistinct = 4096
-	frames := make([][]byte, framesDistinct)
-	for i := range frames {
-		frames[i] = wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindRequest,
-			Operation: model.OperationCreateTransfers, Session: 5, Number: uint64(i + 1)},
-			make([]byte, model.TransferSize))
-	}
-	written := c.bytesWritten
-	b.ReportAllocs()
-	requests := 0
-	for b.Loop() {
-		c.inbound = frames[requests%framesDistinct]
+	// Each connection's reads, built before the measured loop: requestsPerRead frames
+	// each, numbered up as a client's are, each sealed with its own checksum.
+	const readsDistinct = 256
+	conns := make([]*loopbackConn, connectionCount)
+	reads := make([][][]byte, connectionCount)
+	for k := range conns {
+		c := &loopbackConn{}
+		conn := &connection{nonce: fuzzNonce, conn: c}
+		if !s.table.insert(conn) {
+			b.Fatal("connection table full")
+		}
+		c.context = conn
+		session := uint64(5 + k)
+		login := wire.Login{Client: 1, Key: 1}
+		login.Signature = wire.Sign(fuzzSecret, &fuzzNonce, 1, 1, 0, session)
+		loginBody := make([]byte, wire.LoginSize)
+		login.Encode(loginBody)
+		c.inbound = wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogin, Session: session},
+			loginBody)
 		c.inboundLeft = len(c.inbound)
-		if handler.OnTraffic(c) != gnet.None {
-			b.Fatal("request refused")
+		if handler.OnTraffic(c) != gnet.None || !conn.active.Load() {
+			b.Fatalf("login refused")
+		}
+		conns[k] = c
+		reads[k] = make([][]byte, readsDistinct)
+		number := uint64(1)
+		for i := range reads[k] {
+			for range requestsPerRead {
+				reads[k][i] = wire.AppendFrame(reads[k][i], &wire.Frame{Kind: wire.KindRequest,
+					Operation: model.OperationCreateTransfers, Session: session, Number: number},
+					make([]byte, model.TransferSize))
+				number++
+			}
+		}
+	}
+	written := 0
+	for _, c := range conns {
+		written -= c.bytesWritten
+	}
+	b.ReportAllocs()
+	rounds := 0
+	for b.Loop() {
+		for k, c := range conns {
+			c.inbound = reads[k][rounds%readsDistinct]
+			c.inboundLeft = len(c.inbound)
+			if handler.OnTraffic(c) != gnet.None {
+				b.Fatal("request refused")
+			}
 		}
 		answering.deliver()
-		requests++
+		rounds++
 	}
-	want := requests * (wire.HeaderSize + model.EventResultSize)
-	if got := c.bytesWritten - written; got != want {
-		b.Fatalf("%d reply bytes written for %d requests, want %d", got, requests, want)
+	for _, c := range conns {
+		written += c.bytesWritten
+	}
+	requests := rounds * connectionCount * requestsPerRead
+	if want := requests * (wire.HeaderSize + model.EventResultSize); written != want {
+		b.Fatalf("%d reply bytes written for %d requests, want %d", written, requests, want)
 	}
 	b.ReportMetric(float64(requests)/b.Elapsed().Seconds(), "requests/s")
 }
