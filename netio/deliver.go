@@ -99,6 +99,11 @@ func (s *Server) send(conn *connection, o *outbound) {
 	if !s.admit(conn, o, s.now()) {
 		return
 	}
+	s.lendOne(conn, o)
+}
+
+// lendOne lends o, admitted, to conn's loop alone (lendTo). It takes ownership of o.
+func (s *Server) lendOne(conn *connection, o *outbound) {
 	s.counters.loopTasks.Add(1)
 	if err := lendTo(conn, o.written); err != nil {
 		conn.queuedBytes.Add(-int64(len(o.buffer))) // The engine is stopping: the callback never runs.
@@ -287,9 +292,7 @@ func (s *Server) flush(d *deliverScratch) {
 		}
 		batches.delivery.rest = append(batches.delivery.rest, o)
 	}
-	if hook := testHookDeliveryAdmitted.Load(); hook != nil {
-		(*hook)()
-	}
+	deliveryAdmitted()
 	s.lend(d.loops)
 	d.loops = d.loops[:0]
 	if len(d.batches) > deliverBatchesScannedMax {
@@ -299,16 +302,55 @@ func (s *Server) flush(d *deliverScratch) {
 	s.scratch.Put(d)
 }
 
-// testHookDeliveryAdmitted, when set by a test, runs in flush once every connection's
-// frames are admitted and before any is lent to its loop: a close claimed meanwhile queues
-// its error frame ahead of them. One atomic load per Deliver or DeliverReports call.
+// testHookDeliveryAdmitted, when set by a test, runs in flush (or flushOne) once every
+// connection's frames are admitted and before any is lent to its loop: a close claimed
+// meanwhile queues its error frame ahead of them. One atomic load per Deliver or
+// DeliverReports call.
 var testHookDeliveryAdmitted atomic.Pointer[func()]
+
+// deliveryAdmitted runs testHookDeliveryAdmitted if a test has set it.
+func deliveryAdmitted() {
+	if hook := testHookDeliveryAdmitted.Load(); hook != nil {
+		(*hook)()
+	}
+}
+
+// flushOne sends the one batch of a Deliver call whose replies all go to one connection,
+// as flush would (admitted, then lent with one loop task), without a deliverScratch.
+func (s *Server) flushOne(o *outbound) {
+	admitted := o != nil && s.admit(o.conn, o, s.now())
+	deliveryAdmitted()
+	if admitted {
+		s.lendOne(o.conn, o)
+	}
+}
+
+// batchOf returns conn's batch in one Deliver call: the call's first connection's batch
+// is kept in *first, without a scratch, until a second connection has replies; then
+// *scratch is taken from its pool and holds both and every later one. A lone caller's
+// reply (a call to one connection) then costs no scratch pool round trip.
+func (s *Server) batchOf(scratch **deliverScratch, first **outbound,
+	conn *connection) *outbound {
+	if *scratch == nil {
+		switch {
+		case *first == nil:
+			*first = s.takeOutbound(conn)
+			return *first
+		case (*first).conn == conn:
+			return *first
+		}
+		*scratch = s.scratch.Get().(*deliverScratch)
+		(*scratch).batches = append((*scratch).batches, *first)
+	}
+	return (*scratch).batchFor(s, conn)
+}
 
 // Deliver implements backend.Replier. It is called from a shard's goroutine with replies in
 // release order; bodies are copied before it returns. Replies for connections that have
 // closed are dropped: the client resends after reconnecting and gets the cached answer.
 func (s *Server) Deliver(replies []backend.Reply) {
-	scratch := s.scratch.Get().(*deliverScratch)
+	var scratch *deliverScratch // Taken once a second connection has replies (batchOf).
+	var first *outbound         // The first connection's batch.
 	dropped := 0
 	// Replies come in runs to one connection (the ring holds requests in the order the
 	// event loop read them, up to a read's worth from one connection in a row), so the
@@ -343,12 +385,16 @@ func (s *Server) Deliver(replies []backend.Reply) {
 			body = s.redirect(reply.Status)
 		}
 		if batch == nil {
-			batch = scratch.batchFor(s, conn)
+			batch = s.batchOf(&scratch, &first, conn)
 		}
 		batch.appendFrame(&frame, body)
 	}
 	s.counters.repliesSent.Add(uint64(len(replies) - dropped))
 	s.counters.repliesDropped.Add(uint64(dropped))
-	s.flush(scratch)
+	if scratch != nil {
+		s.flush(scratch)
+	} else {
+		s.flushOne(first)
+	}
 	s.requestsDone(len(replies))
 }
