@@ -96,9 +96,14 @@ func (s *Server) recycle(o *outbound) {
 // send lends o's frames to the connection's loop with one task (lendTo). send takes
 // ownership of o.
 func (s *Server) send(conn *connection, o *outbound) {
-	if !s.admit(conn, o) {
+	if !s.admit(conn, o, s.now()) {
 		return
 	}
+	s.lendOne(conn, o)
+}
+
+// lendOne lends o, admitted, to conn's loop alone (lendTo). It takes ownership of o.
+func (s *Server) lendOne(conn *connection, o *outbound) {
 	s.counters.loopTasks.Add(1)
 	if err := lendTo(conn, o.written); err != nil {
 		conn.queuedBytes.Add(-int64(len(o.buffer))) // The engine is stopping: the callback never runs.
@@ -110,8 +115,9 @@ func (s *Server) send(conn *connection, o *outbound) {
 // there is nothing to send or conn is gone or would exceed its bound. Bytes already
 // lent and not yet written plus these must stay within OutboundBytesMax (the loop's own
 // check in afterWrite covers what the socket has not taken); beyond it the connection is
-// a slow consumer and is closed.
-func (s *Server) admit(conn *connection, o *outbound) bool {
+// a slow consumer and is closed. now is the connection clock's reading (s.now) to record
+// as conn's last bytes queued.
+func (s *Server) admit(conn *connection, o *outbound, now int64) bool {
 	length := int64(len(o.buffer))
 	if length == 0 || !conn.active.Load() {
 		s.recycle(o)
@@ -123,14 +129,15 @@ func (s *Server) admit(conn *connection, o *outbound) bool {
 		s.recycle(o)
 		return false
 	}
-	conn.sent.Store(s.now())
+	conn.sent.Store(now)
 	s.counters.bytesQueued.Add(uint64(length))
 	return true
 }
 
 // loopDelivery carries one Deliver (or DeliverReports) call's frames for every
-// connection of one event loop in one loop task: the task lent for the first
-// connection's buffer (lendTo), whose callback (on the loop) writes it and the others'.
+// connection of one event loop in one loop task, when two or more of the loop's
+// connections have frames (loopBatches): the task lent for the first connection's buffer
+// (lendTo), whose callback (on the loop) writes it and the others'.
 // One task per connection woke the loop through gnet's eventfd again whenever the loop
 // had drained its task queue before the next one came (under 32 connections x 16
 // one-transfer requests, ~5 eventfd writes per released entry, each one more epoll round
@@ -175,88 +182,175 @@ func (s *Server) recycleDelivery(d *loopDelivery) {
 	s.deliveries.Put(d)
 }
 
-// lend hands every delivery of deliveries to its loop, one task each (lendTo).
-func (s *Server) lend(deliveries []*loopDelivery) {
-	for _, d := range deliveries {
+// loopBatches is one event loop's admitted buffers of one flush: the carrier, first, and
+// the loop's delivery once a second connection of the loop has frames (nil until then:
+// a loop with one connection's buffer is lent that buffer alone, as send lends it, whose
+// callback does what the delivery's would with nothing after the carrier, without a
+// loopDelivery's pool round trip).
+type loopBatches struct {
+	loop     gnet.EventLoop
+	carrier  *outbound
+	delivery *loopDelivery
+}
+
+// lend hands every loop's buffers to the loop, one task each (lendTo), and clears
+// loops' entries.
+func (s *Server) lend(loops []loopBatches) {
+	for i := range loops {
+		carrier, d := loops[i].carrier, loops[i].delivery
+		loops[i] = loopBatches{}
 		s.counters.loopTasks.Add(1)
-		conn := d.carrier.conn
-		if err := lendTo(conn, d.written); err != nil {
+		conn := carrier.conn
+		callback := carrier.written
+		if d != nil {
+			callback = d.written
+		}
+		if err := lendTo(conn, callback); err != nil {
 			// The engine is stopping: the callback never runs.
-			conn.queuedBytes.Add(-int64(len(d.carrier.buffer)))
-			s.recycle(d.carrier)
-			for i, o := range d.rest {
+			conn.queuedBytes.Add(-int64(len(carrier.buffer)))
+			s.recycle(carrier)
+			if d == nil {
+				continue
+			}
+			for j, o := range d.rest {
 				o.conn.queuedBytes.Add(-int64(len(o.buffer)))
 				s.recycle(o)
-				d.rest[i] = nil
+				d.rest[j] = nil
 			}
 			s.recycleDelivery(d)
 		}
 	}
 }
 
+// deliverBatchesScannedMax is how many connections' batches a deliverScratch finds by
+// comparing each (batchFor) before it indexes them in its map: a call to a few
+// connections (one client's reply at low load) then pays no map insert and no map clear
+// (whose reseeding of the hash cost ~120 instructions per call), and a call to many finds
+// each in constant time. Lookups are once per run of one connection's replies.
+const deliverBatchesScannedMax = 8
+
 // deliverScratch groups one Deliver call's frames by connection, so that each
 // connection gets one write per call.
 type deliverScratch struct {
-	batches    []*outbound
-	index      map[uint64]int  // Connection id → index in batches.
-	deliveries []*loopDelivery // One per event loop among the batches' connections.
+	batches []*outbound
+	// index maps a connection id to its index in batches, filled only once batches
+	// holds more than deliverBatchesScannedMax.
+	index map[uint64]int
+	loops []loopBatches // One per event loop among the batches' connections.
 }
 
 func (d *deliverScratch) batchFor(s *Server, conn *connection) *outbound {
-	if i, ok := d.index[conn.id]; ok {
+	if len(d.batches) <= deliverBatchesScannedMax {
+		for _, o := range d.batches {
+			if o.conn == conn {
+				return o
+			}
+		}
+	} else if i, ok := d.index[conn.id]; ok {
 		return d.batches[i]
 	}
 	o := s.takeOutbound(conn)
-	d.index[conn.id] = len(d.batches)
 	d.batches = append(d.batches, o)
+	switch {
+	case len(d.batches) == deliverBatchesScannedMax+1:
+		for i, batch := range d.batches {
+			d.index[batch.conn.id] = i
+		}
+	case len(d.batches) > deliverBatchesScannedMax+1:
+		d.index[conn.id] = len(d.batches) - 1
+	}
 	return o
 }
 
-// flush sends every batch, one loop task per event loop (loopDelivery), and returns the
+// flush sends every batch, one loop task per event loop (loopBatches), and returns the
 // scratch to its pool.
 func (s *Server) flush(d *deliverScratch) {
+	var now int64
+	if len(d.batches) > 0 {
+		now = s.now() // One clock reading for every connection's last bytes queued.
+	}
 	for i, o := range d.batches {
 		d.batches[i] = nil
-		if !s.admit(o.conn, o) {
+		if !s.admit(o.conn, o, now) {
 			continue
 		}
 		loop := o.conn.conn.EventLoop()
-		var delivery *loopDelivery
-		for _, candidate := range d.deliveries {
-			if candidate.loop == loop {
-				delivery = candidate
+		var batches *loopBatches
+		for j := range d.loops {
+			if d.loops[j].loop == loop {
+				batches = &d.loops[j]
 				break
 			}
 		}
-		if delivery == nil {
-			delivery = s.deliveries.Get().(*loopDelivery)
-			delivery.loop, delivery.carrier = loop, o
-			d.deliveries = append(d.deliveries, delivery)
+		if batches == nil {
+			d.loops = append(d.loops, loopBatches{loop: loop, carrier: o})
 			continue
 		}
-		delivery.rest = append(delivery.rest, o)
+		if batches.delivery == nil {
+			batches.delivery = s.deliveries.Get().(*loopDelivery)
+			batches.delivery.loop, batches.delivery.carrier = loop, batches.carrier
+		}
+		batches.delivery.rest = append(batches.delivery.rest, o)
 	}
-	if hook := testHookDeliveryAdmitted.Load(); hook != nil {
-		(*hook)()
+	deliveryAdmitted()
+	s.lend(d.loops)
+	d.loops = d.loops[:0]
+	if len(d.batches) > deliverBatchesScannedMax {
+		clear(d.index)
 	}
-	s.lend(d.deliveries)
-	clear(d.deliveries)
-	d.deliveries = d.deliveries[:0]
 	d.batches = d.batches[:0]
-	clear(d.index)
 	s.scratch.Put(d)
 }
 
-// testHookDeliveryAdmitted, when set by a test, runs in flush once every connection's
-// frames are admitted and before any is lent to its loop: a close claimed meanwhile queues
-// its error frame ahead of them. One atomic load per Deliver or DeliverReports call.
+// testHookDeliveryAdmitted, when set by a test, runs in flush (or flushOne) once every
+// connection's frames are admitted and before any is lent to its loop: a close claimed
+// meanwhile queues its error frame ahead of them. One atomic load per Deliver or
+// DeliverReports call.
 var testHookDeliveryAdmitted atomic.Pointer[func()]
+
+// deliveryAdmitted runs testHookDeliveryAdmitted if a test has set it.
+func deliveryAdmitted() {
+	if hook := testHookDeliveryAdmitted.Load(); hook != nil {
+		(*hook)()
+	}
+}
+
+// flushOne sends the one batch of a Deliver call whose replies all go to one connection,
+// as flush would (admitted, then lent with one loop task), without a deliverScratch.
+func (s *Server) flushOne(o *outbound) {
+	admitted := o != nil && s.admit(o.conn, o, s.now())
+	deliveryAdmitted()
+	if admitted {
+		s.lendOne(o.conn, o)
+	}
+}
+
+// batchOf returns conn's batch in one Deliver call: the call's first connection's batch
+// is kept in *first, without a scratch, until a second connection has replies; then
+// *scratch is taken from its pool and holds both and every later one. A lone caller's
+// reply (a call to one connection) then costs no scratch pool round trip.
+func (s *Server) batchOf(scratch **deliverScratch, first **outbound,
+	conn *connection) *outbound {
+	if *scratch == nil {
+		switch {
+		case *first == nil:
+			*first = s.takeOutbound(conn)
+			return *first
+		case (*first).conn == conn:
+			return *first
+		}
+		*scratch = s.scratch.Get().(*deliverScratch)
+		(*scratch).batches = append((*scratch).batches, *first)
+	}
+	return (*scratch).batchFor(s, conn)
+}
 
 // Deliver implements backend.Replier. It is called from a shard's goroutine with replies in
 // release order; bodies are copied before it returns. Replies for connections that have
 // closed are dropped: the client resends after reconnecting and gets the cached answer.
 func (s *Server) Deliver(replies []backend.Reply) {
-	scratch := s.scratch.Get().(*deliverScratch)
+	var scratch *deliverScratch // Taken once a second connection has replies (batchOf).
+	var first *outbound         // The first connection's batch.
 	dropped := 0
 	// Replies come in runs to one connection (the ring holds requests in the order the
 	// event loop read them, up to a read's worth from one connection in a row), so the
@@ -291,12 +385,16 @@ func (s *Server) Deliver(replies []backend.Reply) {
 			body = s.redirect(reply.Status)
 		}
 		if batch == nil {
-			batch = scratch.batchFor(s, conn)
+			batch = s.batchOf(&scratch, &first, conn)
 		}
 		batch.appendFrame(&frame, body)
 	}
 	s.counters.repliesSent.Add(uint64(len(replies) - dropped))
 	s.counters.repliesDropped.Add(uint64(dropped))
-	s.flush(scratch)
+	if scratch != nil {
+		s.flush(scratch)
+	} else {
+		s.flushOne(first)
+	}
 	s.requestsDone(len(replies))
 }
