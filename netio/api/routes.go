@@ -12,7 +12,6 @@ import (
 
 	"sequent/core/model"
 	"sequent/netio"
-	"sequent/netio/httppath"
 )
 
 // route is one endpoint: method, path pattern ("{id}" matches one path segment), the
@@ -63,15 +62,19 @@ var routeSegments = func() [][]string {
 	return segments
 }()
 
-// match finds the route of a method and path (as sent, read by httppath.Segments as RFC
-// 3986 reads it: ".", ".." and empty segments, which no route has, match nothing, and
-// "%2F" stays inside its segment; TestHunt49bPathIsRoutedAsSent): the route and its
-// parameters, or the status that refuses it (404 no such path, 405 no such method on it).
+// match finds the route of a method and path as sent (httppath.AsSent), split at its
+// slashes and nothing decoded or resolved: the route and its parameters, or the status
+// that refuses it (404 no such path, 405 no such method on it). A route's fixed words
+// must be sent byte for byte, so "/v1/%61ccounts/1", "/v1/transfers/5/%70ost" and
+// "/v1/accounts%2Flookup" are no route, as a proxy or firewall rule matching the raw path
+// reads them ("path_beg /v1/transfers/", a rule on "/post"): decoding each segment first
+// served them (TestAPIEscape50PathIsMatchedAsSent). ".", ".." and empty segments, which
+// no route has, match nothing (TestHunt49bPathIsRoutedAsSent). An {id} segment is taken
+// as sent: an id is decimal or 0x hexadecimal, never needs an escape, and one with an
+// escape ("%31") is refused by the handler's parse as any other id that is not a number
+// (400 bad_request; 405 for a method its route does not take).
 func match(method, path string) (*route, []string, int) {
-	pathParts, ok := httppath.Segments(path)
-	if !ok {
-		return nil, nil, fasthttp.StatusNotFound
-	}
+	pathParts := strings.Split(path, "/")
 	pathFound := false
 	for i := range routes {
 		parameters, ok := matchSegments(routeSegments[i], pathParts)
@@ -89,18 +92,14 @@ func match(method, path string) (*route, []string, int) {
 	return nil, nil, fasthttp.StatusNotFound
 }
 
-// matchPattern matches a path (as sent: httppath.Segments) against a pattern segment by
-// segment.
+// matchPattern matches a path as sent against a pattern segment by segment (match).
 func matchPattern(pattern, path string) ([]string, bool) {
-	pathParts, ok := httppath.Segments(path)
-	if !ok {
-		return nil, false
-	}
-	return matchSegments(strings.Split(pattern, "/"), pathParts)
+	return matchSegments(strings.Split(pattern, "/"), strings.Split(path, "/"))
 }
 
 // matchSegments matches a split path against a split pattern: "{…}" takes any
-// non-empty segment (returned in order), any other segment must be equal.
+// non-empty segment as sent (returned in order), any other segment must be equal byte
+// for byte.
 func matchSegments(patternParts, pathParts []string) ([]string, bool) {
 	if len(patternParts) != len(pathParts) {
 		return nil, false

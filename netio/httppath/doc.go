@@ -13,15 +13,16 @@
 // that route for each. One request then had two meanings: a proxy that refuses
 // "/v1/admin/" let it through, and the log named another path than the one served.
 //
-// Routing by the path as sent (AsSent) closes that. The JSON API splits it at its
-// slashes, then decodes each segment (Segments; "%31" is "1", "%2F" stays inside its
-// segment), so "." and ".." and empty segments are segments like any other, which no
-// route has, and matches the segments against its patterns. The operators' port, whose
-// routes are fixed paths without a character that needs an escape, compares the path as
-// sent byte for byte: a path with any escape is no route there, so that a proxy that
-// matches the raw path and one that decodes it first both see the path it routes, or one
-// it does not serve ("/v1/%61dmin/snapshot").
+// Routing by the path as sent (AsSent) closes that. Neither server decodes anything in
+// it: the JSON API splits it at its slashes and matches each segment byte for byte with
+// its patterns (an {id} segment is the id as sent: "%31" is no number), and the
+// operators' port compares the whole path byte for byte with its fixed routes. ".", ".."
+// and empty segments are segments like any other, which no route has, and a route's
+// fixed words must be sent as they are written: "/v1/%61dmin/snapshot" or
+// "/v1/transfers/5/%70ost" is no route, so that a proxy that matches the raw path and
+// one that decodes it first both see the path the server routes, or one it does not
+// serve. No route of either server has a character that needs an escape.
 //
-// Nothing here allocates for a path without percent-escapes beyond the string itself;
-// neither server's routing is on the binary protocol's hot path.
+// Nothing here allocates beyond the path's string; neither server's routing is on the
+// binary protocol's hot path.
 package httppath

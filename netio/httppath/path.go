@@ -2,16 +2,15 @@ package httppath
 
 import (
 	"bytes"
-	"net/url"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 )
 
 // AsSent returns the request's path exactly as sent, without its query: within the
 // request URI, so the bytes a signature over the request line covers. For routing (the
-// JSON API through Segments; the operators' port compares it byte for byte with its
-// fixed routes) and for logs. It reads the request line only, never fasthttp's parse.
+// JSON API splits it at its slashes and matches each segment byte for byte with its
+// patterns; the operators' port compares it byte for byte with its fixed routes) and
+// for logs. It reads the request line only, never fasthttp's parse.
 //
 // A target that starts with "/" is origin-form (RFC 9112): all of it up to "?" is the
 // path, "//x/v1/status" included. fasthttp reads such a target, on a request without a
@@ -44,23 +43,4 @@ func AsSent(ctx *fasthttp.RequestCtx) string {
 		target = target[:end]
 	}
 	return string(target)
-}
-
-// Segments splits a path as sent at its slashes and then decodes each segment's
-// percent-escapes, as RFC 3986 reads a path: "%31" is "1", while "%2F" stays inside its
-// segment, and ".", ".." and empty segments are kept as they are. ok is false when an
-// escape is malformed.
-func Segments(path string) (segments []string, ok bool) {
-	segments = strings.Split(path, "/")
-	for i, segment := range segments {
-		if strings.IndexByte(segment, '%') < 0 {
-			continue
-		}
-		decoded, err := url.PathUnescape(segment)
-		if err != nil {
-			return nil, false
-		}
-		segments[i] = decoded
-	}
-	return segments, true
 }

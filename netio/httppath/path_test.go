@@ -1,7 +1,6 @@
 package httppath
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -35,25 +34,6 @@ func TestAsSentIsNotNormalized(t *testing.T) {
 		if got := string(ctx.Path()); got != c.normalized {
 			t.Errorf("%s: fasthttp's Path %q, want %q (the difference this package is for)",
 				c.target, got, c.normalized)
-		}
-	}
-}
-
-func TestSegments(t *testing.T) {
-	for _, c := range []struct {
-		path string
-		want []string
-	}{
-		{"/v1/accounts/%31", []string{"", "v1", "accounts", "1"}},
-		{"/v1/transfers/5%2Fpost", []string{"", "v1", "transfers", "5/post"}},
-		{"/v1//x/../y/./", []string{"", "v1", "", "x", "..", "y", ".", ""}},
-		{"/a/%2e%2E", []string{"", "a", ".."}},
-		{"/a/%zz", nil},
-		{"/a/%2", nil},
-	} {
-		got, ok := Segments(c.path)
-		if ok != (c.want != nil) || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("Segments(%q) = %q, %v; want %q", c.path, got, ok, c.want)
 		}
 	}
 }

@@ -354,11 +354,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // and repeated slashes, so "/v1/admin%2Fsnapshot" or "//v1/admin/snapshot" — another
 // path to a proxy refusing "/v1/admin/", to its logs and to the refusal log here — ran
 // the snapshot action (TestOpsRaw50PathIsRoutedAsSent). Decoding each segment (as the
-// JSON API does for its {id}s) still ran it for "/v1/%61dmin/snapshot", which a proxy
-// matching the raw path ("path_beg /v1/admin/") does not refuse; no route here has a
-// character that needs an escape, so a path with one is no route: a proxy that decodes
-// sees the route and refuses it, one that does not passes a path this port does not
-// serve (TestReview50EscapedRouteIsNotARoute).
+// JSON API then did) still ran it for "/v1/%61dmin/snapshot", which a proxy matching
+// the raw path ("path_beg /v1/admin/") does not refuse; no route here has a character
+// that needs an escape, so a path with one is no route: a proxy that decodes sees the
+// route and refuses it, one that does not passes a path this port does not serve
+// (TestReview50EscapedRouteIsNotARoute).
 func routeOf(sent string) string {
 	if strings.IndexByte(sent, '%') >= 0 {
 		return ""
