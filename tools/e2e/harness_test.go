@@ -148,6 +148,59 @@ func (s *server) kill() {
 	<-s.exited
 }
 
+// pause stops the process with SIGSTOP and returns once every one of its threads is
+// stopped. kill(2) returns as soon as the signal is queued: the kernel wakes one thread
+// to take it, which then asks the others to stop, and on a loaded machine the others go
+// on running meanwhile. A sync standby SIGSTOPped that way still acknowledged the write
+// sent right after the signal, and its primary released it (CI, session 50:
+// TestReviewsg48StandbyBackAfterTheSagaTimeout). It reads /proc (Linux).
+func (s *server) pause() {
+	s.t.Helper()
+	s.signal(syscall.SIGSTOP)
+	s.waitStopped()
+}
+
+// waitStopped waits, bounded by hangGuard, until every thread of the process is in the
+// stopped state.
+func (s *server) waitStopped() {
+	s.t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for !everyThreadStopped(s.command.Process.Pid) {
+		select {
+		case <-s.exited:
+			s.t.Fatalf("the process ended instead of stopping:\n%s", s.output.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("process %d not stopped %v after SIGSTOP", s.command.Process.Pid,
+				hangGuard)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// everyThreadStopped reports whether every thread of process pid is in state T (stopped
+// by a signal), read from /proc/pid/task/*/stat.
+func everyThreadStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// "pid (command) state ...": the command may hold spaces and parentheses, so the
+		// state is found after the last ')'.
+		end := strings.LastIndexByte(string(stat), ')')
+		if end < 0 || end+2 >= len(stat) || stat[end+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
 // stop sends SIGTERM (a clean shutdown) and waits, bounded.
 func (s *server) stop() {
 	s.t.Helper()

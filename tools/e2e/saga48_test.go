@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -68,12 +67,10 @@ func saga48Restart(t *testing.T, standbyLate bool) {
 	// Quiet first: every op of both shards durable, released and the same on two reads an
 	// outbox poll apart, so that the router's first watermarks (saga_forget, written once
 	// at its first polls) are behind us and the next op of shard 0 is step 1.
-	var before saga48ShardOps
 	eventually(t, "both shards quiet", func() bool {
 		first, ok := saga48Ops(t, p.primary.http)
 		time.Sleep(300 * time.Millisecond)
 		second, again := saga48Ops(t, p.primary.http)
-		before = second
 		return ok && again && first.Shards[0] == second.Shards[0] &&
 			first.Shards[1] == second.Shards[1] &&
 			second.Shards[0].DurableOp == second.Shards[0].ReleasedOp &&
@@ -82,7 +79,19 @@ func saga48Restart(t *testing.T, standbyLate bool) {
 	debit, credit := w.accounts[0][0], w.accounts[1][0]
 	transfer := h47Event{kind: h47Plain, id: 4_811_001, debit: debit, credit: credit,
 		amount: 7, crossShard: true}
-	p.standby.process.signal(syscall.SIGSTOP)
+	// Every thread of the standby stopped before anything is sent: it acknowledges
+	// nothing written from now on. The baseline is read after the stop, stable on two
+	// reads an outbox poll apart: an acknowledgement the standby sent before it stopped
+	// may reach the primary later, and anything shard 0 wrote meanwhile is in it.
+	p.standby.process.pause()
+	var before saga48ShardOps
+	eventually(t, "shard 0 still with the standby stopped", func() bool {
+		first, ok := saga48Ops(t, p.primary.http)
+		time.Sleep(300 * time.Millisecond)
+		second, again := saga48Ops(t, p.primary.http)
+		before = second
+		return ok && again && first.Shards[0] == second.Shards[0]
+	})
 	c.next++
 	number := c.next
 	request := &h47Request{number: number, events: []h47Event{transfer},
@@ -91,8 +100,11 @@ func saga48Restart(t *testing.T, standbyLate bool) {
 		c.session, number, request.body)); err != nil {
 		t.Fatal(err)
 	}
-	// Step 1 is on the debit shard's disk once its durable op passes what it was; the
-	// standby acknowledges nothing, so nothing of it is released.
+	// Step 1 is on the debit shard's disk once its durable op passes the baseline: with
+	// the node quiet and the standby stopped, nothing else writes to shard 0 (no pulse
+	// is due, and its outbox poll, which would list step 1, is answered only once step 1
+	// is released). Had another entry passed it, the resend below would be applied as
+	// new and fail the test. The standby acknowledges nothing, so nothing is released.
 	eventually(t, "step 1 durable on the debit shard", func() bool {
 		s, ok := saga48Ops(t, p.primary.http)
 		return ok && s.Shards[0].DurableOp > before.Shards[0].DurableOp
