@@ -40,3 +40,64 @@ func TestReview50ConsumerStatsCountsTheBatchBeingPublished(t *testing.T) {
 			"want 1", stats.HandledOp, stats.Buffered)
 	}
 }
+
+// TestReview50HandledOpNeverPassesWhatWasConsumed (review of 0d0f4364: is lostUntil
+// always at or past every op of the batch, whatever Consume does between two takes?):
+// Consume runs on its own goroutine with a queue of 3 updates and ops of 0 to 4 updates
+// (an op of 4 overflows it whatever the scheduling; every other entry has two ops),
+// while the publisher publishes in a loop. Each publish's HandledOp never goes down and
+// never passes the last op consumed, and once everything is consumed and published it
+// is the last op that had an update (the dropped ones included). Passes (evidence, not
+// a finding).
+func TestReview50HandledOpNeverPassesWhatWasConsumed(t *testing.T) {
+	m := newMarketData(nil, MarketDataConfig{QueueUpdatesMax: 3, HistoryUpdatesMax: 64}, 0)
+	const entries = 20000
+	done := make(chan uint64, 1) // A failed check leaves no goroutine blocked.
+	go func() {
+		op, lastWithUpdate := uint64(0), uint64(0)
+		for entry := range entries {
+			var buffer event.Buffer
+			first := op + 1
+			for range 1 + entry%2 { // One or two ops per entry.
+				op++
+				buffer.BeginOp(op)
+				for range (entry + int(op)) % 5 {
+					buffer.AppendMarketData(&model.MarketDataUpdate{Instrument: 5, Op: op})
+					lastWithUpdate = op
+				}
+			}
+			m.Consume(&backend.Ready{FirstOp: first, LastOp: op, Events: &buffer})
+		}
+		done <- lastWithUpdate
+	}()
+	previous := uint64(0)
+	check := func() {
+		m.mutex.Lock()
+		consumed := m.consumedOp
+		m.mutex.Unlock()
+		m.publish()
+		handled := m.handledOp.Load()
+		m.mutex.Lock()
+		consumedAfter := m.consumedOp
+		m.mutex.Unlock()
+		if handled < previous || handled > consumedAfter {
+			t.Fatalf("handled op %d after %d (consumed %d then %d)", handled, previous,
+				consumed, consumedAfter)
+		}
+		previous = handled
+	}
+	var last uint64
+	for waiting := true; waiting; {
+		select {
+		case last = <-done:
+			waiting = false
+		default:
+			check()
+		}
+	}
+	check()
+	if stats := m.stats(); stats.HandledOp != last || stats.FellBehind == 0 {
+		t.Fatalf("at the end: handled op %d, %d overflows; want %d and some",
+			stats.HandledOp, stats.FellBehind, last)
+	}
+}
