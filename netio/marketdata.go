@@ -596,9 +596,9 @@ func hold(s *marketDataSubscriber, instrument, channels uint32) {
 //     consumedOp to the entry's last op first, under the same mutex; Consume runs in log
 //     order, so consumedOp never goes down: every op read is <= consumedOp;
 //   - a live_from_op this node gave is max(handledOp+1, history.fromOp): handledOp is
-//     the op of an update taken from the queue (<= consumedOp), and history.fromOp is
-//     StartOp (consumedOp's first value + 1), an evicted update's op + 1, or a lost
-//     update's op + 1 (both <= consumedOp + 1);
+//     the op of an update taken from the queue or dropped in a loss (<= consumedOp),
+//     and history.fromOp is StartOp (consumedOp's first value + 1), an evicted update's
+//     op + 1, or a lost update's op + 1 (both <= consumedOp + 1);
 //   - after a restart of that node, consumedOp starts at the recovered log's last op
 //     (StartOp - 1), and every op it published before was released, so durable in that
 //     log: the same bounds hold (and a from_op below StartOp is a gap anyway, sinceOp).
