@@ -49,6 +49,7 @@ type marketData struct {
 	lostFromOp  uint64                   // First op whose updates were dropped.
 	lostUntilOp uint64                   // Last op whose updates were dropped.
 	consumedOp  uint64                   // Last op handed to Consume (pastLog reads it).
+	taken       bool                     // Updates or a loss taken, not yet in handledOp.
 
 	wake     chan struct{}        // Capacity 1: the queue has updates.
 	commands chan marketDataOrder // Subscriptions from the event loops.
@@ -244,7 +245,10 @@ func (m *marketData) Consume(ready *backend.Ready) {
 func (m *marketData) ConsumerStats() backend.ConsumerStats {
 	m.mutex.Lock()
 	buffered := len(m.queue)
-	idle := buffered == 0 && !m.lost
+	// Idle: nothing queued, lost, or taken by the publisher and still being fanned out
+	// (handledOp counts a batch only once it is out: TestReview50ConsumerStatsCounts-
+	// TheBatchBeingPublished).
+	idle := buffered == 0 && !m.lost && !m.taken
 	consumed := m.consumedOp
 	m.mutex.Unlock()
 	handled := m.handledOp.Load()
@@ -335,6 +339,7 @@ func (m *marketData) take() (batch []model.MarketDataUpdate, lost bool, lostFrom
 	batch, m.queue, m.spare = m.queue, m.spare[:0], nil
 	lost, lostFrom, lostUntil = m.lost, m.lostFromOp, m.lostUntilOp
 	m.lost = false
+	m.taken = len(batch) > 0 || lost // ConsumerStats: not idle until publish counts them.
 	return batch, lost, lostFrom, lostUntil
 }
 
@@ -364,6 +369,7 @@ func (m *marketData) publish() {
 		m.handledOp.Store(batch[len(batch)-1].Op)
 	}
 	m.mutex.Lock()
+	m.taken = false
 	if m.spare == nil {
 		m.spare = batch[:0]
 	}
@@ -590,9 +596,9 @@ func hold(s *marketDataSubscriber, instrument, channels uint32) {
 //     consumedOp to the entry's last op first, under the same mutex; Consume runs in log
 //     order, so consumedOp never goes down: every op read is <= consumedOp;
 //   - a live_from_op this node gave is max(handledOp+1, history.fromOp): handledOp is
-//     the op of an update taken from the queue (<= consumedOp), and history.fromOp is
-//     StartOp (consumedOp's first value + 1), an evicted update's op + 1, or a lost
-//     update's op + 1 (both <= consumedOp + 1);
+//     the op of an update taken from the queue or dropped in a loss (<= consumedOp),
+//     and history.fromOp is StartOp (consumedOp's first value + 1), an evicted update's
+//     op + 1, or a lost update's op + 1 (both <= consumedOp + 1);
 //   - after a restart of that node, consumedOp starts at the recovered log's last op
 //     (StartOp - 1), and every op it published before was released, so durable in that
 //     log: the same bounds hold (and a from_op below StartOp is a gap anyway, sinceOp).

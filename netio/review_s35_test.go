@@ -154,6 +154,13 @@ func TestLoginStalledPastTheSilenceTimeoutIsNotSilent(t *testing.T) {
 // cancel-on-disconnect, under a live client): the ticker only lends the loop the check,
 // which looks at the socket as well as at the last read.
 func TestStalledLoopDoesNotCloseConnectionsThatSpoke(t *testing.T) {
+	stalledLoopDoesNotCloseConnectionsThatSpoke(t, 0)
+}
+
+// stalledLoopDoesNotCloseConnectionsThatSpoke is the test above, its goroutine held for
+// held (as on a loaded machine) once X is logged in: X goes on speaking from then on, as
+// a live client does (TestReview50StalledLoopTestOutlivesItsGoroutineHeld).
+func stalledLoopDoesNotCloseConnectionsThatSpoke(t *testing.T, held time.Duration) {
 	admission := newParkingAdmission()
 	const silence = time.Second
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
@@ -186,6 +193,10 @@ func TestStalledLoopDoesNotCloseConnectionsThatSpoke(t *testing.T) {
 	if frame := x.next(); frame.Kind != wire.KindLoginAccepted {
 		t.Fatalf("X's login: got %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
 	}
+	// X, logged in, speaks too: silent, it would be closed (rightly) once this goroutine
+	// was held past the timeout before it read the count of timeouts below.
+	defer keepSpeaking(x, silence/6)()
+	time.Sleep(held)
 	p.write(requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1)))
 	if frame := p.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
 		t.Fatalf("P after the stall: got %s (%s), want the reply to request 1", frame.Kind,
