@@ -654,10 +654,10 @@ func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
 	if reference.IsZero() {
 		reference = model.U128(r.Until)
 	}
-	next, nextVoid := b.FirstID, b.FirstID
+	settled, voids := uint64(0), uint64(0) // Settlement ids given, and void ids.
 	for i := range r.Positions {
 		if r.Positions[i].Direction != DirectionFlat {
-			nextVoid = nextVoid.MustAdd(model.U128(1))
+			voids++
 		}
 	}
 	for i := range r.Positions {
@@ -665,8 +665,10 @@ func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
 		if p.Direction == DirectionFlat {
 			continue
 		}
-		id := next
-		next = next.MustAdd(model.U128(1))
+		id, fits := idAfter(b.FirstID, settled)
+		if settled++; !fits {
+			return SettlementPlan{}, errIDsPastTheLast(b.FirstID)
+		}
 		same, stale, problem := r.alreadyBooked(p, b.BookedAfter[p.Ledger])
 		via, ok := b.Via[p.Ledger]
 		switch {
@@ -690,11 +692,14 @@ func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
 		}
 		if len(stale) != 0 {
 			for _, s := range stale {
-				plan.Voids = append(plan.Voids, model.Transfer{ID: nextVoid,
+				id, fits := idAfter(b.FirstID, voids)
+				if voids++; !fits {
+					return SettlementPlan{}, errIDsPastTheLast(b.FirstID)
+				}
+				plan.Voids = append(plan.Voids, model.Transfer{ID: id,
 					PendingID: s.ID, DebitAccountID: s.DebitAccountID,
 					CreditAccountID: s.CreditAccountID, Ledger: s.Ledger,
 					Flags: model.TransferVoidPending})
-				nextVoid = nextVoid.MustAdd(model.U128(1))
 			}
 			continue
 		}
@@ -709,6 +714,19 @@ func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
 		plan.Transfers = append(plan.Transfers, t)
 	}
 	return plan, nil
+}
+
+// idAfter returns first + offset, the id of a booking's settlement or void, and whether
+// it fits below the last id, which no transfer may take (id_must_not_be_int_max): an id
+// past it would wrap (TestReview50SCVoidIDsPastTheLastIDRefuseNotPanic).
+func idAfter(first model.Uint128, offset uint64) (model.Uint128, bool) {
+	id, overflow := first.Add(model.U128(offset))
+	return id, !overflow && !id.IsMax()
+}
+
+func errIDsPastTheLast(first model.Uint128) error {
+	return fmt.Errorf("%w: the ids from %s (a settlement per ledger, then a void per "+
+		"settlement to void first) run past the last id; give a lower one", ErrBooking, first)
 }
 
 // alreadyBooked finds, among the settlements booked on a position's ledger after the
