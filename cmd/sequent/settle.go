@@ -488,7 +488,8 @@ func (b *settleBooking) addVoidsFirst(lines []settlementLineJSON, texts []string
 				ID: void.ID.String(), PendingID: void.PendingID.String(),
 				Status: status.String()})
 			texts[j] += fmt.Sprintf(" (settlement %s's deadline had passed by this "+
-				"machine's clock but not on the ledger's log: void %s sent first, %s)",
+				"machine's clock or the cut-off but not on the ledger's log: void %s sent "+
+				"first, %s)",
 				void.PendingID, void.ID, describeStatus(status))
 		}
 	}
