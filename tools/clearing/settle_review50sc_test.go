@@ -1,6 +1,7 @@
 package clearing
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -31,5 +32,43 @@ func TestReview50SCVoidIDsPastTheLastIDRefuseNotPanic(t *testing.T) {
 		if !errors.Is(err, ErrBooking) {
 			t.Errorf("--settlement-id %s: plan %+v, %v; want ErrBooking", first, plan, err)
 		}
+	}
+}
+
+// TestReview50SCVoidAnswerLostThenRerun: checked fine. The void of settlement 500 is
+// applied but its answer lost (the command fails before booking); the rerun, with another
+// --settlement-id (520), reads 500 voided on the partner's account, voids nothing and
+// books 520 once; 500 cannot be confirmed. And a later run whose --settlement-id falls on
+// the earlier void's id (511) is refused by the ledger (exists_with_different_flags), it
+// books nothing over it.
+func TestReview50SCVoidAnswerLostThenRerun(t *testing.T) {
+	b, report, booking := settlementAheadOfTheLog(t)
+	plan, err := report.PlanSettlements(booking)
+	if err != nil || len(plan.Voids) != 1 {
+		t.Fatalf("plan %+v (%v)", plan, err)
+	}
+	b.at(356*second, plan.Voids[0]) // Applied; the answer never reaches the command.
+
+	rerun := Booking{Via: booking.Via, FirstID: model.U128(520), Code: 7, Timeout: 60}
+	if rerun.BookedAfter, err = SettlementsBookedAfter(context.Background(),
+		MemoryReader{b.ledger}, []model.Uint128{model.U128(50)}, 200*second,
+		371*second); err != nil {
+		t.Fatal(err)
+	}
+	if plan, err = report.PlanSettlements(rerun); err != nil || len(plan.Voids) != 0 ||
+		len(plan.Transfers) != 1 || plan.Transfers[0].ID != model.U128(520) {
+		t.Fatalf("rerun plan %+v (%v): want 520 booked, nothing voided", plan, err)
+	}
+	b.at(357*second, plan.Transfers...)
+	if status := b.answer(358*second, resolve(31, 500, postAll, false)); status !=
+		model.StatusPendingTransferAlreadyVoided {
+		t.Fatalf("the partner confirms 500: %s", status)
+	}
+
+	settlement := plan.Transfers[0]
+	settlement.ID = model.U128(511) // A later run's --settlement-id on the void's id.
+	if status := b.answer(359*second, settlement); status !=
+		model.StatusExistsWithDifferentFlags {
+		t.Fatalf("a settlement on the void's id 511: %s", status)
 	}
 }
