@@ -69,13 +69,15 @@ flight inside the window.
 A settlement's deadline (--timeout-seconds) has passed once an entry read on the
 partner's account is at or after it: the ledger expires it at log time, which may be
 behind this machine's clock. A settlement whose deadline has passed by this machine's
-clock only may still be confirmed, so it is voided first (ids after the settlements':
---settlement-id + the number of ledgers with a non-zero net, +1 per void) and its
-ledger is booked only if the ledger answers that it is voided or expired; answered
-already posted, the ledger is already booked (confirmed); any other answer leaves the
-ledger unbooked and refused. The output ends with the ledgers booked, already booked and
-refused (--json: "settlements", each with its outcome and any "voided_first"; "voided",
-the ledger's answers to the voids).
+clock only, or, booked inside the window, by the cut-off only (--until now on a clock
+ahead of the log's, or a later end), may still be confirmed, so it is voided first (ids
+after the settlements': --settlement-id + the number of ledgers with a non-zero net, +1
+per void) and its ledger is booked only if the ledger answers that it is voided or
+expired; answered already posted, the ledger is already booked (confirmed), or, for one
+inside the window, whose net is then stale, nothing is booked (run it again); any other
+answer leaves the ledger unbooked and refused. The output ends with the ledgers booked,
+already booked and refused (--json: "settlements", each with its outcome and any
+"voided_first"; "voided", the ledger's answers to the voids).
 
 On a node of several shards the partner's accounts may be on any shards; the --via
 account of a ledger must be on its partner account's shard (a pending transfer cannot
@@ -279,14 +281,10 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 func (b *settleBooking) voidFirst(ctx context.Context, c *client.Client,
 	report *clearing.NettingReport, booking *clearing.Booking, plan clearing.SettlementPlan) (
 	clearing.SettlementPlan, error) {
-	b.voids = plan.Voids
-	for _, void := range b.voids {
-		for _, s := range booking.BookedAfter[void.Ledger] {
-			if s.ID == void.PendingID {
-				b.voided = append(b.voided, s)
-			}
-		}
-	}
+	// Voiding, not a search of BookedAfter: a settlement in the window whose deadline
+	// only the cut-off has passed is voided first too, and a refused void of it must
+	// leave its ledger refused (TestReview50SCFutureCutoffBooksOverALiveSettlement).
+	b.voids, b.voided = plan.Voids, plan.Voiding
 	var err error
 	if b.voidResults, err = c.CreateTransfers(ctx, b.voids); err != nil {
 		return plan, err
@@ -490,7 +488,8 @@ func (b *settleBooking) addVoidsFirst(lines []settlementLineJSON, texts []string
 				ID: void.ID.String(), PendingID: void.PendingID.String(),
 				Status: status.String()})
 			texts[j] += fmt.Sprintf(" (settlement %s's deadline had passed by this "+
-				"machine's clock but not on the ledger's log: void %s sent first, %s)",
+				"machine's clock or the cut-off but not on the ledger's log: void %s sent "+
+				"first, %s)",
 				void.PendingID, void.ID, describeStatus(status))
 		}
 	}

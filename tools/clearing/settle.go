@@ -110,6 +110,11 @@ type Position struct {
 
 	negative  bool          // Net < 0.
 	magnitude model.WideSum // |Net|.
+	// unproven are the booked settlements in the window that the cut-off alone judges
+	// expired: no log time read of their account has passed their deadline, and a
+	// cut-off is no log time (`--until now` on a clock ahead of the log's, a far-future
+	// end), so the partner may still confirm them. PlanSettlements voids them first.
+	unproven []BookedSettlement
 }
 
 // Directions of a position.
@@ -236,6 +241,9 @@ type netter struct {
 	// latest is, with NettingQuery.keepSettlements, the latest timestamp read of each
 	// partner account: its shard's log time is at least that (each shard keeps its own).
 	latest map[model.Uint128]uint64
+	// accountLatest is the latest timestamp read of the account being read: pages come
+	// newest first, so a pending transfer is judged after every later one of the window.
+	accountLatest uint64
 }
 
 func newNetter(query NettingQuery) *netter {
@@ -270,6 +278,7 @@ func (n *netter) addPage(account model.Uint128, page []model.Transfer) error {
 // add counts one transfer of the partner's account.
 func (n *netter) add(account model.Uint128, t *model.Transfer) {
 	credit := t.CreditAccountID == account
+	n.accountLatest = max(n.accountLatest, t.Timestamp)
 	if n.query.keepSettlements {
 		n.latest[account] = max(n.latest[account], t.Timestamp)
 	}
@@ -310,6 +319,17 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 		expiredAt = n.query.expiredAt
 	}
 	if ExpiredBy(t, expiredAt) {
+		// Expired at the cut-off by its deadline; the booking takes a settlement as
+		// expired only once a log time read of its account has passed that deadline
+		// (TestReview50SCSettlementInTheWindowExpiredByTheCutoffOnly).
+		if !n.query.keepSettlements && isSettlement(t) &&
+			!ExpiredBy(t, n.accountLatest) {
+			p.unproven = append(p.unproven, BookedSettlement{ID: t.ID, Ledger: t.Ledger,
+				DebitAccountID: t.DebitAccountID, CreditAccountID: t.CreditAccountID,
+				Amount: t.Amount, Receivable: credit, Cutoff: t.UserData64,
+				ClockExpired: true,
+				deadline:     t.Timestamp + uint64(t.Timeout)*nanosecondsPerSecond})
+		}
 		return "expired"
 	}
 	addSide(&p.InFlightCredits, &p.InFlightDebits, credit, t.Amount)
@@ -334,7 +354,10 @@ func (n *netter) keepSettlement(t *model.Transfer, credit, confirmed bool) {
 }
 
 // finishAccount forgets the resolutions of pending transfers made before the window.
-func (n *netter) finishAccount() { clear(n.resolved) }
+func (n *netter) finishAccount() {
+	clear(n.resolved)
+	n.accountLatest = 0
+}
 
 // ExpiredBy reports whether a pending transfer's timeout has passed by the cut-off: its
 // deadline (timestamp + timeout) is at or before it, after which the ledger refuses to post
@@ -490,6 +513,9 @@ type Booking struct {
 	// of another cut-off refuses the booking: booking a window cut before that settlement
 	// would pay the partner twice, whether it is still pending or already posted.
 	BookedAfter map[uint32][]BookedSettlement
+	// answered holds the ledger's answers to the voids of settlements in the window
+	// (Position.unproven), by the settlement's id (Voided).
+	answered map[model.Uint128]model.Status
 }
 
 // BookedSettlement is a settlement (Booking) booked on a partner's account, in flight or
@@ -573,24 +599,40 @@ func SettlementsBookedAfter(ctx context.Context, reader Reader, partners []model
 // (ok, or exists: a retry of it), voided before or expired by the ledger (it is left
 // out: the ledger may be booked again), or already posted (it stays, confirmed: the
 // window may be paid). Any other answer leaves the settlement in flight and its ledger
-// unbooked. A void that names no settlement of b.BookedAfter reports false.
+// unbooked. The answer to the void of a settlement in the window (not of b.BookedAfter)
+// is kept for PlanSettlements: voided or expired, it pays nothing and the ledger is
+// booked; posted, the window's net read before it is stale and the booking is refused.
 func (b *Booking) Voided(void model.Transfer, status model.Status) bool {
 	settlements := b.BookedAfter[void.Ledger]
 	i := slices.IndexFunc(settlements, func(s BookedSettlement) bool {
 		return s.ID == void.PendingID
 	})
 	if i < 0 {
-		return false
+		if b.answered == nil {
+			b.answered = map[model.Uint128]model.Status{}
+		}
+		b.answered[void.PendingID] = status
+		return voidTook(status) || status == model.StatusPendingTransferAlreadyPosted
 	}
-	switch status {
-	case model.StatusOK, model.StatusExists, model.StatusPendingTransferAlreadyVoided,
-		model.StatusPendingTransferExpired:
+	switch {
+	case voidTook(status):
 		b.BookedAfter[void.Ledger] = slices.Delete(slices.Clone(settlements), i, i+1)
 		return true
-	case model.StatusPendingTransferAlreadyPosted:
+	case status == model.StatusPendingTransferAlreadyPosted:
 		settlements = slices.Clone(settlements)
 		settlements[i].Confirmed, settlements[i].ClockExpired = true, false
 		b.BookedAfter[void.Ledger] = settlements
+		return true
+	}
+	return false
+}
+
+// voidTook reports whether the ledger's answer to a void means the settlement it voids is
+// voided or expired: voided by it (ok, or exists: a retry of it), before it, or expired.
+func voidTook(status model.Status) bool {
+	switch status {
+	case model.StatusOK, model.StatusExists, model.StatusPendingTransferAlreadyVoided,
+		model.StatusPendingTransferExpired:
 		return true
 	}
 	return false
@@ -627,12 +669,15 @@ type SettlementPlan struct {
 	// confirmed, in ascending ledger order: not to be booked again.
 	Booked []BookedSettlement
 	// Voids are to be sent before anything is booked: one per settlement ClockExpired on
-	// the partner's account of a ledger to book, whose ledger is in neither list. Each
+	// the partner's account of a ledger to book, or in its window past its deadline at the
+	// cut-off only (a cut-off is no log time), whose ledger is in neither list. Each
 	// names the settlement's accounts and ledger (which place it on a node's shard).
 	// Once the ledger has answered them (Booking.Voided), planning again books the ledgers
 	// whose settlements can no longer be confirmed; a ledger whose void was refused for
 	// another reason is among the voids again, and must not be booked.
 	Voids []model.Transfer
+	// Voiding are the settlements the voids void, in the same order.
+	Voiding []BookedSettlement
 }
 
 // PlanSettlements plans the booking of the report's settlements. A ledger it cannot book
@@ -640,11 +685,15 @@ type SettlementPlan struct {
 //
 // A settlement the caller's clock alone judges expired (BookedSettlement.ClockExpired)
 // may still be confirmed: the log's time, at which the ledger expires it, may be behind
-// that clock. Booking the ledger again over it could pay the partner twice, so it is
-// voided first (Voids), and the ledger is booked only if the ledger answers that it is
-// voided or expired; a settlement the ledger answers already posted is the ledger's,
-// already booked (confirmed), if it settles the position. The voids' ids follow the
-// settlements' (FirstID + the number of positions to settle, + 1 for each next void).
+// that clock; so may one in the window that the cut-off alone judges expired (the report
+// says expired, at the cut-off, but the cut-off may be ahead of the log: `--until now` on
+// such a clock, or a far-future end). Booking the ledger again over it could pay the
+// partner twice, so it is voided first (Voids), and the ledger is booked only if the
+// ledger answers that it is voided or expired; a settlement the ledger answers already
+// posted is the ledger's, already booked (confirmed), if it settles the position (one in
+// the window refuses the booking: the window's net counted it unposted). The voids' ids
+// follow the settlements' (FirstID + the number of positions to settle, + 1 for each
+// next void).
 func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
 	var plan SettlementPlan
 	if b.FirstID.IsZero() || b.Code == 0 {
@@ -654,10 +703,10 @@ func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
 	if reference.IsZero() {
 		reference = model.U128(r.Until)
 	}
-	next, nextVoid := b.FirstID, b.FirstID
+	settled, voids := uint64(0), uint64(0) // Settlement ids given, and void ids.
 	for i := range r.Positions {
 		if r.Positions[i].Direction != DirectionFlat {
-			nextVoid = nextVoid.MustAdd(model.U128(1))
+			voids++
 		}
 	}
 	for i := range r.Positions {
@@ -665,9 +714,11 @@ func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
 		if p.Direction == DirectionFlat {
 			continue
 		}
-		id := next
-		next = next.MustAdd(model.U128(1))
-		same, stale, problem := r.alreadyBooked(p, b.BookedAfter[p.Ledger])
+		id, fits := idAfter(b.FirstID, settled)
+		if settled++; !fits {
+			return SettlementPlan{}, errIDsPastTheLast(b.FirstID)
+		}
+		same, stale, problem := r.alreadyBooked(p, b.BookedAfter[p.Ledger], b.answered)
 		via, ok := b.Via[p.Ledger]
 		switch {
 		case len(p.Accounts) != 1:
@@ -690,11 +741,15 @@ func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
 		}
 		if len(stale) != 0 {
 			for _, s := range stale {
-				plan.Voids = append(plan.Voids, model.Transfer{ID: nextVoid,
+				id, fits := idAfter(b.FirstID, voids)
+				if voids++; !fits {
+					return SettlementPlan{}, errIDsPastTheLast(b.FirstID)
+				}
+				plan.Voids = append(plan.Voids, model.Transfer{ID: id,
 					PendingID: s.ID, DebitAccountID: s.DebitAccountID,
 					CreditAccountID: s.CreditAccountID, Ledger: s.Ledger,
 					Flags: model.TransferVoidPending})
-				nextVoid = nextVoid.MustAdd(model.U128(1))
+				plan.Voiding = append(plan.Voiding, s)
 			}
 			continue
 		}
@@ -711,14 +766,40 @@ func (r *NettingReport) PlanSettlements(b Booking) (SettlementPlan, error) {
 	return plan, nil
 }
 
+// idAfter returns first + offset, the id of a booking's settlement or void, and whether
+// it fits below the last id, which no transfer may take (id_must_not_be_int_max): an id
+// past it would wrap (TestReview50SCVoidIDsPastTheLastIDRefuseNotPanic).
+func idAfter(first model.Uint128, offset uint64) (model.Uint128, bool) {
+	id, overflow := first.Add(model.U128(offset))
+	return id, !overflow && !id.IsMax()
+}
+
+func errIDsPastTheLast(first model.Uint128) error {
+	return fmt.Errorf("%w: the ids from %s (a settlement per ledger, then a void per "+
+		"settlement to void first) run past the last id; give a lower one", ErrBooking, first)
+}
+
 // alreadyBooked finds, among the settlements booked on a position's ledger after the
 // report's cut-off, the one of this very cut-off that settles the position, and those on
-// the position's account that only the caller's clock judges expired (stale: to void
+// the position's account that only the caller's clock judges expired, or in the window
+// the cut-off alone (Position.unproven) unless a void answered took (stale: to void
 // before booking the ledger); problem says why the ledger cannot be booked at all (a
 // settlement of another cut-off, or of this one for another amount or direction: it
-// settles another window).
-func (r *NettingReport) alreadyBooked(p *Position, settlements []BookedSettlement) (
+// settles another window; one in the window confirmed since the window was read).
+func (r *NettingReport) alreadyBooked(p *Position, settlements []BookedSettlement,
+	answered map[model.Uint128]model.Status) (
 	same *BookedSettlement, stale []BookedSettlement, problem string) {
+	for _, s := range p.unproven {
+		switch status, ok := answered[s.ID]; {
+		case ok && status == model.StatusPendingTransferAlreadyPosted:
+			return nil, nil, fmt.Sprintf("ledger %d's settlement %s, in the window and past "+
+				"its deadline at the cut-off but not on the ledger's log, was confirmed after "+
+				"the window was read: its net is stale; run the booking again", p.Ledger, s.ID)
+		case ok && voidTook(status): // It pays nothing: the window's net holds.
+		default:
+			stale = append(stale, s)
+		}
+	}
 	for i := range settlements {
 		s := &settlements[i]
 		otherAccount := len(p.Accounts) == 1 && s.partner().String() != p.Accounts[0]
