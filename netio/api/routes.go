@@ -79,7 +79,7 @@ var routeSegmentsMax = func() int {
 // reads them ("path_beg /v1/transfers/", a rule on "/post"): decoding each segment first
 // served them (TestAPIEscape50PathIsMatchedAsSent). ".", ".." and empty segments, which
 // no route has, match nothing (TestHunt49bPathIsRoutedAsSent). An {id} segment is taken
-// as sent: an id is decimal or 0x hexadecimal, never needs an escape, and one with an
+// as sent: an id (decimal, 0x hexadecimal or "max") never needs an escape, and one with an
 // escape ("%31") is refused by the handler's parse as any other id that is not a number
 // (400 bad_request; 405 for a method its route does not take).
 func match(method, path string) (*route, []string, int) {
