@@ -57,7 +57,8 @@ func TestReview50APIEscapeFragmentInAQuery(t *testing.T) {
 			}
 		}
 	}
-	if code, _, body := review50RawSigned(t, h, "GET", "/v1/accounts/1/transfers?limit=1", "test"); code != 200 {
-		t.Fatalf("GET /v1/accounts/1/transfers?limit=1: HTTP %d %s", code, body)
+	const plain = "/v1/accounts/1/transfers?limit=1"
+	if code, _, body := review50RawSigned(t, h, "GET", plain, "test"); code != 200 {
+		t.Fatalf("GET %s: HTTP %d %s", plain, code, body)
 	}
 }

@@ -15,7 +15,8 @@ import (
 // review50RawSigned sends one request signed by the operator over the request target
 // exactly as written, with host as its Host header, and returns the answer's status,
 // its Link header and its body.
-func review50RawSigned(t *testing.T, h *harness, method, target, host string) (int, string, []byte) {
+func review50RawSigned(t *testing.T, h *harness, method, target, host string) (int, string,
+	[]byte) {
 	t.Helper()
 	header := http.Header{}
 	if err := h.signer(operatorClient).Sign(header, method, target, nil); err != nil {
