@@ -24,8 +24,9 @@ func TestReview50APIEscapeLongPathIsNotSplit(t *testing.T) {
 		}
 	}
 	runtime.ReadMemStats(&after)
-	if perCall := (after.TotalAlloc - before.TotalAlloc) / runs; perCall > 1024 {
-		t.Errorf("match of a path of 8,000 slashes allocated %d bytes a call, want none", perCall)
+	// 16 KiB a call is slack for whatever else allocates meanwhile: the split was 128 KB.
+	if perCall := (after.TotalAlloc - before.TotalAlloc) / runs; perCall > 16<<10 {
+		t.Errorf("match of 8,000 slashes allocated %d bytes a call, want about none", perCall)
 	}
 	for _, c := range []struct {
 		method, path string
