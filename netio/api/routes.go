@@ -62,6 +62,15 @@ var routeSegments = func() [][]string {
 	return segments
 }()
 
+// routeSegmentsMax is the most segments a route has (its pattern's slashes plus one).
+var routeSegmentsMax = func() int {
+	most := 0
+	for _, segments := range routeSegments {
+		most = max(most, len(segments))
+	}
+	return most
+}()
+
 // match finds the route of a method and path as sent (httppath.AsSent), split at its
 // slashes and nothing decoded or resolved: the route and its parameters, or the status
 // that refuses it (404 no such path, 405 no such method on it). A route's fixed words
@@ -70,10 +79,15 @@ var routeSegments = func() [][]string {
 // reads them ("path_beg /v1/transfers/", a rule on "/post"): decoding each segment first
 // served them (TestAPIEscape50PathIsMatchedAsSent). ".", ".." and empty segments, which
 // no route has, match nothing (TestHunt49bPathIsRoutedAsSent). An {id} segment is taken
-// as sent: an id is decimal or 0x hexadecimal, never needs an escape, and one with an
+// as sent: an id (decimal, 0x hexadecimal or "max") never needs an escape, and one with an
 // escape ("%31") is refused by the handler's parse as any other id that is not a number
 // (400 bad_request; 405 for a method its route does not take).
 func match(method, path string) (*route, []string, int) {
+	if strings.Count(path, "/") >= routeSegmentsMax {
+		// No route: counted, not split (a path of 8,000 slashes would be 8,001 strings,
+		// 128 KB, for an unsigned 404; TestReview50APIEscapeLongPathIsNotSplit).
+		return nil, nil, fasthttp.StatusNotFound
+	}
 	pathParts := strings.Split(path, "/")
 	pathFound := false
 	for i := range routes {
