@@ -1,5 +1,5 @@
-// Package httppath reads an HTTP request's path exactly as sent (the request target up to
-// its query, nothing decoded or resolved), for both of a node's HTTP servers: the
+// Package httppath reads an HTTP request's path exactly as sent (the request target's path
+// up to its query, nothing decoded or resolved), for both of a node's HTTP servers: the
 // integrators' JSON API (netio/api) and the operators' port (netio/ops). Both route by it
 // and log it.
 //
