@@ -1,7 +1,7 @@
-// Package httppath reads an HTTP request's path exactly as sent (the request target's path
-// up to its query, nothing decoded or resolved), for both of a node's HTTP servers: the
-// integrators' JSON API (netio/api) and the operators' port (netio/ops). Both route by it
-// and log it.
+// Package httppath reads an HTTP request's path exactly as sent (the request target's
+// path up to its query, nothing decoded or resolved), for both of a node's HTTP servers:
+// the integrators' JSON API (netio/api) and the operators' port (netio/ops). Both route
+// by it and log it.
 //
 // # Why not fasthttp's Path
 //
