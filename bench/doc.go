@@ -22,10 +22,11 @@
 //  4. Settles what is left: on each connection with a request of unknown outcome, one
 //     lookup per shard (and, with orders, one of the instrument), answered once the
 //     requests sent before it are applied (run.barrier); then requests without a reply
-//     are looked up by id, open orders are mass-canceled. Then it reads every account back and checks, per ledger over the
-//     bench's accounts, Σ debits = Σ credits (posted and pending), and for the transfer
-//     workloads that each account moved by exactly what the transfers the server
-//     reported created add up to. Any mismatch makes Report.InvariantOK false.
+//     are looked up by id, open orders are mass-canceled. Then it reads every account
+//     back and checks, per ledger over the bench's accounts, Σ debits = Σ credits
+//     (posted and pending), and for the transfer workloads that each account moved by
+//     exactly what the transfers the server reported created add up to. Any mismatch
+//     makes Report.InvariantOK false.
 //
 // # Workloads (Config.Mix, chosen per request by weight)
 //
