@@ -20,12 +20,13 @@
 //     waits and is sent late; due requests never sent by the end are counted
 //     (requests_unsent), not hidden.
 //  4. Settles what is left: on each connection with a request of unknown outcome, one
-//     lookup per shard, answered once the requests sent before it are applied
-//     (run.barrier); then requests without a reply are looked up by id, open orders are
-//     mass-canceled. Then it reads every account back and checks, per ledger over the
-//     bench's accounts, Σ debits = Σ credits (posted and pending), and for the transfer
-//     workloads that each account moved by exactly what the transfers the server
-//     reported created add up to. Any mismatch makes Report.InvariantOK false.
+//     lookup per shard (and, with orders, one of the instrument), answered once the
+//     requests sent before it are applied (run.barrier); then requests without a reply
+//     are looked up by id, open orders are mass-canceled. Then it reads every account
+//     back and checks, per ledger over the bench's accounts, Σ debits = Σ credits
+//     (posted and pending), and for the transfer workloads that each account moved by
+//     exactly what the transfers the server reported created add up to. Any mismatch
+//     makes Report.InvariantOK false.
 //
 // # Workloads (Config.Mix, chosen per request by weight)
 //
@@ -92,9 +93,10 @@
 // OutcomeUnknownError is. An interrupt stops sending and drains the replies still on
 // their way; requests without a reply at the drain deadline are abandoned, barrier
 // lookups on their connection (one on each shard) wait for the server to have handled
-// them, and the final check looks their transfers up. Closed loop of the transfer workloads only (no open
-// loop, callers, orders or market-data subscribers: Validate refuses them). The setup
-// (accounts, balances) and the final check use the Go client on one extra connection.
+// them, and the final check looks their transfers up. Closed loop of the transfer
+// workloads only (no open loop, callers, orders or market-data subscribers: Validate
+// refuses them). The setup (accounts, balances) and the final check use the Go client
+// on one extra connection.
 //
 // # Threading
 //

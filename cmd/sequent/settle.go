@@ -91,8 +91,8 @@ inclusive at both ends. The operators' HTTP endpoint GET /v1/settlement answers 
 
 Exit codes: 0 done (with --book: every ledger booked or already booked); 1 some ledger's
 settlement refused by the ledger, or its id that of a voided or expired settlement, or
-the void sent first refused; 2 bad
-flags, no server reachable, or a booking refused before anything was sent.`,
+the void sent first refused; 2 bad flags, no server reachable, or a booking refused
+before anything was sent.`,
 		Example: `  sequent settle --partner 50 --partner 60 --from 2026-05-01 --until 2026-05-02 --ledgers ledgers.json
   sequent settle --partner 50 --until now --book --via 90 --settlement-id 9000 --code 7`,
 		Args: cobra.NoArgs,

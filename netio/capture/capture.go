@@ -531,7 +531,7 @@ type Stats struct {
 	Published      uint64  `json:"published"`
 	Rebuilds       uint64  `json:"rebuilds"`   // Catch-ups from the log.
 	Gaps           uint64  `json:"gaps"`       // Events lost for good (capture_gap this node stored).
-	Superseded     uint64  `json:"superseded"` // capture_superseded messages (after a divergence).
+	Superseded     uint64  `json:"superseded"` // capture_superseded this node stored.
 	FellBehind     uint64  `json:"fell_behind"`
 	LastError      string  `json:"last_error,omitempty"`
 }

@@ -100,15 +100,16 @@
 // this capture sent before, if later: nobody published the ops released after them (in
 // the log, held for capture), so they follow the marker instead of being named lost; a
 // promoted standby's released op may count its primary's publications, and bounds the
-// marker alone. A session already
-// running keeps its own position and does not notice (JetStream keeps the last sequence;
-// a stream deleted and made again does not: a publisher with nothing in flight reads the
-// last sequence about once a second, streamMoved, and a session that finds it lower
-// counts the ops it republishes as lag). A standby watching such a stream
-// holds the log after the newest message left that its log agrees with (all of it when
-// none is). Nothing beyond the shard's released op is ever published, so no consumer sees
-// an event a failover could undo (in sync mode; in async mode the documented loss window
-// applies to capture too, and what it voids is announced by capture_superseded).
+// marker alone. A session already running keeps its own position and does not notice
+// (JetStream keeps the last sequence). A stream deleted and made again does not keep it:
+// a publisher with nothing in flight reads the last sequence about once a second
+// (streamMoved) and, finding another than it expects, ends its session; the next one
+// fills the stream again from the log and counts the ops it republishes as lag. A
+// standby watching a stream that lost its last message holds the log after the newest
+// message left that its log agrees with (all of it when none is). Nothing beyond the
+// shard's released op is ever published, so no consumer sees an event a failover could
+// undo (in sync mode; in async mode the documented loss window applies to capture too,
+// and what it voids is announced by capture_superseded).
 //
 // Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
 // the stream: the op before the last event stored (that op may have more events in

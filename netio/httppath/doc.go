@@ -1,17 +1,19 @@
-// Package httppath reads an HTTP request's path as RFC 3986 reads it, for both of a
-// node's HTTP servers: the integrators' JSON API (netio/api) and the operators' port
-// (netio/ops). Both route by it and log it.
+// Package httppath reads an HTTP request's path exactly as sent (the request target's
+// path up to its query, nothing decoded or resolved), for both of a node's HTTP servers:
+// the integrators' JSON API (netio/api) and the operators' port (netio/ops). Both route
+// by it and log it.
 //
 // # Why not fasthttp's Path
 //
 // fasthttp's RequestCtx.Path is normalized: it decodes every percent-escape ("%2F"
 // included) before it splits at slashes, and it resolves "." and ".." segments and
-// repeated slashes. A gateway, a proxy filtering by path, a log reader or any RFC 3986
-// parser splits first and decodes each segment after, and resolves nothing: to them
-// "/v1/admin%2Fsnapshot", "/x/../v1/admin/snapshot" and "//v1/admin/snapshot" are paths
-// other than "/v1/admin/snapshot", while a server routing by the normalized path ran
-// that route for each. One request then had two meanings: a proxy that refuses
-// "/v1/admin/" let it through, and the log named another path than the one served.
+// repeated slashes. A gateway, a proxy filtering by path or a log reader may match the
+// raw path, or split it first and decode each segment after (as RFC 3986 reads a path),
+// resolving nothing: to them "/v1/admin%2Fsnapshot", "/x/../v1/admin/snapshot" and
+// "//v1/admin/snapshot" are paths other than "/v1/admin/snapshot", while a server
+// routing by the normalized path ran that route for each. One request then had two
+// meanings: a proxy that refuses "/v1/admin/" let it through, and the log named another
+// path than the one served.
 //
 // Routing by the path as sent (AsSent) closes that. Neither server decodes anything in
 // it: the JSON API splits it at its slashes and matches each segment byte for byte with

@@ -60,7 +60,8 @@
 // resolved. "/v1/%73tatus", "/v1/admin%2Fsnapshot", "//metrics", "/x/../v1/status",
 // "/v1/./status" and "/v1/status#top" are 404 not_found, where fasthttp's normalized
 // path would have served them, so a proxy that filters by path, decoding or not, sees the
-// path this server routes or one it does not serve. Refusals log the path as sent.
+// path this server routes or one it does not serve. A request refused for its address,
+// Host or rate is logged with the path as sent (its first pathLogBytesMax bytes).
 //
 // # Live console
 //

@@ -13,8 +13,8 @@
 //     booking the same cut-off again books only the ledgers still without one (Booking).
 //     A settlement's deadline is passed only at a log time read of its account: one
 //     passed by the caller's clock alone, or in the window by the cut-off alone, may
-//     still be confirmed, and PlanSettlements voids it before its ledger is booked again
-//     (Booking.Voided reads the answer).
+//     still be confirmed, so PlanSettlements plans its void, to send before its ledger
+//     is booked again (Booking.Voided takes the ledger's answer).
 //   - Reader is how all of it reads the ledger: the public queries, through the Go client
 //     (a primary or a read-only standby) or the server's in-process read path — never
 //     by opening a node's files. ForEachTransfer pages an account's transfers in a window;
