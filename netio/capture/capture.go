@@ -214,9 +214,12 @@ type Capture struct {
 	// madeEmpty: the stream was made with a first sequence (first_seq) and has stored
 	// nothing since: its last sequence is that one less, with no message (readPosition).
 	madeEmpty bool
-	entry     entrySpan  // The local log entry last looked up (divergence check).
-	rebuilt   [1]release // The entry being replayed (rebuild).
-	sent      position   // Last event published (acknowledged or in flight).
+	// streamCreated is when the stream read last (readPosition) was made: a stream
+	// deleted and made again has another, even at the same last sequence (streamMoved).
+	streamCreated time.Time
+	entry         entrySpan  // The local log entry last looked up (divergence check).
+	rebuilt       [1]release // The entry being replayed (rebuild).
+	sent          position   // Last event published (acknowledged or in flight).
 	// sentOpMax is the highest op the sessions before this one sent (sent as each ended;
 	// at least the position it started from), stored or not: beyond it and RecoveredOp,
 	// this capture stored nothing in the stream (publishedBound).
@@ -737,6 +740,9 @@ func (c *Capture) connectionClosed() error {
 // stored in the old one until the next event was released (for ever on a quiet node).
 // The next session reads the stream and fills it again from the log (session). A purge
 // or a limit keeps the last sequence: not noticed (a running session keeps its position).
+// The stream's creation time is compared too: one made again with first_seq one past
+// the old last sequence (an operator keeping consumers' sequences rising) has the last
+// sequence this session expects, and is told by that alone.
 func (c *Capture) streamMoved() error {
 	if c.js == nil || len(c.inflight) > 0 ||
 		time.Since(c.streamPolledAt) < idleStreamPollInterval {
@@ -747,9 +753,15 @@ func (c *Capture) streamMoved() error {
 	if err != nil {
 		return fmt.Errorf("capture: stream %s: %w", c.stream, err)
 	}
-	if last := stream.CachedInfo().State.LastSeq; last != c.expected {
+	info := stream.CachedInfo()
+	if last := info.State.LastSeq; last != c.expected {
 		return fmt.Errorf("capture: %s is at sequence %d, expected %d (deleted and made "+
 			"again, or written by another): resynchronizing", c.stream, last, c.expected)
+	}
+	if !info.Created.Equal(c.streamCreated) {
+		return fmt.Errorf("capture: %s was made again (created %s, was %s): "+
+			"resynchronizing", c.stream, info.Created.UTC().Format(time.RFC3339Nano),
+			c.streamCreated.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }
@@ -777,6 +789,7 @@ func (c *Capture) readPosition() error {
 	}
 	last, sequence := messageName{}, info.State.LastSeq
 	c.lastRemoved = false
+	c.streamCreated = info.Created
 	// Made again with a first sequence past 1 (an operator keeping consumers' sequences
 	// rising) and empty since: nothing was removed from it, so it is filled again from
 	// the log as an empty stream is, not settled as one that lost its last message (a

@@ -102,9 +102,10 @@
 // promoted standby's released op may count its primary's publications, and bounds the
 // marker alone. A session already
 // running keeps its own position and does not notice (JetStream keeps the last sequence;
-// a stream deleted and made again does not: a publisher with nothing in flight reads the
-// last sequence about once a second, streamMoved, and a session that finds it lower
-// counts the ops it republishes as lag). A standby watching such a stream
+// a stream deleted and made again does not, or has another creation time: a publisher
+// with nothing in flight reads both about once a second, streamMoved, and a session that
+// finds the sequence lower, or the stream made with first_seq and empty, counts the ops
+// it republishes as lag). A standby watching such a stream
 // holds the log after the newest message left that its log agrees with (all of it when
 // none is). Nothing beyond the shard's released op is ever published, so no consumer sees
 // an event a failover could undo (in sync mode; in async mode the documented loss window

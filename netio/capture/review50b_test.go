@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -70,4 +71,37 @@ func TestReview50bIdleCaptureNoticesStreamMadeAgainAtItsLastSequence(t *testing.
 		waitUntil(t, "the new stream filled again from the log",
 			streamHolds(t, lost.url, c.StreamName(), 4), func() any { return c.Stats() })
 	})
+}
+
+// TestReview50bStreamEditedIsNotMoved: the creation time streamMoved compares stays
+// through an operator's edit of the stream (limits, duplicate window), so a healthy
+// idle session is not ended by one; only the stream made again is told. streamMoved is
+// called directly on a publisher's state (no goroutine runs it): no timing involved.
+func TestReview50bStreamEditedIsNotMoved(t *testing.T) {
+	lost := newLostStream(t)
+	c := New(lost.config)
+	if err := c.connect(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.disconnect()
+	if err := c.readPosition(); err != nil {
+		t.Fatal(err)
+	}
+	c.expected = c.streamSequence.Load()
+	js, closeConnection := operatorJetStream(t, lost.url)
+	defer closeConnection()
+	ctx := context.Background()
+	config := jetstream.StreamConfig{Name: c.StreamName(), Subjects: []string{"sequent.0.>"},
+		Storage: jetstream.FileStorage, Duplicates: DuplicatesDefault, MaxMsgs: 1000}
+	if _, err := js.UpdateStream(ctx, config); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.streamMoved(); err != nil {
+		t.Fatalf("an edited stream read as moved: %v", err)
+	}
+	recreateStreamAt(t, lost.url, c.StreamName(), c.expected+1)
+	c.streamPolledAt = time.Time{} // Due again.
+	if err := c.streamMoved(); err == nil {
+		t.Fatal("a stream made again at the expected last sequence not told")
+	}
 }
