@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -103,5 +104,41 @@ func TestReview50bStreamEditedIsNotMoved(t *testing.T) {
 	c.streamPolledAt = time.Time{} // Due again.
 	if err := c.streamMoved(); err == nil {
 		t.Fatal("a stream made again at the expected last sequence not told")
+	}
+}
+
+// TestReview50bFirstSeqEditedIsNotMadeEmpty: claim of capturehunt50's review
+// (madeEmpty): "a stream whose last sequence is its configured first_seq - 1 is read as
+// empty ... A purge keeps no such relation". An edit does: the NATS server accepts
+// first_seq in an update of a stream that holds messages (a declarative tool applying a
+// config, an operator's `nats stream edit`), and changes nothing in it until a restart.
+// With first_seq set to the last sequence + 1, capture read the stream holding ops 2-3
+// as empty: it skipped its last message, republished every event from op 1 under ids
+// the duplicate window still held (answered as duplicates: every session failed,
+// "resynchronizing", for the window's length), and past the window would have published
+// them all twice. Only a stream that never stored a message (no last time) was made
+// empty with first_seq.
+func TestReview50bFirstSeqEditedIsNotMadeEmpty(t *testing.T) {
+	lost := newLostStream(t) // Ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4), 4 (5, 6).
+	lost.run(t, 4)
+	js, closeConnection := operatorJetStream(t, lost.url)
+	defer closeConnection()
+	if _, err := js.UpdateStream(context.Background(), jetstream.StreamConfig{
+		Name: StreamDefault + "_0", Subjects: []string{"sequent.0.>"},
+		Storage: jetstream.FileStorage, Duplicates: DuplicatesDefault, FirstSeq: 5}); err != nil {
+		t.Fatal(err)
+	}
+	lost.released.Store(4)
+	c := New(lost.config)
+	c.Start()
+	defer c.Close()
+	waitUntil(t, "op 4 published after the edit", func() bool {
+		return c.Stats().StreamSequence == 6 && c.ConsumerStats().HandledOp == 4
+	}, func() any { return c.Stats() })
+	messages := streamMessages(t, lost.url)
+	if stats := c.Stats(); stats.Gaps != 0 || stats.LastError != "" ||
+		!slices.Equal(accountsCreated(messages), []string{"1", "2", "3", "4", "5", "6"}) {
+		t.Fatalf("stats %+v, messages %+v: want op 4 after op 3, nothing again", stats,
+			messages)
 	}
 }
