@@ -212,7 +212,8 @@ type Capture struct {
 	// expired); last is then the newest message it still holds (or none).
 	lastRemoved bool
 	// madeEmpty: the stream was made with a first sequence (first_seq) and has stored
-	// nothing since: its last sequence is that one less, with no message (readPosition).
+	// nothing since: its last sequence is that one less, with no message and no last
+	// time (readPosition).
 	madeEmpty bool
 	// streamCreated is when the stream read last (readPosition) was made: a stream
 	// deleted and made again has another, even at the same last sequence (streamMoved).
@@ -794,8 +795,12 @@ func (c *Capture) readPosition() error {
 	// rising) and empty since: nothing was removed from it, so it is filled again from
 	// the log as an empty stream is, not settled as one that lost its last message (a
 	// capture_gap naming events the log holds). A purge keeps no such relation: its first
-	// sequence is not the stream's configured one.
-	c.madeEmpty = sequence > 0 && info.Config.FirstSeq == sequence+1
+	// sequence is not the stream's configured one. An edit may set first_seq to the last
+	// sequence + 1 on a stream holding messages (the server accepts it, and purges below
+	// it only when it restarts): such a stream stored a message, so it has a last time,
+	// kept through a purge; one made with first_seq that stored nothing has none.
+	c.madeEmpty = sequence > 0 && info.Config.FirstSeq == sequence+1 &&
+		info.State.LastTime.IsZero()
 	if sequence > 0 && !c.madeEmpty {
 		message, err := c.getMessage(messageRequest{Sequence: sequence})
 		switch {
