@@ -21,10 +21,13 @@
 // same name on every replica: JetStream drops a second message with that id within its
 // duplicate window) and Nats-Expected-Last-Sequence = the stream's sequence before it,
 // so a second writer (a deposed primary) or a stream that lost messages fails the
-// publish instead of forking the history. Behind a session's first message each also
-// carries Nats-Expected-Last-Msg-Id = the previous message's id: with many messages in
-// flight, the sequence alone would let the one expecting exactly the sequence a second
-// writer moved the stream to be stored after that writer's, without its predecessors. After any failure, a restart or a promotion,
+// publish instead of forking the history. Each also carries Nats-Expected-Last-Msg-Id =
+// the previous message's id (a session's first: the stream's last message's as read,
+// when it holds one): with many messages in flight, the sequence alone would let the one
+// expecting exactly the sequence a second writer moved the stream to be stored after
+// that writer's, without its predecessors, and a stream made again with first_seq one
+// past the old last sequence take a session's first message as its own first. After any
+// failure, a restart or a promotion,
 // publishing resumes from the last message the stream holds: its id says which event
 // comes next. A publisher checks Serving before every message, so a fenced or demoted
 // primary (which may hold released entries its successor lacks) stops at once; an idle
