@@ -212,11 +212,15 @@ type Capture struct {
 	// expired); last is then the newest message it still holds (or none).
 	lastRemoved bool
 	// madeEmpty: the stream was made with a first sequence (first_seq) and has stored
-	// nothing since: its last sequence is that one less, with no message (readPosition).
+	// nothing since: its last sequence is that one less, with no message and no last
+	// time (readPosition).
 	madeEmpty bool
-	entry     entrySpan  // The local log entry last looked up (divergence check).
-	rebuilt   [1]release // The entry being replayed (rebuild).
-	sent      position   // Last event published (acknowledged or in flight).
+	// streamCreated is when the stream read last (readPosition) was made: a stream
+	// deleted and made again has another, even at the same last sequence (streamMoved).
+	streamCreated time.Time
+	entry         entrySpan  // The local log entry last looked up (divergence check).
+	rebuilt       [1]release // The entry being replayed (rebuild).
+	sent          position   // Last event published (acknowledged or in flight).
 	// sentOpMax is the highest op the sessions before this one sent (sent as each ended;
 	// at least the position it started from), stored or not: beyond it and RecoveredOp,
 	// this capture stored nothing in the stream (publishedBound).
@@ -225,12 +229,18 @@ type Capture struct {
 	// so every op after RecoveredOp is its own, published by this capture if by anyone
 	// (publishedBound). Set by Start, before the publisher runs.
 	primaryAtStart bool
-	// sentID is the id of the last message this session published ("" at its start):
-	// the next one expects it as the stream's last message as well as the sequence, so
-	// that once one message of a pipeline fails (a stranger wrote first), every later one
-	// fails too. The sequence alone lets the one expecting exactly the sequence the
-	// stranger moved the stream to succeed, after the stranger's, without the ones before.
-	sentID   string
+	// sentID is the id of the last message this session published (at its start, the
+	// stream's last message's, lastID): the next one expects it as the stream's last
+	// message as well as the sequence, so that once one message of a pipeline fails (a
+	// stranger wrote first), every later one fails too. The sequence alone lets the one
+	// expecting exactly the sequence the stranger moved the stream to succeed, after the
+	// stranger's, without the ones before; and a session's first message be stored as
+	// the first of a stream made again with first_seq one past the old last sequence.
+	sentID string
+	// lastID is the id of the stream's last message as read (readPosition) or stored
+	// (publishSuperseded); "" when the stream holds none (empty, made empty, or it lost
+	// its last message: the server's last id is then not one read here).
+	lastID   string
 	expected uint64       // The stream's last sequence once everything in flight is stored.
 	inflight []pendingAck // Published, not yet acknowledged, oldest first.
 	message  []byte
@@ -647,7 +657,7 @@ func (c *Capture) session() error {
 	// The last op the previous session sent (at least the one it started from).
 	c.sentOpMax = max(c.sentOpMax, c.sent.op)
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
-	c.sentID = ""
+	c.sentID = c.lastID
 	if c.lastRemoved {
 		if err := c.publishLostPosition(); err != nil {
 			return err
@@ -737,6 +747,9 @@ func (c *Capture) connectionClosed() error {
 // stored in the old one until the next event was released (for ever on a quiet node).
 // The next session reads the stream and fills it again from the log (session). A purge
 // or a limit keeps the last sequence: not noticed (a running session keeps its position).
+// The stream's creation time is compared too: one made again with first_seq one past
+// the old last sequence (an operator keeping consumers' sequences rising) has the last
+// sequence this session expects, and is told by that alone.
 func (c *Capture) streamMoved() error {
 	if c.js == nil || len(c.inflight) > 0 ||
 		time.Since(c.streamPolledAt) < idleStreamPollInterval {
@@ -747,9 +760,15 @@ func (c *Capture) streamMoved() error {
 	if err != nil {
 		return fmt.Errorf("capture: stream %s: %w", c.stream, err)
 	}
-	if last := stream.CachedInfo().State.LastSeq; last != c.expected {
+	info := stream.CachedInfo()
+	if last := info.State.LastSeq; last != c.expected {
 		return fmt.Errorf("capture: %s is at sequence %d, expected %d (deleted and made "+
 			"again, or written by another): resynchronizing", c.stream, last, c.expected)
+	}
+	if !info.Created.Equal(c.streamCreated) {
+		return fmt.Errorf("capture: %s was made again (created %s, was %s): "+
+			"resynchronizing", c.stream, info.Created.UTC().Format(time.RFC3339Nano),
+			c.streamCreated.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }
@@ -776,13 +795,18 @@ func (c *Capture) readPosition() error {
 		return err
 	}
 	last, sequence := messageName{}, info.State.LastSeq
-	c.lastRemoved = false
+	c.lastRemoved, c.lastID = false, ""
+	c.streamCreated = info.Created
 	// Made again with a first sequence past 1 (an operator keeping consumers' sequences
 	// rising) and empty since: nothing was removed from it, so it is filled again from
 	// the log as an empty stream is, not settled as one that lost its last message (a
 	// capture_gap naming events the log holds). A purge keeps no such relation: its first
-	// sequence is not the stream's configured one.
-	c.madeEmpty = sequence > 0 && info.Config.FirstSeq == sequence+1
+	// sequence is not the stream's configured one. An edit may set first_seq to the last
+	// sequence + 1 on a stream holding messages (the server accepts it, and purges below
+	// it only when it restarts): such a stream stored a message, so it has a last time,
+	// kept through a purge; one made with first_seq that stored nothing has none.
+	c.madeEmpty = sequence > 0 && info.Config.FirstSeq == sequence+1 &&
+		info.State.LastTime.IsZero()
 	if sequence > 0 && !c.madeEmpty {
 		message, err := c.getMessage(messageRequest{Sequence: sequence})
 		switch {
@@ -797,7 +821,8 @@ func (c *Capture) readPosition() error {
 		case err != nil:
 			return err
 		default:
-			if last, err = parseMessageID(message.Header.Get(jetstream.MsgIDHeader)); err != nil {
+			c.lastID = message.Header.Get(jetstream.MsgIDHeader)
+			if last, err = parseMessageID(c.lastID); err != nil {
 				return fmt.Errorf("capture: the last message of %s: %w", c.stream, err)
 			}
 		}

@@ -21,10 +21,13 @@
 // same name on every replica: JetStream drops a second message with that id within its
 // duplicate window) and Nats-Expected-Last-Sequence = the stream's sequence before it,
 // so a second writer (a deposed primary) or a stream that lost messages fails the
-// publish instead of forking the history. Behind a session's first message each also
-// carries Nats-Expected-Last-Msg-Id = the previous message's id: with many messages in
-// flight, the sequence alone would let the one expecting exactly the sequence a second
-// writer moved the stream to be stored after that writer's, without its predecessors. After any failure, a restart or a promotion,
+// publish instead of forking the history. Each also carries Nats-Expected-Last-Msg-Id =
+// the previous message's id (a session's first: the stream's last message's as read,
+// when it holds one): with many messages in flight, the sequence alone would let the one
+// expecting exactly the sequence a second writer moved the stream to be stored after
+// that writer's, without its predecessors, and a stream made again with first_seq one
+// past the old last sequence take a session's first message as its own first. After any
+// failure, a restart or a promotion,
 // publishing resumes from the last message the stream holds: its id says which event
 // comes next. A publisher checks Serving before every message, so a fenced or demoted
 // primary (which may hold released entries its successor lacks) stops at once; an idle
@@ -101,15 +104,16 @@
 // the log, held for capture), so they follow the marker instead of being named lost; a
 // promoted standby's released op may count its primary's publications, and bounds the
 // marker alone. A session already running keeps its own position and does not notice
-// (JetStream keeps the last sequence). A stream deleted and made again does not keep it:
-// a publisher with nothing in flight reads the last sequence about once a second
-// (streamMoved) and, finding another than it expects, ends its session; the next one
-// fills the stream again from the log and counts the ops it republishes as lag. A
-// standby watching a stream that lost its last message holds the log after the newest
-// message left that its log agrees with (all of it when none is). Nothing beyond the
-// shard's released op is ever published, so no consumer sees an event a failover could
-// undo (in sync mode; in async mode the documented loss window applies to capture too,
-// and what it voids is announced by capture_superseded).
+// (JetStream keeps the last sequence). A stream deleted and made again does not keep it,
+// or has another creation time: a publisher with nothing in flight reads both about once
+// a second (streamMoved) and, finding another than it expects, ends its session; the
+// next one fills the stream again from the log (a stream made with first_seq and never
+// written reads as empty) and counts the ops it republishes as lag. A standby watching a
+// stream that lost its last message holds the log after the newest message left that its
+// log agrees with (all of it when none is). Nothing beyond the shard's released op is
+// ever published, so no consumer sees an event a failover could undo (in sync mode; in
+// async mode the documented loss window applies to capture too, and what it voids is
+// announced by capture_superseded).
 //
 // Capture's progress (its lag metric, HandledOp) is the last op whose events are all in
 // the stream: the op before the last event stored (that op may have more events in
