@@ -355,8 +355,10 @@ func (s *Server) Deliver(replies []backend.Reply) {
 	// Replies come in runs to one connection (the ring holds requests in the order the
 	// event loop read them, up to a read's worth from one connection in a row), so the
 	// previous reply's connection and batch are kept: a run looks its connection up in the
-	// table and its batch in the scratch's map once. Every reply still checks that its
-	// connection is active (a close clears active before it leaves the table).
+	// table and its batch once (batchOf: the first connection's is kept aside, a later
+	// one's found in the scratch by comparing, or in its map beyond
+	// deliverBatchesScannedMax). Every reply still checks that its connection is active (a
+	// close clears active before it leaves the table).
 	var conn *connection
 	var batch *outbound
 	// One frame for every reply: each sets every field its header carries (Body and
