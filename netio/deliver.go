@@ -226,7 +226,8 @@ func (s *Server) lend(loops []loopBatches) {
 // comparing each (batchFor) before it indexes them in its map: a call to a few
 // connections (one client's reply at low load) then pays no map insert and no map clear
 // (whose reseeding of the hash cost ~120 instructions per call), and a call to many finds
-// each in constant time. Lookups are once per run of one connection's replies.
+// each in constant time. Deliver looks a batch up once per run of one connection's
+// replies; DeliverReports once per report per subscribed connection.
 const deliverBatchesScannedMax = 8
 
 // deliverScratch groups one Deliver call's frames by connection, so that each
