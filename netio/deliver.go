@@ -226,7 +226,8 @@ func (s *Server) lend(loops []loopBatches) {
 // comparing each (batchFor) before it indexes them in its map: a call to a few
 // connections (one client's reply at low load) then pays no map insert and no map clear
 // (whose reseeding of the hash cost ~120 instructions per call), and a call to many finds
-// each in constant time. Lookups are once per run of one connection's replies.
+// each in constant time. Deliver looks a batch up once per run of one connection's
+// replies; DeliverReports once per report per subscribed connection.
 const deliverBatchesScannedMax = 8
 
 // deliverScratch groups one Deliver call's frames by connection, so that each
@@ -355,8 +356,10 @@ func (s *Server) Deliver(replies []backend.Reply) {
 	// Replies come in runs to one connection (the ring holds requests in the order the
 	// event loop read them, up to a read's worth from one connection in a row), so the
 	// previous reply's connection and batch are kept: a run looks its connection up in the
-	// table and its batch in the scratch's map once. Every reply still checks that its
-	// connection is active (a close clears active before it leaves the table).
+	// table and its batch once (batchOf: the first connection's is kept aside, a later
+	// one's found in the scratch by comparing, or in its map beyond
+	// deliverBatchesScannedMax). Every reply still checks that its connection is active (a
+	// close clears active before it leaves the table).
 	var conn *connection
 	var batch *outbound
 	// One frame for every reply: each sets every field its header carries (Body and
