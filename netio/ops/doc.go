@@ -60,7 +60,10 @@
 // resolved. "/v1/%73tatus", "/v1/admin%2Fsnapshot", "//metrics", "/x/../v1/status",
 // "/v1/./status" and "/v1/status#top" are 404 not_found, where fasthttp's normalized
 // path would have served them, so a proxy that filters by path, decoding or not, sees the
-// path this server routes or one it does not serve. Refusals log the path as sent.
+// path this server routes or one it does not serve. Refusals log the path as sent. The
+// routes that read query arguments (settlement, chain, depth, the admin and risk actions)
+// refuse one given twice (but partner) and a "#" in the query, which fasthttp cuts off:
+// 400 bad_request, so that none serves another query than a proxy or log reads.
 //
 // # Live console
 //
