@@ -158,8 +158,12 @@ func bearerToken(header []byte) (token string, present bool) {
 // adminArguments checks an admin request's query and body strictly and returns the log
 // level for ActionLogLevel ("" for the others). The level comes from the query
 // (?level=debug) or a JSON body ({"level":"debug"}), not both; other actions take no
-// query and an empty body (or {}). Anything else is an error naming what was wrong.
+// query and an empty body (or {}). Anything else is an error naming what was wrong, a
+// "#" in the query too (checkQueryAsSent).
 func adminArguments(ctx *fasthttp.RequestCtx, action string) (string, error) {
+	if err := checkQueryAsSent(ctx); err != nil {
+		return "", err
+	}
 	queryLevel, err := queryArguments(ctx.QueryArgs(), action == ActionLogLevel)
 	if err != nil {
 		return "", err

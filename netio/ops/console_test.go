@@ -410,11 +410,12 @@ func TestRequestDurationHistogram(t *testing.T) {
 }
 
 // FuzzDepthArguments feeds arbitrary query strings to /v1/depth's argument parser: it
-// never panics, whatever it accepts is in range, and the canonical form of an accepted
-// query parses to the same values.
+// never panics, whatever it accepts is in range and names each argument once, and the
+// canonical form of an accepted query parses to the same values.
 func FuzzDepthArguments(f *testing.F) {
 	for _, seed := range []string{"instrument=7", "instrument=7&levels=50", "levels=3",
-		"instrument=0", "instrument=7&instrument=8", "instrument=%37", "instrument=+7",
+		"instrument=0", "instrument=7&instrument=8", "instrument=7&levels=1&levels=2",
+		"instrument=%37", "instrument=+7",
 		"instrument=4294967295&levels=1", "instrument=7&levels=", "&&instrument=7&", ""} {
 		f.Add(seed)
 	}
@@ -427,6 +428,9 @@ func FuzzDepthArguments(f *testing.F) {
 		}
 		if instrument < 1 || levels < 1 || levels > depthLevelsMax {
 			t.Fatalf("%q: accepted instrument %d levels %d", query, instrument, levels)
+		}
+		if len(args.PeekMulti("instrument")) != 1 || len(args.PeekMulti("levels")) > 1 {
+			t.Fatalf("%q: accepted with an argument given twice", query)
 		}
 		var again fasthttp.Args
 		again.Parse(fmt.Sprintf("instrument=%d&levels=%d", instrument, levels))

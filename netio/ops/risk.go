@@ -124,6 +124,9 @@ func (s *Server) handleRisk(ctx *fasthttp.RequestCtx, path string) {
 // audit record's detail ("ids=1,2,3").
 func (s *Server) riskAction(ctx *fasthttp.RequestCtx, action string) (
 	func() (Reply, error), string, error) {
+	if err := checkQueryAsSent(ctx); err != nil {
+		return nil, "", err
+	}
 	if ctx.QueryArgs().Len() != 0 {
 		return nil, "", errors.New("this action takes no query arguments")
 	}
