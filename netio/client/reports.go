@@ -183,20 +183,21 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // retained ones from fromSequence on (0: live reports only). On a node of several shards
 // these are the default instrument shard's reports only, as before streams per shard
 // (SubscribeShard and SubscribeEveryShard give the others). It returns once the replay
-// is complete (or with ErrClosed if the client is closed first). If ctx ends before the
-// answer is read, it returns ctx's error but the subscription stays (the protocol has
-// no way to end it on the connection): the handler is given the reports, the gaps the
-// answer finds are told by Config.ReportsLost and ReportsReused (the Subscribed that
-// would have shown them is read by nobody), and a later Subscribe returns ErrSubscribed,
-// unless the server refused it (then nothing is subscribed). After a reconnect the
-// subscription resumes by itself after the last sequence handled, so the handler sees
-// each report once, in order. The handler runs on the connection's reader goroutine,
-// one call at a time per client (of this handler, the market-data one and
-// ReportsLost/ReportsReused), and a newer connection's calls start only once the
-// replaced one's have returned (doc.go, Subscriptions across reconnects): keep it
-// short, and never wait in it for a call's reply (the readers deliver replies, and the
-// newer connection's reader waits for the handler before it reads past a report or an
-// update: only Close surely ends such a wait). It may call Close, or wait for another
+// is complete (or with ErrClosed if the client is closed first). Called with a ctx that
+// has ended, it returns ctx's error and subscribes nothing (no frame is sent). If ctx
+// ends later, before the answer is read, it returns ctx's error but the subscription
+// stays (the protocol has no way to end it on the connection): the handler is given the
+// reports, the gaps the answer finds are told by Config.ReportsLost and ReportsReused
+// (the Subscribed that would have shown them is read by nobody), and a later Subscribe
+// returns ErrSubscribed, unless the server refused it (then nothing is subscribed).
+// After a reconnect the subscription resumes by itself after the last sequence handled,
+// so the handler sees each report once, in order. The handler runs on the connection's
+// reader goroutine, one call at a time per client (of this handler, the market-data one
+// and ReportsLost/ReportsReused), and a newer connection's calls start only once the
+// replaced one's have returned (doc.go, Subscriptions across reconnects): keep it short,
+// and never wait in it for a call's reply (the readers deliver replies, and the newer
+// connection's reader waits for the handler before it reads past a report or an update:
+// only Close surely ends such a wait). It may call Close, or wait for another
 // goroutine's, which does not wait for a reader running a handler. The handler is not
 // entered once Close has begun; a call entered just before may start, or still run,
 // after Close returns.
@@ -306,6 +307,12 @@ func (c *Client) subscribe(ctx context.Context, s *subscription) (Subscribed, er
 	}
 	if c.closed {
 		err := c.closedError()
+		c.mu.Unlock()
+		return Subscribed{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		// Ended before anything was sent: nothing is installed (the subscription stays
+		// only when the context ends after its frame, which may have been accepted).
 		c.mu.Unlock()
 		return Subscribed{}, err
 	}
