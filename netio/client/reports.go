@@ -713,6 +713,13 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 		s.lastSeen, s.live = min(s.lastSeen, next-1), false
 	} else if askedFrom == 0 && next != 0 {
 		s.lastSeen, s.live = max(s.lastSeen, next-1), false
+	} else if askedFrom != 0 && body.OldestSequence > s.lastSeen+1 {
+		// The reports below oldest_sequence that the replay did not give are lost, and
+		// told (lostGapsLocked) or shown to the caller (OldestSequence): the filter moves
+		// past them, so that a resumption before the next report asks from
+		// oldest_sequence, not for them again, whose answer would tell them twice. Every
+		// report from oldest_sequence on is sent (PROTOCOL.md section 8).
+		s.lastSeen = body.OldestSequence - 1
 	}
 	return outcome
 }
