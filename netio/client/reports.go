@@ -71,7 +71,7 @@ type subscription struct {
 	// map read later does not move one stream's reports to another shard midway.
 	defaultShard uint16
 	handler      func(Report)
-	lastSeen     uint64          // Highest sequence handed to the handler.
+	lastSeen     uint64          // Highest sequence handed to the handler, or told lost.
 	live         bool            // From 0: no replay was asked for.
 	ready        chan Subscribed // Receives the first Subscribed (buffered).
 	status       chan error      // Receives a refusal of the first subscription (buffered).
@@ -190,17 +190,17 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // reports, the gaps the answer finds are told by Config.ReportsLost and ReportsReused
 // (the Subscribed that would have shown them is read by nobody), and a later Subscribe
 // returns ErrSubscribed, unless the server refused it (then nothing is subscribed).
-// After a reconnect the subscription resumes by itself after the last sequence handled,
-// so the handler sees each report once, in order. The handler runs on the connection's
-// reader goroutine, one call at a time per client (of this handler, the market-data one
-// and ReportsLost/ReportsReused), and a newer connection's calls start only once the
-// replaced one's have returned (doc.go, Subscriptions across reconnects): keep it short,
-// and never wait in it for a call's reply (the readers deliver replies, and the newer
-// connection's reader waits for the handler before it reads past a report or an update:
-// only Close surely ends such a wait). It may call Close, or wait for another
-// goroutine's, which does not wait for a reader running a handler. The handler is not
-// entered once Close has begun; a call entered just before may start, or still run,
-// after Close returns.
+// After a reconnect the subscription resumes by itself after the last sequence handled
+// (or told lost: a loss is told once), so the handler sees each report once, in order.
+// The handler runs on the connection's reader goroutine, one call at a time per client
+// (of this handler, the market-data one and ReportsLost/ReportsReused), and a newer
+// connection's calls start only once the replaced one's have returned (doc.go,
+// Subscriptions across reconnects): keep it short, and never wait in it for a call's
+// reply (the readers deliver replies, and the newer connection's reader waits for the
+// handler before it reads past a report or an update: only Close surely ends such a
+// wait). It may call Close, or wait for another goroutine's, which does not wait for a
+// reader running a handler. The handler is not entered once Close has begun; a call
+// entered just before may start, or still run, after Close returns.
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	return c.subscribe(ctx, newSubscription(fromSequence, handler))

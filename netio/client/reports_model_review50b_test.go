@@ -76,6 +76,7 @@ type reportModel struct {
 	seen        map[uint64]uint64
 	lastHanded  uint64 // In-order check, rewound by a reuse.
 	callerFrom  uint64
+	liveStart   uint64 // From 0: the first accepted answer's next_sequence.
 	callerWaits bool
 	log         []string
 	// deferCallbacks: a subscribed frame is being handed in while the caller waits.
@@ -161,7 +162,7 @@ func (m *reportModel) readCaller() {
 	case answer := <-m.s.ready:
 		m.callerWaits = false
 		m.log = append(m.log, fmt.Sprintf("caller %+v", answer))
-		for q := m.callerFrom; q < answer.OldestSequence; q++ {
+		for q := max(m.callerFrom, 1); m.callerFrom != 0 && q < answer.OldestSequence; q++ {
 			switch v, ok := m.seen[q]; {
 			case !ok:
 				m.lost("caller", q, q)
@@ -209,7 +210,7 @@ func (m *reportModel) process() {
 	}
 	n, newest := m.from, m.newest()
 	var replayedThrough uint64
-	if n <= newest+1 {
+	if n != 0 && n <= newest+1 {
 		for q := max(n, m.oldest); q <= newest; q++ {
 			m.queue = append(m.queue, reportModelFrame(q, m.truth[q]))
 			m.replayed = append(m.replayed, q)
@@ -275,6 +276,14 @@ func (m *reportModel) deliver() {
 		// An accepted answer told the client where the server is (a busy one tells
 		// nothing).
 		m.blocked = m.blocked && frame.Status != 0
+		if m.callerFrom == 0 && m.liveStart == 0 && frame.Status == 0 {
+			// The reports before it count as handled (PROTOCOL.md section 8: remember
+			// next_sequence - 1 as the last sequence handled).
+			m.liveStart = frame.Aux
+			for q := uint64(1); q < m.liveStart; q++ {
+				m.seen[q], m.lastHanded = m.truth[q], q
+			}
+		}
 		m.log = append(m.log, fmt.Sprintf("answer oldest %d through %d next %d",
 			binary.LittleEndian.Uint64(frame.Body[0:]),
 			binary.LittleEndian.Uint64(frame.Body[8:]), frame.Aux))
@@ -312,7 +321,7 @@ func (m *reportModel) reconnect(failover bool, keep uint64) {
 	m.refused = false
 }
 
-func testReportModel(t *rapid.T, callerWaits bool) {
+func testReportModel(t *rapid.T, callerWaits, live bool) {
 	m := &reportModel{t: t, seen: map[uint64]uint64{}, answerAt: -1, callerWaits: callerWaits}
 	newest := rapid.Uint64Range(0, 12).Draw(t, "newest")
 	m.truth = []uint64{0}
@@ -321,6 +330,9 @@ func testReportModel(t *rapid.T, callerWaits bool) {
 	}
 	m.oldest = rapid.Uint64Range(1, newest+1).Draw(t, "oldest")
 	m.callerFrom = rapid.Uint64Range(1, newest+4).Draw(t, "from")
+	if live {
+		m.callerFrom = 0 // Live: the account starts at the first answer's next_sequence.
+	}
 	// Handled before Subscribe: from the server's reports, or (above its newest) ones
 	// a failover lost.
 	for q := uint64(1); q < m.callerFrom; q++ {
@@ -421,6 +433,9 @@ func testReportModel(t *rapid.T, callerWaits bool) {
 	if m.callerWaits {
 		m.fail("the caller was never answered")
 	}
+	if m.callerFrom == 0 && m.liveStart == 0 {
+		m.fail("a live subscription was never answered")
+	}
 	for q := uint64(1); q <= m.newest(); q++ {
 		switch v, ok := m.seen[q]; {
 		case !ok:
@@ -440,12 +455,18 @@ func testReportModel(t *rapid.T, callerWaits bool) {
 // TestReview50bReportAccountingModelCallerGone: the first caller's context ended before
 // any answer: every gap is told by the callbacks.
 func TestReview50bReportAccountingModelCallerGone(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) { testReportModel(t, false) })
+	rapid.Check(t, func(t *rapid.T) { testReportModel(t, false, false) })
 }
 
 // TestReview50bReportAccountingModelCallerWaits: the first caller reads its Subscribed.
 func TestReview50bReportAccountingModelCallerWaits(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) { testReportModel(t, true) })
+	rapid.Check(t, func(t *rapid.T) { testReportModel(t, true, false) })
+}
+
+// TestReview50bReportAccountingModelLive: Subscribe from 0 (live), the caller waiting or
+// not; the account starts at the first answer's next_sequence.
+func TestReview50bReportAccountingModelLive(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) { testReportModel(t, rapid.Bool().Draw(t, "waits"), true) })
 }
 
 // TestReview50bLossToldOnceAcrossAReconnect (claim 7, found by the model above): an
