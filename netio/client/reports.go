@@ -253,7 +253,8 @@ func (c *Client) SubscribeShard(ctx context.Context, shard uint16, fromSequence 
 // subscribed); on any other error it stops, the shards subscribed before it staying
 // subscribed, and, when the error is ctx's, the shard it was waiting for too unless the
 // server refused it (SubscribeShard: the subscription stays when the context ends
-// before its answer).
+// after its frame was sent and before its answer; a shard whose call began with the
+// context ended is not subscribed).
 func (c *Client) SubscribeEveryShard(ctx context.Context, fromSequences []uint64,
 	handler func(Report)) ([]Subscribed, error) {
 	placement, err := c.ShardMap(ctx)
