@@ -76,6 +76,7 @@ type reportModel struct {
 	seen        map[uint64]uint64
 	lastHanded  uint64 // In-order check, rewound by a reuse.
 	callerFrom  uint64
+	label       uint64 // The frames' header number: 0, or 3 for SubscribeShard's of shard 2.
 	liveStart   uint64 // From 0: the first accepted answer's next_sequence.
 	callerWaits bool
 	log         []string
@@ -289,6 +290,7 @@ func (m *reportModel) deliver() {
 			binary.LittleEndian.Uint64(frame.Body[8:]), frame.Aux))
 	}
 	m.deferCallbacks = m.callerWaits && frame.Kind == wire.KindSubscribed
+	frame.Number = m.label
 	if err := m.c.handle(&frame, m.generation); err != nil {
 		m.fail("handle: %v", err)
 	}
@@ -321,7 +323,7 @@ func (m *reportModel) reconnect(failover bool, keep uint64) {
 	m.refused = false
 }
 
-func testReportModel(t *rapid.T, callerWaits, live bool) {
+func testReportModel(t *rapid.T, callerWaits, live, named bool) {
 	m := &reportModel{t: t, seen: map[uint64]uint64{}, answerAt: -1, callerWaits: callerWaits}
 	newest := rapid.Uint64Range(0, 12).Draw(t, "newest")
 	m.truth = []uint64{0}
@@ -354,6 +356,21 @@ func testReportModel(t *rapid.T, callerWaits, live bool) {
 			ReportsLost:   func(first, last uint64) { m.callback(false, first, last) },
 			ReportsReused: func(first, last uint64) { m.callback(true, first, last) },
 		}}
+	if named { // SubscribeShard's of shard 2: frames labelled 3, the shard callbacks.
+		m.s.named, m.s.shard, m.label = true, 2, 3
+		m.c.subscription, m.c.shardSubscriptions = nil, []*subscription{m.s}
+		m.c.config.ReportsLost, m.c.config.ReportsReused = nil, nil
+		shardCallback := func(reused bool) func(uint16, uint64, uint64) {
+			return func(shard uint16, first, last uint64) {
+				if shard != 2 {
+					m.fail("a gap of shard %d, want 2", shard)
+				}
+				m.callback(reused, first, last)
+			}
+		}
+		m.c.config.ShardReportsLost = shardCallback(false)
+		m.c.config.ShardReportsReused = shardCallback(true)
+	}
 	m.c.mu.Lock()
 	frame := m.s.frame(m.c.session) // Subscribe's own frame, on connection 1.
 	m.c.mu.Unlock()
@@ -382,6 +399,7 @@ func testReportModel(t *rapid.T, callerWaits, live bool) {
 		case op == 4 && len(m.stale) > 0:
 			frame := m.stale[0]
 			m.stale = m.stale[1:]
+			frame.Number = m.label
 			if err := m.c.handle(&frame, m.staleGeneration); err != nil {
 				m.fail("handle stale: %v", err)
 			}
@@ -455,18 +473,28 @@ func testReportModel(t *rapid.T, callerWaits, live bool) {
 // TestReview50bReportAccountingModelCallerGone: the first caller's context ended before
 // any answer: every gap is told by the callbacks.
 func TestReview50bReportAccountingModelCallerGone(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) { testReportModel(t, false, false) })
+	rapid.Check(t, func(t *rapid.T) { testReportModel(t, false, false, false) })
 }
 
 // TestReview50bReportAccountingModelCallerWaits: the first caller reads its Subscribed.
 func TestReview50bReportAccountingModelCallerWaits(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) { testReportModel(t, true, false) })
+	rapid.Check(t, func(t *rapid.T) { testReportModel(t, true, false, false) })
 }
 
 // TestReview50bReportAccountingModelLive: Subscribe from 0 (live), the caller waiting or
 // not; the account starts at the first answer's next_sequence.
 func TestReview50bReportAccountingModelLive(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) { testReportModel(t, rapid.Bool().Draw(t, "waits"), true) })
+	rapid.Check(t, func(t *rapid.T) {
+		testReportModel(t, rapid.Bool().Draw(t, "waits"), true, false)
+	})
+}
+
+// TestReview50bReportAccountingModelShard: the same for SubscribeShard's subscription
+// (of shard 2: frames labelled 3, gaps told by ShardReportsLost and ShardReportsReused).
+func TestReview50bReportAccountingModelShard(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		testReportModel(t, rapid.Bool().Draw(t, "waits"), rapid.Bool().Draw(t, "live"), true)
+	})
 }
 
 // TestReview50bLossToldOnceAcrossAReconnect (claim 7, found by the model above): an
