@@ -141,8 +141,10 @@ type Config struct {
 	// reconnect (or the answer to a Subscribe whose context ended before it) finds the
 	// server behind the last report handled: a failover lost reports first..last, which
 	// the handler was given (asynchronous replication, or a standby started without its
-	// primary), and the new primary numbers new reports
-	// with those sequences. The handler is given them as new reports, in order, after
+	// primary), and the new primary numbers new reports with those sequences. The range
+	// may also hold sequences counted as handled without being given: told lost
+	// (ReportsLost, or the first caller's Subscribed), or before a live subscription's
+	// first report (PROTOCOL.md section 8: next_sequence - 1 is the last handled). The handler is given them as new reports, in order, after
 	// this call (PROTOCOL.md section 8). The orders those handled reports spoke of may
 	// be back in an earlier state (or gone): reconcile by querying orders. A callback of
 	// its own rather than ReportsLost, whose reports were never handled: these were,

@@ -292,7 +292,10 @@ func (s *marketDataSubscription) subscribeFrame(session uint64, instrument, chan
 // after Close returns. A call still waiting when its connection is replaced returns the
 // answer to the new connection's resumption of the instrument (one for every call of
 // it, asked with the latest channels), or ErrReconnected when the resumption does not
-// cover it; one waiting when the client is closed returns ErrClosed.
+// cover it; one waiting when the client is closed returns ErrClosed. Called with a ctx
+// that has ended, it returns ctx's error and changes nothing (no frame is sent, no
+// handler set); one whose ctx ends after its frame was sent returns ctx's error, and
+// what the server makes of the frame stands (resumed after a reconnect if accepted).
 func (c *Client) SubscribeMarketData(ctx context.Context, instrument uint32, channels uint32,
 	handler func(MarketDataEvent)) (MarketDataSubscribed, error) {
 	return c.subscribeMarketData(ctx, instrument, channels, handler, nil)
@@ -306,6 +309,10 @@ func (c *Client) subscribeMarketData(ctx context.Context, instrument uint32, cha
 	c.mu.Lock()
 	if c.closed {
 		err := c.closedError()
+		c.mu.Unlock()
+		return MarketDataSubscribed{}, err
+	}
+	if err := ctx.Err(); err != nil { // Ended already: nothing is subscribed or sent.
 		c.mu.Unlock()
 		return MarketDataSubscribed{}, err
 	}

@@ -71,7 +71,7 @@ type subscription struct {
 	// map read later does not move one stream's reports to another shard midway.
 	defaultShard uint16
 	handler      func(Report)
-	lastSeen     uint64          // Highest sequence handed to the handler.
+	lastSeen     uint64          // Highest sequence handed to the handler, or told lost.
 	live         bool            // From 0: no replay was asked for.
 	ready        chan Subscribed // Receives the first Subscribed (buffered).
 	status       chan error      // Receives a refusal of the first subscription (buffered).
@@ -183,23 +183,24 @@ var ErrSubscribed = errors.New("client: already subscribed")
 // retained ones from fromSequence on (0: live reports only). On a node of several shards
 // these are the default instrument shard's reports only, as before streams per shard
 // (SubscribeShard and SubscribeEveryShard give the others). It returns once the replay
-// is complete (or with ErrClosed if the client is closed first). If ctx ends before the
-// answer is read, it returns ctx's error but the subscription stays (the protocol has
-// no way to end it on the connection): the handler is given the reports, the gaps the
-// answer finds are told by Config.ReportsLost and ReportsReused (the Subscribed that
-// would have shown them is read by nobody), and a later Subscribe returns ErrSubscribed,
-// unless the server refused it (then nothing is subscribed). After a reconnect the
-// subscription resumes by itself after the last sequence handled, so the handler sees
-// each report once, in order. The handler runs on the connection's reader goroutine,
-// one call at a time per client (of this handler, the market-data one and
-// ReportsLost/ReportsReused), and a newer connection's calls start only once the
-// replaced one's have returned (doc.go, Subscriptions across reconnects): keep it
-// short, and never wait in it for a call's reply (the readers deliver replies, and the
-// newer connection's reader waits for the handler before it reads past a report or an
-// update: only Close surely ends such a wait). It may call Close, or wait for another
-// goroutine's, which does not wait for a reader running a handler. The handler is not
-// entered once Close has begun; a call entered just before may start, or still run,
-// after Close returns.
+// is complete (or with ErrClosed if the client is closed first). Called with a ctx that
+// has ended, it returns ctx's error and subscribes nothing (no frame is sent). If ctx
+// ends later, before the answer is read, it returns ctx's error but the subscription
+// stays (the protocol has no way to end it on the connection): the handler is given the
+// reports, the gaps the answer finds are told by Config.ReportsLost and ReportsReused
+// (the Subscribed that would have shown them is read by nobody), and a later Subscribe
+// returns ErrSubscribed, unless the server refused it (then nothing is subscribed).
+// After a reconnect the subscription resumes by itself after the last sequence handled
+// (or told lost: a loss is told once), so the handler sees each report once, in order.
+// The handler runs on the connection's reader goroutine, one call at a time per client
+// (of this handler, the market-data one and ReportsLost/ReportsReused), and a newer
+// connection's calls start only once the replaced one's have returned (doc.go,
+// Subscriptions across reconnects): keep it short, and never wait in it for a call's
+// reply (the readers deliver replies, and the newer connection's reader waits for the
+// handler before it reads past a report or an update: only Close surely ends such a
+// wait). It may call Close, or wait for another goroutine's, which does not wait for a
+// reader running a handler. The handler is not entered once Close has begun; a call
+// entered just before may start, or still run, after Close returns.
 func (c *Client) Subscribe(ctx context.Context, fromSequence uint64,
 	handler func(Report)) (Subscribed, error) {
 	return c.subscribe(ctx, newSubscription(fromSequence, handler))
@@ -252,7 +253,8 @@ func (c *Client) SubscribeShard(ctx context.Context, shard uint16, fromSequence 
 // subscribed); on any other error it stops, the shards subscribed before it staying
 // subscribed, and, when the error is ctx's, the shard it was waiting for too unless the
 // server refused it (SubscribeShard: the subscription stays when the context ends
-// before its answer).
+// after its frame was sent and before its answer; a shard whose call began with the
+// context ended is not subscribed).
 func (c *Client) SubscribeEveryShard(ctx context.Context, fromSequences []uint64,
 	handler func(Report)) ([]Subscribed, error) {
 	placement, err := c.ShardMap(ctx)
@@ -306,6 +308,12 @@ func (c *Client) subscribe(ctx context.Context, s *subscription) (Subscribed, er
 	}
 	if c.closed {
 		err := c.closedError()
+		c.mu.Unlock()
+		return Subscribed{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		// Ended before anything was sent: nothing is installed (the subscription stays
+		// only when the context ends after its frame, which may have been accepted).
 		c.mu.Unlock()
 		return Subscribed{}, err
 	}
@@ -706,6 +714,13 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 		s.lastSeen, s.live = min(s.lastSeen, next-1), false
 	} else if askedFrom == 0 && next != 0 {
 		s.lastSeen, s.live = max(s.lastSeen, next-1), false
+	} else if askedFrom != 0 && body.OldestSequence > s.lastSeen+1 {
+		// The reports below oldest_sequence that the replay did not give are lost, and
+		// told (lostGapsLocked) or shown to the caller (OldestSequence): the filter moves
+		// past them, so that a resumption before the next report asks from
+		// oldest_sequence, not for them again, whose answer would tell them twice. Every
+		// report from oldest_sequence on is sent (PROTOCOL.md section 8).
+		s.lastSeen = body.OldestSequence - 1
 	}
 	return outcome
 }
