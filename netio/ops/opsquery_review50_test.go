@@ -68,12 +68,12 @@ func TestReview50EscapedArgumentNameIsRefused(t *testing.T) {
 			depthReads.Load(), fake.eventList())
 	}
 
-	// Escapes in values, and names as sent, are served.
+	// Names as sent are served, and a value's needed escapes ("#", "+").
 	served := []struct{ method, target string }{
 		{"GET", PathSettlement + "?partner=5&until=now%23"},
-		{"GET", PathChain + "?until=%6Eow&shard=1"},
-		{"GET", PathDepth + "?instrument=%37"},
-		{"POST", PathLogLevel + "?level=d%65bug"},
+		{"GET", PathChain + "?until=2026-01-01T00:00:00%2B01:00&shard=1"},
+		{"GET", PathDepth + "?instrument=7"},
+		{"POST", PathLogLevel + "?level=debug"},
 	}
 	for _, c := range served {
 		if got := send(c.method, c.target); got.code != http.StatusOK {
@@ -83,10 +83,49 @@ func TestReview50EscapedArgumentNameIsRefused(t *testing.T) {
 	mutex.Lock()
 	got = fmt.Sprint(reached)
 	mutex.Unlock()
-	if want := "[settlement {[5]  now# 10000} chain { now 0 1}]"; got != want {
+	want := "[settlement {[5]  now# 10000} chain { 2026-01-01T00:00:00+01:00 0 1}]"
+	if got != want {
 		t.Errorf("sources were asked %s, want %s", got, want)
 	}
 	if depthReads.Load() != 1 {
 		t.Errorf("%d depth reads, want 1", depthReads.Load())
+	}
+}
+
+// TestReview50QueryRefusalComesAfterTheToken: the routes that take a token check it
+// before the query (no oracle for a caller without one): a "#", a repeat or an escaped
+// name is 401 without a token, 403 with a wrong one, on settlement, the admin and the
+// risk actions.
+func TestReview50QueryRefusalComesAfterTheToken(t *testing.T) {
+	fake := newFakeSources()
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens),
+		RequestsPerSecondPerAddress: -1}, fake.sources())
+	for _, target := range []string{
+		"GET " + PathSettlement + "?partner=5&until=now#",
+		"GET " + PathSettlement + "?partner=5&until=now&until=now",
+		"GET " + PathSettlement + "?p%61rtner=5&until=now",
+		"POST " + PathLogLevel + "?level=debug#",
+		"POST " + PathLogLevel + "?l%65vel=debug",
+		"POST " + PathPromote + "?#",
+		"POST " + PathRiskSet + "?#",
+		"POST " + PathRiskRemove + "?x=1&x=1",
+	} {
+		for _, c := range []struct {
+			header string
+			code   int
+		}{
+			{"", http.StatusUnauthorized},
+			{"Authorization: Bearer wrong\r\n", http.StatusForbidden},
+		} {
+			got := rawExchange(t, server,
+				target+" HTTP/1.1\r\nHost: 127.0.0.1\r\n"+c.header, "")
+			if got.code != c.code {
+				t.Errorf("%s (%q): %d %.120s, want %d", target, c.header, got.code, got.body,
+					c.code)
+			}
+		}
+	}
+	if events := fake.eventList(); len(events) != 0 {
+		t.Errorf("events %v, want none", events)
 	}
 }
