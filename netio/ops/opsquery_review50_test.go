@@ -10,14 +10,14 @@ import (
 )
 
 // TestReview50EscapedArgumentNameIsRefused: the claim under review is that no route that
-// reads query arguments serves another query than a proxy or log in front reads.
-// fasthttp decodes an argument's name ("l%65vel" is "level"), where a reader matching
-// names as sent (HAProxy's urlp(), a grep of the access log) sees an argument it does not
-// know and not the one served: "?l%65vel=debug" set the log level past a rule on
-// urlp(level), "?p%61rtner=6" netted a partner the log does not show, "?sh%61rd=1"
-// checked another shard's chain. No argument name here needs an escape (as no route
-// does, routeOf), so a name with a "%" is 400 bad_request and reaches no source; an
-// escape in a value ("%23") is still served.
+// reads query arguments serves another query than a proxy or log in front reads. fasthttp
+// decodes an argument's name ("l%65vel" is "level"), where a reader matching names as sent
+// (Traffic Server's header_rewrite QUERY:name, a grep of the access log) sees an argument
+// it does not know and not the one served: "?l%65vel=debug" set the log level past a rule
+// on the name level, "?p%61rtner=6" netted a partner the log does not show, "?sh%61rd=1"
+// checked another shard's chain. No argument name here needs an escape (as no route does,
+// routeOf), so a name with a "%" is 400 bad_request and reaches no source; an escape in a
+// value ("%23") is still served.
 func TestReview50EscapedArgumentNameIsRefused(t *testing.T) {
 	fake := newFakeSources()
 	sources := fake.sources()

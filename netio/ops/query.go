@@ -23,11 +23,11 @@ var errFragmentInQuery = errors.New(`a "#" in the query: a request target has no
 // route has.
 //
 // fasthttp decodes a name ("l%65vel" is "level"), where a reader matching names as sent
-// (HAProxy's urlp(), a grep of the access log) sees an argument it does not know and not
-// the one served: "?l%65vel=debug" set the level past a rule on urlp(level),
-// "?p%61rtner=6" netted a partner the log does not show. No argument name needs an
-// escape (as no route does: routeOf), so a name with one is refused, a value's escapes
-// stay (TestReview50EscapedArgumentNameIsRefused).
+// (Traffic Server's header_rewrite QUERY:name, a grep of the access log) sees an argument
+// it does not know and not the one served: "?l%65vel=debug" set the level past a rule on
+// the name level, "?p%61rtner=6" netted a partner the log does not show. No argument name
+// needs an escape (as no route does: routeOf), so a name with one is refused, a value's
+// escapes stay (TestReview50EscapedArgumentNameIsRefused).
 func checkQueryAsSent(ctx *fasthttp.RequestCtx) error {
 	target := ctx.Request.Header.RequestURI()
 	start := bytes.IndexByte(target, '?')
