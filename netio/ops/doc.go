@@ -63,8 +63,9 @@
 // path this server routes or one it does not serve. A request refused for its address,
 // Host or rate is logged with the path as sent (its first pathLogBytesMax bytes). The
 // routes that read query arguments (settlement, chain, depth, the admin and risk actions)
-// refuse one given twice (but partner) and a "#" in the query, which fasthttp cuts off:
-// 400 bad_request, so that none serves another query than a proxy or log reads.
+// refuse one given twice (but partner), a name with a percent-escape (which fasthttp
+// decodes) and a "#" in the query, which fasthttp cuts off: 400 bad_request, so that none
+// serves another query than a proxy or log reads.
 //
 // # Live console
 //
