@@ -288,7 +288,11 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	if done.results, err = c.CreateTransfers(ctx, done.sent); err != nil {
 		return nil, err
 	}
-	return done, done.checkExisting(ctx, c, query.Partners, report.Until)
+	// Not printed on an error: the settlements answered exists would read not booked.
+	if err := done.checkExisting(ctx, c, query.Partners, report.Until); err != nil {
+		return nil, err
+	}
+	return done, nil
 }
 
 // voidFirst voids the settlements that only the command's clock judges expired (the

@@ -21,7 +21,8 @@ import (
 // command's clock, PlanSettlements, the voids first, Voided, planning again, booking),
 // with any partner set, --from (0, a past cut-off + 1, any log time), --until (a past log
 // time, the command's now on a clock ahead of or behind the log, a far-future end, an
-// earlier run's cut-off again), any --settlement-id (fresh) and timeout.
+// earlier run's cut-off again), any --settlement-id (fresh, or on an earlier run's ids) and
+// timeout.
 //
 // Checked after every step, per partner account: its posted balance minus every payable
 // settlement the partner could still confirm (active on the ledger, its deadline after
@@ -201,7 +202,15 @@ func (h *settleModel) book(t *rapid.T, partners []model.Uint128, window Window,
 	}
 	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90), 2: model.U128(91)},
 		FirstID: model.U128(h.nextFirstID), Code: 7, Timeout: timeout}
-	h.nextFirstID += 100
+	if h.nextFirstID > 1_000_000 && rapid.IntRange(0, 3).Draw(t, "reuse") == 0 {
+		// An earlier run's --settlement-id, or one next to it (on its voids' ids).
+		earlier := (h.nextFirstID - 1_000_000) / 100
+		booking.FirstID = model.U128(1_000_000 + 100*uint64(rapid.IntRange(0,
+			int(earlier)-1).Draw(t, "earlier run")) + uint64(rapid.IntRange(0, 3).Draw(t,
+			"offset")))
+	} else {
+		h.nextFirstID += 100
+	}
 	if booking.BookedAfter, err = SettlementsBookedAfter(ctx, reader, partners,
 		report.Until, now); err != nil {
 		t.Fatalf("booked after: %v", err)
