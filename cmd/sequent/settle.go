@@ -314,10 +314,11 @@ func (b *settleBooking) voidFirst(ctx context.Context, c *client.Client,
 	if b.voidResults, err = c.CreateTransfers(ctx, b.voids); err != nil {
 		return plan, err
 	}
-	refused := map[model.Uint128]bool{}
+	// By ledger and id: transfer ids are unique per shard only.
+	refused := map[string]bool{}
 	for i, void := range b.voids {
 		if !booking.Voided(void, b.voidResults[i].Status) {
-			refused[void.PendingID] = true
+			refused[voidedKey(void.Ledger, void.PendingID)] = true
 		}
 	}
 	again, err := report.PlanSettlements(*booking)
@@ -332,16 +333,23 @@ func (b *settleBooking) voidFirst(ctx context.Context, c *client.Client,
 			strings.Join(answers, "; "), err)
 	}
 	for _, void := range again.Voids {
-		if !refused[void.PendingID] { // Cannot be: planning again voids only those.
+		// Cannot be: planning again voids only those.
+		if !refused[voidedKey(void.Ledger, void.PendingID)] {
 			return plan, fmt.Errorf("settlement %s is to be voided again", void.PendingID)
 		}
 	}
 	for _, s := range b.voided {
-		if refused[s.ID] {
+		if refused[voidedKey(s.Ledger, s.ID)] {
 			b.notVoided = append(b.notVoided, s)
 		}
 	}
 	return again, nil
+}
+
+// voidedKey names a settlement voided first by its ledger and id (transfer ids are unique
+// per shard only: two ledgers' settlements may share one).
+func voidedKey(ledger uint32, id model.Uint128) string {
+	return strconv.FormatUint(uint64(ledger), 10) + "/" + id.String()
 }
 
 // checkExisting marks the settlements the ledger answered exists that are not booked. An
@@ -493,7 +501,7 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 		lines = append(lines, settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
 			Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
 			Credit: s.CreditAccountID.String(), Outcome: outcomeRefused,
-			Status: b.voidStatus(s.ID).String()})
+			Status: b.voidStatus(s).String()})
 		texts = append(texts, "in flight on the ledger's log, where the partner may "+
 			"still confirm it, and not voided: the ledger is not booked again")
 	}
@@ -502,7 +510,7 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 			lines = append(lines, settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
 				Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
 				Credit: s.CreditAccountID.String(), Outcome: outcomeRefused,
-				Status: b.voidStatus(s.ID).String()})
+				Status: b.voidStatus(s).String()})
 			texts = append(texts, "voided first; then nothing was booked: "+
 				b.afterVoids.Error())
 		}
@@ -523,9 +531,9 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 }
 
 // voidStatus is the ledger's answer to the void sent first of a settlement.
-func (b *settleBooking) voidStatus(settlement model.Uint128) model.Status {
+func (b *settleBooking) voidStatus(settlement clearing.BookedSettlement) model.Status {
 	for i, void := range b.voids {
-		if void.PendingID == settlement {
+		if void.PendingID == settlement.ID && void.Ledger == settlement.Ledger {
 			return b.voidResults[i].Status
 		}
 	}
@@ -535,14 +543,15 @@ func (b *settleBooking) voidStatus(settlement model.Uint128) model.Status {
 // addVoidsFirst adds to each ledger's line the voids sent before booking it: to the line
 // of a settlement voided first, its own void only (TestReview2S50RefusedLedgerNamedOnce).
 func (b *settleBooking) addVoidsFirst(lines []settlementLineJSON, texts []string) {
-	voidedIDs := map[string]bool{}
+	voided := map[string]bool{}
 	for _, void := range b.voids {
-		voidedIDs[void.PendingID.String()] = true
+		voided[voidedKey(void.Ledger, void.PendingID)] = true
 	}
 	for i, void := range b.voids {
 		for j := range lines {
+			id, _ := model.ParseUint128(lines[j].ID)
 			if lines[j].Ledger != void.Ledger ||
-				(voidedIDs[lines[j].ID] && lines[j].ID != void.PendingID.String()) {
+				(voided[voidedKey(lines[j].Ledger, id)] && id != void.PendingID) {
 				continue
 			}
 			status := b.voidResults[i].Status
