@@ -33,7 +33,7 @@ import (
 // command's clock): checked.
 func TestReview2S50NeverPaidTwiceAgainstModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		h := newSettleModel()
+		h := newSettleModel(t)
 		for range rapid.IntRange(1, 40).Draw(t, "steps") {
 			switch rapid.IntRange(0, 10).Draw(t, "step") {
 			case 0, 1, 2:
@@ -45,6 +45,7 @@ func TestReview2S50NeverPaidTwiceAgainstModel(t *testing.T) {
 			case 5:
 				h.log += uint64(rapid.IntRange(1, 200).Draw(t, "idle")) * second
 				h.ledger.Expire(h.log, nil)
+				h.ledger2.Expire(h.log2(), nil)
 			default:
 				h.run(t)
 			}
@@ -54,12 +55,14 @@ func TestReview2S50NeverPaidTwiceAgainstModel(t *testing.T) {
 }
 
 type settleModel struct {
-	ledger      *ledger.Ledger
-	log         uint64   // The log time of the last entry.
-	nextID      uint64   // Next transfer id of a movement or partner action.
-	nextFirstID uint64   // Next --settlement-id (runs leave room for their voids).
-	cutoffs     []uint64 // Cut-offs of earlier runs.
-	pendings    []uint64 // Pending movements.
+	ledger      *ledger.Ledger   // Shard 0: ledger 1's accounts.
+	ledger2     *ledger.Ledger   // Shard 1: ledger 2's accounts, its log time log + skew.
+	log         uint64           // Shard 0's log time of the last entry.
+	skew        uint64           // Shard 1's clock − shard 0's (two's complement).
+	nextID      uint64           // Next transfer id of a movement or partner action.
+	nextFirstID uint64           // Next --settlement-id (runs leave room for their voids).
+	cutoffs     []uint64         // Cut-offs of earlier runs.
+	pendings    []model.Transfer // Pending movements.
 	settlements []*modelSettlement
 	trace       []string
 }
@@ -71,25 +74,81 @@ type modelSettlement struct {
 	voided   bool
 }
 
-func newSettleModel() *settleModel {
-	h := &settleModel{ledger: ledger.New(ledger.Config{HashSeed: 5}), log: 1_000 * second,
-		nextID: 1, nextFirstID: 1_000_000}
+func newSettleModel(t *rapid.T) *settleModel {
+	return newSettleShards(uint64(rapid.IntRange(-300, 300).Draw(t, "shard 1's clock")) *
+		second)
+}
+
+// newSettleShards returns the model's two shards, shard 1's clock skew ahead of shard 0's.
+func newSettleShards(skew uint64) *settleModel {
+	h := &settleModel{ledger: ledger.New(ledger.Config{HashSeed: 5}),
+		ledger2: ledger.New(ledger.Config{HashSeed: 6}), log: 1_000 * second,
+		nextID: 1, nextFirstID: 1_000_000, skew: skew}
 	accounts := []model.Account{{ID: model.U128(1), Ledger: 1, Code: 1},
 		{ID: model.U128(2), Ledger: 2, Code: 1},
 		{ID: model.U128(50), Ledger: 1, Code: 2}, {ID: model.U128(51), Ledger: 1, Code: 2},
 		{ID: model.U128(60), Ledger: 2, Code: 2},
 		{ID: model.U128(90), Ledger: 1, Code: 3}, {ID: model.U128(91), Ledger: 2, Code: 3}}
-	results := make([]model.EventResult, len(accounts))
-	h.ledger.CreateAccounts(h.log, accounts, results)
+	for _, account := range accounts {
+		shard, at := h.shard(account.Ledger)
+		shard.CreateAccounts(at, []model.Account{account}, make([]model.EventResult, 1))
+	}
 	return h
 }
 
-// apply applies one transfer at the next log time and returns the ledger's answer.
+func (h *settleModel) log2() uint64 { return h.log + h.skew }
+
+// shard returns the shard of a ledger's accounts and its log time.
+func (h *settleModel) shard(ledgerNumber uint32) (*ledger.Ledger, uint64) {
+	if ledgerNumber == 2 {
+		return h.ledger2, h.log2()
+	}
+	return h.ledger, h.log
+}
+
+// accountShard returns the shard holding an account (ledger 2: 20s and 60s, 91).
+func (h *settleModel) accountShard(id model.Uint128) (*ledger.Ledger, uint64) {
+	if id == model.U128(2) || id == model.U128(60) || id == model.U128(91) {
+		return h.shard(2)
+	}
+	return h.shard(1)
+}
+
+// GetAccountTransfers, LookupAccounts, LookupTransfers and LedgerTotals make the model
+// a Reader of its two shards, each read routed to the account's shard as the node does.
+func (h *settleModel) GetAccountTransfers(ctx context.Context, filter model.AccountFilter) (
+	[]model.Transfer, error) {
+	shard, _ := h.accountShard(filter.AccountID)
+	return MemoryReader{shard}.GetAccountTransfers(ctx, filter)
+}
+
+func (h *settleModel) LookupAccounts(_ context.Context, ids []model.Uint128) (
+	[]model.Account, error) {
+	return append(h.ledger.LookupAccounts(ids, nil), h.ledger2.LookupAccounts(ids, nil)...),
+		nil
+}
+
+func (h *settleModel) LookupTransfers(_ context.Context, ids []model.Uint128) (
+	[]model.Transfer, error) {
+	return append(h.ledger.LookupTransfers(ids, nil), h.ledger2.LookupTransfers(ids, nil)...),
+		nil
+}
+
+func (h *settleModel) LedgerTotals(context.Context, model.LedgerFilter) (
+	[]model.LedgerTotals, error) {
+	return nil, nil
+}
+
+// apply applies one transfer at the next log time of its ledger's shard (a post or void
+// names its pending transfer's ledger: ids are unique per shard only) and returns the
+// ledger's answer.
 func (h *settleModel) apply(transfer model.Transfer) model.Status {
 	h.log += second
 	h.ledger.Expire(h.log, nil)
+	h.ledger2.Expire(h.log2(), nil)
+	shard, at := h.shard(transfer.Ledger)
 	results := make([]model.TransferResult, 1)
-	h.ledger.CreateTransfers(h.log, []model.Transfer{transfer}, results)
+	shard.CreateTransfers(at, []model.Transfer{transfer}, results)
 	return results[0].Status
 }
 
@@ -113,7 +172,7 @@ func (h *settleModel) movement(t *rapid.T) {
 	if rapid.Bool().Draw(t, "pending") { // Posted (or voided) later, or expiring.
 		transfer.Flags = model.TransferPending
 		transfer.Timeout = rapid.SampledFrom([]uint32{0, 30, 300}).Draw(t, "its timeout")
-		h.pendings = append(h.pendings, transfer.ID.Lo)
+		h.pendings = append(h.pendings, transfer)
 		kind = fmt.Sprintf("pending %s (timeout %d)", transfer.ID, transfer.Timeout)
 	}
 	status := h.apply(transfer)
@@ -126,9 +185,11 @@ func (h *settleModel) resolveMovement(t *rapid.T) {
 	if len(h.pendings) == 0 {
 		return
 	}
-	pendingID := rapid.SampledFrom(h.pendings).Draw(t, "movement")
-	void := rapid.Bool().Draw(t, "void it")
-	status := h.apply(resolve(h.id(), pendingID, postAll, void))
+	pending := rapid.SampledFrom(h.pendings).Draw(t, "movement")
+	pendingID, void := pending.ID.Lo, rapid.Bool().Draw(t, "void it")
+	resolution := resolve(h.id(), pendingID, postAll, void)
+	resolution.Ledger = pending.Ledger
+	status := h.apply(resolution)
 	h.trace = append(h.trace, fmt.Sprintf("@%d %s %d: %s", h.log/second,
 		map[bool]string{false: "post", true: "void"}[void], pendingID, status))
 }
@@ -144,12 +205,15 @@ func (h *settleModel) partner(t *rapid.T) {
 	if action == 1 && s.transfer.Amount.Lo > 1 {
 		amount = s.transfer.Amount.Lo - 1
 	}
-	status := h.apply(resolve(h.id(), s.transfer.ID.Lo, amount, action == 2))
+	resolution := resolve(h.id(), s.transfer.ID.Lo, amount, action == 2)
+	resolution.Ledger = s.transfer.Ledger
+	status := h.apply(resolution)
 	if status == model.StatusOK {
 		s.posted, s.voided = action != 2, action == 2
 	}
-	h.trace = append(h.trace, fmt.Sprintf("@%d partner %s settlement %s: %s", h.log/second,
-		[]string{"confirms", "confirms part of", "voids"}[action], s.transfer.ID, status))
+	h.trace = append(h.trace, fmt.Sprintf("@%d partner %s settlement %s (ledger %d): %s",
+		h.log/second, []string{"confirms", "confirms part of", "voids"}[action],
+		s.transfer.ID, s.transfer.Ledger, status))
 }
 
 // run books a settlement as `sequent settle --book` does.
@@ -194,7 +258,7 @@ func (h *settleModel) run(t *rapid.T) {
 
 func (h *settleModel) book(t *rapid.T, partners []model.Uint128, window Window,
 	now uint64, timeout uint32) {
-	ctx, reader := context.Background(), MemoryReader{h.ledger}
+	ctx, reader := context.Background(), h
 	ledgers, _ := NewLedgers(nil)
 	report, err := Net(ctx, reader, ledgers, NettingQuery{Partners: partners, Window: window})
 	if err != nil {
@@ -221,12 +285,15 @@ func (h *settleModel) book(t *rapid.T, partners []model.Uint128, window Window,
 		return
 	}
 	if len(plan.Voids) != 0 {
+		if rapid.IntRange(0, 3).Draw(t, "race") == 0 { // The partner acts meanwhile.
+			h.partner(t)
+		}
 		for _, void := range plan.Voids {
 			status := h.apply(void)
 			h.trace = append(h.trace, fmt.Sprintf("  @%d void %s of %s: %s", h.log/second,
 				void.ID, void.PendingID, status))
 			if status == model.StatusOK {
-				h.settlement(void.PendingID).voided = true
+				h.settlement(void.Ledger, void.PendingID).voided = true
 			}
 			booking.Voided(void, status)
 		}
@@ -240,15 +307,16 @@ func (h *settleModel) book(t *rapid.T, partners []model.Uint128, window Window,
 		h.trace = append(h.trace, fmt.Sprintf("  @%d book %s on ledger %d of %s: %s",
 			h.log/second, transfer.ID, transfer.Ledger, transfer.Amount, status))
 		if status == model.StatusOK {
-			stored := h.ledger.LookupTransfers([]model.Uint128{transfer.ID}, nil)
+			shard, _ := h.shard(transfer.Ledger)
+			stored := shard.LookupTransfers([]model.Uint128{transfer.ID}, nil)
 			h.settlements = append(h.settlements, &modelSettlement{transfer: stored[0]})
 		}
 	}
 }
 
-func (h *settleModel) settlement(id model.Uint128) *modelSettlement {
+func (h *settleModel) settlement(ledger uint32, id model.Uint128) *modelSettlement {
 	for _, s := range h.settlements {
-		if s.transfer.ID == id {
+		if s.transfer.ID == id && s.transfer.Ledger == ledger {
 			return s
 		}
 	}
@@ -259,7 +327,8 @@ func (h *settleModel) settlement(id model.Uint128) *modelSettlement {
 // than it owes (51, only debited: its settlements credit it).
 func (h *settleModel) check(t *rapid.T) {
 	for _, partner := range []uint64{50, 51, 60} {
-		account := h.ledger.LookupAccounts([]model.Uint128{model.U128(partner)}, nil)[0]
+		shard, at := h.accountShard(model.U128(partner))
+		account := shard.LookupAccounts([]model.Uint128{model.U128(partner)}, nil)[0]
 		owed := int64(account.CreditsPosted.Lo) - int64(account.DebitsPosted.Lo)
 		settled := func(p *model.Transfer) bool { return p.DebitAccountID == model.U128(partner) }
 		if partner == 51 {
@@ -274,7 +343,7 @@ func (h *settleModel) check(t *rapid.T) {
 			p := &s.transfer
 			deadline := p.Timestamp + uint64(p.Timeout)*second
 			if s.posted || s.voided || !settled(p) ||
-				(p.Timeout != 0 && deadline <= h.log+1) {
+				(p.Timeout != 0 && deadline <= at+1) {
 				continue
 			}
 			confirmable += int64(p.Amount.Lo)
