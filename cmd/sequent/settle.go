@@ -239,20 +239,9 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	if booking.Reference, err = parseID(cmd, "reference", o.reference); err != nil {
 		return nil, err
 	}
-	var viaIDs []model.Uint128
-	for _, text := range o.via {
-		id, err := parseID(cmd, "via", text)
-		if err != nil {
-			return nil, err
-		}
-		viaIDs = append(viaIDs, id)
-	}
-	accounts, err := c.LookupAccounts(ctx, viaIDs)
+	accounts, err := o.viaAccounts(cmd, ctx, c)
 	if err != nil {
 		return nil, err
-	}
-	if len(accounts) != len(viaIDs) {
-		return nil, usage(cmd, "--via: %d of %d accounts exist", len(accounts), len(viaIDs))
 	}
 	placement, err := serverShardMap(ctx, c)
 	if err != nil {
@@ -293,6 +282,27 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 		return nil, err
 	}
 	return done, nil
+}
+
+// viaAccounts looks up the --via accounts.
+func (o *settleOptions) viaAccounts(cmd *cobra.Command, ctx context.Context,
+	c *client.Client) ([]model.Account, error) {
+	var viaIDs []model.Uint128
+	for _, text := range o.via {
+		id, err := parseID(cmd, "via", text)
+		if err != nil {
+			return nil, err
+		}
+		viaIDs = append(viaIDs, id)
+	}
+	accounts, err := c.LookupAccounts(ctx, viaIDs)
+	if err != nil {
+		return nil, err
+	}
+	if len(accounts) != len(viaIDs) {
+		return nil, usage(cmd, "--via: %d of %d accounts exist", len(accounts), len(viaIDs))
+	}
+	return accounts, nil
 }
 
 // voidFirst voids the settlements that only the command's clock judges expired (the
