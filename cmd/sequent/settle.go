@@ -74,10 +74,11 @@ ahead of the log's, or a later end), may still be confirmed, so it is voided fir
 after the settlements': --settlement-id + the number of ledgers with a non-zero net, +1
 per void) and its ledger is booked only if the ledger answers that it is voided or
 expired; answered already posted, the ledger is already booked (confirmed), or, for one
-inside the window, whose net is then stale, nothing is booked (run it again); any other
-answer leaves the ledger unbooked and refused. The output ends with the ledgers booked,
-already booked and refused (--json: "settlements", each with its outcome and any
-"voided_first"; "voided", the ledger's answers to the voids).
+inside the window, whose net is then stale, nothing is booked (run it again; the voids
+sent and their answers are printed, --json too, and it exits 1); any other answer leaves
+the ledger unbooked and refused. The output ends with the ledgers booked, already booked
+and refused (--json: "settlements", each with its outcome and any "voided_first";
+"voided", the ledger's answers to the voids).
 
 On a node of several shards the partner's accounts may be on any shards; the --via
 account of a ledger must be on its partner account's shard (a pending transfer cannot
@@ -134,6 +135,12 @@ func (o *settleOptions) run(cmd *cobra.Command) error {
 		var booking *settleBooking
 		if o.book {
 			if booking, err = o.bookSettlements(cmd, ctx, c, query, report); err != nil {
+				if booking != nil { // Voids were sent: say so, --json too.
+					if printErr := o.print(cmd, report, booking); printErr != nil &&
+						!errors.Is(printErr, errEventsFailed) {
+						return printErr
+					}
+				}
 				return err
 			}
 		}
@@ -205,10 +212,15 @@ type settleBooking struct {
 	// notVoided are the settlements whose void was refused for another reason: their
 	// ledgers are not booked (they may still be confirmed).
 	notVoided []clearing.BookedSettlement
+	// afterVoids is why nothing was booked once the voids were answered (planning again
+	// refused the booking), or nil.
+	afterVoids error
 }
 
 // bookSettlements books the report's settlements as pending transfers, but for the ledgers
-// whose settlement of this cut-off is already booked.
+// whose settlement of this cut-off is already booked. An error after voids were sent comes
+// with the booking, for the caller to print (TestReview2S50JSONPrintedWhenTheRunFailsAfter
+// ItsVoids).
 func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	c *client.Client, query clearing.NettingQuery, report *clearing.NettingReport) (
 	*settleBooking, error) {
@@ -227,6 +239,54 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	if booking.Reference, err = parseID(cmd, "reference", o.reference); err != nil {
 		return nil, err
 	}
+	accounts, err := o.viaAccounts(cmd, ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	placement, err := serverShardMap(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	chooseVia(booking.Via, accounts, placement, report)
+	done := &settleBooking{}
+	plan, err := report.PlanSettlements(booking)
+	if err != nil {
+		return nil, usage(cmd, "%v", err)
+	}
+	// Checked before anything is sent, with the settlements of the ledgers that wait on a
+	// void: a refusal sent nothing (TestReview2S50ShardCheckBeforeTheVoids).
+	if problem := pendingSpanningShards(placement, slices.Concat(plan.Transfers,
+		settlementsAfterVoids(report, booking.Via, plan.Voids))); problem != "" {
+		return nil, usage(cmd, "--book: %s", problem)
+	}
+	if len(plan.Voids) != 0 {
+		if plan, err = done.voidFirst(ctx, c, report, &booking, plan); err != nil {
+			if done.voidResults == nil {
+				return nil, err
+			}
+			return done, err
+		}
+	}
+	done.sent, done.already = plan.Transfers, plan.Booked
+	if len(done.sent) == 0 {
+		return done, nil
+	}
+	if problem := pendingSpanningShards(placement, done.sent); problem != "" {
+		return nil, usage(cmd, "--book: %s", problem)
+	}
+	if done.results, err = c.CreateTransfers(ctx, done.sent); err != nil {
+		return nil, err
+	}
+	// Not printed on an error: the settlements answered exists would read not booked.
+	if err := done.checkExisting(ctx, c, query.Partners, report.Until); err != nil {
+		return nil, err
+	}
+	return done, nil
+}
+
+// viaAccounts looks up the --via accounts.
+func (o *settleOptions) viaAccounts(cmd *cobra.Command, ctx context.Context,
+	c *client.Client) ([]model.Account, error) {
 	var viaIDs []model.Uint128
 	for _, text := range o.via {
 		id, err := parseID(cmd, "via", text)
@@ -242,32 +302,7 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 	if len(accounts) != len(viaIDs) {
 		return nil, usage(cmd, "--via: %d of %d accounts exist", len(accounts), len(viaIDs))
 	}
-	placement, err := serverShardMap(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	chooseVia(booking.Via, accounts, placement, report)
-	done := &settleBooking{}
-	plan, err := report.PlanSettlements(booking)
-	if err != nil {
-		return nil, usage(cmd, "%v", err)
-	}
-	if len(plan.Voids) != 0 {
-		if plan, err = done.voidFirst(ctx, c, report, &booking, plan); err != nil {
-			return nil, err
-		}
-	}
-	done.sent, done.already = plan.Transfers, plan.Booked
-	if len(done.sent) == 0 {
-		return done, nil
-	}
-	if problem := pendingSpanningShards(placement, done.sent); problem != "" {
-		return nil, usage(cmd, "--book: %s", problem)
-	}
-	if done.results, err = c.CreateTransfers(ctx, done.sent); err != nil {
-		return nil, err
-	}
-	return done, done.checkExisting(ctx, c, query.Partners, report.Until)
+	return accounts, nil
 }
 
 // voidFirst voids the settlements that only the command's clock judges expired (the
@@ -289,14 +324,16 @@ func (b *settleBooking) voidFirst(ctx context.Context, c *client.Client,
 	if b.voidResults, err = c.CreateTransfers(ctx, b.voids); err != nil {
 		return plan, err
 	}
-	refused := map[model.Uint128]bool{}
+	// By ledger and id: transfer ids are unique per shard only.
+	refused := map[string]bool{}
 	for i, void := range b.voids {
 		if !booking.Voided(void, b.voidResults[i].Status) {
-			refused[void.PendingID] = true
+			refused[voidedKey(void.Ledger, void.PendingID)] = true
 		}
 	}
 	again, err := report.PlanSettlements(*booking)
 	if err != nil {
+		b.afterVoids = err
 		var answers []string
 		for i, void := range b.voids {
 			answers = append(answers, fmt.Sprintf("void %s of settlement %s: %s", void.ID,
@@ -306,16 +343,23 @@ func (b *settleBooking) voidFirst(ctx context.Context, c *client.Client,
 			strings.Join(answers, "; "), err)
 	}
 	for _, void := range again.Voids {
-		if !refused[void.PendingID] { // Cannot be: planning again voids only those.
+		// Cannot be: planning again voids only those.
+		if !refused[voidedKey(void.Ledger, void.PendingID)] {
 			return plan, fmt.Errorf("settlement %s is to be voided again", void.PendingID)
 		}
 	}
 	for _, s := range b.voided {
-		if refused[s.ID] {
+		if refused[voidedKey(s.Ledger, s.ID)] {
 			b.notVoided = append(b.notVoided, s)
 		}
 	}
 	return again, nil
+}
+
+// voidedKey names a settlement voided first by its ledger and id (transfer ids are unique
+// per shard only: two ledgers' settlements may share one).
+func voidedKey(ledger uint32, id model.Uint128) string {
+	return strconv.FormatUint(uint64(ledger), 10) + "/" + id.String()
 }
 
 // checkExisting marks the settlements the ledger answered exists that are not booked. An
@@ -346,6 +390,26 @@ func (b *settleBooking) checkExisting(ctx context.Context, c *client.Client,
 		}
 	}
 	return nil
+}
+
+// settlementsAfterVoids returns, for the shard check, a settlement of each ledger of the
+// voids (between its partner's account and its --via account): booked once the voids
+// have taken.
+func settlementsAfterVoids(report *clearing.NettingReport, via map[uint32]model.Uint128,
+	voids []model.Transfer) []model.Transfer {
+	var settlements []model.Transfer
+	for _, p := range report.Positions {
+		voided := slices.ContainsFunc(voids, func(v model.Transfer) bool {
+			return v.Ledger == p.Ledger
+		})
+		if !voided || len(p.Accounts) != 1 { // PlanSettlements refuses several.
+			continue
+		}
+		partner, _ := model.ParseUint128(p.Accounts[0])
+		settlements = append(settlements, model.Transfer{DebitAccountID: partner,
+			CreditAccountID: via[p.Ledger], Ledger: p.Ledger})
+	}
+	return settlements
 }
 
 // chooseVia fills the operator's settlement account per ledger from the --via accounts.
@@ -447,9 +511,19 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 		lines = append(lines, settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
 			Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
 			Credit: s.CreditAccountID.String(), Outcome: outcomeRefused,
-			Status: b.voidStatus(s.ID).String()})
+			Status: b.voidStatus(s).String()})
 		texts = append(texts, "in flight on the ledger's log, where the partner may "+
 			"still confirm it, and not voided: the ledger is not booked again")
+	}
+	if b.afterVoids != nil {
+		for _, s := range b.voided {
+			lines = append(lines, settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
+				Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
+				Credit: s.CreditAccountID.String(), Outcome: outcomeRefused,
+				Status: b.voidStatus(s).String()})
+			texts = append(texts, "voided first; then nothing was booked: "+
+				b.afterVoids.Error())
+		}
 	}
 	b.addVoidsFirst(lines, texts)
 	order := make([]int, len(lines))
@@ -467,20 +541,27 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 }
 
 // voidStatus is the ledger's answer to the void sent first of a settlement.
-func (b *settleBooking) voidStatus(settlement model.Uint128) model.Status {
+func (b *settleBooking) voidStatus(settlement clearing.BookedSettlement) model.Status {
 	for i, void := range b.voids {
-		if void.PendingID == settlement {
+		if void.PendingID == settlement.ID && void.Ledger == settlement.Ledger {
 			return b.voidResults[i].Status
 		}
 	}
 	return model.StatusOK
 }
 
-// addVoidsFirst adds to each ledger's line the voids sent before booking it.
+// addVoidsFirst adds to each ledger's line the voids sent before booking it: to the line
+// of a settlement voided first, its own void only (TestReview2S50RefusedLedgerNamedOnce).
 func (b *settleBooking) addVoidsFirst(lines []settlementLineJSON, texts []string) {
+	voided := map[string]bool{}
+	for _, void := range b.voids {
+		voided[voidedKey(void.Ledger, void.PendingID)] = true
+	}
 	for i, void := range b.voids {
 		for j := range lines {
-			if lines[j].Ledger != void.Ledger {
+			id, _ := model.ParseUint128(lines[j].ID)
+			if lines[j].Ledger != void.Ledger ||
+				(voided[voidedKey(lines[j].Ledger, id)] && id != void.PendingID) {
 				continue
 			}
 			status := b.voidResults[i].Status
@@ -538,7 +619,12 @@ func (o *settleOptions) print(cmd *cobra.Command, report *clearing.NettingReport
 func printBookingSummary(w io.Writer, lines []settlementLineJSON, cutoff uint64) {
 	byOutcome := map[string][]string{}
 	for _, line := range lines {
-		byOutcome[line.Outcome] = append(byOutcome[line.Outcome], strconv.Itoa(int(line.Ledger)))
+		// A ledger is named once: it has a line per settlement voided first and refused
+		// (TestReview2S50RefusedLedgerNamedOnce); lines come in ledger order.
+		ledger := strconv.Itoa(int(line.Ledger))
+		if named := byOutcome[line.Outcome]; len(named) == 0 || named[len(named)-1] != ledger {
+			byOutcome[line.Outcome] = append(named, ledger)
+		}
 	}
 	name := func(outcome string) string {
 		switch ledgers := byOutcome[outcome]; len(ledgers) {

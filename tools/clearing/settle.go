@@ -514,8 +514,16 @@ type Booking struct {
 	// would pay the partner twice, whether it is still pending or already posted.
 	BookedAfter map[uint32][]BookedSettlement
 	// answered holds the ledger's answers to the voids of settlements in the window
-	// (Position.unproven), by the settlement's id (Voided).
-	answered map[model.Uint128]model.Status
+	// (Position.unproven), by the settlement's ledger and id (Voided): transfer ids are
+	// unique per shard only, so two ledgers' settlements may share one
+	// (TestReview2S50VoidAnswersKeptPerLedger).
+	answered map[ledgerID]model.Status
+}
+
+// ledgerID names a transfer on a node of several shards: its id and its ledger.
+type ledgerID struct {
+	ledger uint32
+	id     model.Uint128
 }
 
 // BookedSettlement is a settlement (Booking) booked on a partner's account, in flight or
@@ -609,9 +617,9 @@ func (b *Booking) Voided(void model.Transfer, status model.Status) bool {
 	})
 	if i < 0 {
 		if b.answered == nil {
-			b.answered = map[model.Uint128]model.Status{}
+			b.answered = map[ledgerID]model.Status{}
 		}
-		b.answered[void.PendingID] = status
+		b.answered[ledgerID{void.Ledger, void.PendingID}] = status
 		return voidTook(status) || status == model.StatusPendingTransferAlreadyPosted
 	}
 	switch {
@@ -787,10 +795,10 @@ func errIDsPastTheLast(first model.Uint128) error {
 // settlement of another cut-off, or of this one for another amount or direction: it
 // settles another window; one in the window confirmed since the window was read).
 func (r *NettingReport) alreadyBooked(p *Position, settlements []BookedSettlement,
-	answered map[model.Uint128]model.Status) (
+	answered map[ledgerID]model.Status) (
 	same *BookedSettlement, stale []BookedSettlement, problem string) {
 	for _, s := range p.unproven {
-		switch status, ok := answered[s.ID]; {
+		switch status, ok := answered[ledgerID{s.Ledger, s.ID}]; {
 		case ok && status == model.StatusPendingTransferAlreadyPosted:
 			return nil, nil, fmt.Sprintf("ledger %d's settlement %s, in the window and past "+
 				"its deadline at the cut-off but not on the ledger's log, was confirmed after "+
