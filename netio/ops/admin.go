@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"time"
 
@@ -111,7 +112,7 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx, action string) {
 func (s *Server) authorize(ctx *fasthttp.RequestCtx, action string) (string, bool) {
 	token, present := bearerToken(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if !present {
-		s.refuse(ctx, "no_token", action)
+		s.refuse(ctx, "no_token", slog.String("action", action))
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="sequent"`)
 		reply(ctx, fasthttp.StatusUnauthorized, Reply{Action: action, Code: CodeUnauthorized,
 			Error: "an admin bearer token is required (Authorization: Bearer <token>)"})
@@ -122,7 +123,7 @@ func (s *Server) authorize(ctx *fasthttp.RequestCtx, action string) (string, boo
 		who, ok = s.config.Tokens(token)
 	}
 	if !ok {
-		s.refuse(ctx, "wrong_token", action)
+		s.refuse(ctx, "wrong_token", slog.String("action", action))
 		reply(ctx, fasthttp.StatusForbidden, Reply{Action: action, Code: CodeForbidden,
 			Error: "the token was not accepted"})
 		return "", false

@@ -60,12 +60,13 @@
 // resolved. "/v1/%73tatus", "/v1/admin%2Fsnapshot", "//metrics", "/x/../v1/status",
 // "/v1/./status" and "/v1/status#top" are 404 not_found, where fasthttp's normalized
 // path would have served them, so a proxy that filters by path, decoding or not, sees the
-// path this server routes or one it does not serve. A request refused for its address,
-// Host or rate is logged with the path as sent (its first pathLogBytesMax bytes). The
-// routes that read query arguments (settlement, chain, depth, the admin and risk actions)
-// refuse one given twice (but partner), a name with a percent-escape (which fasthttp
-// decodes) and a "#" in the query, which fasthttp cuts off: 400 bad_request, so that none
-// serves another query than a proxy or log reads.
+// path this server routes or one it does not serve. Every refused request (address,
+// Host, rate, no or wrong token; a token refusal names its action in "action" too) is
+// logged with the path as sent (its first pathLogBytesMax bytes). The routes that read
+// query arguments (settlement, chain, depth, the admin and risk actions) refuse one given
+// twice (but partner), a name with a percent-escape (which fasthttp decodes) and a "#" in
+// the query, which fasthttp cuts off: 400 bad_request, so that none serves another query
+// than a proxy or log reads.
 //
 // # Live console
 //

@@ -288,7 +288,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	sent := httppath.AsSent(ctx)
 	address, ok := peerAddress(ctx)
 	if !ok || !allowed(s.allow, address) {
-		s.refuse(ctx, "address_not_allowed", truncate(sent, pathLogBytesMax))
+		s.refuse(ctx, "address_not_allowed")
 		reply(ctx, fasthttp.StatusForbidden, Reply{Code: CodeAddressNotAllowed,
 			Error: "this address may not use the operators' server"})
 		return
@@ -302,13 +302,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		hosts = served.hosts
 	}
 	if refused, ok := refusedHost(hosts, ctx.Request.Header.Host(), ctx.URI().Host()); !ok {
-		s.refuseHost(ctx, sent, refused)
+		s.refuseHost(ctx, refused)
 		reply(ctx, fasthttp.StatusMisdirectedRequest, Reply{Code: CodeHostNotAllowed,
 			Error: hostNotAllowedMessage})
 		return
 	}
 	if !s.limiter.allow(address, s.now()) {
-		s.refuse(ctx, "rate_limited", truncate(sent, pathLogBytesMax))
+		s.refuse(ctx, "rate_limited")
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retryAfterSeconds)
 		reply(ctx, fasthttp.StatusTooManyRequests, Reply{Code: CodeRateLimited,
 			Error: "too many requests from this address; retry later"})
@@ -380,7 +380,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	}()
 	defer s.guard.Recover(ctx)
 	if address, ok := peerAddress(ctx); !ok || !allowed(s.allow, address) {
-		s.refuse(ctx, "address_not_allowed", "")
+		s.refuse(ctx, "address_not_allowed")
 		reply(ctx, fasthttp.StatusForbidden, Reply{Code: CodeAddressNotAllowed,
 			Error: "this address may not use the operators' server"})
 		return
@@ -494,16 +494,16 @@ func writeJSON(ctx *fasthttp.RequestCtx, statusCode int, body any) {
 // refuseHost logs and counts a refusal for the Host named: the log line carries the
 // refused name (hostLogBytesMax bytes at most, control and non-ASCII bytes escaped by
 // loggableHost), so that an operator sees which name to give with --http-host.
-func (s *Server) refuseHost(ctx *fasthttp.RequestCtx, path string, host []byte) {
-	s.refuse(ctx, "host_not_allowed", truncate(path, pathLogBytesMax),
-		slog.String("host", loggableHost(host)))
+func (s *Server) refuseHost(ctx *fasthttp.RequestCtx, host []byte) {
+	s.refuse(ctx, "host_not_allowed", slog.String("host", loggableHost(host)))
 }
 
 // refuse counts a refusal and logs it with the path as sent (httppath.AsSent, truncated
 // to pathLogBytesMax: what a proxy in front and its logs saw) and the extra attributes,
-// at most refusalLogsPerSecondMax lines a second.
-func (s *Server) refuse(ctx *fasthttp.RequestCtx, reason, path string,
-	extra ...slog.Attr) {
+// at most refusalLogsPerSecondMax lines a second. It reads the path from ctx itself, so
+// that no caller can log another (the token refusals logged the action's name, and a
+// request fasthttp could not read logged none: TestOpsLog50EveryRefusalLogsThePathAsSent).
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, reason string, extra ...slog.Attr) {
 	s.metrics.refusals.WithLabelValues(reason).Inc()
 	log, suppressed := s.refusals.allow(time.Now())
 	if !log {
@@ -511,7 +511,8 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, reason, path string,
 	}
 	attributes := make([]any, 0, 4+len(extra))
 	attributes = append(attributes, slog.String("reason", reason),
-		slog.String("remote", ctx.RemoteAddr().String()), slog.String("path", path))
+		slog.String("remote", ctx.RemoteAddr().String()),
+		slog.String("path", truncate(httppath.AsSent(ctx), pathLogBytesMax)))
 	for _, attribute := range extra {
 		attributes = append(attributes, attribute)
 	}
