@@ -522,7 +522,7 @@ func newRegistry(snapshot func() Snapshot, opsPanics func() uint64) (*prometheus
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sequent_http_refusals_total",
 			Help: "Requests refused before reaching an endpoint or an admin action, " +
-				"by reason (address_not_allowed, host_not_allowed, no_token, wrong_token).",
+				"by reason (address_not_allowed, host_not_allowed, rate_limited, no_token, wrong_token).",
 		}, []string{"reason"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sequent_admin_actions_total",
