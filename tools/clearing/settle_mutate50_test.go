@@ -1,0 +1,243 @@
+package clearing
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/netio/client"
+)
+
+// TestBookingRefusedWhileAnotherPartnersSettlementIsInFlight: a settlement still in flight
+// (no deadline passed) on another partner account of the query, booked after the
+// window's cut-off, is not the position's and refuses the booking with a message naming
+// both accounts (book them one at a time): it is neither taken as this position's
+// booking nor passed over. Partner 51's settlement 500 (no timeout) is booked at 300 s;
+// the window 100..200 s of partners 50 and 51 has one position, 50's.
+func TestBookingRefusedWhileAnotherPartnersSettlementIsInFlight(t *testing.T) {
+	b := newBook(t, model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
+		model.Account{ID: model.U128(50), Ledger: 1, Code: 2},
+		model.Account{ID: model.U128(51), Ledger: 1, Code: 2},
+		model.Account{ID: model.U128(90), Ledger: 1, Code: 3})
+	b.at(50*second, move(10, 1, 51, 137, 1))
+	b.at(110*second, move(11, 1, 50, 137, 1))
+	ledgers, _ := NewLedgers(nil)
+	ctx := context.Background()
+	alone, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{
+		Partners: []model.Uint128{model.U128(51)}, Window: Window{From: 0, Until: 200 * second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+		FirstID: model.U128(500), Code: 7}
+	first, _, err := alone.SettlementTransfers(booking)
+	if err != nil || len(first) != 1 || first[0].DebitAccountID != model.U128(51) {
+		t.Fatalf("51's settlement: %+v, %v", first, err)
+	}
+	b.at(300*second, first...)
+
+	partners := []model.Uint128{model.U128(50), model.U128(51)}
+	both, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{Partners: partners,
+		Window: Window{From: 100 * second, Until: 200 * second}})
+	if err != nil || len(both.Positions) != 1 || both.Positions[0].Accounts[0] != "50" {
+		t.Fatalf("positions %+v (%v)", both.Positions, err)
+	}
+	if booking.BookedAfter, err = SettlementsBookedAfter(ctx, MemoryReader{b.ledger}, partners,
+		200*second, 301*second); err != nil {
+		t.Fatal(err)
+	}
+	booking.FirstID = model.U128(510)
+	again, already, err := both.SettlementTransfers(booking)
+	if !errors.Is(err, ErrBooking) {
+		t.Fatalf("not refused (%v): to book %+v, already booked %+v", err, again, already)
+	}
+	if message := err.Error(); !strings.Contains(message, "settlement 500 of 137 (in_flight)") ||
+		!strings.Contains(message, "partner account 51, not on 50") {
+		t.Errorf("refusal %q does not name the settlement, its state (in flight), its "+
+			"account and the position's", message)
+	}
+	plan, err := both.PlanSettlements(booking)
+	if !errors.Is(err, ErrBooking) {
+		t.Errorf("PlanSettlements not refused (%v): %+v", err, plan)
+	}
+}
+
+// TestBookingRefusedForTheOtherDirectionNamesIt: the refusal of a settlement of this
+// cut-off that does not match the window's net says the booked one's state and
+// direction, the facts the operator compares with the window's net.
+func TestBookingRefusedForTheOtherDirectionNamesIt(t *testing.T) {
+	partners := []model.Uint128{model.U128(50)}
+	for _, receivable := range []bool{true, false} {
+		b := nettingBook(t)
+		report := windowReport(t, b, partners, 100*second)
+		s := pending(500, 50, 90, 138, 1, 0) // Another amount: refused either way.
+		want := DirectionPayable
+		if receivable {
+			s.DebitAccountID, s.CreditAccountID = s.CreditAccountID, s.DebitAccountID
+			want = DirectionReceivable
+		}
+		s.UserData64, s.UserData32 = 200*second, uint32(client.ClearingKindSettlement)<<24
+		b.at(300*second, s)
+		booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+			FirstID: model.U128(510), Code: 7}
+		var err error
+		if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(),
+			MemoryReader{b.ledger}, partners, 200*second, 301*second); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = report.SettlementTransfers(booking)
+		if !errors.Is(err, ErrBooking) || !strings.Contains(err.Error(), "(in_flight, "+want+" 138)") {
+			t.Errorf("receivable %v: refusal %v does not say %q", receivable, err,
+				"(in_flight, "+want+" 138)")
+		}
+	}
+}
+
+// TestVoidedOfAnUnknownSettlementBooksNothing: the ledger's answer to a void that names
+// none of the booking's settlements (planned from another read, say) settles nothing,
+// whatever it is, and leaves the settlements read as they were.
+func TestVoidedOfAnUnknownSettlementBooksNothing(t *testing.T) {
+	_, _, booking := settlementAheadOfTheLog(t)
+	before := slices.Clone(booking.BookedAfter[1])
+	void := model.Transfer{ID: model.U128(511), PendingID: model.U128(499),
+		DebitAccountID: model.U128(50), CreditAccountID: model.U128(90), Ledger: 1,
+		Flags: model.TransferVoidPending}
+	for _, status := range []model.Status{model.StatusOK,
+		model.StatusPendingTransferAlreadyPosted, model.StatusPendingTransferNotFound} {
+		if booking.Voided(void, status) {
+			t.Errorf("the void of 499 answered %s reports a settlement settled", status)
+		}
+	}
+	if !slices.Equal(booking.BookedAfter[1], before) {
+		t.Errorf("settlements read %+v became %+v", before, booking.BookedAfter[1])
+	}
+}
+
+// TestPlanSettlementsNeedsAnIDAndACode: a booking without a first id or a code is
+// refused before anything is planned (an id 0 names no transfer; code 0 is refused by
+// the ledger).
+func TestPlanSettlementsNeedsAnIDAndACode(t *testing.T) {
+	b := nettingBook(t)
+	report := windowReport(t, b, []model.Uint128{model.U128(50)}, 100*second)
+	for _, booking := range []Booking{
+		{Via: map[uint32]model.Uint128{1: model.U128(90)}, Code: 7},
+		{Via: map[uint32]model.Uint128{1: model.U128(90)}, FirstID: model.U128(500)},
+	} {
+		plan, err := report.PlanSettlements(booking)
+		if !errors.Is(err, ErrBooking) || len(plan.Transfers)+len(plan.Voids)+
+			len(plan.Booked) != 0 {
+			t.Errorf("booking %+v: plan %+v (%v), want refused", booking, plan, err)
+		}
+	}
+}
+
+// TestClockExpiredSettlementOfAnotherPartnerIsPassedOver: a settlement on another partner
+// account of the query that the command's clock alone judges expired pays none of this
+// position: it is neither this position's booking nor voided for it, and the position
+// is booked. Partner 51's settlement 500 (timeout 60 s) is booked at log time 300 s and
+// read with the command's clock at 370 s.
+func TestClockExpiredSettlementOfAnotherPartnerIsPassedOver(t *testing.T) {
+	b := newBook(t, model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
+		model.Account{ID: model.U128(50), Ledger: 1, Code: 2},
+		model.Account{ID: model.U128(51), Ledger: 1, Code: 2},
+		model.Account{ID: model.U128(90), Ledger: 1, Code: 3})
+	b.at(50*second, move(10, 1, 51, 137, 1))
+	b.at(110*second, move(11, 1, 50, 137, 1))
+	ledgers, _ := NewLedgers(nil)
+	ctx := context.Background()
+	alone, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{
+		Partners: []model.Uint128{model.U128(51)}, Window: Window{From: 0, Until: 200 * second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+		FirstID: model.U128(500), Code: 7, Timeout: 60}
+	first, _, err := alone.SettlementTransfers(booking)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("51's settlement: %+v, %v", first, err)
+	}
+	b.at(300*second, first...)
+	partners := []model.Uint128{model.U128(50), model.U128(51)}
+	both, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{Partners: partners,
+		Window: Window{From: 100 * second, Until: 200 * second}})
+	if err != nil || len(both.Positions) != 1 || both.Positions[0].Accounts[0] != "50" {
+		t.Fatalf("positions %+v (%v)", both.Positions, err)
+	}
+	if booking.BookedAfter, err = SettlementsBookedAfter(ctx, MemoryReader{b.ledger}, partners,
+		200*second, 370*second); err != nil {
+		t.Fatal(err)
+	}
+	if len(booking.BookedAfter[1]) != 1 || !booking.BookedAfter[1][0].ClockExpired {
+		t.Fatalf("settlements read %+v: want 500, expired by the clock only",
+			booking.BookedAfter)
+	}
+	booking.FirstID = model.U128(510)
+	plan, err := both.PlanSettlements(booking)
+	if err != nil || len(plan.Voids) != 0 || len(plan.Booked) != 0 ||
+		len(plan.Transfers) != 1 || plan.Transfers[0].DebitAccountID != model.U128(50) {
+		t.Fatalf("plan %+v (%v): want 50's position booked, 500 neither voided nor "+
+			"taken as booked", plan, err)
+	}
+}
+
+// TestSettlementOfThisCutoffBesideAClockExpiredOneRefuses: a settlement of this cut-off
+// that settles the position, beside one on the same account that the command's clock
+// alone judges expired (which the partner may still confirm), is neither reported
+// already booked nor voided around: the booking is refused until the ledger has expired
+// the other or it is voided.
+func TestSettlementOfThisCutoffBesideAClockExpiredOneRefuses(t *testing.T) {
+	b, report, booking := settlementAheadOfTheLog(t)
+	s := pending(501, 50, 90, 137, 1, 0)
+	s.UserData64, s.UserData32 = 200*second, uint32(client.ClearingKindSettlement)<<24
+	b.at(355*second, s)
+	var err error
+	if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(),
+		MemoryReader{b.ledger}, []model.Uint128{model.U128(50)}, 200*second,
+		370*second); err != nil {
+		t.Fatal(err)
+	}
+	if len(booking.BookedAfter[1]) != 2 {
+		t.Fatalf("settlements read %+v: want 500 and 501", booking.BookedAfter)
+	}
+	plan, err := report.PlanSettlements(booking)
+	if !errors.Is(err, ErrBooking) || !strings.Contains(err.Error(), "settlement 500 whose") {
+		t.Errorf("plan %+v (%v): want refused, naming 500", plan, err)
+	}
+}
+
+// TestVoidedAnswersThatSettle: each answer that shows the settlement no longer
+// confirmable (voided now, before by this very void's id, or by the partner; expired on
+// the log) takes it out of the settlements read, so the ledger is booked again; already
+// posted keeps it, confirmed. The settlements the caller read before stay as read (a
+// slice taken from BookedAfter earlier is not written to).
+func TestVoidedAnswersThatSettle(t *testing.T) {
+	for _, status := range []model.Status{model.StatusOK, model.StatusExists,
+		model.StatusPendingTransferAlreadyVoided, model.StatusPendingTransferExpired,
+		model.StatusPendingTransferAlreadyPosted} {
+		_, report, booking := settlementAheadOfTheLog(t)
+		plan, err := report.PlanSettlements(booking)
+		if err != nil || len(plan.Voids) != 1 {
+			t.Fatalf("plan %+v (%v)", plan, err)
+		}
+		read := booking.BookedAfter[1]
+		kept := slices.Clone(read)
+		if !booking.Voided(plan.Voids[0], status) {
+			t.Errorf("%s: Voided reports the settlement still confirmable", status)
+			continue
+		}
+		if !slices.Equal(read, kept) {
+			t.Errorf("%s: the settlements read before became %+v", status, read)
+		}
+		after := booking.BookedAfter[1]
+		posted := status == model.StatusPendingTransferAlreadyPosted
+		switch {
+		case !posted && len(after) != 0:
+			t.Errorf("%s: settlement still listed %+v", status, after)
+		case posted && (len(after) != 1 || !after[0].Confirmed || after[0].ClockExpired):
+			t.Errorf("%s: settlement %+v, want it confirmed", status, after)
+		}
+	}
+}
