@@ -241,3 +241,93 @@ func TestVoidedAnswersThatSettle(t *testing.T) {
 		}
 	}
 }
+
+// settlementTagged is a pending settlement transfer of partner 50's ledger 1 position
+// (50 → 90) tagged with a cut-off, as SettlementTransfers books one.
+func settlementTagged(id uint64, cutoff uint64, timeout uint32) model.Transfer {
+	s := pending(id, 50, 90, 137, 1, timeout)
+	s.UserData64, s.UserData32 = cutoff, uint32(client.ClearingKindSettlement)<<24
+	return s
+}
+
+// TestSettlementsBookedAfterStartAfterTheCutoff: a settlement stamped at the cut-off
+// itself is inside the window (the window ends at its cut-off, included): it is not one
+// booked after it; one a nanosecond later is.
+func TestSettlementsBookedAfterStartAfterTheCutoff(t *testing.T) {
+	b := nettingBook(t)
+	b.at(200*second, settlementTagged(500, 100*second, 0))
+	b.at(200*second+1, settlementTagged(501, 100*second, 0))
+	booked, err := SettlementsBookedAfter(context.Background(), MemoryReader{b.ledger},
+		[]model.Uint128{model.U128(50)}, 200*second, 300*second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(booked[1]) != 1 || booked[1][0].ID != model.U128(501) {
+		t.Fatalf("booked after 200 s: %+v, want 501 alone", booked)
+	}
+}
+
+// TestSettlementExpiredByTheClockAtItsDeadline: a settlement whose deadline is the
+// command's clock reading itself is judged expired by that clock, as the ledger judges
+// a deadline at a log time equal to it passed.
+func TestSettlementExpiredByTheClockAtItsDeadline(t *testing.T) {
+	for _, c := range []struct {
+		now  uint64
+		want bool
+	}{{359 * second, false}, {360 * second, true}} {
+		b := nettingBook(t)
+		b.at(300*second, settlementTagged(500, 200*second, 60))
+		booked, err := SettlementsBookedAfter(context.Background(), MemoryReader{b.ledger},
+			[]model.Uint128{model.U128(50)}, 200*second, c.now)
+		if err != nil || len(booked[1]) != 1 {
+			t.Fatalf("now %d: %+v (%v)", c.now, booked, err)
+		}
+		if booked[1][0].ClockExpired != c.want {
+			t.Errorf("deadline 360 s, clock at %d s: expired by the clock %v, want %v",
+				c.now/second, booked[1][0].ClockExpired, c.want)
+		}
+	}
+}
+
+// TestEveryClockExpiredSettlementGetsItsOwnVoid: two settlements on the position's
+// account that the command's clock alone judges expired are voided first with one void
+// each (in the order read), of consecutive ids after the settlements', and nothing is
+// booked.
+func TestEveryClockExpiredSettlementGetsItsOwnVoid(t *testing.T) {
+	b := nettingBook(t)
+	partners := []model.Uint128{model.U128(50)}
+	report := windowReport(t, b, partners, 100*second)
+	b.at(300*second, settlementTagged(500, 200*second, 60), settlementTagged(501, 150*second, 60))
+	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+		FirstID: model.U128(510), Code: 7, Timeout: 60}
+	var err error
+	if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(),
+		MemoryReader{b.ledger}, partners, 200*second, 370*second); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := report.PlanSettlements(booking)
+	if err != nil || len(plan.Voids) != 2 || len(plan.Transfers) != 0 || len(plan.Booked) != 0 {
+		t.Fatalf("plan %+v (%v): want two voids, nothing booked", plan, err)
+	}
+	if plan.Voids[0].ID != model.U128(511) || plan.Voids[1].ID != model.U128(512) ||
+		plan.Voids[0].PendingID == plan.Voids[1].PendingID {
+		t.Errorf("voids %+v: want ids 511 and 512, one of 500 and one of 501", plan.Voids)
+	}
+	for _, void := range plan.Voids {
+		if void.PendingID != model.U128(500) && void.PendingID != model.U128(501) {
+			t.Errorf("void %s of %s, want one of 500 or 501", void.ID, void.PendingID)
+		}
+	}
+}
+
+// TestPlanSettlementsNeedsTheLedgersSettlementAccount: a position on a ledger the
+// booking names no settlement account for is refused, naming the ledger.
+func TestPlanSettlementsNeedsTheLedgersSettlementAccount(t *testing.T) {
+	b := nettingBook(t)
+	report := windowReport(t, b, []model.Uint128{model.U128(50)}, 100*second)
+	plan, err := report.PlanSettlements(Booking{Via: map[uint32]model.Uint128{2: model.U128(91)},
+		FirstID: model.U128(500), Code: 7})
+	if !errors.Is(err, ErrBooking) || !strings.Contains(err.Error(), "ledger 1") {
+		t.Errorf("plan %+v (%v): want refused for ledger 1", plan, err)
+	}
+}
