@@ -3,6 +3,9 @@ package netio
 import (
 	"testing"
 
+	"github.com/panjf2000/gnet/v2"
+	gnetErrors "github.com/panjf2000/gnet/v2/pkg/errors"
+
 	"sequent/core/backend"
 	"sequent/core/model"
 )
@@ -101,6 +104,60 @@ func TestDeliverStampsEachConnectionsLastBytesQueued(t *testing.T) {
 			if sent := conn.sent.Load(); sent < before || sent > after {
 				t.Errorf("%d connections: connection %d's last bytes sent at %d, want "+
 					"within the call (%d..%d)", connectionCount, k, sent, before, after)
+			}
+		}
+	}
+}
+
+// stoppingConn stands in for a gnet.Conn whose engine is stopping: a lent callback is
+// refused and never runs.
+type stoppingConn struct {
+	loopRecordingConn
+}
+
+func (c *stoppingConn) AsyncWritev(_ [][]byte, _ gnet.AsyncCallback) error {
+	return gnetErrors.ErrEngineShutdown
+}
+
+// TestDeliverWhileTheEngineStopsReleasesItsBytes: replies whose loop task the stopping
+// engine refuses are never written, and every connection's bytes queued go back to what
+// they were (nothing lent stays counted against OutboundBytesMax): a lone connection, two
+// on one loop (one task carrying both), two on two loops.
+func TestDeliverWhileTheEngineStopsReleasesItsBytes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		loops []int // Each connection's loop.
+	}{{"one connection", []int{0}}, {"two on one loop", []int{0, 0}},
+		{"two on two loops", []int{0, 1}}, {"three on one loop", []int{0, 0, 0}}} {
+		keys, err := NewKeyring(KeysFile{Version: KeysFileVersion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := NewServer(Config{Keys: keys}, nullBackend{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loops := []*fakeLoop{{id: 0}, {id: 1}}
+		var body [model.EventResultSize]byte
+		var replies []backend.Reply
+		conns := make([]*connection, len(c.loops))
+		fakes := make([]*stoppingConn, len(c.loops))
+		for k, loop := range c.loops {
+			fakes[k] = &stoppingConn{loopRecordingConn{loop: loops[loop]}}
+			conns[k] = &connection{conn: fakes[k], session: uint64(k + 1)}
+			if !s.table.insert(conns[k]) {
+				t.Fatal("connection table full")
+			}
+			conns[k].active.Store(true)
+			replies = append(replies, backend.Reply{Connection: conns[k].id,
+				Session: conns[k].session, Number: 1, Op: uint64(k + 1), Body: body[:],
+				Operation: model.OperationCreateTransfers, Status: model.StatusOK})
+		}
+		s.Deliver(replies)
+		for k, conn := range conns {
+			if queued := conn.queuedBytes.Load(); queued != 0 || len(fakes[k].writes) != 0 {
+				t.Errorf("%s: connection %d: %d bytes still queued, %d writes", c.name, k,
+					queued, len(fakes[k].writes))
 			}
 		}
 	}
