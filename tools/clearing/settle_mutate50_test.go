@@ -331,3 +331,76 @@ func TestPlanSettlementsNeedsTheLedgersSettlementAccount(t *testing.T) {
 		t.Errorf("plan %+v (%v): want refused for ledger 1", plan, err)
 	}
 }
+
+// TestSettlementsBookedAfterListsOnlySettlements: a pending transfer after the cut-off
+// that is not a settlement (no settlement tag) is not one booked: only the tagged one is
+// listed.
+func TestSettlementsBookedAfterListsOnlySettlements(t *testing.T) {
+	b := nettingBook(t)
+	b.at(300*second, pending(500, 50, 90, 137, 1, 0), settlementTagged(501, 200*second, 0))
+	booked, err := SettlementsBookedAfter(context.Background(), MemoryReader{b.ledger},
+		[]model.Uint128{model.U128(50)}, 200*second, 301*second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(booked[1]) != 1 || booked[1][0].ID != model.U128(501) {
+		t.Fatalf("booked after 200 s: %+v, want 501 alone", booked)
+	}
+}
+
+// TestConfirmedSettlementStaysBookedPastItsDeadline: a settlement the partner confirmed
+// before its deadline is booked for good: once the log has passed that deadline (a
+// transfer of the account read later) it is still listed, confirmed, and the window is
+// already booked, not booked again.
+func TestConfirmedSettlementStaysBookedPastItsDeadline(t *testing.T) {
+	b := nettingBook(t)
+	partners := []model.Uint128{model.U128(50)}
+	report := windowReport(t, b, partners, 100*second)
+	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+		FirstID: model.U128(500), Code: 7, Timeout: 60}
+	first, _, err := report.SettlementTransfers(booking)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("%d settlements: %v", len(first), err)
+	}
+	b.at(300*second, first...)
+	b.at(310*second, resolve(31, 500, postAll, false)) // Confirmed before 360 s.
+	b.at(400*second, move(32, 1, 50, 5, 1))            // The log read past the deadline.
+	if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(),
+		MemoryReader{b.ledger}, partners, 200*second, 401*second); err != nil {
+		t.Fatal(err)
+	}
+	settlements := booking.BookedAfter[1]
+	if len(settlements) != 1 || !settlements[0].Confirmed || settlements[0].ClockExpired ||
+		settlements[0].State() != "confirmed" {
+		t.Fatalf("settlements read %+v: want 500, confirmed", booking.BookedAfter)
+	}
+	booking.FirstID = model.U128(510)
+	plan, err := report.PlanSettlements(booking)
+	if err != nil || len(plan.Transfers) != 0 || len(plan.Voids) != 0 ||
+		len(plan.Booked) != 1 || plan.Booked[0].ID != model.U128(500) {
+		t.Fatalf("plan %+v (%v): want 500 already booked, nothing booked again", plan, err)
+	}
+}
+
+// TestSettlementExpiredAtALogTimeEqualToItsDeadline: a transfer of the partner's account
+// read at a log time equal to a settlement's deadline proves the ledger has expired it
+// (the ledger expires a deadline at or before its log time): it is not listed.
+func TestSettlementExpiredAtALogTimeEqualToItsDeadline(t *testing.T) {
+	for _, c := range []struct {
+		readAt uint64
+		listed bool
+	}{{360*second - 1, true}, {360 * second, false}} {
+		b := nettingBook(t)
+		b.at(300*second, settlementTagged(500, 200*second, 60)) // Deadline 360 s.
+		b.at(c.readAt, move(32, 1, 50, 5, 1))
+		booked, err := SettlementsBookedAfter(context.Background(), MemoryReader{b.ledger},
+			[]model.Uint128{model.U128(50)}, 200*second, 300*second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if listed := len(booked[1]) == 1; listed != c.listed {
+			t.Errorf("log read at %d ns, deadline 360 s: %+v, want listed %v", c.readAt,
+				booked, c.listed)
+		}
+	}
+}
