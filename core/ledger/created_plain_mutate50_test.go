@@ -10,7 +10,8 @@ import (
 // TestClientsPlainTransfersEmitTheirEvents: a client's plain transfers (created by
 // createdPlains, the common case) each emit their transfer_created event, in order, with
 // the debit and credit accounts' balances right after that transfer, as every created
-// transfer does: the event stream (capture, replication's consumers) must not miss them.
+// transfer does, stamped the batch's first timestamp plus its index: the event stream
+// (capture, replication's consumers) must not miss them.
 func TestClientsPlainTransfersEmitTheirEvents(t *testing.T) {
 	const client = 5
 	l := New(Config{HashSeed: 50})
@@ -38,8 +39,9 @@ func TestClientsPlainTransfersEmitTheirEvents(t *testing.T) {
 	results := make([]model.TransferResult, len(transfers))
 	l.CreateTransfersAs(client, false, 10, transfers, results)
 	for i, result := range results {
-		if result.Status != model.StatusOK {
-			t.Fatalf("transfer %d: %v", i, result.Status)
+		if result.Status != model.StatusOK || result.Timestamp != uint64(10+i) {
+			t.Fatalf("transfer %d: %v at %d, want ok at %d (the batch's first timestamp "+
+				"plus its index)", i, result.Status, result.Timestamp, 10+i)
 		}
 	}
 	if buffer.Len() != len(transfers) {
@@ -56,9 +58,10 @@ func TestClientsPlainTransfersEmitTheirEvents(t *testing.T) {
 	for i, w := range want {
 		e := buffer.Events[i]
 		got := buffer.Transfer(&e)
-		if e.Kind != event.KindTransferCreated || got.Transfer.ID != model.U128(w.id) {
-			t.Fatalf("event %d: %v of transfer %s, want transfer_created of %d", i, e.Kind,
-				got.Transfer.ID, w.id)
+		if e.Kind != event.KindTransferCreated || got.Transfer.ID != model.U128(w.id) ||
+			got.Transfer.Timestamp != uint64(10+i) {
+			t.Fatalf("event %d: %v of transfer %s at %d, want transfer_created of %d at %d",
+				i, e.Kind, got.Transfer.ID, got.Transfer.Timestamp, w.id, 10+i)
 		}
 		if got.Debit != w.debit || got.Credit != w.credit {
 			t.Errorf("transfer %d: balances %+v and %+v, want %+v and %+v", w.id, got.Debit,
