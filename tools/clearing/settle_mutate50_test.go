@@ -97,18 +97,24 @@ func TestBookingRefusedForTheOtherDirectionNamesIt(t *testing.T) {
 }
 
 // TestVoidedOfAnUnknownSettlementBooksNothing: the ledger's answer to a void that names
-// none of the booking's settlements (planned from another read, say) settles nothing,
-// whatever it is, and leaves the settlements read as they were.
+// none of the settlements read after the cut-off (one inside the window, voided first)
+// leaves those settlements as they were; only an answer that means the voided one can no
+// longer be confirmed (voided, expired, or posted: Booking.Voided's doc) reports it
+// settled, any other does not.
 func TestVoidedOfAnUnknownSettlementBooksNothing(t *testing.T) {
 	_, _, booking := settlementAheadOfTheLog(t)
 	before := slices.Clone(booking.BookedAfter[1])
 	void := model.Transfer{ID: model.U128(511), PendingID: model.U128(499),
 		DebitAccountID: model.U128(50), CreditAccountID: model.U128(90), Ledger: 1,
 		Flags: model.TransferVoidPending}
-	for _, status := range []model.Status{model.StatusOK,
-		model.StatusPendingTransferAlreadyPosted, model.StatusPendingTransferNotFound} {
-		if booking.Voided(void, status) {
-			t.Errorf("the void of 499 answered %s reports a settlement settled", status)
+	for _, answer := range []struct {
+		status  model.Status
+		settled bool
+	}{{model.StatusOK, true}, {model.StatusPendingTransferAlreadyPosted, true},
+		{model.StatusPendingTransferNotFound, false}} {
+		if settled := booking.Voided(void, answer.status); settled != answer.settled {
+			t.Errorf("the void of 499 answered %s reports settled %v, want %v",
+				answer.status, settled, answer.settled)
 		}
 	}
 	if !slices.Equal(booking.BookedAfter[1], before) {
