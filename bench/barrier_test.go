@@ -8,6 +8,7 @@ import (
 
 	"sequent/core/backend"
 	"sequent/core/model"
+	"sequent/netio/client"
 )
 
 // TestInterruptedCallsBarrierPrecedesLookup: an interrupt (Ctrl-C) ends the callers'
@@ -100,5 +101,43 @@ func TestBarrierReachesEveryShard(t *testing.T) {
 		if accounts[i] != want[i] {
 			t.Fatalf("barrier on %v, want %v", accounts, want)
 		}
+	}
+}
+
+// TestBarrierLooksUpEveryAccount: the wire driver's barrier and the client's each send a
+// lookup of every account barrierAccounts gives (one on each shard), not only the first.
+// Method: the fake shard (which has no instruments, so the transfer workloads) counts the
+// requests it was handed.
+func TestBarrierLooksUpEveryAccount(t *testing.T) {
+	h := newHarness(t, lieNone)
+	config := wireConfig(h)
+	accounts := []model.Uint128{model.U128(1), model.U128(2), model.U128(3)}
+	ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
+	defer cancel()
+	wires, err := dialWire(ctx, &config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeWire(wires)
+	submitted := h.backend.Submitted()
+	if err := wires[0].barrier(ctx, accounts); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.backend.Submitted() - submitted; got != len(accounts) {
+		t.Fatalf("wire barrier: %d lookups, want %d", got, len(accounts))
+	}
+	c, err := client.Dial(ctx, client.Config{Addresses: config.Addresses,
+		Client: config.Client, Key: config.Key, Secret: config.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	r := newRun(Config{Mix: Mix{KindSingle: 1}}.WithDefaults())
+	submitted = h.backend.Submitted()
+	if err := r.clientBarrier(ctx, c, accounts); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.backend.Submitted() - submitted; got != len(accounts) {
+		t.Fatalf("client barrier: %d lookups, want %d", got, len(accounts))
 	}
 }

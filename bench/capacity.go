@@ -187,7 +187,10 @@ func (r *run) transferTable(workers []*worker) *TransferTableReport {
 		return nil
 	}
 	perShard := make([]uint64, max(r.shards, 1))
-	if r.shardOf == nil { // Every worker has flushed its count (flushAccounted).
+	if r.shardOf == nil {
+		// Every worker has flushed its count (flushAccounted), and verify's resolveUnknown
+		// has not yet added the transfers of unknown outcome it finds, which stored counts
+		// already (outcomeUnknown): report runs before verify.
 		perShard[0] = r.expected.transfers.Load()
 	}
 	for _, w := range workers {

@@ -2,9 +2,12 @@ package bench
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
+
+	"sequent/core/model"
 )
 
 // TestTransferTableReportsGrowth: a run that stores more transfers than the server's
@@ -100,5 +103,34 @@ func TestStoredCountsCrossShardSteps(t *testing.T) {
 	table := r.transferTable([]*worker{w, other})
 	if table.StoredMost != 6 || !table.Grew {
 		t.Fatalf("transfer table %+v, want 6 stored on shard 0, grew", table)
+	}
+}
+
+// TestStoredCountsUndoneLinkedAndUnknown: an event of a linked chain that was undone
+// leaves its id slot taken, so it counts as stored (on one shard in settleTransfers, on
+// several in countStoredOnShards), while a single transfer that was refused does not;
+// every event of a request whose outcome is unknown counts, since it may have been
+// applied. The accounts are on one shard (the second of two, or the only one).
+func TestStoredCountsUndoneLinkedAndUnknown(t *testing.T) {
+	for _, shardOf := range [][]uint16{nil, {1, 1}} {
+		r := &run{shards: max(len(shardOf), 1), shardOf: shardOf}
+		w := &worker{run: r, stored: make([]uint64, r.shards)}
+		meta := []eventMeta{{debit: 0, credit: 1}, {debit: 1, credit: 0}}
+		failed := make([]byte, len(meta)*model.EventResultSize)
+		for i := range meta {
+			binary.LittleEndian.PutUint32(failed[i*model.EventResultSize+8:],
+				uint32(model.StatusExceedsCredits))
+		}
+		for _, kind := range []Kind{KindLinked, KindSingle} {
+			s := &slot{kind: kind, events: len(meta), meta: meta}
+			if !w.settleTransfers(failed, s, nil) {
+				t.Fatalf("shards %v: %v refused as a malformed reply", shardOf, kind)
+			}
+		}
+		w.outcomeUnknown(&slot{kind: KindSingle, events: len(meta), meta: meta})
+		if shard := r.shards - 1; w.stored[shard] != 2+2 {
+			t.Fatalf("shards %v: stored per shard %v, want 4 on shard %d (2 undone "+
+				"linked, 2 of unknown outcome)", shardOf, w.stored, shard)
+		}
 	}
 }

@@ -83,6 +83,20 @@ func (l *lyingReplier) alter(body []byte) []byte {
 	return body
 }
 
+// testKeyring holds the harness client's key, with every permission the bench uses.
+func testKeyring(t *testing.T) *netio.Keyring {
+	t.Helper()
+	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
+		Clients: []netio.KeysFileClient{{ID: testClient, Name: "bench",
+			Permissions: []string{"read", "transfer", "trade", "admin"},
+			Keys: []netio.KeysFileKey{{ID: testKey,
+				Secret: hex.EncodeToString(testSecret)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 // harness is a netio server in front of the fake shard on a random loopback port.
 type harness struct {
 	address string
@@ -98,16 +112,8 @@ func newHarness(t *testing.T, how lie) *harness {
 // newHarnessWith is newHarness with the server's configuration adjusted by change.
 func newHarnessWith(t *testing.T, how lie, change func(*netio.Config)) *harness {
 	t.Helper()
-	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
-		Clients: []netio.KeysFileClient{{ID: testClient, Name: "bench",
-			Permissions: []string{"read", "transfer", "trade", "admin"},
-			Keys: []netio.KeysFileKey{{ID: testKey,
-				Secret: hex.EncodeToString(testSecret)}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	backend := fakeshard.New(fakeshard.Config{})
-	serverConfig := netio.Config{Address: "127.0.0.1:0", Keys: keys,
+	serverConfig := netio.Config{Address: "127.0.0.1:0", Keys: testKeyring(t),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	change(&serverConfig)
 	server, err := netio.NewServer(serverConfig, backend)

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"sequent/core"
-	"sequent/core/ledger"
 	"sequent/core/model"
 	"sequent/core/node"
 	"sequent/core/shard"
@@ -32,27 +30,13 @@ type realNode struct {
 // then may the machines be read.
 func startRealNode(t *testing.T, shards int) *realNode {
 	t.Helper()
-	return startRealNodeWith(t, shards, ledger.Config{})
-}
-
-// startRealNodeWith is startRealNode with each shard's ledger configured as given.
-func startRealNodeWith(t *testing.T, shards int, configured ledger.Config) *realNode {
-	t.Helper()
-	keys, err := netio.NewKeyring(netio.KeysFile{Version: netio.KeysFileVersion,
-		Clients: []netio.KeysFileClient{{ID: testClient, Name: "bench",
-			Permissions: []string{"read", "transfer", "trade", "admin"},
-			Keys: []netio.KeysFileKey{{ID: testKey,
-				Secret: hex.EncodeToString(testSecret)}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	placement := shardmap.Hashed(shards)
 	parts := make([]node.Part, shards)
 	machines := make([]*core.Machine, shards)
 	for i := range parts {
-		machines[i] = core.New(core.Config{Ledger: configured,
-			Shard: core.ShardConfig{Map: placement, Index: uint16(i)}})
+		machines[i] = core.New(core.Config{Shard: core.ShardConfig{Map: placement,
+			Index: uint16(i)}})
 		parts[i] = node.Part{Log: wal.NewMemoryLog(), Machine: machines[i]}
 	}
 	local, err := node.NewLocal(placement, shard.Config{CloseTimeout: time.Second,
@@ -71,7 +55,7 @@ func startRealNodeWith(t *testing.T, shards int, configured ledger.Config) *real
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
+	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: testKeyring(t),
 		Logger: discard}, n)
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +78,13 @@ func startRealNodeWith(t *testing.T, shards int, configured ledger.Config) *real
 	}
 	t.Cleanup(stop)
 	return &realNode{address: server.Address(), machines: machines, close: stop}
+}
+
+// config returns a small closed-loop configuration against the node (each test sets its
+// mix, accounts and count).
+func (n *realNode) config() Config {
+	return Config{Addresses: []string{n.address}, Client: testClient, Key: testKey,
+		Secret: testSecret, Connections: 2, Inflight: 2, Events: 4, Seed: 1, RunID: 1}
 }
 
 // TestReview50TransferTableCountsWhatTheServerStores: claim (review-bench50) —
@@ -125,10 +116,9 @@ func TestReview50TransferTableCountsWhatTheServerStores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			config := Config{Addresses: []string{real.address}, Client: testClient,
-				Key: testKey, Secret: testSecret, Connections: 2, Inflight: 2, Events: 4,
-				Accounts: 600, Count: 60, Seed: 1, RunID: 1, Mix: mix,
-				TransfersCapacity: 1000}
+			config := real.config()
+			config.Accounts, config.Count, config.Mix = 600, 60, mix
+			config.TransfersCapacity = 1000
 			if test.cross >= 0 {
 				config.CrossShard, config.CrossShardSet = test.cross, true
 			}
@@ -197,10 +187,9 @@ func TestReview50RouterRefusalsStoreNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			config := Config{Addresses: []string{real.address}, Client: testClient,
-				Key: testKey, Secret: testSecret, Connections: 2, Inflight: 2, Events: 4,
-				Accounts: 60, Count: 50, Seed: 1, RunID: 1, Mix: parsed,
-				TransfersCapacity: 100, CrossShard: 1, CrossShardSet: true}
+			config := real.config()
+			config.Accounts, config.Count, config.Mix = 60, 50, parsed
+			config.TransfersCapacity, config.CrossShard, config.CrossShardSet = 100, 1, true
 			ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
 			defer cancel()
 			result, err := Run(ctx, config)
@@ -231,10 +220,9 @@ func TestReview50RouterRefusalsStoreNothing(t *testing.T) {
 // their shard; no event may be refused so.
 func TestReview50TwoPhasePostsPlacedOnShards(t *testing.T) {
 	real := startRealNode(t, 2)
-	config := Config{Addresses: []string{real.address}, Client: testClient, Key: testKey,
-		Secret: testSecret, Connections: 2, Inflight: 2, Events: 4, Accounts: 60,
-		Count: 50, Seed: 1, RunID: 1, Mix: Mix{KindTwoPhase: 1}, CrossShard: 0,
-		CrossShardSet: true}
+	config := real.config()
+	config.Accounts, config.Count, config.Mix = 60, 50, Mix{KindTwoPhase: 1}
+	config.CrossShard, config.CrossShardSet = 0, true
 	ctx, cancel := context.WithTimeout(context.Background(), wireRunLimit)
 	defer cancel()
 	result, err := Run(ctx, config)

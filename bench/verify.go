@@ -193,7 +193,7 @@ func difference(after, before model.Uint128) (int64, bool) {
 // after its lookup moves balances the check did not account for.
 func (r *run) barrier(ctx context.Context, workers []*worker, check *checker) {
 	accounts := r.barrierAccounts()
-	done := map[any]bool{} // The callers of one connection share its client.
+	done := map[*client.Client]bool{} // The callers of one connection share its client.
 	for i, w := range workers {
 		if w.inDoubt == 0 {
 			continue
