@@ -773,6 +773,17 @@ func (c *Capture) streamMoved() error {
 	return nil
 }
 
+// waitInterrupted is what a primary's publisher checks at each poll of a wait (live and
+// idle, a rebuild waiting for the shard's release, skipToLive waiting for the queue),
+// where no call it makes would fail: its connection closed (connectionClosed), or, with
+// nothing in flight, its stream made again or moved (streamMoved).
+func (c *Capture) waitInterrupted() error {
+	if err := c.connectionClosed(); err != nil {
+		return err
+	}
+	return c.streamMoved()
+}
+
 func (c *Capture) disconnect() {
 	if c.connection != nil {
 		c.connection.Close()
@@ -784,16 +795,13 @@ func (c *Capture) disconnect() {
 // readPosition reads the stream's last message: the event it names is where publishing
 // resumes (parseMessageID; settleDivergence checks it belongs to this node's history).
 func (c *Capture) readPosition() error {
-	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
-	defer cancel()
-	stream, err := c.js.Stream(ctx, c.stream)
+	// One request: the handle comes with the stream's info as of now (a stream.Info
+	// after it asked the server the same again, at every standby poll).
+	stream, err := c.streamHandle()
 	if err != nil {
 		return err
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return err
-	}
+	info := stream.CachedInfo()
 	last, sequence := messageName{}, info.State.LastSeq
 	c.lastRemoved, c.lastID = false, ""
 	c.streamCreated = info.Created
@@ -1139,13 +1147,10 @@ func (c *Capture) waitLive() error {
 		if more || !c.config.Serving() {
 			return nil
 		}
-		if err := c.connectionClosed(); err != nil {
-			return err
+		if err := c.waitInterrupted(); err != nil {
+			return err // Not handled: the stream may lack what this session stored.
 		}
 		if len(c.inflight) == 0 {
-			if err := c.streamMoved(); err != nil {
-				return err // Not handled: the stream lacks what this session stored.
-			}
 			// Idle: every event consumed is stored, so every op consumed is handled, with
 			// or without events; the shard consumes an entry before it counts it released.
 			c.setHandled(consumed)
