@@ -229,18 +229,16 @@ type Capture struct {
 	// so every op after RecoveredOp is its own, published by this capture if by anyone
 	// (publishedBound). Set by Start, before the publisher runs.
 	primaryAtStart bool
-	// sentID is the id of the last message this session published (at its start, the
-	// stream's last message's, lastID): the next one expects it as the stream's last
-	// message as well as the sequence, so that once one message of a pipeline fails (a
-	// stranger wrote first), every later one fails too. The sequence alone lets the one
-	// expecting exactly the sequence the stranger moved the stream to succeed, after the
-	// stranger's, without the ones before; and a session's first message be stored as
-	// the first of a stream made again with first_seq one past the old last sequence.
-	sentID string
-	// lastID is the id of the stream's last message as read (readPosition) or stored
-	// (publishSuperseded); "" when the stream holds none (empty, made empty, or it lost
-	// its last message: the server's last id is then not one read here).
-	lastID   string
+	// sentID is the id of the stream's last message: the last one this session published,
+	// or at its start the one read (readPosition) or stored (publishSuperseded); "" when
+	// not known here (the stream holds none: empty, made empty, or it lost its last
+	// message). The next message expects it as the stream's last message as well as the
+	// sequence, so that once one message of a pipeline fails (a stranger wrote first),
+	// every later one fails too. The sequence alone lets the one expecting exactly the
+	// sequence the stranger moved the stream to succeed, after the stranger's, without
+	// the ones before; and a session's first message be stored as the first of a stream
+	// made again with first_seq one past the old last sequence.
+	sentID   string
 	expected uint64       // The stream's last sequence once everything in flight is stored.
 	inflight []pendingAck // Published, not yet acknowledged, oldest first.
 	message  []byte
@@ -657,7 +655,6 @@ func (c *Capture) session() error {
 	// The last op the previous session sent (at least the one it started from).
 	c.sentOpMax = max(c.sentOpMax, c.sent.op)
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
-	c.sentID = c.lastID
 	if c.lastRemoved {
 		if err := c.publishLostPosition(); err != nil {
 			return err
@@ -803,7 +800,7 @@ func (c *Capture) readPosition() error {
 	}
 	info := stream.CachedInfo()
 	last, sequence := messageName{}, info.State.LastSeq
-	c.lastRemoved, c.lastID = false, ""
+	c.lastRemoved, c.sentID = false, ""
 	c.streamCreated = info.Created
 	// Made again with a first sequence past 1 (an operator keeping consumers' sequences
 	// rising) and empty since: nothing was removed from it, so it is filled again from
@@ -829,8 +826,8 @@ func (c *Capture) readPosition() error {
 		case err != nil:
 			return err
 		default:
-			c.lastID = message.Header.Get(jetstream.MsgIDHeader)
-			if last, err = parseMessageID(c.lastID); err != nil {
+			c.sentID = message.Header.Get(jetstream.MsgIDHeader)
+			if last, err = parseMessageID(c.sentID); err != nil {
 				return fmt.Errorf("capture: the last message of %s: %w", c.stream, err)
 			}
 		}
@@ -1270,8 +1267,8 @@ func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expect
 // once (each option is a closure allocated where it is made).
 var eventPublishOptions = []jetstream.PublishOpt{jetstream.WithStallWait(publishAckTimeout)}
 
-// publishAfter publishes message with id, expecting the stream's last sequence and, past
-// the session's first message, its last message id (sentID). It sets those headers
+// publishAfter publishes message with id, expecting the stream's last sequence and, when
+// known, its last message id (sentID). It sets those headers
 // itself, as the client's options would: an option per header and message was four
 // closures and a slice allocated per event published.
 func (c *Capture) publishAfter(message *nats.Msg, id string, expected uint64,
