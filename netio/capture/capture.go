@@ -229,18 +229,16 @@ type Capture struct {
 	// so every op after RecoveredOp is its own, published by this capture if by anyone
 	// (publishedBound). Set by Start, before the publisher runs.
 	primaryAtStart bool
-	// sentID is the id of the last message this session published (at its start, the
-	// stream's last message's, lastID): the next one expects it as the stream's last
-	// message as well as the sequence, so that once one message of a pipeline fails (a
-	// stranger wrote first), every later one fails too. The sequence alone lets the one
-	// expecting exactly the sequence the stranger moved the stream to succeed, after the
-	// stranger's, without the ones before; and a session's first message be stored as
-	// the first of a stream made again with first_seq one past the old last sequence.
-	sentID string
-	// lastID is the id of the stream's last message as read (readPosition) or stored
-	// (publishSuperseded); "" when the stream holds none (empty, made empty, or it lost
-	// its last message: the server's last id is then not one read here).
-	lastID   string
+	// sentID is the id of the stream's last message: the last one this session published,
+	// or at its start the one read (readPosition) or stored (publishSuperseded); "" when
+	// not known here (the stream holds none: empty, made empty, or it lost its last
+	// message). The next message expects it as the stream's last message as well as the
+	// sequence, so that once one message of a pipeline fails (a stranger wrote first),
+	// every later one fails too. The sequence alone lets the one expecting exactly the
+	// sequence the stranger moved the stream to succeed, after the stranger's, without
+	// the ones before; and a session's first message be stored as the first of a stream
+	// made again with first_seq one past the old last sequence.
+	sentID   string
 	expected uint64       // The stream's last sequence once everything in flight is stored.
 	inflight []pendingAck // Published, not yet acknowledged, oldest first.
 	message  []byte
@@ -657,7 +655,6 @@ func (c *Capture) session() error {
 	// The last op the previous session sent (at least the one it started from).
 	c.sentOpMax = max(c.sentOpMax, c.sent.op)
 	c.sent, c.expected, c.inflight = c.at, c.streamSequence.Load(), c.inflight[:0]
-	c.sentID = c.lastID
 	if c.lastRemoved {
 		if err := c.publishLostPosition(); err != nil {
 			return err
@@ -773,6 +770,17 @@ func (c *Capture) streamMoved() error {
 	return nil
 }
 
+// waitInterrupted is what a primary's publisher checks at each poll of a wait (live and
+// idle, a rebuild waiting for the shard's release, skipToLive waiting for the queue),
+// where no call it makes would fail: its connection closed (connectionClosed), or, with
+// nothing in flight, its stream made again or moved (streamMoved).
+func (c *Capture) waitInterrupted() error {
+	if err := c.connectionClosed(); err != nil {
+		return err
+	}
+	return c.streamMoved()
+}
+
 func (c *Capture) disconnect() {
 	if c.connection != nil {
 		c.connection.Close()
@@ -784,18 +792,15 @@ func (c *Capture) disconnect() {
 // readPosition reads the stream's last message: the event it names is where publishing
 // resumes (parseMessageID; settleDivergence checks it belongs to this node's history).
 func (c *Capture) readPosition() error {
-	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
-	defer cancel()
-	stream, err := c.js.Stream(ctx, c.stream)
+	// One request: the handle comes with the stream's info as of now (a stream.Info
+	// after it asked the server the same again, at every standby poll).
+	stream, err := c.streamHandle()
 	if err != nil {
 		return err
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return err
-	}
+	info := stream.CachedInfo()
 	last, sequence := messageName{}, info.State.LastSeq
-	c.lastRemoved, c.lastID = false, ""
+	c.lastRemoved, c.sentID = false, ""
 	c.streamCreated = info.Created
 	// Made again with a first sequence past 1 (an operator keeping consumers' sequences
 	// rising) and empty since: nothing was removed from it, so it is filled again from
@@ -821,8 +826,8 @@ func (c *Capture) readPosition() error {
 		case err != nil:
 			return err
 		default:
-			c.lastID = message.Header.Get(jetstream.MsgIDHeader)
-			if last, err = parseMessageID(c.lastID); err != nil {
+			c.sentID = message.Header.Get(jetstream.MsgIDHeader)
+			if last, err = parseMessageID(c.sentID); err != nil {
 				return fmt.Errorf("capture: the last message of %s: %w", c.stream, err)
 			}
 		}
@@ -1139,13 +1144,10 @@ func (c *Capture) waitLive() error {
 		if more || !c.config.Serving() {
 			return nil
 		}
-		if err := c.connectionClosed(); err != nil {
-			return err
+		if err := c.waitInterrupted(); err != nil {
+			return err // Not handled: the stream may lack what this session stored.
 		}
 		if len(c.inflight) == 0 {
-			if err := c.streamMoved(); err != nil {
-				return err // Not handled: the stream lacks what this session stored.
-			}
 			// Idle: every event consumed is stored, so every op consumed is handled, with
 			// or without events; the shard consumes an entry before it counts it released.
 			c.setHandled(consumed)
@@ -1265,8 +1267,8 @@ func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expect
 // once (each option is a closure allocated where it is made).
 var eventPublishOptions = []jetstream.PublishOpt{jetstream.WithStallWait(publishAckTimeout)}
 
-// publishAfter publishes message with id, expecting the stream's last sequence and, past
-// the session's first message, its last message id (sentID). It sets those headers
+// publishAfter publishes message with id, expecting the stream's last sequence and, when
+// known, its last message id (sentID). It sets those headers
 // itself, as the client's options would: an option per header and message was four
 // closures and a slice allocated per event published.
 func (c *Capture) publishAfter(message *nats.Msg, id string, expected uint64,

@@ -236,7 +236,7 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 		// says, so the position is after it, at the sequence kept.
 		c.last = messageName{at: resume, epoch: epoch, marker: true}
 		c.lastRemoved = false // Nothing came after it.
-		c.lastID = ""         // Not held: the server's last id is not known here.
+		c.sentID = ""         // Not held: the server's last id is not known here.
 		c.setPosition(resume, expected)
 		return nil
 	}
@@ -257,7 +257,7 @@ func (c *Capture) publishSuperseded(resume position, from, to, supersededEpoch u
 	// only another epoch's marker lost with the events after it is left, whose copies
 	// JetStream refuses within its duplicate window (the session retries until it ends).
 	c.last = messageName{at: resume, epoch: epoch, marker: true}
-	c.lastRemoved, c.lastID = false, id
+	c.lastRemoved, c.sentID = false, id
 	c.setPosition(resume, ack.Sequence)
 	return nil
 }

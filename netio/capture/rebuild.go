@@ -55,11 +55,8 @@ func (c *Capture) rebuild() error {
 		if !c.config.Serving() {
 			return errNotServing // Fenced or demoted while catching up.
 		}
-		if err := c.connectionClosed(); err != nil {
-			return err // NATS went away while the rebuild waited for the shard.
-		}
-		if err := c.streamMoved(); err != nil {
-			return err // Deleted and made again while the rebuild waited for the shard.
+		if err := c.waitInterrupted(); err != nil {
+			return err // NATS went away, or the stream was made again, while it waited.
 		}
 		joinOp := c.joined()
 		if joinOp != 0 && machine.OpLast()+1 >= joinOp {
@@ -284,10 +281,7 @@ func (c *Capture) skipToLive() error {
 		if !c.config.Serving() {
 			return errNotServing
 		}
-		if err := c.connectionClosed(); err != nil {
-			return err
-		}
-		if err := c.streamMoved(); err != nil {
+		if err := c.waitInterrupted(); err != nil {
 			return err
 		}
 		select {

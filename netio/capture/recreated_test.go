@@ -18,13 +18,7 @@ import (
 // old stream, so for the whole republication (hours of log on a big node, or for ever
 // while the new stream refuses) capture reported no lag at all.
 func TestRecreatedStreamCountsAsLagging(t *testing.T) {
-	lost := newLostStream(t) // Ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4), 4 (5, 6).
-	c := New(lost.config)
-	c.Start()
-	defer c.Close()
-	waitUntil(t, "ops 2 and 3 published", func() bool {
-		return c.Stats().StreamSequence == 4 && c.ConsumerStats().HandledOp == 3
-	}, func() any { return c.Stats() })
+	lost, c := idleAtOp3(t)
 
 	js, closeConnection := operatorJetStream(t, lost.url)
 	defer closeConnection()

@@ -61,13 +61,7 @@ func TestReview50bIdleCaptureNoticesStreamMadeAgainAtItsLastSequence(t *testing.
 			streamHolds(t, rig.url, c.StreamName(), 2), func() any { return c.Stats() })
 	})
 	t.Run("rebuilding", func(t *testing.T) {
-		lost := newLostStream(t) // Ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4), 4 (5, 6).
-		c := New(lost.config)
-		c.Start()
-		defer c.Close()
-		waitUntil(t, "ops 2 and 3 published", func() bool {
-			return c.Stats().StreamSequence == 4 && c.ConsumerStats().HandledOp == 3
-		}, func() any { return c.Stats() })
+		lost, c := idleAtOp3(t)
 		recreateStreamAt(t, lost.url, c.StreamName(), 5)
 		waitUntil(t, "the new stream filled again from the log",
 			streamHolds(t, lost.url, c.StreamName(), 4), func() any { return c.Stats() })

@@ -27,6 +27,20 @@ func recreateStream(t *testing.T, url string, name string) {
 	}
 }
 
+// idleAtOp3 starts a capture on newLostStream's stream and waits until its session is
+// idle at ops 2 and 3 (stored and handled, op 4 not released yet).
+func idleAtOp3(t *testing.T) (lostStream, *Capture) {
+	t.Helper()
+	lost := newLostStream(t) // Ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4), 4 (5, 6).
+	c := New(lost.config)
+	c.Start()
+	t.Cleanup(c.Close)
+	waitUntil(t, "ops 2 and 3 published", func() bool {
+		return c.Stats().StreamSequence == 4 && c.ConsumerStats().HandledOp == 3
+	}, func() any { return c.Stats() })
+	return lost, c
+}
+
 // streamHolds returns whether the shard's stream, as an operator reads it, holds count
 // messages (the caller polls it: a read every 10 ms).
 func streamHolds(t *testing.T, url string, name string, count uint64) func() bool {
@@ -62,13 +76,7 @@ func TestReview50IdleCaptureNoticesRecreatedStream(t *testing.T) {
 			streamHolds(t, rig.url, c.StreamName(), 2), func() any { return c.Stats() })
 	})
 	t.Run("rebuilding", func(t *testing.T) {
-		lost := newLostStream(t) // Ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4), 4 (5, 6).
-		c := New(lost.config)
-		c.Start()
-		defer c.Close()
-		waitUntil(t, "ops 2 and 3 published", func() bool {
-			return c.Stats().StreamSequence == 4 && c.ConsumerStats().HandledOp == 3
-		}, func() any { return c.Stats() })
+		lost, c := idleAtOp3(t)
 		recreateStream(t, lost.url, c.StreamName())
 		waitUntil(t, "the new stream filled again from the log",
 			streamHolds(t, lost.url, c.StreamName(), 4), func() any { return c.Stats() })

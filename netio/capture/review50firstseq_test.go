@@ -1,12 +1,8 @@
 package capture
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"testing"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestReview50RecreatedWithFirstSeqFilledAgain (review of capturehunt50, claim 2): an
@@ -17,33 +13,8 @@ import (
 // consumers told they are lost), instead of filling the new stream again from the log
 // as it does a stream made again with its last sequence back to 0.
 func TestReview50RecreatedWithFirstSeqFilledAgain(t *testing.T) {
-	lost := newLostStream(t) // Ops 1 (grants), 2 (accounts 1, 2), 3 (3, 4), 4 (5, 6).
-	c := New(lost.config)
-	c.Start()
-	defer c.Close()
-	waitUntil(t, "ops 2 and 3 published", func() bool {
-		return c.Stats().StreamSequence == 4 && c.ConsumerStats().HandledOp == 3
-	}, func() any { return c.Stats() })
-	js, closeConnection := operatorJetStream(t, lost.url)
-	defer closeConnection()
-	ctx := context.Background()
-	config := jetstream.StreamConfig{Name: c.StreamName(), Subjects: []string{"sequent.0.>"},
-		Storage: jetstream.FileStorage, Duplicates: DuplicatesDefault, FirstSeq: 100}
-	// The idle capture notices the deletion and may make the stream itself between the
-	// two calls: then it is deleted again.
-	for attempt := 0; ; attempt++ {
-		if err := js.DeleteStream(ctx, c.StreamName()); err != nil &&
-			!errors.Is(err, jetstream.ErrStreamNotFound) {
-			t.Fatal(err)
-		}
-		_, err := js.CreateStream(ctx, config)
-		if err == nil {
-			break
-		}
-		if attempt == 10 || !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			t.Fatal(err)
-		}
-	}
+	lost, c := idleAtOp3(t)
+	recreateStreamAt(t, lost.url, c.StreamName(), 100)
 	lost.released.Store(4)
 	waitUntil(t, "op 4 in the new stream", func() bool {
 		stats := c.Stats()
