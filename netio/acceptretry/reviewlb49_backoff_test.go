@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,13 +50,8 @@ func TestReviewlb49AcceptBackOffDoublesUpToItsMax(t *testing.T) {
 		20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond,
 		160 * time.Millisecond, 320 * time.Millisecond, 640 * time.Millisecond,
 		time.Second, time.Second, time.Second, time.Second}
-	if len(slept) != len(want) {
+	if !slices.Equal(slept, want) {
 		t.Fatalf("slept %v; want %v", slept, want)
-	}
-	for i := range want {
-		if slept[i] != want[i] {
-			t.Fatalf("slept %v; want %v", slept, want)
-		}
 	}
 	if warnings := strings.Count(logged.String(), "level=WARN"); warnings != failures {
 		t.Fatalf("%d warnings for %d failed tries:\n%s", warnings, failures, logged.String())

@@ -187,6 +187,14 @@ func TestStandbyWithAWrongKeyExits(t *testing.T) {
 // TestStandbyWaitingForItsPrimaryStopsOnSIGTERM: a standby with an empty log waits for
 // its primary at start for ever; SIGTERM must end the wait (it used to need SIGKILL).
 func TestStandbyWaitingForItsPrimaryStopsOnSIGTERM(t *testing.T) {
+	waitingStandbyStops(t, syscall.SIGTERM)
+}
+
+// waitingStandbyStops starts a standby whose primary never answers, waits until it
+// waits for it, sends it signals in turn (the last one SIGTERM), and checks that it
+// stops cleanly, saying so, within 30 s.
+func waitingStandbyStops(t *testing.T, signals ...syscall.Signal) {
+	t.Helper()
 	output := &testlog.Buffer{}
 	command := exec.Command(binary, "serve", "--data", t.TempDir(), "--addr", freePort(t),
 		"--http", "", "--standby-of", freePort(t), "--replication-listen", freePort(t),
@@ -201,14 +209,16 @@ func TestStandbyWaitingForItsPrimaryStopsOnSIGTERM(t *testing.T) {
 	eventually(t, "the standby to wait for its primary", func() bool {
 		return strings.Contains(output.String(), "primary not reachable yet")
 	})
-	command.Process.Signal(syscall.SIGTERM)
+	for _, signal := range signals {
+		command.Process.Signal(signal)
+	}
 	select {
-	case <-exited:
+	case err := <-exited:
 		if !strings.Contains(output.String(), "stopped while waiting for the primary") {
-			t.Fatalf("exit after SIGTERM without saying why:\n%s", output)
+			t.Fatalf("exit (%v) after %v without a clean stop:\n%s", err, signals, output)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the standby ignored SIGTERM while waiting for its primary:\n%s", output)
+		t.Fatalf("the standby ignored %v while waiting for its primary:\n%s", signals, output)
 	}
 }
 

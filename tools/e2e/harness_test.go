@@ -157,26 +157,15 @@ func (s *server) kill() {
 func (s *server) pause() {
 	s.t.Helper()
 	s.signal(syscall.SIGSTOP)
-	s.waitStopped()
-}
-
-// waitStopped waits, bounded by hangGuard, until every thread of the process is in the
-// stopped state.
-func (s *server) waitStopped() {
-	s.t.Helper()
-	deadline := time.Now().Add(hangGuard)
-	for !everyThreadStopped(s.command.Process.Pid) {
+	pid := s.command.Process.Pid
+	eventually(s.t, fmt.Sprintf("process %d to stop after SIGSTOP", pid), func() bool {
 		select {
 		case <-s.exited:
 			s.t.Fatalf("the process ended instead of stopping:\n%s", s.output.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("process %d not stopped %v after SIGSTOP", s.command.Process.Pid,
-				hangGuard)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return everyThreadStopped(pid)
+	})
 }
 
 // everyThreadStopped reports whether every thread of process pid is in state T (stopped
@@ -250,7 +239,7 @@ func dial(t testing.TB, data string, session uint64, addresses ...string) *clien
 }
 
 // eventually polls condition every 20 ms, for up to hangGuard.
-func eventually(t *testing.T, what string, condition func() bool) {
+func eventually(t testing.TB, what string, condition func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(hangGuard)
 	for !condition() {
