@@ -223,6 +223,8 @@ func TestHostRefusalLogNamesTheHost(t *testing.T) {
 			"attacker.example:7401"},
 		{"GET http://other.example/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n",
 			"other.example"},
+		// Escaped as loggableHost does: the line carries its rendering, not the bytes.
+		{"GET /v1/status HTTP/1.1\r\nHost: \xc3\xa9.example\r\n", `\xc3\xa9.example`},
 	} {
 		var log lockedBuffer
 		server := startServer(t, Config{RequestsPerSecondPerAddress: -1,
