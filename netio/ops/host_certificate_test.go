@@ -144,9 +144,6 @@ func TestHostCertificateNamesListedHostsKept(t *testing.T) {
 // lowercased without a trailing dot; what is not a DNS name is skipped.
 func TestCertificateHostNamesTakesTheCommonNameOnlyWithoutSANs(t *testing.T) {
 	authority := testcert.NewAuthority(t, "host check CA")
-	directory := t.TempDir()
-	certificateFile, keyFile := filepath.Join(directory, "cert.pem"),
-		filepath.Join(directory, "key.pem")
 	cases := []struct {
 		commonName string
 		dnsNames   []string
@@ -161,16 +158,7 @@ func TestCertificateHostNamesTakesTheCommonNameOnlyWithoutSANs(t *testing.T) {
 			"*.w.example,ok.example"},
 	}
 	for _, c := range cases {
-		issueNamed(t, authority, certificateFile, keyFile, c.commonName, c.dnsNames,
-			c.addresses...)
-		pair, err := tls.LoadX509KeyPair(certificateFile, keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		names, err := certificateHostNames(&pair)
-		if err != nil {
-			t.Fatal(err)
-		}
+		names := certificateNamesOf(t, authority, c.commonName, c.dnsNames, c.addresses...)
 		if got := strings.Join(names, ","); got != c.want {
 			t.Errorf("CN %q, DNS %q, IP %v: names %q, want %q", c.commonName, c.dnsNames,
 				c.addresses, got, c.want)

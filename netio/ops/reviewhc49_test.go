@@ -5,21 +5,22 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"net"
 	"path/filepath"
 	"testing"
 
 	"sequent/tools/testcert"
 )
 
-// certificateNamesOf issues a certificate with this common name and DNS names and returns
-// the Host names certificateHostNames takes from it.
+// certificateNamesOf issues a certificate with this common name, DNS names and IP
+// addresses and returns the Host names certificateHostNames takes from it.
 func certificateNamesOf(t *testing.T, authority *testcert.Authority, commonName string,
-	dnsNames []string) []string {
+	dnsNames []string, addresses ...net.IP) []string {
 	t.Helper()
 	directory := t.TempDir()
 	certificateFile, keyFile := filepath.Join(directory, "cert.pem"),
 		filepath.Join(directory, "key.pem")
-	issueNamed(t, authority, certificateFile, keyFile, commonName, dnsNames)
+	issueNamed(t, authority, certificateFile, keyFile, commonName, dnsNames, addresses...)
 	pair, err := tls.LoadX509KeyPair(certificateFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
