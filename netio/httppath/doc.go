@@ -1,7 +1,9 @@
 // Package httppath reads an HTTP request's path exactly as sent (the request target's
 // path up to its query, nothing decoded or resolved), for both of a node's HTTP servers:
 // the integrators' JSON API (netio/api) and the operators' port (netio/ops). Both route
-// by it and log it.
+// by it and log it. It also reads the query as sent (Query) for the checks both servers
+// make on the routes that read query arguments: no "#" (ErrFragmentInQuery) and no
+// argument name with a percent-escape (EscapedName).
 //
 // # Why not fasthttp's Path
 //

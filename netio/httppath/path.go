@@ -2,6 +2,7 @@ package httppath
 
 import (
 	"bytes"
+	"errors"
 
 	"github.com/valyala/fasthttp"
 )
@@ -43,4 +44,34 @@ func AsSent(ctx *fasthttp.RequestCtx) string {
 		target = target[:end]
 	}
 	return string(target)
+}
+
+// ErrFragmentInQuery refuses a request whose query as sent (Query) has a "#": a request
+// target has no fragment (RFC 9112), so the "#" and what follows are part of the query a
+// proxy or log reads, where fasthttp's QueryArgs stop at it. Both servers answer it on
+// the routes that read query arguments, each in its own format.
+var ErrFragmentInQuery = errors.New(`a "#" in the query: a request target has no fragment`)
+
+// Query returns the request's query exactly as sent: the request target after its first
+// "?", a "#" and all after it included; nil when there is none.
+func Query(ctx *fasthttp.RequestCtx) []byte {
+	_, query, _ := bytes.Cut(ctx.Request.Header.RequestURI(), []byte("?"))
+	return query
+}
+
+// EscapedName returns the first argument name of a query as sent (Query) that holds a
+// percent-escape, or nil. fasthttp decodes names ("l%65vel" is "level"), where a reader
+// matching names as sent (a proxy rule, a grep of the access log) sees an argument it
+// does not know and not the one served; no argument name of either server needs an
+// escape, so both refuse a name with one (each in its own format), and a value's escapes
+// stay.
+func EscapedName(query []byte) []byte {
+	for len(query) > 0 {
+		var argument []byte
+		argument, query, _ = bytes.Cut(query, []byte("&"))
+		if name, _, _ := bytes.Cut(argument, []byte("=")); bytes.IndexByte(name, '%') >= 0 {
+			return name
+		}
+	}
+	return nil
 }

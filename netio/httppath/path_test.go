@@ -37,3 +37,28 @@ func TestAsSentIsNotNormalized(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryAndEscapedName: Query is the target after its first "?", a "#" and what
+// follows included (fasthttp's QueryArgs stop at "#"); EscapedName finds the first
+// argument name with a percent-escape, never a value's. Both servers refuse on them
+// (netio/api accountQuery, netio/ops checkQueryAsSent), each in its own words.
+func TestQueryAndEscapedName(t *testing.T) {
+	for _, c := range []struct{ target, query, escaped string }{
+		{"/v1/status", "", ""},
+		{"/v1/status?", "", ""},
+		{"/v1/x?a=1&b=%41#c?d", "a=1&b=%41#c?d", ""},
+		{"/v1/x?a=1&&l%65vel=2&%41=3", "a=1&&l%65vel=2&%41=3", "l%65vel"},
+		{"/v1/x?%6Cimit", "%6Cimit", "%6Cimit"},
+		{"http://h/v1/x?p%61rtner=6=7", "p%61rtner=6=7", "p%61rtner"},
+	} {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI(c.target)
+		query := Query(&ctx)
+		if string(query) != c.query {
+			t.Errorf("%s: Query %q, want %q", c.target, query, c.query)
+		}
+		if got := EscapedName(query); string(got) != c.escaped {
+			t.Errorf("%s: EscapedName %q, want %q", c.target, got, c.escaped)
+		}
+	}
+}

@@ -2,17 +2,12 @@ package ops
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -21,68 +16,21 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"sequent/tools/testcert"
 )
 
-// certificateAuthority signs test server certificates with chosen names.
-type certificateAuthority struct {
-	certificate *x509.Certificate
-	key         *ecdsa.PrivateKey
-	pool        *x509.CertPool
-}
-
-func newCertificateAuthority(t *testing.T) *certificateAuthority {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template := &x509.Certificate{SerialNumber: big.NewInt(1),
-		Subject:   pkix.Name{CommonName: "host check CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certificate, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(certificate)
-	return &certificateAuthority{certificate: certificate, key: key, pool: pool}
-}
-
-// issue signs a server certificate with this common name, DNS names and IP addresses
-// and writes it and its key as PEM to certificateFile and keyFile.
-func (a *certificateAuthority) issue(t *testing.T, certificateFile, keyFile,
+// issueNamed signs a server certificate with this common name, DNS names and IP
+// addresses and writes it and its key as PEM to certificateFile and keyFile.
+func issueNamed(t *testing.T, authority *testcert.Authority, certificateFile, keyFile,
 	commonName string, dnsNames []string, addresses ...net.IP) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:   pkix.Name{CommonName: commonName},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	certificate := authority.Sign(t, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:    dnsNames, IPAddresses: addresses}
-	der, err := x509.CreateCertificate(rand.Reader, template, a.certificate, &key.PublicKey,
-		a.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for path, block := range map[string]*pem.Block{certificateFile: {Type: "CERTIFICATE",
-		Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+		DNSNames:    dnsNames, IPAddresses: addresses})
+	testcert.WritePair(t, certificate, certificateFile, keyFile)
 }
 
 // TestHostCertificateDNSNamesAcceptedOverTLS: with a TLS certificate, its DNS names are
@@ -92,18 +40,18 @@ func (a *certificateAuthority) issue(t *testing.T, certificateFile, keyFile,
 // ReloadCertificate the new certificate's names are accepted and the old one's are not;
 // a failed reload keeps the names in use.
 func TestHostCertificateDNSNamesAcceptedOverTLS(t *testing.T) {
-	authority := newCertificateAuthority(t)
+	authority := testcert.NewAuthority(t, "host check CA")
 	directory := t.TempDir()
 	certificateFile, keyFile := filepath.Join(directory, "cert.pem"),
 		filepath.Join(directory, "key.pem")
 	loopback := net.ParseIP("127.0.0.1")
-	authority.issue(t, certificateFile, keyFile, "cn-name.example.net",
+	issueNamed(t, authority, certificateFile, keyFile, "cn-name.example.net",
 		[]string{"node1.example.net", "*.ops.example.net"}, loopback)
 	server := startServer(t, Config{TLSCertFile: certificateFile, TLSKeyFile: keyFile,
 		RequestsPerSecondPerAddress: -1}, newFakeSources().sources())
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
-		TLSClientConfig:   &tls.Config{RootCAs: authority.pool, MinVersion: tls.VersionTLS12}}}
+		TLSClientConfig:   &tls.Config{RootCAs: authority.Pool(), MinVersion: tls.VersionTLS12}}}
 	_, port, err := net.SplitHostPort(server.Address())
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +96,7 @@ func TestHostCertificateDNSNamesAcceptedOverTLS(t *testing.T) {
 		"127.0.0.1:" + port:            http.StatusOK,
 		"attacker.example.com:" + port: http.StatusMisdirectedRequest,
 	})
-	authority.issue(t, certificateFile, keyFile, "", []string{"node2.example.net"}, loopback)
+	issueNamed(t, authority, certificateFile, keyFile, "", []string{"node2.example.net"}, loopback)
 	if err := server.ReloadCertificate(); err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +118,11 @@ func TestHostCertificateDNSNamesAcceptedOverTLS(t *testing.T) {
 // TestHostCertificateNamesListedHostsKept: Config.Hosts stays accepted beside the
 // certificate's names, before and after a reload.
 func TestHostCertificateNamesListedHostsKept(t *testing.T) {
-	authority := newCertificateAuthority(t)
+	authority := testcert.NewAuthority(t, "host check CA")
 	directory := t.TempDir()
 	certificateFile, keyFile := filepath.Join(directory, "cert.pem"),
 		filepath.Join(directory, "key.pem")
-	authority.issue(t, certificateFile, keyFile, "", []string{"node1.example.net"})
+	issueNamed(t, authority, certificateFile, keyFile, "", []string{"node1.example.net"})
 	server, err := New(Config{Address: "127.0.0.1:0", TLSCertFile: certificateFile,
 		TLSKeyFile: keyFile, Hosts: []string{"listed.example"}}, newFakeSources().sources())
 	if err != nil {
@@ -195,10 +143,7 @@ func TestHostCertificateNamesListedHostsKept(t *testing.T) {
 // name only when the certificate has no subject alternative name at all; names are
 // lowercased without a trailing dot; what is not a DNS name is skipped.
 func TestCertificateHostNamesTakesTheCommonNameOnlyWithoutSANs(t *testing.T) {
-	authority := newCertificateAuthority(t)
-	directory := t.TempDir()
-	certificateFile, keyFile := filepath.Join(directory, "cert.pem"),
-		filepath.Join(directory, "key.pem")
+	authority := testcert.NewAuthority(t, "host check CA")
 	cases := []struct {
 		commonName string
 		dnsNames   []string
@@ -213,16 +158,7 @@ func TestCertificateHostNamesTakesTheCommonNameOnlyWithoutSANs(t *testing.T) {
 			"*.w.example,ok.example"},
 	}
 	for _, c := range cases {
-		authority.issue(t, certificateFile, keyFile, c.commonName, c.dnsNames,
-			c.addresses...)
-		pair, err := tls.LoadX509KeyPair(certificateFile, keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		names, err := certificateHostNames(&pair)
-		if err != nil {
-			t.Fatal(err)
-		}
+		names := certificateNamesOf(t, authority, c.commonName, c.dnsNames, c.addresses...)
 		if got := strings.Join(names, ","); got != c.want {
 			t.Errorf("CN %q, DNS %q, IP %v: names %q, want %q", c.commonName, c.dnsNames,
 				c.addresses, got, c.want)
@@ -275,6 +211,8 @@ func TestHostRefusalLogNamesTheHost(t *testing.T) {
 			"attacker.example:7401"},
 		{"GET http://other.example/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n",
 			"other.example"},
+		// Escaped as loggableHost does: the line carries its rendering, not the bytes.
+		{"GET /v1/status HTTP/1.1\r\nHost: \xc3\xa9.example\r\n", `\xc3\xa9.example`},
 	} {
 		var log lockedBuffer
 		server := startServer(t, Config{RequestsPerSecondPerAddress: -1,

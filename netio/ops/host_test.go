@@ -17,13 +17,20 @@ import (
 // test chooses the Host header byte for byte, or leaves it out) and returns the answer.
 func rawRequest(t *testing.T, server *Server, head string) response {
 	t.Helper()
+	return rawSend(t, server, head, "")
+}
+
+// rawSend writes head (a request line and headers), "Connection: close", the blank line
+// and body on a new connection, and reads the answer.
+func rawSend(t *testing.T, server *Server, head, body string) response {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", server.Address(), waitMax)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(waitMax))
-	if _, err := conn.Write([]byte(head + "Connection: close\r\n\r\n")); err != nil {
+	if _, err := conn.Write([]byte(head + "Connection: close\r\n\r\n" + body)); err != nil {
 		t.Fatal(err)
 	}
 	result, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -31,11 +38,11 @@ func rawRequest(t *testing.T, server *Server, head string) response {
 		t.Fatalf("%q: %v", head, err)
 	}
 	defer result.Body.Close()
-	body, err := io.ReadAll(result.Body)
+	data, err := io.ReadAll(result.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return response{code: result.StatusCode, body: body, header: result.Header}
+	return response{code: result.StatusCode, body: data, header: result.Header}
 }
 
 // TestHostHeaderAcceptedForLiteralsLocalhostAndListedNames pins which Host headers the

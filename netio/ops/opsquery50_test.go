@@ -1,17 +1,13 @@
 package ops
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"sequent/core/model"
 )
@@ -20,27 +16,7 @@ import (
 // reads the answer: for targets the Go client would change (it cuts a "#" off).
 func rawExchange(t *testing.T, server *Server, head, body string) response {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", server.Address(), waitMax)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(waitMax))
-	request := head + "Content-Length: " + strconv.Itoa(len(body)) +
-		"\r\nConnection: close\r\n\r\n" + body
-	if _, err := conn.Write([]byte(request)); err != nil {
-		t.Fatal(err)
-	}
-	result, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("%q: %v", head, err)
-	}
-	defer result.Body.Close()
-	data, err := io.ReadAll(result.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{code: result.StatusCode, body: data, header: result.Header}
+	return rawSend(t, server, head+"Content-Length: "+strconv.Itoa(len(body))+"\r\n", body)
 }
 
 // TestOpsQuery50RepeatedArgumentOrFragmentIsRefused: the operators' routes that read

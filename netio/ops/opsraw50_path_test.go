@@ -20,6 +20,20 @@ var opsRoutes = []struct{ method, path string }{
 	{"POST", PathLogLevel}, {"POST", PathRiskSet}, {"POST", PathRiskRemove},
 }
 
+// startRawServer starts a port with the test tokens and no rate limit, and returns its
+// sources and a send that writes one request as raw bytes (method and target as given,
+// HTTP/1.1, Host 127.0.0.1, alice's token, no body), so that no client rewrites the target.
+func startRawServer(t *testing.T) (*fakeSources, func(method, target string) response) {
+	t.Helper()
+	fake := newFakeSources()
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens),
+		RequestsPerSecondPerAddress: -1}, fake.sources())
+	return fake, func(method, target string) response {
+		return rawRequest(t, server, method+" "+target+" HTTP/1.1\r\nHost: 127.0.0.1\r\n"+
+			"Authorization: Bearer "+testTokens["alice"]+"\r\nContent-Length: 0\r\n")
+	}
+}
+
 // routeVariants returns paths that fasthttp's normalized Path reads as route but that a
 // reader of the path as sent (a proxy filtering by path, a log, RFC 3986) reads as
 // another: an encoded slash, "." and ".." segments (plain and encoded), repeated slashes.
@@ -44,13 +58,7 @@ func routeVariants(route string) []string {
 // not_found, and no action runs, while each plain path is served as before (one whose
 // letter is percent-encoded is not: TestReview50EscapedRouteIsNotARoute).
 func TestOpsRaw50PathIsRoutedAsSent(t *testing.T) {
-	fake := newFakeSources()
-	server := startServer(t, Config{Tokens: TokenChecker(testTokens),
-		RequestsPerSecondPerAddress: -1}, fake.sources())
-	send := func(method, path string) response {
-		return rawRequest(t, server, method+" "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n"+
-			"Authorization: Bearer "+testTokens["alice"]+"\r\nContent-Length: 0\r\n")
-	}
+	fake, send := startRawServer(t)
 	for _, route := range opsRoutes {
 		for _, variant := range routeVariants(route.path) {
 			// The variant must be a differential: fasthttp's normalized path is the route.

@@ -32,13 +32,7 @@ func escapedVariants(route string) []string {
 // 404 not_found, nothing run. (A proxy that decodes first sees the route and refuses it;
 // one that does not passes a path this port does not serve: neither lets the action by.)
 func TestReview50EscapedRouteIsNotARoute(t *testing.T) {
-	fake := newFakeSources()
-	server := startServer(t, Config{Tokens: TokenChecker(testTokens),
-		RequestsPerSecondPerAddress: -1}, fake.sources())
-	send := func(method, path string) response {
-		return rawRequest(t, server, method+" "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n"+
-			"Authorization: Bearer "+testTokens["alice"]+"\r\nContent-Length: 0\r\n")
-	}
+	fake, send := startRawServer(t)
 	for _, route := range opsRoutes {
 		for _, variant := range escapedVariants(route.path) {
 			got := send(route.method, variant)
@@ -87,13 +81,7 @@ func TestReview50NonPathTargetIsNotARoute(t *testing.T) {
 // the path as sent, which no route has: 404 not_found, nothing run. The query ("?")
 // is still cut off.
 func TestReview50FragmentIsNotARoute(t *testing.T) {
-	fake := newFakeSources()
-	server := startServer(t, Config{Tokens: TokenChecker(testTokens),
-		RequestsPerSecondPerAddress: -1}, fake.sources())
-	send := func(method, target string) response {
-		return rawRequest(t, server, method+" "+target+" HTTP/1.1\r\nHost: 127.0.0.1\r\n"+
-			"Authorization: Bearer "+testTokens["alice"]+"\r\nContent-Length: 0\r\n")
-	}
+	fake, send := startRawServer(t)
 	for _, c := range []struct{ method, target string }{{"POST", PathPromote + "#x"},
 		{"POST", PathSnapshot + "#"}, {"POST", PathReloadKeys + "#?y"},
 		{"POST", PathLogLevel + "#?level=debug"},

@@ -6,13 +6,13 @@ import (
 	"strconv"
 
 	"github.com/valyala/fasthttp"
+
+	"sequent/netio/httppath"
 )
 
-// errFragmentInQuery is a request's answer when its query as sent has a "#".
-var errFragmentInQuery = errors.New(`a "#" in the query: a request target has no fragment`)
-
-// checkQueryAsSent refuses a query with a "#", or with an argument name that has a
-// percent-escape, on the routes that read query arguments.
+// checkQueryAsSent refuses a query with a "#" (httppath.ErrFragmentInQuery), or with an
+// argument name that has a percent-escape (httppath.EscapedName), on the routes that read
+// query arguments.
 //
 // A request target has no fragment (RFC 9112), so a "#" after "?" is part of the query
 // as sent, where fasthttp's QueryArgs stop: "?level=debug#x" set debug where Go's
@@ -29,27 +29,13 @@ var errFragmentInQuery = errors.New(`a "#" in the query: a request target has no
 // needs an escape (as no route does: routeOf), so a name with one is refused, a value's
 // escapes stay (TestReview50EscapedArgumentNameIsRefused).
 func checkQueryAsSent(ctx *fasthttp.RequestCtx) error {
-	target := ctx.Request.Header.RequestURI()
-	start := bytes.IndexByte(target, '?')
-	if start < 0 {
-		return nil
-	}
-	query := target[start+1:]
+	query := httppath.Query(ctx)
 	if bytes.IndexByte(query, '#') >= 0 {
-		return errFragmentInQuery
+		return httppath.ErrFragmentInQuery
 	}
-	for len(query) > 0 {
-		argument := query
-		if end := bytes.IndexByte(query, '&'); end >= 0 {
-			argument, query = query[:end], query[end+1:]
-		} else {
-			query = nil
-		}
-		name, _, _ := bytes.Cut(argument, []byte("="))
-		if bytes.IndexByte(name, '%') >= 0 {
-			return errors.New("query argument " + strconv.Quote(truncate(string(name), 64)) +
-				": a name is sent unescaped")
-		}
+	if name := httppath.EscapedName(query); name != nil {
+		return errors.New("query argument " + strconv.Quote(truncate(string(name), 64)) +
+			": a name is sent unescaped")
 	}
 	return nil
 }

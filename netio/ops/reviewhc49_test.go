@@ -1,28 +1,26 @@
 package ops
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"math/big"
+	"net"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"sequent/tools/testcert"
 )
 
-// certificateNamesOf issues a certificate with this common name and DNS names and returns
-// the Host names certificateHostNames takes from it.
-func certificateNamesOf(t *testing.T, authority *certificateAuthority, commonName string,
-	dnsNames []string) []string {
+// certificateNamesOf issues a certificate with this common name, DNS names and IP
+// addresses and returns the Host names certificateHostNames takes from it.
+func certificateNamesOf(t *testing.T, authority *testcert.Authority, commonName string,
+	dnsNames []string, addresses ...net.IP) []string {
 	t.Helper()
 	directory := t.TempDir()
 	certificateFile, keyFile := filepath.Join(directory, "cert.pem"),
 		filepath.Join(directory, "key.pem")
-	authority.issue(t, certificateFile, keyFile, commonName, dnsNames)
+	issueNamed(t, authority, certificateFile, keyFile, commonName, dnsNames, addresses...)
 	pair, err := tls.LoadX509KeyPair(certificateFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +38,7 @@ func certificateNamesOf(t *testing.T, authority *certificateAuthority, commonNam
 // matches that name to it (the same Unicode folding TestReviewHO49NamesMatchOnlyInASCIICase
 // closed for Host headers).
 func TestReviewHC49CommonNameFoldsOnlyASCII(t *testing.T) {
-	authority := newCertificateAuthority(t)
+	authority := testcert.NewAuthority(t, "host check CA")
 	for _, commonName := range []string{"\u212aey.example", "l\u0130ve.example"} {
 		names := certificateNamesOf(t, authority, commonName, nil)
 		if len(names) != 0 {
@@ -59,7 +57,7 @@ func TestReviewHC49CommonNameFoldsOnlyASCII(t *testing.T) {
 // every name under it acceptable, "evil.com" included: exactly the name a rebinding page
 // has. A wildcard counts only over two labels or more; "*.example.com" still does.
 func TestReviewHC49WildcardOverOneLabelSkipped(t *testing.T) {
-	authority := newCertificateAuthority(t)
+	authority := testcert.NewAuthority(t, "host check CA")
 	names := certificateNamesOf(t, authority, "", []string{"*.com", "*.", "*.example.com"})
 	for host, want := range map[string]bool{"evil.com": false, "EVIL.com:443": false,
 		"a.example.com": true, "example.com": false} {
@@ -75,24 +73,14 @@ func TestReviewHC49WildcardOverOneLabelSkipped(t *testing.T) {
 // a registeredID; an SRV-ID otherName is the same) left DNSNames, IPAddresses, URIs and
 // EmailAddresses empty, and the common name was taken anyway.
 func TestReviewHC49CommonNameNotTakenBesideAnotherSAN(t *testing.T) {
-	authority := newCertificateAuthority(t)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authority := testcert.NewAuthority(t, "host check CA")
 	// SEQUENCE { [8] registeredID 1.2.3.4 }
 	registeredID := []byte{0x30, 0x05, 0x88, 0x03, 0x2a, 0x03, 0x04}
-	template := &x509.Certificate{SerialNumber: big.NewInt(2),
-		Subject:   pkix.Name{CommonName: "cn.example"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	certificate := authority.Sign(t, &x509.Certificate{
+		Subject: pkix.Name{CommonName: "cn.example"},
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17},
-			Value: registeredID}}}
-	der, err := x509.CreateCertificate(rand.Reader, template, authority.certificate,
-		&key.PublicKey, authority.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := certificateHostNames(&tls.Certificate{Certificate: [][]byte{der}})
+			Value: registeredID}}})
+	names, err := certificateHostNames(&tls.Certificate{Certificate: certificate.Certificate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -495,7 +495,15 @@ func writeJSON(ctx *fasthttp.RequestCtx, statusCode int, body any) {
 // refused name (hostLogBytesMax bytes at most, control and non-ASCII bytes escaped by
 // loggableHost), so that an operator sees which name to give with --http-host.
 func (s *Server) refuseHost(ctx *fasthttp.RequestCtx, host []byte) {
-	s.refuse(ctx, "host_not_allowed", slog.String("host", loggableHost(host)))
+	s.refuse(ctx, "host_not_allowed", slog.Any("host", refusedHostLog(host)))
+}
+
+// refusedHostLog renders a refused Host (loggableHost) only when refuse writes a line:
+// the Host check comes before the rate limiter, and refuse drops most lines of a flood.
+type refusedHostLog []byte
+
+func (host refusedHostLog) LogValue() slog.Value {
+	return slog.StringValue(loggableHost(host))
 }
 
 // refuse counts a refusal and logs it with the path as sent (httppath.AsSent, truncated

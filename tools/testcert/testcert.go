@@ -57,13 +57,19 @@ func (a *Authority) Pool() *x509.CertPool { return a.pool }
 // Issue signs a certificate for 127.0.0.1, usable by a server and by a client.
 func (a *Authority) Issue(t testing.TB) tls.Certificate {
 	t.Helper()
-	key := newKey(t)
-	template := &x509.Certificate{SerialNumber: big.NewInt(a.serial.Add(1)),
-		Subject:   pkix.Name{CommonName: "sequent test node"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	return a.Sign(t, &x509.Certificate{Subject: pkix.Name{CommonName: "sequent test node"},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}})
+}
+
+// Sign signs a certificate from template (its subject, names, usages and extensions) for
+// a new key; it sets the template's serial number and validity.
+func (a *Authority) Sign(t testing.TB, template *x509.Certificate) tls.Certificate {
+	t.Helper()
+	key := newKey(t)
+	template.SerialNumber = big.NewInt(a.serial.Add(1))
+	template.NotBefore, template.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
 	der, err := x509.CreateCertificate(rand.Reader, template, a.certificate, &key.PublicKey, a.key)
 	if err != nil {
 		t.Fatal(err)
@@ -80,25 +86,31 @@ type Files struct {
 // directory of the test.
 func (a *Authority) IssueFiles(t testing.TB) Files {
 	t.Helper()
-	certificate := a.Issue(t)
+	directory := t.TempDir()
+	files := Files{Certificate: filepath.Join(directory, "cert.pem"),
+		Key: filepath.Join(directory, "key.pem"), Authority: filepath.Join(directory, "ca.pem")}
+	WritePair(t, a.Issue(t), files.Certificate, files.Key)
+	writePEM(t, files.Authority, "CERTIFICATE", a.certificate.Raw)
+	return files
+}
+
+// WritePair writes a certificate Issue or Sign returned, and its key, as PEM files.
+func WritePair(t testing.TB, certificate tls.Certificate, certificateFile, keyFile string) {
+	t.Helper()
 	keyDER, err := x509.MarshalECPrivateKey(certificate.PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	directory := t.TempDir()
-	files := Files{Certificate: filepath.Join(directory, "cert.pem"),
-		Key: filepath.Join(directory, "key.pem"), Authority: filepath.Join(directory, "ca.pem")}
-	write := func(path, kind string, der []byte) {
-		t.Helper()
-		data := pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	writePEM(t, certificateFile, "CERTIFICATE", certificate.Certificate[0])
+	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
+}
+
+func writePEM(t testing.TB, path, kind string, der []byte) {
+	t.Helper()
+	data := pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	write(files.Certificate, "CERTIFICATE", certificate.Certificate[0])
-	write(files.Key, "EC PRIVATE KEY", keyDER)
-	write(files.Authority, "CERTIFICATE", a.certificate.Raw)
-	return files
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
