@@ -193,25 +193,22 @@ type loopBatches struct {
 	delivery *loopDelivery
 }
 
-// lend hands every loop's buffers to the loop, one task each (lendTo), and clears
-// loops' entries.
+// lend hands every loop's buffers to the loop, one task each (lendTo; lendOne for a
+// loop with one buffer), and clears loops' entries.
 func (s *Server) lend(loops []loopBatches) {
 	for i := range loops {
 		carrier, d := loops[i].carrier, loops[i].delivery
 		loops[i] = loopBatches{}
+		if d == nil {
+			s.lendOne(carrier.conn, carrier)
+			continue
+		}
 		s.counters.loopTasks.Add(1)
 		conn := carrier.conn
-		callback := carrier.written
-		if d != nil {
-			callback = d.written
-		}
-		if err := lendTo(conn, callback); err != nil {
+		if err := lendTo(conn, d.written); err != nil {
 			// The engine is stopping: the callback never runs.
 			conn.queuedBytes.Add(-int64(len(carrier.buffer)))
 			s.recycle(carrier)
-			if d == nil {
-				continue
-			}
 			for j, o := range d.rest {
 				o.conn.queuedBytes.Add(-int64(len(o.buffer)))
 				s.recycle(o)

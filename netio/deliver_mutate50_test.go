@@ -17,20 +17,9 @@ import (
 // only connection has closed writes nothing, lends nothing and counts its replies
 // dropped.
 func TestDeliverToALoneConnectionCountsItsBytes(t *testing.T) {
-	keys, err := NewKeyring(KeysFile{Version: KeysFileVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewServer(Config{Keys: keys}, nullBackend{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := deliverTestServer(t, nil)
 	fake := &loopRecordingConn{loop: &fakeLoop{}}
-	conn := &connection{conn: fake, session: 1}
-	if !s.table.insert(conn) {
-		t.Fatal("connection table full")
-	}
-	conn.active.Store(true)
+	conn := activeConnection(t, s, fake, 1)
 	var body [model.EventResultSize]byte
 	replies := func() []backend.Reply {
 		return []backend.Reply{
@@ -75,24 +64,13 @@ func TestDeliverToALoneConnectionCountsItsBytes(t *testing.T) {
 // after its replies.
 func TestDeliverStampsEachConnectionsLastBytesQueued(t *testing.T) {
 	for _, connectionCount := range []int{1, 2, deliverBatchesScannedMax + 1} {
-		keys, err := NewKeyring(KeysFile{Version: KeysFileVersion})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := NewServer(Config{Keys: keys}, nullBackend{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := deliverTestServer(t, nil)
 		conns := make([]*connection, connectionCount)
 		var body [model.EventResultSize]byte
 		var replies []backend.Reply
 		for k := range conns {
-			conns[k] = &connection{conn: &loopRecordingConn{loop: &fakeLoop{id: k % 2}},
-				session: uint64(k + 1)}
-			if !s.table.insert(conns[k]) {
-				t.Fatal("connection table full")
-			}
-			conns[k].active.Store(true)
+			conns[k] = activeConnection(t, s, &loopRecordingConn{loop: &fakeLoop{id: k % 2}},
+				uint64(k+1))
 			replies = append(replies, backend.Reply{Connection: conns[k].id,
 				Session: conns[k].session, Number: 1, Op: uint64(k + 1), Body: body[:],
 				Operation: model.OperationCreateTransfers, Status: model.StatusOK})
@@ -129,14 +107,7 @@ func TestDeliverWhileTheEngineStopsReleasesItsBytes(t *testing.T) {
 		loops []int // Each connection's loop.
 	}{{"one connection", []int{0}}, {"two on one loop", []int{0, 0}},
 		{"two on two loops", []int{0, 1}}, {"three on one loop", []int{0, 0, 0}}} {
-		keys, err := NewKeyring(KeysFile{Version: KeysFileVersion})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := NewServer(Config{Keys: keys}, nullBackend{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := deliverTestServer(t, nil)
 		loops := []*fakeLoop{{id: 0}, {id: 1}}
 		var body [model.EventResultSize]byte
 		var replies []backend.Reply
@@ -144,11 +115,7 @@ func TestDeliverWhileTheEngineStopsReleasesItsBytes(t *testing.T) {
 		fakes := make([]*stoppingConn, len(c.loops))
 		for k, loop := range c.loops {
 			fakes[k] = &stoppingConn{loopRecordingConn{loop: loops[loop]}}
-			conns[k] = &connection{conn: fakes[k], session: uint64(k + 1)}
-			if !s.table.insert(conns[k]) {
-				t.Fatal("connection table full")
-			}
-			conns[k].active.Store(true)
+			conns[k] = activeConnection(t, s, fakes[k], uint64(k+1))
 			replies = append(replies, backend.Reply{Connection: conns[k].id,
 				Session: conns[k].session, Number: 1, Op: uint64(k + 1), Body: body[:],
 				Operation: model.OperationCreateTransfers, Status: model.StatusOK})

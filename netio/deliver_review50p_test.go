@@ -69,18 +69,7 @@ func (c *review50Conn) run() {
 func review50Server(t *testing.T, connectionCount, loopCount int,
 	configure func(*Config)) (*Server, []*connection, []*review50Conn) {
 	t.Helper()
-	keys, err := NewKeyring(KeysFile{Version: KeysFileVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := Config{Keys: keys}
-	if configure != nil {
-		configure(&config)
-	}
-	s, err := NewServer(config, nullBackend{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := deliverTestServer(t, configure)
 	s.log = newAsyncLogger(nil)
 	t.Cleanup(s.log.close)
 	loops := make([]*fakeLoop, loopCount)
@@ -91,11 +80,7 @@ func review50Server(t *testing.T, connectionCount, loopCount int,
 	fakes := make([]*review50Conn, connectionCount)
 	for k := range conns {
 		fakes[k] = &review50Conn{loop: loops[k%loopCount]}
-		conns[k] = &connection{conn: fakes[k], session: uint64(k + 1)}
-		if !s.table.insert(conns[k]) {
-			t.Fatal("connection table full")
-		}
-		conns[k].active.Store(true)
+		conns[k] = activeConnection(t, s, fakes[k], uint64(k+1))
 	}
 	return s, conns, fakes
 }

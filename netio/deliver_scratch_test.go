@@ -18,6 +18,36 @@ type fakeLoop struct {
 	id int
 }
 
+// deliverTestServer is a server (not started) with an empty keyring over nullBackend,
+// its Config changed by configure when given.
+func deliverTestServer(t *testing.T, configure func(*Config)) *Server {
+	t.Helper()
+	keys, err := NewKeyring(KeysFile{Version: KeysFileVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := Config{Keys: keys}
+	if configure != nil {
+		configure(&config)
+	}
+	s, err := NewServer(config, nullBackend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// activeConnection is an active connection over c with the session, in s's table.
+func activeConnection(t *testing.T, s *Server, c gnet.Conn, session uint64) *connection {
+	t.Helper()
+	conn := &connection{conn: c, session: session}
+	if !s.table.insert(conn) {
+		t.Fatal("connection table full")
+	}
+	conn.active.Store(true)
+	return conn
+}
+
 // loopRecordingConn stands in for a gnet.Conn whose loop runs a lent callback at once and
 // whose socket takes every byte; it records each Write.
 type loopRecordingConn struct {
@@ -49,14 +79,7 @@ func TestDeliverGroupsEveryConnectionsRuns(t *testing.T) {
 	for _, connectionCount := range []int{1, 2, deliverBatchesScannedMax,
 		deliverBatchesScannedMax + 1, deliverBatchesScannedMax + 2, 40} {
 		t.Run(fmt.Sprint("connections=", connectionCount), func(t *testing.T) {
-			keys, err := NewKeyring(KeysFile{Version: KeysFileVersion})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := NewServer(Config{Keys: keys}, nullBackend{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := deliverTestServer(t, nil)
 			loops := make([]*fakeLoop, loopCount)
 			for i := range loops {
 				loops[i] = &fakeLoop{id: i}
@@ -65,11 +88,7 @@ func TestDeliverGroupsEveryConnectionsRuns(t *testing.T) {
 			fakes := make([]*loopRecordingConn, connectionCount)
 			for k := range conns {
 				fakes[k] = &loopRecordingConn{loop: loops[k%loopCount]}
-				conns[k] = &connection{conn: fakes[k], session: uint64(k + 1)}
-				if !s.table.insert(conns[k]) {
-					t.Fatal("connection table full")
-				}
-				conns[k].active.Store(true)
+				conns[k] = activeConnection(t, s, fakes[k], uint64(k+1))
 			}
 			// The same connections in each call, first seen in another order each time: the
 			// scratch, back from its pool, must not find a connection where the call
