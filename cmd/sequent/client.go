@@ -1205,13 +1205,16 @@ func newReportsCommand(options *clientOptions) *cobra.Command {
 			return options.run(cmd, func(ctx context.Context, c *client.Client) error {
 				out := cmd.OutOrStdout()
 				var mu sync.Mutex
-				var reports []model.ExecutionReport
-				var sequences []uint64 // Each report's: where to resume (--from) after it.
+				// Each report with its sequence: where to resume (--from) after it.
+				type sequencedReport struct {
+					sequence uint64
+					model.ExecutionReport
+				}
+				var reports []sequencedReport
 				handler := func(r client.Report) {
 					if report, ok := r.ExecutionReport(); ok {
 						mu.Lock()
-						reports = append(reports, report)
-						sequences = append(sequences, r.Sequence)
+						reports = append(reports, sequencedReport{r.Sequence, report})
 						mu.Unlock()
 					}
 				}
@@ -1230,7 +1233,7 @@ func newReportsCommand(options *clientOptions) *cobra.Command {
 				if options.asJSON {
 					rows := make([]map[string]any, len(reports))
 					for i, r := range reports {
-						rows[i] = map[string]any{"sequence": sequences[i], "order_id": r.OrderID,
+						rows[i] = map[string]any{"sequence": r.sequence, "order_id": r.OrderID,
 							"client_order_id": r.ClientOrderID, "account": r.Account,
 							"instrument": r.Instrument, "kind": r.Kind, "status": r.Status.String(),
 							"side": r.Side, "liquidity": r.Liquidity, "trade_id": r.TradeID,

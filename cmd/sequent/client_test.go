@@ -22,15 +22,25 @@ import (
 // writes a keys file with one development client; it returns the address and the file.
 func startTestServer(t *testing.T) (string, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "keys.json")
-	if _, err := netio.GenerateDevKeys(path); err != nil {
+	address, path, _, _ := startTestBackend(t)
+	return address, path
+}
+
+// startTestBackend is startTestServer, also returning the fake shard and the development
+// client's keys (to make reports for it).
+func startTestBackend(t *testing.T) (address, path string, backend *fakeshard.Backend,
+	dev netio.DevKey) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "keys.json")
+	dev, err := netio.GenerateDevKeys(path)
+	if err != nil {
 		t.Fatal(err)
 	}
 	keys, err := netio.LoadKeys(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := fakeshard.New(fakeshard.Config{})
+	backend = fakeshard.New(fakeshard.Config{})
 	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys}, backend)
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +55,7 @@ func startTestServer(t *testing.T) (string, string) {
 		_ = server.Shutdown(ctx)
 		backend.Close()
 	})
-	return server.Address(), path
+	return server.Address(), path, backend, dev
 }
 
 // runClient runs `sequent client args...` and returns its output and error.

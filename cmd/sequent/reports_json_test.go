@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"sequent/core/model"
-	"sequent/netio"
-	"sequent/netio/fakeshard"
 )
 
 // TestReportsJSONCarriesEachSequence: `sequent client reports --json` prints one row per
@@ -18,36 +13,13 @@ import (
 // line (the text has): a script could not tell where to resume, nor see a gap (a first
 // row above --from). The fake shard holds reports 1..3; --from 2 must print 2 and 3.
 func TestReportsJSONCarriesEachSequence(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keys.json")
-	dev, err := netio.GenerateDevKeys(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := netio.LoadKeys(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := fakeshard.New(fakeshard.Config{})
-	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys}, backend)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend.Start(server)
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = server.Shutdown(ctx)
-		backend.Close()
-	})
+	address, path, backend, dev := startTestBackend(t)
 	for order := uint64(1); order <= 3; order++ {
 		body := make([]byte, model.ExecutionReportSize)
 		(&model.ExecutionReport{OrderID: 100 + order}).Encode(body)
 		backend.Report(dev.Client, body)
 	}
-	out, err := runClient(t, "--addr", server.Address(), "--keys", path, "--json",
+	out, err := runClient(t, "--addr", address, "--keys", path, "--json",
 		"reports", "--from", "2")
 	if err != nil {
 		t.Fatalf("reports --json: %v\n%s", err, out)

@@ -159,7 +159,7 @@ func (s *subscription) frame(session uint64) []byte {
 	// over since the frame, and no answer came, so no gap is pending.
 	if !s.askedAnswered && s.askedFrom != 0 && s.askedFirst > s.askedFrom &&
 		(s.established || s.askedFrom != s.callerFrom) {
-		s.addGap(pendingGap{first: s.askedFrom, last: s.askedFirst - 1})
+		s.addGapLocked(pendingGap{first: s.askedFrom, last: s.askedFirst - 1})
 	}
 	from := s.lastSeen + 1
 	if s.live && s.lastSeen == 0 {
@@ -685,7 +685,7 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 	// the callbacks too.
 	told := resumed || s.callerGone
 	if told && askedFrom != 0 {
-		c.lostGapsLocked(s, askedFrom, body.OldestSequence, resumed && !s.established)
+		s.lostGapsLocked(askedFrom, body.OldestSequence, resumed && !s.established)
 	}
 	s.askedAnswered = true // The next frame has no loss of this one's to tell.
 	s.established, s.retryDelay = true, 0
@@ -709,7 +709,7 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 			first = max(next, s.callerFrom)
 		}
 		if told && first < askedFrom {
-			c.addGapLocked(s, pendingGap{first: first, last: askedFrom - 1, reused: true})
+			s.addGapLocked(pendingGap{first: first, last: askedFrom - 1, reused: true})
 		}
 		s.lastSeen, s.live = min(s.lastSeen, next-1), false
 	} else if askedFrom == 0 && next != 0 {
@@ -735,19 +735,18 @@ func (c *Client) subscribedLocked(s *subscription, status model.Status, next uin
 // server's window overran stops there, below oldest_sequence. firstOfResumption: this
 // is the first answer, and a resumption's (the first connection was lost after its
 // replay began); if the caller has gone, the loss below that first replay, which its
-// Subscribed would have shown (subscribedAnswer), is told too. Called with mu held,
-// before the filter moves.
-func (c *Client) lostGapsLocked(s *subscription, askedFrom, oldest uint64,
-	firstOfResumption bool) {
+// Subscribed would have shown (subscribedAnswer), is told too. Called with the
+// client's mutex held, before the filter moves.
+func (s *subscription) lostGapsLocked(askedFrom, oldest uint64, firstOfResumption bool) {
 	if firstOfResumption && s.callerGone && s.callerFrom != 0 &&
 		s.firstHandled > s.callerFrom {
-		c.addGapLocked(s, pendingGap{first: s.callerFrom, last: s.firstHandled - 1})
+		s.addGapLocked(pendingGap{first: s.callerFrom, last: s.firstHandled - 1})
 	}
 	if s.askedFirst > askedFrom {
-		c.addGapLocked(s, pendingGap{first: askedFrom, last: s.askedFirst - 1})
+		s.addGapLocked(pendingGap{first: askedFrom, last: s.askedFirst - 1})
 	}
 	if lostFrom := max(askedFrom, s.lastSeen+1); oldest > lostFrom {
-		c.addGapLocked(s, pendingGap{first: lostFrom, last: oldest - 1})
+		s.addGapLocked(pendingGap{first: lostFrom, last: oldest - 1})
 	}
 }
 
@@ -771,14 +770,10 @@ func subscribedAnswer(s *subscription, body wire.Subscribed, next uint64,
 	return answer
 }
 
-// addGapLocked records a gap an answer found, to be told before the next report is
-// handed over (settleGapsLocked). Called with mu held.
-func (c *Client) addGapLocked(s *subscription, gap pendingGap) {
-	s.addGap(gap)
-}
-
-// addGap is addGapLocked. Called with the client's mutex held.
-func (s *subscription) addGap(gap pendingGap) {
+// addGapLocked records a gap an answer (or frame, for one never answered) found, to be
+// told before the next report is handed over (settleGapsLocked). Called with the
+// client's mutex held.
+func (s *subscription) addGapLocked(gap pendingGap) {
 	gap.named, gap.shard = s.named, s.shard
 	if s.gapCount == len(s.gaps) {
 		panic("client: more report gaps pending than one answer finds")

@@ -60,14 +60,17 @@ type abandonedCase struct {
 	want         []abandonedGap
 }
 
-func (test abandonedCase) run(t *testing.T) {
-	var label uint64 // The subscribe frame's shard field, echoed in number.
-	if test.named {
-		label = 2
-	}
-	received := make(chan struct{})
+// startHeldSubscribeServer is a scripted server whose first connection holds the
+// subscribe frame: it closes received once the frame came, waits for release, then
+// writes stream (the answer and what follows it). Later connections are drained.
+// release is also run at the test's cleanup, before the server's cleanup waits for the
+// script, should the test stop before it answers.
+func startHeldSubscribeServer(t *testing.T, stream []byte) (address string,
+	received <-chan struct{}, release func()) {
+	t.Helper()
+	subscribed := make(chan struct{})
 	answerNow := make(chan struct{})
-	address := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
+	address = startScriptedServer(t, func(connection int, peer *scriptedPeer) {
 		if connection != 0 {
 			peer.drain()
 			return
@@ -75,22 +78,29 @@ func (test abandonedCase) run(t *testing.T) {
 		if _, ok := peer.frameOf(wire.KindSubscribe); !ok {
 			return
 		}
-		close(received)
+		close(subscribed)
 		<-answerNow
-		answer := subscribedFrame(test.next, test.oldest)
-		answer.Number = label
-		stream := wire.AppendFrame(nil, answer, answer.Body)
-		stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport,
-			Number: label, Aux: test.report}, make([]byte, 8))
 		if _, err := peer.conn.Write(stream); err != nil {
 			return
 		}
 		peer.drain()
 	})
-	// Released before the server's cleanup waits for the script, should the test stop
-	// before it answers.
-	release := sync.OnceFunc(func() { close(answerNow) })
+	release = sync.OnceFunc(func() { close(answerNow) })
 	t.Cleanup(release)
+	return address, subscribed, release
+}
+
+func (test abandonedCase) run(t *testing.T) {
+	var label uint64 // The subscribe frame's shard field, echoed in number.
+	if test.named {
+		label = 2
+	}
+	answer := subscribedFrame(test.next, test.oldest)
+	answer.Number = label
+	stream := wire.AppendFrame(nil, answer, answer.Body)
+	stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport,
+		Number: label, Aux: test.report}, make([]byte, 8))
+	address, received, release := startHeldSubscribeServer(t, stream)
 	var mu sync.Mutex
 	var gaps []abandonedGap
 	record := func(reused bool) func(first, last uint64) {

@@ -506,15 +506,10 @@ func TestReview50bReportAccountingModelShard(t *testing.T) {
 // and the next resumption asks from 20.
 func TestReview50bLossToldOnceAcrossAReconnect(t *testing.T) {
 	var gaps []review50Gap
-	s := &subscription{lastSeen: 15, established: true, callerFrom: 1, firstHandled: 1,
-		ready: make(chan Subscribed, 1), status: make(chan error, 1),
-		handler: func(Report) {}}
+	s := review50Established(15)
 	c := review50Client(s, &gaps)
 	for generation := uint64(2); generation <= 3; generation++ {
-		c.mu.Lock()
-		c.generation = generation // install: the connection and its resumption.
-		frame := s.frame(c.session)
-		c.mu.Unlock()
+		frame := review50Frame(c, s, generation) // install: the connection and its resumption.
 		from := binary.LittleEndian.Uint64(frame[wire.HeaderSize:])
 		if generation == 3 && from != 20 {
 			t.Errorf("the resumption after the loss was told asked from %d, want 20", from)

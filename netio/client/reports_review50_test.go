@@ -36,36 +36,18 @@ type review50Gap struct {
 // report after the answer with no replay (oldest 9 from 5 yet 9 not replayed), which a
 // server does not do.
 func TestReview50AbandonedSubscribeTellsTheLossBeforeAReplay(t *testing.T) {
-	received := make(chan struct{})
-	answerNow := make(chan struct{})
-	address := startScriptedServer(t, func(connection int, peer *scriptedPeer) {
-		if connection != 0 {
-			peer.drain()
-			return
-		}
-		if _, ok := peer.frameOf(wire.KindSubscribe); !ok {
-			return
-		}
-		close(received)
-		<-answerNow
-		var stream []byte
-		for sequence := uint64(9); sequence <= 11; sequence++ {
-			stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport,
-				Aux: sequence}, make([]byte, 8))
-		}
-		body := make([]byte, wire.SubscribedSize)
-		(&wire.Subscribed{OldestSequence: 9, ReplayedThrough: 11}).Encode(body)
-		stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindSubscribed, Aux: 12},
-			body)
-		stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport, Aux: 12},
-			make([]byte, 8))
-		if _, err := peer.conn.Write(stream); err != nil {
-			return
-		}
-		peer.drain()
-	})
-	release := sync.OnceFunc(func() { close(answerNow) })
-	t.Cleanup(release)
+	var stream []byte
+	for sequence := uint64(9); sequence <= 11; sequence++ {
+		stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport,
+			Aux: sequence}, make([]byte, 8))
+	}
+	body := make([]byte, wire.SubscribedSize)
+	(&wire.Subscribed{OldestSequence: 9, ReplayedThrough: 11}).Encode(body)
+	stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindSubscribed, Aux: 12},
+		body)
+	stream = wire.AppendFrame(stream, &wire.Frame{Kind: wire.KindReport, Aux: 12},
+		make([]byte, 8))
+	address, received, release := startHeldSubscribeServer(t, stream)
 	var mu sync.Mutex
 	var gaps []review50Gap
 	config := Config{Addresses: []string{address}, Client: 1, Key: 1,
@@ -157,6 +139,22 @@ func review50Replay(t *testing.T, c *Client, generation uint64, first, last uint
 	}
 }
 
+// review50Established is a subscription from 1, accepted, that has handled 1..lastSeen.
+func review50Established(lastSeen uint64) *subscription {
+	return &subscription{lastSeen: lastSeen, established: true, callerFrom: 1,
+		firstHandled: 1, ready: make(chan Subscribed, 1), status: make(chan error, 1),
+		handler: func(Report) {}}
+}
+
+// review50Frame makes connection generation c's current one and builds s's subscribe
+// frame on it, as install does (the first Subscribe's own frame when generation is 1).
+func review50Frame(c *Client, s *subscription, generation uint64) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.generation = generation
+	return s.frame(c.session)
+}
+
 // TestReview50ResumptionTellsTheLossBeforeItsReplay (claim 2, the same bug on the path
 // the change reused, there since the overrun fix 78ccbcd2): an established subscription
 // has handled 1..15; after a reconnect its resumption asks from 16; the new server holds
@@ -164,14 +162,9 @@ func review50Replay(t *testing.T, c *Client, generation uint64, first, last uint
 // must be told (ReportsLost 16..19); nothing told them.
 func TestReview50ResumptionTellsTheLossBeforeItsReplay(t *testing.T) {
 	var gaps []review50Gap
-	s := &subscription{lastSeen: 15, established: true, callerFrom: 1, firstHandled: 1,
-		ready: make(chan Subscribed, 1), status: make(chan error, 1),
-		handler: func(Report) {}}
+	s := review50Established(15)
 	c := review50Client(s, &gaps)
-	c.mu.Lock()
-	c.generation++ // install: connection 2 and its resumption.
-	s.frame(c.session)
-	c.mu.Unlock()
+	review50Frame(c, s, 2) // install: connection 2 and its resumption.
 	review50Replay(t, c, 2, 20, 25)
 	review50Answer(t, c, 2, 20, 25, 26)
 	if want := []review50Gap{{false, 16, 19}}; !slices.Equal(gaps, want) {
@@ -186,14 +179,9 @@ func TestReview50ResumptionTellsTheLossBeforeItsReplay(t *testing.T) {
 // not the handled 20..25.
 func TestReview50ResumptionOverrunAfterALateStartTellsBothLosses(t *testing.T) {
 	var gaps []review50Gap
-	s := &subscription{lastSeen: 15, established: true, callerFrom: 1, firstHandled: 1,
-		ready: make(chan Subscribed, 1), status: make(chan error, 1),
-		handler: func(Report) {}}
+	s := review50Established(15)
 	c := review50Client(s, &gaps)
-	c.mu.Lock()
-	c.generation++
-	s.frame(c.session)
-	c.mu.Unlock()
+	review50Frame(c, s, 2)
 	review50Replay(t, c, 2, 20, 25)
 	review50Answer(t, c, 2, 30, 25, 40)
 	if want := []review50Gap{{false, 16, 19}, {false, 26, 29}}; !slices.Equal(gaps, want) {
@@ -212,14 +200,9 @@ func TestReview50AbandonedSubscribeAnsweredByAResumptionTellsTheFirstReplaysLoss
 	var gaps []review50Gap
 	s := newSubscription(1, func(Report) {})
 	c := review50Client(s, &gaps)
-	c.mu.Lock()
-	s.frame(c.session) // Subscribe's own frame, on connection 1.
-	c.mu.Unlock()
+	review50Frame(c, s, 1) // Subscribe's own frame, on connection 1.
 	review50Replay(t, c, 1, 3, 4)
-	c.mu.Lock()
-	c.generation++ // install: connection 2 and its resumption.
-	s.frame(c.session)
-	c.mu.Unlock()
+	review50Frame(c, s, 2) // install: connection 2 and its resumption.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.subscribeAbandoned(ctx, s); !errors.Is(err, context.Canceled) {
@@ -239,15 +222,10 @@ func TestReview50AbandonedSubscribeAnsweredByAResumptionTellsTheFirstReplaysLoss
 // ReportsLost must tell them (before any later report).
 func TestReview50UnansweredResumptionsLossBelowItsReplayIsTold(t *testing.T) {
 	var gaps []review50Gap
-	s := &subscription{lastSeen: 15, established: true, callerFrom: 1, firstHandled: 1,
-		ready: make(chan Subscribed, 1), status: make(chan error, 1),
-		handler: func(Report) {}}
+	s := review50Established(15)
 	c := review50Client(s, &gaps)
 	for generation := uint64(2); generation <= 3; generation++ {
-		c.mu.Lock()
-		c.generation = generation // install: the connection and its resumption.
-		s.frame(c.session)
-		c.mu.Unlock()
+		review50Frame(c, s, generation) // install: the connection and its resumption.
 		if generation == 2 {
 			review50Replay(t, c, 2, 20, 21)
 		}
@@ -268,15 +246,10 @@ func TestReview50FirstSubscribesSecondConnectionLossIsTold(t *testing.T) {
 	var gaps []review50Gap
 	s := newSubscription(1, func(Report) {})
 	c := review50Client(s, &gaps)
-	c.mu.Lock()
-	s.frame(c.session) // Subscribe's own frame, on connection 1.
-	c.mu.Unlock()
+	review50Frame(c, s, 1) // Subscribe's own frame, on connection 1.
 	review50Replay(t, c, 1, 3, 4)
 	for generation := uint64(2); generation <= 3; generation++ {
-		c.mu.Lock()
-		c.generation = generation
-		s.frame(c.session)
-		c.mu.Unlock()
+		review50Frame(c, s, generation)
 		if generation == 2 {
 			review50Replay(t, c, 2, 7, 8)
 		}
@@ -303,20 +276,12 @@ func TestReview50FirstSubscribesSecondConnectionLossIsTold(t *testing.T) {
 // a replay that began above the sequence asked for.
 func TestReview50LiveReportsAfterAnAnswerAreNoLoss(t *testing.T) {
 	var gaps []review50Gap
-	s := &subscription{lastSeen: 15, established: true, callerFrom: 1, firstHandled: 1,
-		ready: make(chan Subscribed, 1), status: make(chan error, 1),
-		handler: func(Report) {}}
+	s := review50Established(15)
 	c := review50Client(s, &gaps)
-	c.mu.Lock()
-	c.generation = 2
-	s.frame(c.session)
-	c.mu.Unlock()
+	review50Frame(c, s, 2)
 	review50Answer(t, c, 2, 1, 0, 16)
 	review50Replay(t, c, 2, 16, 20) // Live, after the answer.
-	c.mu.Lock()
-	c.generation = 3
-	s.frame(c.session)
-	c.mu.Unlock()
+	review50Frame(c, s, 3)
 	review50Answer(t, c, 3, 1, 0, 21)
 	review50Replay(t, c, 3, 21, 21)
 	if len(gaps) != 0 {

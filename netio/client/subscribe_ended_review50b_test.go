@@ -37,14 +37,9 @@ func TestReview50bEndedContextSubscribeInstallsNothing(t *testing.T) {
 		}
 		peer.drain()
 	})
+	c := dialScripted(t, address)
 	bound, cancelBound := context.WithTimeout(context.Background(), waitLimit)
 	defer cancelBound()
-	c, err := Dial(bound, Config{Addresses: []string{address}, Client: 1, Key: 1,
-		Secret: []byte("secret"), CoalesceEventsMax: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.Subscribe(ended, 5, func(Report) {}); !errors.Is(err, context.Canceled) {
@@ -81,17 +76,12 @@ func TestReview50bEndedContextSubscribeMarketDataSendsNothing(t *testing.T) {
 			}
 		}
 	})
+	c := dialScripted(t, address)
 	bound, cancelBound := context.WithTimeout(context.Background(), waitLimit)
 	defer cancelBound()
-	c, err := Dial(bound, Config{Addresses: []string{address}, Client: 1, Key: 1,
-		Secret: []byte("secret"), CoalesceEventsMax: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = c.SubscribeMarketData(ended, 3, wire.ChannelBook, func(MarketDataEvent) {})
+	_, err := c.SubscribeMarketData(ended, 3, wire.ChannelBook, func(MarketDataEvent) {})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("SubscribeMarketData with an ended context returned %v, want "+
 			"context.Canceled", err)
