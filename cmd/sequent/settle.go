@@ -267,12 +267,11 @@ func (o *settleOptions) bookSettlements(cmd *cobra.Command, ctx context.Context,
 			return done, err
 		}
 	}
+	// Checked for the shards above: planning again after the voids books only ledgers of
+	// the first plan's settlements or voids, between the same accounts.
 	done.sent, done.already = plan.Transfers, plan.Booked
 	if len(done.sent) == 0 {
 		return done, nil
-	}
-	if problem := pendingSpanningShards(placement, done.sent); problem != "" {
-		return nil, usage(cmd, "--book: %s", problem)
 	}
 	if done.results, err = c.CreateTransfers(ctx, done.sent); err != nil {
 		return nil, err
@@ -325,10 +324,10 @@ func (b *settleBooking) voidFirst(ctx context.Context, c *client.Client,
 		return plan, err
 	}
 	// By ledger and id: transfer ids are unique per shard only.
-	refused := map[string]bool{}
+	refused := map[voidedKey]bool{}
 	for i, void := range b.voids {
 		if !booking.Voided(void, b.voidResults[i].Status) {
-			refused[voidedKey(void.Ledger, void.PendingID)] = true
+			refused[voidedKey{void.Ledger, void.PendingID}] = true
 		}
 	}
 	again, err := report.PlanSettlements(*booking)
@@ -344,12 +343,12 @@ func (b *settleBooking) voidFirst(ctx context.Context, c *client.Client,
 	}
 	for _, void := range again.Voids {
 		// Cannot be: planning again voids only those.
-		if !refused[voidedKey(void.Ledger, void.PendingID)] {
+		if !refused[voidedKey{void.Ledger, void.PendingID}] {
 			return plan, fmt.Errorf("settlement %s is to be voided again", void.PendingID)
 		}
 	}
 	for _, s := range b.voided {
-		if refused[voidedKey(s.Ledger, s.ID)] {
+		if refused[voidedKey{s.Ledger, s.ID}] {
 			b.notVoided = append(b.notVoided, s)
 		}
 	}
@@ -358,8 +357,9 @@ func (b *settleBooking) voidFirst(ctx context.Context, c *client.Client,
 
 // voidedKey names a settlement voided first by its ledger and id (transfer ids are unique
 // per shard only: two ledgers' settlements may share one).
-func voidedKey(ledger uint32, id model.Uint128) string {
-	return strconv.FormatUint(uint64(ledger), 10) + "/" + id.String()
+type voidedKey struct {
+	ledger uint32
+	id     model.Uint128
 }
 
 // checkExisting marks the settlements the ledger answered exists that are not booked. An
@@ -480,10 +480,9 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 	var lines []settlementLineJSON
 	var texts []string
 	for _, s := range b.already {
-		lines = append(lines, settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
-			Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
-			Credit: s.CreditAccountID.String(), Outcome: outcomeAlreadyBooked,
-			State: s.State()})
+		line := bookedLine(s, outcomeAlreadyBooked)
+		line.State = s.State()
+		lines = append(lines, line)
 		texts = append(texts, fmt.Sprintf("already booked for this cut-off (%s); not "+
 			"booked again", strings.ReplaceAll(s.State(), "_", " ")))
 	}
@@ -508,19 +507,13 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 		lines, texts = append(lines, line), append(texts, text)
 	}
 	for _, s := range b.notVoided {
-		lines = append(lines, settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
-			Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
-			Credit: s.CreditAccountID.String(), Outcome: outcomeRefused,
-			Status: b.voidStatus(s).String()})
+		lines = append(lines, b.refusedLine(s))
 		texts = append(texts, "in flight on the ledger's log, where the partner may "+
 			"still confirm it, and not voided: the ledger is not booked again")
 	}
 	if b.afterVoids != nil {
 		for _, s := range b.voided {
-			lines = append(lines, settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
-				Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
-				Credit: s.CreditAccountID.String(), Outcome: outcomeRefused,
-				Status: b.voidStatus(s).String()})
+			lines = append(lines, b.refusedLine(s))
 			texts = append(texts, "voided first; then nothing was booked: "+
 				b.afterVoids.Error())
 		}
@@ -540,6 +533,21 @@ func (b *settleBooking) lines() ([]settlementLineJSON, []string) {
 	return sortedLines, sortedTexts
 }
 
+// bookedLine is the line of a settlement booked before this run (not sent by it).
+func bookedLine(s clearing.BookedSettlement, outcome string) settlementLineJSON {
+	return settlementLineJSON{Ledger: s.Ledger, ID: s.ID.String(),
+		Amount: s.Amount.String(), Debit: s.DebitAccountID.String(),
+		Credit: s.CreditAccountID.String(), Outcome: outcome}
+}
+
+// refusedLine is the line of a settlement voided first whose ledger is not booked, with
+// the ledger's answer to its void.
+func (b *settleBooking) refusedLine(s clearing.BookedSettlement) settlementLineJSON {
+	line := bookedLine(s, outcomeRefused)
+	line.Status = b.voidStatus(s).String()
+	return line
+}
+
 // voidStatus is the ledger's answer to the void sent first of a settlement.
 func (b *settleBooking) voidStatus(settlement clearing.BookedSettlement) model.Status {
 	for i, void := range b.voids {
@@ -553,15 +561,15 @@ func (b *settleBooking) voidStatus(settlement clearing.BookedSettlement) model.S
 // addVoidsFirst adds to each ledger's line the voids sent before booking it: to the line
 // of a settlement voided first, its own void only (TestReview2S50RefusedLedgerNamedOnce).
 func (b *settleBooking) addVoidsFirst(lines []settlementLineJSON, texts []string) {
-	voided := map[string]bool{}
+	voided := map[voidedKey]bool{}
 	for _, void := range b.voids {
-		voided[voidedKey(void.Ledger, void.PendingID)] = true
+		voided[voidedKey{void.Ledger, void.PendingID}] = true
 	}
 	for i, void := range b.voids {
 		for j := range lines {
 			id, _ := model.ParseUint128(lines[j].ID)
 			if lines[j].Ledger != void.Ledger ||
-				(voided[voidedKey(lines[j].Ledger, id)] && id != void.PendingID) {
+				(voided[voidedKey{lines[j].Ledger, id}] && id != void.PendingID) {
 				continue
 			}
 			status := b.voidResults[i].Status

@@ -22,20 +22,7 @@ import (
 // and --help lists "voided", the ledger's answers to the voids; the document must be
 // printed, with the void and its answer, and the ledger refused.
 func TestReview2S50JSONPrintedWhenTheRunFailsAfterItsVoids(t *testing.T) {
-	_, c, common := settleNode(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	createOK(t, ctx, c, model.Transfer{ID: model.U128(1), DebitAccountID: model.U128(10),
-		CreditAccountID: model.U128(50), Amount: model.U128(700), Ledger: 1, Code: 1})
-	cutoff := strconv.FormatInt(time.Now().Add(2*time.Hour).UnixNano(), 10)
-	book := func(id string, flags ...string) (string, error) {
-		return runRoot(t, append(append([]string{"settle", "--partner", "50", "--until",
-			cutoff, "--book", "--via", "90", "--settlement-id", id, "--code", "9",
-			"--timeout-seconds", "3600"}, flags...), common...)...)
-	}
-	if output, err := book("900"); err != nil || !strings.Contains(output, "booked: ledger 1;") {
-		t.Fatalf("first booking: %v\n%s", err, output)
-	}
+	ctx, c, book := futureCutoffBooked(t)
 	confirmed := model.Status(0)
 	settleClock = func() time.Time {
 		if confirmed == 0 { // The partner confirms 900 once the window is read.

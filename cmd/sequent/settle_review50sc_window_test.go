@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/netio/client"
 )
 
 // TestReview50SCFutureCutoffBooksOverALiveSettlement: the command's own run, no clock
@@ -20,20 +21,7 @@ import (
 // Claim: paid twice; a settlement the log may still let the partner confirm must not be
 // booked over, wherever it sits relative to the cut-off.
 func TestReview50SCFutureCutoffBooksOverALiveSettlement(t *testing.T) {
-	_, c, common := settleNode(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	createOK(t, ctx, c, model.Transfer{ID: model.U128(1), DebitAccountID: model.U128(10),
-		CreditAccountID: model.U128(50), Amount: model.U128(700), Ledger: 1, Code: 1})
-	cutoff := strconv.FormatInt(time.Now().Add(2*time.Hour).UnixNano(), 10)
-	book := func(id string) (string, error) {
-		return runRoot(t, append([]string{"settle", "--partner", "50", "--until", cutoff,
-			"--book", "--via", "90", "--settlement-id", id, "--code", "9",
-			"--timeout-seconds", "3600"}, common...)...)
-	}
-	if output, err := book("900"); err != nil || !strings.Contains(output, "booked: ledger 1;") {
-		t.Fatalf("first booking: %v\n%s", err, output)
-	}
+	ctx, c, book := futureCutoffBooked(t)
 	output, _ := book("910")
 	if !strings.Contains(output, "booked: ledger 1;") {
 		return // Not booked again: the partner cannot be paid twice this way.
@@ -54,20 +42,7 @@ func TestReview50SCFutureCutoffBooksOverALiveSettlement(t *testing.T) {
 // voids' settlements only from those booked after the cut-off, and would have ended
 // "refused: none", exit 0, with nothing booked).
 func TestReview50SCFutureCutoffVoidRefusedIsRefused(t *testing.T) {
-	_, c, common := settleNode(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	createOK(t, ctx, c, model.Transfer{ID: model.U128(1), DebitAccountID: model.U128(10),
-		CreditAccountID: model.U128(50), Amount: model.U128(700), Ledger: 1, Code: 1})
-	cutoff := strconv.FormatInt(time.Now().Add(2*time.Hour).UnixNano(), 10)
-	book := func(id string) (string, error) {
-		return runRoot(t, append([]string{"settle", "--partner", "50", "--until", cutoff,
-			"--book", "--via", "90", "--settlement-id", id, "--code", "9",
-			"--timeout-seconds", "3600"}, common...)...)
-	}
-	if output, err := book("900"); err != nil || !strings.Contains(output, "booked: ledger 1;") {
-		t.Fatalf("first booking: %v\n%s", err, output)
-	}
+	ctx, c, book := futureCutoffBooked(t)
 	createOK(t, ctx, c, model.Transfer{ID: model.U128(911), DebitAccountID: model.U128(10),
 		CreditAccountID: model.U128(90), Amount: model.U128(1), Ledger: 1, Code: 1})
 	output, err := book("910")
@@ -80,4 +55,27 @@ func TestReview50SCFutureCutoffVoidRefusedIsRefused(t *testing.T) {
 		len(found) != 0 {
 		t.Fatalf("settlement 910 booked: %+v (%v)", found, err)
 	}
+}
+
+// futureCutoffBooked books, on a node of one shard, partner 50's window whose cut-off is
+// two hours after the log's time (its only transfer credits 50 with 700) with settlement
+// 900 (timeout an hour), and returns the booking, to run again.
+func futureCutoffBooked(t *testing.T) (context.Context, *client.Client,
+	func(id string, flags ...string) (string, error)) {
+	t.Helper()
+	_, c, common := settleNode(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	createOK(t, ctx, c, model.Transfer{ID: model.U128(1), DebitAccountID: model.U128(10),
+		CreditAccountID: model.U128(50), Amount: model.U128(700), Ledger: 1, Code: 1})
+	cutoff := strconv.FormatInt(time.Now().Add(2*time.Hour).UnixNano(), 10)
+	book := func(id string, flags ...string) (string, error) {
+		return runRoot(t, append(append([]string{"settle", "--partner", "50", "--until",
+			cutoff, "--book", "--via", "90", "--settlement-id", id, "--code", "9",
+			"--timeout-seconds", "3600"}, flags...), common...)...)
+	}
+	if output, err := book("900"); err != nil || !strings.Contains(output, "booked: ledger 1;") {
+		t.Fatalf("first booking: %v\n%s", err, output)
+	}
+	return ctx, c, book
 }

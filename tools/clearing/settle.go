@@ -161,7 +161,7 @@ func readWindow(ctx context.Context, reader Reader, query NettingQuery) (*netter
 		if err != nil {
 			return nil, err
 		}
-		n.finishAccount()
+		n.finishAccount(account)
 	}
 	return n, nil
 }
@@ -239,7 +239,8 @@ type netter struct {
 	// NettingQuery.keepSettlements; those in flight whatever their deadline.
 	settlements []BookedSettlement
 	// latest is, with NettingQuery.keepSettlements, the latest timestamp read of each
-	// partner account: its shard's log time is at least that (each shard keeps its own).
+	// partner account (its accountLatest once read): its shard's log time is at least
+	// that (each shard keeps its own).
 	latest map[model.Uint128]uint64
 	// accountLatest is the latest timestamp read of the account being read: pages come
 	// newest first, so a pending transfer is judged after every later one of the window.
@@ -279,9 +280,6 @@ func (n *netter) addPage(account model.Uint128, page []model.Transfer) error {
 func (n *netter) add(account model.Uint128, t *model.Transfer) {
 	credit := t.CreditAccountID == account
 	n.accountLatest = max(n.accountLatest, t.Timestamp)
-	if n.query.keepSettlements {
-		n.latest[account] = max(n.latest[account], t.Timestamp)
-	}
 	p := n.position(t.Ledger, account)
 	p.Transfers++
 	line := n.list(account, t, credit)
@@ -324,11 +322,9 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 		// (TestReview50SCSettlementInTheWindowExpiredByTheCutoffOnly).
 		if !n.query.keepSettlements && isSettlement(t) &&
 			!ExpiredBy(t, n.accountLatest) {
-			p.unproven = append(p.unproven, BookedSettlement{ID: t.ID, Ledger: t.Ledger,
-				DebitAccountID: t.DebitAccountID, CreditAccountID: t.CreditAccountID,
-				Amount: t.Amount, Receivable: credit, Cutoff: t.UserData64,
-				ClockExpired: true,
-				deadline:     t.Timestamp + uint64(t.Timeout)*nanosecondsPerSecond})
+			s := bookedSettlement(t, credit)
+			s.ClockExpired = true
+			p.unproven = append(p.unproven, s)
 		}
 		return "expired"
 	}
@@ -343,19 +339,33 @@ func (n *netter) pendingState(p *Position, t *model.Transfer, credit bool) strin
 // settlement and the query keeps them.
 func (n *netter) keepSettlement(t *model.Transfer, credit, confirmed bool) {
 	if n.query.keepSettlements && isSettlement(t) {
-		s := BookedSettlement{ID: t.ID, Ledger: t.Ledger,
-			DebitAccountID: t.DebitAccountID, CreditAccountID: t.CreditAccountID,
-			Amount: t.Amount, Receivable: credit, Cutoff: t.UserData64, Confirmed: confirmed}
-		if !confirmed && t.Timeout != 0 {
-			s.deadline = t.Timestamp + uint64(t.Timeout)*nanosecondsPerSecond
+		s := bookedSettlement(t, credit)
+		if confirmed {
+			s.Confirmed, s.deadline = true, 0
 		}
 		n.settlements = append(n.settlements, s)
 	}
 }
 
-// finishAccount forgets the resolutions of pending transfers made before the window.
-func (n *netter) finishAccount() {
+// bookedSettlement is a booked settlement, in flight, as read on the partner's account
+// (credited if credit).
+func bookedSettlement(t *model.Transfer, credit bool) BookedSettlement {
+	s := BookedSettlement{ID: t.ID, Ledger: t.Ledger,
+		DebitAccountID: t.DebitAccountID, CreditAccountID: t.CreditAccountID,
+		Amount: t.Amount, Receivable: credit, Cutoff: t.UserData64}
+	if t.Timeout != 0 {
+		s.deadline = t.Timestamp + uint64(t.Timeout)*nanosecondsPerSecond
+	}
+	return s
+}
+
+// finishAccount forgets the resolutions of pending transfers made before the window, and
+// keeps the latest timestamp read of the account (NettingQuery.keepSettlements).
+func (n *netter) finishAccount(account model.Uint128) {
 	clear(n.resolved)
+	if n.query.keepSettlements {
+		n.latest[account] = n.accountLatest
+	}
 	n.accountLatest = 0
 }
 

@@ -116,3 +116,41 @@ func windowReport(t *testing.T, b *book, partners []model.Uint128, from uint64) 
 	}
 	return report
 }
+
+// bookOneAt300 books the report's one settlement at log time 300 s, and returns it.
+func bookOneAt300(t *testing.T, b *book, report *NettingReport, booking Booking) []model.Transfer {
+	t.Helper()
+	first, _, err := report.SettlementTransfers(booking)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("%d settlements: %v", len(first), err)
+	}
+	b.at(300*second, first...)
+	return first
+}
+
+// otherPartnersSettlement is a book where partner 51 moved 137 at 50 s and partner 50
+// 137 at 110 s, with 51's settlement of the window 0..200 s (id 500, with the timeout)
+// booked at log time 300 s; and that booking.
+func otherPartnersSettlement(t *testing.T, timeout uint32) (*book, Booking) {
+	t.Helper()
+	b := newBook(t, model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
+		model.Account{ID: model.U128(50), Ledger: 1, Code: 2},
+		model.Account{ID: model.U128(51), Ledger: 1, Code: 2},
+		model.Account{ID: model.U128(90), Ledger: 1, Code: 3})
+	b.at(50*second, move(10, 1, 51, 137, 1))  // 51's, before the window 100..200 s.
+	b.at(110*second, move(11, 1, 50, 137, 1)) // 50's, in both windows.
+	ledgers, _ := NewLedgers(nil)
+	alone, err := Net(context.Background(), MemoryReader{b.ledger}, ledgers, NettingQuery{
+		Partners: []model.Uint128{model.U128(51)}, Window: Window{From: 0, Until: 200 * second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
+		FirstID: model.U128(500), Code: 7, Timeout: timeout}
+	first, _, err := alone.SettlementTransfers(booking)
+	if err != nil || len(first) != 1 || first[0].DebitAccountID != model.U128(51) {
+		t.Fatalf("51's settlement: %+v, %v", first, err)
+	}
+	b.at(300*second, first...)
+	return b, booking
+}

@@ -18,26 +18,9 @@ import (
 // booking nor passed over. Partner 51's settlement 500 (no timeout) is booked at 300 s;
 // the window 100..200 s of partners 50 and 51 has one position, 50's.
 func TestBookingRefusedWhileAnotherPartnersSettlementIsInFlight(t *testing.T) {
-	b := newBook(t, model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
-		model.Account{ID: model.U128(50), Ledger: 1, Code: 2},
-		model.Account{ID: model.U128(51), Ledger: 1, Code: 2},
-		model.Account{ID: model.U128(90), Ledger: 1, Code: 3})
-	b.at(50*second, move(10, 1, 51, 137, 1))
-	b.at(110*second, move(11, 1, 50, 137, 1))
+	b, booking := otherPartnersSettlement(t, 0)
 	ledgers, _ := NewLedgers(nil)
 	ctx := context.Background()
-	alone, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{
-		Partners: []model.Uint128{model.U128(51)}, Window: Window{From: 0, Until: 200 * second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
-		FirstID: model.U128(500), Code: 7}
-	first, _, err := alone.SettlementTransfers(booking)
-	if err != nil || len(first) != 1 || first[0].DebitAccountID != model.U128(51) {
-		t.Fatalf("51's settlement: %+v, %v", first, err)
-	}
-	b.at(300*second, first...)
 
 	partners := []model.Uint128{model.U128(50), model.U128(51)}
 	both, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{Partners: partners,
@@ -146,26 +129,9 @@ func TestPlanSettlementsNeedsAnIDAndACode(t *testing.T) {
 // is booked. Partner 51's settlement 500 (timeout 60 s) is booked at log time 300 s and
 // read with the command's clock at 370 s.
 func TestClockExpiredSettlementOfAnotherPartnerIsPassedOver(t *testing.T) {
-	b := newBook(t, model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
-		model.Account{ID: model.U128(50), Ledger: 1, Code: 2},
-		model.Account{ID: model.U128(51), Ledger: 1, Code: 2},
-		model.Account{ID: model.U128(90), Ledger: 1, Code: 3})
-	b.at(50*second, move(10, 1, 51, 137, 1))
-	b.at(110*second, move(11, 1, 50, 137, 1))
+	b, booking := otherPartnersSettlement(t, 60)
 	ledgers, _ := NewLedgers(nil)
 	ctx := context.Background()
-	alone, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{
-		Partners: []model.Uint128{model.U128(51)}, Window: Window{From: 0, Until: 200 * second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
-		FirstID: model.U128(500), Code: 7, Timeout: 60}
-	first, _, err := alone.SettlementTransfers(booking)
-	if err != nil || len(first) != 1 {
-		t.Fatalf("51's settlement: %+v, %v", first, err)
-	}
-	b.at(300*second, first...)
 	partners := []model.Uint128{model.U128(50), model.U128(51)}
 	both, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{Partners: partners,
 		Window: Window{From: 100 * second, Until: 200 * second}})
@@ -364,11 +330,8 @@ func TestConfirmedSettlementStaysBookedPastItsDeadline(t *testing.T) {
 	report := windowReport(t, b, partners, 100*second)
 	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
 		FirstID: model.U128(500), Code: 7, Timeout: 60}
-	first, _, err := report.SettlementTransfers(booking)
-	if err != nil || len(first) != 1 {
-		t.Fatalf("%d settlements: %v", len(first), err)
-	}
-	b.at(300*second, first...)
+	bookOneAt300(t, b, report, booking)
+	var err error
 	b.at(310*second, resolve(31, 500, postAll, false)) // Confirmed before 360 s.
 	b.at(400*second, move(32, 1, 50, 5, 1))            // The log read past the deadline.
 	if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(),

@@ -134,11 +134,8 @@ func settlementAheadOfTheLog(t *testing.T) (*book, *NettingReport, Booking) {
 	report := windowReport(t, b, partners, 100*second)
 	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
 		FirstID: model.U128(500), Code: 7, Timeout: 60}
-	first, _, err := report.SettlementTransfers(booking)
-	if err != nil || len(first) != 1 {
-		t.Fatalf("%d settlements: %v", len(first), err)
-	}
-	b.at(300*second, first...)
+	bookOneAt300(t, b, report, booking)
+	var err error
 	b.at(355*second, move(30, 1, 50, 5, 1)) // Log time 355 s, read: before the deadline.
 	if booking.BookedAfter, err = SettlementsBookedAfter(context.Background(),
 		MemoryReader{b.ledger}, partners, 200*second, 370*second); err != nil {

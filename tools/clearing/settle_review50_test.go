@@ -22,27 +22,9 @@ import (
 // account is not this position's; the booking must not call the ledger booked (before
 // session 50 any settlement after the cut-off refused the booking).
 func TestReview50AlreadyBookedOnlyForThePositionsAccount(t *testing.T) {
-	b := newBook(t, model.Account{ID: model.U128(1), Ledger: 1, Code: 1},
-		model.Account{ID: model.U128(50), Ledger: 1, Code: 2},
-		model.Account{ID: model.U128(51), Ledger: 1, Code: 2},
-		model.Account{ID: model.U128(90), Ledger: 1, Code: 3})
-	b.at(50*second, move(10, 1, 51, 137, 1))  // 51's, before the second window.
-	b.at(110*second, move(11, 1, 50, 137, 1)) // 50's, in both windows.
+	b, booking := otherPartnersSettlement(t, 0)
 	ledgers, _ := NewLedgers(nil)
 	ctx := context.Background()
-
-	alone, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{
-		Partners: []model.Uint128{model.U128(51)}, Window: Window{From: 0, Until: 200 * second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
-		FirstID: model.U128(500), Code: 7}
-	first, _, err := alone.SettlementTransfers(booking)
-	if err != nil || len(first) != 1 || first[0].DebitAccountID != model.U128(51) {
-		t.Fatalf("51's settlement: %+v, %v", first, err)
-	}
-	b.at(300*second, first...)
 
 	partners := []model.Uint128{model.U128(50), model.U128(51)}
 	both, err := Net(ctx, MemoryReader{b.ledger}, ledgers, NettingQuery{Partners: partners,
@@ -85,11 +67,8 @@ func TestReview50ExpiredOnTheLogIsNotAlreadyBooked(t *testing.T) {
 	report := windowReport(t, b, partners, 100*second)
 	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
 		FirstID: model.U128(500), Code: 7, Timeout: 30}
-	first, _, err := report.SettlementTransfers(booking)
-	if err != nil || len(first) != 1 {
-		t.Fatalf("%d settlements: %v", len(first), err)
-	}
-	b.at(300*second, first...)
+	bookOneAt300(t, b, report, booking)
+	var err error
 	b.at(340*second, move(30, 1, 50, 5, 1)) // Log time 340 s: 500 expires first.
 	results := make([]model.TransferResult, 1)
 	b.ledger.CreateTransfers(341*second, []model.Transfer{resolve(31, 500, postAll, false)},

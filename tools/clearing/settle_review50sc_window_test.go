@@ -36,11 +36,8 @@ func TestReview50SCSettlementInTheWindowExpiredByTheCutoffOnly(t *testing.T) {
 	}
 	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
 		FirstID: model.U128(500), Code: 7, Timeout: 60}
-	first, _, err := net().SettlementTransfers(booking)
-	if err != nil || len(first) != 1 {
-		t.Fatalf("%d settlements: %v", len(first), err)
-	}
-	b.at(300*second, first...)              // Deadline 360 s.
+	bookOneAt300(t, b, net(), booking) // Deadline 360 s.
+	var err error
 	b.at(355*second, move(30, 1, 50, 5, 1)) // Log time 355 s, read: before the deadline.
 
 	booking.FirstID = model.U128(510)
@@ -94,11 +91,7 @@ func TestReview50SCSettlementInTheWindowConfirmedBeforeItsVoid(t *testing.T) {
 	}
 	booking := Booking{Via: map[uint32]model.Uint128{1: model.U128(90)},
 		FirstID: model.U128(500), Code: 7, Timeout: 60}
-	first, _, err := report.SettlementTransfers(booking)
-	if err != nil || len(first) != 1 {
-		t.Fatalf("%d settlements: %v", len(first), err)
-	}
-	b.at(300*second, first...)
+	bookOneAt300(t, b, report, booking)
 	b.at(355*second, move(30, 1, 50, 5, 1))
 	if report, err = Net(context.Background(), MemoryReader{b.ledger}, ledgers, NettingQuery{
 		Partners: partners, Window: Window{From: 100 * second,
