@@ -406,8 +406,12 @@ func settlementsAfterVoids(report *clearing.NettingReport, via map[uint32]model.
 			continue
 		}
 		partner, _ := model.ParseUint128(p.Accounts[0])
-		settlements = append(settlements, model.Transfer{DebitAccountID: partner,
-			CreditAccountID: via[p.Ledger], Ledger: p.Ledger})
+		t := model.Transfer{DebitAccountID: partner, CreditAccountID: via[p.Ledger],
+			Ledger: p.Ledger}
+		if p.Direction == clearing.DirectionReceivable { // As PlanSettlements books it.
+			t.DebitAccountID, t.CreditAccountID = t.CreditAccountID, t.DebitAccountID
+		}
+		settlements = append(settlements, t)
 	}
 	return settlements
 }
