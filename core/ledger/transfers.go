@@ -992,6 +992,9 @@ func (l *Ledger) singleOrPendingTransfer(t *model.Transfer, plain bool, timestam
 		l.saveAccountState(l.batch.debitIndex[event], debit)
 		l.saveAccountState(l.batch.creditIndex[event], credit)
 	}
+	// createdPlains adds a plain transfer's amounts with the same block: a change here is
+	// a change there (one shared helper cannot inline and cost 17.9 instructions per
+	// plain transfer, callgrind, session 50).
 	if pending {
 		debit.addDebitsPending(amount)
 		credit.addCreditsPending(amount)
@@ -1126,7 +1129,7 @@ func (l *Ledger) createdPlains(firstTimestamp uint64, events []model.Transfer,
 		}
 		// A plain transfer has no timeout (no deadline), no closing flag, and is not held.
 		pending := t.Flags&model.TransferPending != 0
-		if pending {
+		if pending { // The general path's block, copied to stay inlined: change both.
 			debit.addDebitsPending(amount)
 			credit.addCreditsPending(amount)
 			pendingAddedTo(l.totals.of(debit.Ledger), amount)
