@@ -80,8 +80,6 @@ type loopbackConn struct {
 	inbound      []byte
 	inboundLeft  int // Bytes of inbound not yet discarded.
 	bytesWritten int
-	recording    bool   // Keep what is written in written (tests; not the benchmark).
-	written      []byte // What Write took, when recording.
 }
 
 func (c *loopbackConn) Context() any { return c.context }
@@ -102,9 +100,6 @@ func (c *loopbackConn) OutboundBuffered() int { return 0 }
 
 func (c *loopbackConn) Write(p []byte) (int, error) {
 	c.bytesWritten += len(p)
-	if c.recording {
-		c.written = append(c.written, p...)
-	}
 	return len(p), nil
 }
 
