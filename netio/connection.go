@@ -58,6 +58,10 @@ type connection struct {
 	sent         atomic.Int64 // Clock (ns) of the last bytes queued for sending.
 	queuedBytes  atomic.Int64 // Bytes handed to AsyncWrite and not yet run by the loop.
 	bufferedSeen atomic.Int64 // gnet's outbound buffer as last seen on the loop.
+	// spare: an empty reply buffer kept for this connection's next batch (takeOutbound,
+	// recycle), nil while taken or before the first; its capacity is at most
+	// outboundSpareBytesMax.
+	spare atomic.Pointer[outbound]
 	// loginCheckLent: the ticker has lent the loop the login-timeout check (loginOverdue),
 	// at most one at a time (a stalled loop must not collect one per tick); cleared only
 	// by a check that spares the connection (bytes unread, loginChecksSpared).

@@ -73,6 +73,12 @@ const (
 	// one huge reply does not pin its memory forever.
 	outboundPooledBytesMax = 2 << 20
 
+	// outboundSpareBytesMax: a connection keeps its last reply buffer as its spare
+	// (recycle) when the buffer's capacity is at most this: 32 one-event replies, a lone
+	// caller's or 16 pipelined callers' batch. At most this plus the outbound itself per
+	// open connection, below the read and write buffers gnet keeps for each.
+	outboundSpareBytesMax = 2 << 10
+
 	// LoginAttemptsPerMinuteDefault bounds, per minute, failed logins per (remote
 	// address, client id) and connections that never log in per remote address (see
 	// Controls): generous for clients that reconnect often (a successful login costs

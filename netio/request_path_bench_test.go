@@ -113,55 +113,17 @@ func (c *loopbackConn) AsyncWritev(_ [][]byte, callback gnet.AsyncCallback) erro
 func (c *loopbackConn) EventLoop() gnet.EventLoop { return nil }
 
 func benchmarkOneTransferRequest(b *testing.B, connectionCount, requestsPerRead int) {
-	keys, err := NewKeyring(KeysFile{Version: KeysFileVersion, Clients: []KeysFileClient{{
-		ID: 1, Permissions: []string{"read", "transfer"},
-		Keys: []KeysFileKey{{ID: 1, Secret: hex.EncodeToString(fuzzSecret)}}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	answering := &answeringBackend{
-		replies: make([]backend.Reply, 0, connectionCount*requestsPerRead)}
-	s, err := NewServer(Config{Keys: keys}, answering)
-	if err != nil {
-		b.Fatal(err)
-	}
-	answering.server = s
-	s.log = newAsyncLogger(nil)
-	defer s.log.close()
-	handler := &eventHandler{server: s}
+	_, answering, handler, conns := newLoopbackServer(b, connectionCount, requestsPerRead)
 	// Each connection's reads, built before the measured loop: requestsPerRead frames
 	// each, numbered up as a client's are, each sealed with its own checksum.
 	const readsDistinct = 256
-	conns := make([]*loopbackConn, connectionCount)
 	reads := make([][][]byte, connectionCount)
 	for k := range conns {
-		c := &loopbackConn{}
-		conn := &connection{nonce: fuzzNonce, conn: c}
-		if !s.table.insert(conn) {
-			b.Fatal("connection table full")
-		}
-		c.context = conn
-		session := uint64(5 + k)
-		login := wire.Login{Client: 1, Key: 1}
-		login.Signature = wire.Sign(fuzzSecret, &fuzzNonce, 1, 1, 0, session)
-		loginBody := make([]byte, wire.LoginSize)
-		login.Encode(loginBody)
-		c.inbound = wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogin, Session: session},
-			loginBody)
-		c.inboundLeft = len(c.inbound)
-		if handler.OnTraffic(c) != gnet.None || !conn.active.Load() {
-			b.Fatalf("login refused")
-		}
-		conns[k] = c
 		reads[k] = make([][]byte, readsDistinct)
 		number := uint64(1)
 		for i := range reads[k] {
-			for range requestsPerRead {
-				reads[k][i] = wire.AppendFrame(reads[k][i], &wire.Frame{Kind: wire.KindRequest,
-					Operation: model.OperationCreateTransfers, Session: session, Number: number},
-					make([]byte, model.TransferSize))
-				number++
-			}
+			reads[k][i] = appendTransferRequests(nil, loopbackSession(k), number, requestsPerRead)
+			number += uint64(requestsPerRead)
 		}
 	}
 	written := 0
@@ -189,4 +151,63 @@ func benchmarkOneTransferRequest(b *testing.B, connectionCount, requestsPerRead 
 		b.Fatalf("%d reply bytes written for %d requests, want %d", written, requests, want)
 	}
 	b.ReportMetric(float64(requests)/b.Elapsed().Seconds(), "requests/s")
+}
+
+// loopbackSession is the session of newLoopbackServer's k-th connection.
+func loopbackSession(k int) uint64 { return uint64(5 + k) }
+
+// newLoopbackServer is a Server over an answeringBackend whose Deliver calls hold up to
+// connectionCount*requestsPerRead replies, with connectionCount loopbackConns logged in
+// (client 1, session loopbackSession(k)).
+func newLoopbackServer(tb testing.TB, connectionCount, requestsPerRead int) (*Server,
+	*answeringBackend, *eventHandler, []*loopbackConn) {
+	keys, err := NewKeyring(KeysFile{Version: KeysFileVersion, Clients: []KeysFileClient{{
+		ID: 1, Permissions: []string{"read", "transfer"},
+		Keys: []KeysFileKey{{ID: 1, Secret: hex.EncodeToString(fuzzSecret)}}}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	answering := &answeringBackend{
+		replies: make([]backend.Reply, 0, connectionCount*requestsPerRead)}
+	s, err := NewServer(Config{Keys: keys}, answering)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	answering.server = s
+	s.log = newAsyncLogger(nil)
+	tb.Cleanup(s.log.close)
+	handler := &eventHandler{server: s}
+	conns := make([]*loopbackConn, connectionCount)
+	for k := range conns {
+		c := &loopbackConn{}
+		conn := &connection{nonce: fuzzNonce, conn: c}
+		if !s.table.insert(conn) {
+			tb.Fatal("connection table full")
+		}
+		c.context = conn
+		session := loopbackSession(k)
+		login := wire.Login{Client: 1, Key: 1}
+		login.Signature = wire.Sign(fuzzSecret, &fuzzNonce, 1, 1, 0, session)
+		loginBody := make([]byte, wire.LoginSize)
+		login.Encode(loginBody)
+		c.inbound = wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindLogin, Session: session},
+			loginBody)
+		c.inboundLeft = len(c.inbound)
+		if handler.OnTraffic(c) != gnet.None || !conn.active.Load() {
+			tb.Fatalf("login refused")
+		}
+		conns[k] = c
+	}
+	return s, answering, handler, conns
+}
+
+// appendTransferRequests appends count create_transfers frames of one (zero) transfer
+// each, numbered from number on, to dst.
+func appendTransferRequests(dst []byte, session, number uint64, count int) []byte {
+	for i := range count {
+		dst = wire.AppendFrame(dst, &wire.Frame{Kind: wire.KindRequest,
+			Operation: model.OperationCreateTransfers, Session: session,
+			Number: number + uint64(i)}, make([]byte, model.TransferSize))
+	}
+	return dst
 }

@@ -9,7 +9,7 @@ import (
 // TestChecksumIsCRC32COfBothPieces: checksum (the CRC32 instruction where the processor
 // has it) equals hash/crc32's Castagnoli checksum of the header prefix followed by the
 // body, for every body length from 0 to 600 bytes (both sides of the one-pass bound) and
-// prefixes of 0 to 60 bytes (every split of the 8/4/1-byte steps), random contents, and
+// prefixes of 0 to 60 bytes (every split of the 32/8/4/1-byte steps), random contents, and
 // unaligned starts.
 func TestChecksumIsCRC32COfBothPieces(t *testing.T) {
 	random := rand.New(rand.NewPCG(43, 15))
