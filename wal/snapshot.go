@@ -110,7 +110,7 @@ func snapshotName(op uint64) string {
 // then vanish with its directory's entry in a crash. It must not run concurrently with
 // PruneSnapshots on the same directory.
 func WriteSnapshot(dir string, meta SnapshotMeta, state io.WriterTo) (SnapshotInfo, error) {
-	if err := makeDirectoryDurably(dir); err != nil {
+	if err := MakeDirectoryDurably(dir); err != nil {
 		return SnapshotInfo{}, err
 	}
 	final := filepath.Join(dir, snapshotName(meta.Op))
