@@ -383,14 +383,18 @@ func (g *Group) truncationLeavesAState(op uint64) (bool, error) {
 
 // snapshotReadsWhole reports whether the snapshot at path reads to its end with its body
 // checksum and length right (wal.OpenSnapshot's reader checks both at EOF).
-func snapshotReadsWhole(path string) bool {
+func snapshotReadsWhole(path string) bool { return snapshotReadError(path) == nil }
+
+// snapshotReadError reads the snapshot at path to its end through every check and
+// returns the first problem (nil when it reads whole).
+func snapshotReadError(path string) error {
 	_, reader, err := wal.OpenSnapshot(path)
 	if err != nil {
-		return false
+		return err
 	}
 	defer reader.Close()
 	_, err = io.Copy(io.Discard, reader)
-	return err == nil
+	return err
 }
 
 // setOwnStateAside sets the node's snapshots (subdirectory replaced-<stamp>) and its log
@@ -450,7 +454,8 @@ var testHookTruncatePlanMidway func() error
 // node the state it had, to start from (and be promoted from) while its primary is down;
 // a log retired up to its own snapshots is no state without them (shard.ErrNoUsableState).
 // The snapshot is received into receivingDirectory inside the snapshot directory (no
-// reader lists a subdirectory), its header checked against the plan; then the node's own
+// reader lists a subdirectory), its header checked against the plan and its body read
+// whole (checkReceivedSnapshot); then the node's own
 // snapshots and log are set aside (replaced-<stamp>, <LogDir>.replaced-<stamp>), never
 // deleted, in crash-safe steps (setAside: until the log's rename the snapshots go back
 // beside it, at a failure or at the next start), and the received snapshot renamed into
@@ -532,9 +537,11 @@ func (g *Group) pruneSetAsides() {
 // receives the primary's snapshot into (startOverFromSnapshot).
 const receivingDirectory = "receiving"
 
-// checkReceivedSnapshot checks the header of the snapshot received into dir: the op and
-// chain hash the plan named (a snapshot of another op or history must not replace the
-// node's own state).
+// checkReceivedSnapshot checks the snapshot received into dir: its header names the op
+// and chain hash the plan named (a snapshot of another op or history must not replace
+// the node's own state), and its body reads whole (every checksum, the recorded length):
+// the primary sends its file as it reads it, and a body damaged on its disk would
+// otherwise replace the node's own state by one that recovery cannot load.
 func checkReceivedSnapshot(dir string, w welcome) error {
 	snapshots, err := wal.ListSnapshots(dir)
 	if err != nil {
@@ -551,6 +558,10 @@ func checkReceivedSnapshot(dir string, w welcome) error {
 		}
 		return fmt.Errorf("replication: the primary's snapshot for a start over at op %d: %s",
 			w.op, problem)
+	}
+	if err := snapshotReadError(snapshots[0].Path); err != nil {
+		return fmt.Errorf("replication: the primary's snapshot for a start over at op %d "+
+			"does not read whole (the node keeps its own state): %w", w.op, err)
 	}
 	return nil
 }

@@ -135,9 +135,12 @@ func (l *Link) handshake(epoch uint64) error {
 func (l *Link) Close() error { return l.conn.Close() }
 
 // ReceiveSnapshot reads the snapshot the primary sends after a snapshot plan into dir,
-// atomically (temporary file, fsync, rename, directory fsync), and returns its path.
+// atomically (temporary file, fsync, rename, directory fsync), and returns its path. The
+// directories it makes (the snapshot directory too, on a new standby) have their parents
+// synced: the snapshot is renamed from dir into the snapshot directory, and the log that
+// starts after it is no state without it.
 func (l *Link) ReceiveSnapshot(dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := wal.MakeDirectoryDurably(dir); err != nil {
 		return "", err
 	}
 	final := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", l.Welcome.op))

@@ -62,11 +62,11 @@ func SyncDirectory(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// makeDirectoryDurably makes dir and its missing parents and fsyncs the directory holding
+// MakeDirectoryDurably makes dir and its missing parents and fsyncs the directory holding
 // each one it made: the log fsyncs its files and its own directory, which keeps nothing
 // if the directory's own entry is lost in a crash (a new node, or a log directory renamed
 // aside by replication and made again under the same name).
-func makeDirectoryDurably(dir string) error {
+func MakeDirectoryDurably(dir string) error {
 	var missing []string
 	for path := filepath.Clean(dir); ; path = filepath.Dir(path) {
 		if _, err := os.Stat(path); err == nil {

@@ -212,7 +212,7 @@ func Open(options Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := makeDirectoryDurably(options.Dir); err != nil {
+	if err := MakeDirectoryDurably(options.Dir); err != nil {
 		return nil, err
 	}
 	lock, err := lockDirectory(options.Dir)

@@ -58,7 +58,7 @@ func (l *Log) Retire(coveredOp uint64, archiveDir string) (int, error) {
 	if archiveDir != "" {
 		// Made (with its parent entries synced) once, before any segment goes there: the
 		// sync of archiveDir below keeps its files, not its own entry in its parent.
-		if err := makeDirectoryDurably(archiveDir); err != nil {
+		if err := MakeDirectoryDurably(archiveDir); err != nil {
 			l.segmentsMutex.Lock()
 			l.segments = append(retired, l.segments...)
 			l.segmentsMutex.Unlock()
@@ -180,7 +180,7 @@ func SetArchivedSegmentsAside(archiveDir, asideDir string) error {
 	if err != nil {
 		return err
 	}
-	if err := makeDirectoryDurably(asideDir); err != nil {
+	if err := MakeDirectoryDurably(asideDir); err != nil {
 		return err
 	}
 	for _, segment := range segments {

@@ -105,10 +105,12 @@ func snapshotName(op uint64) string {
 // WriteSnapshot writes state as a snapshot at meta.Op into dir: the body streamed through
 // s2 (one goroutine, so a background snapshot leaves the other core to the sequencer),
 // checksummed, into a temporary file that is then synced, renamed and the directory
-// synced, so that a snapshot file with its final name is always complete. It must not run
-// concurrently with PruneSnapshots on the same directory.
+// synced, so that a snapshot file with its final name is always complete. A directory it
+// makes has its parent synced: the log is retired behind the snapshot, which must not
+// then vanish with its directory's entry in a crash. It must not run concurrently with
+// PruneSnapshots on the same directory.
 func WriteSnapshot(dir string, meta SnapshotMeta, state io.WriterTo) (SnapshotInfo, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := MakeDirectoryDurably(dir); err != nil {
 		return SnapshotInfo{}, err
 	}
 	final := filepath.Join(dir, snapshotName(meta.Op))

@@ -112,7 +112,10 @@ func (l Layout) RecordShardMap(placement *shardmap.Map) error {
 			return nil
 		}
 	}
-	if err := os.MkdirAll(l.Dir, 0o755); err != nil {
+	// Made with its parent synced: the logs and snapshots made inside a new data
+	// directory sync their own directories, which keeps nothing if the data directory's
+	// entry is lost in a crash.
+	if err := wal.MakeDirectoryDurably(l.Dir); err != nil {
 		return err
 	}
 	encoded := placement.Encode()

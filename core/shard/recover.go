@@ -95,12 +95,19 @@ func loadSnapshot(config core.Config, log LogReader, dir string, logger *slog.Lo
 			return nil, fmt.Errorf("shard: list snapshots: %w", err)
 		}
 	}
-	if len(snapshots) > 0 && snapshots[0].Err == nil && snapshots[0].Meta.Op > log.LastOp() {
+	if len(snapshots) > 0 && snapshots[0].Meta.Op > log.LastOp() {
 		// Snapshots are written only after their op is durable, so the log lost its tail
 		// (zeroed or removed): starting from an older state would silently drop
-		// acknowledged writes that the snapshot holds.
-		return nil, fmt.Errorf("%w: newest snapshot %s is at op %d, the log ends at op %d",
-			ErrLogBehindSnapshot, snapshots[0].Path, snapshots[0].Meta.Op, log.LastOp())
+		// acknowledged writes that the snapshot holds. A damaged newest snapshot proves
+		// it as well (a snapshot file gets its name, which gives its op, only once
+		// complete): falling back past it would start behind its op, or below a valid
+		// older one past the log's end, which no longer meets the log.
+		damaged := ""
+		if snapshots[0].Err != nil {
+			damaged = fmt.Sprintf(" (its file is damaged: %v)", snapshots[0].Err)
+		}
+		return nil, fmt.Errorf("%w: newest snapshot %s is at op %d%s, the log ends at op %d",
+			ErrLogBehindSnapshot, snapshots[0].Path, snapshots[0].Meta.Op, damaged, log.LastOp())
 	}
 	for _, info := range snapshots {
 		machine, err := restoreSnapshot(config, log, info)
