@@ -55,11 +55,11 @@
 // shared requests (client.Config.CoalesceEventsMax; Config.CoalesceEventsMax -1 turns
 // that off, for comparison). A caller is a worker with one slot whose send is the
 // blocking call; the report's "requests" are calls and their latency is per call. The
-// callers of one connection share that connection's recorder (its histograms). A caller
+// callers of one connection share a few recorders (their histograms; recordersOf). A caller
 // calls client.CreateTransfersInto with a results slice of its own and settles from a
 // reply buffer of its own, so that in steady state it allocates nothing per call.
-// Per call, a caller reads the clock once (when it settles) and takes its connection's
-// recorder lock once (the call is counted as sent then, with its outcome): the closed
+// Per call, a caller reads the clock once (when it settles) and takes its recorder's
+// lock once (the call is counted as sent then, with its outcome): the closed
 // loop's next call starts at that reading, so a call's latency also holds the caller's
 // own build and settle before it (worker.settleCall; BenchmarkCallerBookkeeping).
 //

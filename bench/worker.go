@@ -69,8 +69,9 @@ type worker struct {
 }
 
 // recorder holds what its workers measured since the collector's last swap: one per
-// connection; the callers (Config.Callers) of one connection share it, so that
-// thousands of callers do not each carry (and the collector merge) their own histograms.
+// connection; in the callers mode (Config.Callers) a few per connection, each shared by
+// some of its callers (recordersOf), so that thousands of callers do not each carry
+// (and the collector merge) their own histograms, nor all queue on one lock.
 type recorder struct {
 	mu       sync.Mutex // Guards interval.
 	interval *sample
@@ -447,7 +448,7 @@ func (w *worker) settleSlot(index int32, result outcome) {
 
 // settleCall is settleSlot for the callers mode, whose take did not count the call as
 // sent: it counts it here, under the same lock as its outcome, so that a call takes the
-// connection's recorder lock once rather than twice (512 callers share it). A call is
+// recorder's lock once rather than twice (a connection's callers share a few). A call is
 // then counted as sent in the interval in which it settled; every call settles (the call
 // returns, with an error at worst, before its caller sends again), so the run's totals
 // are unchanged. The clock read is kept for the caller's next sendDue (now).
