@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +40,10 @@ const benchAckWait = time.Minute
 // "window" keeps up to BatchMaxDefault in flight (the client's pending bound), "batch"
 // publishes benchBatchMessages and waits for all of them, as `nats bench js pub async
 // --batch 500` does. Each round's ratio is capture's events/s over the publisher's
-// messages/s; the median and the extremes are reported (ratio-window-median, …).
+// messages/s; the median and the extremes are reported (ratio-window-median, …), with the
+// process's CPU time per message of each half (cpu-us/msg: the embedded server's
+// included, and capture's shard: sequencer, log, apply), which the machine's load
+// moves far less than the rates.
 //
 // The nats-server is embedded (file storage under the benchmark's temporary directory),
 // or SEQUENT_BENCH_NATS_URL's when set (to compare with `nats bench` on that server).
@@ -58,22 +62,28 @@ func BenchmarkCaptureVersusPublish(b *testing.B) {
 	publisher := newBenchPublisher(b, url, "BENCHPUBLISH"+itoa(unique), "benchpublish"+itoa(unique))
 	const messages = benchRoundRequests * benchEventsPerOp
 	var captureRates, windowRates, batchRates, windowRatios, batchRatios []float64
+	var captureCPU, windowCPU, batchCPU []float64
 	nextID, stored := uint64(1), uint64(2)
 	measureCapture := func() {
-		start := time.Now()
+		start, cpuStart := time.Now(), processCPU(b)
 		rig.transfers(nextID, benchRoundRequests, benchEventsPerOp)
 		nextID += messages
 		stored += messages
 		rig.waitPublished(stored)
 		captureRates = append(captureRates, messages/time.Since(start).Seconds())
+		captureCPU = append(captureCPU, (processCPU(b)-cpuStart).Seconds()*1e6/messages)
 	}
 	b.ResetTimer()
 	for round := range b.N {
 		if round%2 == 1 {
 			measureCapture()
 		}
+		cpuStart := processCPU(b)
 		windowRates = append(windowRates, publisher.window(b, messages))
+		cpuMiddle := processCPU(b)
 		batchRates = append(batchRates, publisher.batch(b, messages))
+		windowCPU = append(windowCPU, (cpuMiddle-cpuStart).Seconds()*1e6/messages)
+		batchCPU = append(batchCPU, (processCPU(b)-cpuMiddle).Seconds()*1e6/messages)
 		if round%2 == 0 {
 			measureCapture()
 		}
@@ -85,7 +95,8 @@ func BenchmarkCaptureVersusPublish(b *testing.B) {
 		name   string
 		values []float64
 	}{{"capture-events/s", captureRates}, {"window-msgs/s", windowRates},
-		{"batch-msgs/s", batchRates}} {
+		{"batch-msgs/s", batchRates}, {"capture-cpu-us/msg", captureCPU},
+		{"window-cpu-us/msg", windowCPU}, {"batch-cpu-us/msg", batchCPU}} {
 		b.ReportMetric(median(figure.values), figure.name+"-median")
 	}
 	for _, figure := range []struct {
@@ -186,3 +197,12 @@ func median(values []float64) float64 {
 }
 
 func itoa(value int64) string { return strconv.FormatInt(value, 10) }
+
+// processCPU returns the CPU time the process has used (user and system).
+func processCPU(b *testing.B) time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+}
