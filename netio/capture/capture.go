@@ -1258,11 +1258,7 @@ func (c *Capture) publish(buffer *event.Buffer, releases []release) error {
 		c.inflight = append(c.inflight, p)
 		c.sent, c.expected = p.at, c.expected+1
 		if len(c.inflight) >= c.config.BatchMax {
-			// A full window drains to its resume mark, not by one: publishing one message
-			// per acknowledgement handed the connection one message per write and woke
-			// every goroutine on the way (the publisher, the client's flusher and ack
-			// handler, the server's reader and stream) once per message.
-			if err := c.awaitDownTo(c.config.BatchMax / resumeWindowDivisor); err != nil {
+			if err := c.awaitOne(); err != nil {
 				return err
 			}
 		}
@@ -1322,11 +1318,8 @@ func (c *Capture) publishWithHeaders(message *nats.Msg, id, expected string,
 }
 
 // awaitAll waits for every message in flight.
-func (c *Capture) awaitAll() error { return c.awaitDownTo(0) }
-
-// awaitDownTo waits for the oldest messages in flight until at most count are.
-func (c *Capture) awaitDownTo(count int) error {
-	for len(c.inflight) > count {
+func (c *Capture) awaitAll() error {
+	for len(c.inflight) > 0 {
 		if err := c.awaitOne(); err != nil {
 			return err
 		}
@@ -1337,14 +1330,16 @@ func (c *Capture) awaitDownTo(count int) error {
 // awaitOne waits for the oldest message in flight and advances the position.
 func (c *Capture) awaitOne() error {
 	p := &c.inflight[0]
-	acknowledged, failed := p.future.Ok(), p.future.Err()
-	select { // Already answered (the common case under load): no timer to arm.
+	acknowledged := p.future.Ok()
+	// Already acknowledged (the common case under load): neither the error's channel
+	// (each is made, under the client's lock, when first asked for) nor a timer. A
+	// failed publish is never acknowledged, and the wait below takes its error.
+	select {
 	case ack := <-acknowledged:
 		return c.acknowledged(ack)
-	case err := <-failed:
-		return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
 	default:
 	}
+	failed := p.future.Err()
 	select {
 	case ack := <-acknowledged:
 		return c.acknowledged(ack)

@@ -20,11 +20,6 @@ const (
 	QueueEventsMaxDefault = 1 << 20
 	// BatchMaxDefault bounds the messages published before waiting for their acks.
 	BatchMaxDefault = 4096
-	// resumeWindowDivisor: a publisher whose window (BatchMax messages in flight) is full
-	// waits until at most BatchMax/resumeWindowDivisor are, then publishes on, so that
-	// messages go out in bursts that share writes and wake-ups, not one per
-	// acknowledgement.
-	resumeWindowDivisor = 2
 	// LagWarningDefault: lagging longer than this is a /healthz problem.
 	LagWarningDefault = 10 * time.Second
 
