@@ -242,8 +242,7 @@ type Capture struct {
 	expected uint64       // The stream's last sequence once everything in flight is stored.
 	inflight []pendingAck // Published, not yet acknowledged, oldest first.
 	message  []byte
-	subject  []byte
-	id       []byte
+	subject  []byte // The subject, then the id and expected sequence (publishOne).
 	// unacknowledgedSuperseded is the capture_superseded last published without an
 	// acknowledgement (nil: none): the next primary session counts it if the stream
 	// stored it (countUnacknowledgedSuperseded).
@@ -264,6 +263,8 @@ type Capture struct {
 
 	// livePollTimer bounds each pass of the live wait (livePoll).
 	livePollTimer *time.Timer
+	// ackWaitTimer bounds awaitOne's wait for an acknowledgement (ackWait).
+	ackWaitTimer *time.Timer
 	// streamPolledAt is when a publisher with nothing in flight last read the stream's
 	// last sequence (streamMoved).
 	streamPolledAt time.Time
@@ -1189,6 +1190,18 @@ func (c *Capture) livePoll() <-chan time.Time {
 	return c.livePollTimer.C
 }
 
+// ackWait returns the channel of awaitOne's timer, (re)armed for publishAckTimeout: one
+// timer for the capture's life, where a time.After per wait allocated one per message
+// while the window was full.
+func (c *Capture) ackWait() <-chan time.Time {
+	if c.ackWaitTimer == nil {
+		c.ackWaitTimer = time.NewTimer(publishAckTimeout)
+	} else {
+		c.ackWaitTimer.Reset(publishAckTimeout)
+	}
+	return c.ackWaitTimer.C
+}
+
 // LagQuantiles returns the release → stored latency of live events at the given
 // percentiles, in seconds, and how many entries were measured. Any goroutine.
 func (c *Capture) LagQuantiles(percentiles ...float64) ([]float64, int64) {
@@ -1257,10 +1270,16 @@ func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expect
 	jetstream.PubAckFuture, error) {
 	c.message = appendEvent(c.message[:0], c.config.Shard, buffer, e, epoch)
 	c.subject = appendSubject(c.subject[:0], c.config.SubjectPrefix, c.config.Shard, buffer, e)
-	c.id = appendMessageID(c.id[:0], c.config.Shard, e, epoch)
-	message := &nats.Msg{Subject: string(c.subject), Data: append([]byte(nil), c.message...),
+	// The subject, the id and the expected sequence as one string (one allocation), cut.
+	subjectEnd := len(c.subject)
+	c.subject = appendMessageID(c.subject, c.config.Shard, e, epoch)
+	idEnd := len(c.subject)
+	text := string(strconv.AppendUint(c.subject, expected, 10))
+	c.subject = c.subject[:subjectEnd]
+	message := &nats.Msg{Subject: text[:subjectEnd], Data: append([]byte(nil), c.message...),
 		Header: make(nats.Header, 3)}
-	return c.publishAfter(message, string(c.id), expected, eventPublishOptions...)
+	return c.publishWithHeaders(message, text[subjectEnd:idEnd], text[idEnd:],
+		eventPublishOptions...)
 }
 
 // eventPublishOptions are an event's publish options: they do not vary, so they are made
@@ -1273,13 +1292,23 @@ var eventPublishOptions = []jetstream.PublishOpt{jetstream.WithStallWait(publish
 // closures and a slice allocated per event published.
 func (c *Capture) publishAfter(message *nats.Msg, id string, expected uint64,
 	options ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	return c.publishWithHeaders(message, id, strconv.FormatUint(expected, 10), options...)
+}
+
+// publishWithHeaders is publishAfter with the expected sequence in decimal.
+func (c *Capture) publishWithHeaders(message *nats.Msg, id, expected string,
+	options ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
 	if message.Header == nil {
 		message.Header = make(nats.Header, 3)
 	}
-	message.Header.Set(jetstream.MsgIDHeader, id)
-	message.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(expected, 10))
+	// The three values share one allocation (Set made a slice each), and the names are
+	// canonical already, as Set would make them.
+	values := [...]string{id, expected, c.sentID}
+	shared := values[:]
+	message.Header[jetstream.MsgIDHeader] = shared[0:1:1]
+	message.Header[jetstream.ExpectedLastSeqHeader] = shared[1:2:2]
 	if c.sentID != "" {
-		message.Header.Set(jetstream.ExpectedLastMsgIDHeader, c.sentID)
+		message.Header[jetstream.ExpectedLastMsgIDHeader] = shared[2:3:3]
 	}
 	future, err := c.js.PublishMsgAsync(message, options...)
 	if err == nil {
@@ -1301,12 +1330,22 @@ func (c *Capture) awaitAll() error {
 // awaitOne waits for the oldest message in flight and advances the position.
 func (c *Capture) awaitOne() error {
 	p := &c.inflight[0]
+	acknowledged := p.future.Ok()
+	// Already acknowledged (the common case under load): neither the error's channel
+	// (each is made, under the client's lock, when first asked for) nor a timer. A
+	// failed publish is never acknowledged, and the wait below takes its error.
 	select {
-	case ack := <-p.future.Ok():
+	case ack := <-acknowledged:
 		return c.acknowledged(ack)
-	case err := <-p.future.Err():
+	default:
+	}
+	failed := p.future.Err()
+	select {
+	case ack := <-acknowledged:
+		return c.acknowledged(ack)
+	case err := <-failed:
 		return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
-	case <-time.After(publishAckTimeout):
+	case <-c.ackWait():
 		return fmt.Errorf("capture: no acknowledgement from %s within %s", c.stream,
 			publishAckTimeout)
 	case <-c.stop:

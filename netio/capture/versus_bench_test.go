@@ -1,0 +1,208 @@
+package capture
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"sequent/core/event"
+	"sequent/core/model"
+	"sequent/tools/natstest"
+)
+
+// benchRoundRequests is how many requests of benchEventsPerOp transfers one round of
+// BenchmarkCaptureVersusPublish submits: its capture half publishes that many times
+// benchEventsPerOp events, and its publisher halves as many messages.
+const benchRoundRequests = 20
+
+// benchBatchMessages is `nats bench js pub async`'s --batch as the README's command ran
+// it: that many asynchronous publishes, then a wait for all their acknowledgements.
+const benchBatchMessages = 500
+
+// benchAckWait bounds a baseline's wait for its acknowledgements: a hang guard only.
+const benchAckWait = time.Minute
+
+// BenchmarkCaptureVersusPublish measures capture's throughput against a bare JetStream
+// publisher in the same run, alternated round by round (the order swapped every round),
+// so that both see the same load of a shared machine. One op is one round: capture
+// publishes benchRoundRequests requests of benchEventsPerOp transfers through a real
+// shard (log fsynced, events applied, encoded, published with message ids and expected
+// sequence and message id, acknowledged), then or before that the publisher sends as
+// many messages of the same subject and bytes (a transfer_created event as capture
+// encodes it) to a stream of its own on the same server, without headers, two ways:
+// "window" keeps up to BatchMaxDefault in flight (the client's pending bound), "batch"
+// publishes benchBatchMessages and waits for all of them, as `nats bench js pub async
+// --batch 500` does. Each round's ratio is capture's events/s over the publisher's
+// messages/s; the median and the extremes are reported (ratio-window-median, …), with the
+// process's CPU time per message of each half (cpu-us/msg: the embedded server's
+// included, and capture's shard: sequencer, log, apply), which the machine's load
+// moves far less than the rates.
+//
+// The nats-server is embedded (file storage under the benchmark's temporary directory),
+// or SEQUENT_BENCH_NATS_URL's when set (to compare with `nats bench` on that server).
+//
+//	go test ./netio/capture -run '^$' -bench CaptureVersusPublish -benchtime 10x
+func BenchmarkCaptureVersusPublish(b *testing.B) {
+	url := os.Getenv("SEQUENT_BENCH_NATS_URL")
+	if url == "" {
+		url = natstest.Start(b, b.TempDir(), "127.0.0.1:0").ClientURL()
+	}
+	unique := time.Now().UnixNano()
+	rig := newCaptureRigAt(b, b.TempDir(), url, "BENCHCAPTURE"+itoa(unique),
+		"benchcapture"+itoa(unique), 0)
+	rig.accounts()
+	rig.waitPublished(2)
+	publisher := newBenchPublisher(b, url, "BENCHPUBLISH"+itoa(unique), "benchpublish"+itoa(unique))
+	const messages = benchRoundRequests * benchEventsPerOp
+	var captureRates, windowRates, batchRates, windowRatios, batchRatios []float64
+	var captureCPU, windowCPU, batchCPU []float64
+	nextID, stored := uint64(1), uint64(2)
+	measureCapture := func() {
+		start, cpuStart := time.Now(), processCPU(b)
+		rig.transfers(nextID, benchRoundRequests, benchEventsPerOp)
+		nextID += messages
+		stored += messages
+		rig.waitPublished(stored)
+		captureRates = append(captureRates, messages/time.Since(start).Seconds())
+		captureCPU = append(captureCPU, (processCPU(b)-cpuStart).Seconds()*1e6/messages)
+	}
+	b.ResetTimer()
+	for round := range b.N {
+		if round%2 == 1 {
+			measureCapture()
+		}
+		cpuStart := processCPU(b)
+		windowRates = append(windowRates, publisher.window(b, messages))
+		cpuMiddle := processCPU(b)
+		batchRates = append(batchRates, publisher.batch(b, messages))
+		windowCPU = append(windowCPU, (cpuMiddle-cpuStart).Seconds()*1e6/messages)
+		batchCPU = append(batchCPU, (processCPU(b)-cpuMiddle).Seconds()*1e6/messages)
+		if round%2 == 0 {
+			measureCapture()
+		}
+		windowRatios = append(windowRatios, captureRates[round]/windowRates[round])
+		batchRatios = append(batchRatios, captureRates[round]/batchRates[round])
+	}
+	b.StopTimer()
+	for _, figure := range []struct {
+		name   string
+		values []float64
+	}{{"capture-events/s", captureRates}, {"window-msgs/s", windowRates},
+		{"batch-msgs/s", batchRates}, {"capture-cpu-us/msg", captureCPU},
+		{"window-cpu-us/msg", windowCPU}, {"batch-cpu-us/msg", batchCPU}} {
+		b.ReportMetric(median(figure.values), figure.name+"-median")
+	}
+	for _, figure := range []struct {
+		name   string
+		values []float64
+	}{{"ratio-window", windowRatios}, {"ratio-batch", batchRatios}} {
+		b.ReportMetric(median(figure.values), figure.name+"-median")
+		b.ReportMetric(slices.Min(figure.values), figure.name+"-min")
+		b.ReportMetric(slices.Max(figure.values), figure.name+"-max")
+	}
+	if stats := rig.capture.Stats(); stats.Rebuilds > 1 || stats.FellBehind > 0 {
+		b.Logf("note: capture rebuilt %d times, fell behind %d times", stats.Rebuilds,
+			stats.FellBehind)
+	}
+}
+
+// benchPublisher is the baseline: a bare JetStream publisher of capture's message bytes.
+type benchPublisher struct {
+	connection *nats.Conn
+	js         jetstream.JetStream
+	subject    string
+	payload    []byte
+}
+
+func newBenchPublisher(b *testing.B, url, stream, prefix string) *benchPublisher {
+	connection, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(connection.Close)
+	js, err := jetstream.New(connection, jetstream.WithPublishAsyncMaxPending(BatchMaxDefault))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream,
+		Subjects: []string{prefix + ".>"}, Storage: jetstream.FileStorage}); err != nil {
+		b.Fatal(err)
+	}
+	var buffer event.Buffer
+	buffer.BeginOp(1_000_000)
+	buffer.AppendTransfer(event.KindTransferCreated, &model.Transfer{ID: model.U128(123456),
+		DebitAccountID: model.U128(1), CreditAccountID: model.U128(2), Amount: model.U128(1),
+		Ledger: 1, Code: 1, UserData64: 123456, Timestamp: 1_700_000_000_000_000_000},
+		model.Balance{DebitsPosted: model.U128(123456)}, model.Balance{CreditsPosted: model.U128(123456)})
+	e := &buffer.Events[0]
+	return &benchPublisher{connection: connection, js: js,
+		subject: string(appendSubject(nil, prefix, 0, &buffer, e)),
+		payload: appendEvent(nil, 0, &buffer, e, 1)}
+}
+
+// window publishes messages keeping up to BatchMaxDefault in flight and returns the
+// messages per second, once all are acknowledged.
+func (p *benchPublisher) window(b *testing.B, messages int) float64 {
+	start := time.Now()
+	for range messages {
+		if _, err := p.js.PublishAsync(p.subject, p.payload,
+			jetstream.WithStallWait(benchAckWait)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p.complete(b)
+	return float64(messages) / time.Since(start).Seconds()
+}
+
+// batch publishes messages benchBatchMessages at a time, each batch acknowledged before
+// the next, and returns the messages per second.
+func (p *benchPublisher) batch(b *testing.B, messages int) float64 {
+	start := time.Now()
+	for sent := 0; sent < messages; {
+		for range min(benchBatchMessages, messages-sent) {
+			if _, err := p.js.PublishAsync(p.subject, p.payload,
+				jetstream.WithStallWait(benchAckWait)); err != nil {
+				b.Fatal(err)
+			}
+			sent++
+		}
+		p.complete(b)
+	}
+	return float64(messages) / time.Since(start).Seconds()
+}
+
+func (p *benchPublisher) complete(b *testing.B) {
+	select {
+	case <-p.js.PublishAsyncComplete():
+	case <-time.After(benchAckWait):
+		b.Fatal("acknowledgements missing")
+	}
+}
+
+func median(values []float64) float64 {
+	sorted := slices.Sorted(slices.Values(values))
+	if len(sorted)%2 == 1 {
+		return sorted[len(sorted)/2]
+	}
+	return (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
+}
+
+func itoa(value int64) string { return strconv.FormatInt(value, 10) }
+
+// processCPU returns the CPU time the process has used (user and system).
+func processCPU(b *testing.B) time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+}
