@@ -122,8 +122,9 @@
 // empty log; its warning names every replaced-* subdirectory holding snapshots. A start
 // over keeps the node's own state in place until the primary's snapshot is received whole
 // and durable (into the snapshot directory's subdirectory receiving/, which no reader
-// lists, its header checked against the plan): a primary lost during the transfer, which
-// can take minutes, leaves the node its own log and snapshots to start from, and be
+// lists, its header checked against the plan and its body read whole: one damaged on the
+// primary's disk is refused, the node's state kept): a primary lost during the transfer,
+// which can take minutes, leaves the node its own log and snapshots to start from, and be
 // promoted from, while its primary is down. Then its own state is set aside, never
 // deleted, and the received snapshot is renamed into place before a new log starts right
 // after it.

@@ -532,9 +532,10 @@ func (g *Group) pruneSetAsides() {
 // receives the primary's snapshot into (startOverFromSnapshot).
 const receivingDirectory = "receiving"
 
-// checkReceivedSnapshot checks the header of the snapshot received into dir: the op and
-// chain hash the plan named (a snapshot of another op or history must not replace the
-// node's own state).
+// checkReceivedSnapshot checks the snapshot received into dir: its header names the op
+// and chain hash the plan named (a snapshot of another op or history must not replace the
+// node's own state), and it reads whole, body checksum included (one that does not is no
+// state: recovery would refuse it, and the node's own state would be gone).
 func checkReceivedSnapshot(dir string, w welcome) error {
 	snapshots, err := wal.ListSnapshots(dir)
 	if err != nil {
@@ -551,6 +552,14 @@ func checkReceivedSnapshot(dir string, w welcome) error {
 		}
 		return fmt.Errorf("replication: the primary's snapshot for a start over at op %d: %s",
 			w.op, problem)
+	}
+	if !snapshotReadsWhole(snapshots[0].Path) {
+		// A body damaged on the primary's disk (the frames' checksums cover the transfer
+		// only): put in place, it would replace the node's own state with none
+		// (shard.ErrNoUsableState at every start).
+		return fmt.Errorf("replication: the primary's snapshot for a start over at op %d "+
+			"does not read whole (its body checksum or length is wrong): the primary's "+
+			"snapshot file is damaged; this node's own state is kept", w.op)
 	}
 	return nil
 }
