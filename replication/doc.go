@@ -184,7 +184,12 @@
 // lease (500 ms in the drill). A manual promotion with a witness configured also takes the
 // lease, and is refused while the primary still holds it. A standby that has stopped
 // following (Node.Err: a state digest that differs, a log to resync, a refused key, a
-// failed log) is never promoted automatically; an operator may still promote it. A
+// failed log) is never promoted automatically; an operator may still promote it. Nor is
+// one that never followed the lease's holder (since session 51): before asking for the
+// lease the failover watch probes the witness, and a witness that last granted the lease
+// to another node at an epoch above this node's (an old primary restarted as the promoted
+// node's standby while that node is down, starting from its own log without that node's
+// writes) makes it say so once at Error and wait for that node. A
 // primary whose log failed stops renewing and fences itself, so that its standby takes
 // over as from a dead primary (the process stays up, refusing writes, to say why). A
 // promotion that fails once decided (the new epoch cannot be stored: a full disk, a

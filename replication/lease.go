@@ -300,7 +300,7 @@ func (c *leaseClock) until() time.Time {
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
-	refusalLogged, stoppedLogged := false, false
+	refusalLogged, stoppedLogged, staleLogged := false, false, false
 	// Each cause of an untrusted witness answer is said once (one line per cause at most, whatever
 	// an attacker alternates): an unsigned witness said during an upgrade must not
 	// silence forged replies, nor a downgrade refused by the ratchet, later.
@@ -330,6 +330,16 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 				n.config.Logger.Error("replication: this standby stopped following: automatic "+
 					"failover will not promote it", "error", err)
 				stoppedLogged = true
+			}
+			continue
+		}
+		if holder, behind := n.behindTheWitness(); behind {
+			// The lease was last granted to another node at an epoch this node never
+			// reached: it never followed that node, whose writes it lacks. Said once.
+			if !staleLogged {
+				n.config.Logger.Error(staleStandbyMessage, "epoch", n.Epoch(),
+					"witness_epoch", holder.epoch, "holder", holder.holder)
+				staleLogged = true
 			}
 			continue
 		}
@@ -375,6 +385,30 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		return
 	}
 }
+
+// behindTheWitness asks the witness, by a probe (which changes nothing), whether it last
+// granted the lease to another node at an epoch above this node's, and returns its
+// answer. Such a node never followed that holder (a follower stores its primary's epoch
+// when it aligns): an old primary restarted as the promoted node's standby while that
+// node is down starts from its own log after PrimaryWaitAtStart, without the writes the
+// promoted node acknowledged alone, and the lease runs out as that node is down, so the
+// witness would grant it. A probe that gets no trusted answer (a witness that does not
+// announce probes, or unreachable) says nothing: the acquisition decides as before.
+func (n *Node) behindTheWitness() (leaseAnswer, bool) {
+	epoch := n.Epoch()
+	answer, err := n.askLease(leaseProbe, epoch, time.Now().Add(n.config.LeaseDuration/4))
+	if err != nil {
+		return answer, false
+	}
+	return answer, answer.epoch > epoch && answer.holder != n.config.NodeName
+}
+
+// staleStandbyMessage is what the failover watch logs once when the witness's epoch shows
+// that this node never followed the lease's holder (behindTheWitness).
+const staleStandbyMessage = "replication: automatic failover will not promote this node: " +
+	"the witness last granted the lease to another node at an epoch this node never " +
+	"reached, so it lacks that node's writes; bring that node back (this one then follows " +
+	"it), or promote this one by hand accepting their loss"
 
 // probeWitness, called by the failover watch while the primary is heard, probes the
 // witness at the node's epoch (leaseProbe: a request that changes nothing) when next has

@@ -280,7 +280,20 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 			break
 		}
 	}
-	if found && (log.FirstOp() == 0 || common+1 >= log.FirstOp()) {
+	// The first op the log still holds: when it holds no entry, the one after its durable
+	// op (its base). A log that is only a base (StartAfter: a node that started over from
+	// its primary's snapshot and was promoted before writing) holds no op up to it, which
+	// only its snapshot holds; streaming a standby from below it failed at once
+	// (wal.ErrCompacted), at every reconnection, for as long as nothing was written.
+	// Durable is read first: an entry is durable only once the log counts it, so a log
+	// that counts none after that read had none durable at it. (LastOp would count an
+	// entry appended meanwhile and not written yet, and skip the op it starts at.)
+	durable := log.Durable()
+	first := log.FirstOp()
+	if first == 0 {
+		first = durable + 1
+	}
+	if found && common+1 >= first {
 		w.op = common
 		w.chain, _ = log.ChainAt(common)
 		w.plan = planStream
@@ -294,7 +307,7 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 		return w, err
 	}
 	for _, info := range snapshots {
-		if info.Err == nil && info.Meta.Op <= log.LastOp() && info.Meta.Op+1 >= log.FirstOp() {
+		if info.Err == nil && info.Meta.Op <= log.LastOp() && info.Meta.Op+1 >= first {
 			if chain, ok := log.ChainAt(info.Meta.Op); ok && chain != info.Meta.Chain {
 				continue // Of another history (a leftover that recovery skipped too).
 			}
