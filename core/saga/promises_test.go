@@ -394,3 +394,91 @@ func TestPayerBoundCreditTimestamps(t *testing.T) {
 		}
 	}
 }
+
+// issuingPayer creates, as the system, an account without debits_must_not_exceed_credits
+// on the debit shard (the n-th there) and ledger: the system may issue money from it, so
+// SetPayerBound leaves its transfers at the amount named and SetHeadroomBound bounds them.
+func (s *twoShards) issuingPayer(t *testing.T, n int, ledgerNumber uint32) model.Uint128 {
+	id := s.nthAccountOn(0, n)
+	var results [1]model.EventResult
+	s.debitLedger.CreateAccounts(next(&s.debitClock), []model.Account{{ID: id, Ledger: ledgerNumber,
+		Code: 1}}, results[:])
+	if results[0].Status != model.StatusOK {
+		t.Fatalf("payer %s: %s", id, results[0].Status)
+	}
+	return id
+}
+
+// startAsSystem applies step 1 to transfers in one call on behalf of the system (client
+// 0), failing unless each starts a saga, and returns their Credits.
+func (s *twoShards) startAsSystem(t *testing.T, transfers ...model.Transfer) []Credit {
+	credits, cross := make([]uint16, len(transfers)), make([]bool, len(transfers))
+	for i := range transfers {
+		credits[i], cross[i] = 1, true
+	}
+	s.debit.EnsureSettlementsAs(s.debitLedger, 0, &s.debitClock, transfers, cross, credits)
+	results := make([]model.TransferResult, len(transfers))
+	var messages []Message
+	s.debitClock++
+	s.debit.StartRun(s.debitLedger, 0, transfers, credits, s.debitClock, false, results, &messages)
+	s.debitClock += uint64(len(transfers))
+	for i := range results {
+		if results[i].Status != model.StatusSagaInFlight {
+			t.Fatalf("step 1 of %s: %s", transfers[i].ID, results[i].Status)
+		}
+	}
+	return ofKind(messages, MessageCredit, func(m *Message) Credit { return m.Credit })
+}
+
+// With the headroom bound (rules version 10), a plain transfer from a payer that may
+// issue reserves the amount named, however large; two balancing_credit transfers of
+// "as much as the payee takes" in one request each reserve half of what is left at their
+// turn, so the second leaves the payer room too.
+func TestHeadroomBoundOnlyForBalancingCredit(t *testing.T) {
+	s := newTwoShards(t)
+	s.debit.SetPayerBound(true)
+	s.debit.SetHeadroomBound(true)
+	plain := s.transfer(9101, 0)
+	plain.DebitAccountID, plain.Amount = s.issuingPayer(t, 1, 1), model.Uint128Max
+	if c := s.startAsSystem(t, plain); len(c) != 1 || c[0].Transfer.Amount != model.Uint128Max || c[0].PayerBound {
+		t.Fatalf("a plain transfer's Credit: %+v", c)
+	}
+	payer := s.issuingPayer(t, 2, 2)
+	sweep := func(id uint64) model.Transfer {
+		t := s.transfer(id, 0)
+		t.DebitAccountID, t.Ledger, t.Amount = payer, 2, model.Uint128Max
+		t.Flags = model.TransferBalancingCredit
+		return t
+	}
+	c := s.startAsSystem(t, sweep(9102), sweep(9103))
+	half, _ := model.Uint128Max.DivMod64(2)
+	quarter, _ := model.Uint128Max.MustSub(half).DivMod64(2)
+	if len(c) != 2 || c[0].Transfer.Amount != half || c[1].Transfer.Amount != quarter ||
+		!c[0].PayerBound || !c[1].PayerBound {
+		t.Fatalf("two sweeps' Credits: %+v, want %s then %s, bound", c, half, quarter)
+	}
+}
+
+// The payer's bound holds for every client on a debit-limited account, even one that may
+// issue money elsewhere (the system): the limit is the account's.
+func TestPayerBoundOnALimitedAccountOfTheSystem(t *testing.T) {
+	s := newTwoShards(t)
+	s.debit.SetPayerBound(true)
+	payer := s.nthAccountOn(0, 3)
+	var results [1]model.EventResult
+	s.debitLedger.CreateAccounts(next(&s.debitClock), []model.Account{{ID: payer, Ledger: 1,
+		Code: 1, Flags: model.AccountDebitsMustNotExceedCredits}}, results[:])
+	var funded [1]model.TransferResult
+	s.debitLedger.CreateTransfers(next(&s.debitClock), []model.Transfer{{ID: model.U128(9201),
+		DebitAccountID: model.U128(1 << 40), CreditAccountID: payer, Amount: model.U128(100),
+		Ledger: 1, Code: 1}}, funded[:])
+	if results[0].Status != model.StatusOK || funded[0].Status != model.StatusOK {
+		t.Fatalf("payer: %s, %s", results[0].Status, funded[0].Status)
+	}
+	transfer := s.transfer(9202, 1000)
+	transfer.DebitAccountID, transfer.Flags = payer, model.TransferBalancingCredit
+	if c := s.startAsSystem(t, transfer); len(c) != 1 || c[0].Transfer.Amount != model.U128(100) ||
+		!c[0].PayerBound {
+		t.Fatalf("the Credit: %+v, want the payer's 100, bound", c)
+	}
+}
