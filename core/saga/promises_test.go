@@ -482,3 +482,34 @@ func TestPayerBoundOnALimitedAccountOfTheSystem(t *testing.T) {
 		t.Fatalf("the Credit: %+v, want the payer's 100, bound", c)
 	}
 }
+
+// A step 1 the ledger refuses is answered as the client's single-phase transfer would
+// be: its pending overflow as the debit account's total overflow (overflows_debits: the
+// posted amount alone fits), any other refusal as it is.
+func TestRefusedStepOneIsAnsweredAsALocalTransfer(t *testing.T) {
+	s := newTwoShards(t)
+	payer := s.issuingPayer(t, 1, 1)
+	whole := s.transfer(9301, 0)
+	whole.DebitAccountID, whole.Amount = payer, model.Uint128Max
+	s.startAsSystem(t, whole) // Holds all the payer's debits can take.
+	more := s.transfer(9302, 1)
+	more.DebitAccountID = payer
+	tooMuch := s.transfer(9303, 1000) // The limited payer has 100.
+	for _, c := range []struct {
+		client   uint64
+		transfer model.Transfer
+		want     model.Status
+	}{{0, more, model.StatusOverflowsDebits}, {stepsClient, tooMuch, model.StatusExceedsCredits}} {
+		events := []model.Transfer{c.transfer}
+		results := make([]model.TransferResult, 1)
+		var messages []Message
+		s.debit.EnsureSettlementsAs(s.debitLedger, c.client, &s.debitClock, events, []bool{true},
+			[]uint16{1})
+		s.debit.StartRun(s.debitLedger, c.client, events, []uint16{1}, next(&s.debitClock), false,
+			results, &messages)
+		if results[0].Status != c.want || len(messages) != 0 {
+			t.Errorf("step 1 of %s: %s (messages %d), want %s", c.transfer.ID, results[0].Status,
+				len(messages), c.want)
+		}
+	}
+}
