@@ -513,3 +513,33 @@ func TestRefusedStepOneIsAnsweredAsALocalTransfer(t *testing.T) {
 		}
 	}
 }
+
+// With the payee's risk judged (rules version 5), step 2 refuses a credit to a blocked
+// payee with the rule's code and credits an unblocked one in the same batch.
+func TestBlockedPayeeRefusesOnlyItsCredit(t *testing.T) {
+	s := newTwoShards(t)
+	s.credit.SetPayeeRisk(true)
+	blocked := s.nthAccountOn(1, 1)
+	var results [1]model.EventResult
+	s.creditLedger.CreateAccountsAs(stepsClient, next(&s.creditClock), []model.Account{{ID: blocked,
+		Ledger: 1, Code: 1, Flags: model.AccountDebitsMustNotExceedCredits}}, results[:])
+	statuses := make([]model.Status, 1)
+	s.creditLedger.Risk().Set([]model.RiskRule{{ID: 1, Kind: model.RiskBlocked,
+		Scope: model.RiskScopeAccount, Account: blocked}}, next(&s.creditClock), statuses)
+	if results[0].Status != model.StatusOK || statuses[0] != model.StatusOK {
+		t.Fatalf("blocked payee: %s, rule %s", results[0].Status, statuses[0])
+	}
+	free := s.start(t, 9401, 10)
+	toBlocked := s.transfer(9402, 20)
+	toBlocked.CreditAccountID = blocked
+	_, messages := s.startStatus(t, toBlocked)
+	decisions := s.decide(free, messages[0].Credit)
+	if len(decisions) != 2 || decisions[0].Status != model.StatusOK ||
+		decisions[1].Status != model.StatusRiskCreditAccountBlocked {
+		t.Fatalf("step 2: %+v", decisions)
+	}
+	accounts := s.creditLedger.LookupAccounts([]model.Uint128{s.to, blocked}, nil)
+	if len(accounts) != 2 || accounts[0].CreditsPosted != model.U128(10) || !accounts[1].CreditsPosted.IsZero() {
+		t.Fatalf("payees: %+v", accounts)
+	}
+}
