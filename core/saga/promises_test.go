@@ -431,7 +431,8 @@ func (s *twoShards) startAsSystem(t *testing.T, transfers ...model.Transfer) []C
 }
 
 // With the headroom bound (rules version 10), a plain transfer from a payer that may
-// issue reserves the amount named, however large; two balancing_credit transfers of
+// issue reserves the amount named, however large, and one with both balancing flags all
+// the payer has; two balancing_credit transfers of
 // "as much as the payee takes" in one request each reserve half of what is left at their
 // turn, so the second leaves the payer room too.
 func TestHeadroomBoundOnlyForBalancingCredit(t *testing.T) {
@@ -442,6 +443,24 @@ func TestHeadroomBoundOnlyForBalancingCredit(t *testing.T) {
 	plain.DebitAccountID, plain.Amount = s.issuingPayer(t, 1, 1), model.Uint128Max
 	if c := s.startAsSystem(t, plain); len(c) != 1 || c[0].Transfer.Amount != model.Uint128Max || c[0].PayerBound {
 		t.Fatalf("a plain transfer's Credit: %+v", c)
+	}
+	if a := s.debitLedger.LookupAccounts([]model.Uint128{plain.DebitAccountID}, nil); len(a) != 1 ||
+		a[0].DebitsPending != model.Uint128Max {
+		t.Fatalf("a plain transfer's payer holds %+v, want all of the amount pending", a)
+	}
+	// Both balancing flags: balancing_debit's own clamp (all the payer has), no headroom.
+	rich := s.issuingPayer(t, 3, 3)
+	issuer := s.issuingPayer(t, 4, 3)
+	var funded [1]model.TransferResult
+	s.debitLedger.CreateTransfers(next(&s.debitClock), []model.Transfer{{ID: model.U128(9104),
+		DebitAccountID: issuer, CreditAccountID: rich, Amount: model.Uint128Max, Ledger: 3,
+		Code: 1}}, funded[:])
+	both := s.transfer(9105, 0)
+	both.DebitAccountID, both.Ledger, both.Amount = rich, 3, model.Uint128Max
+	both.Flags = model.TransferBalancingDebit | model.TransferBalancingCredit
+	if c := s.startAsSystem(t, both); funded[0].Status != model.StatusOK || len(c) != 1 ||
+		c[0].Transfer.Amount != model.Uint128Max {
+		t.Fatalf("funding %s; both balancing flags' Credit: %+v, want all the payer has", funded[0].Status, c)
 	}
 	payer := s.issuingPayer(t, 2, 2)
 	sweep := func(id uint64) model.Transfer {
