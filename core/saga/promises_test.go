@@ -562,3 +562,37 @@ func TestBlockedPayeeRefusesOnlyItsCredit(t *testing.T) {
 		t.Fatalf("payees: %+v", accounts)
 	}
 }
+
+// The payer's bound holds for a client's account without debits_must_not_exceed_credits
+// once the client may no longer issue money there (its grant revoked after it created
+// the account): step 1 reserves what the account has, not the amount named.
+func TestPayerBoundAfterTheRightToIssueIsRevoked(t *testing.T) {
+	s := newTwoShards(t)
+	s.debit.SetPayerBound(true)
+	payer := s.nthAccountOn(0, 1)
+	grant := model.Grant{Client: stepsClient, Scopes: model.ScopeTransfer, Ledger: 1, First: payer,
+		Last: payer}
+	if err := s.debitLedger.SetGrants([]model.Grant{grant}); err != nil {
+		t.Fatal(err)
+	}
+	var results [1]model.EventResult
+	s.debitLedger.CreateAccountsAs(stepsClient, next(&s.debitClock), []model.Account{{ID: payer,
+		Ledger: 1, Code: 1}}, results[:])
+	var funded [1]model.TransferResult
+	s.debitLedger.CreateTransfers(next(&s.debitClock), []model.Transfer{{ID: model.U128(9501),
+		DebitAccountID: model.U128(1 << 40), CreditAccountID: payer, Amount: model.U128(100),
+		Ledger: 1, Code: 1}}, funded[:])
+	if results[0].Status != model.StatusOK || funded[0].Status != model.StatusOK {
+		t.Fatalf("payer: %s, %s", results[0].Status, funded[0].Status)
+	}
+	if err := s.debitLedger.SetGrants(nil); err != nil {
+		t.Fatal(err)
+	}
+	transfer := s.transfer(9502, 1000)
+	transfer.DebitAccountID, transfer.Flags = payer, model.TransferBalancingCredit
+	status, messages := s.startStatus(t, transfer)
+	if status != model.StatusSagaInFlight || len(messages) != 1 ||
+		messages[0].Credit.Transfer.Amount != model.U128(100) || !messages[0].Credit.PayerBound {
+		t.Fatalf("step 1: %s, %+v; want the account's 100, bound", status, messages)
+	}
+}
