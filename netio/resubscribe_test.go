@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"sequent/core/backend"
+	"sequent/core/model"
 	"sequent/netio"
 	"sequent/netio/client"
 	"sequent/netio/fakeshard"
@@ -18,6 +19,7 @@ import (
 type slowReplays struct {
 	*fakeshard.Backend
 	hold    atomic.Bool
+	waiting atomic.Int64 // Replays that have come to wait for the release.
 	release chan struct{}
 	once    sync.Once
 }
@@ -25,6 +27,7 @@ type slowReplays struct {
 func (b *slowReplays) ReplayReports(client uint64, from uint64,
 	fn func([]backend.Report)) (oldest uint64, next uint64) {
 	if b.hold.Load() {
+		b.waiting.Add(1)
 		<-b.release
 	}
 	return b.Backend.ReplayReports(client, from, fn)
@@ -39,12 +42,17 @@ func (b *slowReplays) releaseAll() {
 // subscription; when the server answers busy (every replay slot taken, as when many
 // clients reconnect after a failover), the client retries with a back-off instead of
 // dropping the subscription silently, and reports flow again once a slot is free.
+//
+// Each step waits for the event it needs, not for a fixed time: with sleeps (100 ms for
+// the slots to be taken, 200 ms for the refusal) a loaded machine could bring the
+// resubscription after the release, served at once: the test passed without a retry.
 func TestResubscribeRetriedWhenBusy(t *testing.T) {
 	var slow *slowReplays
+	subscriptions := &countingAdmission{Controls: netio.NewControls(netio.ControlsConfig{})}
 	h := newHarness(t, harnessOptions{wrap: func(fake *fakeshard.Backend) backend.Backend {
 		slow = &slowReplays{Backend: fake, release: make(chan struct{})}
 		return slow
-	}})
+	}, config: func(c *netio.Config) { c.Admission = subscriptions }})
 	t.Cleanup(slow.releaseAll) // Before the harness's shutdown, which waits for replays.
 	server := h.server
 	p, got := subscribeThroughProxy(t, h, nil)
@@ -58,11 +66,15 @@ func TestResubscribeRetriedWhenBusy(t *testing.T) {
 		r.write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindSubscribe, Session: 1000 + i},
 			body))
 	}
-	time.Sleep(100 * time.Millisecond) // Every replay started and waits.
-	logins := server.Stats().LoginsAccepted
-	p.cut() // The client reconnects and resubscribes: busy.
-	waitFor(t, "the reconnect", func() bool { return server.Stats().LoginsAccepted > logins })
-	time.Sleep(200 * time.Millisecond) // Busy answered, a retry or two refused.
+	waitFor(t, "every replay slot taken", func() bool {
+		return slow.waiting.Load() == int64(netio.ReportReplaysConcurrentMax)
+	})
+	attempts := subscriptions.subscribes.Load()
+	p.cut() // The client reconnects and resubscribes: busy, every slot taken until released.
+	// A second attempt comes only after the first was answered: busy.
+	waitFor(t, "the resubscription refused busy and tried again", func() bool {
+		return subscriptions.subscribes.Load() >= attempts+2
+	})
 	slow.releaseAll()
 	slow.Report(clientAll, []byte{2})
 	select {
@@ -98,8 +110,13 @@ func TestResubscribeRetriedWhenRateLimited(t *testing.T) {
 	logins := server.Stats().LoginsAccepted
 	p.cut() // The client reconnects and resubscribes: rate_limited, the clock standing still.
 	waitFor(t, "the reconnect", func() bool { return server.Stats().LoginsAccepted > logins })
-	time.Sleep(200 * time.Millisecond) // Refused, a retry or two refused too.
-	clock.Add(int64(time.Second))      // The budget refills.
+	// The resubscription refused before the budget refills (after a fixed 200 ms sleep a
+	// loaded machine could refill it first: served at once, the test passed without a
+	// retry).
+	waitFor(t, "the resubscription refused rate_limited", func() bool {
+		return server.Stats().RateLimitedReplies > 0
+	})
+	clock.Add(int64(time.Second)) // The budget refills.
 	h.backend.Report(clientAll, []byte{2})
 	select {
 	case sequence := <-got:
@@ -109,6 +126,19 @@ func TestResubscribeRetriedWhenRateLimited(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("report 2 never arrived: the rate-limited resubscription was not retried")
 	}
+}
+
+// countingAdmission is the default admission control counting the subscribe frames that
+// come to it (every one of a logged-in client with the permission, before the server
+// looks for a replay slot).
+type countingAdmission struct {
+	*netio.Controls
+	subscribes atomic.Int64
+}
+
+func (a *countingAdmission) AdmitSubscription(client *netio.Client) model.Status {
+	a.subscribes.Add(1)
+	return a.Controls.AdmitSubscription(client)
 }
 
 // subscribeThroughProxy dials h's server through a proxy the test can cut, subscribes

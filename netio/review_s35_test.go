@@ -114,9 +114,16 @@ func TestLoginTimeoutOnStalledLoopLendsOnceAndStillCloses(t *testing.T) {
 // logged in, the ticker must not close it for silence_timeout (which would end the
 // session it has just taken, with cancel-on-disconnect, under a live client). Its silence
 // clock starts again at the login, so the next frame X gets is a heartbeat.
+//
+// The timeout is 3 s, not less: from its login on X must speak within it, and this
+// process held that long (a loaded machine's scheduler) has the server close X rightly.
+// With 500 ms, the process stopped for 0.6 s every 20 ms of running (SIGSTOP, SIGCONT)
+// failed the test 12 runs in 40 (silence_timeout instead of a heartbeat, or "silence
+// timeouts 1, want 0"); with 3 s and X speaking once logged in, none in 40.
 func TestLoginStalledPastTheSilenceTimeoutIsNotSilent(t *testing.T) {
 	admission := newParkingAdmission()
-	const silence = 500 * time.Millisecond
+	const silence = 3 * time.Second
+	const session = 9
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.Admission = admission
 		c.LoginTimeout = time.Hour
@@ -126,21 +133,31 @@ func TestLoginStalledPastTheSilenceTimeoutIsNotSilent(t *testing.T) {
 	t.Cleanup(admission.open)
 	x := dialRaw(t, h.server.Address())
 	admission.armed.Store(true)
-	x.write(x.loginFrame(clientAll, 1, secretOne, 9, 0))
+	x.write(x.loginFrame(clientAll, 1, secretOne, session, 0))
 	select {
 	case <-admission.entered:
 	case <-time.After(waitLimit): // A hang guard, not a timing assertion.
 		t.Fatal("gave up waiting for X's login to park its loop")
 	}
-	// Not a timing assertion: the sleep makes X's last receipt older than the silence
-	// timeout by the time its login completes, whatever the scheduler does.
-	time.Sleep(2 * silence)
+	// Not a timing assertion: X's last receipt (its login, read before the loop parked)
+	// is older than the silence timeout by the time its login completes, whatever the
+	// scheduler does, since the sleep lasts longer than the timeout.
+	time.Sleep(silence + silence/4)
 	admission.open()
 	if frame := x.next(); frame.Kind != wire.KindLoginAccepted {
 		t.Fatalf("X's login: got %s (%s)", frame.Kind, wire.ErrorCode(frame.Status))
 	}
+	// X says nothing until this frame: a server whose silence clock ran on through the
+	// login closes X at its first tick after it (2 ms), before a heartbeat is due (20 ms).
 	if kind, code := nextFrameKind(t, x); kind != wire.KindHeartbeat {
 		t.Fatalf("X after its login: got %s (%s), want a heartbeat", kind, code)
+	}
+	// From now on X speaks, as a live client does, and its session works.
+	defer keepSpeaking(x, silence/6)()
+	x.write(requestFrame(session, 1, model.OperationLookupAccounts, encodeIDs(1)))
+	if frame := x.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
+		t.Fatalf("X: got %s (%s), want the reply to request 1", frame.Kind,
+			wire.ErrorCode(frame.Status))
 	}
 	if timeouts := h.server.Stats().SilenceTimeouts; timeouts != 0 {
 		t.Fatalf("silence timeouts %d, want 0", timeouts)

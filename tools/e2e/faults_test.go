@@ -117,7 +117,9 @@ func TestHungStandbyIsSeenAndDegradedFrom(t *testing.T) {
 	eventually(t, "the primary to be ready", func() bool { return get(t, base+"/readyz").code == 200 })
 
 	// (1) Seen: without a degradation, the primary reports the hung standby until it is back.
-	standby.signal(syscall.SIGSTOP)
+	// Every thread stopped (pause): kill(2) returns before they all are, and a standby
+	// thread still running could acknowledge meanwhile.
+	standby.pause()
 	eventually(t, "/readyz to report the hung standby", func() bool {
 		ready := get(t, base+"/readyz")
 		return ready.code == 503 && ready.says("standby_not_acknowledging")
@@ -138,7 +140,7 @@ func TestHungStandbyIsSeenAndDegradedFrom(t *testing.T) {
 		return status.body.Replication.StandbyAttached && !status.body.Replication.Degraded
 	}
 	eventually(t, "the standby to attach to the restarted primary in sync", back)
-	standby.signal(syscall.SIGSTOP)
+	standby.pause()
 	// Not attached from a second of silence on, for as long as it hangs: the write below
 	// cannot be acknowledged by the standby on its way to stopping.
 	eventually(t, "the primary to see the standby hang again", func() bool {

@@ -156,16 +156,34 @@ func (s *server) kill() {
 // TestReviewsg48StandbyBackAfterTheSagaTimeout). It reads /proc (Linux).
 func (s *server) pause() {
 	s.t.Helper()
-	s.signal(syscall.SIGSTOP)
+	if err := s.stopEveryThread(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// stopEveryThread is pause for a goroutine other than the test's, which must not call
+// t.Fatal: it returns what went wrong instead.
+func (s *server) stopEveryThread() error {
 	pid := s.command.Process.Pid
-	eventually(s.t, fmt.Sprintf("process %d to stop after SIGSTOP", pid), func() bool {
+	if err := s.command.Process.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("SIGSTOP to process %d: %w", pid, err)
+	}
+	ended := false
+	if !becomes(func() bool {
 		select {
 		case <-s.exited:
-			s.t.Fatalf("the process ended instead of stopping:\n%s", s.output.String())
+			ended = true
+			return true
 		default:
 		}
 		return everyThreadStopped(pid)
-	})
+	}) {
+		return fmt.Errorf("timed out waiting for process %d to stop after SIGSTOP", pid)
+	}
+	if ended {
+		return fmt.Errorf("process %d ended instead of stopping:\n%s", pid, s.output.String())
+	}
+	return nil
 }
 
 // everyThreadStopped reports whether every thread of process pid is in state T (stopped
@@ -241,13 +259,22 @@ func dial(t testing.TB, data string, session uint64, addresses ...string) *clien
 // eventually polls condition every 20 ms, for up to hangGuard.
 func eventually(t testing.TB, what string, condition func() bool) {
 	t.Helper()
+	if !becomes(condition) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// becomes polls condition every 20 ms until it holds (true) or hangGuard has passed
+// (false): eventually's wait, for a goroutine other than the test's.
+func becomes(condition func() bool) bool {
 	deadline := time.Now().Add(hangGuard)
 	for !condition() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return true
 }
 
 // run executes the sequent binary with arguments and returns its output.

@@ -1646,7 +1646,11 @@ func TestHunt47aAsyncCutThroughSagas(t *testing.T) {
 	go func() {
 		defer close(killed)
 		<-trigger
-		p.standby.process.signal(syscall.SIGSTOP)
+		// Every standby thread stopped before the primary dies (kill(2) returns before
+		// they all are): a standby still running would see the primary's end first.
+		if err := p.standby.process.stopEveryThread(); err != nil {
+			t.Error(err)
+		}
 		p.primary.process.kill()
 	}()
 	if _, failed := c.exchange(batch, func(r *h47Request, reply docFrame) {
@@ -1662,6 +1666,9 @@ func TestHunt47aAsyncCutThroughSagas(t *testing.T) {
 	default:
 	}
 	<-killed
+	if t.Failed() {
+		t.FailNow()
+	}
 	c.drop()
 	// The standby resumes (it reads what its socket holds of the dead primary's log, no
 	// more) and is promoted at once: the sagas the cut interrupted go on there.
