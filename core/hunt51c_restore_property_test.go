@@ -28,8 +28,8 @@ import (
 // every kind the core applies (grants and client limits, accounts, transfers plain,
 // pending with timeouts, posted, voided, linked, balancing and closing, instruments,
 // orders placed, canceled, replaced and mass canceled with every flag and time in force,
-// risk rules set and removed, canceled sessions, resent requests, rules upgrades, time
-// pulses over seconds and days) under small bounds (sessions, accounts, transfers,
+// risk rules set and removed, canceled sessions, resent requests, rules upgrades,
+// snapshot and audit marks, time pulses over seconds and days) under small bounds (sessions, accounts, transfers,
 // orders, client order ids), cuts the log at a random entry, and checks that:
 //   - a snapshot taken at the cut and written only at the end (as a shard writes it from
 //     another goroutine) has the bytes of one written at once;
@@ -40,8 +40,9 @@ import (
 //   - a replay from op 1 on another machine gives the same for every entry;
 //   - at the end every machine has the same snapshot bytes and answers every read
 //     (accounts, transfers, account transfers and balances, instruments, orders, account
-//     orders, depth, book, risk rules, ledger totals, report sequences) with the same
-//     bytes for every client: a state the snapshot left out would show there.
+//     orders, depth, book, risk rules, ledger totals, the router's saga lookups and
+//     outbox, report sequences) with the same bytes for every client: a state the
+//     snapshot left out would show there.
 //
 // Found: an instrument created with no room for any account panicked (match.createEscrows;
 // TestHunt51cInstrumentAtTheAccountsLimit).
@@ -426,6 +427,10 @@ func (g *hunt51cGenerator) request() Request {
 		return Request{Operation: model.OperationUpgradeRules, Body: AppendUpgradeRules(nil, target)}
 	case kind < 93 && len(g.sent) > 0:
 		return g.resend()
+	case kind < 94:
+		return Request{Operation: model.OperationSnapshot}
+	case kind < 95:
+		return Request{Operation: model.OperationAudit, Body: []byte("hunt51c audit")}
 	default:
 		return Request{Operation: model.OperationPulse}
 	}
@@ -806,6 +811,12 @@ func hunt51cReads(m *Machine, g *hunt51cGenerator) []string {
 		ask(client, model.OperationGetRiskRules, encodeRecords(model.RiskRuleFilterSize, &rules))
 		totals := model.LedgerFilter{LedgerMin: 0, Limit: 10}
 		ask(client, model.OperationGetLedgerTotals, encodeRecords(model.LedgerFilterSize, &totals))
+	}
+	// The router's reads of saga state (client 0, internal operations).
+	ask(0, model.OperationSagaLookup, transferIDs[:min(len(transferIDs),
+		model.SagaLookupEventsMax*model.IDSize)])
+	for _, after := range []uint64{0, 2} {
+		ask(0, model.OperationSagaOutbox, hunt51cAppendID(nil, after))
 	}
 	sequences := map[uint64]uint64{}
 	m.ReportSequences(func(client, sequence uint64) { sequences[client] = sequence })
