@@ -429,6 +429,8 @@ func (g *hunt51cGenerator) request() Request {
 		return g.resend()
 	case kind < 94:
 		return Request{Operation: model.OperationSnapshot}
+	case kind < 96:
+		return g.instruments()
 	case kind < 95:
 		return Request{Operation: model.OperationAudit, Body: []byte("hunt51c audit")}
 	default:
@@ -494,6 +496,9 @@ func (g *hunt51cGenerator) amount() model.Uint128 {
 
 func (g *hunt51cGenerator) transfers() Request {
 	count := 1 + g.intn(4, "transfers")
+	if g.chance(4, "large batch") {
+		count = 20 + g.intn(200, "large batch size") // The ledger's pipelined blocks.
+	}
 	transfers := make([]model.Transfer, count)
 	clients := []uint64{g.anyClient()}
 	for i := range transfers {
@@ -586,12 +591,12 @@ func (g *hunt51cGenerator) places() Request {
 		}
 		order := model.Order{ClientOrderID: g.clientOrderID(client), Account: account,
 			BaseAccountID: model.U128(10*owner + 1), QuoteAccountID: model.U128(10*owner + 2),
-			Instrument: uint32(5 + g.intn(2, "instrument")),
+			Instrument: uint32(5 + g.intn(3, "instrument")),
 			Side:       model.Side(1 + g.intn(2, "side")), Type: model.OrderLimit,
 			TimeInForce: model.TimeInForce(1 + g.intn(4, "time in force")),
 			SelfTrade:   model.SelfTradeMode(g.intn(4, "self trade"))}
 		lot := uint64(1)
-		if order.Instrument == 6 {
+		if order.Instrument != 5 {
 			lot = 2
 		}
 		order.Price = lot * uint64(20+g.intn(10, "price"))
@@ -621,6 +626,23 @@ func (g *hunt51cGenerator) places() Request {
 		g.placed++
 	}
 	return g.client(client, model.OperationPlaceOrders, 0, hunt51cEncode(model.OrderSize, orders))
+}
+
+// instruments creates an instrument (new, again, or with other fields) on its shard.
+func (g *hunt51cGenerator) instruments() Request {
+	lot := uint64(1 + g.intn(3, "instrument lot"))
+	instrument := model.Instrument{ID: uint32(5 + g.intn(5, "instrument id")), BaseLedger: 1,
+		QuoteLedger: 2, TickSize: uint64(1 + g.intn(2, "tick")), LotSize: lot,
+		QuantityMin: lot, QuantityMax: lot * 100}
+	if g.chance(20, "instrument fees") {
+		instrument.MakerFeeBasisPoints, instrument.TakerFeeBasisPoints = 5, 10
+		instrument.FeeBaseAccountID, instrument.FeeQuoteAccountID = model.U128(4), model.U128(5)
+	}
+	if g.chance(10, "swapped ledgers") {
+		instrument.BaseLedger, instrument.QuoteLedger = 2, 1
+	}
+	return g.client(9, model.OperationCreateInstruments, 0,
+		encodeRecords(model.InstrumentSize, &instrument))
 }
 
 // orderTarget names an order by id or by the client order id that placed it.
@@ -792,16 +814,17 @@ func hunt51cReads(m *Machine, g *hunt51cGenerator) []string {
 				ask(client, model.OperationGetAccountBalances, body)
 			}
 		}
-		instruments := make([]byte, 16)
-		binary.LittleEndian.PutUint32(instruments[0:], 5)
-		binary.LittleEndian.PutUint32(instruments[8:], 6)
+		instruments := make([]byte, 5*model.InstrumentIDSize)
+		for i := range 5 {
+			binary.LittleEndian.PutUint32(instruments[i*model.InstrumentIDSize:], uint32(5+i))
+		}
 		ask(client, model.OperationLookupInstruments, instruments)
 		ask(client, model.OperationLookupOrders, orderIDs)
 		for _, account := range []uint64{1, 2, 3, 11, 12, 13} {
 			filter := model.OrderFilter{Account: account, Limit: 500}
 			ask(client, model.OperationGetAccountOrders, encodeRecords(model.OrderFilterSize, &filter))
 		}
-		for _, instrument := range []uint32{5, 6} {
+		for _, instrument := range []uint32{5, 6, 7, 8, 9} {
 			filter := model.DepthFilter{Instrument: instrument, Levels: 50}
 			body := encodeRecords(model.DepthFilterSize, &filter)
 			ask(client, model.OperationGetDepth, body)
@@ -851,6 +874,7 @@ func hunt51cProperty(t *rapid.T, entriesMax int) {
 	bounds.Ledger.AccountsMax = uint32(rapid.IntRange(20, 64).Draw(t, "accounts max"))
 	bounds.Ledger.TransfersMax = uint32(rapid.IntRange(30, 400).Draw(t, "transfers max"))
 	bounds.Match.OrdersMax = uint32(rapid.IntRange(4, 64).Draw(t, "orders max"))
+	bounds.Match.InstrumentsMax = uint32(rapid.IntRange(2, 5).Draw(t, "instruments max"))
 	bounds.Match.ClientOrderIDsMax = uint32(rapid.IntRange(8, 128).Draw(t, "client order ids max"))
 	bounds.Match.ClientOrderIDsPerAccount = uint32(rapid.IntRange(1,
 		int(match.ClientOrderIDsPerAccountMax)).Draw(t, "client order ids per account"))
