@@ -875,8 +875,12 @@ func hunt51cProperty(t *rapid.T, entriesMax int) {
 		}
 	}
 	bounds := Config{SessionsMax: rapid.IntRange(2, 8).Draw(t, "sessions max")}
+	// Half the runs reach the accounts and transfers limits, half hardly do.
 	bounds.Ledger.AccountsMax = uint32(rapid.IntRange(20, 64).Draw(t, "accounts max"))
 	bounds.Ledger.TransfersMax = uint32(rapid.IntRange(30, 400).Draw(t, "transfers max"))
+	if rapid.Bool().Draw(t, "roomy ledger") {
+		bounds.Ledger.AccountsMax, bounds.Ledger.TransfersMax = 1000, 20_000
+	}
 	bounds.Match.OrdersMax = uint32(rapid.IntRange(4, 64).Draw(t, "orders max"))
 	bounds.Match.InstrumentsMax = uint32(rapid.IntRange(2, 5).Draw(t, "instruments max"))
 	bounds.Match.ClientOrderIDsMax = uint32(rapid.IntRange(8, 128).Draw(t, "client order ids max"))
