@@ -125,13 +125,15 @@ func (e *Engine) createEscrows(clock *uint64, x *model.Instrument) model.Status 
 	first := *clock + 1
 	*clock += 2
 	e.ledger.CreateSystemAccounts(first, accounts[:], results[:])
-	switch status := results[1].Status; status {
-	case model.StatusOK:
-	case model.StatusAccountsLimitReached: // The linked pair was undone.
-		return status
-	default:
-		panic(fmt.Sprintf("match: the ledger refused an escrow account: %s, %s",
-			results[0].Status, status))
+	switch {
+	case results[0].Status == model.StatusOK && results[1].Status == model.StatusOK:
+		return model.StatusOK
+	case results[0].Status == model.StatusAccountsLimitReached ||
+		results[1].Status == model.StatusAccountsLimitReached:
+		// The linked pair was undone. The limit stops the first escrow when no account
+		// fits (the second then answers linked_event_failed), the second when one does.
+		return model.StatusAccountsLimitReached
 	}
-	return model.StatusOK
+	panic(fmt.Sprintf("match: the ledger refused an escrow account: %s, %s",
+		results[0].Status, results[1].Status))
 }

@@ -21,6 +21,24 @@ func Fix(t testing.TB, seed uint64, checks int) {
 	set(t, "rapid.checks", strconv.Itoa(checks))
 }
 
+// Checks makes the rapid.Check calls in the rest of the test run checks checks each,
+// a fifth of them under -short, from rapid's usual new seed, unless -rapid.checks was
+// given on the command line, which then wins: for a property whose every check is costly
+// (a whole log replayed several times), so that its share of go test ./... stays a few
+// seconds while a longer hunt needs only the flag.
+func Checks(t testing.TB, checks int) {
+	t.Helper()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "rapid.checks" })
+	if explicit {
+		return
+	}
+	if testing.Short() {
+		checks = max(checks/shortDivisor, 1)
+	}
+	set(t, "rapid.checks", strconv.Itoa(checks))
+}
+
 // set sets a command-line flag (rapid registers its flags on the default set) for the
 // rest of the test and restores its value afterwards.
 func set(t testing.TB, name, value string) {
