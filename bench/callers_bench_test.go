@@ -11,19 +11,22 @@ import (
 
 // BenchmarkCallerBookkeeping measures what a caller of the callers mode (`sequent bench
 // --callers 512 --events 1 --connections 1`) spends per call around the call itself:
-// sendDue's clock and checks, take (draw, build the transfer), the
-// re-encoding of its result and the settle into the connection's recorder, which its
-// 512 callers share. The call answers at once (ok), so what is measured is the
-// generator's share of the process's CPU per call, without the client and the server.
+// sendDue's clock and checks, take (draw, build the transfer), the re-encoding of its
+// result and the settle into its recorder, one of the few its connection's 512 callers
+// share as in a run (recordersOf). The call answers at once (ok), so what is measured is
+// the generator's share of the process's CPU per call, without the client and the server.
 // cpu-ns/call is the process's CPU time (getrusage: both cores, every goroutine) per
-// call; the callers run on every P, so the shared recorder's lock and the expected
+// call; the callers run on every P, so the shared recorders' locks and the expected
 // balances move between cores as they do in a run.
 func BenchmarkCallerBookkeeping(b *testing.B) {
 	const callers = 512
 	config := Config{Addresses: []string{"x"}, Events: 1, Callers: callers,
 		Count: uint64(b.N)}.WithDefaults()
 	r := newRun(config)
-	rec := &recorder{interval: newSample()}
+	recorders := make([]*recorder, recordersOf(1, callers))
+	for i := range recorders {
+		recorders[i] = &recorder{interval: newSample()}
+	}
 	answer := func(_ context.Context, transfers []model.Transfer,
 		results []model.EventResult) error {
 		for i := range results {
@@ -33,7 +36,7 @@ func BenchmarkCallerBookkeeping(b *testing.B) {
 	}
 	workers := make([]*worker, callers)
 	for i := range workers {
-		workers[i] = newWorker(i, r, nil, rec)
+		workers[i] = newWorker(i, r, nil, recorders[i%len(recorders)])
 		workers[i].createTransfersInto = answer
 	}
 	ctx := context.Background()
@@ -52,7 +55,12 @@ func BenchmarkCallerBookkeeping(b *testing.B) {
 	cpu := processCPUNanoseconds() - cpuStart
 	b.StopTimer()
 	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/call")
-	if sent, done := rec.interval.requestsSent, rec.interval.requestsCompleted; sent != uint64(b.N) || done != uint64(b.N) {
+	total := newSample()
+	for _, rec := range recorders {
+		total.merge(rec.interval)
+	}
+	if sent, done := total.requestsSent, total.requestsCompleted; sent != uint64(b.N) ||
+		done != uint64(b.N) {
 		b.Fatalf("%d calls sent, %d completed, want %d", sent, done, b.N)
 	}
 	if got := r.expected.transfers.Load(); got != uint64(b.N) {

@@ -29,12 +29,15 @@ type LoadCPU struct {
 	// caller woken by its answer waits before it runs (a short CPU shows here first).
 	RunnableWaitUs *WaitQuantiles `json:"runnable_wait_us,omitempty"`
 	// MutexWaitNsPerEvent is the time goroutines spent blocked on sync.Mutex and
-	// sync.RWMutex over the load (/sync/mutex/wait/total:seconds), per event sent, in
-	// nanoseconds of wall time summed over goroutines.
+	// sync.RWMutex, and threads on the runtime's internal locks (channels', the
+	// scheduler's; since Go 1.22), over the load (/sync/mutex/wait/total:seconds, which
+	// the runtime samples), per event sent, in nanoseconds of wall time summed over
+	// goroutines.
 	MutexWaitNsPerEvent *float64 `json:"mutex_wait_ns_per_event,omitempty"`
 }
 
-// WaitQuantiles are quantiles of a wait, in microseconds (each a bucket's upper bound).
+// WaitQuantiles are quantiles of a wait, in microseconds (each a bucket's upper bound:
+// the runtime's time histogram has four buckets per power of two, so up to 25% above).
 type WaitQuantiles struct {
 	P50 float64 `json:"p50"`
 	P90 float64 `json:"p90"`

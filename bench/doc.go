@@ -104,7 +104,8 @@
 // requests (slots, the random source, pending transfers, open orders); its client's
 // reader goroutine only hands completed calls back over a channel with room for every
 // call in flight. A worker records each measured completion into its connection's
-// recorder (a sample under a mutex); the collector goroutine swaps each recorder's
+// recorder, or in the callers mode one of its connection's few (recordersOf), a sample
+// under a mutex; the collector goroutine swaps each recorder's
 // sample out once a second (and at the end of the warm-up), merges it into the run's
 // total, writes the interval log and prints the
 // progress line. Expected balances are shared atomics, which each worker adds its
@@ -118,7 +119,9 @@
 // The report also gives the CPU time of the load (cpu.go): the process's own (getrusage),
 // per event sent, and the machine's idle share (/proc/stat), read when the load starts
 // and once every worker has returned, so that runs on a shared machine compare by CPU
-// per event and show whether the machine had cores to spare.
+// per event and show whether the machine had cores to spare; over the same window, the
+// scheduler's figures (runtime/metrics): how long goroutines waited, runnable, for a
+// processor, and the mutex wait per event sent.
 //
 // Run returns a Result: the Report (its JSON fields are listed in bench/README.md) and
 // the total per-request and per-event histograms. WriteText prints the report for

@@ -240,16 +240,22 @@ func TestCallersCountsAddUp(t *testing.T) {
 // TestRecordersOfTheCallersMode checks how many recorders a load measures into: one per
 // connection without callers; with callers about callerRecordersMin, a multiple of the
 // connections (so that worker i's recorder, i % recorders, serves callers of its
-// connection, i % connections, only), never more than the callers.
+// connection, i % connections, only), never more than the callers when there are at
+// least as many callers as connections (fewer callers leave some connections, and their
+// recorders, idle).
 func TestRecordersOfTheCallersMode(t *testing.T) {
 	for _, c := range []struct{ connections, callers, want int }{
 		{1, 0, 1}, {32, 0, 32}, {1, 512, callerRecordersMin}, {1, 4, 4}, {2, 512, callerRecordersMin},
-		{3, 512, 15}, {32, 512, 32}, {64, 64, 64}, {4, 8, 8},
+		{3, 512, 15}, {32, 512, 32}, {64, 64, 64}, {4, 8, 8}, {3, 4, 3}, {8, 4, 8},
 	} {
 		got := recordersOf(c.connections, c.callers)
 		if got != c.want {
 			t.Errorf("%d connections, %d callers: %d recorders, want %d", c.connections,
 				c.callers, got, c.want)
+		}
+		if c.callers >= c.connections && got > c.callers {
+			t.Errorf("%d connections, %d callers: %d recorders, more than the callers",
+				c.connections, c.callers, got)
 		}
 		for i := range max(c.callers, c.connections) {
 			if i%got%c.connections != i%c.connections {
