@@ -1329,6 +1329,14 @@ func (c *Capture) awaitAll() error {
 
 // awaitOne waits for the oldest message in flight and advances the position.
 func (c *Capture) awaitOne() error {
+	// Stopped: awaitOne is where a batch of publish (the live queue, a rebuild's drain of
+	// the log) notices Close, and the fast path below would not while the acknowledgements
+	// keep up. A receive alone, which reads an open channel without its lock.
+	select {
+	case <-c.stop:
+		return errStopped
+	default:
+	}
 	p := &c.inflight[0]
 	acknowledged := p.future.Ok()
 	// Already acknowledged (the common case under load): neither the error's channel

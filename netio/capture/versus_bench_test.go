@@ -2,9 +2,11 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -46,7 +48,9 @@ const benchAckWait = time.Minute
 // moves far less than the rates.
 //
 // The nats-server is embedded (file storage under the benchmark's temporary directory),
-// or SEQUENT_BENCH_NATS_URL's when set (to compare with `nats bench` on that server).
+// or SEQUENT_BENCH_NATS_URL's when set (to compare with `nats bench` on that server); the
+// benchmark deletes its two streams when done, and fails if the server refused any of the
+// baseline's messages.
 //
 //	go test ./netio/capture -run '^$' -bench CaptureVersusPublish -benchtime 10x
 func BenchmarkCaptureVersusPublish(b *testing.B) {
@@ -55,11 +59,17 @@ func BenchmarkCaptureVersusPublish(b *testing.B) {
 		url = natstest.Start(b, b.TempDir(), "127.0.0.1:0").ClientURL()
 	}
 	unique := time.Now().UnixNano()
+	// Registered before the capture and the publisher: run after they are closed, so
+	// that neither makes its stream again (a server of one's own would keep them).
+	var streams []string
+	b.Cleanup(func() { deleteStreams(b, url, streams) })
 	rig := newCaptureRigAt(b, b.TempDir(), url, "BENCHCAPTURE"+itoa(unique),
 		"benchcapture"+itoa(unique), 0)
+	streams = append(streams, rig.capture.StreamName())
 	rig.accounts()
 	rig.waitPublished(2)
 	publisher := newBenchPublisher(b, url, "BENCHPUBLISH"+itoa(unique), "benchpublish"+itoa(unique))
+	streams = append(streams, publisher.stream)
 	const messages = benchRoundRequests * benchEventsPerOp
 	var captureRates, windowRates, batchRates, windowRatios, batchRatios []float64
 	var captureCPU, windowCPU, batchCPU []float64
@@ -117,8 +127,13 @@ func BenchmarkCaptureVersusPublish(b *testing.B) {
 type benchPublisher struct {
 	connection *nats.Conn
 	js         jetstream.JetStream
+	stream     string
 	subject    string
 	payload    []byte
+	// refused counts the publishes the server answered with an error (or none in time),
+	// firstRefusal names the first: PublishAsyncComplete closes for them too.
+	refused      atomic.Int64
+	firstRefusal atomic.Value
 }
 
 func newBenchPublisher(b *testing.B, url, stream, prefix string) *benchPublisher {
@@ -127,10 +142,17 @@ func newBenchPublisher(b *testing.B, url, stream, prefix string) *benchPublisher
 		b.Fatal(err)
 	}
 	b.Cleanup(connection.Close)
-	js, err := jetstream.New(connection, jetstream.WithPublishAsyncMaxPending(BatchMaxDefault))
+	p := &benchPublisher{connection: connection, stream: stream}
+	// The handler runs only for a refused publish: the baseline's cost is unchanged.
+	js, err := jetstream.New(connection, jetstream.WithPublishAsyncMaxPending(BatchMaxDefault),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
+			p.firstRefusal.CompareAndSwap(nil, err.Error())
+			p.refused.Add(1)
+		}))
 	if err != nil {
 		b.Fatal(err)
 	}
+	p.js = js
 	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream,
@@ -144,9 +166,9 @@ func newBenchPublisher(b *testing.B, url, stream, prefix string) *benchPublisher
 		Ledger: 1, Code: 1, UserData64: 123456, Timestamp: 1_700_000_000_000_000_000},
 		model.Balance{DebitsPosted: model.U128(123456)}, model.Balance{CreditsPosted: model.U128(123456)})
 	e := &buffer.Events[0]
-	return &benchPublisher{connection: connection, js: js,
-		subject: string(appendSubject(nil, prefix, 0, &buffer, e)),
-		payload: appendEvent(nil, 0, &buffer, e, 1)}
+	p.subject = string(appendSubject(nil, prefix, 0, &buffer, e))
+	p.payload = appendEvent(nil, 0, &buffer, e, 1)
+	return p
 }
 
 // window publishes messages keeping up to BatchMaxDefault in flight and returns the
@@ -180,11 +202,44 @@ func (p *benchPublisher) batch(b *testing.B, messages int) float64 {
 	return float64(messages) / time.Since(start).Seconds()
 }
 
+// complete waits until every publish is settled and fails the benchmark if the server
+// refused any: a rate of messages not stored is no baseline.
 func (p *benchPublisher) complete(b *testing.B) {
 	select {
 	case <-p.js.PublishAsyncComplete():
 	case <-time.After(benchAckWait):
 		b.Fatal("acknowledgements missing")
+	}
+	if refused := p.refused.Load(); refused > 0 {
+		b.Fatalf("the server refused %d of the baseline's publishes (the first: %v)", refused,
+			p.firstRefusal.Load())
+	}
+}
+
+// deleteStreams deletes the benchmark's streams from the server at url (one named by
+// SEQUENT_BENCH_NATS_URL keeps them otherwise, with all their messages).
+func deleteStreams(b *testing.B, url string, streams []string) {
+	if len(streams) == 0 {
+		return
+	}
+	connection, err := nats.Connect(url)
+	if err != nil {
+		b.Errorf("deleting the benchmark's streams %v: %v", streams, err)
+		return
+	}
+	defer connection.Close()
+	js, err := jetstream.New(connection)
+	if err != nil {
+		b.Errorf("deleting the benchmark's streams %v: %v", streams, err)
+		return
+	}
+	for _, stream := range streams {
+		ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+		if err := js.DeleteStream(ctx, stream); err != nil &&
+			!errors.Is(err, jetstream.ErrStreamNotFound) {
+			b.Errorf("deleting the benchmark's stream %s: %v", stream, err)
+		}
+		cancel()
 	}
 }
 
