@@ -16,7 +16,8 @@ var _ backend.Replier = (*Server)(nil)
 
 // outbound is a buffer of encoded frames for one connection, lent to the connection's
 // loop: the callback of an empty AsyncWritev (lendTo) writes it there and gives it back
-// to the pool. Buffers are never shared between connections or reused while lent.
+// (recycle: as the connection's spare, or to the pool). Buffers are never shared between
+// connections or reused while lent.
 type outbound struct {
 	server  *Server
 	conn    *connection

@@ -47,8 +47,9 @@
 //     replies only).
 //   - whichever goroutine holds the shard's turn (the sequencer goroutine, or an event
 //     loop running an inline turn) calls Deliver and DeliverReports. It finds connections through
-//     the lock-free connection table (one atomic load), copies reply bodies into pooled
-//     buffers, one per connection, and hands each event loop one task per call: an
+//     the lock-free connection table (one atomic load), copies reply bodies into
+//     buffers, one per connection (the connection's spare, else one from the pool:
+//     takeOutbound), and hands each event loop one task per call: an
 //     empty AsyncWritev lent for one connection's buffer, whose callback, on that loop,
 //     writes it and the other connections' buffers of the same loop (deliver.go,
 //     loopDelivery; one task per connection woke the loop's eventfd several times per

@@ -76,7 +76,8 @@ const (
 	// outboundSpareBytesMax: a connection keeps its last reply buffer as its spare
 	// (recycle) when the buffer's capacity is at most this: 32 one-event replies, a lone
 	// caller's or 16 pipelined callers' batch. At most this plus the outbound itself per
-	// open connection, below the read and write buffers gnet keeps for each.
+	// open connection, kept while it is idle (gnet gives an idle connection's read and
+	// write ring buffers back to its pool): 2 MiB at ConnectionsMaxDefault.
 	outboundSpareBytesMax = 2 << 10
 
 	// LoginAttemptsPerMinuteDefault bounds, per minute, failed logins per (remote
