@@ -124,9 +124,12 @@
 // and durable (into the snapshot directory's subdirectory receiving/, which no reader
 // lists, its header checked against the plan and its body read whole, every checksum:
 // a body damaged on the primary's disk is refused before anything of the node's own is
-// set aside): a primary lost during the transfer, which can take minutes, leaves the
-// node its own log and snapshots to start from, and be promoted from, while its primary
-// is down. Then its own state is set aside, never
+// set aside; the standby's start fails, and the primary, which checks the file's stored
+// body as it sends it, offers that file no more, logged at Error: the next start is
+// offered an older snapshot that bridges the gap, or a newer one once written): a
+// primary lost during the transfer, which can take minutes, leaves the node its own log
+// and snapshots to start from, and be promoted from, while its primary is down. Then its
+// own state is set aside, never
 // deleted, and the received snapshot is renamed into place before a new log starts right
 // after it.
 //
