@@ -159,7 +159,9 @@
 // would a log holding the same state: an empty primary must not have it give up its
 // state. An empty log beside other snapshots that its primary streams from op 0 has them
 // set aside first, since recovery refuses a snapshot above an empty log
-// (shard.ErrLogBehindSnapshot). A snapshot whose chain hash differs from the log's at its
+// (shard.ErrLogBehindSnapshot); so has any log whose primary streams after its last op
+// the snapshots above that op (a log that lost its tail, its newest snapshot damaged or
+// not: the primary holds every op after it). A snapshot whose chain hash differs from the log's at its
 // op (wal.SnapshotMeta.OfAnotherHistory: one an earlier version left beside a divergent
 // log when a crash cut its start over short, or one copied in by hand) is set aside at
 // every start before recovery (subdirectory replaced-<stamp>), since the shard's prune and
