@@ -124,9 +124,12 @@
 // and durable (into the snapshot directory's subdirectory receiving/, which no reader
 // lists, its header checked against the plan and its body read whole, every checksum:
 // a body damaged on the primary's disk is refused before anything of the node's own is
-// set aside): a primary lost during the transfer, which can take minutes, leaves the
-// node its own log and snapshots to start from, and be promoted from, while its primary
-// is down. Then its own state is set aside, never
+// set aside; the standby's start fails, and the primary, which checks the file's stored
+// body as it sends it, offers that file no more, logged at Error: the next start is
+// offered an older snapshot that bridges the gap, or a newer one once written): a
+// primary lost during the transfer, which can take minutes, leaves the node its own log
+// and snapshots to start from, and be promoted from, while its primary is down. Then its
+// own state is set aside, never
 // deleted, and the received snapshot is renamed into place before a new log starts right
 // after it.
 //
@@ -156,7 +159,9 @@
 // would a log holding the same state: an empty primary must not have it give up its
 // state. An empty log beside other snapshots that its primary streams from op 0 has them
 // set aside first, since recovery refuses a snapshot above an empty log
-// (shard.ErrLogBehindSnapshot). A snapshot whose chain hash differs from the log's at its
+// (shard.ErrLogBehindSnapshot); so has any log whose primary streams after its last op
+// the snapshots above that op (a log that lost its tail, its newest snapshot damaged or
+// not: the primary holds every op after it). A snapshot whose chain hash differs from the log's at its
 // op (wal.SnapshotMeta.OfAnotherHistory: one an earlier version left beside a divergent
 // log when a crash cut its start over short, or one copied in by hand) is set aside at
 // every start before recovery (subdirectory replaced-<stamp>), since the shard's prune and

@@ -293,7 +293,7 @@ func (g *Group) align(ctx context.Context, epoch uint64) (uint64, error) {
 			if err := g.log.StartAfter(w.op, w.chain); err != nil {
 				return 0, err
 			}
-		} else if err := g.setAsideSnapshotsAboveAnEmptyLog(w.op); err != nil {
+		} else if err := g.setAsideSnapshotsAboveTheLog(w.op); err != nil {
 			return 0, err
 		}
 	}
@@ -320,25 +320,29 @@ func (g *Group) reportEmptyLogWait() {
 		"newest_set_aside", strings.Join(newest, ","))
 }
 
-// setAsideSnapshotsAboveAnEmptyLog sets every snapshot aside (replaced-<stamp>, durably)
-// when the log is empty and the primary streams it from op 1 (op 0). One snapshot that
-// reads whole beside an empty log (a start over cut short after it put the primary's
-// snapshot in place) is named in the hello (stateAboveAnEmptyLog), so the primary streams
-// after it or refuses; this is for the rest (several snapshots, or a damaged one), which
-// a primary whose log starts at op 1 streams from op 0. Recovery would refuse a snapshot
-// above an empty log (shard.ErrLogBehindSnapshot) at every start; the streamed log
-// rebuilds the state from op 1 instead.
-func (g *Group) setAsideSnapshotsAboveAnEmptyLog(op uint64) error {
-	if op != 0 || g.log.LastOp() != 0 {
+// setAsideSnapshotsAboveTheLog sets the snapshots above the log's end aside
+// (replaced-<stamp>, durably) when the primary streams right after that end (op: plan
+// stream). Recovery refuses a log that ends before the newest snapshot, damaged or not
+// (shard.ErrLogBehindSnapshot: it lost its tail), at every start; here the primary holds
+// every op after op and streams them, so those snapshots are redundant, and kept for the
+// operator. An empty log (op 0): one snapshot that reads whole beside it (a start over
+// cut short after it put the primary's snapshot in place) is named in the hello
+// (stateAboveAnEmptyLog), so the primary streams after it or refuses; this is for the
+// rest (several snapshots, or a damaged one), which a primary whose log starts at op 1
+// streams from op 0. A log that lost its tail below its snapshots (one bad disk: the
+// newest snapshot damaged too, which recovery used to skip) rejoins the same way.
+func (g *Group) setAsideSnapshotsAboveTheLog(op uint64) error {
+	if op != g.log.LastOp() || g.config.SnapshotDir == "" {
 		return nil
 	}
 	aside := snapshotsAsidePath(g.config.SnapshotDir,
 		newSetAsideStamp(g.config.SnapshotDir, g.config.LogDir))
 	moved, err := moveSnapshots(g.config.SnapshotDir, aside,
-		func(wal.SnapshotInfo) bool { return true })
+		func(info wal.SnapshotInfo) bool { return info.Meta.Op > op })
 	if len(moved) > 0 {
-		g.node.config.Logger.Warn("replication: snapshots beside an empty log set aside (the "+
-			"primary streams the log from op 1)", "shard", g.index, "snapshots_kept_at", aside)
+		g.node.config.Logger.Warn("replication: snapshots above the log's end set aside (the "+
+			"primary streams the log after it)", "shard", g.index, "log_last_op", op,
+			"snapshots_kept_at", aside)
 	}
 	return err
 }

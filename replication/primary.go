@@ -109,6 +109,13 @@ type Primary struct {
 	closed          chan struct{}
 	closeOnce       sync.Once
 	stats           primaryCounters
+	// damagedSnapshots (guarded by damagedMutex) holds the snapshot files a send showed
+	// damaged (their stored body's checksum or length wrong: wal.SnapshotFileCheck), by
+	// path, with the file sent: plan offers them no more (a standby refuses such a
+	// snapshot, and was offered the same one at every attempt). A file written since under
+	// the same path is another file (os.SameFile) and is offered again.
+	damagedMutex     sync.Mutex
+	damagedSnapshots map[string]os.FileInfo
 }
 
 type primaryCounters struct {
@@ -308,6 +315,9 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	}
 	for _, info := range snapshots {
 		if info.Err == nil && info.Meta.Op <= log.LastOp() && info.Meta.Op+1 >= first {
+			if p.sentDamaged(info.Path) {
+				continue // Its body is damaged on this disk: a standby refuses it.
+			}
 			if chain, ok := log.ChainAt(info.Meta.Op); ok && chain != info.Meta.Chain {
 				continue // Of another history (a leftover that recovery skipped too).
 			}
@@ -336,12 +346,18 @@ func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
 		return err
 	}
 	defer file.Close()
+	// The file is checked as it is sent (its stored body's checksum and length): a body
+	// damaged on this disk is refused by the standby, and is offered no more.
+	check, checkErr := wal.NewSnapshotFileCheck(path)
 	chunk := make([]byte, 16+snapshotChunkBytes)
 	for offset := uint64(0); ; {
 		n, err := io.ReadFull(file, chunk[16:])
 		last := err == io.EOF || err == io.ErrUnexpectedEOF
 		if err != nil && !last {
 			return err
+		}
+		if check != nil {
+			check.Write(chunk[16 : 16+n])
 		}
 		copy(chunk[0:8], encodeUint64s(offset))
 		chunk[8] = 0
@@ -354,9 +370,47 @@ func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
 		}
 		offset += uint64(n)
 		if last {
+			if checkErr == nil {
+				checkErr = check.Err()
+			}
+			if checkErr != nil {
+				p.markDamaged(file, path, op, checkErr)
+			}
 			return writer.Flush()
 		}
 	}
+}
+
+// markDamaged records the snapshot file at path (open as file) as damaged: plan offers
+// it no more (sentDamaged). Logged at Error: the file stays on disk for the operator.
+func (p *Primary) markDamaged(file *os.File, path string, op uint64, problem error) {
+	stat, err := file.Stat()
+	if err != nil {
+		return
+	}
+	p.damagedMutex.Lock()
+	if p.damagedSnapshots == nil {
+		p.damagedSnapshots = make(map[string]os.FileInfo)
+	}
+	p.damagedSnapshots[path] = stat
+	p.damagedMutex.Unlock()
+	p.config.Logger.Error("replication: the snapshot sent to the standby is damaged on this "+
+		"node's disk (the standby refuses it); it is offered no more: an older snapshot "+
+		"that bridges the standby's gap is offered instead, or a newer one once written "+
+		"('sequent admin snapshot')", "path", path, "op", op, "error", problem)
+}
+
+// sentDamaged reports whether a send showed the snapshot file at path damaged (the same
+// file: not one written since under that path).
+func (p *Primary) sentDamaged(path string) bool {
+	p.damagedMutex.Lock()
+	sent, ok := p.damagedSnapshots[path]
+	p.damagedMutex.Unlock()
+	if !ok {
+		return false
+	}
+	current, err := os.Stat(path)
+	return err != nil || os.SameFile(sent, current)
 }
 
 // detach ends a session. The standby is gone since it stopped acknowledging, if it had

@@ -106,8 +106,11 @@ func loadSnapshot(config core.Config, log LogReader, dir string, logger *slog.Lo
 		if snapshots[0].Err != nil {
 			damaged = fmt.Sprintf(" (its file is damaged: %v)", snapshots[0].Err)
 		}
-		return nil, fmt.Errorf("%w: newest snapshot %s is at op %d%s, the log ends at op %d",
-			ErrLogBehindSnapshot, snapshots[0].Path, snapshots[0].Meta.Op, damaged, log.LastOp())
+		return nil, fmt.Errorf("%w: newest snapshot %s is at op %d%s, the log ends at op %d "+
+			"(its tail was lost; a standby rejoins its primary, which streams the rest; "+
+			"else fail over to the standby, or accept the loss by moving the snapshots "+
+			"after op %d out of %s)", ErrLogBehindSnapshot, snapshots[0].Path,
+			snapshots[0].Meta.Op, damaged, log.LastOp(), log.LastOp(), dir)
 	}
 	for _, info := range snapshots {
 		machine, err := restoreSnapshot(config, log, info)
