@@ -110,7 +110,8 @@
 // primary's single-use nonce) and sends its last op and the chain hashes of its newest
 // entries. The primary answers with a plan: stream after the newest op both logs share;
 // truncate the standby's divergent suffix first (a demoted primary's unacknowledged
-// entries); or start over from the primary's newest snapshot when the log the standby
+// entries); or start over from the primary's newest snapshot that reads whole (read once
+// per file; a damaged one is logged once at Error and skipped) when the log the standby
 // needs was retired. The plan is carried out before the standby recovers its state, so the
 // divergent suffix never reaches its machine. A truncation removes the snapshots of the
 // divergent ops (durably) before it cuts the log, so that a crash between the two leaves a
@@ -189,7 +190,9 @@
 // lease the failover watch probes the witness, and a witness that last granted the lease
 // to another node at an epoch above this node's (an old primary restarted as the promoted
 // node's standby while that node is down, starting from its own log without that node's
-// writes) makes it say so once at Error and wait for that node. A
+// writes) makes it say so once at Error and wait for that node. A standby that joins its
+// primary after its start (started unaligned) stores and takes the primary's epoch then,
+// as the alignment at start does (Node.adoptPrimaryEpoch): it follows that primary. A
 // primary whose log failed stops renewing and fences itself, so that its standby takes
 // over as from a dead primary (the process stays up, refusing writes, to say why). A
 // promotion that fails once decided (the new epoch cannot be stored: a full disk, a
