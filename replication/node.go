@@ -477,6 +477,9 @@ func (n *Node) handleFence(f frame, nonce []byte) {
 // adopted once a promotion is under way or the node is no standby (the promotion decides
 // the epoch).
 func (n *Node) adoptPrimaryEpoch(epoch uint64) error {
+	if epoch <= n.Epoch() {
+		return nil // The usual reconnection: no wait for a promotion's ask holding the mutex.
+	}
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	if n.closed || n.promoting || n.Role() != shard.RoleStandby || epoch <= n.Epoch() {
