@@ -9,7 +9,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,24 +109,6 @@ type Primary struct {
 	closed          chan struct{}
 	closeOnce       sync.Once
 	stats           primaryCounters
-	// verdicts remembers whether each snapshot a plan considered reads whole
-	// (snapshotSound), so that a damaged one is read once and said once.
-	verdicts snapshotVerdicts
-}
-
-// snapshotVerdicts remembers, per snapshot file, whether it read whole, for as long as the
-// file keeps its size and modification time (a snapshot is written once and renamed in
-// place: never changed after). Only the files of the last listing are kept.
-type snapshotVerdicts struct {
-	mutex  sync.Mutex
-	byPath map[string]snapshotVerdict
-}
-
-// snapshotVerdict is what reading one snapshot whole found (err nil: it read whole).
-type snapshotVerdict struct {
-	size     int64
-	modified time.Time
-	err      error
 }
 
 type primaryCounters struct {
@@ -325,17 +306,10 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	if err != nil {
 		return w, err
 	}
-	p.verdicts.keepOnly(snapshots)
 	for _, info := range snapshots {
 		if info.Err == nil && info.Meta.Op <= log.LastOp() && info.Meta.Op+1 >= first {
 			if chain, ok := log.ChainAt(info.Meta.Op); ok && chain != info.Meta.Chain {
 				continue // Of another history (a leftover that recovery skipped too).
-			}
-			if !p.snapshotSound(info.Path) {
-				// Its header reads, its body does not: the standby would refuse it (it
-				// reads what it receives whole) at every start, for ever. An older one
-				// may still bridge the gap.
-				continue
 			}
 			w.plan, w.op, w.chain = planSnapshot, info.Meta.Op, info.Meta.Chain
 			return w, nil
@@ -343,50 +317,6 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	}
 	return w, fmt.Errorf("%w: standby at op %d shares no entry with this log (ops %d..%d) "+
 		"and no snapshot bridges the gap", ErrDiverged, h.lastOp, log.FirstOp(), log.LastOp())
-}
-
-// snapshotSound reports whether the snapshot at path reads whole (snapshotReadError),
-// reading it once for as long as the file is unchanged (p.verdicts): a plan for a start
-// over reads about what sending it does, once, and a damaged one is said once, at Error
-// (the primary's operator is the one who can replace it), not at every standby's retry.
-func (p *Primary) snapshotSound(path string) bool {
-	stat, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	v := &p.verdicts
-	v.mutex.Lock()
-	known, ok := v.byPath[path]
-	v.mutex.Unlock()
-	if ok && known.size == stat.Size() && known.modified.Equal(stat.ModTime()) {
-		return known.err == nil
-	}
-	err = snapshotReadError(path)
-	v.mutex.Lock()
-	if v.byPath == nil {
-		v.byPath = make(map[string]snapshotVerdict)
-	}
-	v.byPath[path] = snapshotVerdict{size: stat.Size(), modified: stat.ModTime(), err: err}
-	v.mutex.Unlock()
-	if err != nil && p.config.Logger != nil {
-		p.config.Logger.Error("replication: a snapshot of this primary does not read whole: "+
-			"not offered to a standby that needs a start over (replace it, or take a new "+
-			"snapshot)", "path", path, "error", err)
-	}
-	return err == nil
-}
-
-// keepOnly forgets the verdicts of files no longer listed (removed by the prune).
-func (v *snapshotVerdicts) keepOnly(listed []wal.SnapshotInfo) {
-	v.mutex.Lock()
-	defer v.mutex.Unlock()
-	for path := range v.byPath {
-		if !slices.ContainsFunc(listed, func(info wal.SnapshotInfo) bool {
-			return info.Path == path
-		}) {
-			delete(v.byPath, path)
-		}
-	}
 }
 
 // sendSnapshot streams the snapshot file at op, chunk by chunk.
