@@ -2,13 +2,11 @@ package replication
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"sequent/core/model"
 	"sequent/core/shard"
-	"sequent/wal"
 )
 
 // review51a: hunt51a's failover watch refuses to promote a node whose epoch is below the
@@ -111,57 +109,4 @@ func TestReview51aStandbyRestartedAfterFollowingTheHolderIsPromoted(t *testing.T
 	defer restarted.Close()
 	waitWithin(t, promptWaitMax, "a, which followed b, to be promoted after its restart",
 		func() bool { return restarted.Role() == shard.RolePrimary })
-}
-
-// TestReview51aPlanSkipsADamagedSnapshotForASoundOne: the plan chose the newest snapshot
-// whose header reads (wal.ListSnapshots checks headers only). A snapshot whose body is
-// damaged on the primary's disk was offered to every standby that needed a start over;
-// since hunt51a/hunt51b the standby reads it whole and refuses it (its start fails,
-// its own state kept), and the primary offered it again at every start, for ever (the
-// pair had no standby), although an older snapshot it kept, whole, bridged the gap.
-// The plan must offer a snapshot that reads whole.
-func TestReview51aPlanSkipsADamagedSnapshotForASoundOne(t *testing.T) {
-	config := retiringSnapshots(nodeConfig(t.TempDir(), freeAddress(t), ""), 2)
-	written := reportSnapshots(&config)
-	primary := startNode(t, config)
-	defer primary.Close()
-	writeSegmentsOfHistory(t, primary)
-	older := snapshotNow(t, primary, written)
-	primary.submit(t, 6000, 60, model.OperationCreateTransfers, transfer(8, 2, 1, 5))
-	primary.replies.wait(t, 6000)
-	newer := snapshotNow(t, primary, written)
-	snapshots, err := wal.ListSnapshots(config.Groups[0].SnapshotDir)
-	if err != nil || len(snapshots) != 2 || snapshots[0].Meta.Op != newer.Meta.Op ||
-		snapshots[1].Meta.Op != older.Meta.Op {
-		t.Fatalf("setup: want the two snapshots (%+v, %v)", snapshots, err)
-	}
-	if first := primary.Log().FirstOp(); first <= 1 || first > older.Meta.Op+1 {
-		t.Fatalf("setup: want a log retired up to the older snapshot (first op %d, "+
-			"snapshot at %d)", first, older.Meta.Op)
-	}
-	data, err := os.ReadFile(snapshots[0].Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)-8] ^= 0xff // In the body: the header stays sound.
-	if err := os.WriteFile(snapshots[0].Path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if listed, err := wal.ListSnapshots(config.Groups[0].SnapshotDir); err != nil ||
-		listed[0].Err != nil || snapshotReadsWhole(listed[0].Path) {
-		t.Fatalf("setup: want a sound header over a damaged body (%+v, %v)", listed, err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
-	defer cancel()
-	standbyConfig := retiringSnapshots(nodeConfig(t.TempDir(), "", config.Listen), 2)
-	node, err := OpenNode(ctx, standbyConfig)
-	if err != nil {
-		t.Fatalf("a new standby did not start, although the primary keeps a sound "+
-			"snapshot that bridges its log: %v", err)
-	}
-	standby := &testNode{Node: node, replies: newCollector(), config: standbyConfig}
-	node.Start([]shard.Outputs{shard.RepliesOnly(standby.replies)})
-	defer standby.Close()
-	waitCaughtUp(t, standby, primary)
 }
