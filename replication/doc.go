@@ -110,8 +110,7 @@
 // primary's single-use nonce) and sends its last op and the chain hashes of its newest
 // entries. The primary answers with a plan: stream after the newest op both logs share;
 // truncate the standby's divergent suffix first (a demoted primary's unacknowledged
-// entries); or start over from the primary's newest snapshot that reads whole (read once
-// per file; a damaged one is logged once at Error and skipped) when the log the standby
+// entries); or start over from the primary's newest snapshot when the log the standby
 // needs was retired. The plan is carried out before the standby recovers its state, so the
 // divergent suffix never reaches its machine. A truncation removes the snapshots of the
 // divergent ops (durably) before it cuts the log, so that a crash between the two leaves a
