@@ -194,7 +194,9 @@
 // lease the failover watch probes the witness, and a witness that last granted the lease
 // to another node at an epoch above this node's (an old primary restarted as the promoted
 // node's standby while that node is down, starting from its own log without that node's
-// writes) makes it say so once at Error and wait for that node. A
+// writes) makes it say so once at Error and wait for that node. A standby that joins its
+// primary after its start (started unaligned) stores and takes the primary's epoch then,
+// as the alignment at start does (Node.adoptPrimaryEpoch): it follows that primary. A
 // primary whose log failed stops renewing and fences itself, so that its standby takes
 // over as from a dead primary (the process stays up, refusing writes, to say why). A
 // promotion that fails once decided (the new epoch cannot be stored: a full disk, a

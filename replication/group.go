@@ -692,6 +692,13 @@ func (g *Group) follow(following context.Context, link *Link) error {
 			return fmt.Errorf("%w (shard %d: plan %s at op %d, local log at op %d)",
 				ErrResyncNeeded, g.index, link.Welcome.plan, link.Welcome.op, g.log.LastOp())
 		}
+		// Its primary's epoch, as a start's alignment takes it (OpenNode): a node that
+		// started unaligned and joins its primary now follows that primary's history.
+		if err := n.adoptPrimaryEpoch(link.PrimaryEpoch); err != nil {
+			link.Close()
+			return fmt.Errorf("replication: shard %d: storing the primary's epoch %d: %w",
+				g.index, link.PrimaryEpoch, err)
+		}
 		g.shard.SetPrimaryAddress(link.Welcome.address)
 	}
 }

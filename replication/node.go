@@ -466,6 +466,37 @@ func (n *Node) handleFence(f frame, nonce []byte) {
 	}
 }
 
+// adoptPrimaryEpoch makes a following standby's epoch its primary's, learned at a
+// reconnection's handshake, when it is above the node's: stored first, then every shard
+// raised, as OpenNode does for the alignment at start. A node that started unaligned (its
+// primary unreachable for PrimaryWaitAtStart) and joined its primary later followed it
+// at its own older epoch, raised in memory only by an entry of the new epoch, so that its
+// failover watch took it, once that primary died, for a node that never followed the
+// lease's holder (behindTheWitness) and never promoted it: when the primary had written
+// nothing since, or after a restart of this node (its epoch file older). Nothing is
+// adopted once a promotion is under way or the node is no standby (the promotion decides
+// the epoch).
+func (n *Node) adoptPrimaryEpoch(epoch uint64) error {
+	if epoch <= n.Epoch() {
+		return nil // The usual reconnection: no wait for a promotion's ask holding the mutex.
+	}
+	n.mutex.Lock()
+	defer n.mutex.Unlock()
+	if n.closed || n.promoting || n.Role() != shard.RoleStandby || epoch <= n.Epoch() {
+		return nil
+	}
+	if err := StoreEpoch(n.config.EpochPath, epoch); err != nil {
+		return err
+	}
+	for _, g := range n.groups {
+		if err := g.shard.RaiseEpoch(epoch); err != nil {
+			return err
+		}
+	}
+	n.config.Logger.Info("replication: following a primary of a newer epoch", "epoch", epoch)
+	return nil
+}
+
 // Promote makes this standby the primary of a new epoch, every shard together: it stops
 // following, persists the epoch, switches every shard, starts serving a future standby,
 // and fences the old primary if it can be reached. With a witness configured it first

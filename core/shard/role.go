@@ -292,6 +292,13 @@ func (s *Shard) applyStored(entry storedEntry) error {
 	return nil
 }
 
+// RaiseEpoch makes a standby's epoch at least epoch: that of the primary it has just
+// connected to, which the caller (replication) has persisted first, as an entry of that
+// epoch replicated to it would (raiseEpoch). A standby that connects to its primary after
+// its start followed it at its own older epoch, which its failover watch then took for a
+// node that never followed the lease's holder (review51a).
+func (s *Shard) RaiseEpoch(epoch uint64) error { return s.raiseEpoch(epoch) }
+
 // raiseEpoch makes a standby's epoch at least epoch (that of an entry it replicated),
 // keeping its role: one compare-and-swap, so that it never undoes a concurrent Promote or
 // Fence. A shard promoted while it appended the entry is not raised but fenced: the
