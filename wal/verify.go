@@ -32,9 +32,9 @@ type VerifyReport struct {
 	// FinalDigest is the replayed state's digest at LastOp: two replicas whose logs verify
 	// to the same final digest hold the same state.
 	FinalDigest string `json:"final_digest"`
-	// LogEmptyAfterSnapshot: the log has no entry and the state is its one snapshot's (a
-	// standby's start over put it there and started its log after it, which writes
-	// nothing; a crash before the first entry leaves this). Serve starts from it only as
+	// LogEmptyAfterSnapshot: the log has no entry and records no base, and the state is
+	// its one snapshot's (a crash cut a standby's start over short after the snapshot was
+	// put in place, before the new log recorded its base: BaseOp). Serve starts from it only as
 	// a standby with its primary up (which streams after the snapshot if it holds its op
 	// of the same history, else plans a start over or refuses); alone it refuses
 	// it (the log ends before the newest snapshot: a log that lost every entry looks the
@@ -69,8 +69,8 @@ func (r *VerifyReport) String() string {
 	}
 	if r.LogEmptyAfterSnapshot {
 		fmt.Fprintf(&b, "the log is empty after its one snapshot (a start over cut short "+
-			"before its first entry): a node starts from it only as a standby with its "+
-			"primary up\n")
+			"before its base was recorded): a node starts from it only as a standby with "+
+			"its primary up\n")
 	}
 	for _, c := range r.SnapshotsChecked {
 		fmt.Fprintf(&b, "  snapshot op %-12d %s  %s\n", c.Op, c.Result, c.Path)
@@ -90,7 +90,7 @@ func (r *VerifyReport) String() string {
 // snapshot that serve would reject never verifies. Any problem (including a torn tail, a
 // damaged snapshot, or a snapshot beyond the end of the log) is an error naming the
 // segment, offset and op, or the snapshot. An empty log beside exactly one snapshot (a
-// start over cut short before its first entry) verifies as that snapshot's state,
+// start over cut short before its base was recorded) verifies as that snapshot's state,
 // restored, with LogEmptyAfterSnapshot set.
 func Verify(dir, snapshotDir string, r Replayer) (VerifyReport, error) {
 	v := &verifier{replayer: r}
