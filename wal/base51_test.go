@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -309,4 +310,22 @@ func chainOfOp(t *testing.T, dir string, op uint64) [32]byte {
 		t.Fatalf("no entry ends at op %d (%v)", op, err)
 	}
 	return chain
+}
+
+// TestStartAfterThatCannotRecordItsBaseFails: when the base cannot be made durable (the
+// directory fsync after the rewrite's rename fails), StartAfter reports it, the log sets
+// no base in memory (Durable does not claim an op the disk may not know) and stops as
+// after any failed write (Err).
+func TestStartAfterThatCannotRecordItsBaseFails(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	defer l.Close()
+	injectFault(t, &testHookSyncDirectory, dir, syscall.EIO, nil)
+	if err := l.StartAfter(100, [32]byte{1}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("StartAfter with a failing directory fsync: %v", err)
+	}
+	if l.LastOp() != 0 || l.Durable() != 0 || !errors.Is(l.Err(), syscall.EIO) {
+		t.Fatalf("after the failure: last %d durable %d err %v", l.LastOp(), l.Durable(),
+			l.Err())
+	}
 }
