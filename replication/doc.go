@@ -131,7 +131,10 @@
 // and snapshots to start from, and be promoted from, while its primary is down. Then its
 // own state is set aside, never
 // deleted, and the received snapshot is renamed into place before a new log starts right
-// after it.
+// after it: its segment header records that base durably (wal.Log.StartAfter), so the
+// node restarted before its next entry, as a standby or once promoted, starts at the
+// snapshot's op like a node with a log of its own (a log that lost its entries records
+// none, and recovery still refuses it).
 //
 // Setting the own state aside (aside.go) is one rename or one directory sync per step:
 // the snapshots move into setting-aside-<stamp> (a subdirectory of the snapshot
@@ -152,7 +155,7 @@
 // starts alone after PrimaryWaitAtStart, to be promoted): it holds none of the writes its
 // peers acknowledged, so it must never be promoted, and its log says so once at Warn. An
 // empty log beside one snapshot (a start over cut short after the received snapshot was
-// put in place) holds that snapshot's state: its hello names the snapshot's op and chain
+// put in place, before the new log recorded its base) holds that snapshot's state: its hello names the snapshot's op and chain
 // as its last op and only point (StandbyConfig.StateAfter), so a primary holding that op
 // of the same history streams after it (the log starts after the snapshot, as the start
 // over would have), and any other plans a start over or refuses it (ErrDiverged), as it

@@ -348,8 +348,9 @@ func (g *Group) setAsideSnapshotsAboveTheLog(op uint64) error {
 }
 
 // stateAboveAnEmptyLog returns, for an empty log beside exactly one snapshot that reads
-// whole, that snapshot's op and chain: the state a start over cut short before its first
-// entry left, which the hello names (StandbyConfig.StateAfter). nil otherwise.
+// whole, that snapshot's op and chain: the state a start over cut short before its new
+// log recorded its base (wal.Log.StartAfter) left, which the hello names
+// (StandbyConfig.StateAfter). nil otherwise.
 func (g *Group) stateAboveAnEmptyLog() *wal.ChainPoint {
 	if g.log.LastOp() != 0 || g.config.SnapshotDir == "" {
 		return nil

@@ -30,8 +30,8 @@ type StandbyConfig struct {
 	MapChecksum uint32
 	Logger      *slog.Logger
 	// StateAfter, when the log is empty, is where the standby's state ends: the op and
-	// chain of the one snapshot beside that log (a start over cut short before its first
-	// entry). The hello then names it as the standby's last op and only point, so that
+	// chain of the one snapshot beside that log (a start over cut short before its new
+	// log recorded its base). The hello then names it as the standby's last op and only point, so that
 	// the primary streams after it if it holds that op of the same history, and plans a
 	// start over or refuses (ErrDiverged) otherwise, as for a standby with a log; a hello
 	// of op 0 would have it stream from op 1 whatever it holds, an empty primary too.

@@ -246,7 +246,7 @@ func damageCases() []damageCase {
 		{"wrong segment version",
 			func(t *testing.T, d *damageLog) (uint64, int64, uint64) {
 				modify(t, d.segmentPath(2), func(b []byte) []byte {
-					binary.LittleEndian.PutUint32(b[segmentOffsetVersion:], formatVersion+1)
+					binary.LittleEndian.PutUint32(b[segmentOffsetVersion:], segmentVersionBase+1) // No reader knows it.
 					binary.LittleEndian.PutUint32(b[segmentOffsetHeaderCRC:],
 						headerCRC(b[:segmentHeaderSize], segmentOffsetHeaderCRC))
 					return b

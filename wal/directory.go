@@ -79,6 +79,19 @@ func scanSegment(s *scanner, scan *segmentScan, link *chainLink, visit scanVisit
 		scan.Problem = opened.problem
 		return nil
 	}
+	if base := opened.header.Base; base.LastOp != 0 {
+		// The log starts after the base its header records: its first entry must follow
+		// it, and a base after earlier entries must be where they end.
+		if link.Known && (link.LastOp != base.LastOp || link.Chain != base.Chain) {
+			scan.Problem = invalidAt(nil, 0, "segment header records a base at op "+
+				decimal(base.LastOp)+" that does not continue the previous segment")
+			scan.Problem.Op = link.LastOp + 1
+			return nil
+		}
+		if !link.Known {
+			*link = chainLink{Known: true, LastOp: base.LastOp, Chain: base.Chain}
+		}
+	}
 	s.start(&opened)
 	var entry scannedEntry
 	for {

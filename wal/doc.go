@@ -107,6 +107,18 @@
 // The header checksum is CRC32C of the 128 bytes with its own field zero. The number must
 // equal the file name's. Entries follow from offset 128; the rest of the file is zeros.
 //
+// Version 2 of the segment header (and only of it: entries and snapshots stay version 1)
+// records the log's base in bytes 40..79: the op the log starts after (u64, not zero) and
+// that op's chain hash [32]; bytes 80..127 are zero. StartAfter writes it into the
+// active segment, which holds no entry, by an atomic rewrite (copy, fsync, rename,
+// directory fsync) before it returns, and TruncateAfter does when it empties the log; a
+// torn-tail repair keeps it. Open takes the base as the log's end while no entry follows
+// it, and checks that the first entry after it continues it (and that a base in a later
+// segment is where the earlier ones end): a log reopened before its first entry after a
+// start over still ends at the snapshot's op, while a log that lost its entries records
+// no base. Every other segment is written as version 1, so logs without a base read as
+// before, and a build that knows version 1 only refuses a log with a base (ErrVersion).
+//
 // # Entry header (128 bytes, then the stored body; an entry never spans segments)
 //
 //	  0      4     6     7     8         12        16                24

@@ -46,9 +46,23 @@ const (
 	segmentOffsetNumber    = 16 // u64 segment number, equal to the file name's
 	segmentOffsetBytes     = 24 // u64 file size
 	segmentOffsetCreated   = 32 // u64 ns since the Unix epoch, for operators only
-	segmentOffsetReserved  = 40 // [88] zero
+	segmentOffsetReserved  = 40 // [88] zero (version 1)
 	segmentHeaderSize      = 128
+
+	// A segment header of version segmentVersionBase also records the log's base: the op
+	// its first entry follows and that op's chain hash (Log.StartAfter, or TruncateAfter
+	// emptying the log), in bytes that version 1 keeps zero.
+	segmentOffsetBaseOp       = 40 // u64, not zero
+	segmentOffsetBaseChain    = 48 // [32]
+	segmentOffsetBaseReserved = 80 // [48] zero
 )
+
+// segmentVersionBase is the segment header version that records a base. Only the header
+// of a segment written while the log held no entry after a base carries it; every other
+// segment keeps version formatVersion, so that a log without a base reads as before,
+// and a reader of version 1 alone refuses a log with one (ErrVersion) rather than take
+// it for an empty log starting at op 1.
+const segmentVersionBase = 2
 
 const (
 	entryMagic   uint32 = 0x45575153 // "SQWE" little-endian
@@ -235,6 +249,10 @@ type segmentHeader struct {
 	Number    uint64
 	Bytes     int64
 	CreatedNs uint64
+	// Base is the op the log starts after and its chain (LastOp 0: none). Recorded when
+	// the log holds no entry, so that a log that starts after a snapshot and holds
+	// nothing yet is told from one that lost its entries (segmentVersionBase).
+	Base ChainPoint
 }
 
 func (s *segmentHeader) encode(b []byte) {
@@ -246,6 +264,11 @@ func (s *segmentHeader) encode(b []byte) {
 	le.PutUint64(b[segmentOffsetNumber:], s.Number)
 	le.PutUint64(b[segmentOffsetBytes:], uint64(s.Bytes))
 	le.PutUint64(b[segmentOffsetCreated:], s.CreatedNs)
+	if s.Base.LastOp != 0 {
+		le.PutUint32(b[segmentOffsetVersion:], segmentVersionBase)
+		le.PutUint64(b[segmentOffsetBaseOp:], s.Base.LastOp)
+		copy(b[segmentOffsetBaseChain:], s.Base.Chain[:])
+	}
 	putHeaderCRC(b[:segmentHeaderSize], segmentOffsetHeaderCRC)
 }
 
@@ -260,11 +283,23 @@ func decodeSegmentHeader(b []byte, s *segmentHeader) (string, error) {
 	if !headerCRCValid(b[:segmentHeaderSize], segmentOffsetHeaderCRC) {
 		return "segment header checksum mismatch", ErrCorrupt
 	}
-	if version := le.Uint32(b[segmentOffsetVersion:]); version != formatVersion {
+	*s = segmentHeader{}
+	switch version := le.Uint32(b[segmentOffsetVersion:]); version {
+	case formatVersion:
+		if !isZero(b[segmentOffsetReserved:segmentHeaderSize]) {
+			return "reserved segment header bytes not zero", ErrCorrupt
+		}
+	case segmentVersionBase:
+		if !isZero(b[segmentOffsetBaseReserved:segmentHeaderSize]) {
+			return "reserved segment header bytes not zero", ErrCorrupt
+		}
+		s.Base.LastOp = le.Uint64(b[segmentOffsetBaseOp:])
+		copy(s.Base.Chain[:], b[segmentOffsetBaseChain:segmentOffsetBaseReserved])
+		if s.Base.LastOp == 0 {
+			return "segment header records a base at op 0", ErrCorrupt
+		}
+	default:
 		return "segment format version " + strconv.FormatUint(uint64(version), 10), ErrVersion
-	}
-	if !isZero(b[segmentOffsetReserved:segmentHeaderSize]) {
-		return "reserved segment header bytes not zero", ErrCorrupt
 	}
 	s.Number = le.Uint64(b[segmentOffsetNumber:])
 	s.Bytes = int64(le.Uint64(b[segmentOffsetBytes:]))

@@ -42,7 +42,10 @@ type SegmentReport struct {
 	RawBytes         int64          `json:"raw_bytes"`
 	CompressionRatio float64        `json:"compression_ratio"`
 	Codecs           map[string]int `json:"codecs"` // entries per body codec
-	Problem          string         `json:"problem,omitempty"`
+	// BaseOp is the op the log starts after, when this segment's header records it (a
+	// start over, or a truncation that emptied the log, wrote it before the next entry).
+	BaseOp  uint64 `json:"base_op,omitempty"`
+	Problem string `json:"problem,omitempty"`
 }
 
 // Inspect describes the segments of dir and the snapshots of snapshotDir (if not empty)
@@ -84,7 +87,7 @@ func segmentReportOf(scan *segmentScan, codecs map[string]int) SegmentReport {
 	s := SegmentReport{Number: scan.File.Number, Path: scan.File.Path,
 		FileBytes: scan.FileBytes, UsedBytes: scan.EndOffset, Entries: scan.Entries,
 		StoredBytes: scan.StoredBytes, RawBytes: scan.RawBytes, Codecs: codecs,
-		CompressionRatio: ratio(scan.RawBytes, scan.StoredBytes)}
+		CompressionRatio: ratio(scan.RawBytes, scan.StoredBytes), BaseOp: scan.Header.Base.LastOp}
 	if s.Codecs == nil {
 		s.Codecs = map[string]int{}
 	}
@@ -114,6 +117,9 @@ func scanProblemText(scans []segmentScan, i int) string {
 
 func (r *Report) add(s *SegmentReport) {
 	if s.Entries == 0 {
+		if r.Entries == 0 && s.BaseOp != 0 {
+			r.LastOp = s.BaseOp // No entry yet after the base: the log ends there.
+		}
 		return
 	}
 	if r.Entries == 0 {
@@ -146,6 +152,10 @@ func (r *Report) String() string {
 			s.FileBytes, s.UsedBytes, s.Entries, fmt.Sprintf("%d..%d", s.FirstOp, s.LastOp),
 			fmt.Sprintf("%d..%d", s.EpochFirst, s.EpochLast), s.StoredBytes, s.RawBytes,
 			s.CompressionRatio, timeSpan(s.TimestampFirst, s.TimestampLast))
+		if s.BaseOp != 0 {
+			fmt.Fprintf(&b, "           the log starts after op %d (recorded in this header)\n",
+				s.BaseOp)
+		}
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "  PROBLEM: %s\n", p)

@@ -101,7 +101,7 @@ func truncateTornTail(logger loggerLike, scans []segmentScan, i int,
 	scan := &scans[i]
 	offset := scan.Problem.Offset
 	var filler zeroFiller
-	if err := filler.rewriteSegment(scan.File.Path, offset, false); err != nil {
+	if err := filler.rewriteSegment(scan.File.Path, offset, false, nil); err != nil {
 		return nil, err
 	}
 	logger.Warn("wal: truncated torn tail", "segment", scan.File.Number, "path", scan.File.Path,
@@ -123,7 +123,7 @@ func truncateDamage(logger loggerLike, scans []segmentScan, i int,
 		keep = i // the whole segment goes: gap before it, empty in the middle, bad header
 	default:
 		var filler zeroFiller
-		if err := filler.rewriteSegment(scan.File.Path, scan.Problem.Offset, true); err != nil {
+		if err := filler.rewriteSegment(scan.File.Path, scan.Problem.Offset, true, nil); err != nil {
 			return nil, err
 		}
 		scan.Problem = nil
@@ -159,6 +159,10 @@ func (s *recoveredState) build(options Options, scans []segmentScan) error {
 		if scan.Entries > 0 {
 			info.FirstOp, info.LastOp = scan.First.FirstOp, scan.Last.LastOp()
 			s.link.advance(&scan.Last)
+		} else if base := scan.Header.Base; base.LastOp != 0 && !s.link.Known {
+			// No entry yet after the base the header records (StartAfter): the log ends
+			// there, as it did before it was closed.
+			s.link = chainLink{Known: true, LastOp: base.LastOp, Chain: base.Chain}
 		}
 		s.segments = append(s.segments, info)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // LastChain is the chain hash of the last entry appended (zero if the log is empty). If
@@ -163,8 +164,10 @@ func DecodeStored(stored, buffer []byte) (Entry, EntryMeta, error) {
 
 // StartAfter sets the base of an empty log: the next entry must be op+1 and link to
 // chain. A standby or a node restored from a snapshot at op uses it (with the snapshot's
-// Chain) so that its log continues the primary's chain. The base is not persisted until
-// an entry is written. Appending goroutine only.
+// Chain) so that its log continues the primary's chain. The base is durable when it
+// returns: the active segment's header records it (segmentVersionBase), so that the log
+// reopened before its first entry still ends at op (LastOp, LastChain, ChainAt(op)) and
+// recovery tells it from a log that lost its entries. Appending goroutine only.
 func (l *Log) StartAfter(op uint64, chain [32]byte) error {
 	if l.closed.Load() {
 		return ErrClosed
@@ -332,8 +335,14 @@ func (l *Log) cutSegments(cut truncation) error {
 	}
 	path, number, bytes := info.Path, info.Number, info.Bytes
 	l.segmentsMutex.Unlock()
+	// A cut that empties the log records its base, as StartAfter does: its next entry
+	// follows op, which a reopened log must still know (the snapshot at op is the state).
+	var base *ChainPoint
+	if cut.entries == 0 {
+		base = &ChainPoint{LastOp: cut.link.LastOp, Chain: cut.link.Chain}
+	}
 	var filler zeroFiller
-	if err := filler.rewriteSegment(path, cut.offset, false); err != nil {
+	if err := filler.rewriteSegment(path, cut.offset, false, base); err != nil {
 		return err
 	}
 	file, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -345,5 +354,33 @@ func (l *Log) cutSegments(cut truncation) error {
 	w.writtenOp = cut.link.LastOp
 	l.publishActiveFree()
 	l.prepareRequests <- number + 1
+	return nil
+}
+
+// recordBase does StartAfter's work on disk, on the writer goroutine: the active segment,
+// which holds no entry, is rewritten atomically (a copy, fsync, rename, directory fsync) with a header that records the base, so that a log reopened before its
+// first entry still starts after op (a log that lost its entries has no such header).
+// A failure is the log's (Err): the active segment file was closed for the rewrite.
+func (l *Log) recordBase(base ChainPoint) error {
+	w := &l.writer
+	if w.offset != segmentHeaderSize {
+		return fmt.Errorf("%w: StartAfter with bytes written in the active segment",
+			ErrNotBoundary)
+	}
+	if err := w.file.Close(); err != nil {
+		l.fail(err)
+		return err
+	}
+	w.file = nil
+	path := filepath.Join(l.options.Dir, segmentName(w.number))
+	var filler zeroFiller
+	err := filler.rewriteSegment(path, segmentHeaderSize, false, &base)
+	if err == nil {
+		w.file, err = os.OpenFile(path, os.O_RDWR, 0)
+	}
+	if err != nil {
+		l.fail(err)
+		return err
+	}
 	return nil
 }

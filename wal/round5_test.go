@@ -149,7 +149,7 @@ func TestSegmentHeaderChecks(t *testing.T) {
 		{"bad magic", encode(good, func(b []byte) { b[segmentOffsetMagic+3] ^= 1 }), "bad segment magic", ErrCorrupt},
 		{"checksum", func() []byte { b := encode(good, nil); b[segmentOffsetNumber] ^= 1; return b }(),
 			"segment header checksum mismatch", ErrCorrupt},
-		{"version", encode(good, func(b []byte) { binary.LittleEndian.PutUint32(b[segmentOffsetVersion:], formatVersion+1) }),
+		{"version", encode(good, func(b []byte) { binary.LittleEndian.PutUint32(b[segmentOffsetVersion:], segmentVersionBase+1) }),
 			"segment format version", ErrVersion},
 		{"reserved byte", encode(good, func(b []byte) { b[segmentHeaderSize-1] = 1 }), "reserved segment header bytes not zero", ErrCorrupt},
 		{"smallest size", sized(segmentHeaderSize + entryHeaderSize), "", nil},
@@ -719,7 +719,7 @@ func TestSegmentProblemsFoundWhileReading(t *testing.T) {
 		want   string
 	}{
 		{"version", rewriteHeader(func(b []byte) {
-			binary.LittleEndian.PutUint32(b[segmentOffsetVersion:], formatVersion+1)
+			binary.LittleEndian.PutUint32(b[segmentOffsetVersion:], segmentVersionBase+1) // No reader knows it.
 		}), ErrVersion, "segment format version"},
 		{"number", rewriteHeader(func(b []byte) {
 			binary.LittleEndian.PutUint64(b[segmentOffsetNumber:], 7)

@@ -114,7 +114,7 @@ func (z *zeroFiller) prepareSegment(dir string, number uint64,
 	if err != nil {
 		return nil, "", err
 	}
-	err = z.writeSegment(file, number, bytes, nil)
+	err = z.writeSegment(file, segmentHeader{Number: number, Bytes: bytes}, nil)
 	if err == nil {
 		err = RenameDurably(temporary, final)
 	}
@@ -126,12 +126,13 @@ func (z *zeroFiller) prepareSegment(dir string, number uint64,
 	return file, final, nil
 }
 
-// writeSegment writes a segment header, then prefix (entries copied from an older file,
-// or nothing), then zeros up to bytes, and fsyncs the file.
-func (z *zeroFiller) writeSegment(file *os.File, number uint64, bytes int64,
-	prefix io.Reader) error {
+// writeSegment writes a segment header (s, stamped with the time now), then prefix
+// (entries copied from an older file, or nothing), then zeros up to s.Bytes, and fsyncs
+// the file.
+func (z *zeroFiller) writeSegment(file *os.File, s segmentHeader, prefix io.Reader) error {
 	var header [segmentHeaderSize]byte
-	s := segmentHeader{Number: number, Bytes: bytes, CreatedNs: uint64(time.Now().UnixNano())}
+	s.CreatedNs = uint64(time.Now().UnixNano())
+	bytes := s.Bytes
 	s.encode(header[:])
 	if _, err := file.WriteAt(header[:], 0); err != nil {
 		return err
@@ -154,8 +155,11 @@ func (z *zeroFiller) writeSegment(file *os.File, number uint64, bytes int64,
 // bytes before cut, and is zero after: written to a temporary file, synced, renamed over
 // the segment, directory synced. A crash leaves either the old or the new segment, never a
 // partly zeroed one (which recovery could not tell from damage). If preserve is set, the
-// old file is first hard-linked to name+".corrupt" for the operator.
-func (z *zeroFiller) rewriteSegment(path string, cut int64, preserve bool) error {
+// old file is first hard-linked to name+".corrupt" for the operator. The header keeps
+// the base it records (a torn first entry cut away leaves the log its base), unless base
+// is not nil: then the copy records *base (none if its LastOp is 0).
+func (z *zeroFiller) rewriteSegment(path string, cut int64, preserve bool,
+	base *ChainPoint) error {
 	old, err := os.Open(path)
 	if err != nil {
 		return err
@@ -181,7 +185,10 @@ func (z *zeroFiller) rewriteSegment(path string, cut int64, preserve bool) error
 	}
 	defer file.Close()
 	prefix := io.NewSectionReader(old, segmentHeaderSize, cut-segmentHeaderSize)
-	if err := z.writeSegment(file, s.Number, s.Bytes, prefix); err != nil {
+	if base != nil {
+		s.Base = *base
+	}
+	if err := z.writeSegment(file, s, prefix); err != nil {
 		os.Remove(temporary)
 		return err
 	}

@@ -32,16 +32,21 @@ type VerifyReport struct {
 	// FinalDigest is the replayed state's digest at LastOp: two replicas whose logs verify
 	// to the same final digest hold the same state.
 	FinalDigest string `json:"final_digest"`
-	// LogEmptyAfterSnapshot: the log has no entry and the state is its one snapshot's (a
-	// standby's start over put it there and started its log after it, which writes
-	// nothing; a crash before the first entry leaves this). Serve starts from it only as
+	// LogEmptyAfterSnapshot: the log has no entry and records no base, and the state is
+	// its one snapshot's (a crash cut a standby's start over short after the snapshot was
+	// put in place, before the new log recorded its base: BaseOp). Serve starts from it only as
 	// a standby with its primary up (which streams after the snapshot if it holds its op
 	// of the same history, else plans a start over or refuses); alone it refuses
 	// it (the log ends before the newest snapshot: a log that lost every entry looks the
 	// same).
-	LogEmptyAfterSnapshot bool            `json:"log_empty_after_snapshot,omitempty"`
-	SnapshotsChecked      []SnapshotCheck `json:"snapshots_checked"`
-	SnapshotsSkipped      []SnapshotCheck `json:"snapshots_skipped,omitempty"`
+	LogEmptyAfterSnapshot bool `json:"log_empty_after_snapshot,omitempty"`
+	// BaseOp: the log has no entry and its segment header records that it starts after
+	// this op (a start over, or a truncation that emptied it, before its next entry);
+	// the state is the snapshot at that op, of the recorded chain, which serve starts
+	// from in any role (the record tells it from a log that lost its entries).
+	BaseOp           uint64          `json:"base_op,omitempty"`
+	SnapshotsChecked []SnapshotCheck `json:"snapshots_checked"`
+	SnapshotsSkipped []SnapshotCheck `json:"snapshots_skipped,omitempty"`
 }
 
 // SnapshotCheck is the outcome for one snapshot.
@@ -58,10 +63,14 @@ func (r *VerifyReport) String() string {
 		r.Segments, r.Entries, r.FirstOp, r.LastOp, r.LastChain)
 	fmt.Fprintf(&b, "replayed %d entries from %s (op %d); final state digest %s\n",
 		r.EntriesApplied, r.ReplayStart, r.ReplayStartOp, r.FinalDigest)
+	if r.BaseOp != 0 {
+		fmt.Fprintf(&b, "the log holds no entry yet: it records that it starts after op %d "+
+			"(the snapshot there is the state)\n", r.BaseOp)
+	}
 	if r.LogEmptyAfterSnapshot {
 		fmt.Fprintf(&b, "the log is empty after its one snapshot (a start over cut short "+
-			"before its first entry): a node starts from it only as a standby with its "+
-			"primary up\n")
+			"before its base was recorded): a node starts from it only as a standby with "+
+			"its primary up\n")
 	}
 	for _, c := range r.SnapshotsChecked {
 		fmt.Fprintf(&b, "  snapshot op %-12d %s  %s\n", c.Op, c.Result, c.Path)
@@ -81,7 +90,7 @@ func (r *VerifyReport) String() string {
 // snapshot that serve would reject never verifies. Any problem (including a torn tail, a
 // damaged snapshot, or a snapshot beyond the end of the log) is an error naming the
 // segment, offset and op, or the snapshot. An empty log beside exactly one snapshot (a
-// start over cut short before its first entry) verifies as that snapshot's state,
+// start over cut short before its base was recorded) verifies as that snapshot's state,
 // restored, with LogEmptyAfterSnapshot set.
 func Verify(dir, snapshotDir string, r Replayer) (VerifyReport, error) {
 	v := &verifier{replayer: r}
@@ -104,6 +113,12 @@ func Verify(dir, snapshotDir string, r Replayer) (VerifyReport, error) {
 		return v.report, err
 	}
 	v.report.Segments = len(scans)
+	for i := range scans {
+		if base := scans[i].Header.Base; base.LastOp != 0 && scans[i].Problem == nil {
+			v.recordedBase = base
+			break
+		}
+	}
 	tail := tailIndex(scans)
 	for i := range scans {
 		if damage := scanDamage(scans, i, tail); damage != nil {
@@ -128,6 +143,8 @@ type verifier struct {
 	body      []byte         // decompression buffer
 	chain     [32]byte       // chain of the last entry visited
 	stopped   bool           // the log is discontinuous: the replay stopped
+	// recordedBase is the base a segment header records (LastOp 0: none).
+	recordedBase ChainPoint
 }
 
 // visit checks and applies one entry.
@@ -268,6 +285,9 @@ func (v *verifier) checkSnapshots(scan *segmentScan, e *scannedEntry) error {
 // finishAtTheOnlySnapshot).
 func (v *verifier) finish() error {
 	v.reportFinalState()
+	if !v.started && v.recordedBase.LastOp != 0 {
+		return v.finishAtTheBase()
+	}
 	if !v.started && len(v.snapshots) == 1 {
 		return v.finishAtTheOnlySnapshot()
 	}
@@ -306,4 +326,43 @@ func (v *verifier) reportFinalState() {
 	v.report.LastChain = hex.EncodeToString(v.chain[:])
 	digest := v.replayer.Digest()
 	v.report.FinalDigest = hex.EncodeToString(digest[:])
+}
+
+// finishAtTheBase verifies a log that holds no entry after the base its segment header
+// records: the snapshot at the base's op, of its chain, restored as serve would load it,
+// is the state; older snapshots are skipped as for a log that starts after them, and a
+// newer one is beyond the log's end.
+func (v *verifier) finishAtTheBase() error {
+	base := v.recordedBase
+	v.report.BaseOp, v.report.LastOp = base.LastOp, base.LastOp
+	var at *SnapshotInfo
+	for i := range v.snapshots {
+		s := &v.snapshots[i]
+		switch {
+		case s.Meta.Op < base.LastOp:
+			v.report.SnapshotsSkipped = append(v.report.SnapshotsSkipped, SnapshotCheck{s.Path,
+				s.Meta.Op, "older than the log's base"})
+		case s.Meta.Op > base.LastOp:
+			return fmt.Errorf("%w: snapshot %s at op %d is beyond the log's last op %d "+
+				"(its base): entries are missing", ErrCorrupt, s.Path, s.Meta.Op, base.LastOp)
+		case s.Meta.Chain != base.Chain:
+			return fmt.Errorf("%w: snapshot %s at op %d: chain differs from the base the "+
+				"log records", ErrCorrupt, s.Path, s.Meta.Op)
+		default:
+			at = s
+		}
+	}
+	if at == nil {
+		return fmt.Errorf("%w: the log holds no entry after its base at op %d and no "+
+			"snapshot is at that op", ErrCompacted, base.LastOp)
+	}
+	if err := v.restore(*at); err != nil {
+		return err
+	}
+	v.chain = base.Chain
+	v.reportFinalState()
+	v.report.ReplayStart, v.report.ReplayStartOp = at.Path, at.Meta.Op
+	v.report.SnapshotsChecked = append(v.report.SnapshotsChecked, SnapshotCheck{at.Path,
+		at.Meta.Op, "restored; digest matches and chain is the log's base"})
+	return nil
 }

@@ -373,6 +373,14 @@ func (l *Log) serveControl(r *controlRequest) controlReply {
 		if w.link.Known {
 			return controlReply{err: ErrNotBoundary}
 		}
+		if err := l.Err(); err != nil {
+			return controlReply{err: err}
+		}
+		if r.op != 0 {
+			if err := l.recordBase(ChainPoint{LastOp: r.op, Chain: r.chain}); err != nil {
+				return controlReply{err: err}
+			}
+		}
 		w.link = chainLink{Known: true, LastOp: r.op, Chain: r.chain}
 		l.chainsMutex.Lock()
 		l.chains.push(ChainPoint{LastOp: r.op, Chain: r.chain})

@@ -123,10 +123,20 @@ func loadSnapshot(config core.Config, log LogReader, dir string, logger *slog.Lo
 		report.SkippedSnapshots = append(report.SkippedSnapshots, fmt.Sprintf("%s: %v",
 			info.Path, err))
 	}
-	if first := log.FirstOp(); first > 1 {
+	if first := logStart(log); first > 1 {
 		return nil, fmt.Errorf("%w (log starts at op %d)", ErrNoUsableState, first)
 	}
 	return core.New(config), nil
+}
+
+// logStart is the first op the log can replay: its first entry's, or, when it holds no
+// entry, the op after its last (a log that is only a base, wal.Log.StartAfter: it starts
+// after a snapshot at that op, which alone holds the state up to it).
+func logStart(log LogReader) uint64 {
+	if first := log.FirstOp(); first != 0 {
+		return first
+	}
+	return log.LastOp() + 1
 }
 
 // restoreSnapshot loads one snapshot and checks that the log continues right after it.
@@ -135,7 +145,7 @@ func restoreSnapshot(config core.Config, log LogReader, info wal.SnapshotInfo) (
 	if info.Err != nil {
 		return nil, info.Err
 	}
-	if op := info.Meta.Op; op > log.LastOp() || (log.FirstOp() > op+1 && log.LastOp() > op) {
+	if op := info.Meta.Op; op > log.LastOp() || logStart(log) > op+1 {
 		return nil, fmt.Errorf("snapshot at op %d does not meet the log (ops %d..%d)", op,
 			log.FirstOp(), log.LastOp())
 	}
