@@ -25,17 +25,24 @@ import (
 // unguarded: a comparison moved by one or a condition dropped there passed every other
 // test, and each sits where a bug would cost availability or data.
 
+// exchangeWaitMax bounds the test's own side of an exchange with a peer in this process
+// (a node's gate, a scripted peer): a hang guard, not the product's handshakeTimeout, so
+// that a test on a loaded machine does not fail for a slow answer. The serving side still
+// ends a handshake at its own bound (the gate: handshakeTimeout unless the node's config
+// sets gateHandshakeTimeout).
+const exchangeWaitMax = waitMax
+
 // sendFence makes one correctly signed fence call at epoch to a primary's replication
 // address, as a promoted node does, and returns once the primary has handled it (it
 // closes the connection after handling a fence).
 func sendFence(t *testing.T, address string, epoch uint64, newPrimary string) {
 	t.Helper()
-	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
+	conn, err := dialLink(context.Background(), address, nil, exchangeWaitMax)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	conn.SetDeadline(time.Now().Add(exchangeWaitMax))
 	challenge, err := newFrameReader(conn).read()
 	if err != nil || challenge.kind != frameChallenge {
 		t.Fatalf("fence: no challenge (%v)", err)
@@ -118,7 +125,8 @@ func TestFenceRetriesStopOnceTheOldPrimaryFollows(t *testing.T) {
 	rejoined := startNode(t, nodeConfig(primaryDir, primary.config.Listen, standby.config.Listen))
 	defer rejoined.Close()
 	waitFor(t, "the old primary to follow", func() bool { return standby.peerFollows() })
-	for deadline := time.Now().Add(4 * (handshakeTimeout + fenceRetryInterval)); fenceRetriesRunning(); {
+	// The product's bound on a retry, plus a hang guard for a loaded machine.
+	for deadline := time.Now().Add(4*(handshakeTimeout+fenceRetryInterval) + waitMax); fenceRetriesRunning(); {
 		if time.Now().After(deadline) {
 			t.Fatal("the promoted node still retries its fence while the old primary follows it")
 		}
@@ -263,7 +271,7 @@ func scriptedPeer(t *testing.T, answers ...func(w *bufio.Writer, r *frameReader)
 			if err != nil {
 				return
 			}
-			conn.SetDeadline(time.Now().Add(handshakeTimeout))
+			conn.SetDeadline(time.Now().Add(exchangeWaitMax))
 			writer := bufio.NewWriter(conn)
 			answer(writer, newFrameReader(conn))
 			writer.Flush()
@@ -334,7 +342,7 @@ func TestAskWitnessRefusesMalformedAnswers(t *testing.T) {
 	client := witnessClient{address: address, key: testKey, unsignedAllowed: true}
 	for _, c := range cases {
 		answer, err := client.ask(context.Background(), leaseAcquire, "node", 1,
-			time.Now().Add(handshakeTimeout))
+			time.Now().Add(exchangeWaitMax))
 		if err == nil || errors.Is(err, ErrWitnessUnsigned) {
 			t.Fatalf("%s: answer %+v, %v; want the reply's error", c.name, answer, err)
 		}
@@ -374,12 +382,12 @@ func TestMalformedFenceIsIgnored(t *testing.T) {
 	config.Mode = ModeAsync
 	primary := startNode(t, config)
 	defer primary.Close()
-	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
+	conn, err := dialLink(context.Background(), address, nil, exchangeWaitMax)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	conn.SetDeadline(time.Now().Add(exchangeWaitMax))
 	if _, err := newFrameReader(conn).read(); err != nil {
 		t.Fatal(err)
 	}

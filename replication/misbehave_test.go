@@ -314,7 +314,7 @@ func helloAtEpoch(t *testing.T, address string, epoch uint64, h hello) frame {
 
 // dialHello is helloAtEpoch that leaves the connection open (the caller closes it) for
 // what the primary sends after its answer (closed at the latest when the test ends); its
-// deadline is handshakeTimeout away.
+// deadline is exchangeWaitMax away.
 func dialHello(t *testing.T, address string, epoch uint64, h hello) (net.Conn, *frameReader, frame) {
 	t.Helper()
 	conn, reader, challenge := dialGate(t, address)

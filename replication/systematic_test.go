@@ -546,15 +546,15 @@ func TestFailedOpenReleasesTheLogs(t *testing.T) {
 }
 
 // dialGate connects to a node's replication address and reads its challenge; the
-// connection (deadline handshakeTimeout away) closes when the test ends.
+// connection (deadline exchangeWaitMax away) closes when the test ends.
 func dialGate(t *testing.T, address string) (net.Conn, *frameReader, frame) {
 	t.Helper()
-	conn, err := dialLink(context.Background(), address, nil, handshakeTimeout)
+	conn, err := dialLink(context.Background(), address, nil, exchangeWaitMax)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	conn.SetDeadline(time.Now().Add(exchangeWaitMax))
 	reader := newFrameReader(conn)
 	challenge, err := reader.read()
 	if err != nil || challenge.kind != frameChallenge {

@@ -36,7 +36,7 @@ func TestMarketDataResumptionSaysWhenItsFromOpWasRead(t *testing.T) {
 	}
 	select {
 	case <-answers:
-	case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+	case <-time.After(waitLimit): // A bound on a wait of microseconds (a hang guard).
 		t.Fatal("the call was never answered")
 	}
 	reconnect := func() wire.MarketDataSubscribe {

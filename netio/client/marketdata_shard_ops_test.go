@@ -56,7 +56,7 @@ func TestMarketDataShardOpsRefusedByAnOlderServer(t *testing.T) {
 		select {
 		case got := <-answers:
 			return got
-		case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+		case <-time.After(waitLimit): // A bound on a wait of microseconds (a hang guard).
 			t.Fatal("the call was never answered")
 			return MarketDataSubscribed{}
 		}

@@ -35,7 +35,7 @@ func refuseMarketDataCall(t *testing.T, c *Client, instrument, channels uint32,
 			t.Fatalf("the call for instrument %d, channels %d returned %v, want %v",
 				instrument, channels, err, status)
 		}
-	case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+	case <-time.After(waitLimit): // A bound on a wait of microseconds (a hang guard).
 		t.Fatal("the call was never answered")
 	}
 }

@@ -57,8 +57,9 @@ func TestMarketDataCallsOfADeadConnectionAreAnswered(t *testing.T) {
 		}
 	})
 	c := dialScripted(t, address)
-	// A bound on waits of microseconds, not a timing: a caller left over waits for it.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A bound on waits of microseconds, not a timing: a caller left over waits for it. As
+	// long as the package's other hang guards: a starved machine must not reach it.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	if _, err := c.SubscribeMarketData(ctx, 7, wire.ChannelBook,
 		func(MarketDataEvent) {}); err != nil {
@@ -137,7 +138,7 @@ func TestMarketDataCallAfterAReconnectGetsItsOwnAnswer(t *testing.T) {
 			t.Fatalf("the call asking for channels top got the answer for channels %d: "+
 				"the resumption's", answer.Channels)
 		}
-	case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+	case <-time.After(waitLimit): // A bound on a wait of microseconds (a hang guard).
 		t.Fatal("the call was never answered")
 	}
 }
@@ -182,7 +183,7 @@ func TestMarketDataRefusalOvertakingAResumptionAnswersItsCaller(t *testing.T) {
 		if !errors.As(err, &refused) || refused.Status != model.StatusRateLimited {
 			t.Errorf("the call refused rate_limited returned %v", err)
 		}
-	case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+	case <-time.After(waitLimit): // A bound on a wait of microseconds (a hang guard).
 		t.Fatal("the call was never answered")
 	}
 	if retried {

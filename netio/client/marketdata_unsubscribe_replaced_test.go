@@ -44,7 +44,7 @@ func TestMarketDataUnsubscribeAnsweredAcrossReplacement(t *testing.T) {
 		if !errors.Is(err, ErrReconnected) {
 			t.Fatalf("unsubscription answered %v, want ErrReconnected", err)
 		}
-	case <-time.After(10 * time.Second): // A bound on a wait of microseconds, not a timing.
+	case <-time.After(waitLimit): // A bound on a wait of microseconds, not a timing.
 		t.Fatal("the unsubscription was never answered: the new connection's resumption " +
 			"does not cover the instrument")
 	}

@@ -46,7 +46,7 @@ func TestMarketDataTwoCallersOfOneInstrumentAnsweredAcrossReplacement(t *testing
 			if err != nil {
 				t.Fatalf("subscription answered %v", err)
 			}
-		case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+		case <-time.After(waitLimit): // A bound on a wait of microseconds (a hang guard).
 			t.Fatal("a caller was never answered: one resumption answer for two waiters")
 		}
 	}

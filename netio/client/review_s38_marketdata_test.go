@@ -145,7 +145,7 @@ func TestMarketDataRefusedChangeIsNotResumed(t *testing.T) {
 		if !errors.As(err, &refused) || refused.Status != model.StatusRateLimited {
 			t.Fatalf("the change to top returned %v, want the rate_limited refusal", err)
 		}
-	case <-time.After(10 * time.Second): // A bound on a wait of microseconds.
+	case <-time.After(waitLimit): // A bound on a wait of microseconds (a hang guard).
 		t.Fatal("the call was never answered")
 	}
 	c.mu.Lock()

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"slices"
 	"testing"
-	"time"
 
 	"sequent/netio/wire"
 )
@@ -36,7 +35,7 @@ func TestFirstSubscribeAnsweredByAResumptionTellsOfAReuse(t *testing.T) {
 		config: Config{ReportsReused: func(first, last uint64) {
 			reused = append(reused, gap{first, last})
 		}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // Hang bound.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit) // Hang bound.
 	defer cancel()
 	answered := make(chan Subscribed, 1)
 	go func() {

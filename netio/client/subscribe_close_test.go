@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 )
 
 // TestSubscribeWaitingForAnAnswerReturnsOnClose: Subscribe and SubscribeMarketData wait
@@ -28,8 +27,9 @@ func TestSubscribeWaitingForAnAnswerReturnsOnClose(t *testing.T) {
 			})
 			c := dialScripted(t, address)
 			// A bound on waits of microseconds, not a timing: without the fix the call
-			// waits for it.
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			// waits for it. As long as the package's other hang guards: a starved
+			// machine must not reach it.
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 			defer cancel()
 			result := make(chan error, 1)
 			go func() { result <- stream.subscribe(ctx, c) }()
