@@ -234,17 +234,36 @@ func (g *hunt51cGenerator) setupShard(upgrade bool) {
 		// limits in force (the snapshot's header) decide results after most cuts.
 		g.entry(1_000_000, g.grantsRequest(false, true))
 	}
-	if g.chance(50, "setup daily rule") {
-		// A day's total that transfers soon reach (risk rule state in the snapshot).
-		rule := model.RiskRule{ID: hunt51cRiskRuleIDsMax + 1, Kind: model.RiskDailyAmount,
-			Amount: model.U128(uint64(20 + g.intn(80, "daily amount")))}
-		if g.chance(50, "daily per client") {
+	// Rules of ids above the random ones (never replaced nor removed) whose state
+	// transfers soon make decisive: a day's total, a window's sum and count, the
+	// averages of amounts (the risk section of the snapshot).
+	var rules []model.RiskRule
+	for i, kind := range []model.RiskKind{model.RiskDailyAmount, model.RiskVelocity,
+		model.RiskAnomaly} {
+		if !g.chance(50, "setup rule") {
+			continue
+		}
+		rule := model.RiskRule{ID: uint32(hunt51cRiskRuleIDsMax + 1 + i), Kind: kind,
+			Amount: model.U128(uint64(20 + g.intn(80, "setup rule amount")))}
+		if g.chance(50, "setup rule per client") {
 			rule.Scope, rule.Client, rule.Ledger = model.RiskScopeClient, g.anyClient(), 1
 		} else {
-			rule.Scope, rule.Ledger = model.RiskScopeLedger, uint32(1+g.intn(2, "daily ledger"))
+			rule.Scope, rule.Ledger = model.RiskScopeLedger, uint32(1+g.intn(2, "setup ledger"))
 		}
+		switch kind {
+		case model.RiskVelocity:
+			rule.WindowNs = uint64(1+g.intn(4, "setup window")) * 1_000_000_000
+			rule.Count = uint64(1 + g.intn(4, "setup count"))
+		case model.RiskAnomaly:
+			rule.Amount = model.Uint128{}
+			rule.Threshold, rule.Warmup = uint32(8+g.intn(32, "setup threshold")), uint16(1+g.intn(4, "setup warmup"))
+			rule.Shift = uint8(1 + g.intn(4, "setup shift"))
+		}
+		rules = append(rules, rule)
+	}
+	if len(rules) > 0 {
 		g.entry(1_000_000, Request{Operation: model.OperationSetRiskRules,
-			Body: riskRulesBody(rule)})
+			Body: riskRulesBody(rules...)})
 	}
 	for _, owner := range []uint64{9, 1, 2, 3} {
 		var accounts []model.Account
@@ -741,7 +760,8 @@ func (g *hunt51cGenerator) riskRules() Request {
 			rule.Shift = uint8(1 + g.intn(4, "shift"))
 			rule.Action = model.RiskAction(g.intn(2, "action"))
 		}
-		if rule.Kind == model.RiskBlocked || rule.Kind == model.RiskBlockedCounterparty {
+		if rule.Kind == model.RiskBlocked || rule.Kind == model.RiskBlockedCounterparty ||
+			rule.Kind == model.RiskAnomaly { // Else refused: these kinds take no amount.
 			rule.Amount = model.Uint128{}
 		}
 		rules[i] = rule
