@@ -408,7 +408,10 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 // automatic drill under load).
 func (n *Node) behindTheWitness() (leaseAnswer, bool, error) {
 	epoch := n.Epoch()
-	answer, err := n.askLease(leaseProbe, epoch, time.Now().Add(n.config.LeaseDuration/4))
+	// The acquisition's bound (promote), not a quarter lease: a probe that times out
+	// defers the acquisition, and a witness slow to answer (a loaded machine) must not
+	// keep a lost primary from being replaced.
+	answer, err := n.askLease(leaseProbe, epoch, time.Now().Add(handshakeTimeout))
 	if errors.Is(err, errWitnessProbeNotServed) {
 		return answer, false, nil
 	}
