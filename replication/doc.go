@@ -197,7 +197,11 @@
 // lease the failover watch probes the witness, and a witness that last granted the lease
 // to another node at an epoch above this node's (an old primary restarted as the promoted
 // node's standby while that node is down, starting from its own log without that node's
-// writes) makes it say so once at Error and wait for that node. A standby that joins its
+// writes) makes it say so once at Error and wait for that node. A probe that gets no
+// answer (unreachable, timed out, an untrusted reply) asks for nothing on that tick: the
+// acquisition, a request of its own, could reach the witness when the probe did not and
+// be granted to such a node; only a witness that does not answer probes at all (before
+// session 39) leaves the decision to the lease. A standby that joins its
 // primary after its start (started unaligned) stores and takes the primary's epoch then,
 // as the alignment at start does (Node.adoptPrimaryEpoch): it follows that primary. A
 // primary whose log failed stops renewing and fences itself, so that its standby takes

@@ -333,7 +333,12 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			}
 			continue
 		}
-		if holder, behind := n.behindTheWitness(); behind {
+		// A probe that failed (unreachable, a timeout, an untrusted reply) is no answer:
+		// no acquisition on this tick, which could be granted without the check (the
+		// holder's lease ran out) to a node that never followed the holder; its error is
+		// said as an acquisition's would be, and the next tick asks again.
+		holder, behind, err := n.behindTheWitness()
+		if err == nil && behind {
 			// The lease was last granted to another node at an epoch this node never
 			// reached: it never followed that node, whose writes it lacks. Said once.
 			if !staleLogged {
@@ -343,7 +348,10 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			}
 			continue
 		}
-		epoch, err := n.promote()
+		var epoch uint64
+		if err == nil {
+			epoch, err = n.promote()
+		}
 		if errors.Is(err, errPromotionFailed) {
 			failures++
 			if cause := err.Error(); cause != failedCause {
@@ -392,15 +400,25 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 // when it aligns): an old primary restarted as the promoted node's standby while that
 // node is down starts from its own log after PrimaryWaitAtStart, without the writes the
 // promoted node acknowledged alone, and the lease runs out as that node is down, so the
-// witness would grant it. A probe that gets no trusted answer (a witness that does not
-// announce probes, or unreachable) says nothing: the acquisition decides as before.
-func (n *Node) behindTheWitness() (leaseAnswer, bool) {
+// witness would grant it. A witness that does not answer probes (errWitnessProbeNotServed:
+// an older build) says nothing: the acquisition decides as before. Any other failure of
+// the probe (unreachable, a timeout, an untrusted reply) is returned, and the watch does
+// not acquire on that tick: the acquisition, a request of its own, may reach the witness
+// when the probe did not, and be granted to a stale node (review2-repl51: seen in the
+// automatic drill under load).
+func (n *Node) behindTheWitness() (leaseAnswer, bool, error) {
 	epoch := n.Epoch()
-	answer, err := n.askLease(leaseProbe, epoch, time.Now().Add(n.config.LeaseDuration/4))
-	if err != nil {
-		return answer, false
+	// The acquisition's bound (promote), not a quarter lease: a probe that times out
+	// defers the acquisition, and a witness slow to answer (a loaded machine) must not
+	// keep a lost primary from being replaced.
+	answer, err := n.askLease(leaseProbe, epoch, time.Now().Add(handshakeTimeout))
+	if errors.Is(err, errWitnessProbeNotServed) {
+		return answer, false, nil
 	}
-	return answer, answer.epoch > epoch && answer.holder != n.config.NodeName
+	if err != nil {
+		return answer, false, err
+	}
+	return answer, answer.epoch > epoch && answer.holder != n.config.NodeName, nil
 }
 
 // staleStandbyMessage is what the failover watch logs once when the witness's epoch shows

@@ -1,0 +1,135 @@
+package replication
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+)
+
+// alternatingWitnessProxy forwards every second connection to the witness and closes the
+// others at once (a witness that a loaded machine or a flaky link answers now and then).
+type alternatingWitnessProxy struct {
+	address     string
+	connections atomic.Int64
+}
+
+func newAlternatingWitnessProxy(t *testing.T, target string) *alternatingWitnessProxy {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := &alternatingWitnessProxy{address: listener.Addr().String()}
+	var wait sync.WaitGroup
+	t.Cleanup(func() { listener.Close(); wait.Wait() })
+	wait.Add(1)
+	go func() {
+		defer wait.Done()
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			if proxy.connections.Add(1)%2 == 1 {
+				conn.Close()
+				continue
+			}
+			wait.Add(1)
+			go func() {
+				defer wait.Done()
+				defer conn.Close()
+				upstream, err := net.DialTimeout("tcp", target, time.Second)
+				if err != nil {
+					return
+				}
+				defer upstream.Close()
+				go func() { io.Copy(upstream, conn); upstream.Close() }()
+				io.Copy(conn, upstream)
+			}()
+		}
+	}()
+	return proxy
+}
+
+// TestStaleNodeNotPromotedWhenItsProbeFails (review2-repl51): the stale-node check
+// (behindTheWitness, hunt51a) is a probe of its own, before the acquisition; a probe that
+// fails (a connection the witness's side drops, a timeout on a loaded machine) read as
+// "not behind", and the acquisition right after it, which the witness grants once the
+// holder's lease ran out, promoted the stale old primary without the promoted node's
+// acknowledged writes. Seen in `sequent drill --automatic --cycles 5 --seed 7` under load:
+// "automatic failover will not promote this node" logged, then "AUTOMATIC FAILOVER:
+// promoted" at the next epoch ten seconds later. A failed probe must not let the watch
+// acquire (only a witness that does not answer probes at all leaves the acquisition to
+// decide, as documented).
+func TestStaleNodeNotPromotedWhenItsProbeFails(t *testing.T) {
+	lease := testLeaseDuration
+	witness, witnessAddress := startTestWitness(t, lease)
+	oldDir, promotedDir := t.TempDir(), t.TempDir()
+	oldAddress, promotedAddress := freeAddress(t), freeAddress(t)
+	old := startNode(t, withWitness(nodeConfig(oldDir, oldAddress, ""), "a", witnessAddress,
+		lease))
+	promoted := startNode(t, withWitness(nodeConfig(promotedDir, promotedAddress, oldAddress),
+		"b", witnessAddress, lease))
+	old.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
+	old.replies.wait(t, 1)
+	waitFor(t, "renewals past the witness's start-up wait", func() bool {
+		return time.Now().After(witness.acquireAfter.Add(lease / 2))
+	})
+	old.Close()
+	waitFor(t, "automatic promotion", func() bool {
+		return promoted.Shard().Role() == shard.RolePrimary
+	})
+	promoted.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
+	if reply, _ := promoted.replies.wait(t, 2); reply.Status != model.StatusOK {
+		t.Fatalf("write on the promoted node: %s", reply.Status)
+	}
+	promotedEpoch := promoted.Epoch()
+	promoted.Close()
+
+	// The old primary restarts as the promoted node's standby while that node is down,
+	// reaching the witness through a link that drops every second connection.
+	proxy := newAlternatingWitnessProxy(t, witnessAddress)
+	var logged lockedLog
+	config := withWitness(nodeConfig(oldDir, "", promotedAddress), "a", proxy.address, lease)
+	config.PrimaryWaitAtStart = 100 * time.Millisecond
+	config.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	node, err := OpenNode(ctx, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := &testNode{Node: node, replies: newCollector(), config: config}
+	node.Start([]shard.Outputs{shard.RepliesOnly(stale.replies)})
+	defer stale.Close()
+	if stale.Epoch() >= promotedEpoch {
+		t.Fatalf("setup: the old primary is at epoch %d, the promoted node was at %d",
+			stale.Epoch(), promotedEpoch)
+	}
+	// Enough ticks of the failover watch for a dropped probe to be followed by a
+	// forwarded acquisition (their parities alternate at each refused tick).
+	var seen int64 = -1
+	waitFor(t, "the old primary's failover watch to decide over several ticks", func() bool {
+		if stale.Role() != shard.RoleStandby {
+			return true
+		}
+		if seen < 0 && strings.Contains(logged.String(), staleStandbyMessage) {
+			seen = proxy.connections.Load()
+		}
+		return seen >= 0 && proxy.connections.Load() >= seen+8
+	})
+	if role := stale.Role(); role != shard.RoleStandby {
+		t.Fatalf("the old primary, which never followed the promoted node, was promoted "+
+			"automatically after a failed probe (%s at epoch %d) without its "+
+			"acknowledged writes", role, stale.Epoch())
+	}
+}
