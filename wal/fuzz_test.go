@@ -167,6 +167,16 @@ func FuzzSegmentScan(f *testing.F) {
 	_, segment := seedLog(f)
 	f.Add(segment, uint16(200))
 	f.Add(segment[segmentHeaderSize:], uint16(1000))
+	// A version-2 header (a recorded base): its checksum keeps mutations of a version-1
+	// header from ever reaching that decoder branch.
+	based := bytes.Clone(segment)
+	var header segmentHeader
+	if _, err := decodeSegmentHeader(based, &header); err != nil {
+		f.Fatal(err)
+	}
+	header.Base = ChainPoint{LastOp: 7, Chain: [32]byte{7}}
+	header.encode(based)
+	f.Add(based, uint16(300))
 	saveCorpus(f, "FuzzSegmentScan", []any{segment, uint16(200)},
 		[]any{segment[segmentHeaderSize:], uint16(1000)})
 	f.Fuzz(func(t *testing.T, data []byte, bufferBytes uint16) {

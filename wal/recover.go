@@ -26,11 +26,17 @@ func recoverDirectory(options Options) (*recoveredState, error) {
 		return nil, err
 	}
 	state := &recoveredState{}
-	scans, err := scanDirectory(options.Dir, func(_ *segmentScan, e *scannedEntry) error {
+	scans, err := scanDirectory(options.Dir, func(segment *segmentScan, e *scannedEntry) error {
 		h := &e.Header
-		if last, ok := state.chains.last(); ok &&
-			(h.FirstOp != last.LastOp+1 || h.PreviousChain != last.Chain) {
+		last, ok := state.chains.last()
+		if ok && (h.FirstOp != last.LastOp+1 || h.PreviousChain != last.Chain) {
 			state.chains = chainRing{} // after damage: the ring holds one linked run
+		}
+		if base := segment.Header.Base; !ok && base.LastOp != 0 &&
+			base.LastOp+1 == h.FirstOp && base.Chain == h.PreviousChain {
+			// The log's first entry follows the base its header records: ChainAt(base)
+			// answers as it did before the log was closed (StartAfter put it in the ring).
+			state.chains.push(base)
 		}
 		state.chains.push(ChainPoint{LastOp: e.Header.LastOp(), Chain: e.Header.Chain})
 		return nil

@@ -26,8 +26,10 @@ func (l *Log) LastChain() [32]byte {
 }
 
 // ChainAt returns the chain hash of the entry whose last op is op, if the log holds such
-// an entry and it has been sealed. A demoted primary compares it with the new primary's
-// to find the last op they share.
+// an entry and it has been sealed, or of the base the log starts after (StartAfter, or a
+// truncation that emptied the log: recorded in its segment header, so it answers after a
+// reopen too, while its first entry is in the log). A demoted primary compares it with
+// the new primary's to find the last op they share.
 func (l *Log) ChainAt(op uint64) ([32]byte, bool) {
 	l.chainsMutex.Lock()
 	chain, found := l.chains.find(op)
