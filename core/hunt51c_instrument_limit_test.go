@@ -13,9 +13,9 @@ import (
 // expected the limit on the second only and panicked, so an admin's create_instruments
 // on a full ledger ended the shard, and every replay of the log (a restart, the
 // standby) ended at the same entry. Found by TestHunt51cRestoredMachineIsTheWholeLogsMachine
-// (-rapid.seed=6883382559970786087 with HUNT51C_ENTRIES=300). With no room, as with room
-// for one escrow only, the instrument answers accounts_limit_reached and changes nothing
-// but the clock.
+// (-rapid.seed=6883382559970786087 with SEQUENT_HUNT51C_ENTRIES=300). With no room, as
+// with room for one escrow only, the instrument answers accounts_limit_reached and
+// changes nothing but the clock.
 func TestHunt51cInstrumentAtTheAccountsLimit(t *testing.T) {
 	for _, room := range []uint32{0, 1} {
 		const accounts = 4 // The operator's issuers and fee accounts on ledgers 1 and 2.

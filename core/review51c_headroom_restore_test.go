@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"testing"
 
 	"sequent/core/model"
@@ -25,17 +24,7 @@ func TestReview51cHeadroomBoundSurvivesRestore(t *testing.T) {
 		}
 	}
 	for _, h := range p.shards {
-		var buffer bytes.Buffer
-		snapshot := h.machine.Snapshot()
-		if _, err := snapshot.WriteTo(&buffer); err != nil {
-			t.Fatalf("snapshot: %v", err)
-		}
-		snapshot.Release()
-		restored, err := Restore(h.machine.config, &buffer)
-		if err != nil {
-			t.Fatalf("restore: %v", err)
-		}
-		h.machine = restored
+		h.restore(h.machine.config)
 	}
 	sweep := simpleTransfer(9, 1, 100, 0)
 	sweep.Amount, sweep.Flags = model.Uint128Max, model.TransferBalancingCredit

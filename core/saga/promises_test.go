@@ -147,11 +147,7 @@ func TestBalancingDebitReservesWhatThePayerHas(t *testing.T) {
 	s := newTwoShards(t)
 	transfer := s.transfer(8201, 1000)
 	transfer.Flags = model.TransferBalancingDebit
-	status, messages := s.startStatus(t, transfer)
-	if status != model.StatusSagaInFlight || len(messages) != 1 {
-		t.Fatalf("step 1: %s, %+v", status, messages)
-	}
-	credit := messages[0].Credit
+	credit := s.startTransfer(t, transfer)
 	if credit.Transfer.Amount != model.U128(100) {
 		t.Fatalf("the Credit carries %s, want the payer's 100", credit.Transfer.Amount)
 	}
@@ -172,11 +168,7 @@ func TestPayerBoundReservesWhatThePayerHas(t *testing.T) {
 	s.credit.SetPayerBound(true)
 	transfer := s.transfer(8251, 1000)
 	transfer.Flags = model.TransferBalancingCredit
-	status, messages := s.startStatus(t, transfer)
-	if status != model.StatusSagaInFlight || len(messages) != 1 {
-		t.Fatalf("step 1: %s, %+v", status, messages)
-	}
-	credit := messages[0].Credit
+	credit := s.startTransfer(t, transfer)
 	if credit.Transfer.Amount != model.U128(100) || !credit.PayerBound {
 		t.Fatalf("the Credit carries %s (payer bound %v), want the payer's 100, bound",
 			credit.Transfer.Amount, credit.PayerBound)
@@ -354,11 +346,7 @@ func TestForgottenBalancingCreditIsAnsweredWithWhatMoved(t *testing.T) {
 	s := newTwoShards(t)
 	transfer := s.transfer(8901, 10)
 	transfer.Flags = model.TransferBalancingCredit
-	status, messages := s.startStatus(t, transfer)
-	if status != model.StatusSagaInFlight || len(messages) != 1 {
-		t.Fatalf("step 1: %s", status)
-	}
-	credit := messages[0].Credit
+	credit := s.startTransfer(t, transfer)
 	first := s.decide(credit)
 	if len(first) != 1 || first[0].Status != model.StatusOK || !first[0].Amount.Less(credit.Transfer.Amount) {
 		t.Fatalf("step 2 should credit less than the reserved %s: %+v", credit.Transfer.Amount, first)

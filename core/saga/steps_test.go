@@ -89,9 +89,15 @@ func (s *twoShards) startStatus(t *testing.T, transfer model.Transfer) (model.St
 
 // start applies step 1 of transfer id (amount) on the debit shard and returns its Credit.
 func (s *twoShards) start(t *testing.T, id, amount uint64) Credit {
-	status, messages := s.startStatus(t, s.transfer(id, amount))
+	return s.startTransfer(t, s.transfer(id, amount))
+}
+
+// startTransfer applies step 1 of a transfer on the debit shard, which must answer
+// saga_in_flight with one Credit, and returns that Credit.
+func (s *twoShards) startTransfer(t *testing.T, transfer model.Transfer) Credit {
+	status, messages := s.startStatus(t, transfer)
 	if status != model.StatusSagaInFlight || len(messages) != 1 || messages[0].Kind != MessageCredit {
-		t.Fatalf("step 1 of %d: %s, messages %+v", id, status, messages)
+		t.Fatalf("step 1 of %s: %s, messages %+v", transfer.ID, status, messages)
 	}
 	return messages[0].Credit
 }
