@@ -258,7 +258,7 @@ func (r *run) load(ctx context.Context, clients []*client.Client,
 // With 512 callers sharing one recorder, a caller blocked on its lock while the holder's
 // thread was descheduled (the machine shared, and the process's Ps outnumbering its
 // CPUs): 14,400 parks on the recorder's and the client's locks per 626,000 calls, ~1 ms
-// each (session 51's trace, and mutex_wait_ns_per_event ~27 µs per call), a caller that
+// each (session 51's trace, and mutex_wait_ns_per_event 27–50 µs per call), a caller that
 // then misses the merged request forming without it.
 func recordersOf(connections, callers int) int {
 	if callers == 0 {

@@ -18,15 +18,22 @@ import (
 // benchEventsPerOp is the events of one benchmark op: one request of 1000 transfers.
 const benchEventsPerOp = 1000
 
-// sampleMessageBytes is the size of a transfer_created message as capture encodes it.
-func sampleMessageBytes() int {
-	var buffer event.Buffer
+// sampleTransferBuffer returns a buffer of one op holding one transfer_created event,
+// the message the benchmarks publish.
+func sampleTransferBuffer() *event.Buffer {
+	buffer := &event.Buffer{}
 	buffer.BeginOp(1_000_000)
 	buffer.AppendTransfer(event.KindTransferCreated, &model.Transfer{ID: model.U128(123456),
 		DebitAccountID: model.U128(1), CreditAccountID: model.U128(2), Amount: model.U128(1),
 		Ledger: 1, Code: 1, UserData64: 123456, Timestamp: 1_700_000_000_000_000_000},
 		model.Balance{DebitsPosted: model.U128(123456)}, model.Balance{CreditsPosted: model.U128(123456)})
-	return len(appendEvent(nil, 0, &buffer, &buffer.Events[0], 1))
+	return buffer
+}
+
+// sampleMessageBytes is the size of a transfer_created message as capture encodes it.
+func sampleMessageBytes() int {
+	buffer := sampleTransferBuffer()
+	return len(appendEvent(nil, 0, buffer, &buffer.Events[0], 1))
 }
 
 // BenchmarkCaptureThroughput compares, in one run, capture publishing a shard's
@@ -139,22 +146,17 @@ func (s *publishSink) PublishMsgAsync(message *nats.Msg, options ...jetstream.Pu
 //
 //	go test ./netio/capture -run '^$' -bench PublishOne -benchmem
 func BenchmarkPublishOne(b *testing.B) {
-	var buffer event.Buffer
-	buffer.BeginOp(1_000_000)
-	buffer.AppendTransfer(event.KindTransferCreated, &model.Transfer{ID: model.U128(123456),
-		DebitAccountID: model.U128(1), CreditAccountID: model.U128(2), Amount: model.U128(1),
-		Ledger: 1, Code: 1, UserData64: 123456, Timestamp: 1_700_000_000_000_000_000},
-		model.Balance{DebitsPosted: model.U128(123456)}, model.Balance{CreditsPosted: model.U128(123456)})
+	buffer := sampleTransferBuffer()
 	c := New(Config{})
 	sink := &publishSink{}
 	c.js = sink
-	if _, err := c.publishOne(&buffer, &buffer.Events[0], 1, 0); err != nil { // sentID set.
+	if _, err := c.publishOne(buffer, &buffer.Events[0], 1, 0); err != nil { // sentID set.
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := c.publishOne(&buffer, &buffer.Events[0], 1, uint64(i)); err != nil {
+		if _, err := c.publishOne(buffer, &buffer.Events[0], 1, uint64(i)); err != nil {
 			b.Fatal(err)
 		}
 	}

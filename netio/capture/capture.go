@@ -1179,27 +1179,27 @@ func (c *Capture) waitLive() error {
 
 // livePoll returns the channel of the live wait's poll timer, (re)armed for
 // livePollInterval: one timer for the session's life, where a time.After per pass (one
-// per acknowledgement under load) allocated one each time. Since Go 1.23 Reset leaves no
-// stale tick to receive.
+// per acknowledgement under load) allocated one each time.
 func (c *Capture) livePoll() <-chan time.Time {
-	if c.livePollTimer == nil {
-		c.livePollTimer = time.NewTimer(livePollInterval)
-	} else {
-		c.livePollTimer.Reset(livePollInterval)
-	}
-	return c.livePollTimer.C
+	return rearm(&c.livePollTimer, livePollInterval)
 }
 
 // ackWait returns the channel of awaitOne's timer, (re)armed for publishAckTimeout: one
 // timer for the capture's life, where a time.After per wait allocated one per message
 // while the window was full.
 func (c *Capture) ackWait() <-chan time.Time {
-	if c.ackWaitTimer == nil {
-		c.ackWaitTimer = time.NewTimer(publishAckTimeout)
+	return rearm(&c.ackWaitTimer, publishAckTimeout)
+}
+
+// rearm returns the channel of *timer armed for d, made on first use. Since Go 1.23
+// Reset leaves no stale tick to receive.
+func rearm(timer **time.Timer, d time.Duration) <-chan time.Time {
+	if *timer == nil {
+		*timer = time.NewTimer(d)
 	} else {
-		c.ackWaitTimer.Reset(publishAckTimeout)
+		(*timer).Reset(d)
 	}
-	return c.ackWaitTimer.C
+	return (*timer).C
 }
 
 // LagQuantiles returns the release → stored latency of live events at the given

@@ -14,8 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"sequent/core/event"
-	"sequent/core/model"
 	"sequent/tools/natstest"
 )
 
@@ -159,15 +157,10 @@ func newBenchPublisher(b *testing.B, url, stream, prefix string) *benchPublisher
 		Subjects: []string{prefix + ".>"}, Storage: jetstream.FileStorage}); err != nil {
 		b.Fatal(err)
 	}
-	var buffer event.Buffer
-	buffer.BeginOp(1_000_000)
-	buffer.AppendTransfer(event.KindTransferCreated, &model.Transfer{ID: model.U128(123456),
-		DebitAccountID: model.U128(1), CreditAccountID: model.U128(2), Amount: model.U128(1),
-		Ledger: 1, Code: 1, UserData64: 123456, Timestamp: 1_700_000_000_000_000_000},
-		model.Balance{DebitsPosted: model.U128(123456)}, model.Balance{CreditsPosted: model.U128(123456)})
+	buffer := sampleTransferBuffer()
 	e := &buffer.Events[0]
-	p.subject = string(appendSubject(nil, prefix, 0, &buffer, e))
-	p.payload = appendEvent(nil, 0, &buffer, e, 1)
+	p.subject = string(appendSubject(nil, prefix, 0, buffer, e))
+	p.payload = appendEvent(nil, 0, buffer, e, 1)
 	return p
 }
 
