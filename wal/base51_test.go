@@ -2,6 +2,7 @@ package wal
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -222,6 +223,7 @@ func TestVerifyAndInspectALogThatIsOnlyABase(t *testing.T) {
 	}
 	if report.BaseOp != ops[0] || report.LastOp != ops[0] || report.LogEmptyAfterSnapshot ||
 		report.ReplayStart != infos[0].Path || len(report.SnapshotsChecked) != 1 ||
+		report.LastChain != hex.EncodeToString(chain[:]) ||
 		!strings.Contains(report.String(), "starts after op") {
 		t.Fatalf("report %+v", report)
 	}

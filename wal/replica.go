@@ -360,8 +360,9 @@ func (l *Log) cutSegments(cut truncation) error {
 }
 
 // recordBase does StartAfter's work on disk, on the writer goroutine: the active segment,
-// which holds no entry, is rewritten atomically (a copy, fsync, rename, directory fsync) with a header that records the base, so that a log reopened before its
-// first entry still starts after op (a log that lost its entries has no such header).
+// which holds no entry, is rewritten atomically (a copy, fsync, rename, directory fsync)
+// with a header that records the base, so that a log reopened before its first entry
+// still starts after op (a log that lost its entries has no such header).
 // A failure is the log's (Err): the active segment file was closed for the rewrite.
 func (l *Log) recordBase(base ChainPoint) error {
 	w := &l.writer

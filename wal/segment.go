@@ -132,7 +132,6 @@ func (z *zeroFiller) prepareSegment(dir string, number uint64,
 func (z *zeroFiller) writeSegment(file *os.File, s segmentHeader, prefix io.Reader) error {
 	var header [segmentHeaderSize]byte
 	s.CreatedNs = uint64(time.Now().UnixNano())
-	bytes := s.Bytes
 	s.encode(header[:])
 	if _, err := file.WriteAt(header[:], 0); err != nil {
 		return err
@@ -145,7 +144,7 @@ func (z *zeroFiller) writeSegment(file *os.File, s segmentHeader, prefix io.Read
 		}
 		offset += copied
 	}
-	if err := z.fill(file, offset, bytes); err != nil {
+	if err := z.fill(file, offset, s.Bytes); err != nil {
 		return err
 	}
 	return file.Sync()

@@ -307,16 +307,25 @@ func (v *verifier) finish() error {
 // over leaves until its first entry: the snapshot restored as serve would load it (every
 // checksum, its digest the header's) is the state, and its chain the log's continuation.
 func (v *verifier) finishAtTheOnlySnapshot() error {
-	s := v.snapshots[0]
+	if err := v.finishAtSnapshot(v.snapshots[0], "restored; digest matches (the log is "+
+		"empty after it)"); err != nil {
+		return err
+	}
+	v.report.LogEmptyAfterSnapshot = true
+	return nil
+}
+
+// finishAtSnapshot makes s, restored as serve would load it, the verified state of a log
+// that holds no entry after it (its chain the log's continuation), checked with result.
+func (v *verifier) finishAtSnapshot(s SnapshotInfo, result string) error {
 	if err := v.restore(s); err != nil {
 		return err
 	}
 	v.chain = s.Meta.Chain
 	v.reportFinalState()
 	v.report.ReplayStart, v.report.ReplayStartOp = s.Path, s.Meta.Op
-	v.report.LogEmptyAfterSnapshot = true
 	v.report.SnapshotsChecked = append(v.report.SnapshotsChecked, SnapshotCheck{s.Path,
-		s.Meta.Op, "restored; digest matches (the log is empty after it)"})
+		s.Meta.Op, result})
 	return nil
 }
 
@@ -356,13 +365,6 @@ func (v *verifier) finishAtTheBase() error {
 		return fmt.Errorf("%w: the log holds no entry after its base at op %d and no "+
 			"snapshot is at that op", ErrCompacted, base.LastOp)
 	}
-	if err := v.restore(*at); err != nil {
-		return err
-	}
-	v.chain = base.Chain
-	v.reportFinalState()
-	v.report.ReplayStart, v.report.ReplayStartOp = at.Path, at.Meta.Op
-	v.report.SnapshotsChecked = append(v.report.SnapshotsChecked, SnapshotCheck{at.Path,
-		at.Meta.Op, "restored; digest matches and chain is the log's base"})
-	return nil
+	// Its chain is the base's (checked above).
+	return v.finishAtSnapshot(*at, "restored; digest matches and chain is the log's base")
 }
