@@ -39,8 +39,8 @@ copy. With --json: one object for a one-shard directory, else {"shards": [...]}.
 directory of segment files without a log of its own (--wal-archive DIR) is read as an
 archive: its own segments as shard 0's log, each DIR/shard-n's as shard n's. Damage
 found is listed (PROBLEM lines; "problems" in JSON), not an error: it exits 1 only when a
-directory cannot be read, or the data directory's shard map (a damaged one is not listed)
-('sequent wal verify' is the check, and exits 1 on damage).`,
+directory cannot be read or the data directory's shard map does not read (a damaged shard
+map is not listed) ('sequent wal verify' is the check, and exits 1 on damage).`,
 		Example: `  sequent wal inspect ./sequent-data
   sequent wal inspect ./sequent-data --json`,
 		Args: exactArgs(1),
