@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -34,6 +35,35 @@ func ownStateRetired(t *testing.T) (dir string, lastOp uint64, digest [32]byte) 
 	lastOp, digest = alone.Log().LastOp(), alone.Node.shardDigest(t)
 	alone.Close()
 	return dir, lastOp, digest
+}
+
+// restartsFromOwnState starts the node in dir with its primary gone (a short
+// PrimaryWaitAtStart, closed at the test's end) after a start over that failed, and
+// checks that it starts from its own state (ownStateRetired's lastOp and digest want);
+// lost says what a start refused for lack of a usable state means.
+func restartsFromOwnState(t *testing.T, dir string, lastOp uint64, want [32]byte,
+	lost string) {
+	t.Helper()
+	restartConfig := retiringSnapshots(nodeConfig(dir, "", freeAddress(t)), 1)
+	restartConfig.PrimaryWaitAtStart = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
+	defer cancel()
+	node, err := OpenNode(ctx, restartConfig)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, shard.ErrNoUsableState) {
+			t.Fatalf("%s: %v", lost, err)
+		}
+		t.Fatal(err)
+	}
+	restarted := &testNode{Node: node, replies: newCollector(), config: restartConfig}
+	node.Start([]shard.Outputs{shard.RepliesOnly(restarted.replies)})
+	t.Cleanup(func() { restarted.Close() })
+	if got := restarted.Log().LastOp(); got != lastOp {
+		t.Fatalf("the restarted node's log ends at op %d, want its own %d", got, lastOp)
+	}
+	if restarted.Node.shardDigest(t) != want {
+		t.Fatal("the restarted node's state is not its own state before the start over")
+	}
 }
 
 // TestSetAsideCrashAtEveryStepLeavesAUsableState: a start over, or a truncation that

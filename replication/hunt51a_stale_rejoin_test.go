@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -24,6 +23,41 @@ import (
 // promoted node is back it follows it.
 func TestStaleOldPrimaryIsNotPromotedAutomatically(t *testing.T) {
 	lease := testLeaseDuration
+	setup := promotedWroteAloneThenDown(t, lease)
+	// The old primary restarts as the promoted node's standby while that node is down.
+	stale, logged := openStaleOldPrimary(t, setup, setup.witnessAddress, lease)
+	waitFor(t, "the old primary's failover watch to decide", func() bool {
+		return stale.Role() != shard.RoleStandby ||
+			strings.Contains(logged.String(), staleStandbyMessage)
+	})
+	if role := stale.Role(); role != shard.RoleStandby {
+		t.Fatalf("the old primary, which never followed the promoted node, was promoted "+
+			"automatically (%s at epoch %d) without its acknowledged writes", role,
+			stale.Epoch())
+	}
+	// The promoted node comes back: it still holds the lease (the probe changed nothing),
+	// and the old primary follows it and receives the write it lacked.
+	back := startNode(t, withWitness(nodeConfig(setup.promotedDir, setup.promotedAddress, ""),
+		"b", setup.witnessAddress, lease))
+	defer back.Close()
+	back.submit(t, 3, 3, model.OperationCreateTransfers, transfer(11, 2, 1, 1))
+	if reply, _ := back.replies.wait(t, 3); reply.Status != model.StatusOK {
+		t.Fatalf("write on the promoted node back: %s", reply.Status)
+	}
+	waitCaughtUp(t, stale, back)
+}
+
+// staleSetup is what promotedWroteAloneThenDown leaves: both nodes down, the promoted
+// one (b) having written alone at promotedEpoch.
+type staleSetup struct {
+	oldDir, promotedDir, promotedAddress, witnessAddress string
+	promotedEpoch                                        uint64
+}
+
+// promotedWroteAloneThenDown runs a (primary) and b (its standby) with a witness, closes
+// a so that b is promoted automatically, has b take a write alone, and closes b.
+func promotedWroteAloneThenDown(t *testing.T, lease time.Duration) staleSetup {
+	t.Helper()
 	witness, witnessAddress := startTestWitness(t, lease)
 	oldDir, promotedDir := t.TempDir(), t.TempDir()
 	oldAddress, promotedAddress := freeAddress(t), freeAddress(t)
@@ -45,44 +79,29 @@ func TestStaleOldPrimaryIsNotPromotedAutomatically(t *testing.T) {
 	if reply, _ := promoted.replies.wait(t, 2); reply.Status != model.StatusOK {
 		t.Fatalf("write on the promoted node: %s", reply.Status)
 	}
-	promotedEpoch := promoted.Epoch()
+	setup := staleSetup{oldDir: oldDir, promotedDir: promotedDir,
+		promotedAddress: promotedAddress, witnessAddress: witnessAddress,
+		promotedEpoch: promoted.Epoch()}
 	promoted.Close()
+	return setup
+}
 
-	// The old primary restarts as the promoted node's standby while that node is down.
-	var logged lockedLog
-	config := withWitness(nodeConfig(oldDir, "", promotedAddress), "a", witnessAddress, lease)
+// openStaleOldPrimary restarts a as b's standby while b is down, asking the witness at
+// witnessAddress, so that it starts unaligned after a short PrimaryWaitAtStart; it checks
+// that a is below b's epoch and returns it (closed at the test's end) with its log.
+func openStaleOldPrimary(t *testing.T, setup staleSetup, witnessAddress string,
+	lease time.Duration) (*testNode, *lockedLog) {
+	t.Helper()
+	logged := &lockedLog{}
+	config := withWitness(nodeConfig(setup.oldDir, "", setup.promotedAddress), "a",
+		witnessAddress, lease)
 	config.PrimaryWaitAtStart = 100 * time.Millisecond
-	config.Logger = slog.New(slog.NewTextHandler(&logged, nil))
-	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
-	defer cancel()
-	node, err := OpenNode(ctx, config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale := &testNode{Node: node, replies: newCollector(), config: config}
-	node.Start([]shard.Outputs{shard.RepliesOnly(stale.replies)})
-	defer stale.Close()
-	if stale.Epoch() >= promotedEpoch {
+	config.Logger = slog.New(slog.NewTextHandler(logged, nil))
+	stale := startNode(t, config)
+	t.Cleanup(func() { stale.Close() })
+	if stale.Epoch() >= setup.promotedEpoch {
 		t.Fatalf("setup: the old primary is at epoch %d, the promoted node was at %d",
-			stale.Epoch(), promotedEpoch)
+			stale.Epoch(), setup.promotedEpoch)
 	}
-	waitFor(t, "the old primary's failover watch to decide", func() bool {
-		return stale.Role() != shard.RoleStandby ||
-			strings.Contains(logged.String(), staleStandbyMessage)
-	})
-	if role := stale.Role(); role != shard.RoleStandby {
-		t.Fatalf("the old primary, which never followed the promoted node, was promoted "+
-			"automatically (%s at epoch %d) without its acknowledged writes", role,
-			stale.Epoch())
-	}
-	// The promoted node comes back: it still holds the lease (the probe changed nothing),
-	// and the old primary follows it and receives the write it lacked.
-	back := startNode(t, withWitness(nodeConfig(promotedDir, promotedAddress, ""), "b",
-		witnessAddress, lease))
-	defer back.Close()
-	back.submit(t, 3, 3, model.OperationCreateTransfers, transfer(11, 2, 1, 1))
-	if reply, _ := back.replies.wait(t, 3); reply.Status != model.StatusOK {
-		t.Fatalf("write on the promoted node back: %s", reply.Status)
-	}
-	waitCaughtUp(t, stale, back)
+	return stale, logged
 }

@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -57,22 +54,6 @@ func TestStartOverRefusesAReceivedSnapshotWithADamagedBody(t *testing.T) {
 	}
 
 	// The primary stays down: the node starts from its own state, to be promoted.
-	restartConfig := retiringSnapshots(nodeConfig(dir, "", freeAddress(t)), 1)
-	restartConfig.PrimaryWaitAtStart = 100 * time.Millisecond
-	node, err := OpenNode(ctx, restartConfig)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, shard.ErrNoUsableState) {
-			t.Fatalf("the node's own state is gone after a damaged start over: %v", err)
-		}
-		t.Fatal(err)
-	}
-	restarted := &testNode{Node: node, replies: newCollector(), config: restartConfig}
-	node.Start([]shard.Outputs{shard.RepliesOnly(restarted.replies)})
-	defer restarted.Close()
-	if got := restarted.Log().LastOp(); got != lastOp {
-		t.Fatalf("the restarted node's log ends at op %d, want its own %d", got, lastOp)
-	}
-	if restarted.Node.shardDigest(t) != want {
-		t.Fatal("the restarted node's state is not its own state before the start over")
-	}
+	restartsFromOwnState(t, dir, lastOp, want,
+		"the node's own state is gone after a damaged start over")
 }

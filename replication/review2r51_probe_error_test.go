@@ -1,9 +1,7 @@
 package replication
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -11,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"sequent/core/model"
 	"sequent/core/shard"
 )
 
@@ -72,49 +69,11 @@ func newAlternatingWitnessProxy(t *testing.T, target string) *alternatingWitness
 // decide, as documented).
 func TestStaleNodeNotPromotedWhenItsProbeFails(t *testing.T) {
 	lease := testLeaseDuration
-	witness, witnessAddress := startTestWitness(t, lease)
-	oldDir, promotedDir := t.TempDir(), t.TempDir()
-	oldAddress, promotedAddress := freeAddress(t), freeAddress(t)
-	old := startNode(t, withWitness(nodeConfig(oldDir, oldAddress, ""), "a", witnessAddress,
-		lease))
-	promoted := startNode(t, withWitness(nodeConfig(promotedDir, promotedAddress, oldAddress),
-		"b", witnessAddress, lease))
-	old.submit(t, 1, 1, model.OperationCreateAccounts, accounts(1, 2))
-	old.replies.wait(t, 1)
-	waitFor(t, "renewals past the witness's start-up wait", func() bool {
-		return time.Now().After(witness.acquireAfter.Add(lease / 2))
-	})
-	old.Close()
-	waitFor(t, "automatic promotion", func() bool {
-		return promoted.Shard().Role() == shard.RolePrimary
-	})
-	promoted.submit(t, 2, 2, model.OperationCreateTransfers, transfer(10, 1, 2, 5))
-	if reply, _ := promoted.replies.wait(t, 2); reply.Status != model.StatusOK {
-		t.Fatalf("write on the promoted node: %s", reply.Status)
-	}
-	promotedEpoch := promoted.Epoch()
-	promoted.Close()
-
+	setup := promotedWroteAloneThenDown(t, lease)
 	// The old primary restarts as the promoted node's standby while that node is down,
 	// reaching the witness through a link that drops every second connection.
-	proxy := newAlternatingWitnessProxy(t, witnessAddress)
-	var logged lockedLog
-	config := withWitness(nodeConfig(oldDir, "", promotedAddress), "a", proxy.address, lease)
-	config.PrimaryWaitAtStart = 100 * time.Millisecond
-	config.Logger = slog.New(slog.NewTextHandler(&logged, nil))
-	ctx, cancel := context.WithTimeout(context.Background(), startWaitMax)
-	defer cancel()
-	node, err := OpenNode(ctx, config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale := &testNode{Node: node, replies: newCollector(), config: config}
-	node.Start([]shard.Outputs{shard.RepliesOnly(stale.replies)})
-	defer stale.Close()
-	if stale.Epoch() >= promotedEpoch {
-		t.Fatalf("setup: the old primary is at epoch %d, the promoted node was at %d",
-			stale.Epoch(), promotedEpoch)
-	}
+	proxy := newAlternatingWitnessProxy(t, setup.witnessAddress)
+	stale, logged := openStaleOldPrimary(t, setup, proxy.address, lease)
 	// Enough ticks of the failover watch for a dropped probe to be followed by a
 	// forwarded acquisition (their parities alternate at each refused tick).
 	var seen int64 = -1

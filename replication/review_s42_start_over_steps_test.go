@@ -11,12 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"sequent/core/model"
-	"sequent/core/shard"
 	"sequent/wal"
 )
 
@@ -222,25 +220,9 @@ func TestFailedStartOverPutsTheOwnSnapshotsBack(t *testing.T) {
 	}
 
 	// The primary stays down: the node starts from its own state, to be promoted.
-	restartConfig := retiringSnapshots(nodeConfig(dir, "", freeAddress(t)), 1)
-	restartConfig.PrimaryWaitAtStart = 100 * time.Millisecond
-	node, err = OpenNode(ctx, restartConfig)
-	if err != nil {
-		if errors.Is(err, shard.ErrNoUsableState) {
-			t.Fatalf("the node's own state is unusable after a start over failed before "+
-				"its log was set aside: %v", err)
-		}
-		t.Fatal(err)
-	}
-	restarted := &testNode{Node: node, replies: newCollector(), config: restartConfig}
-	node.Start([]shard.Outputs{shard.RepliesOnly(restarted.replies)})
-	defer restarted.Close()
-	if got := restarted.Log().LastOp(); got != lastOp {
-		t.Fatalf("the restarted node's log ends at op %d, want its own %d", got, lastOp)
-	}
-	if restarted.Node.shardDigest(t) != want {
-		t.Fatal("the restarted node's state is not its own state before the start over")
-	}
+	restartsFromOwnState(t, dir, lastOp, want,
+		"the node's own state is unusable after a start over failed before "+
+			"its log was set aside")
 }
 
 // copyTree copies the regular files and directories under from into to (a closed node's
