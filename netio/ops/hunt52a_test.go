@@ -1,0 +1,138 @@
+package ops
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// TestHunt52aTwoAuthorizationHeadersAreRefused: a request with two Authorization headers
+// was authorized by the first alone (fasthttp's Peek), so "Bearer <alice's token>" then
+// "Bearer junk" ran the action, audited as alice. Authorization is a single-value field
+// (RFC 9110 §11.6.2); a proxy in front that checks or logs the last one (or both) sees
+// another credential, or another holder, than the one the action was audited under. Every
+// route that takes a token now refuses two of them, whatever their order or case, as a
+// token not accepted (403), and runs and audits nothing; one header still works.
+func TestHunt52aTwoAuthorizationHeadersAreRefused(t *testing.T) {
+	fake := newFakeSources()
+	sources := fake.sources()
+	sources.Settlement = func(context.Context, SettlementQuery) (any, error) {
+		_ = fake.act("settlement")
+		return struct{}{}, nil
+	}
+	sources.Reconcile = func(context.Context) (any, error) {
+		_ = fake.act("reconcile")
+		return struct{}{}, nil
+	}
+	sources.RiskRules = func() ([]model.RiskRule, error) {
+		_ = fake.act("risk-rules")
+		return nil, nil
+	}
+	sources.RiskRemove = func(ids []uint32) ([]RiskOutcome, error) {
+		_ = fake.act("risk-remove")
+		return make([]RiskOutcome, len(ids)), nil
+	}
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens),
+		RequestsPerSecondPerAddress: -1}, sources)
+	routes := []struct{ method, target, body string }{
+		{"POST", PathSnapshot, ""},
+		{"POST", PathLogLevel + "?level=debug", ""},
+		{"POST", PathRiskRemove, `{"ids":[3]}`},
+		{"GET", PathRiskRules, ""},
+		{"GET", PathSettlement + "?partner=1&until=now", ""},
+		{"GET", PathReconcile, ""},
+	}
+	alice, bob := "Bearer "+testTokens["alice"], "Bearer "+testTokens["bob"]
+	pairs := [][2]string{{alice, "Bearer junk"}, {"Bearer junk", alice}, {alice, bob},
+		{"Basic YWxpY2U6eA==", alice}, {alice, ""}}
+	send := func(method, target, body string, values ...string) response {
+		head := method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		for i, value := range values {
+			name := "Authorization"
+			if i == 1 {
+				name = "authorization" // Header names are case-insensitive.
+			}
+			head += name + ": " + value + "\r\n"
+		}
+		if body != "" {
+			head += "Content-Type: application/json\r\n"
+		}
+		return rawSend(t, server, head+"Content-Length: "+strconv.Itoa(len(body))+"\r\n", body)
+	}
+	for _, route := range routes {
+		for _, pair := range pairs {
+			got := send(route.method, route.target, route.body, pair[0], pair[1])
+			if got.code != http.StatusForbidden || got.reply(t).Code != CodeForbidden {
+				t.Errorf("%s %s with Authorization %q and %q: %d %.100s, want 403 %s",
+					route.method, route.target, pair[0], pair[1], got.code, got.body,
+					CodeForbidden)
+			}
+		}
+	}
+	if events := fake.eventList(); len(events) != 0 {
+		t.Fatalf("requests with two Authorization headers ran or audited: %v", events)
+	}
+	for _, route := range routes {
+		if got := send(route.method, route.target, route.body, alice); got.code != http.StatusOK {
+			t.Errorf("%s %s with one Authorization header: %d %.100s, want 200",
+				route.method, route.target, got.code, got.body)
+		}
+	}
+}
+
+// TestHunt52aRiskAuditDetailNamesOnlyRequestedIDs: a risk-set or risk-remove's audit
+// detail ("ids=…") was cut by AuditRecord.Encode at detailBytesMax bytes wherever that fell, so a request of
+// model.RiskRulesPerRequestMax rules with ten-digit ids left an audit record that named
+// a part of an id ("ids=4000000000,…,40000") as changed — an id nobody asked for — and
+// left the rest out without a word. The detail now lists whole ids only, and says how
+// many it leaves out when they do not all fit.
+func TestHunt52aRiskAuditDetailNamesOnlyRequestedIDs(t *testing.T) {
+	fake := newFakeSources()
+	sources := fake.sources()
+	sources.RiskRemove = func(ids []uint32) ([]RiskOutcome, error) {
+		return make([]RiskOutcome, len(ids)), nil
+	}
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens)}, sources)
+	for _, count := range []int{1, 36, model.RiskRulesPerRequestMax} {
+		requested := map[string]bool{}
+		texts := make([]string, count)
+		for i := range texts {
+			texts[i] = strconv.FormatUint(uint64(4_000_000_000+i), 10)
+			requested[texts[i]] = true
+		}
+		got := call(t, nil, http.MethodPost, "http://"+server.Address()+PathRiskRemove,
+			testTokens["alice"], []byte(`{"ids":[`+strings.Join(texts, ",")+`]}`),
+			map[string]string{"Content-Type": "application/json"})
+		if got.code != http.StatusOK {
+			t.Fatalf("remove %d ids: %d %s", count, got.code, got.body)
+		}
+		// What the log keeps: the record as Encode writes it.
+		records := fake.auditRecords()
+		logged, err := DecodeAuditRecord(records[len(records)-1].Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		detail := logged.Detail
+		list, more, _ := strings.Cut(strings.TrimPrefix(detail, "ids="), " ")
+		named := strings.Split(list, ",")
+		for _, id := range named {
+			if !requested[id] {
+				t.Errorf("%d ids: the audit detail %q names id %q, not one removed", count,
+					detail, id)
+			}
+		}
+		left := count - len(named)
+		wantMore := ""
+		if left > 0 {
+			wantMore = "(+" + strconv.Itoa(left) + " more)"
+		}
+		if more != wantMore {
+			t.Errorf("%d ids: the audit detail %q names %d and ends %q, want %q", count,
+				detail, len(named), more, wantMore)
+		}
+	}
+}
