@@ -130,7 +130,7 @@
 // address_not_allowed for a peer outside Config.AllowCIDRs (checked before anything
 // else), 421 host_not_allowed for a Host header naming neither an IP literal, localhost
 // nor a Config.Hosts name (next, on every path), 404, 405 (with Allow), 401 unauthorized without a bearer token, 403 forbidden
-// with a token Config.Tokens does not accept, 400 for arguments that are not exactly what
+// with a token Config.Tokens does not accept or with two Authorization headers, 400 for arguments that are not exactly what
 // the endpoint takes, 429 rate_limited, 501 for an action the wiring does not provide,
 // 409 busy or refused, 503 audit_failed, 500 action_failed, 504 timeout.
 //
