@@ -136,3 +136,27 @@ func TestHunt52aRiskAuditDetailNamesOnlyRequestedIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestHunt52aSharedTokenNamesNoOne: two names holding the same token (the keys file
+// allows it) made TokenChecker name whichever came last in its map's random order, and
+// the node builds a checker per request, so one token's actions were audited under
+// either name from one request to the next. A token that more than one name holds now
+// names no one: it is refused, as a token the checker cannot attribute; the others still
+// name their holders.
+func TestHunt52aSharedTokenNamesNoOne(t *testing.T) {
+	tokens := map[string]string{"alice": "shared-token", "bob": "shared-token",
+		"carol": "carol-token", "dave": "dave-token", "erin": "erin-token"}
+	seen := map[string]bool{}
+	for range 64 { // A checker per request, as the node builds them.
+		check := TokenChecker(tokens)
+		if who, ok := check("shared-token"); ok {
+			seen[who] = true
+		}
+		if who, ok := check("carol-token"); !ok || who != "carol" {
+			t.Fatalf("carol's token: %q %v", who, ok)
+		}
+	}
+	if len(seen) != 0 {
+		t.Fatalf("a token two names hold was accepted as %v", seen)
+	}
+}
