@@ -160,3 +160,59 @@ func TestHunt52aSharedTokenNamesNoOne(t *testing.T) {
 		t.Fatalf("a token two names hold was accepted as %v", seen)
 	}
 }
+
+// TestHunt52aRiskBodyKeysAreReadOnce: the risk bodies were decoded by encoding/json,
+// which keeps the last of two equal keys and matches a key to a field whatever its case
+// ("IDS", "Account", even "ſcope" with U+017F), so {"ids":[1],"ids":[2]} removed rule 2
+// and {"rules":[{…,"account":"7","Account":"8"}]} blocked account 8, where a proxy, a log
+// or a reviewer reading the body as JSON (keys distinct, case significant) sees rule 1
+// and account 7; log-level's body was already held to one exact key (parseLevelBody).
+// Now a body with a key given twice, or not exactly as the field is named, is 400 and
+// nothing is audited or run.
+func TestHunt52aRiskBodyKeysAreReadOnce(t *testing.T) {
+	fake := newFakeSources()
+	sources := fake.sources()
+	sources.RiskRemove = func(ids []uint32) ([]RiskOutcome, error) {
+		_ = fake.act("risk-remove")
+		return make([]RiskOutcome, len(ids)), nil
+	}
+	sources.RiskSet = func(rules []model.RiskRule) ([]RiskOutcome, error) {
+		_ = fake.act("risk-set")
+		return make([]RiskOutcome, len(rules)), nil
+	}
+	server := startServer(t, Config{Tokens: TokenChecker(testTokens),
+		RequestsPerSecondPerAddress: -1}, sources)
+	jsonType := map[string]string{"Content-Type": "application/json"}
+	send := func(path, body string) response {
+		return call(t, nil, http.MethodPost, "http://"+server.Address()+path,
+			testTokens["alice"], []byte(body), jsonType)
+	}
+	rule := `"id":1,"kind":"blocked","scope":"account"`
+	refused := []struct{ path, body string }{
+		{PathRiskRemove, `{"ids":[1],"ids":[2]}`},
+		{PathRiskRemove, `{"IDS":[2]}`},
+		{PathRiskRemove, `{"Ids":[2]}`},
+		{PathRiskSet, `{"rules":[{` + rule + `,"account":"7"}],"rules":[{` + rule + `,"account":"8"}]}`},
+		{PathRiskSet, `{"rules":[{` + rule + `,"account":"7","Account":"8"}]}`},
+		{PathRiskSet, `{"rules":[{` + rule + `,"account":"7","account":"8"}]}`},
+		{PathRiskSet, `{"rules":[{"id":1,"kind":"blocked","ſcope":"account","account":"7"}]}`},
+		{PathRiskSet, `{"Rules":[{` + rule + `,"account":"7"}]}`},
+	}
+	for _, r := range refused {
+		if got := send(r.path, r.body); got.code != http.StatusBadRequest {
+			t.Errorf("%s %s: %d %.100s, want 400", r.path, r.body, got.code, got.body)
+		}
+	}
+	if events := fake.eventList(); len(events) != 0 {
+		t.Fatalf("bodies with a key twice or in another case ran: %v", events)
+	}
+	for _, r := range []struct{ path, body string }{
+		{PathRiskRemove, `{"ids":[1,2]}`},
+		{PathRiskSet, `{"rules":[{` + rule + `,"account":"7"},{"id":2,"kind":"blocked",` +
+			`"scope":"account","account":"8"}]}`},
+	} {
+		if got := send(r.path, r.body); got.code != http.StatusOK {
+			t.Errorf("%s %s: %d %.100s, want 200", r.path, r.body, got.code, got.body)
+		}
+	}
+}
