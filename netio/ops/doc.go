@@ -49,6 +49,11 @@
 //	POST /v1/admin/reload-keys  {"ok":true,"action":"reload-keys"}
 //	POST /v1/admin/log-level    ?level=debug|info|warn|error, or the body {"level":"…"}
 //	                            (Content-Type: application/json); {"ok":true,…,"level":"…"}
+//	GET  /v1/admin/risk/rules   the risk rules in force (admin token too; risk.go)
+//	POST /v1/admin/risk/set     {"rules":[…]}: audited (ids), then written to the log;
+//	                            each rule's outcome in "rules" (risk.go)
+//	POST /v1/admin/risk/remove  {"ids":[…]}: likewise. The JSON bodies take each key
+//	                            once, spelled as documented (lower case), else 400.
 //	GET  /                      the live console (console/index.html; /console/*.js, .css)
 //	GET  /v1/latency            200 LatencyHistory: request latency percentiles of each
 //	                            2 s interval over the last 5 minutes; 501 without a source.
