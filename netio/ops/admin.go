@@ -108,8 +108,22 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx, action string) {
 }
 
 // authorize checks the bearer token: none (or another scheme) is 401, one that
-// Config.Tokens does not accept is 403. It returns who holds the token.
+// Config.Tokens does not accept is 403, and so is a request with more than one
+// Authorization header. It returns who holds the token.
+//
+// Authorization holds one credential (RFC 9110 §11.6.2); with two, fasthttp's Peek reads
+// the first, where a proxy in front may check or log the last, or both: "Bearer <alice's
+// token>" then "Bearer junk" ran the action as alice past a proxy that saw junk
+// (TestHunt52aTwoAuthorizationHeadersAreRefused). Two are refused whatever they hold.
 func (s *Server) authorize(ctx *fasthttp.RequestCtx, action string) (string, bool) {
+	headers := ctx.Request.Header.PeekAll(fasthttp.HeaderAuthorization)
+	if len(headers) > 1 {
+		s.refuse(ctx, "wrong_token", slog.String("action", action),
+			slog.Int("authorization_headers", len(headers)))
+		reply(ctx, fasthttp.StatusForbidden, Reply{Action: action, Code: CodeForbidden,
+			Error: "the token was not accepted: send one Authorization header"})
+		return "", false
+	}
 	token, present := bearerToken(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if !present {
 		s.refuse(ctx, "no_token", slog.String("action", action))

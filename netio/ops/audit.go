@@ -80,11 +80,15 @@ func DecodeAuditRecord(data []byte) (AuditRecord, error) {
 		RemoteAddress: record.RemoteAddress, TimeUnixNs: record.TimeUnixNs}, nil
 }
 
-// decodeStrict decodes exactly one JSON object with no unknown fields and nothing but
-// white space after it.
+// decodeStrict decodes exactly one JSON object with no unknown fields, no key given
+// twice in an object, no key but in the exact form of a field's name (checkKeys), and
+// nothing but white space after it.
 func decodeStrict(data []byte, target any) error {
 	if trimmed := bytes.TrimSpace(data); len(trimmed) == 0 || trimmed[0] != '{' {
 		return errors.New("not a JSON object")
+	}
+	if err := checkKeys(json.NewDecoder(bytes.NewReader(data)), 0); err != nil {
+		return err
 	}
 	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.DisallowUnknownFields()
@@ -107,4 +111,62 @@ func truncate(text string, bytesMax int) string {
 		cut--
 	}
 	return text[:cut]
+}
+
+// jsonDepthMax bounds the nesting checkKeys follows: the bodies this package decodes
+// nest three deep ({"rules":[{…}]}).
+const jsonDepthMax = 8
+
+// checkKeys reads one JSON value and refuses an object key given twice in its object, or
+// one that is not lower-case letters, digits and "_" (as every field name here is).
+// encoding/json keeps the last of two equal keys and matches a key to a field whatever
+// its case (and folds U+017F to "s"), so {"ids":[1],"ids":[2]} or {"IDS":[2]} removed
+// rule 2 where a proxy, a log or a reviewer reading the body as JSON, keys distinct and
+// case significant, sees rule 1 or no ids (TestHunt52aRiskBodyKeysAreReadOnce).
+func checkKeys(decoder *json.Decoder, depth int) error {
+	token, err := decoder.Token()
+	if err != nil {
+		return err
+	}
+	delimiter, isDelimiter := token.(json.Delim)
+	if !isDelimiter {
+		return nil // A scalar.
+	}
+	if depth >= jsonDepthMax {
+		return fmt.Errorf("nested over %d deep", jsonDepthMax)
+	}
+	seen := map[string]bool{}
+	for decoder.More() {
+		if delimiter == '{' {
+			token, err := decoder.Token()
+			if err != nil {
+				return err
+			}
+			key, _ := token.(string)
+			switch {
+			case !fieldName(key):
+				return fmt.Errorf("key %q: keys are field names as documented (lower case)",
+					truncate(key, 64))
+			case seen[key]:
+				return fmt.Errorf("key %q given twice", key)
+			}
+			seen[key] = true
+		}
+		if err := checkKeys(decoder, depth+1); err != nil {
+			return err
+		}
+	}
+	_, err = decoder.Token() // The closing delimiter.
+	return err
+}
+
+// fieldName reports whether key is a possible field name: lower-case ASCII letters,
+// digits and "_".
+func fieldName(key string) bool {
+	for _, c := range []byte(key) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return key != ""
 }

@@ -357,7 +357,9 @@ func allowed(prefixes []netip.Prefix, address netip.Addr) bool {
 // compares SHA-256 digests of the candidate and of every token in constant time and
 // visits every token whatever matches, so neither the time taken nor an early exit tells
 // an attacker how much of a token was right or how long the tokens are. Empty tokens are
-// never accepted.
+// never accepted, nor is a token that more than one name holds: it would name whichever
+// the map's random order put last, so one token's actions were audited under either
+// name (TestHunt52aSharedTokenNamesNoOne); an action nobody can be named for does not run.
 func TokenChecker(tokens map[string]string) func(token string) (string, bool) {
 	type entry struct {
 		who    string
@@ -371,13 +373,14 @@ func TokenChecker(tokens map[string]string) func(token string) (string, bool) {
 	}
 	return func(token string) (string, bool) {
 		candidate := sha256.Sum256([]byte(token))
-		found := -1
+		found, matches := -1, 0
 		for i := range entries {
 			if subtle.ConstantTimeCompare(candidate[:], entries[i].digest[:]) == 1 {
 				found = i
+				matches++
 			}
 		}
-		if found < 0 || token == "" {
+		if matches != 1 || token == "" {
 			return "", false
 		}
 		return entries[found].who, true

@@ -49,6 +49,11 @@
 //	POST /v1/admin/reload-keys  {"ok":true,"action":"reload-keys"}
 //	POST /v1/admin/log-level    ?level=debug|info|warn|error, or the body {"level":"…"}
 //	                            (Content-Type: application/json); {"ok":true,…,"level":"…"}
+//	GET  /v1/admin/risk/rules   the risk rules in force (admin token too; risk.go)
+//	POST /v1/admin/risk/set     {"rules":[…]}: audited (ids), then written to the log;
+//	                            each rule's outcome in "rules" (risk.go)
+//	POST /v1/admin/risk/remove  {"ids":[…]}: likewise. The JSON bodies take each key
+//	                            once, spelled as documented (lower case), else 400.
 //	GET  /                      the live console (console/index.html; /console/*.js, .css)
 //	GET  /v1/latency            200 LatencyHistory: request latency percentiles of each
 //	                            2 s interval over the last 5 minutes; 501 without a source.
@@ -130,7 +135,7 @@
 // address_not_allowed for a peer outside Config.AllowCIDRs (checked before anything
 // else), 421 host_not_allowed for a Host header naming neither an IP literal, localhost
 // nor a Config.Hosts name (next, on every path), 404, 405 (with Allow), 401 unauthorized without a bearer token, 403 forbidden
-// with a token Config.Tokens does not accept, 400 for arguments that are not exactly what
+// with a token Config.Tokens does not accept or with two Authorization headers, 400 for arguments that are not exactly what
 // the endpoint takes, 429 rate_limited, 501 for an action the wiring does not provide,
 // 409 busy or refused, 503 audit_failed, 500 action_failed, 504 timeout.
 //

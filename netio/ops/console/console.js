@@ -67,12 +67,24 @@
   }
 
   // poll runs task now and then every intervalMs after each run ends, so a slow server
-  // never gets overlapping requests from one page.
+  // never gets overlapping requests from one page. The returned function runs it now;
+  // called while a run is out (a click on the order book's button), it runs once more
+  // when that ends instead of beside it: a second run beside the first also started a
+  // second chain of timers, which went on for as long as requests were slower than the
+  // interval (TestHunt52aConsoleNeverOverlapsItsDepthRequests).
   function poll(task, intervalMs) {
     let timer = null;
+    let running = false;
+    let again = false;
     async function run() {
       clearTimeout(timer);
-      try { await task(); } catch (error) { /* Shown by the task's own state. */ }
+      if (running) { again = true; return; }
+      running = true;
+      do {
+        again = false;
+        try { await task(); } catch (error) { /* Shown by the task's own state. */ }
+      } while (again);
+      running = false;
       timer = setTimeout(run, intervalMs);
     }
     run();
