@@ -348,7 +348,16 @@ func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
 	defer file.Close()
 	// The file is checked as it is sent (its stored body's checksum and length): a body
 	// damaged on this disk is refused by the standby, and is offered no more.
-	check, checkErr := wal.NewSnapshotFileCheck(path)
+	check, checkErr := newSnapshotFileCheck(path)
+	if checkErr != nil && !snapshotDamaged(checkErr) {
+		// Its header did not read for another reason than damage (out of file handles,
+		// permissions, the file retired since it was listed): the file may be sound, so it
+		// is not marked. This send fails; the standby reconnects and is planned again.
+		p.config.Logger.Warn("replication: the snapshot for the standby could not be "+
+			"checked; this send fails and the standby retries", "path", path, "op", op,
+			"error", checkErr)
+		return checkErr
+	}
 	chunk := make([]byte, 16+snapshotChunkBytes)
 	for offset := uint64(0); ; {
 		n, err := io.ReadFull(file, chunk[16:])
@@ -380,6 +389,27 @@ func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
 		}
 	}
 }
+
+// snapshotDamaged reports whether err (from checking a snapshot file) shows the file
+// damaged or of a format this build does not read, rather than not read at all.
+func snapshotDamaged(err error) bool {
+	return errors.Is(err, wal.ErrSnapshotCorrupt) || errors.Is(err, wal.ErrVersion)
+}
+
+// newSnapshotFileCheck is wal.NewSnapshotFileCheck; a test makes it fail with an error
+// that is not damage (testHookSnapshotFileCheck).
+func newSnapshotFileCheck(path string) (*wal.SnapshotFileCheck, error) {
+	if hook := testHookSnapshotFileCheck.Load(); hook != nil {
+		if err := (*hook)(path); err != nil {
+			return nil, err
+		}
+	}
+	return wal.NewSnapshotFileCheck(path)
+}
+
+// testHookSnapshotFileCheck, when set by a test, runs before sendSnapshot checks a
+// snapshot's header; an error it returns is taken as the check's.
+var testHookSnapshotFileCheck atomic.Pointer[func(path string) error]
 
 // markDamaged records the snapshot file at path (open as file) as damaged: plan offers
 // it no more (sentDamaged). Logged at Error: the file stays on disk for the operator.
