@@ -296,6 +296,9 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	// that counts none after that read had none durable at it. (LastOp would count an
 	// entry appended meanwhile and not written yet, and skip the op it starts at.)
 	durable := log.Durable()
+	if hook := testHookPlanBetweenReads.Load(); hook != nil {
+		(*hook)()
+	}
 	first := log.FirstOp()
 	if first == 0 {
 		first = durable + 1
@@ -328,6 +331,11 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	return w, fmt.Errorf("%w: standby at op %d shares no entry with this log (ops %d..%d) "+
 		"and no snapshot bridges the gap", ErrDiverged, h.lastOp, log.FirstOp(), log.LastOp())
 }
+
+// testHookPlanBetweenReads, when set by a test, runs in plan between its reads of the
+// log's durable op and first op: an append made durable there is the race the order of
+// those reads answers.
+var testHookPlanBetweenReads atomic.Pointer[func()]
 
 // sendSnapshot streams the snapshot file at op, chunk by chunk.
 func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
