@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"sequent/wal"
@@ -48,5 +50,27 @@ func TestPlanOfABaseOnlyLogSeesAnEntryAppendedWhilePlanning(t *testing.T) {
 	if err != nil || w.plan != planStream || w.op != 100 {
 		t.Fatalf("plan for a standby at the base while op 101 became durable: %+v, %v; "+
 			"want a stream after op 100", w, err)
+	}
+}
+
+// TestPlanRefusalSaysWhatABaseOnlyLogHolds (leftovers52): a primary whose log is only a
+// base (op 100, no entry) refused a standby it shares nothing with by saying its log held
+// "ops 0..100", ops it never held. It must name the base and that there is no entry.
+func TestPlanRefusalSaysWhatABaseOnlyLogHolds(t *testing.T) {
+	log, err := wal.Open(wal.Options{Dir: t.TempDir(), Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	if err := log.StartAfter(100, [32]byte{5, 2}); err != nil {
+		t.Fatal(err)
+	}
+	p := &Primary{config: PrimaryConfig{Log: log, Shard: newTestShard(t),
+		SnapshotDir: t.TempDir()}}
+	_, err = p.plan(&hello{lastOp: 50, points: []wal.ChainPoint{{LastOp: 50, Chain: [32]byte{7}}}})
+	want := "standby at op 50 shares no entry with this log (no entry, its base at op 100)"
+	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("plan for a standby below a base-only log: %v; want ErrDiverged saying %q",
+			err, want)
 	}
 }

@@ -328,8 +328,16 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 			return w, nil
 		}
 	}
-	return w, fmt.Errorf("%w: standby at op %d shares no entry with this log (ops %d..%d) "+
-		"and no snapshot bridges the gap", ErrDiverged, h.lastOp, log.FirstOp(), log.LastOp())
+	// A log with no entry is only a base, or empty: "ops 0..N" would claim ops it never
+	// held.
+	holds := fmt.Sprintf("ops %d..%d", log.FirstOp(), log.LastOp())
+	if log.FirstOp() == 0 && log.LastOp() != 0 {
+		holds = fmt.Sprintf("no entry, its base at op %d", log.LastOp())
+	} else if log.FirstOp() == 0 {
+		holds = "empty"
+	}
+	return w, fmt.Errorf("%w: standby at op %d shares no entry with this log (%s) "+
+		"and no snapshot bridges the gap", ErrDiverged, h.lastOp, holds)
 }
 
 // testHookPlanBetweenReads, when set by a test, runs in plan between its reads of the
