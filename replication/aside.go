@@ -103,7 +103,7 @@ func (a setAside) steps() ([]func() error, error) {
 		}
 		if len(snapshots) > 0 {
 			pending := a.settingAside()
-			steps = append(steps, func() error { return os.Mkdir(pending, 0o755) })
+			steps = append(steps, func() error { return os.Mkdir(pending, wal.DirectoryMode) })
 			for _, info := range snapshots { // Damaged ones too: all are the node's own.
 				steps = append(steps, func() error {
 					return os.Rename(info.Path, filepath.Join(pending, filepath.Base(info.Path)))

@@ -63,7 +63,7 @@ func StoreEpoch(path string, epoch uint64) error {
 		return fmt.Errorf("replication: store epoch %d: reading the previous one: %w", epoch,
 			err)
 	}
-	err = writeFileDurably(path, 0o644, func(file *os.File) error {
+	err = writeFileDurably(path, wal.FileMode, func(file *os.File) error {
 		_, err := file.WriteString(strconv.FormatUint(epoch, 10) + "\n")
 		return err
 	})
@@ -109,7 +109,7 @@ func restoreEpochFile(path string, previous []byte, existed bool) error {
 		}
 		return wal.SyncDirectory(filepath.Dir(path))
 	}
-	return restoreFileDurably(path, 0o644, func(file *os.File) error {
+	return restoreFileDurably(path, wal.FileMode, func(file *os.File) error {
 		_, err := file.Write(previous)
 		return err
 	})

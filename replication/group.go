@@ -606,7 +606,7 @@ func moveSnapshots(dir, aside string, which func(wal.SnapshotInfo) bool) ([]stri
 			continue
 		}
 		if len(moved) == 0 {
-			if err := os.Mkdir(aside, 0o755); err != nil {
+			if err := os.Mkdir(aside, wal.DirectoryMode); err != nil {
 				return nil, err
 			}
 		}

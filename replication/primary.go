@@ -296,6 +296,9 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	// that counts none after that read had none durable at it. (LastOp would count an
 	// entry appended meanwhile and not written yet, and skip the op it starts at.)
 	durable := log.Durable()
+	if hook := testHookPlanBetweenReads.Load(); hook != nil {
+		(*hook)()
+	}
 	first := log.FirstOp()
 	if first == 0 {
 		first = durable + 1
@@ -325,9 +328,22 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 			return w, nil
 		}
 	}
-	return w, fmt.Errorf("%w: standby at op %d shares no entry with this log (ops %d..%d) "+
-		"and no snapshot bridges the gap", ErrDiverged, h.lastOp, log.FirstOp(), log.LastOp())
+	// A log with no entry is only a base, or empty: "ops 0..N" would claim ops it never
+	// held.
+	holds := fmt.Sprintf("ops %d..%d", log.FirstOp(), log.LastOp())
+	if log.FirstOp() == 0 && log.LastOp() != 0 {
+		holds = fmt.Sprintf("no entry, its base at op %d", log.LastOp())
+	} else if log.FirstOp() == 0 {
+		holds = "empty"
+	}
+	return w, fmt.Errorf("%w: standby at op %d shares no entry with this log (%s) "+
+		"and no snapshot bridges the gap", ErrDiverged, h.lastOp, holds)
 }
+
+// testHookPlanBetweenReads, when set by a test, runs in plan between its reads of the
+// log's durable op and first op: an append made durable there is the race the order of
+// those reads answers.
+var testHookPlanBetweenReads atomic.Pointer[func()]
 
 // sendSnapshot streams the snapshot file at op, chunk by chunk.
 func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
@@ -348,7 +364,16 @@ func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
 	defer file.Close()
 	// The file is checked as it is sent (its stored body's checksum and length): a body
 	// damaged on this disk is refused by the standby, and is offered no more.
-	check, checkErr := wal.NewSnapshotFileCheck(path)
+	check, checkErr := newSnapshotFileCheck(path)
+	if checkErr != nil && !snapshotDamaged(checkErr) {
+		// Its header did not read for another reason than damage (out of file handles,
+		// permissions, the file retired since it was listed): the file may be sound, so it
+		// is not marked. This send fails; the standby reconnects and is planned again.
+		p.config.Logger.Warn("replication: the snapshot for the standby could not be "+
+			"checked; this send fails and the standby retries", "path", path, "op", op,
+			"error", checkErr)
+		return checkErr
+	}
 	chunk := make([]byte, 16+snapshotChunkBytes)
 	for offset := uint64(0); ; {
 		n, err := io.ReadFull(file, chunk[16:])
@@ -380,6 +405,27 @@ func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
 		}
 	}
 }
+
+// snapshotDamaged reports whether err (from checking a snapshot file) shows the file
+// damaged or of a format this build does not read, rather than not read at all.
+func snapshotDamaged(err error) bool {
+	return errors.Is(err, wal.ErrSnapshotCorrupt) || errors.Is(err, wal.ErrVersion)
+}
+
+// newSnapshotFileCheck is wal.NewSnapshotFileCheck; a test makes it fail with an error
+// that is not damage (testHookSnapshotFileCheck).
+func newSnapshotFileCheck(path string) (*wal.SnapshotFileCheck, error) {
+	if hook := testHookSnapshotFileCheck.Load(); hook != nil {
+		if err := (*hook)(path); err != nil {
+			return nil, err
+		}
+	}
+	return wal.NewSnapshotFileCheck(path)
+}
+
+// testHookSnapshotFileCheck, when set by a test, runs before sendSnapshot checks a
+// snapshot's header; an error it returns is taken as the check's.
+var testHookSnapshotFileCheck atomic.Pointer[func(path string) error]
 
 // markDamaged records the snapshot file at path (open as file) as damaged: plan offers
 // it no more (sentDamaged). Logged at Error: the file stays on disk for the operator.

@@ -144,7 +144,7 @@ func (l *Link) ReceiveSnapshot(dir string) (string, error) {
 		return "", err
 	}
 	final := filepath.Join(dir, fmt.Sprintf("snapshot-%020d.snap", l.Welcome.op))
-	if err := wal.WriteFileDurably(final, 0o644, l.copySnapshot); err != nil {
+	if err := wal.WriteFileDurably(final, wal.FileMode, l.copySnapshot); err != nil {
 		return "", err
 	}
 	return final, nil

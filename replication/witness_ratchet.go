@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"sequent/wal"
 )
 
 // The signed-replies ratchet (session 39). NodeConfig.WitnessUnsignedAllowed lets a node
@@ -225,7 +227,7 @@ func (r *witnessRatchet) settled() bool {
 
 // store writes record as the marker, durably, and marks it stored if that succeeded.
 func (r *witnessRatchet) store(record []byte) error {
-	err := writeWitnessRatchetDurably(r.path, 0o644, func(file *os.File) error {
+	err := writeWitnessRatchetDurably(r.path, wal.FileMode, func(file *os.File) error {
 		_, err := file.Write(record)
 		return err
 	})

@@ -13,6 +13,18 @@ import (
 // so that a crash at any instant leaves either the old file (or none) or the new one,
 // never a torn one that a restart would have to tell from damage.
 
+// FileMode and DirectoryMode are the permissions of every file and directory a node
+// creates for its data: log segments, snapshots, the LOCK file, archive copies, the
+// epoch and witness ratchet files, the shard map, and the directories holding them. The
+// ledger holds every account's balances and history, so only the owner reads it (before
+// session 52 files were created 0644 and directories 0755: any local user could read
+// it). Files and directories that exist already keep their mode; an operator whose
+// backups or monitoring read as another user in a group can chmod them (g+r, g+rx).
+const (
+	FileMode      os.FileMode = 0o600
+	DirectoryMode os.FileMode = 0o700
+)
+
 // WriteFileDurably writes path through a temporary file beside it: write fills the
 // temporary (opened read-write, empty), which is then fsynced, closed, renamed over path,
 // and the directory fsynced. On an error before the rename the temporary is removed and
@@ -79,7 +91,7 @@ func MakeDirectoryDurably(dir string) error {
 			break
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, DirectoryMode); err != nil {
 		return err
 	}
 	for _, path := range missing {

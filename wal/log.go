@@ -239,7 +239,7 @@ func Open(options Options) (*Log, error) {
 // lockDirectory takes an exclusive flock on dir/LOCK so that two processes never write
 // the same log.
 func lockDirectory(dir string) (*os.File, error) {
-	file, err := os.OpenFile(dir+"/LOCK", os.O_RDWR|os.O_CREATE, 0o644)
+	file, err := os.OpenFile(dir+"/LOCK", os.O_RDWR|os.O_CREATE, FileMode)
 	if err != nil {
 		return nil, err
 	}

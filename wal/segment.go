@@ -110,7 +110,7 @@ func (z *zeroFiller) prepareSegment(dir string, number uint64,
 	bytes int64) (*os.File, string, error) {
 	final := filepath.Join(dir, segmentName(number))
 	temporary := final + temporarySuffix
-	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, FileMode)
 	if err != nil {
 		return nil, "", err
 	}
@@ -178,7 +178,7 @@ func (z *zeroFiller) rewriteSegment(path string, cut int64, preserve bool,
 		}
 	}
 	temporary := path + temporarySuffix
-	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, FileMode)
 	if err != nil {
 		return err
 	}

@@ -115,7 +115,7 @@ func WriteSnapshot(dir string, meta SnapshotMeta, state io.WriterTo) (SnapshotIn
 	}
 	final := filepath.Join(dir, snapshotName(meta.Op))
 	var info SnapshotInfo
-	err := WriteFileDurably(final, 0o644, func(file *os.File) error {
+	err := WriteFileDurably(final, FileMode, func(file *os.File) error {
 		var err error
 		info, err = writeSnapshotFile(file, meta, state)
 		return err

@@ -169,7 +169,7 @@ func defaultServeOptions() serveOptions {
 
 // addServeFlags defines serve's flags on flags, bound to o.
 func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
-	flags.StringVar(&o.data, "data", "./sequent-data", "data directory (log, snapshots, epoch, generated keys)")
+	flags.StringVar(&o.data, "data", "./sequent-data", "data directory (log, snapshots, epoch, generated keys; files made 0600, directories 0700)")
 	flags.StringVar(&o.address, "addr", "127.0.0.1:7400", "binary protocol listen address")
 	flags.StringVar(&o.advertise, "advertise", "", "client address other nodes send in not_primary redirects (default: --addr)")
 	flags.StringVar(&o.keys, "keys", "", "keys file, mode 0600 (default: DATA/keys.json, generated with a development key if missing)")
@@ -622,7 +622,7 @@ func loadOrGenerateKeys(o *serveOptions, stdout io.Writer, logger *slog.Logger) 
 	path := o.keys
 	if path == "" {
 		path = node.Layout{Dir: o.data}.KeysPath()
-		if err := os.MkdirAll(o.data, 0o755); err != nil {
+		if err := os.MkdirAll(o.data, wal.DirectoryMode); err != nil {
 			return nil, err
 		}
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {

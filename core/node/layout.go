@@ -119,7 +119,7 @@ func (l Layout) RecordShardMap(placement *shardmap.Map) error {
 		return err
 	}
 	encoded := placement.Encode()
-	return wal.WriteFileDurably(l.ShardMapPath(), 0o644, func(file *os.File) error {
+	return wal.WriteFileDurably(l.ShardMapPath(), wal.FileMode, func(file *os.File) error {
 		_, err := file.Write(encoded)
 		return err
 	})

@@ -14,9 +14,9 @@ import (
 
 // Claim: "core/saga/book.go Book.finished remove "r.result.DebitAccount,
 // r.result.CreditAccount = model.Balance{}, model.…"" is not equivalent. ReadSnapshot
-// decodes a running saga's result fields from the snapshot's bytes (decodeRecord checks
-// phase, amounts and id, not that a running saga has no result), so a record is not
-// always zero when its saga finishes: a saga refused after such a restore must still end
+// decodes a running saga's result fields from the snapshot's bytes (before session 52
+// decodeRecord did not check that a running saga has no result), so a record may not be
+// zero when its saga finishes: a saga refused after such a restore must still end
 // with no balances in its Finished and its lookup (a refusal moved nothing).
 func TestRefusedSagaAfterARestoreEndsWithoutBalances(t *testing.T) {
 	s := newTwoShards(t)

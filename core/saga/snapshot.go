@@ -91,6 +91,12 @@ func decodeRecord(b []byte, r *record) error {
 	if r.phase != PhaseRunning && r.phase != PhaseFinal {
 		return fmt.Errorf("phase %d", r.phase)
 	}
+	// A saga gets its result and what it moved only as it turns final (Book.finished): a
+	// running one with either is no record any build wrote, and restored it would show
+	// its stale balances once it finished.
+	if r.phase == PhaseRunning && (!model.AllZero(b[144:160]) || !model.AllZero(b[168:312])) {
+		return errors.New("a running saga with a result or an amount moved")
+	}
 	if r.reserved.Less(r.moved) || r.original.ID.IsZero() || model.IsSystemID(r.original.ID) {
 		return errors.New("inconsistent amounts or id")
 	}

@@ -139,6 +139,20 @@ func logStart(log LogReader) uint64 {
 	return log.LastOp() + 1
 }
 
+// logHoldings says what the log holds, for an error: its ops, or, when it holds no
+// entry, its base (the op it starts after) or that it is empty.
+func logHoldings(log LogReader) string {
+	first, last := log.FirstOp(), log.LastOp()
+	switch {
+	case first != 0:
+		return fmt.Sprintf("ops %d..%d", first, last)
+	case last != 0:
+		return fmt.Sprintf("no entry: only a base at op %d, its first entry will be op %d",
+			last, last+1)
+	}
+	return "empty"
+}
+
 // restoreSnapshot loads one snapshot and checks that the log continues right after it.
 func restoreSnapshot(config core.Config, log LogReader, info wal.SnapshotInfo) (
 	*core.Machine, error) {
@@ -146,8 +160,8 @@ func restoreSnapshot(config core.Config, log LogReader, info wal.SnapshotInfo) (
 		return nil, info.Err
 	}
 	if op := info.Meta.Op; op > log.LastOp() || logStart(log) > op+1 {
-		return nil, fmt.Errorf("snapshot at op %d does not meet the log (ops %d..%d)", op,
-			log.FirstOp(), log.LastOp())
+		return nil, fmt.Errorf("snapshot at op %d does not meet the log (%s)", op,
+			logHoldings(log))
 	}
 	// Meeting the log by op number is not enough: the snapshot's chain hash at its op
 	// ties it to one history (wal.SnapshotMeta.OfAnotherHistory; a log that cannot tell
