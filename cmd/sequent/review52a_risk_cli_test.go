@@ -22,10 +22,10 @@ import (
 // `sequent admin risk set FILE`, the documented way to send those bodies, read its rule
 // file with that same lenient encoding/json and re-encoded it, so the server only ever
 // saw a clean body: a reviewed rule file naming account 7 (then, further on, 8 under the
-// same key, or under "Account") blocked account 8,, a bare list silently dropped a
-// misspelt field, and {"rules":[…]} ignored anything after the first object. The same bug by another
-// path: the CLI must refuse what the server would refuse (a usage error, nothing sent),
-// and still send a well-formed file of either form.
+// same key, or under "Account") blocked account 8, a bare list silently dropped a
+// misspelt field, and {"rules":[…]} ignored anything after the first object. The same
+// bug by another path: the CLI must refuse what the server would refuse (a usage error,
+// nothing sent), and still send a well-formed file of either form.
 func TestReview52aRiskSetReadsTheRuleFileAsStrictlyAsTheServer(t *testing.T) {
 	var mutex sync.Mutex
 	var applied []string
