@@ -118,14 +118,19 @@ func runRiskSet(cmd *cobra.Command, options *adminOptions, path string) error {
 	if err != nil {
 		return usage(cmd, "rules: %v", err)
 	}
+	// Read as strictly as the server reads the body sent (ops.CheckJSONKeys): one value,
+	// each key once and exactly spelled, no unknown field, in either form; the body is
+	// re-encoded from what was read, so the server cannot see what this let through.
 	var request ops.RiskSetRequest
 	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		err = json.Unmarshal(trimmed, &request.Rules)
-	} else {
+	if err = ops.CheckJSONKeys(trimmed); err == nil {
 		decoder := json.NewDecoder(bytes.NewReader(trimmed))
 		decoder.DisallowUnknownFields()
-		err = decoder.Decode(&request)
+		if len(trimmed) > 0 && trimmed[0] == '[' {
+			err = decoder.Decode(&request.Rules)
+		} else {
+			err = decoder.Decode(&request)
+		}
 	}
 	if err != nil || len(request.Rules) == 0 {
 		return usage(cmd, "rules: want {\"rules\": [...]} or a list of rules: %v", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 
 	"sequent/core/model"
@@ -111,6 +112,24 @@ func truncate(text string, bytesMax int) string {
 		cut--
 	}
 	return text[:cut]
+}
+
+// CheckJSONKeys returns an error unless data is one JSON value (white space around it)
+// whose objects give each key once, spelled as a field name (checkKeys), as the server
+// reads its JSON bodies (decodeStrict). A client that builds a body from a file must read
+// the file so too: `sequent admin risk set` decoded its rule file with encoding/json and
+// re-encoded it, so a file naming account 7 and then 8 under the same key (or under
+// "Account") sent the server a clean body blocking 8
+// (TestReview52aRiskSetReadsTheRuleFileAsStrictlyAsTheServer).
+func CheckJSONKeys(data []byte) error {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	if err := checkKeys(decoder, 0); err != nil {
+		return err
+	}
+	if _, err := decoder.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
 }
 
 // jsonDepthMax bounds the nesting checkKeys follows: the bodies this package decodes
