@@ -314,6 +314,12 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			return
 		case <-ticker.C:
 		}
+		if n.Role() == shard.RoleStandby && n.releasePendingGrant() {
+			// A grant given up whose release got no answer: nothing else on this tick, so
+			// that an acquisition never overtakes it (the witness's written epoch would
+			// then stay at the grant given up, and keep a node below it waiting).
+			continue
+		}
 		if n.Role() != shard.RoleStandby || n.holdingOff() {
 			continue
 		}
@@ -343,7 +349,8 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			// reached: it never followed that node, whose writes it lacks. Said once.
 			if !staleLogged {
 				n.config.Logger.Error(staleStandbyMessage, "epoch", n.Epoch(),
-					"witness_epoch", holder.epoch, "holder", holder.holder)
+					"witness_epoch", holder.epoch, "holder", holder.holder,
+					"released", holder.released, "written_epoch", holder.writtenEpoch)
 				staleLogged = true
 			}
 			continue
@@ -406,19 +413,88 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 // not acquire on that tick: the acquisition, a request of its own, may reach the witness
 // when the probe did not, and be granted to a stale node (review2-repl51: seen in the
 // automatic drill under load).
+//
+// Since session 52 the probe asks for the written epoch too (leaseProbeWritten): when the
+// witness's last grant was released by its grantee (a promotion that failed for good,
+// given up before anything was written under it), the node compares its epoch with the
+// highest epoch whose grantee may have written instead, so an old primary restarted as
+// the standby of a node that gave its grant up is promoted again. A grant not released
+// counts as written (a grantee that stored its epoch never releases it: see witness.go's
+// Releases), and a witness before session 52 answers a plain probe (ask sends one): the
+// check as before.
 func (n *Node) behindTheWitness() (leaseAnswer, bool, error) {
 	epoch := n.Epoch()
 	// The acquisition's bound (promote), not a quarter lease: a probe that times out
 	// defers the acquisition, and a witness slow to answer (a loaded machine) must not
 	// keep a lost primary from being replaced.
-	answer, err := n.askLease(leaseProbe, epoch, time.Now().Add(handshakeTimeout))
+	answer, err := n.askLease(leaseProbeWritten, epoch, time.Now().Add(handshakeTimeout))
 	if errors.Is(err, errWitnessProbeNotServed) {
 		return answer, false, nil
 	}
 	if err != nil {
 		return answer, false, err
 	}
+	if answer.writtenKnown && answer.released {
+		return answer, answer.writtenEpoch > epoch, nil
+	}
 	return answer, answer.epoch > epoch && answer.holder != n.config.NodeName, nil
+}
+
+// Outcomes of a release (askRelease), as the give-up's log says them.
+const (
+	releaseRecorded   = "recorded"
+	releaseNoAnswer   = "no answer: sent again at the failover watch's ticks"
+	releaseNotServed  = "not taken: the witness predates releases, the grant counts as written"
+	releaseMovedOn    = "refused: the witness granted the lease again since"
+	releaseNotTrusted = "not sent: the witness is not trusted (pin, signing), the grant " +
+		"counts as written"
+)
+
+// askRelease releases the witness grant of epoch, which this node gave up before writing
+// anything under it (see witness.go's Releases), and returns the outcome: releaseNoAnswer
+// when it should be sent again (unreachable, timed out).
+func (n *Node) askRelease(epoch uint64) string {
+	answer, err := n.askLease(leaseRelease, epoch, time.Now().Add(handshakeTimeout))
+	switch {
+	case errors.Is(err, errWitnessReleaseNotServed):
+		return releaseNotServed
+	case witnessRefusalReason(err) >= 0 && !errors.Is(err, ErrWitnessReplyForged):
+		// A witness this node does not trust (a pin, signing, the ratchet) is sent
+		// nothing: the grant counts as written, the safe side. A forged reply is no
+		// answer (dropped, the release is sent again).
+		return releaseNotTrusted
+	case err != nil:
+		n.config.Logger.Debug("replication: grant release", "epoch", epoch, "error", err)
+		return releaseNoAnswer
+	case answer.granted:
+		return releaseRecorded
+	}
+	return releaseMovedOn
+}
+
+// releasePendingGrant sends again the release of a grant given up that got no answer
+// (Node.releasePending), if any, and reports whether one is still pending. Called by the
+// failover watch, without the node's mutex across the request.
+func (n *Node) releasePendingGrant() bool {
+	n.mutex.Lock()
+	epoch := n.releasePending
+	n.mutex.Unlock()
+	if epoch == 0 {
+		return false
+	}
+	outcome := n.askRelease(epoch)
+	n.mutex.Lock()
+	defer n.mutex.Unlock()
+	if n.releasePending != epoch {
+		return n.releasePending != 0 // A new grant cleared it meanwhile.
+	}
+	if outcome == releaseNoAnswer {
+		return true
+	}
+	n.releasePending = 0
+	n.config.Logger.Warn("replication: the grant given up is released at the witness",
+		"epoch", epoch, "release", outcome)
+	return false
 }
 
 // staleStandbyMessage is what the failover watch logs once when the witness's epoch shows
