@@ -651,7 +651,7 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 				// failover watch.
 				released := n.grantedEpoch
 				n.releasePending = released
-				outcome := n.askRelease(released)
+				outcome := n.askRelease(released, time.Now().Add(handshakeTimeout))
 				if outcome != releaseNoAnswer {
 					n.releasePending = 0
 				}
