@@ -296,7 +296,9 @@ func (c *leaseClock) until() time.Time {
 // under one grant the node gives the grant up (grantGivenUpError), and this loop asks the
 // witness nothing for releasedGrantHoldOffLeases leases (holdingOff, even when a manual
 // Promote gave it up), so that the other node, if it is back, takes the lease instead of
-// racing this one for it.
+// racing this one for it; the grant given up is released at the witness (session 52), and
+// a release that got no answer is sent again at each tick before anything else
+// (releasePendingGrant).
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
@@ -443,7 +445,7 @@ func (n *Node) behindTheWitness() (leaseAnswer, bool, error) {
 // Outcomes of a release (askRelease), as the give-up's log says them.
 const (
 	releaseRecorded   = "recorded"
-	releaseNoAnswer   = "no answer: sent again at the failover watch's ticks"
+	releaseNoAnswer   = "no answer (or not stored): sent again at the failover watch's ticks"
 	releaseNotServed  = "not taken: the witness predates releases, the grant counts as written"
 	releaseMovedOn    = "refused: the witness granted the lease again since"
 	releaseNotTrusted = "not sent: the witness is not trusted (pin, signing), the grant " +
@@ -451,10 +453,11 @@ const (
 )
 
 // askRelease releases the witness grant of epoch, which this node gave up before writing
-// anything under it (see witness.go's Releases), and returns the outcome: releaseNoAnswer
-// when it should be sent again (unreachable, timed out).
-func (n *Node) askRelease(epoch uint64) string {
-	answer, err := n.askLease(leaseRelease, epoch, time.Now().Add(handshakeTimeout))
+// anything under it (see witness.go's Releases), waiting for the answer until deadline,
+// and returns the outcome: releaseNoAnswer when it should be sent again (unreachable,
+// timed out, or not stored).
+func (n *Node) askRelease(epoch uint64, deadline time.Time) string {
+	answer, err := n.askLease(leaseRelease, epoch, deadline)
 	switch {
 	case errors.Is(err, errWitnessReleaseNotServed):
 		return releaseNotServed
@@ -468,26 +471,31 @@ func (n *Node) askRelease(epoch uint64) string {
 		return releaseNoAnswer
 	case answer.granted:
 		return releaseRecorded
+	case answer.holder == n.config.NodeName && answer.epoch == epoch:
+		// Refused while the grant is still this node's: the witness could not store the
+		// release (its log says why). Sent again, as one without an answer.
+		return releaseNoAnswer
 	}
 	return releaseMovedOn
 }
 
 // releasePendingGrant sends again the release of a grant given up that got no answer
 // (Node.releasePending), if any, and reports whether one is still pending. Called by the
-// failover watch, without the node's mutex across the request.
+// failover watch. The node's mutex is held across the request, as a promotion holds it
+// across its own: no promotion (a manual one beside the watch) is granted the lease
+// meanwhile, so a release is never sent for an epoch this node was granted again since
+// (a witness keeping its state in memory, restarted, can grant an epoch twice) and may
+// write under; Close still ends the request at once (the node's lifetime). Bounded by the
+// watch's tick (a quarter lease), as a probe is, since Status waits for the mutex: a
+// witness that hangs holds it that long per tick at most.
 func (n *Node) releasePendingGrant() bool {
 	n.mutex.Lock()
+	defer n.mutex.Unlock()
 	epoch := n.releasePending
-	n.mutex.Unlock()
 	if epoch == 0 {
 		return false
 	}
-	outcome := n.askRelease(epoch)
-	n.mutex.Lock()
-	defer n.mutex.Unlock()
-	if n.releasePending != epoch {
-		return n.releasePending != 0 // A new grant cleared it meanwhile.
-	}
+	outcome := n.askRelease(epoch, time.Now().Add(n.config.LeaseDuration/4))
 	if outcome == releaseNoAnswer {
 		return true
 	}
