@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"sequent/core/shard"
+	"sequent/wal"
 )
 
 // probeWritten asks the witness at address for the lease and its written epoch
@@ -364,4 +365,36 @@ func FuzzWrittenLeaseAnswer(f *testing.F) {
 			t.Fatalf("%x read as %+v, which encodes as %x", body, answer, again)
 		}
 	})
+}
+
+// TestGrant52ReleaseTheWitnessCouldNotStoreIsSentAgain: the witness refuses a release it
+// cannot write to its state file, the grant still the node's: the node keeps it pending
+// (the failover watch sends it again) rather than take it for a witness that moved on,
+// and the release sent once the file can be written is recorded.
+func TestGrant52ReleaseTheWitnessCouldNotStoreIsSentAgain(t *testing.T) {
+	lease := time.Second
+	w := openStatefulWitness(t, filepath.Join(t.TempDir(), "witness.state"), lease)
+	defer w.witness.Close()
+	w.clock.advance(lease + time.Millisecond)
+	if answer := w.ask(t, leaseAcquire, "a", 0); !answer.granted || answer.epoch != 1 {
+		t.Fatalf("a's acquisition: %+v, want granted at epoch 1", answer)
+	}
+	t.Cleanup(func() { writeWitnessStateDurably = wal.WriteFileDurably })
+	writeWitnessStateDurably = func(string, os.FileMode, func(*os.File) error) error {
+		return errors.New("disk full (test)")
+	}
+	node := askingNode(t, w.address, "", false)
+	node.config.LeaseDuration = testLeaseDuration
+	node.releasePending = 1 // a gave its grant up (epoch 1).
+	if !node.releasePendingGrant() || node.releasePending != 1 {
+		t.Fatalf("release the witness could not store: pending %d, want still 1",
+			node.releasePending)
+	}
+	wantWritten(t, "not stored", w.ask(t, leaseProbeWritten, "x", 0), "a", 1, false, 1)
+	writeWitnessStateDurably = wal.WriteFileDurably
+	if node.releasePendingGrant() || node.releasePending != 0 {
+		t.Fatalf("release sent again once the file can be written: pending %d, want 0",
+			node.releasePending)
+	}
+	wantWritten(t, "stored", w.ask(t, leaseProbeWritten, "x", 0), "a", 1, true, 0)
 }
