@@ -9,15 +9,16 @@ import (
 	"sequent/core/shard"
 )
 
-// TestReview51aOldPrimaryPromotedAfterTheStandbyGaveItsGrantUp (review51a, NOT FIXED:
-// left uncommitted for the coordinator): the primary a dies; its standby b is granted the
+// TestReview51aOldPrimaryPromotedAfterTheStandbyGaveItsGrantUp (review51a; fixed in
+// session 52 by releasing the grant at the witness, grant52): the primary a dies; its standby b is granted the
 // lease (epoch 2) but cannot store the epoch (a full disk), gives the grant up after
 // failedPromotionsPerGrantMax failures, and is then stopped. b never became a primary and
 // wrote nothing: a holds every acknowledged write. a, restarted as b's standby (b
 // unreachable: it starts from its own log), used to take the expired lease and promote
-// itself; since hunt51a its failover watch sees the witness's epoch (2, last granted to
-// b) above its own (1) and never promotes it: the witness cannot tell a grant whose
-// promotion failed from one whose holder wrote.
+// itself; since hunt51a its failover watch saw the witness's epoch (2, last granted to
+// b) above its own (1) and never promoted it: the witness could not tell a grant whose
+// promotion failed from one whose holder wrote. Now b releases the grant, and the
+// witness's written epoch (1) is a's.
 func TestReview51aOldPrimaryPromotedAfterTheStandbyGaveItsGrantUp(t *testing.T) {
 	var messages *recordingHandler
 	primary, standby, _ := startWitnessPairWith(t, testLeaseDuration, witnessPairOptions{
