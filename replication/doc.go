@@ -197,7 +197,12 @@
 // lease the failover watch probes the witness, and a witness that last granted the lease
 // to another node at an epoch above this node's (an old primary restarted as the promoted
 // node's standby while that node is down, starting from its own log without that node's
-// writes) makes it say so once at Error and wait for that node. A probe that gets no
+// writes) makes it say so once at Error and wait for that node; unless that grant was
+// released (session 52: its grantee gave it up after its promotion failed, before writing
+// anything, and told the witness: see witness.go's Releases), when the probe compares the
+// node's epoch with the highest epoch whose grantee may have written instead (a grant
+// not released counts as written, so a release lost on the way, or a witness before
+// session 52, changes nothing). A probe that gets no
 // answer (unreachable, timed out, an untrusted reply) asks for nothing on that tick: the
 // acquisition, a request of its own, could reach the witness when the probe did not and
 // be granted to such a node; only a witness that does not answer probes at all (before
@@ -215,7 +220,9 @@
 // failedPromotionsPerGrantMax times: then it stops renewing (logged at Error) and asks
 // nothing for releasedGrantHoldOffLeases leases, so that a disk that stays broken does not
 // keep the lease from the other node, which may take it once it ran out (safe: no shard
-// of this node switched, and its next attempt acquires afresh). A promotion that may
+// of this node switched, and its next attempt acquires afresh). It releases the grant at
+// the witness first (which ends its lease at once), and the failover watch sends a release
+// that got no answer again at each tick before anything else. A promotion that may
 // have left the epoch file ahead of the node (the store failed after
 // its rename and putting the old epoch back failed too: ErrEpochFileAhead) stops the node
 // instead (fenced, no longer following, Err set, logged at Error): restarted, it would

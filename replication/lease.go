@@ -296,7 +296,9 @@ func (c *leaseClock) until() time.Time {
 // under one grant the node gives the grant up (grantGivenUpError), and this loop asks the
 // witness nothing for releasedGrantHoldOffLeases leases (holdingOff, even when a manual
 // Promote gave it up), so that the other node, if it is back, takes the lease instead of
-// racing this one for it.
+// racing this one for it; the grant given up is released at the witness (session 52), and
+// a release that got no answer is sent again at each tick before anything else
+// (releasePendingGrant).
 func (n *Node) watchPrimary(stop <-chan struct{}) {
 	ticker := time.NewTicker(n.config.LeaseDuration / 4)
 	defer ticker.Stop()
@@ -313,6 +315,12 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-ticker.C:
+		}
+		if n.Role() == shard.RoleStandby && n.releasePendingGrant() {
+			// A grant given up whose release got no answer: nothing else on this tick, so
+			// that an acquisition never overtakes it (the witness's written epoch would
+			// then stay at the grant given up, and keep a node below it waiting).
+			continue
 		}
 		if n.Role() != shard.RoleStandby || n.holdingOff() {
 			continue
@@ -343,7 +351,8 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 			// reached: it never followed that node, whose writes it lacks. Said once.
 			if !staleLogged {
 				n.config.Logger.Error(staleStandbyMessage, "epoch", n.Epoch(),
-					"witness_epoch", holder.epoch, "holder", holder.holder)
+					"witness_epoch", holder.epoch, "holder", holder.holder,
+					"released", holder.released, "written_epoch", holder.writtenEpoch)
 				staleLogged = true
 			}
 			continue
@@ -406,19 +415,94 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 // not acquire on that tick: the acquisition, a request of its own, may reach the witness
 // when the probe did not, and be granted to a stale node (review2-repl51: seen in the
 // automatic drill under load).
+//
+// Since session 52 the probe asks for the written epoch too (leaseProbeWritten): when the
+// witness's last grant was released by its grantee (a promotion that failed for good,
+// given up before anything was written under it), the node compares its epoch with the
+// highest epoch whose grantee may have written instead, so an old primary restarted as
+// the standby of a node that gave its grant up is promoted again. A grant not released
+// counts as written (a grantee that stored its epoch never releases it: see witness.go's
+// Releases), and a witness before session 52 answers a plain probe (ask sends one): the
+// check as before.
 func (n *Node) behindTheWitness() (leaseAnswer, bool, error) {
 	epoch := n.Epoch()
 	// The acquisition's bound (promote), not a quarter lease: a probe that times out
 	// defers the acquisition, and a witness slow to answer (a loaded machine) must not
 	// keep a lost primary from being replaced.
-	answer, err := n.askLease(leaseProbe, epoch, time.Now().Add(handshakeTimeout))
+	answer, err := n.askLease(leaseProbeWritten, epoch, time.Now().Add(handshakeTimeout))
 	if errors.Is(err, errWitnessProbeNotServed) {
 		return answer, false, nil
 	}
 	if err != nil {
 		return answer, false, err
 	}
+	if answer.writtenKnown && answer.released {
+		return answer, answer.writtenEpoch > epoch, nil
+	}
 	return answer, answer.epoch > epoch && answer.holder != n.config.NodeName, nil
+}
+
+// Outcomes of a release (askRelease), as the give-up's log says them.
+const (
+	releaseRecorded   = "recorded"
+	releaseNoAnswer   = "no answer (or not stored): sent again at the failover watch's ticks"
+	releaseNotServed  = "not taken: the witness predates releases, the grant counts as written"
+	releaseMovedOn    = "refused: the witness granted the lease again since"
+	releaseNotTrusted = "not sent: the witness is not trusted (pin, signing), the grant " +
+		"counts as written"
+)
+
+// askRelease releases the witness grant of epoch, which this node gave up before writing
+// anything under it (see witness.go's Releases), waiting for the answer until deadline,
+// and returns the outcome: releaseNoAnswer when it should be sent again (unreachable,
+// timed out, or not stored).
+func (n *Node) askRelease(epoch uint64, deadline time.Time) string {
+	answer, err := n.askLease(leaseRelease, epoch, deadline)
+	switch {
+	case errors.Is(err, errWitnessReleaseNotServed):
+		return releaseNotServed
+	case witnessRefusalReason(err) >= 0 && !errors.Is(err, ErrWitnessReplyForged):
+		// A witness this node does not trust (a pin, signing, the ratchet) is sent
+		// nothing: the grant counts as written, the safe side. A forged reply is no
+		// answer (dropped, the release is sent again).
+		return releaseNotTrusted
+	case err != nil:
+		n.config.Logger.Debug("replication: grant release", "epoch", epoch, "error", err)
+		return releaseNoAnswer
+	case answer.granted:
+		return releaseRecorded
+	case answer.holder == n.config.NodeName && answer.epoch == epoch:
+		// Refused while the grant is still this node's: the witness could not store the
+		// release (its log says why). Sent again, as one without an answer.
+		return releaseNoAnswer
+	}
+	return releaseMovedOn
+}
+
+// releasePendingGrant sends again the release of a grant given up that got no answer
+// (Node.releasePending), if any, and reports whether one is still pending. Called by the
+// failover watch. The node's mutex is held across the request, as a promotion holds it
+// across its own: no promotion (a manual one beside the watch) is granted the lease
+// meanwhile, so a release is never sent for an epoch this node was granted again since
+// (a witness keeping its state in memory, restarted, can grant an epoch twice) and may
+// write under; Close still ends the request at once (the node's lifetime). Bounded by the
+// watch's tick (a quarter lease), as a probe is, since Status waits for the mutex: a
+// witness that hangs holds it that long per tick at most.
+func (n *Node) releasePendingGrant() bool {
+	n.mutex.Lock()
+	defer n.mutex.Unlock()
+	epoch := n.releasePending
+	if epoch == 0 {
+		return false
+	}
+	outcome := n.askRelease(epoch, time.Now().Add(n.config.LeaseDuration/4))
+	if outcome == releaseNoAnswer {
+		return true
+	}
+	n.releasePending = 0
+	n.config.Logger.Warn("replication: the grant given up is released at the witness",
+		"epoch", epoch, "release", outcome)
+	return false
 }
 
 // staleStandbyMessage is what the failover watch logs once when the witness's epoch shows

@@ -114,6 +114,10 @@ type Node struct {
 	// given up (releasedGrantHoldOffLeases leases on): the node's, not the watch's, since a
 	// manual Promote may be the attempt that gives it up.
 	holdOffUntil time.Time
+	// releasePending is the epoch of a grant this node gave up whose release the witness
+	// has not answered yet (0: none): the failover watch sends it again at every tick,
+	// before anything else (releasePendingGrant). Cleared by an answer, or by a new grant.
+	releasePending uint64
 	// leaseClock is the primary's witness lease, for the release path (nil: no witness).
 	leaseClock *leaseClock
 	// lifetime ends when Close begins, before Close takes the mutex: every network wait
@@ -585,7 +589,9 @@ func (n *Node) promote() (uint64, error) {
 		}
 		epoch = max(epoch, answer.epoch)
 		if kind == leaseAcquire {
-			n.failedPromotions = 0 // A new grant.
+			// A new grant: the witness's last, so a release still pending for an earlier
+			// one would find it moved on anyway.
+			n.failedPromotions, n.releasePending = 0, 0
 		}
 		n.grantedEpoch = answer.epoch
 		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
@@ -637,10 +643,22 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 				// grant runs out, and the other node may take the lease. Safe: no shard of
 				// this node switched (the epoch was not stored), and its next attempt
 				// acquires afresh, which the witness grants only when nobody holds a live
-				// lease.
+				// lease. Released at the witness (session 52), before it is said: nothing
+				// was written under the grant (every store of its epoch failed without
+				// leaving the file at it, or this branch is not reached), so a node whose
+				// epoch is below it is not taken for stale (behindTheWitness), and the
+				// lease ends at once. A release with no answer is sent again by the
+				// failover watch.
+				released := n.grantedEpoch
+				n.releasePending = released
+				outcome := n.askRelease(released, time.Now().Add(handshakeTimeout))
+				if outcome != releaseNoAnswer {
+					n.releasePending = 0
+				}
 				n.config.Logger.Error(grantGivenUpMessage, "failed_promotions",
 					n.failedPromotions, "hold_off", releasedGrantHoldOffLeases*
-						n.config.LeaseDuration, "error", err)
+						n.config.LeaseDuration, "epoch", released, "release", outcome,
+					"error", err)
 				n.grantedEpoch, n.failedPromotions = 0, 0
 				n.holdOffUntil = time.Now().Add(releasedGrantHoldOffLeases *
 					n.config.LeaseDuration)

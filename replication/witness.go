@@ -95,6 +95,42 @@ import (
 // checks the id the challenge announces all the same (a wrong pin is ErrWitnessIdentity,
 // no request sent). An earlier witness, which refuses an unknown kind (it logs and
 // closes), is sent none; a witness of this build refuses an unsigned probe the same way.
+//
+// Releases (session 52). The stale-node check (Node.behindTheWitness) refuses to promote
+// a node whose epoch is below the witness's last grant to another node, which may have
+// written acknowledged entries this node lacks. A grant whose promotion failed for good
+// (the grantee could not store the epoch and gave the grant up: grantGivenUpError) wrote
+// nothing, so a witness of this build learns of it: the grantee sends a request of kind
+// leaseRelease (4) at the grant's epoch, and the witness, if that grant is still its last
+// (same holder, same epoch), records it as released (in its state file first), ends its
+// lease at once and answers granted (again to a repeated release: a reply lost on the way
+// is retried). A request of kind leaseProbeWritten (5) is a probe whose reply carries,
+// after the holder, the written extension (leaseWrittenBytes):
+//
+//	written            version u8 (1) | released u8 | reserved[6] | written epoch u64
+//
+// written epoch: the highest epoch whose grantee may have written as far as the witness
+// knows (the last grant's, or, once its grantee released it, the highest epoch below it
+// that was not released; never above the holder epoch); released: the last grant was
+// released. A witness of this build announces both kinds with witnessTracksReleases,
+// refuses them unsigned or from a v1 request (as a probe), and answers a plain probe as
+// before (an earlier node still reads a released grant as another node's: as safe as
+// before). A node sends neither to a witness that does not announce the bit: no release
+// (errWitnessReleaseNotServed, nothing sent), and a plain probe in place of
+// leaseProbeWritten (the answer's writtenKnown false, the check as before).
+//
+// Why every grant counts as written until released (no confirmation is asked): a grantee
+// that stored its epoch may have written, and a confirmation it sent could be lost on the
+// way, so a witness could not take a missing confirmation for a failed promotion; the
+// grant therefore reads as written until its grantee says otherwise. A grantee sends a
+// release only once it has given the grant up after failed stores of its epoch, none of
+// which left the epoch file at it (a store that may have, ErrEpochFileAhead, stops the
+// node: no release), so no shard of it switched and nothing was written under that
+// epoch; and after it, it never promotes under that epoch (its next attempt acquires a
+// new, higher one), while the witness renews the released grant to nobody. A release
+// lost on the way leaves the grant written (the check refuses as before); a release
+// that arrives after the witness granted the lease again finds another last grant and
+// changes nothing.
 const (
 	frameLeaseRequest       frameType = 11
 	frameLeaseReply         frameType = 12
@@ -111,6 +147,12 @@ const (
 	// (v2 or v3) to a witness that announces witnessAnswersProbes; a standby sends it to
 	// learn that its witness signs (witness_ratchet.go) before it needs the lease.
 	leaseProbe = 3
+	// leaseRelease (session 52) gives up the lease granted at the request's epoch, before
+	// anything was written under it (see Releases above). Granted: recorded (or already).
+	leaseRelease = 4
+	// leaseProbeWritten (session 52) is a probe whose reply carries the written extension
+	// (leaseWrittenBytes): the epoch the stale-node check compares with.
+	leaseProbeWritten = 5
 
 	// witnessSignsReplies is the challenge's feature bit of a witness that serves v2.
 	witnessSignsReplies = 1
@@ -120,6 +162,9 @@ const (
 	// witnessAnswersProbes is the challenge's feature bit of a witness that answers
 	// leaseProbe (session 39); an earlier one refuses the kind (it logs and closes).
 	witnessAnswersProbes = 4
+	// witnessTracksReleases is the challenge's feature bit of a witness that serves
+	// leaseRelease and leaseProbeWritten (session 52); an earlier one refuses the kinds.
+	witnessTracksReleases = 8
 	// witnessChallengeIDOffset is where the id's length sits in a challenge that
 	// announces it; the id follows.
 	witnessChallengeIDOffset = witnessChallengeBytes
@@ -142,6 +187,14 @@ const (
 	leaseRequestNodeOffset = 16 // node length (request).
 	leaseReplyValidOffset  = 16 // valid ms (reply).
 	leaseReplyHolderOffset = 24 // holder length (reply).
+
+	// The written extension after a leaseProbeWritten reply's holder (see Releases).
+	leaseWrittenVersion        = 1
+	leaseWrittenVersionOffset  = 0 // u8 leaseWrittenVersion.
+	leaseWrittenReleasedOffset = 1 // u8 1: the last grant was released.
+	leaseWrittenReservedEnd    = 8 // [6] zero after the released byte.
+	leaseWrittenEpochOffset    = 8 // u64 the written epoch.
+	leaseWrittenBytes          = 16
 
 	// leaseReplyLabel is the reply mac's domain label: the request's mac uses the link's
 	// label ("sequent-replication-v1"), so neither can be replayed as the other.
@@ -171,6 +224,11 @@ var (
 	ErrWitnessIdentity = errors.New("replication: the witness is not the one pinned " +
 		"(--witness-id)")
 )
+
+// errWitnessReleaseNotServed: the witness does not announce releases (a build before
+// session 52, or the bit cleared on the way), so none was sent: its grant stays written.
+var errWitnessReleaseNotServed = errors.New("replication: the witness does not take " +
+	"releases (a witness before session 52: upgrade it; or the bit was cleared on the way)")
 
 // errWitnessProbeNotServed: the witness does not announce probes (an earlier build, or
 // the bit cleared on the way), so none was sent. Not a refusal: nothing is counted.
@@ -241,6 +299,11 @@ type Witness struct {
 	holder  string
 	epoch   uint64
 	expires time.Time // Local monotonic time.
+	// released and writtenBefore are the state file's (witnessState): the grant at epoch
+	// was released by its holder, and the highest epoch below it whose grantee may have
+	// written (writtenEpoch).
+	released      bool
+	writtenBefore uint64
 	// id is the identity the witness announces and signs for (v3); storedID the one in
 	// its state file, written back with every grant (it differs from id when
 	// WitnessConfig.ID overrides it). Neither changes after OpenWitness.
@@ -264,6 +327,13 @@ type Witness struct {
 	// beforeProbes, set by tests only, makes the witness serve as the build of session
 	// 38: no witnessAnswersProbes in the challenge, probes refused.
 	beforeProbes atomic.Bool
+	// beforeReleases, set by tests only, makes the witness serve as the builds of
+	// sessions 39 to 51: no witnessTracksReleases in the challenge, leaseRelease and
+	// leaseProbeWritten refused.
+	beforeReleases atomic.Bool
+	// releasesToDrop, set by tests only: that many releases are read and closed
+	// unanswered and unapplied (a release lost on the way).
+	releasesToDrop atomic.Int32
 	// unsignedServedLogged: a v1 request was served (said once, at Info).
 	unsignedServedLogged atomic.Bool
 	// misaddressedLogged: a v3 request failed its mac (said once, at Warn).
@@ -333,13 +403,14 @@ func OpenWitness(config WitnessConfig) (*Witness, error) {
 	}
 	w := &Witness{config: config, done: make(chan struct{}), now: time.Now,
 		holder: holder, epoch: epoch, acquireAfter: time.Now().Add(config.LeaseDuration),
-		id: id, storedID: state.id}
+		id: id, storedID: state.id, released: state.released,
+		writtenBefore: state.writtenBefore}
 	// The stored holder may still count on a lease granted before the restart: as far as
 	// the witness knows, it runs until acquireAfter.
 	w.expires = w.acquireAfter
 	if config.StatePath != "" {
 		config.Logger.Info("witness: state loaded", "path", config.StatePath, "epoch", epoch,
-			"holder", holder)
+			"holder", holder, "released", state.released, "written_epoch", state.writtenEpoch())
 	}
 	config.Logger.Info("witness: identity (pin it on both nodes: --witness-id)", "id", id,
 		"source", source)
@@ -389,8 +460,12 @@ func (w *Witness) serve(conn net.Conn) {
 	earlierBuild := w.earlierBuild.Load()
 	identifies := !earlierBuild && !w.beforeIdentity.Load()
 	probes := identifies && !w.beforeProbes.Load()
+	releases := probes && !w.beforeReleases.Load()
 	var challenge []byte
 	switch {
+	case releases:
+		challenge = encodeWitnessChallenge(nonce, witnessSignsReplies|witnessProvesIdentity|
+			witnessAnswersProbes|witnessTracksReleases, w.id)
 	case probes:
 		challenge = encodeWitnessChallenge(nonce,
 			witnessSignsReplies|witnessProvesIdentity|witnessAnswersProbes, w.id)
@@ -458,6 +533,11 @@ func (w *Witness) serve(conn net.Conn) {
 		// would, refused.
 		err = fmt.Errorf("%w: a probe unsigned or not announced", ErrFrame)
 	}
+	if err == nil && (request.kind == leaseRelease || request.kind == leaseProbeWritten) &&
+		(f.kind == frameLeaseRequest || !releases) {
+		// As a probe: signed only, by a witness that announces them.
+		err = fmt.Errorf("%w: a release or a written probe unsigned or not announced", ErrFrame)
+	}
 	if err != nil {
 		// From a node that has the key: another version, most likely. Closing without an
 		// answer is what the node takes for a witness it cannot reach.
@@ -465,10 +545,15 @@ func (w *Witness) serve(conn net.Conn) {
 			conn.RemoteAddr().String(), "error", err)
 		return
 	}
-	var answer leaseAnswer
-	answer.granted, answer.holder, answer.epoch, answer.valid = w.decide(request.kind,
-		request.node, request.epoch)
+	if request.kind == leaseRelease && w.releasesToDrop.Load() > 0 &&
+		w.releasesToDrop.Add(-1) >= 0 {
+		return // A test's release lost on the way.
+	}
+	answer := w.decideAnswer(request.kind, request.node, request.epoch)
 	reply := answer.encode()
+	if request.kind == leaseProbeWritten {
+		reply = answer.appendWritten(reply)
+	}
 	switch f.kind {
 	case frameLeaseRequest:
 		writeFrame(writer, frameLeaseReply, answer.epoch, reply)
@@ -616,34 +701,81 @@ func decodeWitnessChallenge(body []byte) (witnessChallenge, error) {
 // With a state file, a grant that changes the epoch or the holder is persisted before it
 // is answered (the expiry is not: after a restart, acquireAfter covers it); when that
 // fails, the grant is refused and nothing changes.
+//
+// A grant records the epoch below it whose grantee may have written (writtenBefore: the
+// written epoch so far, or the acquiring node's own epoch if higher, since a standby's
+// epoch is one its primary wrote at), for a release to fall back on. A release (see
+// Releases) is granted to the holder at the epoch of the last grant only; a released
+// grant is renewed to nobody (its grantee never promotes under it), and its lease ends at
+// the release, so that the other node acquires at once.
 func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, uint64, time.Duration) {
+	answer := w.decideAnswer(kind, node, epoch)
+	return answer.granted, answer.holder, answer.epoch, answer.valid
+}
+
+// decideAnswer is decide, its answer carrying the written extension (writtenKnown) read
+// under the same lock as the rest.
+func (w *Witness) decideAnswer(kind byte, node string, epoch uint64) leaseAnswer {
 	w.mutex.Lock()
 	defer w.mutex.Unlock()
+	granted, valid := w.decideLocked(kind, node, epoch)
+	return leaseAnswer{granted: granted, holder: w.holder, epoch: w.epoch, valid: valid,
+		writtenKnown: true, released: w.released, writtenEpoch: w.state().writtenEpoch()}
+}
+
+// decideLocked applies the rules (decide) with the mutex held: granted, and the time the
+// lease is valid for (or the wait, on a refusal). The holder and epoch to answer are the
+// witness's once it returns.
+func (w *Witness) decideLocked(kind byte, node string, epoch uint64) (bool, time.Duration) {
 	now := w.now()
-	if kind == leaseProbe {
+	if kind == leaseProbe || kind == leaseProbeWritten {
 		// Nothing changes, nothing is stored: what the lease is now (the wait as a
 		// refusal's).
-		return false, w.holder, w.epoch, max(w.expires.Sub(now), 0)
+		return false, max(w.expires.Sub(now), 0)
 	}
 	live := w.holder != "" && now.Before(w.expires)
 	switch {
-	case kind == leaseRenew && (w.holder == node || w.holder == "") && epoch >= w.epoch:
-		if !w.persist(node, epoch) {
+	case kind == leaseRenew && (w.holder == node || w.holder == "") && epoch >= w.epoch &&
+		!(w.released && epoch == w.epoch):
+		next := w.state()
+		if node != w.holder || epoch != w.epoch {
+			next = witnessState{epoch: epoch, holder: node, id: w.storedID,
+				writtenBefore: w.state().writtenEpoch()}
+		}
+		if !w.persist(next) {
 			break
 		}
 		if w.holder != node {
 			w.config.Logger.Info("witness: first holder by renewal", "node", node, "epoch", epoch)
 		}
-		w.holder, w.epoch, w.expires = node, epoch, now.Add(w.config.LeaseDuration)
-		return true, node, epoch, w.config.LeaseDuration
+		w.apply(next)
+		w.expires = now.Add(w.config.LeaseDuration)
+		return true, w.config.LeaseDuration
 	case kind == leaseAcquire && !live && now.After(w.acquireAfter):
-		granted := max(w.epoch, epoch) + 1
-		if !w.persist(node, granted) {
+		next := witnessState{epoch: max(w.epoch, epoch) + 1, holder: node, id: w.storedID,
+			writtenBefore: max(w.state().writtenEpoch(), epoch)}
+		if !w.persist(next) {
 			break
 		}
-		w.holder, w.epoch, w.expires = node, granted, now.Add(w.config.LeaseDuration)
+		w.apply(next)
+		w.expires = now.Add(w.config.LeaseDuration)
 		w.config.Logger.Warn("witness: lease granted for failover", "node", node, "epoch", w.epoch)
-		return true, node, w.epoch, w.config.LeaseDuration
+		return true, w.config.LeaseDuration
+	case kind == leaseRelease && w.holder == node && w.holder != "" && epoch == w.epoch:
+		if w.released {
+			return true, 0 // Already: a release whose reply was lost, sent again.
+		}
+		next := w.state()
+		next.released = true
+		if !w.persist(next) {
+			break
+		}
+		w.apply(next)
+		w.expires = now
+		w.config.Logger.Warn("witness: lease released by its grantee before it wrote "+
+			"(its promotion failed)", "node", node, "epoch", epoch, "written_epoch",
+			next.writtenEpoch())
+		return true, 0
 	}
 	wait := w.expires.Sub(now)
 	if kind == leaseAcquire {
@@ -652,17 +784,30 @@ func (w *Witness) decide(kind byte, node string, epoch uint64) (bool, string, ui
 	// Negative once the lease has run out (a renewal refused to another node, a grant
 	// that could not be stored): the reply's field is unsigned, and a negative wait would
 	// wrap to some 584 million years there.
-	return false, w.holder, w.epoch, max(wait, 0)
+	return false, max(wait, 0)
 }
 
-// persist stores holder and epoch in the state file, when there is one and they differ
-// from what it holds (the holder renewing at its epoch writes nothing), before decide
-// grants them. It reports whether the grant may go ahead; a failure is logged at Error,
-// since every grant that needs a write is refused until the file can be written again.
-// Called with the mutex held: requests wait for the fsync, which keeps the grants in the
-// order they were persisted.
-func (w *Witness) persist(holder string, epoch uint64) bool {
-	if w.config.StatePath == "" || (holder == w.holder && epoch == w.epoch) {
+// state returns what the witness holds as its state file records it.
+func (w *Witness) state() witnessState {
+	return witnessState{epoch: w.epoch, holder: w.holder, id: w.storedID,
+		released: w.released, writtenBefore: w.writtenBefore}
+}
+
+// apply makes state the witness's (its expiry apart); the caller holds the mutex.
+func (w *Witness) apply(state witnessState) {
+	w.holder, w.epoch = state.holder, state.epoch
+	w.released, w.writtenBefore = state.released, state.writtenBefore
+}
+
+// persist stores state in the state file, when there is one and it differs from what the
+// witness holds (the holder renewing at its epoch writes nothing), before decide grants
+// it. It reports whether the grant may go ahead; a failure is logged at Error, since every
+// grant that needs a write is refused until the file can be written again. Called with
+// the mutex held: requests wait for the fsync, which keeps the grants in the order they
+// were persisted.
+func (w *Witness) persist(state witnessState) bool {
+	holder, epoch := state.holder, state.epoch
+	if w.config.StatePath == "" || state == w.state() {
 		return true
 	}
 	if len(holder) > NodeNameBytesMax {
@@ -673,8 +818,7 @@ func (w *Witness) persist(holder string, epoch uint64) bool {
 			len(holder), "bytes_max", NodeNameBytesMax, "epoch", epoch)
 		return false
 	}
-	if err := storeWitnessState(w.config.StatePath, witnessState{epoch: epoch, holder: holder,
-		id: w.storedID}); err != nil {
+	if err := storeWitnessState(w.config.StatePath, state); err != nil {
 		w.config.Logger.Error("witness: grant refused: the state file cannot be written",
 			"path", w.config.StatePath, "node", holder, "epoch", epoch, "error", err)
 		return false
@@ -691,6 +835,11 @@ type leaseAnswer struct {
 	// signed: the reply carried the witness's mac (v2 or v3). False for a v1 reply,
 	// accepted only over TLS or when unsigned replies are allowed (not on the wire).
 	signed bool
+	// writtenKnown: the reply carried the written extension (a leaseProbeWritten's, from
+	// a witness that tracks releases), read into released and writtenEpoch.
+	writtenKnown bool
+	released     bool   // The last grant (at epoch, to holder) was released.
+	writtenEpoch uint64 // The highest epoch whose grantee may have written.
 }
 
 // witnessClient is how a node asks the witness: its address, the TLS it dials with (nil:
@@ -742,6 +891,17 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 		return leaseAnswer{}, err
 	}
 	witnessNonce := bytes.Clone(announced.nonce)
+	releases := announced.features&witnessTracksReleases != 0 &&
+		announced.features&witnessSignsReplies != 0
+	if kind == leaseProbeWritten && !releases {
+		kind = leaseProbe // A witness before session 52: the check as before.
+	}
+	if kind == leaseRelease && !releases {
+		if _, _, err := c.version(announced); err != nil {
+			return leaseAnswer{}, err // A pin or the ratchet refuses this witness anyway.
+		}
+		return leaseAnswer{}, errWitnessReleaseNotServed
+	}
 	if kind == leaseProbe && (announced.features&witnessAnswersProbes == 0 ||
 		announced.features&witnessSignsReplies == 0) {
 		// A probe only serves to receive a signed answer, from a witness that answers it.
@@ -799,14 +959,22 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 		return leaseAnswer{}, fmt.Errorf("%w: witness reply of type %d, want %d", ErrFrame,
 			reply.kind, replyKind)
 	}
+	decode := decodeLeaseAnswer
+	if kind == leaseProbeWritten {
+		decode = decodeWrittenLeaseAnswer
+	}
 	switch replyKind {
 	case frameLeaseReplyIdentified:
-		return decodeIdentifiedLeaseAnswer(c.key, c.pinnedID, nodeNonce, witnessNonce,
-			reply.epoch, reply.body)
+		return openLeaseAnswer(reply.body, func(payload []byte) []byte {
+			return leaseIdentifiedReplyMAC(c.key, c.pinnedID, nodeNonce, witnessNonce,
+				reply.epoch, payload)
+		}, decode)
 	case frameLeaseReplySigned:
-		return decodeSignedLeaseAnswer(c.key, nodeNonce, witnessNonce, reply.epoch, reply.body)
+		return openLeaseAnswer(reply.body, func(payload []byte) []byte {
+			return leaseReplyMAC(c.key, nodeNonce, witnessNonce, reply.epoch, payload)
+		}, decode)
 	default:
-		return decodeLeaseAnswer(reply.body)
+		return decodeLeaseAnswer(reply.body) // Never a release nor a written probe: signed only.
 	}
 }
 
@@ -845,7 +1013,7 @@ func decodeIdentifiedLeaseAnswer(key []byte, id string, nodeNonce, witnessNonce 
 	epoch uint64, body []byte) (leaseAnswer, error) {
 	return openLeaseAnswer(body, func(reply []byte) []byte {
 		return leaseIdentifiedReplyMAC(key, id, nodeNonce, witnessNonce, epoch, reply)
-	})
+	}, decodeLeaseAnswer)
 }
 
 // decodeSignedLeaseAnswer reads a v2 reply's body: it checks the reply mac before it
@@ -855,13 +1023,14 @@ func decodeSignedLeaseAnswer(key, nodeNonce, witnessNonce []byte, epoch uint64,
 	body []byte) (leaseAnswer, error) {
 	return openLeaseAnswer(body, func(reply []byte) []byte {
 		return leaseReplyMAC(key, nodeNonce, witnessNonce, epoch, reply)
-	})
+	}, decodeLeaseAnswer)
 }
 
 // openLeaseAnswer checks a signed reply's mac against replyMAC of the reply (v2's or
 // v3's) before it reads anything else (ErrWitnessReplyForged), then decodes the answer
-// as decodeLeaseAnswer does.
-func openLeaseAnswer(body []byte, replyMAC func(reply []byte) []byte) (leaseAnswer, error) {
+// with decode (decodeLeaseAnswer, or decodeWrittenLeaseAnswer for a written probe's).
+func openLeaseAnswer(body []byte, replyMAC func(reply []byte) []byte,
+	decode func(reply []byte) (leaseAnswer, error)) (leaseAnswer, error) {
 	if len(body) < leaseReplyMACBytes {
 		// Shorter than its mac: cut on the way (a witness always signs), so forged too.
 		return leaseAnswer{}, fmt.Errorf("%w: %w: signed witness reply of %d bytes",
@@ -872,7 +1041,7 @@ func openLeaseAnswer(body []byte, replyMAC func(reply []byte) []byte) (leaseAnsw
 		body[:leaseReplyMACBytes]) {
 		return leaseAnswer{}, ErrWitnessReplyForged
 	}
-	answer, err := decodeLeaseAnswer(reply)
+	answer, err := decode(reply)
 	answer.signed = err == nil
 	return answer, err
 }
@@ -901,7 +1070,7 @@ func decodeLeaseRequest(payload []byte) (leaseRequest, error) {
 		return leaseRequest{}, fmt.Errorf("%w: lease request of %d bytes", ErrFrame,
 			len(payload))
 	}
-	if kind := payload[0]; kind != leaseRenew && kind != leaseAcquire && kind != leaseProbe {
+	if kind := payload[0]; kind < leaseRenew || kind > leaseProbeWritten {
 		return leaseRequest{}, fmt.Errorf("%w: lease request of unknown kind %d", ErrFrame, kind)
 	}
 	if !model.AllZero(payload[leaseReservedOffset:leaseReservedOffsetEnd]) {
@@ -955,4 +1124,59 @@ func decodeLeaseAnswer(body []byte) (leaseAnswer, error) {
 	return leaseAnswer{granted: body[0] == 1, holder: string(body[leaseReplyFixedBytes:]),
 		epoch: binary.LittleEndian.Uint64(body[leaseEpochOffset:]),
 		valid: time.Duration(validMs) * time.Millisecond}, nil
+}
+
+// appendWritten appends the written extension (see Releases) of the answer to reply, the
+// answer's encoding: a leaseProbeWritten's reply.
+func (a leaseAnswer) appendWritten(reply []byte) []byte {
+	written := make([]byte, leaseWrittenBytes)
+	written[leaseWrittenVersionOffset] = leaseWrittenVersion
+	if a.released {
+		written[leaseWrittenReleasedOffset] = 1
+	}
+	binary.LittleEndian.PutUint64(written[leaseWrittenEpochOffset:], a.writtenEpoch)
+	return append(reply, written...)
+}
+
+// decodeWrittenLeaseAnswer reads a leaseProbeWritten's reply: the answer as
+// decodeLeaseAnswer reads it, then the written extension after the holder. It refuses a
+// reply without the extension or longer than it, another version, a released byte other
+// than 0 or 1, reserved bytes set, a written epoch above the holder epoch, and a grant (a
+// probe is never granted).
+func decodeWrittenLeaseAnswer(body []byte) (leaseAnswer, error) {
+	if len(body) < leaseReplyFixedBytes {
+		return leaseAnswer{}, fmt.Errorf("%w: witness reply of %d bytes", ErrFrame, len(body))
+	}
+	holderEnd := leaseReplyFixedBytes +
+		int(binary.LittleEndian.Uint16(body[leaseReplyHolderOffset:]))
+	if len(body) != holderEnd+leaseWrittenBytes {
+		return leaseAnswer{}, fmt.Errorf("%w: written probe reply of %d bytes, its holder "+
+			"ending at %d", ErrFrame, len(body), holderEnd)
+	}
+	answer, err := decodeLeaseAnswer(body[:holderEnd])
+	if err != nil {
+		return leaseAnswer{}, err
+	}
+	written := body[holderEnd:]
+	if version := written[leaseWrittenVersionOffset]; version != leaseWrittenVersion {
+		return leaseAnswer{}, fmt.Errorf("%w: written extension of version %d, want %d",
+			ErrFrame, version, leaseWrittenVersion)
+	}
+	if released := written[leaseWrittenReleasedOffset]; released > 1 {
+		return leaseAnswer{}, fmt.Errorf("%w: written extension released byte %d", ErrFrame,
+			released)
+	}
+	if !model.AllZero(written[leaseWrittenReleasedOffset+1 : leaseWrittenReservedEnd]) {
+		return leaseAnswer{}, fmt.Errorf("%w: written extension with reserved bytes set",
+			ErrFrame)
+	}
+	answer.writtenKnown = true
+	answer.released = written[leaseWrittenReleasedOffset] == 1
+	answer.writtenEpoch = binary.LittleEndian.Uint64(written[leaseWrittenEpochOffset:])
+	if answer.writtenEpoch > answer.epoch || answer.granted {
+		return leaseAnswer{}, fmt.Errorf("%w: written probe reply granted %v, written epoch "+
+			"%d above its epoch %d", ErrFrame, answer.granted, answer.writtenEpoch,
+			answer.epoch)
+	}
+	return answer, nil
 }

@@ -283,7 +283,8 @@ func TestSignedLeaseGrantAndRenewal(t *testing.T) {
 		t.Fatalf("acquisition: %+v, want epoch 2 for %v", granted, lease)
 	}
 	ask(leaseRenew, granted.epoch)
-	const features = witnessSignsReplies | witnessProvesIdentity | witnessAnswersProbes
+	const features = witnessSignsReplies | witnessProvesIdentity | witnessAnswersProbes |
+		witnessTracksReleases
 	wantChallenge := encodeWitnessChallenge(make([]byte, nonceSize), features, witness.ID())
 	for _, f := range proxy.frames() {
 		if f.kind == frameChallenge && (len(f.body) != len(wantChallenge) ||

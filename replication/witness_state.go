@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"sequent/core/model"
 	"sequent/wal"
 )
 
@@ -17,11 +18,20 @@ import (
 // 38 it also keeps the witness's identity (witness.go): generated once, so that the id
 // the nodes pin (--witness-id) survives restarts without being configured.
 //
+// Since session 52 it also keeps whether the grantee of that epoch released it (a
+// promotion that failed for good, given up before anything was written under it) and the
+// epoch to fall back on then: the highest epoch below it whose grantee may have written
+// (Witness.writtenEpoch), so that a restarted witness still tells the stale-node check
+// the truth about a released grant.
+//
 // One fixed-size record, little-endian, written durably (temporary file, fsync, rename,
-// directory fsync) before the witness answers any grant that changes it. Disk format:
-// never change these offsets (bump witnessStateVersion instead). Version 1 (before
-// session 38) ends at witnessStateSizeVersion1, without the id; it is still read (an id
-// is then generated and the file rewritten as version 2 at start), never written.
+// directory fsync) before the witness answers any grant or release that changes it. Disk
+// format: never change these offsets (bump witnessStateVersion instead). Version 1
+// (before session 38) ends at witnessStateSizeVersion1, without the id; it is still read
+// (an id is then generated and the file rewritten at start), never written. Version 2
+// (sessions 38 to 51) ends at witnessStateSizeVersion2, without the release; it is still
+// read (its grant counts as not released, and as the one written at: writtenBefore is
+// its epoch, so a release changes nothing the check reads), never written.
 const (
 	witnessStateOffsetMagic        = 0   // [8] witnessStateMagic
 	witnessStateOffsetVersion      = 8   // u32 witnessStateVersion
@@ -33,12 +43,18 @@ const (
 	witnessStateOffsetIDLength     = 288 // u16 bytes of the witness's id (version 2)
 	witnessStateOffsetIDReserved   = 290 // [6] zero (version 2)
 	witnessStateOffsetID           = 296 // [WitnessIDBytesMax] the id, zero-padded (version 2)
-	witnessStateSizeVersion1       = witnessStateOffsetIDLength
-	witnessStateSize               = witnessStateOffsetID + WitnessIDBytesMax
+	// u64 the highest epoch below epoch whose grantee may have written (version 3).
+	witnessStateOffsetWrittenBefore = 360
+	witnessStateOffsetReleased      = 368 // u8 1: epoch's grantee released it (version 3)
+	witnessStateOffsetReleasedEnd   = 369 // [7] zero after it (version 3)
+	witnessStateSizeVersion1        = witnessStateOffsetIDLength
+	witnessStateSizeVersion2        = witnessStateOffsetID + WitnessIDBytesMax
+	witnessStateSize                = witnessStateOffsetWrittenBefore + 16
 
-	witnessStateMagic           = "SQWITNES"
-	witnessStateVersion         = 2
-	witnessStateVersionBeforeID = 1
+	witnessStateMagic                = "SQWITNES"
+	witnessStateVersion              = 3
+	witnessStateVersionBeforeID      = 1
+	witnessStateVersionBeforeRelease = 2
 
 	// NodeNameBytesMax bounds the node name a witness with a state file can record,
 	// and so a node's name at the witness (NodeConfig.NodeName; serve refuses a longer
@@ -53,6 +69,22 @@ type witnessState struct {
 	epoch  uint64 // Highest epoch granted or renewed.
 	holder string // The holder at epoch ("" before any grant).
 	id     string // The witness's generated identity ("" only in a version 1 file).
+	// released: epoch's grantee gave the grant up before it could write under it
+	// (leaseRelease). False in a file of version 1 or 2.
+	released bool
+	// writtenBefore is the highest epoch below epoch whose grantee may have written:
+	// what the stale-node check reads once epoch is released. Never above epoch; epoch
+	// itself in a file of version 1 or 2 (nothing known below it).
+	writtenBefore uint64
+}
+
+// writtenEpoch is the highest epoch whose grantee may have written, as far as the state
+// knows: epoch, unless its grantee released it.
+func (s witnessState) writtenEpoch() uint64 {
+	if s.released {
+		return s.writtenBefore
+	}
+	return s.epoch
 }
 
 // ErrWitnessState marks a witness state file that exists but cannot be read or verified:
@@ -73,6 +105,10 @@ func encodeWitnessState(state witnessState) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if state.writtenBefore > state.epoch {
+		return nil, fmt.Errorf("replication: witness state: written before epoch %d above "+
+			"epoch %d", state.writtenBefore, state.epoch)
+	}
 	record := make([]byte, witnessStateSize)
 	copy(record[witnessStateOffsetMagic:], witnessStateMagic)
 	binary.LittleEndian.PutUint32(record[witnessStateOffsetVersion:], witnessStateVersion)
@@ -82,16 +118,22 @@ func encodeWitnessState(state witnessState) ([]byte, error) {
 	copy(record[witnessStateOffsetHolder:], state.holder)
 	binary.LittleEndian.PutUint16(record[witnessStateOffsetIDLength:], uint16(len(state.id)))
 	copy(record[witnessStateOffsetID:], state.id)
+	binary.LittleEndian.PutUint64(record[witnessStateOffsetWrittenBefore:], state.writtenBefore)
+	if state.released {
+		record[witnessStateOffsetReleased] = 1
+	}
 	sealRecord(record, witnessStateOffsetCRC)
 	return record, nil
 }
 
-// decodeWitnessState verifies a record, of either version, and returns its state (no id
-// from version 1).
+// decodeWitnessState verifies a record, of any version, and returns its state (no id
+// from version 1; from versions 1 and 2 a grant not released, writtenBefore its epoch).
 func decodeWitnessState(record []byte) (witnessState, error) {
-	if len(record) != witnessStateSize && len(record) != witnessStateSizeVersion1 {
-		return witnessState{}, fmt.Errorf("%d bytes, want %d (or %d, version %d)",
-			len(record), witnessStateSize, witnessStateSizeVersion1,
+	if len(record) != witnessStateSize && len(record) != witnessStateSizeVersion2 &&
+		len(record) != witnessStateSizeVersion1 {
+		return witnessState{}, fmt.Errorf("%d bytes, want %d (or %d, version %d; or %d, "+
+			"version %d)", len(record), witnessStateSize, witnessStateSizeVersion2,
+			witnessStateVersionBeforeRelease, witnessStateSizeVersion1,
 			witnessStateVersionBeforeID)
 	}
 	if string(record[witnessStateOffsetMagic:witnessStateOffsetVersion]) != witnessStateMagic {
@@ -102,10 +144,12 @@ func decodeWitnessState(record []byte) (witnessState, error) {
 	switch version {
 	case witnessStateVersion:
 		size = witnessStateSize
+	case witnessStateVersionBeforeRelease:
+		size = witnessStateSizeVersion2
 	case witnessStateVersionBeforeID:
 		size = witnessStateSizeVersion1
 	default:
-		return witnessState{}, fmt.Errorf("version %d, this witness reads versions %d and %d",
+		return witnessState{}, fmt.Errorf("version %d, this witness reads versions %d to %d",
 			version, witnessStateVersionBeforeID, witnessStateVersion)
 	}
 	if len(record) != size {
@@ -122,6 +166,8 @@ func decodeWitnessState(record []byte) (witnessState, error) {
 	}
 	state := witnessState{epoch: binary.LittleEndian.Uint64(record[witnessStateOffsetEpoch:]),
 		holder: string(record[witnessStateOffsetHolder : witnessStateOffsetHolder+holderLength])}
+	// Before version 3: nothing known below the epoch, whose grant counts as written.
+	state.writtenBefore = state.epoch
 	if version == witnessStateVersionBeforeID {
 		return state, nil
 	}
@@ -135,6 +181,22 @@ func decodeWitnessState(record []byte) (witnessState, error) {
 		if err := ValidateWitnessID(state.id); err != nil {
 			return witnessState{}, err
 		}
+	}
+	if version == witnessStateVersionBeforeRelease {
+		return state, nil
+	}
+	released := record[witnessStateOffsetReleased]
+	if released > 1 {
+		return witnessState{}, fmt.Errorf("released byte %d", released)
+	}
+	if !model.AllZero(record[witnessStateOffsetReleasedEnd:witnessStateSize]) {
+		return witnessState{}, errors.New("reserved bytes after the released byte are set")
+	}
+	state.released = released == 1
+	state.writtenBefore = binary.LittleEndian.Uint64(record[witnessStateOffsetWrittenBefore:])
+	if state.writtenBefore > state.epoch {
+		return witnessState{}, fmt.Errorf("written before epoch %d above epoch %d",
+			state.writtenBefore, state.epoch)
 	}
 	return state, nil
 }

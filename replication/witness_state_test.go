@@ -411,6 +411,14 @@ func FuzzDecodeWitnessState(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(withID)
+	// A released grant (version 3), and one of version 2 (session 52).
+	released, err := encodeWitnessState(witnessState{epoch: 7, holder: "b", id: witnessIDPairA,
+		released: true, writtenBefore: 5})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(released)
+	f.Add(withID[:witnessStateSizeVersion2])
 	longID := append([]byte(nil), withID...)
 	longID[witnessStateOffsetIDLength] = 0xff
 	f.Add(longID)
@@ -421,7 +429,8 @@ func FuzzDecodeWitnessState(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, record []byte) {
 		inputs := [][]byte{record}
-		if len(record) == witnessStateSize || len(record) == witnessStateSizeVersion1 {
+		if len(record) == witnessStateSize || len(record) == witnessStateSizeVersion2 ||
+			len(record) == witnessStateSizeVersion1 {
 			fixed := append([]byte(nil), record...)
 			sealRecord(fixed, witnessStateOffsetCRC)
 			inputs = append(inputs, fixed)
@@ -436,6 +445,10 @@ func FuzzDecodeWitnessState(f *testing.F) {
 			}
 			if state.id != "" && ValidateWitnessID(state.id) != nil {
 				t.Fatalf("accepted an invalid witness id %q", state.id)
+			}
+			if state.writtenBefore > state.epoch {
+				t.Fatalf("accepted written before epoch %d above epoch %d",
+					state.writtenBefore, state.epoch)
 			}
 			again, err := encodeWitnessState(state)
 			if err != nil {

@@ -30,9 +30,11 @@ out. Without a witness, two nodes never promote themselves: use 'sequent admin p
 Run it on a third machine (or at least outside the two nodes' failure domain).
 
 --state FILE is required: the witness stores there, durably and before it answers, the
-highest epoch it granted and its holder, and its id (a 360-byte checksummed record,
-created at the first start; a file of an earlier build, without the id, is read and
-rewritten with one, after which an earlier build refuses it). A restarted witness loads
+highest epoch it granted and its holder, whether that grant was released (its holder
+gave it up before writing, a promotion that failed) and the epoch written below it, and
+its id (a 376-byte checksummed record, created at the first start; a file of an earlier
+build is read and rewritten in this format, at start when it lacks an id, otherwise at
+its next change, after which an earlier build refuses it). A restarted witness loads
 it and refuses a renewal below that epoch, so a stale primary restarted on its old log
 cannot take the lease from the node that replaced it. It refuses to start on a file it
 cannot read or verify: restore the file, or stop both nodes, remove it, and start the
