@@ -34,6 +34,9 @@ const (
 // StoreEpoch does).
 func WriteFileDurably(path string, perm os.FileMode, write func(file *os.File) error) error {
 	temporary := path + temporarySuffix
+	if err := removeLeftover(temporary); err != nil {
+		return err
+	}
 	file, err := os.OpenFile(temporary, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
@@ -50,6 +53,16 @@ func WriteFileDurably(path string, perm os.FileMode, write func(file *os.File) e
 		os.Remove(temporary)
 	}
 	return err
+}
+
+// removeLeftover removes the file at path if there is one: a temporary that a crash left
+// (an older build made it 0644, before FileMode) keeps its mode when opened again with
+// O_CREATE, and the file renamed from it would have that mode (review-leftovers52).
+func removeLeftover(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // RenameDurably renames a complete, already fsynced file to its final name and fsyncs the

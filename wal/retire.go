@@ -207,6 +207,9 @@ func copyFileSynced(source, target string) error {
 		return err
 	}
 	defer in.Close()
+	if err := removeLeftover(target); err != nil { // A partial copy of an older build's.
+		return err
+	}
 	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, FileMode)
 	if err != nil {
 		return err

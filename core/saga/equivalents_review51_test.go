@@ -5,22 +5,23 @@ import (
 	"errors"
 	"testing"
 	"testing/iotest"
-
-	"sequent/core/model"
 )
 
 // Tests of review-mutants51: mutants that tools/mutation/equivalent.txt listed as
 // equivalent, told from the original through the package's public behaviour.
 
 // Claim: "core/saga/book.go Book.finished remove "r.result.DebitAccount,
-// r.result.CreditAccount = model.Balance{}, model.…"" is not equivalent. ReadSnapshot
-// decodes a running saga's result fields from the snapshot's bytes (before session 52
-// decodeRecord did not check that a running saga has no result), so a record may not be
-// zero when its saga finishes: a saga refused after such a restore must still end
-// with no balances in its Finished and its lookup (a refusal moved nothing).
+// r.result.CreditAccount = model.Balance{}, model.…"" was not equivalent while ReadSnapshot
+// decoded a running saga's result fields from the snapshot's bytes: a saga refused after
+// such a restore ended with stale balances in its Finished and its lookup. Since
+// leftovers52 decodeRecord refuses such a record, so a running saga's record is always
+// zero when it finishes and the mutant is equivalent again (tools/mutation/equivalent.txt;
+// review-leftovers52). This test holds the refusal that makes it so: it returned early on
+// the refusal, and could then no longer fail, while CI's guard still named it as the test
+// that kills the mutant (which then survived).
 func TestRefusedSagaAfterARestoreEndsWithoutBalances(t *testing.T) {
 	s := newTwoShards(t)
-	credit := s.start(t, 9101, 10)
+	s.start(t, 9101, 10)
 	section := s.debit.AppendSnapshot(nil)
 	// The running saga's result balances (debit account at 184, credit account at 248 of
 	// its record, the first after the header), as a damaged snapshot may hold them.
@@ -28,29 +29,10 @@ func TestRefusedSagaAfterARestoreEndsWithoutBalances(t *testing.T) {
 		section[i] = 0x5a
 	}
 	restored, err := ReadSnapshot(bytes.NewReader(section), s.placement, 0)
-	if errors.Is(err, ErrSnapshotInvalid) {
-		return // Refusing the record is as good: nothing stale can show.
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := restored.Index(s.debitLedger); err != nil {
-		t.Fatal(err)
-	}
-	s.debit = restored
-	credit.Abort = true
-	finished := s.finish(s.decide(credit)...)
-	if len(finished) != 1 || finished[0].Result.Status != model.StatusSagaTimedOut {
-		t.Fatalf("step 3 of the aborted saga: %+v", finished)
-	}
-	zero := model.Balance{}
-	if got := finished[0].Result; got.DebitAccount != zero || got.CreditAccount != zero {
-		t.Errorf("the refused saga's Finished holds balances: %+v, %+v", got.DebitAccount,
-			got.CreditAccount)
-	}
-	if state := s.lookup(t, 9101); state.Phase != PhaseFinal ||
-		state.Result.DebitAccount != zero || state.Result.CreditAccount != zero {
-		t.Errorf("the refused saga's lookup: %+v", state)
+	if !errors.Is(err, ErrSnapshotInvalid) || restored != nil {
+		t.Fatalf("a running saga restored with result balances: book %v, error %v; want "+
+			"ErrSnapshotInvalid (its stale balances would show once it is refused)",
+			restored != nil, err)
 	}
 }
 
