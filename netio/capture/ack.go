@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Acknowledgements are read here from the bytes the NATS server sends back, not by the
@@ -148,6 +149,9 @@ func parseAck(data []byte) (ackReply, error) {
 	}
 	if !haveStream || len(reply.stream) == 0 || !haveSequence {
 		return ackReply{}, errAckNoStream
+	}
+	if !utf8.Valid(reply.stream) { // No stream's name, which JetStream keeps as UTF-8.
+		return ackReply{}, errAckMalformed
 	}
 	return reply, nil
 }
