@@ -30,7 +30,8 @@ type Config struct {
 	Stream        string // Stream base name; the shard's stream is <Stream>_<shard>.
 	SubjectPrefix string // Subjects are <prefix>.<shard>.… (see appendSubject).
 	Shard         uint32 // The shard captured (a node of several runs a Capture per shard).
-	// Duplicates is the stream's duplicate window (set when capture creates the stream).
+	// Duplicates is the stream's duplicate window, set when capture creates the stream (an
+	// existing one keeps its own; a warning says when it differs). At least DuplicatesMin.
 	Duplicates time.Duration
 	// QueueEventsMax bounds the events waiting between the release and the publisher;
 	// past it capture falls behind and rebuilds the missed events from the log.
@@ -218,8 +219,12 @@ type Capture struct {
 	ackToken uint64
 	// onAckWait, when set (tests), runs as awaitOne starts waiting for a message.
 	onAckWait func()
-	at        position    // Last event the stream holds.
-	last      messageName // The stream's last message, as its id names it.
+	// duplicatesWarned: the stream's duplicate window was found not to be
+	// Config.Duplicates, and said once (connect).
+	duplicatesWarned bool
+
+	at   position    // Last event the stream holds.
+	last messageName // The stream's last message, as its id names it.
 	// lastRemoved: the stream no longer holds its last message (purged, deleted,
 	// expired); last is then the newest message it still holds (or none).
 	lastRemoved bool
@@ -706,7 +711,16 @@ func (c *Capture) connect() error {
 	c.replies, c.replyPrefix, c.closed = replies, prefix, closed
 	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
-	_, err = js.Stream(ctx, c.stream)
+	stream, err := js.Stream(ctx, c.stream)
+	if err == nil && !c.duplicatesWarned &&
+		stream.CachedInfo().Config.Duplicates != c.config.Duplicates {
+		// Not changed here: the operator may have set it on the stream on purpose.
+		c.duplicatesWarned = true
+		c.config.Logger.Warn("capture: the stream's duplicate window is not the one "+
+			"configured; kept (change it on the stream to apply)", "stream", c.stream,
+			"duplicate_window", stream.CachedInfo().Config.Duplicates,
+			"configured", c.config.Duplicates)
+	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: c.stream,
 			Subjects: []string{fmt.Sprintf("%s.%d.>", c.config.SubjectPrefix, c.config.Shard)},
