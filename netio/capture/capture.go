@@ -259,7 +259,12 @@ type Capture struct {
 	expected uint64       // The stream's last sequence once everything in flight is stored.
 	inflight []pendingAck // Published, not yet acknowledged, oldest first.
 	message  []byte
-	subject  []byte // The subject, then the id and expected sequence (publishOne).
+	subject  []byte // The subject, then the id, expected sequence and reply (publishOne).
+	// outgoing is every event's message, its headers' map and their values reused: the
+	// connection copies a message into its buffer before PublishMsg returns (the
+	// client's asynchronous publisher kept each one for retries, so each was new).
+	outgoing     nats.Msg
+	headerValues [3]string
 	// unacknowledgedSuperseded is the capture_superseded last published without an
 	// acknowledgement (nil: none): the next primary session counts it if the stream
 	// stored it (countUnacknowledgedSuperseded).
@@ -1325,9 +1330,9 @@ func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expect
 	c.subject = strconv.AppendUint(append(c.subject, c.replyPrefix...), token, 10)
 	text := string(c.subject)
 	c.subject = c.subject[:subjectEnd]
-	message := &nats.Msg{Subject: text[:subjectEnd], Reply: text[expectedEnd:],
-		Data: append([]byte(nil), c.message...), Header: make(nats.Header, 3)}
-	return token, c.publishWithHeaders(message, text[subjectEnd:idEnd],
+	c.outgoing.Subject, c.outgoing.Reply = text[:subjectEnd], text[expectedEnd:]
+	c.outgoing.Data = c.message
+	return token, c.publishWithHeaders(&c.outgoing, text[subjectEnd:idEnd],
 		text[idEnd:expectedEnd])
 }
 
@@ -1347,14 +1352,16 @@ func (c *Capture) publishWithHeaders(message *nats.Msg, id, expected string) err
 	if message.Header == nil {
 		message.Header = make(nats.Header, 3)
 	}
-	// The three values share one allocation (Set made a slice each), and the names are
-	// canonical already, as Set would make them.
-	values := [...]string{id, expected, c.sentID}
-	shared := values[:]
+	// The values live in headerValues (Set made a slice each), the message is sent before
+	// they change, and the names are canonical already, as Set would make them.
+	c.headerValues = [...]string{id, expected, c.sentID}
+	shared := c.headerValues[:]
 	message.Header[jetstream.MsgIDHeader] = shared[0:1:1]
 	message.Header[jetstream.ExpectedLastSeqHeader] = shared[1:2:2]
 	if c.sentID != "" {
 		message.Header[jetstream.ExpectedLastMsgIDHeader] = shared[2:3:3]
+	} else {
+		delete(message.Header, jetstream.ExpectedLastMsgIDHeader) // A reused message's.
 	}
 	if c.sender == nil {
 		return nats.ErrConnectionClosed // No session (a Capture never started).
@@ -1373,7 +1380,8 @@ const (
 	natsDescriptionHeader = "Description"
 )
 
-// messageSender sends one message: the session's *nats.Conn.
+// messageSender sends one message: the session's *nats.Conn, which has copied what it
+// needs of the message when PublishMsg returns (capture reuses it).
 type messageSender interface {
 	PublishMsg(message *nats.Msg) error
 }

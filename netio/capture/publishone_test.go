@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -17,7 +18,13 @@ type recordingSink struct {
 }
 
 func (s *recordingSink) PublishMsg(message *nats.Msg) error {
-	s.messages = append(s.messages, message)
+	// A copy, as the connection copies it: capture reuses the message.
+	header := nats.Header{}
+	for name, values := range message.Header {
+		header[name] = slices.Clone(values)
+	}
+	s.messages = append(s.messages, &nats.Msg{Subject: message.Subject, Reply: message.Reply,
+		Header: header, Data: slices.Clone(message.Data)})
 	return nil
 }
 
