@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+
+	"sequent/tools/natstest"
 )
 
 // ackSamples are answers as JetStream writes them (nats-server's stream.go: the stored
@@ -161,5 +163,25 @@ func TestAckRouteByToken(t *testing.T) {
 		Header: nats.Header{natsStatusHeader: []string{"503"}}})
 	if err := c.settleOldest(); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("no responders settled as %v, want an error with the status", err)
+	}
+}
+
+// TestAwaitEndsWhenTheConnectionCloses: a message in flight whose answer never comes
+// because the nats-server went away ends the wait as soon as the session's connection
+// closes (the client never reconnects: the next session does), not after
+// publishAckTimeout. The client's futures failed at once on a disconnect; capture's own
+// replies have no such signal but the connection's closed handler.
+func TestAwaitEndsWhenTheConnectionCloses(t *testing.T) {
+	server := natstest.Start(t, t.TempDir()+"/nats", "127.0.0.1:0")
+	c := New(Config{URL: server.ClientURL(), Released: func() uint64 { return 5 }})
+	t.Cleanup(c.disconnect)
+	startSessionByHand(t, c)
+	// In flight under a token no message was sent with: no answer ever comes.
+	c.inflight = append(c.inflight, pendingAck{token: c.ackToken + 1000, at: position{op: 1},
+		expected: c.expected})
+	server.Shutdown()
+	err := c.awaitOne()
+	if err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("awaitOne returned %v, want the connection's closing", err)
 	}
 }
