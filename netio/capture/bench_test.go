@@ -138,9 +138,9 @@ func (s *publishSink) PublishMsg(message *nats.Msg) error {
 	return nil
 }
 
-// BenchmarkPublishOne measures what capture allocates to hand one event to the JetStream
-// client (encoding, subject, id, message, headers, publish options), in the steady state
-// of a session (every message after its first expects the previous one's id).
+// BenchmarkPublishOne measures what capture allocates to hand one event to the NATS
+// connection (encoding, subject, id, reply subject, message, headers), in the steady
+// state of a session (every message after its first expects the previous one's id).
 //
 //	go test ./netio/capture -run '^$' -bench PublishOne -benchmem
 func BenchmarkPublishOne(b *testing.B) {
