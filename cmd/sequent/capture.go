@@ -19,13 +19,15 @@ type captureOptions struct {
 	subjectPrefix string
 	lagWarning    time.Duration
 	retainBytes   int64
+	duplicates    time.Duration
 }
 
 func addCaptureFlags(flags *pflag.FlagSet, o *captureOptions) {
 	flags.StringVar(&o.url, "cdc-nats", "", "publish every committed event to NATS JetStream at this URL (change data capture; \"\": off)")
-	flags.StringVar(&o.stream, "cdc-stream", capture.StreamDefault, "JetStream stream base name: shard N publishes to NAME_N (created if missing: file storage, 2 min duplicate window)")
+	flags.StringVar(&o.stream, "cdc-stream", capture.StreamDefault, "JetStream stream base name: shard N publishes to NAME_N (created if missing: file storage, --cdc-duplicate-window)")
 	flags.StringVar(&o.subjectPrefix, "cdc-subject-prefix", capture.SubjectPrefixDefault, "first token of every capture subject")
 	flags.DurationVar(&o.lagWarning, "cdc-lag-warning", capture.LagWarningDefault, "capture lagging longer than this is a /healthz problem")
+	flags.DurationVar(&o.duplicates, "cdc-duplicate-window", capture.DuplicatesDefault, "duplicate window of a stream capture creates (at least 100ms): JetStream drops a message whose id it stored this recently; the server keeps every id of the window in memory. An existing stream keeps its own (capture warns when it differs). Capture's exactly-once does not rest on it (each message expects the stream's last sequence and message id)")
 	flags.Int64Var(&o.retainBytes, "cdc-retain-bytes", shard.LogHoldBytesMaxDefault, "log kept for a lagging capture, in each shard (a node of N shards may hold N times this); beyond it segments are retired anyway and capture publishes a capture_gap message")
 }
 
@@ -34,8 +36,9 @@ func addCaptureFlags(flags *pflag.FlagSet, o *captureOptions) {
 func (o *captureOptions) validate(problem func(string, ...any)) {
 	if o.url == "" {
 		if o.stream != capture.StreamDefault || o.subjectPrefix != capture.SubjectPrefixDefault ||
-			o.lagWarning != capture.LagWarningDefault || o.retainBytes != shard.LogHoldBytesMaxDefault {
-			problem("--cdc-stream, --cdc-subject-prefix, --cdc-lag-warning and --cdc-retain-bytes need --cdc-nats")
+			o.lagWarning != capture.LagWarningDefault || o.retainBytes != shard.LogHoldBytesMaxDefault ||
+			o.duplicates != capture.DuplicatesDefault {
+			problem("--cdc-stream, --cdc-subject-prefix, --cdc-lag-warning, --cdc-retain-bytes and --cdc-duplicate-window need --cdc-nats")
 		}
 		return
 	}
@@ -47,6 +50,10 @@ func (o *captureOptions) validate(problem func(string, ...any)) {
 	}
 	if o.retainBytes <= 0 {
 		problem("--cdc-retain-bytes %d: want a positive size", o.retainBytes)
+	}
+	if o.duplicates < capture.DuplicatesMin {
+		problem("--cdc-duplicate-window %v: want at least %v (JetStream's least)", o.duplicates,
+			capture.DuplicatesMin)
 	}
 }
 
@@ -71,7 +78,7 @@ func (o *captureOptions) start(node *replication.Node, config replication.NodeCo
 		s, index := group.Shard(), group.Index()
 		c := capture.New(capture.Config{URL: o.url, Stream: o.stream,
 			SubjectPrefix: o.subjectPrefix, Shard: uint32(index), LagWarning: o.lagWarning,
-			Log: group.Log(), SnapshotDir: config.Groups[index].SnapshotDir,
+			Duplicates: o.duplicates, Log: group.Log(), SnapshotDir: config.Groups[index].SnapshotDir,
 			Machine: config.Groups[index].Machine, Released: s.Released,
 			Serving: func() bool { return s.Role() == shard.RolePrimary }, Epoch: s.Epoch,
 			Logger: logger})

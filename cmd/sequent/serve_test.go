@@ -303,6 +303,12 @@ func TestServeRefusesMeaninglessFlags(t *testing.T) {
 		{"capture retain 0", func(o *serveOptions) {
 			o.capture.url, o.capture.retainBytes = "nats://127.0.0.1:9", 0
 		}, "--cdc-retain-bytes 0"},
+		{"capture duplicate window below JetStream's least", func(o *serveOptions) {
+			o.capture.url, o.capture.duplicates = "nats://127.0.0.1:9", 50*time.Millisecond
+		}, "--cdc-duplicate-window 50ms"},
+		{"capture duplicate window without capture", func(o *serveOptions) {
+			o.capture.duplicates = time.Second
+		}, "need --cdc-nats"},
 	} {
 		o := base()
 		bad.change(o)

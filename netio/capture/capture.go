@@ -30,7 +30,8 @@ type Config struct {
 	Stream        string // Stream base name; the shard's stream is <Stream>_<shard>.
 	SubjectPrefix string // Subjects are <prefix>.<shard>.… (see appendSubject).
 	Shard         uint32 // The shard captured (a node of several runs a Capture per shard).
-	// Duplicates is the stream's duplicate window (set when capture creates the stream).
+	// Duplicates is the stream's duplicate window, set when capture creates the stream (an
+	// existing one keeps its own; a warning says when it differs). At least DuplicatesMin.
 	Duplicates time.Duration
 	// QueueEventsMax bounds the events waiting between the release and the publisher;
 	// past it capture falls behind and rebuilds the missed events from the log.
@@ -206,8 +207,24 @@ type Capture struct {
 	// Publisher-owned.
 	js         jetstream.JetStream
 	connection *nats.Conn
-	at         position    // Last event the stream holds.
-	last       messageName // The stream's last message, as its id names it.
+	// sender publishes the events and markers (the connection; tests stand in for it).
+	// Their acknowledgements come back on replies, through the session's subscription
+	// to replyPrefix* (ack.go); closed is closed once the session's connection is.
+	sender      messageSender
+	replies     chan *nats.Msg
+	replyPrefix string
+	closed      chan struct{}
+	// ackToken names the next message's reply subject (replyPrefix + ackToken): the
+	// messages of a session's window have consecutive tokens (ackRoute).
+	ackToken uint64
+	// onAckWait, when set (tests), runs as awaitOne starts waiting for a message.
+	onAckWait func()
+	// duplicatesWarned: the stream's duplicate window was found not to be
+	// Config.Duplicates, and said once (connect).
+	duplicatesWarned bool
+
+	at   position    // Last event the stream holds.
+	last messageName // The stream's last message, as its id names it.
 	// lastRemoved: the stream no longer holds its last message (purged, deleted,
 	// expired); last is then the newest message it still holds (or none).
 	lastRemoved bool
@@ -242,7 +259,12 @@ type Capture struct {
 	expected uint64       // The stream's last sequence once everything in flight is stored.
 	inflight []pendingAck // Published, not yet acknowledged, oldest first.
 	message  []byte
-	subject  []byte // The subject, then the id and expected sequence (publishOne).
+	subject  []byte // The subject, then the id, expected sequence and reply (publishOne).
+	// outgoing is every event's message, its headers' map and their values reused: the
+	// connection copies a message into its buffer before PublishMsg returns (the
+	// client's asynchronous publisher kept each one for retries, so each was new).
+	outgoing     nats.Msg
+	headerValues [3]string
 	// unacknowledgedSuperseded is the capture_superseded last published without an
 	// acknowledgement (nil: none): the next primary session counts it if the stream
 	// stored it (countUnacknowledgedSuperseded).
@@ -281,7 +303,8 @@ func New(config Config) *Capture {
 	c := &Capture{config: config, stream: fmt.Sprintf("%s_%d", config.Stream, config.Shard),
 		queue: &event.Buffer{}, spare: &event.Buffer{}, lost: true,
 		lag:  hdrhistogram.New(1_000, int64(time.Hour), 2),
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		replies: make(chan *nats.Msg, config.BatchMax+repliesMarginMessages)}
 	c.shownURL = withoutCredentials(config.URL)
 	c.caughtUpAt.Store(lagNow())
 	if c.config.RecoveredOp == 0 && c.config.Log != nil {
@@ -668,22 +691,41 @@ func (c *Capture) session() error {
 }
 
 func (c *Capture) connect() error {
+	closed := make(chan struct{})
 	connection, err := nats.Connect(c.config.URL, nats.Name("sequent capture "+c.stream),
-		nats.MaxReconnects(0), nats.Timeout(natsTimeout))
+		nats.MaxReconnects(0), nats.Timeout(natsTimeout),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
 	if err != nil {
 		return fmt.Errorf("capture: connect to %s: %w", c.shownURL, err)
 	}
-	// The in-flight window (BatchMax) is bounded here too, so the client never stalls on
-	// its own pending limit; the stall wait only guards against a bug.
-	js, err := jetstream.New(connection, jetstream.WithPublishAsyncMaxPending(c.config.BatchMax+1))
+	js, err := jetstream.New(connection)
 	if err != nil {
 		connection.Close()
 		return err
 	}
-	c.connection, c.js = connection, js
+	// A channel of this session's own: a reply to an earlier session's message (its
+	// connection closed before the reply was read) must not be taken for one of this
+	// session's, whose tokens go on from the same counter anyway.
+	replies := make(chan *nats.Msg, c.config.BatchMax+repliesMarginMessages)
+	prefix := connection.NewInbox() + "."
+	if _, err := connection.ChanSubscribe(prefix+"*", replies); err != nil {
+		connection.Close()
+		return fmt.Errorf("capture: subscribe to acknowledgements: %w", err)
+	}
+	c.connection, c.js, c.sender = connection, js, connection
+	c.replies, c.replyPrefix, c.closed = replies, prefix, closed
 	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
-	_, err = js.Stream(ctx, c.stream)
+	stream, err := js.Stream(ctx, c.stream)
+	if err == nil && !c.duplicatesWarned &&
+		stream.CachedInfo().Config.Duplicates != c.config.Duplicates {
+		// Not changed here: the operator may have set it on the stream on purpose.
+		c.duplicatesWarned = true
+		c.config.Logger.Warn("capture: the stream's duplicate window is not the one "+
+			"configured; kept (change it on the stream to apply)", "stream", c.stream,
+			"duplicate_window", stream.CachedInfo().Config.Duplicates,
+			"configured", c.config.Duplicates)
+	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: c.stream,
 			Subjects: []string{fmt.Sprintf("%s.%d.>", c.config.SubjectPrefix, c.config.Shard)},
@@ -785,7 +827,7 @@ func (c *Capture) waitInterrupted() error {
 func (c *Capture) disconnect() {
 	if c.connection != nil {
 		c.connection.Close()
-		c.connection, c.js = nil, nil
+		c.connection, c.js, c.sender, c.closed = nil, nil, nil, nil
 	}
 	c.connected.Store(false)
 }
@@ -1153,22 +1195,22 @@ func (c *Capture) waitLive() error {
 			// or without events; the shard consumes an entry before it counts it released.
 			c.setHandled(consumed)
 		}
-		var acknowledged <-chan *jetstream.PubAck
-		var failed <-chan error
+		var replies <-chan *nats.Msg
 		if len(c.inflight) > 0 {
-			acknowledged, failed = c.inflight[0].future.Ok(), c.inflight[0].future.Err()
+			replies = c.replies
 		}
 		select {
 		case <-c.stop:
 			return errStopped
 		case <-c.wake:
 			return nil
-		case ack := <-acknowledged:
-			if err := c.acknowledged(ack); err != nil {
-				return err
+		case reply := <-replies:
+			c.ackRoute(reply)
+			for len(c.inflight) > 0 && c.inflight[0].answered {
+				if err := c.settleOldest(); err != nil {
+					return err
+				}
 			}
-		case err := <-failed:
-			return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
 		case <-c.livePoll():
 			if len(c.inflight) > 0 {
 				return c.awaitOne() // Bounded by publishAckTimeout.
@@ -1216,7 +1258,7 @@ func (c *Capture) LagQuantiles(percentiles ...float64) ([]float64, int64) {
 
 // pendingAck is a message published and not yet acknowledged.
 type pendingAck struct {
-	future   jetstream.PubAckFuture
+	token    uint64 // Its reply subject's last token (ackRoute).
 	at       position
 	expected uint64 // The stream's last sequence it expects (it gets expected+1).
 	released int64  // When the entry it ends was released, on the lag clock (0: not an entry's last, or a rebuild).
@@ -1224,6 +1266,12 @@ type pendingAck struct {
 	// lostPosition: the capture_gap of publishLostPosition, whose id may be that of a
 	// marker the stream lost (acknowledged).
 	lostPosition bool
+	// The answer, once read (ackRoute): stored at ackSequence (a duplicate of the message
+	// there when ackDuplicate), or failure.
+	answered     bool
+	ackDuplicate bool
+	ackSequence  uint64
+	failure      error
 }
 
 // publish publishes the events of buffer after the last one sent, pipelined: at most
@@ -1246,11 +1294,11 @@ func (c *Capture) publish(buffer *event.Buffer, releases []release) error {
 		if len(releases) == 0 {
 			panic(fmt.Sprintf("capture: event %d:%d has no entry (epoch)", e.Op, e.Index))
 		}
-		future, err := c.publishOne(buffer, e, releases[0].epoch, c.expected)
+		token, err := c.publishOne(buffer, e, releases[0].epoch, c.expected)
 		if err != nil {
 			return err
 		}
-		p := pendingAck{future: future, at: position{op: e.Op, index: e.Index},
+		p := pendingAck{token: token, at: position{op: e.Op, index: e.Index},
 			expected: c.expected}
 		if len(releases) > 0 && releases[0].end == i+1 {
 			p.released, p.entryEnd = releases[0].at, true
@@ -1266,55 +1314,76 @@ func (c *Capture) publish(buffer *event.Buffer, releases []release) error {
 	return nil
 }
 
+// publishOne publishes one event and returns its reply token (pendingAck).
 func (c *Capture) publishOne(buffer *event.Buffer, e *event.Event, epoch, expected uint64) (
-	jetstream.PubAckFuture, error) {
+	uint64, error) {
 	c.message = appendEvent(c.message[:0], c.config.Shard, buffer, e, epoch)
 	c.subject = appendSubject(c.subject[:0], c.config.SubjectPrefix, c.config.Shard, buffer, e)
-	// The subject, the id and the expected sequence as one string (one allocation), cut.
+	// The subject, the id, the expected sequence and the reply subject as one string (one
+	// allocation), cut.
 	subjectEnd := len(c.subject)
 	c.subject = appendMessageID(c.subject, c.config.Shard, e, epoch)
 	idEnd := len(c.subject)
-	text := string(strconv.AppendUint(c.subject, expected, 10))
+	c.subject = strconv.AppendUint(c.subject, expected, 10)
+	expectedEnd := len(c.subject)
+	token := c.ackToken
+	c.subject = strconv.AppendUint(append(c.subject, c.replyPrefix...), token, 10)
+	text := string(c.subject)
 	c.subject = c.subject[:subjectEnd]
-	message := &nats.Msg{Subject: text[:subjectEnd], Data: append([]byte(nil), c.message...),
-		Header: make(nats.Header, 3)}
-	return c.publishWithHeaders(message, text[subjectEnd:idEnd], text[idEnd:],
-		eventPublishOptions...)
+	c.outgoing.Subject, c.outgoing.Reply = text[:subjectEnd], text[expectedEnd:]
+	c.outgoing.Data = c.message
+	return token, c.publishWithHeaders(&c.outgoing, text[subjectEnd:idEnd],
+		text[idEnd:expectedEnd])
 }
-
-// eventPublishOptions are an event's publish options: they do not vary, so they are made
-// once (each option is a closure allocated where it is made).
-var eventPublishOptions = []jetstream.PublishOpt{jetstream.WithStallWait(publishAckTimeout)}
 
 // publishAfter publishes message with id, expecting the stream's last sequence and, when
-// known, its last message id (sentID). It sets those headers
-// itself, as the client's options would: an option per header and message was four
-// closures and a slice allocated per event published.
-func (c *Capture) publishAfter(message *nats.Msg, id string, expected uint64,
-	options ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
-	return c.publishWithHeaders(message, id, strconv.FormatUint(expected, 10), options...)
+// known, its last message id (sentID), and returns its reply token (pendingAck).
+func (c *Capture) publishAfter(message *nats.Msg, id string, expected uint64) (uint64, error) {
+	token := c.ackToken
+	message.Reply = c.replyPrefix + strconv.FormatUint(token, 10)
+	return token, c.publishWithHeaders(message, id, strconv.FormatUint(expected, 10))
 }
 
-// publishWithHeaders is publishAfter with the expected sequence in decimal.
-func (c *Capture) publishWithHeaders(message *nats.Msg, id, expected string,
-	options ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+// publishWithHeaders sets message's headers (its id, the stream's last sequence expected
+// in decimal, sentID) and publishes it with the reply subject set by its caller, the
+// next token's. The headers are set here, as the client's options would: an option per
+// header and message was four closures and a slice allocated per event published.
+func (c *Capture) publishWithHeaders(message *nats.Msg, id, expected string) error {
 	if message.Header == nil {
 		message.Header = make(nats.Header, 3)
 	}
-	// The three values share one allocation (Set made a slice each), and the names are
-	// canonical already, as Set would make them.
-	values := [...]string{id, expected, c.sentID}
-	shared := values[:]
+	// The values live in headerValues (Set made a slice each), the message is sent before
+	// they change, and the names are canonical already, as Set would make them.
+	c.headerValues = [...]string{id, expected, c.sentID}
+	shared := c.headerValues[:]
 	message.Header[jetstream.MsgIDHeader] = shared[0:1:1]
 	message.Header[jetstream.ExpectedLastSeqHeader] = shared[1:2:2]
 	if c.sentID != "" {
 		message.Header[jetstream.ExpectedLastMsgIDHeader] = shared[2:3:3]
+	} else {
+		delete(message.Header, jetstream.ExpectedLastMsgIDHeader) // A reused message's.
 	}
-	future, err := c.js.PublishMsgAsync(message, options...)
-	if err == nil {
-		c.sentID = id
+	if c.sender == nil {
+		return nats.ErrConnectionClosed // No session (a Capture never started).
 	}
-	return future, err
+	if err := c.sender.PublishMsg(message); err != nil {
+		return err
+	}
+	c.ackToken++
+	c.sentID = id
+	return nil
+}
+
+// The headers in which the client reports a status message (nats.go's, unexported).
+const (
+	natsStatusHeader      = "Status"
+	natsDescriptionHeader = "Description"
+)
+
+// messageSender sends one message: the session's *nats.Conn, which has copied what it
+// needs of the message when PublishMsg returns (capture reuses it).
+type messageSender interface {
+	PublishMsg(message *nats.Msg) error
 }
 
 // awaitAll waits for every message in flight.
@@ -1337,28 +1406,87 @@ func (c *Capture) awaitOne() error {
 		return errStopped
 	default:
 	}
+	if c.onAckWait != nil {
+		c.onAckWait()
+	}
 	p := &c.inflight[0]
-	acknowledged := p.future.Ok()
-	// Already acknowledged (the common case under load): neither the error's channel
-	// (each is made, under the client's lock, when first asked for) nor a timer. A
-	// failed publish is never acknowledged, and the wait below takes its error.
-	select {
-	case ack := <-acknowledged:
-		return c.acknowledged(ack)
+	var timeout <-chan time.Time // Armed once, when the answer is not there yet.
+	for !p.answered {
+		// Replies already received first (the common case under load): no timer.
+		select {
+		case reply := <-c.replies:
+			c.ackRoute(reply)
+			continue
+		default:
+		}
+		if timeout == nil {
+			timeout = c.ackWait()
+		}
+		select {
+		case reply := <-c.replies:
+			c.ackRoute(reply)
+		case <-c.closed:
+			if err := c.connectionClosed(); err != nil {
+				return err
+			}
+			return fmt.Errorf("capture: connection to %s closed", c.shownURL)
+		case <-timeout:
+			return fmt.Errorf("capture: no acknowledgement from %s within %s", c.stream,
+				publishAckTimeout)
+		case <-c.stop:
+			return errStopped
+		}
+	}
+	return c.settleOldest()
+}
+
+// ackRoute reads one reply and keeps its answer in the message in flight it names (by
+// its token: the window's tokens are consecutive, so its place is token less the oldest
+// one's). A reply naming no message in flight (not this session's subject, or a
+// message settled already) is dropped: each message is answered once.
+func (c *Capture) ackRoute(reply *nats.Msg) {
+	if len(c.inflight) == 0 || len(reply.Subject) <= len(c.replyPrefix) ||
+		reply.Subject[:len(c.replyPrefix)] != c.replyPrefix {
+		return
+	}
+	token, err := strconv.ParseUint(reply.Subject[len(c.replyPrefix):], 10, 64)
+	if err != nil || token < c.inflight[0].token {
+		return
+	}
+	place := token - c.inflight[0].token
+	if place >= uint64(len(c.inflight)) {
+		return
+	}
+	p := &c.inflight[place]
+	if p.token != token || p.answered {
+		return
+	}
+	p.answered = true
+	if len(reply.Data) == 0 {
+		// A status without a body: 503 when no stream captures the subject (deleted).
+		p.failure = fmt.Errorf("capture: no stream answered (status %q %q)",
+			reply.Header.Get(natsStatusHeader), reply.Header.Get(natsDescriptionHeader))
+		return
+	}
+	answer, err := parseAck(reply.Data)
+	switch {
+	case err != nil:
+		p.failure = err
+	case !answer.streamIs(c.stream):
+		p.failure = fmt.Errorf("capture: acknowledgement from stream %q, not %s",
+			answer.stream, c.stream)
 	default:
+		p.ackSequence, p.ackDuplicate = answer.sequence, answer.duplicate
 	}
-	failed := p.future.Err()
-	select {
-	case ack := <-acknowledged:
-		return c.acknowledged(ack)
-	case err := <-failed:
-		return fmt.Errorf("capture: publish to %s: %w", c.stream, err)
-	case <-c.ackWait():
-		return fmt.Errorf("capture: no acknowledgement from %s within %s", c.stream,
-			publishAckTimeout)
-	case <-c.stop:
-		return errStopped
+}
+
+// settleOldest settles the oldest message in flight with the answer ackRoute kept.
+func (c *Capture) settleOldest() error {
+	p := &c.inflight[0]
+	if p.failure != nil {
+		return fmt.Errorf("capture: publish to %s: %w", c.stream, p.failure)
 	}
+	return c.acknowledged(&jetstream.PubAck{Sequence: p.ackSequence, Duplicate: p.ackDuplicate})
 }
 
 // acknowledged settles the oldest message in flight with its acknowledgement.

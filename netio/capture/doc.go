@@ -164,5 +164,7 @@
 // # Goroutines
 //
 // Consume: the shard's sequencer. Everything else (NATS, rebuilds): one publisher
-// goroutine per Capture. Stats, HeldOp, ConsumerStats: any goroutine.
+// goroutine per Capture, which also reads the acknowledgements (the NATS client's reader
+// hands them to the session's reply channel; ack.go). Stats, HeldOp, ConsumerStats: any
+// goroutine.
 package capture

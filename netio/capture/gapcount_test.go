@@ -15,20 +15,19 @@ import (
 	"sequent/tools/natstest"
 )
 
-// failingPublish is a JetStream whose next failures asynchronous publishes fail at once,
-// as they do once the connection to NATS is gone; the later ones go through.
+// failingPublish is a connection whose next failures publishes fail at once, as they do
+// once the connection to NATS is gone; the later ones go through.
 type failingPublish struct {
-	jetstream.JetStream
+	messageSender
 	failures int
 }
 
-func (f *failingPublish) PublishMsgAsync(message *nats.Msg, options ...jetstream.PublishOpt) (
-	jetstream.PubAckFuture, error) {
+func (f *failingPublish) PublishMsg(message *nats.Msg) error {
 	if f.failures > 0 {
 		f.failures--
-		return nil, nats.ErrConnectionClosed
+		return nats.ErrConnectionClosed
 	}
-	return f.JetStream.PublishMsgAsync(message, options...)
+	return f.messageSender.PublishMsg(message)
 }
 
 // gapRig is a capture on a NATS server of its own, driven by hand (no publisher), whose
@@ -78,7 +77,7 @@ func TestGapMarkerRetriedCountsOnce(t *testing.T) {
 	rig := newGapRig(t)
 	c := rig.capture
 	rig.startSession(t)
-	c.js = &failingPublish{JetStream: c.js, failures: 1}
+	c.sender = &failingPublish{messageSender: c.sender, failures: 1}
 	if err := c.publishGap("test loss", 1, 3, 0, false); !errors.Is(err, nats.ErrConnectionClosed) {
 		t.Fatalf("first attempt: error %v, want %v", err, nats.ErrConnectionClosed)
 	}

@@ -6,22 +6,9 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"sequent/tools/natstest"
 )
-
-// demotingFuture is a message in flight whose acknowledgement is awaited while the node
-// is demoted: the role changes as the wait for it starts.
-type demotingFuture struct {
-	jetstream.PubAckFuture
-	demote func()
-}
-
-func (f *demotingFuture) Ok() <-chan *jetstream.PubAck {
-	f.demote()
-	return f.PubAckFuture.Ok()
-}
 
 // TestDemotedWhileAGapWaitsPublishesNoGap: publishGap first waits for the messages in
 // flight (up to publishAckTimeout); a node demoted or fenced meanwhile must not publish
@@ -31,14 +18,16 @@ func TestDemotedWhileAGapWaitsPublishesNoGap(t *testing.T) {
 	rig := newGapRig(t)
 	c := rig.capture
 	rig.startSession(t)
-	future, err := c.publishAfter(&nats.Msg{Subject: SubjectPrefixDefault + ".0.test",
+	token, err := c.publishAfter(&nats.Msg{Subject: SubjectPrefixDefault + ".0.test",
 		Data: []byte(`{"id":"0:1:0:1","kind":"test"}`)}, "0:1:0:1", c.expected)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.inflight = append(c.inflight, pendingAck{at: position{op: 1},
-		future:   &demotingFuture{PubAckFuture: future, demote: func() { rig.serving.Store(false) }},
+	c.inflight = append(c.inflight, pendingAck{at: position{op: 1}, token: token,
 		expected: c.expected})
+	// The message in flight is awaited while the node is demoted: the role changes as the
+	// wait for it starts.
+	c.onAckWait = func() { rig.serving.Store(false) }
 	c.sent, c.expected = position{op: 1}, c.expected+1
 	if err := c.publishGap("test loss", 2, 3, 0, false); !errors.Is(err, errNotServing) {
 		t.Fatalf("error %v, want %v", err, errNotServing)

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -10,17 +11,21 @@ import (
 	"sequent/core/model"
 )
 
-// recordingSink is a JetStream whose asynchronous publish keeps the messages it is given
-// and sends nothing.
+// recordingSink is a connection whose publish keeps the messages it is given and sends
+// nothing.
 type recordingSink struct {
-	jetstream.JetStream
 	messages []*nats.Msg
 }
 
-func (s *recordingSink) PublishMsgAsync(message *nats.Msg, _ ...jetstream.PublishOpt) (
-	jetstream.PubAckFuture, error) {
-	s.messages = append(s.messages, message)
-	return nil, nil
+func (s *recordingSink) PublishMsg(message *nats.Msg) error {
+	// A copy, as the connection copies it: capture reuses the message.
+	header := nats.Header{}
+	for name, values := range message.Header {
+		header[name] = slices.Clone(values)
+	}
+	s.messages = append(s.messages, &nats.Msg{Subject: message.Subject, Reply: message.Reply,
+		Header: header, Data: slices.Clone(message.Data)})
+	return nil
 }
 
 // TestPublishOneSubjectAndHeaders: publishOne cuts an event's subject, message id and
@@ -38,7 +43,7 @@ func TestPublishOneSubjectAndHeaders(t *testing.T) {
 	}
 	c := New(Config{Shard: 3})
 	sink := &recordingSink{}
-	c.js = sink
+	c.sender = sink
 	for i := range buffer.Events {
 		if _, err := c.publishOne(&buffer, &buffer.Events[i], 5, uint64(99+i)); err != nil {
 			t.Fatal(err)

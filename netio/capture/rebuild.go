@@ -423,12 +423,12 @@ func (c *Capture) publishGap(reason string, from, op, snapshotEpoch uint64, lost
 	retry := c.unstoredGapFromOp == from
 	c.unstoredGapFromOp = from
 	expected := c.expected
-	future, err := c.publishAfter(&nats.Msg{Subject: subject, Data: []byte(body)}, id, expected)
+	token, err := c.publishAfter(&nats.Msg{Subject: subject, Data: []byte(body)}, id, expected)
 	if err != nil {
 		return err
 	}
 	gap := position{op: op, index: math.MaxUint32}
-	c.inflight = append(c.inflight, pendingAck{future: future, at: gap, expected: expected,
+	c.inflight = append(c.inflight, pendingAck{token: token, at: gap, expected: expected,
 		lostPosition: lostPosition})
 	c.sent, c.expected = gap, expected+1
 	if err := c.awaitAll(); err != nil {

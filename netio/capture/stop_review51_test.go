@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -12,35 +13,24 @@ import (
 	"sequent/core/model"
 )
 
-// keptUpSink is a JetStream whose asynchronous publishes are acknowledged at once, as
-// a server that keeps ahead of the publisher acknowledges them: each future's ack is
-// already there, stored at the sequence the message expects plus one.
+// keptUpSink is a connection whose publishes are acknowledged at once, as a server that
+// keeps ahead of the publisher acknowledges them: each message's reply is already on the
+// capture's reply channel, stored at the sequence the message expects plus one.
 type keptUpSink struct {
-	jetstream.JetStream
+	stream    string
+	replies   chan *nats.Msg
 	published int
 }
 
-type keptUpFuture struct {
-	ok      chan *jetstream.PubAck
-	failed  chan error
-	message *nats.Msg
-}
-
-func (f *keptUpFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
-func (f *keptUpFuture) Err() <-chan error            { return f.failed }
-func (f *keptUpFuture) Msg() *nats.Msg               { return f.message }
-
-func (s *keptUpSink) PublishMsgAsync(message *nats.Msg, _ ...jetstream.PublishOpt) (
-	jetstream.PubAckFuture, error) {
+func (s *keptUpSink) PublishMsg(message *nats.Msg) error {
 	expected, err := strconv.ParseUint(message.Header.Get(jetstream.ExpectedLastSeqHeader), 10, 64)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.published++
-	f := &keptUpFuture{ok: make(chan *jetstream.PubAck, 1), failed: make(chan error, 1),
-		message: message}
-	f.ok <- &jetstream.PubAck{Stream: "S", Sequence: expected + 1}
-	return f, nil
+	s.replies <- &nats.Msg{Subject: message.Reply,
+		Data: fmt.Appendf(nil, `{"stream":%q,"seq":%d}`, s.stream, expected+1)}
+	return nil
 }
 
 // TestStopEndsFullWindowWhileAcksKeepUp_review51 (review51 claim 1): awaitOne's new fast
@@ -62,8 +52,8 @@ func TestStopEndsFullWindowWhileAcksKeepUp_review51(t *testing.T) {
 			model.Balance{}, model.Balance{})
 	}
 	c := New(Config{Shard: 1, BatchMax: batchMax, Released: func() uint64 { return 2 }})
-	sink := &keptUpSink{}
-	c.js = sink
+	sink := &keptUpSink{stream: c.stream, replies: c.replies}
+	c.sender = sink
 	c.Close() // Never started: only closes c.stop, as Close does before it waits.
 	err := c.publish(&buffer, []release{{end: events, epoch: 1}})
 	if !errors.Is(err, errStopped) {
