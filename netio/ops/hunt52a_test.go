@@ -101,7 +101,7 @@ func TestHunt52aRiskAuditDetailNamesOnlyRequestedIDs(t *testing.T) {
 		requested := map[string]bool{}
 		texts := make([]string, count)
 		for i := range texts {
-			texts[i] = strconv.FormatUint(uint64(4_000_000_000+i), 10)
+			texts[i] = strconv.FormatUint(4_000_000_000+uint64(i), 10)
 			requested[texts[i]] = true
 		}
 		got := call(t, nil, http.MethodPost, "http://"+server.Address()+PathRiskRemove,
