@@ -75,6 +75,7 @@ type Client struct {
 	rejoinAnsweredAt        time.Time               // When that answer came (if it released rejoinCallersMin or more).
 	now                     func() time.Time        // The rejoin bound's clock: time.Now (tests set another).
 	writing                 bool                    // A goroutine is writing the outbox.
+	writeStartedNs          int64                   // Unix ns the write in progress began (while writing).
 	closed                  bool                    // Close was called or a fatal error happened.
 	fatal                   error                   // Why the client stopped, when not by Close.
 	primary                 string                  // Address from the last not_primary, tried first.
@@ -631,12 +632,15 @@ func (c *Client) writeLocked() {
 		conn, generation := c.conn, c.generation
 		buffers := c.outbox
 		c.outbox = c.spare[:0]
-		deadline := time.Now().Add(c.silence)
+		// No write deadline: beat drops a connection whose write has lasted past the
+		// silence timeout (writeStalledLocked). A deadline set per write re-armed the
+		// socket's runtime timer on every request (SetWriteDeadline), for a bound the
+		// heartbeat's ticker already checks.
+		c.writeStartedNs = time.Now().UnixNano()
 		c.writingFrames = buffers
 		c.writeArray = append(c.writeArray[:0], buffers...)
 		c.writeBatch = c.writeArray
 		c.mu.Unlock()
-		_ = conn.SetWriteDeadline(deadline)
 		_, err := c.writeBatch.WriteTo(conn) // Consumes writeBatch; buffers keeps the frames.
 		c.lastWrite.Store(time.Now().UnixNano())
 		c.mu.Lock()
@@ -894,8 +898,19 @@ func (c *Client) failFatal(err error) {
 
 var errSilence = errors.New("client: server silent beyond the silence timeout")
 
+// errWriteStalled is why a connection is dropped whose write has not returned within
+// the silence timeout (the server not reading: its socket buffers full).
+var errWriteStalled = errors.New("client: a write blocked beyond the silence timeout")
+
+// writeStalledLocked reports whether a write on the current connection began more than
+// the silence timeout before nowNs and has not returned. Called with mu held.
+func (c *Client) writeStalledLocked(nowNs int64) bool {
+	return c.writing && nowNs-c.writeStartedNs > int64(c.silence)
+}
+
 // beat sends heartbeats after HeartbeatInterval without writing, and drops a connection
-// silent for SilenceTimeout (the reconnector then resumes the session).
+// silent for SilenceTimeout, or whose write has been blocked that long (the reconnector
+// then resumes the session; closing the connection ends the blocked write).
 func (c *Client) beat() {
 	defer c.done.Done()
 	c.mu.Lock()
@@ -915,6 +930,8 @@ func (c *Client) beat() {
 		if c.conn != nil {
 			if now-c.lastRead.Load() > int64(c.silence) {
 				c.lostLocked(c.generation, errSilence)
+			} else if c.writeStalledLocked(now) {
+				c.lostLocked(c.generation, errWriteStalled)
 			} else if now-c.lastWrite.Load() >= int64(c.heartbeat) {
 				c.outbox = append(c.outbox, heartbeat)
 				c.writeLocked()
