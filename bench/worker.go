@@ -66,6 +66,11 @@ type worker struct {
 	// stored counts, per shard of the server, the transfer records this worker's requests
 	// may have stored there (countStored), to compare with the server's capacity.
 	stored []uint64
+	// timerAtNs is the run time timer is armed for, or timerUnarmed once it fired (its
+	// value taken by loop): armTimer re-arms it only for another time. A closed loop's
+	// worker with its window full (`--inflight 1`: after every call) armed it for the
+	// run's end again each time, one runtime timer update per call.
+	timerAtNs int64
 }
 
 // recorder holds what its workers measured since the collector's last swap: one per
@@ -151,6 +156,7 @@ func (w *worker) eventBytesMax() int {
 func (w *worker) loop(ctx context.Context) {
 	defer w.flushAccounted()
 	w.timer = time.NewTimer(time.Hour)
+	w.timerAtNs = timerUnarmed // Armed for no time sendDue asks for yet.
 	defer w.timer.Stop()
 	canceled := ctx.Done()
 	var deadline *time.Timer // The drain deadline, from the moment sending stops.
@@ -176,6 +182,7 @@ func (w *worker) loop(ctx context.Context) {
 			w.complete(call)
 			w.completeReady()
 		case <-w.timer.C:
+			w.timerFired()
 		case <-canceled:
 			w.stop(false)
 		case <-drain:
@@ -243,7 +250,7 @@ func (w *worker) sendDue(ctx context.Context) {
 				w.stop(true)
 				return
 			}
-			w.timer.Reset(time.Duration(min(r.endNs-now, int64(time.Hour))))
+			w.armTimer(now, min(r.endNs, now+int64(time.Hour)))
 			return
 		}
 		intended := now
@@ -254,7 +261,7 @@ func (w *worker) sendDue(ctx context.Context) {
 				return
 			}
 			if intended > now {
-				w.timer.Reset(time.Duration(intended - now))
+				w.armTimer(now, intended)
 				return
 			}
 		} else if now >= r.endNs {
@@ -270,6 +277,24 @@ func (w *worker) sendDue(ctx context.Context) {
 		w.send(ctx, intended, measured)
 	}
 }
+
+// timerUnarmed is worker.timerAtNs when the timer is armed for no time sendDue asked for
+// (it fired, or was never armed so).
+const timerUnarmed = int64(-1)
+
+// armTimer arms the loop's timer to fire at run time atNs (now is the run time), unless
+// it is armed for that time already.
+func (w *worker) armTimer(now, atNs int64) {
+	if atNs == w.timerAtNs {
+		return
+	}
+	w.timer.Reset(time.Duration(atNs - now))
+	w.timerAtNs = atNs
+}
+
+// timerFired notes that loop took the timer's firing: it is armed for nothing now, and
+// the next armTimer arms it whatever the time.
+func (w *worker) timerFired() { w.timerAtNs = timerUnarmed }
 
 // stop ends sending; atEnd says the run's end time stopped it, so an open loop counts
 // the measured requests that were due and never sent.
