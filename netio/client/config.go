@@ -82,6 +82,9 @@ type Config struct {
 	// DialTimeout bounds one connect plus login (default DialTimeoutDefault).
 	DialTimeout time.Duration
 	// HeartbeatInterval and SilenceTimeout default to the values the server announces.
+	// A connection the server has sent nothing on for SilenceTimeout, or whose write has
+	// been blocked that long (checked every quarter of HeartbeatInterval), is dropped and
+	// the session resumed on a new one.
 	HeartbeatInterval time.Duration
 	SilenceTimeout    time.Duration
 	// InflightMax and InflightBytesMax bound pipelining (defaults above).
