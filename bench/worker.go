@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -71,6 +72,12 @@ type worker struct {
 	// worker with its window full (`--inflight 1`: after every call) armed it for the
 	// run's end again each time, one runtime timer update per call.
 	timerAtNs int64
+	// lone: one request at a time in a closed loop (`--inflight 1 --lone-reads`, no
+	// --rate, no --callers): each request is a DoInto, the worker waiting in the client as an
+	// application issuing one request at a time does, which lets the client read the
+	// reply on this goroutine (netio/client, lone_read.go) instead of handing it over
+	// from its reader goroutine.
+	lone bool
 }
 
 // recorder holds what its workers measured since the collector's last swap: one per
@@ -119,6 +126,8 @@ func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 		calls: make(map[*client.Call]int32, inflight),
 		done:  make(chan *client.Call, inflight), recorder: rec,
 		kinds: newKindSelection(config.Mix), stored: make([]uint64, max(r.shards, 1))}
+	w.lone = c != nil && config.LoneReads && config.Callers == 0 && config.Inflight == 1 &&
+		!r.openLoop()
 	if config.Callers > 0 {
 		w.transfers = make([]model.Transfer, config.Events)
 		w.results = make([]model.EventResult, config.Events)
@@ -155,6 +164,14 @@ func (w *worker) eventBytesMax() int {
 // deadline passes).
 func (w *worker) loop(ctx context.Context) {
 	defer w.flushAccounted()
+	if w.lone && w.run.endNs != math.MaxInt64 {
+		// A lone worker waits inside DoInto, not in the select below: its drain deadline
+		// (from the run's end) is its context's, one for the run rather than per call.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, w.run.start.Add(
+			time.Duration(w.run.endNs)+w.run.config.DrainTimeout))
+		defer cancel()
+	}
 	w.timer = time.NewTimer(time.Hour)
 	w.timerAtNs = timerUnarmed // Armed for no time sendDue asks for yet.
 	defer w.timer.Stop()
@@ -224,7 +241,7 @@ func (w *worker) completeReady() {
 // sends its pipeline, rather than one system call each. The callers mode does not cork:
 // each of its calls waits for its reply (the client would write at once regardless).
 func (w *worker) sendDueCorked(ctx context.Context) {
-	if w.transfers != nil {
+	if w.transfers != nil || w.lone { // Their calls wait: nothing to gather.
 		w.sendDue(ctx)
 		return
 	}
@@ -368,9 +385,26 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 		w.settleCall(index, w.callTransfers(ctx, body))
 		return
 	}
+	if w.lone {
+		w.outstanding++
+		w.settleSlot(index, w.doLone(ctx, index, operation, body))
+		return
+	}
 	call := w.client.GoInto(ctx, operation, 0, body, w.slots[index].reply, w.done)
 	w.calls[call] = index
 	w.outstanding++
+}
+
+// doLone is a lone worker's request (worker.lone): one DoInto into the slot's reply
+// buffer, its outcome as complete would settle the same request sent with GoInto.
+func (w *worker) doLone(ctx context.Context, index int32, operation model.Operation,
+	body []byte) outcome {
+	reply, err := w.client.DoInto(ctx, operation, 0, body, w.slots[index].reply)
+	if reply == nil {
+		return endedWith(err)
+	}
+	w.slots[index].reply = reply.Body // The slot's buffer again, for its next reply.
+	return outcome{status: reply.Status, body: reply.Body, op: reply.Op}
 }
 
 // callTransfers is the callers mode's request: one blocking CreateTransfers call with

@@ -87,6 +87,12 @@ type Config struct {
 	// the session resumed on a new one.
 	HeartbeatInterval time.Duration
 	SilenceTimeout    time.Duration
+	// LoneReads makes Do and DoInto read their reply on the caller's goroutine while
+	// their request is the only one pending (doc.go, Pipelining; lone_read.go): one
+	// goroutine hand-off less per request. Off by default: measured only on a loaded
+	// machine so far, where the median fell and the tail grew (bench/PERFORMANCE.md,
+	// session 52).
+	LoneReads bool
 	// InflightMax and InflightBytesMax bound pipelining (defaults above).
 	InflightMax      int
 	InflightBytesMax int

@@ -33,3 +33,24 @@ func BenchmarkLoneCall(b *testing.B) {
 		reply = call.Reply.Body
 	}
 }
+
+// BenchmarkLoneDo: one client, one request at a time through DoInto with LoneReads (the
+// caller waits in the client, and reads its own reply while its request is the only one pending:
+// lone_read.go), into a reused reply buffer, with a cancelable context.
+func BenchmarkLoneDo(b *testing.B) {
+	s := startTestServer(b)
+	c := s.dial(b, func(config *Config) { config.InflightMax, config.LoneReads = 1, true })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body := make([]byte, model.TransferSize)
+	reply := make([]byte, 0, model.EventResultSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		answer, err := c.DoInto(ctx, model.OperationCreateTransfers, 0, body, reply)
+		if err != nil || answer.Status != model.StatusOK {
+			b.Fatalf("call: %v", err)
+		}
+		reply = answer.Body
+	}
+}
