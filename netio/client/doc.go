@@ -92,7 +92,9 @@
 // answering such a call, so a client used through Go never lends; any other request,
 // subscription or lost connection takes the read back, and so does the heartbeat's ticker
 // when nothing was read for a heartbeat interval. A Do whose context ends while it reads
-// returns at once, as any other (lone_read.go).
+// returns at once, as any other (lone_read.go). While the connection is lent between
+// requests nobody reads it: a connection the server closed then is noticed by the next
+// request, or by the ticker's read within about a heartbeat interval, rather than at once.
 //
 // # Merging concurrent calls (client-side batching)
 //
