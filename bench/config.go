@@ -181,7 +181,9 @@ type Config struct {
 
 	Connections int // Sessions, one per connection (default 1).
 	// Inflight bounds the requests outstanding per connection (default 1); with Callers,
-	// the merged requests the connection's callers share (the client's window).
+	// the merged requests the connection's callers share (the client's window). A closed
+	// loop with 1 and LoneReads (client driver, no Callers) waits in the client's DoInto
+	// for each request (worker.lone).
 	Inflight int
 	// Callers, when above 0, replaces the connections' request windows with that many
 	// goroutines, spread over the connections, each calling client.CreateTransfers with
@@ -189,6 +191,9 @@ type Config struct {
 	// merges concurrent calls into shared requests; in the report a "request" is then one
 	// call. Transfer workloads only.
 	Callers int
+	// LoneReads is passed to the client (client.Config.LoneReads); with a closed loop of
+	// one request in flight per connection, each request is then a DoInto (worker.lone).
+	LoneReads bool
 	// CoalesceEventsMax is passed to the client (client.Config.CoalesceEventsMax): 0 is
 	// the client's default (merging on), -1 turns merging off.
 	CoalesceEventsMax int

@@ -178,7 +178,7 @@ func dialAll(ctx context.Context, config *Config) ([]*client.Client, error) {
 		c, err := client.Dial(ctx, client.Config{Addresses: config.Addresses,
 			Client: config.Client, Key: config.Key, Secret: config.Secret,
 			InflightMax: max(config.Inflight, 1), CoalesceEventsMax: config.CoalesceEventsMax,
-			RejoinWait: config.RejoinWait, Logger: config.Logger})
+			RejoinWait: config.RejoinWait, LoneReads: config.LoneReads, Logger: config.Logger})
 		if err != nil {
 			closeAll(clients)
 			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)

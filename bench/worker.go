@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -66,6 +67,17 @@ type worker struct {
 	// stored counts, per shard of the server, the transfer records this worker's requests
 	// may have stored there (countStored), to compare with the server's capacity.
 	stored []uint64
+	// timerAtNs is the run time timer is armed for, or timerUnarmed once it fired (its
+	// value taken by loop): armTimer re-arms it only for another time. A closed loop's
+	// worker with its window full (`--inflight 1`: after every call) armed it for the
+	// run's end again each time, one runtime timer update per call.
+	timerAtNs int64
+	// lone: one request at a time in a closed loop (`--inflight 1 --lone-reads`, no
+	// --rate, no --callers): each request is a DoInto, the worker waiting in the client as an
+	// application issuing one request at a time does, which lets the client read the
+	// reply on this goroutine (netio/client, lone_read.go) instead of handing it over
+	// from its reader goroutine.
+	lone bool
 }
 
 // recorder holds what its workers measured since the collector's last swap: one per
@@ -114,6 +126,8 @@ func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 		calls: make(map[*client.Call]int32, inflight),
 		done:  make(chan *client.Call, inflight), recorder: rec,
 		kinds: newKindSelection(config.Mix), stored: make([]uint64, max(r.shards, 1))}
+	w.lone = c != nil && config.LoneReads && config.Callers == 0 && config.Inflight == 1 &&
+		!r.openLoop()
 	if config.Callers > 0 {
 		w.transfers = make([]model.Transfer, config.Events)
 		w.results = make([]model.EventResult, config.Events)
@@ -150,7 +164,16 @@ func (w *worker) eventBytesMax() int {
 // deadline passes).
 func (w *worker) loop(ctx context.Context) {
 	defer w.flushAccounted()
+	if w.lone && w.run.endNs != math.MaxInt64 {
+		// A lone worker waits inside DoInto, not in the select below: its drain deadline
+		// (from the run's end) is its context's, one for the run rather than per call.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, w.run.start.Add(
+			time.Duration(w.run.endNs)+w.run.config.DrainTimeout))
+		defer cancel()
+	}
 	w.timer = time.NewTimer(time.Hour)
+	w.timerAtNs = timerUnarmed // Armed for no time sendDue asks for yet.
 	defer w.timer.Stop()
 	canceled := ctx.Done()
 	var deadline *time.Timer // The drain deadline, from the moment sending stops.
@@ -176,6 +199,7 @@ func (w *worker) loop(ctx context.Context) {
 			w.complete(call)
 			w.completeReady()
 		case <-w.timer.C:
+			w.timerFired()
 		case <-canceled:
 			w.stop(false)
 		case <-drain:
@@ -217,7 +241,7 @@ func (w *worker) completeReady() {
 // sends its pipeline, rather than one system call each. The callers mode does not cork:
 // each of its calls waits for its reply (the client would write at once regardless).
 func (w *worker) sendDueCorked(ctx context.Context) {
-	if w.transfers != nil {
+	if w.transfers != nil || w.lone { // Their calls wait: nothing to gather.
 		w.sendDue(ctx)
 		return
 	}
@@ -243,7 +267,7 @@ func (w *worker) sendDue(ctx context.Context) {
 				w.stop(true)
 				return
 			}
-			w.timer.Reset(time.Duration(min(r.endNs-now, int64(time.Hour))))
+			w.armTimer(now, min(r.endNs, now+int64(time.Hour)))
 			return
 		}
 		intended := now
@@ -254,7 +278,7 @@ func (w *worker) sendDue(ctx context.Context) {
 				return
 			}
 			if intended > now {
-				w.timer.Reset(time.Duration(intended - now))
+				w.armTimer(now, intended)
 				return
 			}
 		} else if now >= r.endNs {
@@ -270,6 +294,24 @@ func (w *worker) sendDue(ctx context.Context) {
 		w.send(ctx, intended, measured)
 	}
 }
+
+// timerUnarmed is worker.timerAtNs when the timer is armed for no time sendDue asked for
+// (it fired, or was never armed so).
+const timerUnarmed = int64(-1)
+
+// armTimer arms the loop's timer to fire at run time atNs (now is the run time), unless
+// it is armed for that time already.
+func (w *worker) armTimer(now, atNs int64) {
+	if atNs == w.timerAtNs {
+		return
+	}
+	w.timer.Reset(time.Duration(atNs - now))
+	w.timerAtNs = atNs
+}
+
+// timerFired notes that loop took the timer's firing: it is armed for nothing now, and
+// the next armTimer arms it whatever the time.
+func (w *worker) timerFired() { w.timerAtNs = timerUnarmed }
 
 // stop ends sending; atEnd says the run's end time stopped it, so an open loop counts
 // the measured requests that were due and never sent.
@@ -343,9 +385,26 @@ func (w *worker) send(ctx context.Context, intendedNs int64, measured bool) {
 		w.settleCall(index, w.callTransfers(ctx, body))
 		return
 	}
+	if w.lone {
+		w.outstanding++
+		w.settleSlot(index, w.doLone(ctx, index, operation, body))
+		return
+	}
 	call := w.client.GoInto(ctx, operation, 0, body, w.slots[index].reply, w.done)
 	w.calls[call] = index
 	w.outstanding++
+}
+
+// doLone is a lone worker's request (worker.lone): one DoInto into the slot's reply
+// buffer, its outcome as complete would settle the same request sent with GoInto.
+func (w *worker) doLone(ctx context.Context, index int32, operation model.Operation,
+	body []byte) outcome {
+	reply, err := w.client.DoInto(ctx, operation, 0, body, w.slots[index].reply)
+	if reply == nil {
+		return endedWith(err)
+	}
+	w.slots[index].reply = reply.Body // The slot's buffer again, for its next reply.
+	return outcome{status: reply.Status, body: reply.Body, op: reply.Op}
 }
 
 // callTransfers is the callers mode's request: one blocking CreateTransfers call with

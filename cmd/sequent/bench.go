@@ -39,6 +39,7 @@ type benchOptions struct {
 	callers                  int
 	coalesceEventsMax        int
 	rejoinWait               time.Duration
+	loneReads                bool
 	events                   int
 	accounts                 int
 	choice                   string
@@ -91,7 +92,10 @@ invariant over them; a mismatch exits 1.
 
 Closed loop by default (each connection keeps --inflight requests outstanding); with
 --rate, an open loop at that many requests/s over all connections, each latency measured
-from the request's intended send time (no coordinated omission).
+from the request's intended send time (no coordinated omission). A closed loop with
+--inflight 1 and --lone-reads (the client driver) sends each request with the client's
+DoInto and waits in it, as an application issuing one request at a time does, and the
+client reads the reply on the sending goroutine (client.Config.LoneReads).
 
 --embedded starts a server in this process (temporary data directory, free loopback port,
 generated key; removed at the end), so one command gives a number on a fresh machine.
@@ -182,6 +186,9 @@ func (o *benchOptions) addFlags(command *cobra.Command) {
 	flags.DurationVar(&o.rejoinWait, "rejoin-wait", 0,
 		"client merging: most time the next merged request waits for the callers the "+
 			"last answer released to join it (0: the client's default, 1ms; negative: off)")
+	flags.BoolVar(&o.loneReads, "lone-reads", false,
+		"client.Config.LoneReads: with --inflight 1 (closed loop, client driver) each "+
+			"request is a DoInto whose caller reads its own reply")
 	flags.IntVar(&o.events, "events", benchEventsDefault, "events per request (1 to 8189)")
 	flags.IntVar(&o.accounts, "accounts", 0,
 		"ledger accounts, or traders for orders (default 10000; 1000 for orders only)")
@@ -330,7 +337,7 @@ func (o *benchOptions) config(cmd *cobra.Command) (bench.Config, error) {
 	}
 	config := bench.Config{Driver: driver, Connections: o.connections, Inflight: o.inflight, Events: o.events,
 		Callers: o.callers, CoalesceEventsMax: o.coalesceEventsMax, RejoinWait: o.rejoinWait,
-		Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
+		LoneReads: o.loneReads, Accounts: o.accounts, Choice: choice, ZipfSkew: o.zipfSkew, HotAccounts: o.hotAccounts,
 		HotFraction: o.hotFraction, Mix: mix, Duration: duration, Warmup: o.warmup,
 		Count: o.count, Rate: o.rate, Seed: o.seed, RunID: runID,
 		ClientOrderIDsIncreasing: o.clientOrderIDsIncreasing,

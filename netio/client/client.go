@@ -75,6 +75,14 @@ type Client struct {
 	rejoinAnsweredAt        time.Time               // When that answer came (if it released rejoinCallersMin or more).
 	now                     func() time.Time        // The rejoin bound's clock: time.Now (tests set another).
 	writing                 bool                    // A goroutine is writing the outbox.
+	writeStartedNs          int64                   // Unix ns the write in progress began (while writing).
+	readRole                readRole                // Who reads the current connection (lone_read.go).
+	readBack                chan struct{}           // The current connection's reader waits here while lent.
+	readDecoder             *wire.Decoder           // The current connection's decoder (whoever reads).
+	heldFrame               wire.Frame              // A frame a caller's read left for the reader (holding).
+	holding                 bool                    // heldFrame is set.
+	lastAnsweredLone        bool                    // The last request answered was a lone waiter's.
+	callerReads             uint64                  // Times a lone waiter took the connection's read (tests).
 	closed                  bool                    // Close was called or a fatal error happened.
 	fatal                   error                   // Why the client stopped, when not by Close.
 	primary                 string                  // Address from the last not_primary, tried first.
@@ -244,6 +252,7 @@ type Call struct {
 	numberedAt      int64  // numberedBytes when it was numbered (window.go).
 	replyBytes      int64  // Expected reply body, counted in numberedBytes (window.go).
 	replyBuffer     []byte // Where the reply's body goes (GoInto); nil: a new slice.
+	lone            bool   // Its caller waits for it at once (Do, DoInto): it may read its reply (lone_read.go).
 
 	// Coalesced requests (coalesce.go); guarded by the client's mu.
 	flags      uint8       // Request flags.
@@ -309,9 +318,16 @@ func (c *Client) Go(ctx context.Context, operation model.Operation, flags uint8,
 // reply is 131 KB). With reply nil it is Go.
 func (c *Client) GoInto(ctx context.Context, operation model.Operation, flags uint8,
 	body []byte, reply []byte, done chan *Call) *Call {
+	return c.goInto(ctx, operation, flags, body, reply, done, false)
+}
+
+// goInto is GoInto; lone says the caller waits for the call at once (Do, DoInto), so it
+// may read the reply itself (lone_read.go) and its write does not wake the reader.
+func (c *Client) goInto(ctx context.Context, operation model.Operation, flags uint8,
+	body []byte, reply []byte, done chan *Call, lone bool) *Call {
 	call := &Call{Operation: operation, Done: done, client: c,
 		complete: make(chan struct{}), flags: flags, waiters: 1, outboxSlot: -1,
-		replyBuffer: reply}
+		replyBuffer: reply, lone: lone}
 	if len(body) > model.RequestBodyBytesMax {
 		call.fail(fmt.Errorf("client: request body of %d bytes, more than %d", len(body),
 			model.RequestBodyBytesMax))
@@ -357,7 +373,17 @@ func (c *Client) GoInto(ctx context.Context, operation model.Operation, flags ui
 	}
 	c.pending[call.Number] = call
 	c.queueLocked(call, call.frame)
-	c.writeUnlessCorkedLocked()
+	// A lone waiter's request, the only one pending, does not wake a reader that lends
+	// the connection: its caller reads the reply (lone_read.go). With another pending,
+	// neither caller may take the read: the reader reads.
+	call.lone = lone && c.config.LoneReads && len(c.pending) == 1
+	switch {
+	case c.corks.Load() != 0:
+	case call.lone:
+		c.writeOutboxLocked()
+	default:
+		c.writeLocked()
+	}
 	c.mu.Unlock()
 	return call
 }
@@ -368,8 +394,17 @@ func (c *Client) GoInto(ctx context.Context, operation model.Operation, flags ui
 // *OutcomeUnknownError wrapping ctx's (see Wait).
 func (c *Client) Do(ctx context.Context, operation model.Operation, flags uint8,
 	body []byte) (*Reply, error) {
-	call := c.Go(ctx, operation, flags, body, nil)
-	return call.Wait(ctx)
+	return c.goInto(ctx, operation, flags, body, nil, nil, true).Wait(ctx)
+}
+
+// DoInto is Do with a buffer for the reply's body, as GoInto: the body is copied into
+// reply (grown if short), which belongs to the call until it returns and then, as
+// Reply.Body, to the caller. A caller issuing one request at a time may so reuse one
+// buffer. With Config.LoneReads, while its request is the only one pending, Do and DoInto
+// read the reply on the caller's goroutine (doc.go, Pipelining).
+func (c *Client) DoInto(ctx context.Context, operation model.Operation, flags uint8,
+	body []byte, reply []byte) (*Reply, error) {
+	return c.goInto(ctx, operation, flags, body, reply, nil, true).Wait(ctx)
 }
 
 // Wait waits for the call to complete or ctx to end (then the call is abandoned), and
@@ -380,11 +415,18 @@ func (c *Client) Do(ctx context.Context, operation model.Operation, flags uint8,
 // read, or a write never written or only refused so far, with ctx's error itself.
 func (call *Call) Wait(ctx context.Context) (*Reply, error) {
 	call.client.flushCorked()
-	select {
-	case <-call.complete:
-	case <-ctx.Done():
-		call.client.abandon(call, ctx.Err())
-		<-call.complete
+	if call.lone {
+		call.client.readOwnReply(ctx, call)
+	}
+	if call.finished.Load() {
+		<-call.complete // Completed (its fields set once this is closed): no select.
+	} else {
+		select {
+		case <-call.complete:
+		case <-ctx.Done():
+			call.client.abandon(call, ctx.Err())
+			<-call.complete
+		}
 	}
 	if call.Err != nil {
 		return nil, call.Err
@@ -622,6 +664,13 @@ func (call *Call) releaseOpenSlot() {
 // writes takes everything queued meanwhile, so concurrent callers share syscalls.
 // Called and returns with mu held; mu is released during each write.
 func (c *Client) writeLocked() {
+	c.wakeReaderLocked() // What is written may be answered: the reader reads.
+	c.writeOutboxLocked()
+}
+
+// writeOutboxLocked is writeLocked without waking a reader that lends the connection
+// (lone_read.go). Called and returns with mu held.
+func (c *Client) writeOutboxLocked() {
 	if c.writing {
 		return
 	}
@@ -631,12 +680,15 @@ func (c *Client) writeLocked() {
 		conn, generation := c.conn, c.generation
 		buffers := c.outbox
 		c.outbox = c.spare[:0]
-		deadline := time.Now().Add(c.silence)
+		// No write deadline: beat drops a connection whose write has lasted past the
+		// silence timeout (writeStalledLocked). A deadline set per write re-armed the
+		// socket's runtime timer on every request (SetWriteDeadline), for a bound the
+		// heartbeat's ticker already checks.
+		c.writeStartedNs = time.Now().UnixNano()
 		c.writingFrames = buffers
 		c.writeArray = append(c.writeArray[:0], buffers...)
 		c.writeBatch = c.writeArray
 		c.mu.Unlock()
-		_ = conn.SetWriteDeadline(deadline)
 		_, err := c.writeBatch.WriteTo(conn) // Consumes writeBatch; buffers keeps the frames.
 		c.lastWrite.Store(time.Now().UnixNano())
 		c.mu.Lock()
@@ -742,7 +794,8 @@ func (c *Client) lostLocked(generation uint64, err error) {
 	}
 	_ = c.conn.Close()
 	c.conn = nil
-	c.sealAllLocked() // The pending requests keep their frames for the resend.
+	c.wakeReaderLocked() // Its read ends, and so does it.
+	c.sealAllLocked()    // The pending requests keep their frames for the resend.
 	c.outbox = c.outbox[:0]
 	for _, call := range c.pending {
 		if call.unanswered > 0 {
@@ -842,6 +895,7 @@ func (c *Client) shutdown(err error) {
 		// them), as they would have a moment earlier: a refusal is a refusal. lostLocked,
 		// below, then counts only the copies still unanswered as lost with it.
 		_ = c.conn.Close()
+		c.wakeReaderLocked() // A reader lending the connection reads, and ends.
 	}
 	select {
 	case <-c.stop:
@@ -894,8 +948,19 @@ func (c *Client) failFatal(err error) {
 
 var errSilence = errors.New("client: server silent beyond the silence timeout")
 
+// errWriteStalled is why a connection is dropped whose write has not returned within
+// the silence timeout (the server not reading: its socket buffers full).
+var errWriteStalled = errors.New("client: a write blocked beyond the silence timeout")
+
+// writeStalledLocked reports whether a write on the current connection began more than
+// the silence timeout before nowNs and has not returned. Called with mu held.
+func (c *Client) writeStalledLocked(nowNs int64) bool {
+	return c.writing && nowNs-c.writeStartedNs > int64(c.silence)
+}
+
 // beat sends heartbeats after HeartbeatInterval without writing, and drops a connection
-// silent for SilenceTimeout (the reconnector then resumes the session).
+// silent for SilenceTimeout, or whose write has been blocked that long (the reconnector
+// then resumes the session; closing the connection ends the blocked write).
 func (c *Client) beat() {
 	defer c.done.Done()
 	c.mu.Lock()
@@ -913,8 +978,13 @@ func (c *Client) beat() {
 		now := time.Now().UnixNano()
 		c.mu.Lock()
 		if c.conn != nil {
+			if c.readRole == roleFree && now-c.lastRead.Load() >= int64(c.heartbeat) {
+				c.wakeReaderLocked() // The server's heartbeats are read (lone_read.go).
+			}
 			if now-c.lastRead.Load() > int64(c.silence) {
 				c.lostLocked(c.generation, errSilence)
+			} else if c.writeStalledLocked(now) {
+				c.lostLocked(c.generation, errWriteStalled)
 			} else if now-c.lastWrite.Load() >= int64(c.heartbeat) {
 				c.outbox = append(c.outbox, heartbeat)
 				c.writeLocked()

@@ -82,8 +82,17 @@ type Config struct {
 	// DialTimeout bounds one connect plus login (default DialTimeoutDefault).
 	DialTimeout time.Duration
 	// HeartbeatInterval and SilenceTimeout default to the values the server announces.
+	// A connection the server has sent nothing on for SilenceTimeout, or whose write has
+	// been blocked that long (checked every quarter of HeartbeatInterval), is dropped and
+	// the session resumed on a new one.
 	HeartbeatInterval time.Duration
 	SilenceTimeout    time.Duration
+	// LoneReads makes Do and DoInto read their reply on the caller's goroutine while
+	// their request is the only one pending (doc.go, Pipelining; lone_read.go): one
+	// goroutine hand-off less per request. Off by default: measured only on a loaded
+	// machine so far, where the median fell and the tail grew (bench/PERFORMANCE.md,
+	// session 52).
+	LoneReads bool
 	// InflightMax and InflightBytesMax bound pipelining (defaults above).
 	InflightMax      int
 	InflightBytesMax int

@@ -458,7 +458,8 @@ func (c *Client) sleep(delay time.Duration) bool {
 // Called with mu held.
 func (c *Client) startReaderLocked(conn net.Conn, decoder *wire.Decoder) {
 	c.readers++
-	go c.read(conn, decoder, c.generation)
+	c.readRole, c.readBack, c.readDecoder = roleReader, make(chan struct{}, 1), decoder
+	go c.readLending(conn, decoder, c.generation, c.readBack)
 }
 
 // readerReturned notes that a reader returned, waking shutdown if it waits for that.
@@ -480,10 +481,17 @@ func (c *Client) readerReturned() {
 // the connection would stay current with no one reading it, and the pending calls would
 // wait for the silence timeout before the reconnect resent them (or Close failed them).
 func (c *Client) read(conn net.Conn, decoder *wire.Decoder, generation uint64) {
+	c.readLending(conn, decoder, generation, nil)
+}
+
+// readLending is read; while back is not nil, the reader may lend the connection to lone
+// waiters between requests, waiting on back meanwhile (lone_read.go).
+func (c *Client) readLending(conn net.Conn, decoder *wire.Decoder, generation uint64,
+	back chan struct{}) {
 	defer c.readerReturned()
 	err := errReaderLeft // Kept only if readFrames never returns (runtime.Goexit).
 	defer func() { c.readFailed(generation, err) }()
-	err = c.readFrames(conn, decoder, generation)
+	err = c.readFrames(conn, decoder, generation, back)
 }
 
 // errReaderLeft is why a connection is lost when its reader's goroutine ended inside a
@@ -494,7 +502,8 @@ var errReaderLeft = errors.New("client: a report or market-data handler ended th
 // readFrames decodes frames from conn and handles them until the connection fails or
 // a frame ends it, and returns why. The first frame handled once the connection has
 // lived damageForgottenAfter resets the count of damage in a row (damageForgotten).
-func (c *Client) readFrames(conn net.Conn, decoder *wire.Decoder, generation uint64) error {
+func (c *Client) readFrames(conn net.Conn, decoder *wire.Decoder, generation uint64,
+	back chan struct{}) error {
 	started := time.Now().UnixNano()
 	readAt, healthy := started, false
 	for {
@@ -513,6 +522,14 @@ func (c *Client) readFrames(conn net.Conn, decoder *wire.Decoder, generation uin
 				healthy = true
 				c.damageForgotten(generation)
 			}
+		}
+		if c.lend(generation, decoder, back) { // Lent to lone waiters, and back.
+			if frame, held := c.takeHeld(); held {
+				if err := c.handle(&frame, generation); err != nil {
+					return err
+				}
+			}
+			continue
 		}
 		if _, err := decoder.ReadFrom(conn); err != nil {
 			for {
@@ -791,6 +808,7 @@ func (c *Client) complete(frame *wire.Frame, generation uint64) {
 	if generation == c.generation && c.conn != nil && call.unanswered > 0 {
 		call.unanswered-- // A copy of an ended connection was counted as lost instead.
 	}
+	c.lastAnsweredLone = call.lone
 	if status == model.StatusOutcomeUnknown {
 		call.answeredUnknown = true
 	}

@@ -82,6 +82,20 @@
 // write cost ~5 µs of CPU in sequent bench's profile (bench/PERFORMANCE.md, "Corked
 // pipeline refills").
 //
+// Replies are read by the connection's reader goroutine, which completes the calls and
+// wakes their callers. With Config.LoneReads, a caller issuing one request at a time with
+// Do or DoInto reads its own reply instead, on its goroutine, whenever its request is the only one pending and
+// the connection has nothing else to read (no report or market-data subscription): the
+// reply then wakes the caller directly, sparing the hand-off from the reader (~16 µs p50
+// on a 2-vCPU machine, where readying a goroutine wakes an idle thread first;
+// bench/PERFORMANCE.md, session 52). The reader lends the connection that way only after
+// answering such a call, so a client used through Go never lends; any other request,
+// subscription or lost connection takes the read back, and so does the heartbeat's ticker
+// when nothing was read for a heartbeat interval. A Do whose context ends while it reads
+// returns at once, as any other (lone_read.go). While the connection is lent between
+// requests nobody reads it: a connection the server closed then is noticed by the next
+// request, or by the ticker's read within about a heartbeat interval, rather than at once.
+//
 // # Merging concurrent calls (client-side batching)
 //
 // Concurrent CreateAccounts, CreateTransfers and CreateTransfersWithBalances calls on one
