@@ -423,7 +423,12 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 // the standby of a node that gave its grant up is promoted again. A grant not released
 // counts as written (a grantee that stored its epoch never releases it: see witness.go's
 // Releases), and a witness before session 52 answers a plain probe (ask sends one): the
-// check as before.
+// check as before. A grant released by this node itself exempts it, as a grant not
+// released does (the lease last granted to this node: nobody was granted it since, and
+// this node passed the check when it acquired): the written epoch may be an earlier grant
+// to this node that it never stored nor released (its store hung past the lease, or it
+// restarted, before it acquired again), and without the exemption the release would keep
+// it waiting where session 51 promoted it (review-grant52).
 func (n *Node) behindTheWitness() (leaseAnswer, bool, error) {
 	epoch := n.Epoch()
 	// The acquisition's bound (promote), not a quarter lease: a probe that times out
@@ -437,7 +442,7 @@ func (n *Node) behindTheWitness() (leaseAnswer, bool, error) {
 		return answer, false, err
 	}
 	if answer.writtenKnown && answer.released {
-		return answer, answer.writtenEpoch > epoch, nil
+		return answer, answer.writtenEpoch > epoch && answer.holder != n.config.NodeName, nil
 	}
 	return answer, answer.epoch > epoch && answer.holder != n.config.NodeName, nil
 }

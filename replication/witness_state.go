@@ -109,6 +109,10 @@ func encodeWitnessState(state witnessState) ([]byte, error) {
 		return nil, fmt.Errorf("replication: witness state: written before epoch %d above "+
 			"epoch %d", state.writtenBefore, state.epoch)
 	}
+	if state.released && state.holder == "" {
+		// Only the holder releases a grant (Witness.decideLocked).
+		return nil, errors.New("replication: witness state: a grant released without a holder")
+	}
 	record := make([]byte, witnessStateSize)
 	copy(record[witnessStateOffsetMagic:], witnessStateMagic)
 	binary.LittleEndian.PutUint32(record[witnessStateOffsetVersion:], witnessStateVersion)
@@ -193,6 +197,9 @@ func decodeWitnessState(record []byte) (witnessState, error) {
 		return witnessState{}, errors.New("reserved bytes after the released byte are set")
 	}
 	state.released = released == 1
+	if state.released && state.holder == "" {
+		return witnessState{}, errors.New("a grant released without a holder")
+	}
 	state.writtenBefore = binary.LittleEndian.Uint64(record[witnessStateOffsetWrittenBefore:])
 	if state.writtenBefore > state.epoch {
 		return witnessState{}, fmt.Errorf("written before epoch %d above epoch %d",

@@ -450,6 +450,9 @@ func FuzzDecodeWitnessState(f *testing.F) {
 				t.Fatalf("accepted written before epoch %d above epoch %d",
 					state.writtenBefore, state.epoch)
 			}
+			if state.released && state.holder == "" {
+				t.Fatalf("accepted a grant released without a holder: %+v", state)
+			}
 			again, err := encodeWitnessState(state)
 			if err != nil {
 				t.Fatalf("an accepted record does not encode again: %v", err)
