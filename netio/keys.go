@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 
 	"sequent/core/model"
+	"sequent/netio/jsonkeys"
 	"sequent/netio/wire"
 )
 
@@ -42,6 +43,10 @@ const (
 	// AdminTokenBytesMin is 16 random bytes (128 bits): admin tokens are bearer tokens,
 	// and only the HTTP refusal counter slows a guesser down.
 	AdminTokenBytesMin = 16
+	// AdminTokenNameBytesMax is what the audit record keeps of who acted (netio/ops
+	// whoBytesMax, 128 bytes): a longer name would be cut there, so two names alike in
+	// their first 128 bytes would read as one person in the audit log.
+	AdminTokenNameBytesMax = 128
 	// KeysFileVersion is the format version this package reads and writes.
 	KeysFileVersion = 1
 	// SignatureVersionMax is the newest version of the JSON HTTP API's request signature
@@ -440,8 +445,15 @@ func (k *Keyring) Clients() []*Client {
 	return clients
 }
 
-// ParseKeysFile decodes and validates the JSON of a keys file.
+// ParseKeysFile decodes and validates the JSON of a keys file. A key given twice in an
+// object or spelled other than as its field ("Permissions") is refused (jsonkeys.Check):
+// encoding/json keeps the last of two equal keys and folds case, so a client entry reading
+// "permissions": ["read"] and further on "Permissions": ["read", "admin"] loaded with admin
+// where a reviewer of the file saw read only (TestReview52aKeysFileKeysAreReadOnce).
 func ParseKeysFile(data []byte) (KeysFile, error) {
+	if err := jsonkeys.Check(data); err != nil {
+		return KeysFile{}, fmt.Errorf("%w: %v", ErrKeysFile, err)
+	}
 	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.DisallowUnknownFields()
 	var file KeysFile
@@ -481,6 +493,10 @@ func buildKeySet(file KeysFile) (*keySet, error) {
 		switch {
 		case token.Name == "":
 			return nil, fmt.Errorf("%w: an admin token without a name", ErrKeysFile)
+		case len(token.Name) > AdminTokenNameBytesMax:
+			return nil, fmt.Errorf("%w: admin token name %.40q…: %d bytes, at most %d (what "+
+				"the audit record keeps)", ErrKeysFile, token.Name, len(token.Name),
+				AdminTokenNameBytesMax)
 		case err != nil || len(raw) < AdminTokenBytesMin || len(raw) > SecretBytesMax:
 			return nil, fmt.Errorf("%w: admin token %q: want %d..%d hex bytes", ErrKeysFile,
 				token.Name, AdminTokenBytesMin, SecretBytesMax)

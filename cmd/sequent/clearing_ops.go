@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"sequent/core/model"
+	"sequent/core/node/reconcile"
 	"sequent/core/shard"
 	"sequent/netio/ops"
 	"sequent/tools/clearing"
@@ -42,13 +43,25 @@ func (r *runningNode) clearingSources(sources *ops.Sources, ledgers *clearing.Le
 		}
 		return groups[query.Shard].Log().VerifyChain(from, until, query.AnchorOp, deadline)
 	}
-	sources.Reconcile = func(ctx context.Context) (any, error) {
-		timeout := time.Minute
-		if deadline, ok := ctx.Deadline(); ok {
-			timeout = time.Until(deadline)
+	sources.Reconcile = reconcileSource(r.node.Reconcile)
+}
+
+// reconcileSource is GET /v1/reconcile over reconcileBy (the node's Reconcile): the whole
+// reconciliation within the request's deadline (clearingTimeout), a read not answered by
+// then the endpoint's timeout (504, as the other clearing reads and /v1/depth), any other
+// failure a refusal (409: not primary, fenced, stopping).
+func reconcileSource(reconcileBy func(deadline time.Time) (*reconcile.Reconciliation,
+	error)) func(context.Context) (any, error) {
+	return func(ctx context.Context) (any, error) {
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(time.Minute)
 		}
-		reconciliation, err := r.node.Reconcile(timeout)
-		if err != nil {
+		reconciliation, err := reconcileBy(deadline)
+		switch {
+		case errors.Is(err, shard.ErrQueryTimeout):
+			return nil, fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+		case err != nil:
 			return nil, fmt.Errorf("%w: %v", ops.ErrRefused, err)
 		}
 		return reconciliation.Report(uint64(time.Now().UnixNano())), nil

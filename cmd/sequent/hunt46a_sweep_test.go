@@ -50,7 +50,7 @@ func TestCrossShardSweepOfTheMostOnANode(t *testing.T) {
 		t.Fatalf("sweep across shards: %s, payee credits %s, payer debits %s", result.Status,
 			result.CreditAccount.CreditsPosted, result.DebitAccount.DebitsPosted)
 	}
-	reconciliation, err := running.node.Reconcile(10 * time.Second)
+	reconciliation, err := running.node.Reconcile(time.Now().Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

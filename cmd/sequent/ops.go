@@ -144,7 +144,7 @@ func (r *runningNode) depth(instrument, levels uint32) ([]model.DepthLevel, mode
 // The request latencies are shard 0's (every request that reaches a node of several
 // shards is counted by the shards it reaches; shard 0's are a sample of them all).
 func (r *runningNode) opsSnapshot() ops.Snapshot {
-	status := r.groups.Status()
+	status, replicationTotals := r.replicationCounters.read(r.groups.Status)
 	snapshot := ops.Snapshot{Version: versionString(),
 		UptimeSeconds: time.Since(r.started).Seconds(), Role: status.Role, Epoch: status.Epoch,
 		PrimaryAddress: status.PrimaryAt, DataDirectory: r.data,
@@ -164,6 +164,9 @@ func (r *runningNode) opsSnapshot() ops.Snapshot {
 		snapshot.Shards = append(snapshot.Shards, stats)
 	}
 	snapshot.Replication = replicationStats(&status, r.replicationMode)
+	snapshot.Replication.EntriesSent, snapshot.Replication.BytesSent,
+		snapshot.Replication.Degradations = replicationTotals.entriesSent,
+		replicationTotals.bytesSent, replicationTotals.degradations
 	snapshot.Network = r.networkStats()
 	if r.api != nil {
 		stats := r.api.Stats()
@@ -427,4 +430,58 @@ type opsState struct {
 	usageBytes       uint64
 	availableBytes   uint64
 	filesystemBytes  uint64
+	// replicationCounters keeps the exported replication counters monotonic.
+	replicationCounters replicationCounters
+}
+
+// replicationCounters keeps the replication counters exported as Prometheus counters
+// (entries and bytes sent, degradations) monotonic for the process's life. Each group's
+// live in its replication.Primary and start at 0 with a new one, and a counter that goes
+// back reads to rate() as a reset followed by a burst. Today a process has one Primary
+// per group at most (made at start or at the one standby-to-primary promotion, kept when
+// fenced: replication/group.go startPrimary, node.go promote's role check), so this
+// only guards: a group whose primary is gone (none, or one counting anew: any counter
+// lower than last seen) adds what it was last seen at to retired. Counts a retired
+// primary made after it was last seen are lost; the sums never go back.
+type replicationCounters struct {
+	mutex   sync.Mutex
+	retired primaryCounters   // Summed over the primaries no longer shown.
+	shown   []primaryCounters // Per group: its primary's counters when last seen.
+}
+
+type primaryCounters struct{ entriesSent, bytesSent, degradations uint64 }
+
+func (c *primaryCounters) add(other primaryCounters) {
+	c.entriesSent += other.entriesSent
+	c.bytesSent += other.bytesSent
+	c.degradations += other.degradations
+}
+
+// read reads the node's status with readStatus and returns it with the process's
+// replication totals. Reading and counting are one step under the mutex: two snapshots
+// counted in the other order than read would take the older one's lower counters for a
+// new primary and count the last one twice.
+func (c *replicationCounters) read(readStatus func() replication.NodeStatus) (
+	replication.NodeStatus, primaryCounters) {
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	status := readStatus()
+	for len(c.shown) < len(status.Groups) {
+		c.shown = append(c.shown, primaryCounters{})
+	}
+	totals := c.retired
+	for index, group := range status.Groups {
+		var now primaryCounters
+		if p := group.Primary; p != nil {
+			now = primaryCounters{p.EntriesSent, p.BytesSent, p.Degradations}
+		}
+		if last := c.shown[index]; now.entriesSent < last.entriesSent ||
+			now.bytesSent < last.bytesSent || now.degradations < last.degradations {
+			c.retired.add(last)
+			totals.add(last)
+		}
+		c.shown[index] = now
+		totals.add(now)
+	}
+	return status, totals
 }

@@ -322,20 +322,36 @@ func Recover(placement *shardmap.Map, config core.Config, logs []shard.LogReader
 }
 
 // Reconcile reconciles the running node (reconcile.Gather over every shard's internal
-// read path, each read waiting at most timeout).
-func (n *Node) Reconcile(timeout time.Duration) (*reconcile.Reconciliation, error) {
-	return reconcile.Gather(shardReads{n.shards, timeout})
+// read path) by deadline: each read waits at most what remains until it, so the one
+// deadline bounds the whole reconciliation, two readings of every shard page by page.
+// (Each read was given the caller's whole timeout, so a 60 s request could run for 60 s
+// times the reads.) Past the deadline the error wraps shard.ErrQueryTimeout.
+func (n *Node) Reconcile(deadline time.Time) (*reconcile.Reconciliation, error) {
+	return reconcile.Gather(deadlineReads{shards: len(n.shards), deadline: deadline,
+		now: time.Now, query: func(index int, operation model.Operation, body []byte,
+			timeout time.Duration) (model.Status, []byte, error) {
+			return n.shards[index].Query(operation, body, timeout)
+		}})
 }
 
-// shardReads is reconcile.Reader over the node's shards.
-type shardReads struct {
-	shards  []*shard.Shard
-	timeout time.Duration
+// deadlineReads is reconcile.Reader over reads that each take a timeout (a shard's
+// Query): every read is given what remains until deadline, and none is asked once it has
+// passed. now is the clock (time.Now; a test's own).
+type deadlineReads struct {
+	shards   int
+	deadline time.Time
+	now      func() time.Time
+	query    func(index int, operation model.Operation, body []byte,
+		timeout time.Duration) (model.Status, []byte, error)
 }
 
-func (r shardReads) Shards() int { return len(r.shards) }
+func (r deadlineReads) Shards() int { return r.shards }
 
-func (r shardReads) Query(index int, operation model.Operation, body []byte) (model.Status,
+func (r deadlineReads) Query(index int, operation model.Operation, body []byte) (model.Status,
 	[]byte, error) {
-	return r.shards[index].Query(operation, body, r.timeout)
+	remaining := r.deadline.Sub(r.now())
+	if remaining <= 0 {
+		return 0, nil, fmt.Errorf("%w: the reconciliation's deadline passed", shard.ErrQueryTimeout)
+	}
+	return r.query(index, operation, body, remaining)
 }

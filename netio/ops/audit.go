@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"unicode/utf8"
 
 	"sequent/core/model"
+	"sequent/netio/jsonkeys"
 )
 
 // Admin action names, as AuditRecord.Action and AdminResponse.Action carry them (and as
@@ -82,13 +82,15 @@ func DecodeAuditRecord(data []byte) (AuditRecord, error) {
 }
 
 // decodeStrict decodes exactly one JSON object with no unknown fields, no key given
-// twice in an object, no key but in the exact form of a field's name (checkKeys), and
+// twice in an object, no key but in the exact form of a field's name (jsonkeys.Check), and
 // nothing but white space after it.
 func decodeStrict(data []byte, target any) error {
 	if trimmed := bytes.TrimSpace(data); len(trimmed) == 0 || trimmed[0] != '{' {
 		return errors.New("not a JSON object")
 	}
-	if err := checkKeys(json.NewDecoder(bytes.NewReader(data)), 0); err != nil {
+	// {"ids":[1],"ids":[2]} or {"IDS":[2]} removed rule 2 where a proxy, a log or a
+	// reviewer reading the body sees rule 1 or no ids (TestHunt52aRiskBodyKeysAreReadOnce).
+	if err := jsonkeys.Check(data); err != nil {
 		return err
 	}
 	decoder := json.NewDecoder(bytes.NewReader(data))
@@ -115,77 +117,10 @@ func truncate(text string, bytesMax int) string {
 }
 
 // CheckJSONKeys returns an error unless data is one JSON value (white space around it)
-// whose objects give each key once, spelled as a field name (checkKeys), as the server
-// reads its JSON bodies (decodeStrict). A client that builds a body from a file must read
-// the file so too: `sequent admin risk set` decoded its rule file with encoding/json and
-// re-encoded it, so a file naming account 7 and then 8 under the same key (or under
+// whose objects give each key once, spelled as a field name (jsonkeys.Check), as the
+// server reads its JSON bodies (decodeStrict). A client that builds a body from a file must
+// read the file so too: `sequent admin risk set` decoded its rule file with encoding/json
+// and re-encoded it, so a file naming account 7 and then 8 under the same key (or under
 // "Account") sent the server a clean body blocking 8
 // (TestReview52aRiskSetReadsTheRuleFileAsStrictlyAsTheServer).
-func CheckJSONKeys(data []byte) error {
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	if err := checkKeys(decoder, 0); err != nil {
-		return err
-	}
-	if _, err := decoder.Token(); err != io.EOF {
-		return errors.New("data after the JSON value")
-	}
-	return nil
-}
-
-// jsonDepthMax bounds the nesting checkKeys follows: the bodies this package decodes
-// nest three deep ({"rules":[{…}]}).
-const jsonDepthMax = 8
-
-// checkKeys reads one JSON value and refuses an object key given twice in its object, or
-// one that is not lower-case letters, digits and "_" (as every field name here is).
-// encoding/json keeps the last of two equal keys and matches a key to a field whatever
-// its case (and folds U+017F to "s"), so {"ids":[1],"ids":[2]} or {"IDS":[2]} removed
-// rule 2 where a proxy, a log or a reviewer reading the body as JSON, keys distinct and
-// case significant, sees rule 1 or no ids (TestHunt52aRiskBodyKeysAreReadOnce).
-func checkKeys(decoder *json.Decoder, depth int) error {
-	token, err := decoder.Token()
-	if err != nil {
-		return err
-	}
-	delimiter, isDelimiter := token.(json.Delim)
-	if !isDelimiter {
-		return nil // A scalar.
-	}
-	if depth >= jsonDepthMax {
-		return fmt.Errorf("nested over %d deep", jsonDepthMax)
-	}
-	seen := map[string]bool{}
-	for decoder.More() {
-		if delimiter == '{' {
-			token, err := decoder.Token()
-			if err != nil {
-				return err
-			}
-			key, _ := token.(string)
-			switch {
-			case !fieldName(key):
-				return fmt.Errorf("key %q: keys are field names as documented (lower case)",
-					truncate(key, 64))
-			case seen[key]:
-				return fmt.Errorf("key %q given twice", key)
-			}
-			seen[key] = true
-		}
-		if err := checkKeys(decoder, depth+1); err != nil {
-			return err
-		}
-	}
-	_, err = decoder.Token() // The closing delimiter.
-	return err
-}
-
-// fieldName reports whether key is a possible field name: lower-case ASCII letters,
-// digits and "_".
-func fieldName(key string) bool {
-	for _, c := range []byte(key) {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return key != ""
-}
+func CheckJSONKeys(data []byte) error { return jsonkeys.Check(data) }

@@ -119,7 +119,10 @@
 // not take the binary port's CPU: each peer address (an IPv6 one counted per /64, which
 // a host may send from at will) gets RequestsPerSecondPerAddress
 // requests a second (a token bucket holding two seconds' worth; beyond it 429
-// rate_limited with Retry-After: 1, counted in sequent_http_refusals_total) and
+// rate_limited with Retry-After: 1, counted in sequent_http_refusals_total; a request
+// bearing an accepted admin token draws on a second budget of the address's, so that
+// consoles polling from a bastion cannot starve an operator's actions there:
+// Server.limitedFor) and
 // ConnectionsPerAddressMax connections (beyond it 429 rate_limited, then closed); a peer
 // outside the allow-list is handed, as it is accepted, to a server of its own
 // (refusedConnectionsMax connections at once, no keep-alive: 403, then closed), so such
