@@ -209,7 +209,9 @@ type Capture struct {
 	connection *nats.Conn
 	// sender publishes the events and markers (the connection; tests stand in for it).
 	// Their acknowledgements come back on replies, through the session's subscription
-	// to replyPrefix* (ack.go); closed is closed once the session's connection is.
+	// to replyPrefix* (ack.go); closed is closed once the session's connection is lost:
+	// closed, or disconnected from a server of a list or a cluster and moving to another
+	// (connect), which answers nothing sent before.
 	sender      messageSender
 	replies     chan *nats.Msg
 	replyPrefix string
@@ -691,10 +693,17 @@ func (c *Capture) session() error {
 }
 
 func (c *Capture) connect() error {
+	// MaxReconnects(0) keeps the client from trying its server again, not from moving to
+	// another of a --cdc-nats list or of the peers a clustered server advertises: the
+	// answers to what was sent before are lost then, and an ack wait ends at the
+	// disconnection as at the closing (review52), not after publishAckTimeout.
 	closed := make(chan struct{})
+	var lost sync.Once
+	loseConnection := func() { lost.Do(func() { close(closed) }) }
 	connection, err := nats.Connect(c.config.URL, nats.Name("sequent capture "+c.stream),
 		nats.MaxReconnects(0), nats.Timeout(natsTimeout),
-		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { loseConnection() }),
+		nats.ClosedHandler(func(*nats.Conn) { loseConnection() }))
 	if err != nil {
 		return fmt.Errorf("capture: connect to %s: %w", c.shownURL, err)
 	}
@@ -762,8 +771,9 @@ func withoutCredentials(urls string) string {
 }
 
 // connectionClosed returns an error once the session's connection has closed: the
-// nats-server went away, and the client never reconnects (MaxReconnects(0): the next
-// session does). A publisher that is waiting (live and idle, or a rebuild waiting for
+// nats-server went away, and the client never reconnects to it (MaxReconnects(0): the
+// next session does; with a list or a cluster it may move to another server, which
+// only an ack wait notices: connect). A publisher that is waiting (live and idle, or a rebuild waiting for
 // the shard's release) makes no call that would fail, so every such wait checks at each
 // poll: otherwise the session sat on the dead connection until the next event, Stats
 // said connected all along (no SequentCaptureDisconnected on a quiet node), and nothing
@@ -1429,7 +1439,10 @@ func (c *Capture) awaitOne() error {
 			if err := c.connectionClosed(); err != nil {
 				return err
 			}
-			return fmt.Errorf("capture: connection to %s closed", c.shownURL)
+			// Disconnected, moving to another server (or closing): nothing sent before is
+			// answered; the next session reads what the stream holds.
+			return fmt.Errorf("capture: connection to %s lost (closed, or reconnecting "+
+				"to another server)", c.shownURL)
 		case <-timeout:
 			return fmt.Errorf("capture: no acknowledgement from %s within %s", c.stream,
 				publishAckTimeout)
