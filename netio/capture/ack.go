@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,8 @@ import (
 //
 // or, with no stream listening on the subject, an empty message with status 503 (no
 // responders). The bytes come from the network: parseAck accepts only a JSON object (any
-// key order, whitespace, unknown keys skipped), refuses anything else with an error
+// key order, whitespace, unknown keys skipped; a key escaped, or a known one in another
+// case, refused: plainKey), refuses anything else with an error
 // rather than guessing, and never reads past the data. A refused answer ends the session
 // (the next one starts from what the stream holds), as a publish error does.
 
@@ -126,7 +128,7 @@ func parseAck(data []byte) (ackReply, error) {
 					return ackReply{}, errAckMalformed
 				}
 			default:
-				if !s.skip(0) {
+				if !plainKey(key) || !s.skip(0) {
 					return ackReply{}, errAckMalformed
 				}
 			}
@@ -154,6 +156,23 @@ func parseAck(data []byte) (ackReply, error) {
 		return ackReply{}, errAckMalformed
 	}
 	return reply, nil
+}
+
+// plainKey reports whether an unknown key of an answer may be skipped: not one written
+// with an escape, nor a known key in another case (Unicode folding), which encoding/json
+// (the jetstream client's reading, FuzzParseAck's reference) reads as that key. JetStream
+// writes neither; such an answer is refused rather than read otherwise than the client
+// would (an escaped "error" accepted as stored, an escaped "seq" read from its first).
+func plainKey(key []byte) bool {
+	if bytes.IndexByte(key, '\\') >= 0 {
+		return false
+	}
+	for _, known := range [...]string{"stream", "seq", "duplicate", "error"} {
+		if bytes.EqualFold(key, []byte(known)) {
+			return false
+		}
+	}
+	return true
 }
 
 // ackScanner reads JSON from data at at; every method leaves at past what it read.

@@ -209,11 +209,17 @@ type Capture struct {
 	connection *nats.Conn
 	// sender publishes the events and markers (the connection; tests stand in for it).
 	// Their acknowledgements come back on replies, through the session's subscription
-	// to replyPrefix* (ack.go); closed is closed once the session's connection is.
-	sender      messageSender
-	replies     chan *nats.Msg
-	replyPrefix string
-	closed      chan struct{}
+	// to replyPrefix* (ack.go). gone is signalled when the session's connection closes
+	// or disconnects (from a server of a list or a cluster, moving to another: connect),
+	// and disconnects counts the disconnections; sendDisconnects is that count as the
+	// last message was sent (pendingAck.disconnects): a message sent before a
+	// disconnection is never answered.
+	sender          messageSender
+	replies         chan *nats.Msg
+	replyPrefix     string
+	gone            chan struct{}
+	disconnects     *atomic.Uint64
+	sendDisconnects uint64
 	// ackToken names the next message's reply subject (replyPrefix + ackToken): the
 	// messages of a session's window have consecutive tokens (ackRoute).
 	ackToken uint64
@@ -691,10 +697,23 @@ func (c *Capture) session() error {
 }
 
 func (c *Capture) connect() error {
-	closed := make(chan struct{})
+	// MaxReconnects(0) keeps the client from trying its server again, not from moving to
+	// another of a --cdc-nats list or of the peers a clustered server advertises: the
+	// answers to what was sent before are lost then, and an ack wait ends at the
+	// disconnection of what was sent before it, as at the closing (review52), not after
+	// publishAckTimeout; what is sent after it is answered over the new connection.
+	gone := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case gone <- struct{}{}:
+		default: // A signal is waiting already.
+		}
+	}
+	disconnects := new(atomic.Uint64)
 	connection, err := nats.Connect(c.config.URL, nats.Name("sequent capture "+c.stream),
 		nats.MaxReconnects(0), nats.Timeout(natsTimeout),
-		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { disconnects.Add(1); signal() }),
+		nats.ClosedHandler(func(*nats.Conn) { signal() }))
 	if err != nil {
 		return fmt.Errorf("capture: connect to %s: %w", c.shownURL, err)
 	}
@@ -713,7 +732,7 @@ func (c *Capture) connect() error {
 		return fmt.Errorf("capture: subscribe to acknowledgements: %w", err)
 	}
 	c.connection, c.js, c.sender = connection, js, connection
-	c.replies, c.replyPrefix, c.closed = replies, prefix, closed
+	c.replies, c.replyPrefix, c.gone, c.disconnects = replies, prefix, gone, disconnects
 	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
 	stream, err := js.Stream(ctx, c.stream)
@@ -762,8 +781,9 @@ func withoutCredentials(urls string) string {
 }
 
 // connectionClosed returns an error once the session's connection has closed: the
-// nats-server went away, and the client never reconnects (MaxReconnects(0): the next
-// session does). A publisher that is waiting (live and idle, or a rebuild waiting for
+// nats-server went away, and the client never reconnects to it (MaxReconnects(0): the
+// next session does; with a list or a cluster it may move to another server, which
+// only an ack wait notices: connect). A publisher that is waiting (live and idle, or a rebuild waiting for
 // the shard's release) makes no call that would fail, so every such wait checks at each
 // poll: otherwise the session sat on the dead connection until the next event, Stats
 // said connected all along (no SequentCaptureDisconnected on a quiet node), and nothing
@@ -827,7 +847,7 @@ func (c *Capture) waitInterrupted() error {
 func (c *Capture) disconnect() {
 	if c.connection != nil {
 		c.connection.Close()
-		c.connection, c.js, c.sender, c.closed = nil, nil, nil, nil
+		c.connection, c.js, c.sender, c.gone, c.disconnects = nil, nil, nil, nil, nil
 	}
 	c.connected.Store(false)
 }
@@ -1258,11 +1278,13 @@ func (c *Capture) LagQuantiles(percentiles ...float64) ([]float64, int64) {
 
 // pendingAck is a message published and not yet acknowledged.
 type pendingAck struct {
-	token    uint64 // Its reply subject's last token (ackRoute).
-	at       position
-	expected uint64 // The stream's last sequence it expects (it gets expected+1).
-	released int64  // When the entry it ends was released, on the lag clock (0: not an entry's last, or a rebuild).
-	entryEnd bool   // The last event of its entry: once stored, every op up to at.op is.
+	token uint64 // Its reply subject's last token (ackRoute).
+	// disconnects: the session's disconnections counted before it was sent (awaitOne).
+	disconnects uint64
+	at          position
+	expected    uint64 // The stream's last sequence it expects (it gets expected+1).
+	released    int64  // When the entry it ends was released, on the lag clock (0: not an entry's last, or a rebuild).
+	entryEnd    bool   // The last event of its entry: once stored, every op up to at.op is.
 	// lostPosition: the capture_gap of publishLostPosition, whose id may be that of a
 	// marker the stream lost (acknowledged).
 	lostPosition bool
@@ -1298,7 +1320,8 @@ func (c *Capture) publish(buffer *event.Buffer, releases []release) error {
 		if err != nil {
 			return err
 		}
-		p := pendingAck{token: token, at: position{op: e.Op, index: e.Index},
+		p := pendingAck{token: token, disconnects: c.sendDisconnects,
+			at:       position{op: e.Op, index: e.Index},
 			expected: c.expected}
 		if len(releases) > 0 && releases[0].end == i+1 {
 			p.released, p.entryEnd = releases[0].at, true
@@ -1366,6 +1389,11 @@ func (c *Capture) publishWithHeaders(message *nats.Msg, id, expected string) err
 	if c.sender == nil {
 		return nats.ErrConnectionClosed // No session (a Capture never started).
 	}
+	// Read before it is sent: a disconnection after this loses its answer (awaitOne).
+	c.sendDisconnects = 0
+	if c.disconnects != nil {
+		c.sendDisconnects = c.disconnects.Load()
+	}
 	if err := c.sender.PublishMsg(message); err != nil {
 		return err
 	}
@@ -1419,17 +1447,25 @@ func (c *Capture) awaitOne() error {
 			continue
 		default:
 		}
+		if c.disconnects != nil && c.disconnects.Load() > p.disconnects {
+			if err := c.connectionClosed(); err != nil {
+				return err
+			}
+			// Disconnected since it was sent, moving to another server (or closing): it is
+			// not answered; the next session reads what the stream holds.
+			return fmt.Errorf("capture: connection to %s lost (closed, or reconnecting "+
+				"to another server) with messages in flight", c.shownURL)
+		}
 		if timeout == nil {
 			timeout = c.ackWait()
 		}
 		select {
 		case reply := <-c.replies:
 			c.ackRoute(reply)
-		case <-c.closed:
+		case <-c.gone: // Checked above: a disconnection, or the closing.
 			if err := c.connectionClosed(); err != nil {
 				return err
 			}
-			return fmt.Errorf("capture: connection to %s closed", c.shownURL)
 		case <-timeout:
 			return fmt.Errorf("capture: no acknowledgement from %s within %s", c.stream,
 				publishAckTimeout)

@@ -428,7 +428,8 @@ func (c *Capture) publishGap(reason string, from, op, snapshotEpoch uint64, lost
 		return err
 	}
 	gap := position{op: op, index: math.MaxUint32}
-	c.inflight = append(c.inflight, pendingAck{token: token, at: gap, expected: expected,
+	c.inflight = append(c.inflight, pendingAck{token: token,
+		disconnects: c.sendDisconnects, at: gap, expected: expected,
 		lostPosition: lostPosition})
 	c.sent, c.expected = gap, expected+1
 	if err := c.awaitAll(); err != nil {
