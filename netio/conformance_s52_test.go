@@ -1,0 +1,615 @@
+package netio_test
+
+// Conformance tests of session 52: each checks promises of netio/PROTOCOL.md (quoted by
+// section) from the bytes a client sees on a loopback connection, for what was added
+// since the audits of sessions 34 and 36: market data (section 8a), the matching,
+// clearing and risk rule records (section 10) and their filters' order of checks. Every
+// record is encoded and decoded here by hand from the document's offsets
+// (encoding/binary), never with package model's or wire's record codecs, so that a
+// layout the document gets wrong fails here as it would fail an independent client.
+// Header fields are read through the test connection's frame decoder, which sections 3
+// and 4 are checked against by conformance_s34_test.go. Status and op numbers are the
+// document's literals.
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"sequent/core"
+
+	"sequent/core/model"
+	"sequent/core/shard"
+	"sequent/netio"
+	"sequent/netio/wire"
+	"sequent/wal"
+)
+
+// Ledgers, accounts and the instrument of the market the tests of this file build.
+const (
+	s52BaseLedger  = 1
+	s52QuoteLedger = 2
+	s52Instrument  = 7
+	s52BaseIssuer  = 10 // May go negative: issues the base units.
+	s52QuoteIssuer = 20
+	s52SellerBase  = 11
+	s52SellerQuote = 21
+	s52BuyerBase   = 12
+	s52BuyerQuote  = 22
+	s52Session     = 52
+)
+
+// s52Account is section 10's Account: id u128 at 0, ledger u32 at 112, code u16 at 116,
+// flags u16 at 118, everything else 0 when creating.
+func s52Account(id uint64, ledger uint32, flags uint16) []byte {
+	b := make([]byte, 128)
+	binary.LittleEndian.PutUint64(b[0:], id)
+	binary.LittleEndian.PutUint32(b[112:], ledger)
+	binary.LittleEndian.PutUint16(b[116:], 1)
+	binary.LittleEndian.PutUint16(b[118:], flags)
+	return b
+}
+
+// s52Transfer is section 10's Transfer: id at 0, debit at 16, credit at 32, amount at 48
+// (u128 each), ledger u32 at 112, code u16 at 116.
+func s52Transfer(id, debit, credit, amount uint64, ledger uint32) []byte {
+	b := make([]byte, 128)
+	binary.LittleEndian.PutUint64(b[0:], id)
+	binary.LittleEndian.PutUint64(b[16:], debit)
+	binary.LittleEndian.PutUint64(b[32:], credit)
+	binary.LittleEndian.PutUint64(b[48:], amount)
+	binary.LittleEndian.PutUint32(b[112:], ledger)
+	binary.LittleEndian.PutUint16(b[116:], 1)
+	return b
+}
+
+// s52Order is section 10's Order, a limit good-till-cancel order.
+func s52Order(clientOrderID, account, base, quote, price, quantity uint64, side uint8) []byte {
+	b := make([]byte, 128)
+	binary.LittleEndian.PutUint64(b[0:], clientOrderID)
+	binary.LittleEndian.PutUint64(b[8:], account)
+	binary.LittleEndian.PutUint64(b[16:], base)
+	binary.LittleEndian.PutUint64(b[32:], quote)
+	binary.LittleEndian.PutUint64(b[48:], price)
+	binary.LittleEndian.PutUint64(b[56:], quantity)
+	binary.LittleEndian.PutUint32(b[96:], s52Instrument)
+	b[100] = side
+	b[101] = 1 // limit
+	b[102] = 1 // good-till-cancel
+	return b
+}
+
+// s52Subscribe is an md_subscribe frame (section 8a: instrument u32 at 0, channels u32
+// at 4, from_op u64 at 8).
+func s52Subscribe(instrument, channels uint32, fromOp uint64) []byte {
+	body := make([]byte, 16)
+	binary.LittleEndian.PutUint32(body[0:], instrument)
+	binary.LittleEndian.PutUint32(body[4:], channels)
+	binary.LittleEndian.PutUint64(body[8:], fromOp)
+	return rawFrame(20, 0, 0, 0, s52Session, 0, 0, 0, body)
+}
+
+// s52Update is section 10's MarketDataUpdate as a client decodes it.
+type s52Update struct {
+	sequence, timestamp            uint64
+	instrument                     uint32
+	kind, side                     uint8
+	shard                          uint16
+	price, quantity                uint64
+	orderCount, reserved           uint32
+	tradeID                        uint64
+	bidPrice, bidQuantity          uint64
+	askPrice, askQuantity          uint64
+	bidOrderCount, askOrderCount   uint32
+	op                             uint64
+	quantityHigh, bidHigh, askHigh uint64 // The u128s' high halves: 0 here.
+}
+
+func s52DecodeUpdate(b []byte) s52Update {
+	le := binary.LittleEndian
+	return s52Update{sequence: le.Uint64(b[0:]), timestamp: le.Uint64(b[8:]),
+		instrument: le.Uint32(b[16:]), kind: b[20], side: b[21], shard: le.Uint16(b[22:]),
+		price: le.Uint64(b[24:]), quantity: le.Uint64(b[32:]), quantityHigh: le.Uint64(b[40:]),
+		orderCount: le.Uint32(b[48:]), reserved: le.Uint32(b[52:]), tradeID: le.Uint64(b[56:]),
+		bidPrice: le.Uint64(b[64:]), bidQuantity: le.Uint64(b[72:]), bidHigh: le.Uint64(b[80:]),
+		askPrice: le.Uint64(b[88:]), askQuantity: le.Uint64(b[96:]), askHigh: le.Uint64(b[104:]),
+		bidOrderCount: le.Uint32(b[112:]), askOrderCount: le.Uint32(b[116:]),
+		op: le.Uint64(b[120:])}
+}
+
+// s52Answer is an md_subscribed body (section 8a) and the header fields it uses.
+type s52Answer struct {
+	status                              uint32
+	shard                               uint64 // Header number.
+	liveFromOp                          uint64 // Header aux.
+	instrument, channels                uint32
+	fromOp, oldestOp, replayedThroughOp uint64
+}
+
+// s52UntilAnswer reads md_update frames until an md_subscribed, returning the updates
+// and the answer, each frame checked against section 8a's sizes.
+func s52UntilAnswer(t *testing.T, c *rawConn) ([]s52Update, s52Answer) {
+	t.Helper()
+	var updates []s52Update
+	for {
+		frame := c.next()
+		switch frame.Kind {
+		case 22: // md_update: 1 to 128 records of 128 bytes.
+			if len(frame.Body) < 128 || len(frame.Body) > 16384 || len(frame.Body)%128 != 0 {
+				t.Fatalf("md_update of %d bytes", len(frame.Body))
+			}
+			for at := 0; at < len(frame.Body); at += 128 {
+				updates = append(updates, s52DecodeUpdate(frame.Body[at:]))
+			}
+		case 21:
+			if len(frame.Body) != 32 {
+				t.Fatalf("md_subscribed of %d bytes, want 32", len(frame.Body))
+			}
+			le := binary.LittleEndian
+			return updates, s52Answer{status: frame.Status, shard: frame.Number,
+				liveFromOp: frame.Aux, instrument: le.Uint32(frame.Body[0:]),
+				channels: le.Uint32(frame.Body[4:]), fromOp: le.Uint64(frame.Body[8:]),
+				oldestOp: le.Uint64(frame.Body[16:]), replayedThroughOp: le.Uint64(frame.Body[24:])}
+		default:
+			t.Fatalf("%s frame while waiting for md_subscribed", frame.Kind)
+		}
+	}
+}
+
+// s52Market is a server in front of a real shard, and a connection of client 1, which
+// holds the operator scope (section 15) so that it may issue money, with a funded seller
+// and buyer (trading accounts 1 and 2 of the same client: section 10, self-trade
+// prevention applies within one trading account only) and instrument 7.
+type s52Market struct {
+	server *netio.Server
+	c      *rawConn
+	number uint64
+}
+
+func newS52Market(t *testing.T) *s52Market {
+	t.Helper()
+	file := testKeysFile()
+	file.Clients[0].Grants = []netio.KeysFileGrant{{Scopes: []string{"operator"}}}
+	keys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := wal.Open(wal.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := shard.New(shard.Config{PulseInterval: time.Hour, Logger: testLogger()},
+		core.New(core.Config{RulesVersion: core.RulesVersionCurrent}), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
+		Logger: testLogger()}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AddConsumer(server.MarketDataOf(0), nil) // As the server command does.
+	s.Start(shard.RepliesOnly(server))
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := server.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("shard close: %v", err)
+		}
+		if err := log.Close(); err != nil {
+			t.Errorf("log close: %v", err)
+		}
+	})
+	// The grants are logged before any request, as the server command does at start.
+	if err := s.SetGrants(keys.GrantsBody()); err != nil {
+		t.Fatal(err)
+	}
+	m := &s52Market{server: server, c: dialRaw(t, server.Address())}
+	m.c.login(clientAll, 1, secretOne, s52Session)
+	accounts := append(s52Account(s52BaseIssuer, s52BaseLedger, 0),
+		s52Account(s52QuoteIssuer, s52QuoteLedger, 0)...)
+	for _, id := range []uint64{s52SellerBase, s52BuyerBase} {
+		accounts = append(accounts, s52Account(id, s52BaseLedger, 2)...)
+	}
+	for _, id := range []uint64{s52SellerQuote, s52BuyerQuote} {
+		accounts = append(accounts, s52Account(id, s52QuoteLedger, 2)...)
+	}
+	m.expectCreated(t, "accounts", 1, accounts, 16)
+	m.expectCreated(t, "funding", 2, append(
+		s52Transfer(1, s52BaseIssuer, s52SellerBase, 1000, s52BaseLedger),
+		s52Transfer(2, s52QuoteIssuer, s52BuyerQuote, 100000, s52QuoteLedger)...), 16)
+	// Section 10's Instrument: id at 0, ledgers at 4 and 8, tick at 16, lot at 24,
+	// quantity min and max at 32 and 40; no fees, so no fee accounts.
+	instrument := make([]byte, 128)
+	binary.LittleEndian.PutUint32(instrument[0:], s52Instrument)
+	binary.LittleEndian.PutUint32(instrument[4:], s52BaseLedger)
+	binary.LittleEndian.PutUint32(instrument[8:], s52QuoteLedger)
+	binary.LittleEndian.PutUint64(instrument[16:], 1)
+	binary.LittleEndian.PutUint64(instrument[24:], 1)
+	binary.LittleEndian.PutUint64(instrument[32:], 1)
+	binary.LittleEndian.PutUint64(instrument[40:], 1000000)
+	m.expectCreated(t, "instrument", 20, instrument, 16)
+	return m
+}
+
+// request sends one request with the next number and returns its reply.
+func (m *s52Market) request(operation model.Operation, body []byte) wire.Frame {
+	m.number++
+	return m.c.roundTripOn(s52Session, m.number, operation, body)
+}
+
+// expectCreated sends a write whose every result (resultSize bytes, status u32 at 8 in
+// each: section 10, EventResult and OrderResult at 16) must be 0, and returns the reply.
+func (m *s52Market) expectCreated(t *testing.T, what string, operation model.Operation,
+	body []byte, resultSize int) wire.Frame {
+	t.Helper()
+	reply := m.request(operation, body)
+	if reply.Status != 0 {
+		t.Fatalf("%s: request status %d", what, reply.Status)
+	}
+	statusAt := 8
+	if resultSize == 24 {
+		statusAt = 16
+	}
+	for at := 0; at+resultSize <= len(reply.Body); at += resultSize {
+		if status := binary.LittleEndian.Uint32(reply.Body[at+statusAt:]); status != 0 {
+			t.Fatalf("%s: result %d status %d", what, at/resultSize, status)
+		}
+	}
+	if len(reply.Body) == 0 {
+		t.Fatalf("%s: no results", what)
+	}
+	return reply
+}
+
+// TestConformanceMarketDataFromTheDocument: section 8a and section 10's
+// MarketDataUpdate, BookHeader, DepthLevel and OrderState, read from the bytes. An
+// md_subscribe of instrument 7 (channels levels, trades and top) is answered by a 32-byte
+// md_subscribed echoing it, with status 0, header number 0 (one shard) and
+// live_from_op (aux) the op of the newest update published + 1 (1: none was, though the
+// log holds four entries); a resting sell publishes one level update
+// (sequence 1, the op the place's reply carries in aux, the top of book after it); a
+// buy that trades against it publishes a trade (side: the taker's) and the level's new
+// absolute quantity, sequences 2 and 3; get_book answers a BookHeader at sequence 3
+// then the one ask level; get_account_orders the resting order's state, whose
+// self_trade reads 1 for an order placed with 0 (the default, cancel newest: section 10
+// as worded since this audit). A second
+// connection resuming from the first update's op is replayed the three updates before
+// its answer, whose replayed_through_op is the last one's op. And "Resuming past the
+// server's log": from_op newest op + 1 is answered 0, or 230 with channel bit 4
+// (from_op_read); newest op + 2 is 230 either way.
+func TestConformanceMarketDataFromTheDocument(t *testing.T) {
+	m := newS52Market(t)
+	le := binary.LittleEndian
+	const channels = 1 | 2 | 4 // levels, trades, top
+	m.c.write(s52Subscribe(s52Instrument, channels, 0))
+	replayed, answer := s52UntilAnswer(t, m.c)
+	if len(replayed) != 0 || answer.status != 0 || answer.shard != 0 ||
+		answer.instrument != s52Instrument || answer.channels != channels ||
+		answer.fromOp != 0 || answer.replayedThroughOp != 0 || answer.liveFromOp != 1 {
+		// Ops 1 to 4 (the grants, the accounts, the funding and the instrument) published
+		// no update: live_from_op is the op of the newest update published + 1, not the
+		// log's newest op + 1 (section 8a, as worded since this audit).
+		t.Fatalf("live subscription: %d updates, answer %+v; want none, status 0, "+
+			"shard 0, the request echoed, replayed_through_op 0, live_from_op 1",
+			len(replayed), answer)
+	}
+
+	sell := m.expectCreated(t, "sell", 21,
+		s52Order(1, 1, s52SellerBase, s52SellerQuote, 100, 10, 2), 24)
+	sellOp := sell.Aux
+	sellOrderID := le.Uint64(sell.Body[0:])
+	frame := m.c.next()
+	if frame.Kind != 22 || len(frame.Body) != 128 {
+		t.Fatalf("after the sell: %s of %d bytes, want one md_update record", frame.Kind,
+			len(frame.Body))
+	}
+	level := s52DecodeUpdate(frame.Body)
+	want := s52Update{sequence: 1, timestamp: level.timestamp, instrument: s52Instrument,
+		kind: 1, side: 2, price: 100, quantity: 10, orderCount: 1, askPrice: 100,
+		askQuantity: 10, askOrderCount: 1, op: sellOp}
+	if level != want || level.timestamp == 0 || sellOp != 5 {
+		t.Fatalf("the sell's update %+v (op in the reply %d), want %+v", level, sellOp, want)
+	}
+
+	buy := m.expectCreated(t, "buy", 21,
+		s52Order(2, 2, s52BuyerBase, s52BuyerQuote, 100, 4, 1), 24)
+	var updates []s52Update
+	for len(updates) < 2 {
+		frame := m.c.next()
+		if frame.Kind != 22 {
+			t.Fatalf("after the buy: %s frame", frame.Kind)
+		}
+		for at := 0; at < len(frame.Body); at += 128 {
+			updates = append(updates, s52DecodeUpdate(frame.Body[at:]))
+		}
+	}
+	if len(updates) != 2 {
+		t.Fatalf("the buy published %d updates, want a trade and a level", len(updates))
+	}
+	trade, after := updates[0], updates[1]
+	if trade.kind != 2 {
+		trade, after = after, trade
+	}
+	if trade.sequence+after.sequence != 2+3 || trade.kind != 2 || trade.side != 1 ||
+		trade.price != 100 || trade.quantity != 4 || trade.tradeID == 0 ||
+		trade.op != buy.Aux || trade.instrument != s52Instrument {
+		t.Fatalf("trade update %+v (buy op %d): want kind 2, the taker's side 1, price 100, "+
+			"quantity 4, a trade id, the buy's op", trade, buy.Aux)
+	}
+	want = s52Update{sequence: after.sequence, timestamp: after.timestamp,
+		instrument: s52Instrument, kind: 1, side: 2, price: 100, quantity: 6, orderCount: 1,
+		askPrice: 100, askQuantity: 6, askOrderCount: 1, op: buy.Aux}
+	if after != want || updates[0].sequence != 2 || updates[1].sequence != 3 {
+		t.Fatalf("updates of the buy %+v, want sequences 2 and 3 in order, and the level "+
+			"%+v", updates, want)
+	}
+
+	// get_book (29): DepthFilter instrument u32 at 0, levels u32 at 4.
+	filter := make([]byte, 16)
+	le.PutUint32(filter[0:], s52Instrument)
+	le.PutUint32(filter[4:], 10)
+	book := m.request(29, filter)
+	if book.Status != 0 || len(book.Body) != 64 {
+		t.Fatalf("get_book: status %d, %d bytes, want a BookHeader and one level",
+			book.Status, len(book.Body))
+	}
+	header, ask := book.Body[:32], book.Body[32:]
+	if le.Uint64(header[0:]) != 3 || le.Uint64(header[8:]) != buy.Aux ||
+		le.Uint32(header[16:]) != s52Instrument || le.Uint32(header[20:]) != 0 ||
+		le.Uint32(header[24:]) != 1 || le.Uint32(header[28:]) != 0 {
+		t.Fatalf("BookHeader % x: want sequence 3, op %d, instrument 7, 0 bids, 1 ask",
+			header, buy.Aux)
+	}
+	if le.Uint64(ask[0:]) != 100 || le.Uint64(ask[8:]) != 6 || le.Uint64(ask[16:]) != 0 ||
+		le.Uint32(ask[24:]) != 1 || ask[28] != 2 || ask[29]|ask[30]|ask[31] != 0 {
+		t.Fatalf("DepthLevel % x: want price 100, quantity 6, 1 order, side 2", ask)
+	}
+
+	// get_account_orders (27): OrderFilter account u64 at 0, limit u32 at 20.
+	orders := make([]byte, 32)
+	le.PutUint64(orders[0:], 1)
+	le.PutUint32(orders[20:], 10)
+	open := m.request(27, orders)
+	if open.Status != 0 || len(open.Body) != 128 {
+		t.Fatalf("get_account_orders: status %d, %d bytes, want one OrderState",
+			open.Status, len(open.Body))
+	}
+	state := open.Body
+	if le.Uint64(state[0:]) != sellOrderID || le.Uint64(state[8:]) != 1 ||
+		le.Uint64(state[16:]) != clientAll || le.Uint64(state[24:]) != 1 ||
+		le.Uint64(state[32:]) != s52SellerBase || le.Uint64(state[48:]) != s52SellerQuote ||
+		le.Uint64(state[64:]) != 100 || le.Uint64(state[72:]) != 10 ||
+		le.Uint64(state[80:]) != 6 || le.Uint64(state[88:]) != 4 ||
+		le.Uint64(state[96:]) != 0 || le.Uint64(state[104:]) != 0 ||
+		le.Uint32(state[112:]) != s52Instrument || state[116] != 2 || state[117] != 1 ||
+		state[118] != 1 || state[119] != 1 || le.Uint64(state[120:]) == 0 {
+		t.Fatalf("OrderState % x: want order %d, client order id 1, client 1, account 1, "+
+			"accounts 11 and 21, price 100, quantity 10, leaves 6, filled 4, sell limit GTC, "+
+			"self-trade 1 (placed with 0, the default: cancel newest)",
+			state, sellOrderID)
+	}
+
+	// Resuming on another connection from the first update's op.
+	other := dialRaw(t, m.server.Address())
+	other.login(clientAll, 1, secretOne, s52Session+1)
+	frameOf := func(instrument, channels uint32, fromOp uint64) []byte {
+		frame := s52Subscribe(instrument, channels, fromOp)
+		binary.LittleEndian.PutUint64(frame[16:], s52Session+1)
+		return reseal(frame)
+	}
+	other.write(frameOf(s52Instrument, 3, sellOp))
+	replayed, answer = s52UntilAnswer(t, other)
+	if len(replayed) != 3 || replayed[0] != level || answer.status != 0 ||
+		answer.replayedThroughOp != buy.Aux || answer.oldestOp > sellOp ||
+		answer.liveFromOp != buy.Aux+1 || answer.fromOp != sellOp || answer.channels != 3 {
+		t.Fatalf("resumption from op %d: %d updates replayed, answer %+v; want the 3 "+
+			"updates, status 0, replayed_through_op %d, oldest_op at most %d, "+
+			"live_from_op %d", sellOp, len(replayed), answer, buy.Aux, sellOp, buy.Aux+1)
+	}
+	newest := buy.Aux
+	for _, c := range []struct {
+		channels uint32
+		fromOp   uint64
+		status   uint32
+	}{
+		{3, newest + 1, 0}, {3 | 16, newest + 1, 230}, {3, newest + 2, 230},
+		{3 | 16, newest, 0},
+	} {
+		other.write(frameOf(s52Instrument, c.channels, c.fromOp))
+		replayed, answer := s52UntilAnswer(t, other)
+		if answer.status != c.status || answer.channels != c.channels ||
+			answer.fromOp != c.fromOp {
+			t.Errorf("channels %d from_op %d (newest op %d): answer %+v, want status %d "+
+				"echoing the request", c.channels, c.fromOp, newest, answer, c.status)
+		}
+		if c.status == 0 && answer.liveFromOp != newest+1 ||
+			c.status == 230 && (len(replayed) != 0 || answer.liveFromOp != newest+1) {
+			t.Errorf("channels %d from_op %d: %d replayed, live_from_op %d, want "+
+				"live_from_op %d (and nothing replayed with 230)", c.channels, c.fromOp,
+				len(replayed), answer.liveFromOp, newest+1)
+		}
+	}
+}
+
+// TestConformanceMarketDataSubscribeRefusals: section 8a, md_subscribe's channels:
+// "other bits: status invalid_body" (206, nothing subscribed, the channels echoed, aux 0:
+// "0 with any other status"); section 3: a fixed-size kind with another body length is
+// error bad_body_length (1005); no channel bit (0, or bits 3 and 4 alone) unsubscribes,
+// answered 0.
+func TestConformanceMarketDataSubscribeRefusals(t *testing.T) {
+	m := newS52Market(t)
+	for _, channels := range []uint32{32, 1 | 64, 1 << 31} {
+		m.c.write(s52Subscribe(s52Instrument, channels, 0))
+		replayed, answer := s52UntilAnswer(t, m.c)
+		if len(replayed) != 0 || answer.status != 206 || answer.channels != channels ||
+			answer.instrument != s52Instrument || answer.liveFromOp != 0 {
+			t.Errorf("channels %#x: answer %+v, want 206 invalid_body echoing them, aux 0",
+				channels, answer)
+		}
+	}
+	for _, channels := range []uint32{0, 8, 16, 8 | 16} {
+		m.c.write(s52Subscribe(s52Instrument, channels, 0))
+		if _, answer := s52UntilAnswer(t, m.c); answer.status != 0 ||
+			answer.channels != channels {
+			t.Errorf("unsubscription with channels %d: answer %+v, want 0", channels, answer)
+		}
+	}
+	// Nothing is subscribed now: a resting order publishes nothing to this connection,
+	// and the reply to the next request is the next frame.
+	m.expectCreated(t, "sell", 21, s52Order(1, 1, s52SellerBase, s52SellerQuote, 100, 1, 2), 24)
+	m.number++
+	m.c.write(rawFrame(wire.KindRequest, 3, 0, 0, s52Session, m.number, 0, 0,
+		make([]byte, 16)))
+	if frame := m.c.next(); frame.Kind != wire.KindReply {
+		t.Fatalf("after unsubscribing: %s frame, want the reply", frame.Kind)
+	}
+	short := s52Subscribe(s52Instrument, 1, 0)
+	short = reseal(withBodyLength(append(short[:wire.HeaderSize:wire.HeaderSize],
+		short[wire.HeaderSize:wire.HeaderSize+15]...), 15))
+	m.c.write(short)
+	m.c.expectErrorFrame(1005)
+}
+
+// TestConformanceFiltersInOrder: section 10's orders of checks, each refusal the reply's
+// request status with no body: DepthFilter (get_depth 28 and get_book 29: reserved → 4,
+// levels 0 or above 4094 → 154, an instrument that does not exist, 0 among them → 102),
+// OrderFilter (get_account_orders 27: reserved → 4, account 0 → 122, limit 0 or above
+// 8189 → 154, an unknown instrument → 102), LedgerFilter (get_ledger_totals 36:
+// reserved → 4, limit 0 or above 8189 → 69, ledger_max below ledger_min → 69) and
+// RiskRuleFilter (get_risk_rules 52: reserved → 4, limit out of range → 69). Each case
+// breaks its rule and every later one, so that a check made out of order shows.
+func TestConformanceFiltersInOrder(t *testing.T) {
+	m := newS52Market(t)
+	le := binary.LittleEndian
+	type filterCase struct {
+		name      string
+		operation model.Operation
+		build     func(b []byte)
+		status    uint32
+	}
+	depth := func(instrument, levels uint32, reserved uint64) func([]byte) {
+		return func(b []byte) {
+			le.PutUint32(b[0:], instrument)
+			le.PutUint32(b[4:], levels)
+			le.PutUint64(b[8:], reserved)
+		}
+	}
+	orders := func(account uint64, instrument, limit uint32, reserved uint64) func([]byte) {
+		return func(b []byte) {
+			le.PutUint64(b[0:], account)
+			le.PutUint32(b[16:], instrument)
+			le.PutUint32(b[20:], limit)
+			le.PutUint64(b[24:], reserved)
+		}
+	}
+	ledgers := func(low, high, limit, reserved uint32) func([]byte) {
+		return func(b []byte) {
+			le.PutUint32(b[0:], low)
+			le.PutUint32(b[4:], high)
+			le.PutUint32(b[8:], limit)
+			le.PutUint32(b[12:], reserved)
+		}
+	}
+	rules := func(limit uint32, reserved uint64) func([]byte) {
+		return func(b []byte) {
+			le.PutUint32(b[4:], limit)
+			le.PutUint64(b[8:], reserved)
+		}
+	}
+	var cases []filterCase
+	for _, operation := range []model.Operation{28, 29} {
+		cases = append(cases,
+			filterCase{"depth reserved", operation, depth(0, 0, 1), 4},
+			filterCase{"depth levels 0", operation, depth(0, 0, 0), 154},
+			filterCase{"depth levels 4095", operation, depth(0, 4095, 0), 154},
+			filterCase{"depth instrument 0", operation, depth(0, 4094, 0), 102},
+			filterCase{"depth instrument 8", operation, depth(8, 1, 0), 102},
+			filterCase{"depth whole book", operation, depth(s52Instrument, 4094, 0), 0})
+	}
+	cases = append(cases,
+		filterCase{"orders reserved", 27, orders(0, 8, 0, 1), 4},
+		filterCase{"orders account 0", 27, orders(0, 8, 0, 0), 122},
+		filterCase{"orders limit 0", 27, orders(1, 8, 0, 0), 154},
+		filterCase{"orders limit 8190", 27, orders(1, 8, 8190, 0), 154},
+		filterCase{"orders instrument 8", 27, orders(1, 8, 8189, 0), 102},
+		filterCase{"orders", 27, orders(1, 0, 8189, 0), 0},
+		filterCase{"ledgers reserved", 36, ledgers(2, 1, 0, 1), 4},
+		filterCase{"ledgers limit 0", 36, ledgers(2, 1, 0, 0), 69},
+		filterCase{"ledgers limit 8190", 36, ledgers(2, 1, 8190, 0), 69},
+		filterCase{"ledgers max below min", 36, ledgers(2, 1, 8189, 0), 69},
+		filterCase{"ledgers", 36, ledgers(2, 0, 8189, 0), 0},
+		filterCase{"rules reserved", 52, rules(0, 1), 4},
+		filterCase{"rules limit 0", 52, rules(0, 0), 69},
+		filterCase{"rules limit 8190", 52, rules(8190, 0), 69},
+		filterCase{"rules", 52, rules(8189, 0), 0})
+	for _, c := range cases {
+		size := map[model.Operation]int{27: 32, 28: 16, 29: 16, 36: 16, 52: 16}[c.operation]
+		body := make([]byte, size)
+		c.build(body)
+		reply := m.request(c.operation, body)
+		if reply.Status != c.status || (c.status != 0 && len(reply.Body) != 0) {
+			t.Errorf("%s (operation %d): status %d with %d bytes, want %d", c.name,
+				c.operation, reply.Status, len(reply.Body), c.status)
+		}
+	}
+}
+
+// TestConformanceLedgerTotals: section 10, LedgerTotals (get_ledger_totals 36): one
+// 128-byte record per ledger with accounts in the range, lowest first, at most limit;
+// accounts u64 at 8; each sum's low 128 bits at 16, 32, 48, 64 and its bits 128..191 at
+// 80..104; reserved bytes 0; an operator's totals cover every account, the instrument's
+// escrow accounts among them. Double entry shows as Σ debits_posted = Σ credits_posted.
+func TestConformanceLedgerTotals(t *testing.T) {
+	m := newS52Market(t)
+	le := binary.LittleEndian
+	filter := make([]byte, 16)
+	le.PutUint32(filter[0:], 1)
+	le.PutUint32(filter[8:], 1)
+	reply := m.request(36, filter)
+	if reply.Status != 0 || len(reply.Body) != 128 {
+		t.Fatalf("ledgers from 1, limit 1: status %d, %d bytes, want one record",
+			reply.Status, len(reply.Body))
+	}
+	le.PutUint32(filter[8:], 10)
+	reply = m.request(36, filter)
+	if reply.Status != 0 || len(reply.Body) != 256 {
+		t.Fatalf("ledgers from 1: status %d, %d bytes, want two records", reply.Status,
+			len(reply.Body))
+	}
+	// Ledger 1: the issuer, the seller's and buyer's base accounts and the base escrow;
+	// 1000 moved from the issuer to the seller. Ledger 2 likewise with 100000.
+	for i, want := range []struct {
+		ledger uint32
+		moved  uint64
+	}{{1, 1000}, {2, 100000}} {
+		record := reply.Body[i*128 : (i+1)*128]
+		if le.Uint32(record[0:]) != want.ledger || le.Uint32(record[4:]) != 0 ||
+			le.Uint64(record[8:]) != 4 {
+			t.Fatalf("record %d: % x, want ledger %d with 4 accounts", i, record, want.ledger)
+		}
+		for _, at := range []int{16, 48} { // The pending sums: nothing pending.
+			if le.Uint64(record[at:]) != 0 || le.Uint64(record[at+8:]) != 0 {
+				t.Fatalf("ledger %d: pending sum at %d not 0: % x", want.ledger, at, record)
+			}
+		}
+		if le.Uint64(record[32:]) != want.moved || le.Uint64(record[40:]) != 0 ||
+			le.Uint64(record[64:]) != want.moved || le.Uint64(record[72:]) != 0 {
+			t.Fatalf("ledger %d: posted sums % x, want %d each", want.ledger, record[32:80],
+				want.moved)
+		}
+		for at := 80; at < 128; at++ {
+			if record[at] != 0 {
+				t.Fatalf("ledger %d: byte %d is %d, want the high bits and reserved 0",
+					want.ledger, at, record[at])
+			}
+		}
+	}
+}
