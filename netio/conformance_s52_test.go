@@ -163,6 +163,7 @@ func s52UntilAnswer(t *testing.T, c *rawConn) ([]s52Update, s52Answer) {
 // prevention applies within one trading account only) and instrument 7.
 type s52Market struct {
 	server *netio.Server
+	shard  *shard.Shard
 	c      *rawConn
 	number uint64
 }
@@ -211,7 +212,7 @@ func newS52Market(t *testing.T) *s52Market {
 	if err := s.SetGrants(keys.GrantsBody()); err != nil {
 		t.Fatal(err)
 	}
-	m := &s52Market{server: server, c: dialRaw(t, server.Address())}
+	m := &s52Market{server: server, shard: s, c: dialRaw(t, server.Address())}
 	m.c.login(clientAll, 1, secretOne, s52Session)
 	accounts := append(s52Account(s52BaseIssuer, s52BaseLedger, 0),
 		s52Account(s52QuoteIssuer, s52QuoteLedger, 0)...)
@@ -611,5 +612,121 @@ func TestConformanceLedgerTotals(t *testing.T) {
 					want.ledger, at, record[at])
 			}
 		}
+	}
+}
+
+// s52RiskRule is section 10's RiskRule: id u32 at 0, kind u8 at 4, scope u8 at 5,
+// account u128 at 16, amount u128 at 48, everything else 0 (the kinds used here take no
+// other field: section 12, "A rule's fields that its kind does not use must be 0").
+func s52RiskRule(id uint32, kind, scope uint8, account, amount uint64) []byte {
+	b := make([]byte, 128)
+	binary.LittleEndian.PutUint32(b[0:], id)
+	b[4], b[5] = kind, scope
+	binary.LittleEndian.PutUint64(b[16:], account)
+	binary.LittleEndian.PutUint64(b[48:], amount)
+	return b
+}
+
+// TestConformanceRiskRulesFromTheBytes: section 10's RiskRule, RiskDetail and
+// EventResult's rule field, and section 12's precedence among the risk statuses. Rules
+// are set as the operators' HTTP API sets them (internal operation 50, which a client
+// frame may not carry: section 11, error unknown_operation). get_risk_rules (52, admin)
+// returns them in id order with the fields as set and their timestamp; a reader without
+// admin is refused permission_denied (204) with the connection kept. A transfer over an
+// account's max_amount is refused 304 with the rule's id at EventResult offset 12, and
+// with flag 1 its 144-byte result holds a RiskDetail (rule, kind 1, scope 2, action 0,
+// limit the maximum, current 0, amount the transfer's, until 0) where balances would
+// be. Once the account is blocked too, the same transfer is refused 300
+// (risk_debit_account_blocked comes first), and its retry id_already_failed (24).
+func TestConformanceRiskRulesFromTheBytes(t *testing.T) {
+	m := newS52Market(t)
+	le := binary.LittleEndian
+	internal := rawFrame(wire.KindRequest, 50, 0, 0, s52Session, 1, 0, 0,
+		s52RiskRule(1, 1, 2, s52SellerBase, 100))
+	probe := dialRaw(t, m.server.Address())
+	probe.login(clientAll, 1, secretOne, s52Session+2)
+	binary.LittleEndian.PutUint64(internal[16:], s52Session+2)
+	probe.write(reseal(internal))
+	probe.expectErrorFrame(1010)
+
+	write := func(rules ...[]byte) {
+		t.Helper()
+		var body []byte
+		for _, rule := range rules {
+			body = append(body, rule...)
+		}
+		results, err := m.shard.WriteInternal(50, body, waitLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for at := 0; at < len(results); at += 16 {
+			if status := le.Uint32(results[at+8:]); status != 0 {
+				t.Fatalf("rule %d: status %d", at/16, status)
+			}
+		}
+	}
+	write(s52RiskRule(5, 1, 2, s52SellerBase, 100)) // max_amount 100 on the seller's base.
+
+	filter := make([]byte, 16)
+	le.PutUint32(filter[4:], 10)
+	reply := m.request(52, filter)
+	if reply.Status != 0 || len(reply.Body) != 128 {
+		t.Fatalf("get_risk_rules: status %d, %d bytes, want one RiskRule", reply.Status,
+			len(reply.Body))
+	}
+	rule := reply.Body
+	if le.Uint32(rule[0:]) != 5 || rule[4] != 1 || rule[5] != 2 || rule[6] != 0 ||
+		le.Uint64(rule[16:]) != s52SellerBase || le.Uint64(rule[48:]) != 100 ||
+		le.Uint64(rule[96:]) == 0 {
+		t.Fatalf("RiskRule % x: want id 5, kind 1, scope 2, account 11, amount 100, a "+
+			"timestamp", rule)
+	}
+	reader := dialRaw(t, m.server.Address())
+	reader.login(clientReader, 1, secretReader, 9)
+	denied := reader.roundTripOn(9, 1, 52, filter)
+	if denied.Status != 204 || len(denied.Body) != 0 {
+		t.Fatalf("get_risk_rules without admin: status %d, %d bytes, want 204",
+			denied.Status, len(denied.Body))
+	}
+	if again := reader.roundTripOn(9, 2, 3, make([]byte, 16)); again.Status != 0 {
+		t.Fatalf("after permission_denied: lookup status %d", again.Status)
+	}
+
+	over := s52Transfer(100, s52SellerBase, s52BuyerBase, 150, s52BaseLedger)
+	m.number++
+	m.c.write(rawFrame(wire.KindRequest, 2, 1, 0, s52Session, m.number, 0, 0, over))
+	refused := m.c.next()
+	if refused.Kind != wire.KindReply || refused.Status != 0 || len(refused.Body) != 144 {
+		t.Fatalf("over the maximum, with balances: %s status %d, %d bytes, want one "+
+			"144-byte result", refused.Kind, refused.Status, len(refused.Body))
+	}
+	result, detail := refused.Body[:16], refused.Body[16:]
+	if le.Uint32(result[8:]) != 304 || le.Uint32(result[12:]) != 5 {
+		t.Fatalf("EventResult % x: want status 304, rule 5", result)
+	}
+	if le.Uint32(detail[0:]) != 5 || detail[4] != 1 || detail[5] != 2 || detail[6] != 0 ||
+		detail[7] != 0 || le.Uint64(detail[8:]) != 0 || le.Uint64(detail[16:]) != 100 ||
+		le.Uint64(detail[24:]) != 0 || le.Uint64(detail[32:]) != 0 ||
+		le.Uint64(detail[40:]) != 0 || le.Uint64(detail[48:]) != 150 ||
+		le.Uint64(detail[56:]) != 0 || le.Uint64(detail[64:]) != 0 {
+		t.Fatalf("RiskDetail % x: want rule 5, kind 1, scope 2, limit 100, current 0, "+
+			"amount 150, until 0", detail)
+	}
+	for at := 72; at < 128; at++ {
+		if detail[at] != 0 {
+			t.Fatalf("RiskDetail byte %d is %d, want reserved 0", at, detail[at])
+		}
+	}
+
+	write(s52RiskRule(6, 4, 2, s52SellerBase, 0)) // blocked, the same account.
+	blocked := m.request(2, s52Transfer(101, s52SellerBase, s52BuyerBase, 150, s52BaseLedger))
+	if len(blocked.Body) != 16 || le.Uint32(blocked.Body[8:]) != 300 ||
+		le.Uint32(blocked.Body[12:]) != 6 {
+		t.Fatalf("blocked and over the maximum: % x, want status 300 by rule 6", blocked.Body)
+	}
+	retry := m.request(2, over)
+	if len(retry.Body) != 16 || le.Uint32(retry.Body[8:]) != 24 || le.Uint32(retry.Body[12:]) != 0 {
+		t.Fatalf("retry of a risk refusal: % x, want id_already_failed (24), rule 0",
+			retry.Body)
 	}
 }
