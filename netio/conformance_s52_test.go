@@ -12,8 +12,16 @@ package netio_test
 // document's literals.
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -729,4 +737,121 @@ func TestConformanceRiskRulesFromTheBytes(t *testing.T) {
 		t.Fatalf("retry of a risk refusal: % x, want id_already_failed (24), rule 0",
 			retry.Body)
 	}
+}
+
+// s52Login signs and sends a login built from section 4 alone (HMAC-SHA256 over nonce ‖
+// client_id ‖ key_id ‖ options ‖ session) and returns the server's answer.
+func s52Login(t *testing.T, c *rawConn, client uint64, key uint32, secret []byte,
+	session uint64) wire.Frame {
+	t.Helper()
+	message := append([]byte(nil), c.challenge.Nonce[:]...)
+	message = binary.LittleEndian.AppendUint64(message, client)
+	message = binary.LittleEndian.AppendUint32(message, key)
+	message = binary.LittleEndian.AppendUint32(message, 0)
+	message = binary.LittleEndian.AppendUint64(message, session)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(message)
+	body := binary.LittleEndian.AppendUint64(nil, client)
+	body = binary.LittleEndian.AppendUint32(body, key)
+	body = binary.LittleEndian.AppendUint32(body, 0)
+	body = mac.Sum(body)
+	c.write(rawFrame(wire.KindLogin, 0, 0, 0, session, 0, 0, 0, body))
+	return c.next()
+}
+
+// TestConformanceKeysFileExample: section 15's example, with its placeholders filled in
+// (secrets and the token as hex), is a keys file the server loads at mode 0600 and
+// refuses at 0644; an unknown field refuses it. Served with the admission controls the
+// server command always runs, client 2 ("operations") logs in and gets all four
+// permission bits (section 4, login_accepted), and client 1 logging in from 127.0.0.1
+// with its second key (signature_version_min 2, which "the binary login does not look
+// at") passes the signature check and is refused connection_refused (1022) by its
+// allowed_networks 10.0.0.0/8 (section 5, login step 6). An "accounts" grant of
+// "0100" is one hundred ("leading zeros are decimal").
+func TestConformanceKeysFileExample(t *testing.T) {
+	document, err := os.ReadFile("PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(document)
+	start := strings.Index(text, "## 15. Keys file")
+	open := strings.Index(text[start:], "```json\n")
+	if start < 0 || open < 0 {
+		t.Fatal("PROTOCOL.md section 15 has no JSON example")
+	}
+	example := text[start+open+len("```json\n"):]
+	example = example[:strings.Index(example, "```")]
+	secretClient1Key1 := bytes.Repeat([]byte{0x51}, 32)
+	secretClient1Key2 := bytes.Repeat([]byte{0x52}, 32)
+	secretClient2 := bytes.Repeat([]byte{0x53}, 32)
+	for placeholder, value := range map[string]string{
+		`"5f2b…64 hex digits…"`:             `"` + hex.EncodeToString(secretClient1Key1) + `"`,
+		`"the next key, during a rotation"`: `"` + hex.EncodeToString(secretClient1Key2) + `"`,
+		`"secret": "…"`:                     `"secret": "` + hex.EncodeToString(secretClient2) + `"`,
+		`"64 hex digits of randomness"`:     `"` + strings.Repeat("ab", 32) + `"`,
+	} {
+		if !strings.Contains(example, placeholder) {
+			t.Fatalf("section 15's example has no %s", placeholder)
+		}
+		example = strings.Replace(example, placeholder, value, 1)
+	}
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(path, []byte(example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netio.LoadKeys(path); !errors.Is(err, netio.ErrKeysFileMode) {
+		t.Fatalf("the example at mode 0644: %v, want refused for its mode", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := netio.LoadKeys(path)
+	if err != nil {
+		t.Fatalf("section 15's example, placeholders filled: %v\n%s", err, example)
+	}
+	typo := strings.Replace(example, `"allowed_networks"`, `"allowed_network"`, 1)
+	if _, err := netio.ParseKeysFile([]byte(typo)); err == nil {
+		t.Fatal("a keys file with the unknown field allowed_network loaded")
+	}
+	decimal := strings.Replace(example, `"accounts": "42"`, `"accounts": "0100"`, 1)
+	file, err := netio.ParseKeysFile([]byte(decimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decimalKeys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants, _, err := model.DecodeGrants(decimalKeys.GrantsBody())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, grant := range grants {
+		if grant.Client == 1 && grant.Scopes == model.ScopeTrade && grant.Ledger == 1 {
+			found = grant.First == model.U128(100) && grant.Last == model.U128(100)
+		}
+	}
+	if !found {
+		t.Fatalf("grants of accounts \"0100\": %+v, want account 100", grants)
+	}
+
+	h := newHarness(t, harnessOptions{keys: keys, config: func(c *netio.Config) {
+		c.Admission = netio.NewControls(netio.ControlsConfig{})
+	}})
+	operations := dialRaw(t, h.server.Address())
+	accepted := s52Login(t, operations, 2, 1, secretClient2, 1)
+	if accepted.Kind != wire.KindLoginAccepted || len(accepted.Body) != 32 ||
+		binary.LittleEndian.Uint64(accepted.Body[0:]) != 2 ||
+		binary.LittleEndian.Uint32(accepted.Body[8:]) != 0b1111 {
+		t.Fatalf("client 2's login: %s % x, want login_accepted, client 2, permissions 15",
+			accepted.Kind, accepted.Body)
+	}
+	desk := dialRaw(t, h.server.Address())
+	refused := s52Login(t, desk, 1, 2, secretClient1Key2, 1)
+	if refused.Kind != wire.KindError || refused.Status != 1022 {
+		t.Fatalf("client 1 from 127.0.0.1: %s status %d, want error connection_refused "+
+			"(1022)", refused.Kind, refused.Status)
+	}
+	desk.expectClosed()
 }
