@@ -855,3 +855,35 @@ func TestConformanceKeysFileExample(t *testing.T) {
 	}
 	desk.expectClosed()
 }
+
+// TestConformanceOrderStateValuesInEffect: section 10, OrderState holds the values in
+// effect, not the bytes sent, where the Order gives 0 a meaning: a limit buy placed with
+// reserve_price 0 ("0 = price") reads its price at offset 96, and self_trade 0 ("0
+// default (cancel newest)") reads 1 at offset 119 (as worded since this audit). A sell's
+// reserve_price stays 0.
+func TestConformanceOrderStateValuesInEffect(t *testing.T) {
+	m := newS52Market(t)
+	le := binary.LittleEndian
+	m.expectCreated(t, "buy", 21, s52Order(1, 2, s52BuyerBase, s52BuyerQuote, 90, 3, 1), 24)
+	m.expectCreated(t, "sell", 21, s52Order(2, 1, s52SellerBase, s52SellerQuote, 110, 3, 2), 24)
+	for _, c := range []struct {
+		account      uint64
+		reservePrice uint64
+		side         uint8
+	}{{2, 90, 1}, {1, 0, 2}} {
+		filter := make([]byte, 32)
+		le.PutUint64(filter[0:], c.account)
+		le.PutUint32(filter[20:], 1)
+		reply := m.request(27, filter)
+		if reply.Status != 0 || len(reply.Body) != 128 {
+			t.Fatalf("account %d's orders: status %d, %d bytes", c.account, reply.Status,
+				len(reply.Body))
+		}
+		state := reply.Body
+		if state[116] != c.side || le.Uint64(state[96:]) != c.reservePrice || state[119] != 1 {
+			t.Errorf("account %d's order: side %d, reserve_price %d, self_trade %d; want "+
+				"side %d, reserve_price %d, self_trade 1", c.account, state[116],
+				le.Uint64(state[96:]), state[119], c.side, c.reservePrice)
+		}
+	}
+}
