@@ -887,3 +887,106 @@ func TestConformanceOrderStateValuesInEffect(t *testing.T) {
 		}
 	}
 }
+
+// s52Report is section 10's ExecutionReport as a client decodes it, with the header's
+// sequence (aux) and label (number).
+type s52Report struct {
+	sequence, label                      uint64
+	orderID, clientOrderID, client       uint64
+	account                              uint64
+	instrument, status                   uint32
+	kind, side, liquidity, orderType     uint8
+	reserved                             uint32
+	tradeID, contraOrderID, price        uint64
+	quantity, leaves, filled             uint64
+	fee, feeHigh, timestamp, reservedEnd uint64
+}
+
+func s52DecodeReport(frame wire.Frame) s52Report {
+	b, le := frame.Body, binary.LittleEndian
+	return s52Report{sequence: frame.Aux, label: frame.Number, orderID: le.Uint64(b[0:]),
+		clientOrderID: le.Uint64(b[8:]), client: le.Uint64(b[16:]), account: le.Uint64(b[24:]),
+		instrument: le.Uint32(b[32:]), status: le.Uint32(b[36:]), kind: b[40], side: b[41],
+		liquidity: b[42], orderType: b[43], reserved: le.Uint32(b[44:]),
+		tradeID: le.Uint64(b[48:]), contraOrderID: le.Uint64(b[56:]), price: le.Uint64(b[64:]),
+		quantity: le.Uint64(b[72:]), leaves: le.Uint64(b[80:]), filled: le.Uint64(b[88:]),
+		fee: le.Uint64(b[96:]), feeHigh: le.Uint64(b[104:]), timestamp: le.Uint64(b[112:]),
+		reservedEnd: le.Uint64(b[120:])}
+}
+
+// TestConformanceExecutionReportsFromTheEngine: sections 4, 8 and 10 (ExecutionReport,
+// "Order of reports") against the matching engine rather than a fake shard. A live
+// subscription (subscribe 9: from_sequence 0, shard field 0) is answered subscribed with
+// status 0, label 0 and next_sequence 1 in aux. A resting sell then a buy that fills 4 of
+// it give, numbered 1 to 4: the sell's accepted (kind 1: its side, type and price,
+// quantity 10, leaves 10, filled 0, trade fields 0), the buy's accepted, then the fill's
+// maker report (the sell: liquidity 1, the buy as contra order) before the taker's
+// (liquidity 2), each with the fill's price and quantity, the same trade id, and the
+// order's leaves and filled after it; every report of 128 bytes, its reserved fields 0.
+func TestConformanceExecutionReportsFromTheEngine(t *testing.T) {
+	m := newS52Market(t)
+	subscribe := make([]byte, 16)
+	m.c.write(rawFrame(9, 0, 0, 0, s52Session, 0, 0, 0, subscribe))
+	answer := m.c.next()
+	if answer.Kind != wire.KindSubscribed || answer.Status != 0 || answer.Number != 0 ||
+		answer.Aux != 1 || len(answer.Body) != 16 {
+		t.Fatalf("live subscription: %s status %d number %d aux %d, %d bytes; want "+
+			"subscribed, 0, label 0, next_sequence 1, 16 bytes", answer.Kind, answer.Status,
+			answer.Number, answer.Aux, len(answer.Body))
+	}
+	var reports []s52Report
+	orderIDs := map[uint64]uint64{} // By client order id.
+	place := func(order []byte, reportsAfter int) {
+		t.Helper()
+		m.number++
+		m.c.write(rawFrame(wire.KindRequest, 21, 0, 0, s52Session, m.number, 0, 0, order))
+		replied := false
+		for !replied || len(reports) < reportsAfter {
+			frame := m.c.next()
+			switch frame.Kind {
+			case wire.KindReport:
+				if len(frame.Body) != 128 {
+					t.Fatalf("report of %d bytes", len(frame.Body))
+				}
+				reports = append(reports, s52DecodeReport(frame))
+			case wire.KindReply:
+				if frame.Status != 0 || len(frame.Body) != 24 ||
+					binary.LittleEndian.Uint32(frame.Body[16:]) != 0 {
+					t.Fatalf("place: status %d, body % x", frame.Status, frame.Body)
+				}
+				orderIDs[binary.LittleEndian.Uint64(order[0:])] =
+					binary.LittleEndian.Uint64(frame.Body[0:])
+				replied = true
+			default:
+				t.Fatalf("%s frame", frame.Kind)
+			}
+		}
+	}
+	place(s52Order(1, 1, s52SellerBase, s52SellerQuote, 100, 10, 2), 1)
+	place(s52Order(2, 2, s52BuyerBase, s52BuyerQuote, 100, 4, 1), 4)
+	if len(reports) != 4 {
+		t.Fatalf("%d reports, want 4", len(reports))
+	}
+	sell, buy := orderIDs[1], orderIDs[2]
+	trade := reports[2].tradeID
+	want := []s52Report{
+		{orderID: sell, clientOrderID: 1, account: 1, kind: 1, side: 2, price: 100,
+			quantity: 10, leaves: 10},
+		{orderID: buy, clientOrderID: 2, account: 2, kind: 1, side: 1, price: 100,
+			quantity: 4, leaves: 4},
+		{orderID: sell, clientOrderID: 1, account: 1, kind: 5, side: 2, liquidity: 1,
+			tradeID: trade, contraOrderID: buy, price: 100, quantity: 4, leaves: 6, filled: 4},
+		{orderID: buy, clientOrderID: 2, account: 2, kind: 5, side: 1, liquidity: 2,
+			tradeID: trade, contraOrderID: sell, price: 100, quantity: 4, leaves: 0, filled: 4},
+	}
+	for i := range want {
+		want[i].sequence, want[i].client, want[i].instrument = uint64(i+1), clientAll,
+			s52Instrument
+		want[i].orderType = 1
+		want[i].timestamp = reports[i].timestamp
+		if reports[i] != want[i] || reports[i].timestamp == 0 || trade == 0 {
+			t.Errorf("report %d: %+v\nwant %+v (a timestamp and a trade id)", i+1,
+				reports[i], want[i])
+		}
+	}
+}
