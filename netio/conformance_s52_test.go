@@ -278,6 +278,54 @@ func (m *s52Market) expectCreated(t *testing.T, what string, operation model.Ope
 	return reply
 }
 
+// place sends one place_orders request whose every event must be placed and reads
+// until its reply, collecting the md_update records that come before it (section 17:
+// frames arrive interleaved, an update may overtake the reply to the request that
+// caused it).
+func (m *s52Market) place(t *testing.T, orders []byte, events int,
+	updates *[]s52Update) wire.Frame {
+	t.Helper()
+	m.number++
+	m.c.write(rawFrame(wire.KindRequest, 21, 0, 0, s52Session, m.number, 0, 0, orders))
+	for {
+		frame := m.c.next()
+		if frame.Kind == wire.KindReply {
+			if frame.Status != 0 || len(frame.Body) != 24*events {
+				t.Fatalf("place: status %d, %d bytes", frame.Status, len(frame.Body))
+			}
+			for at := 0; at < len(frame.Body); at += 24 {
+				if status := binary.LittleEndian.Uint32(frame.Body[at+16:]); status != 0 {
+					t.Fatalf("place: order %d status %d", at/24, status)
+				}
+			}
+			return frame
+		}
+		s52AppendUpdates(t, frame, updates)
+	}
+}
+
+// collectUpdates reads md_update frames until updates holds count records.
+func (m *s52Market) collectUpdates(t *testing.T, count int, updates *[]s52Update) {
+	t.Helper()
+	for len(*updates) < count {
+		s52AppendUpdates(t, m.c.next(), updates)
+	}
+}
+
+// s52AppendUpdates checks that frame is an md_update of 1 to 128 whole records
+// (section 8a) and appends them.
+func s52AppendUpdates(t *testing.T, frame wire.Frame, updates *[]s52Update) {
+	t.Helper()
+	if frame.Kind != 22 || len(frame.Body) < 128 || len(frame.Body) > 128*128 ||
+		len(frame.Body)%128 != 0 {
+		t.Fatalf("%s frame of %d bytes, want an md_update of 1 to 128 records", frame.Kind,
+			len(frame.Body))
+	}
+	for at := 0; at < len(frame.Body); at += 128 {
+		*updates = append(*updates, s52DecodeUpdate(frame.Body[at:]))
+	}
+}
+
 // TestConformanceMarketDataFromTheDocument: section 8a and section 10's
 // MarketDataUpdate, BookHeader, DepthLevel and OrderState, read from the bytes. An
 // md_subscribe of instrument 7 (channels levels, trades and top) is answered by a 32-byte
@@ -311,16 +359,16 @@ func TestConformanceMarketDataFromTheDocument(t *testing.T) {
 			len(replayed), answer)
 	}
 
-	sell := m.expectCreated(t, "sell", 21,
-		s52Order(1, 1, s52SellerBase, s52SellerQuote, 100, 10, 2), 24)
+	var published []s52Update
+	sell := m.place(t, s52Order(1, 1, s52SellerBase, s52SellerQuote, 100, 10, 2), 1,
+		&published)
 	sellOp := sell.Aux
 	sellOrderID := le.Uint64(sell.Body[0:])
-	frame := m.c.next()
-	if frame.Kind != 22 || len(frame.Body) != 128 {
-		t.Fatalf("after the sell: %s of %d bytes, want one md_update record", frame.Kind,
-			len(frame.Body))
+	m.collectUpdates(t, 1, &published)
+	if len(published) != 1 {
+		t.Fatalf("the sell published %d updates, want one", len(published))
 	}
-	level := s52DecodeUpdate(frame.Body)
+	level := published[0]
 	want := s52Update{sequence: 1, timestamp: level.timestamp, instrument: s52Instrument,
 		kind: 1, side: 2, price: 100, quantity: 10, orderCount: 1, askPrice: 100,
 		askQuantity: 10, askOrderCount: 1, op: sellOp}
@@ -328,18 +376,9 @@ func TestConformanceMarketDataFromTheDocument(t *testing.T) {
 		t.Fatalf("the sell's update %+v (op in the reply %d), want %+v", level, sellOp, want)
 	}
 
-	buy := m.expectCreated(t, "buy", 21,
-		s52Order(2, 2, s52BuyerBase, s52BuyerQuote, 100, 4, 1), 24)
-	var updates []s52Update
-	for len(updates) < 2 {
-		frame := m.c.next()
-		if frame.Kind != 22 {
-			t.Fatalf("after the buy: %s frame", frame.Kind)
-		}
-		for at := 0; at < len(frame.Body); at += 128 {
-			updates = append(updates, s52DecodeUpdate(frame.Body[at:]))
-		}
-	}
+	buy := m.place(t, s52Order(2, 2, s52BuyerBase, s52BuyerQuote, 100, 4, 1), 1, &published)
+	m.collectUpdates(t, 3, &published)
+	updates := published[1:]
 	if len(updates) != 2 {
 		t.Fatalf("the buy published %d updates, want a trade and a level", len(updates))
 	}
@@ -988,5 +1027,54 @@ func TestConformanceExecutionReportsFromTheEngine(t *testing.T) {
 			t.Errorf("report %d: %+v\nwant %+v (a timestamp and a trade id)", i+1,
 				reports[i], want[i])
 		}
+	}
+}
+
+// TestConformanceMarketDataFramesOf128Updates: section 8a, "md_update (22, S→C, 128 to
+// 16,384 bytes). 1 to 128 MarketDataUpdate records, in the order they happened (per
+// instrument: increasing sequence)", and section 14, "market-data updates per md_update
+// frame: 128". One request rests 130 sells at 130 prices (130 level updates of one op),
+// and one buy sweeps them all (130 trades and 130 levels removed, one op): every frame
+// holds 1 to 128 whole records, and the 390 updates come with sequences 1 to 390 in
+// order, each with its request's op; the sweep's removals give quantity 0 and count 0.
+func TestConformanceMarketDataFramesOf128Updates(t *testing.T) {
+	m := newS52Market(t)
+	const levels = 130
+	m.c.write(s52Subscribe(s52Instrument, 3, 0))
+	if _, answer := s52UntilAnswer(t, m.c); answer.status != 0 {
+		t.Fatalf("subscription: status %d", answer.status)
+	}
+	var sells []byte
+	for i := range uint64(levels) {
+		sells = append(sells, s52Order(1+i, 1, s52SellerBase, s52SellerQuote, 100+i, 1, 2)...)
+	}
+	var updates []s52Update
+	restOp := m.place(t, sells, levels, &updates).Aux
+	sweepOp := m.place(t, s52Order(1000, 2, s52BuyerBase, s52BuyerQuote, 100+levels-1, levels, 1),
+		1, &updates).Aux
+	m.collectUpdates(t, 3*levels, &updates)
+	if len(updates) != 3*levels {
+		t.Fatalf("%d updates, want %d", len(updates), 3*levels)
+	}
+	trades, removed := 0, 0
+	for i, u := range updates {
+		wantOp := sweepOp
+		if i < levels {
+			wantOp = restOp
+		}
+		if u.sequence != uint64(i+1) || u.op != wantOp {
+			t.Fatalf("update %d: sequence %d op %d, want %d and %d", i, u.sequence, u.op,
+				i+1, wantOp)
+		}
+		switch {
+		case i >= levels && u.kind == 2:
+			trades++
+		case i >= levels && u.kind == 1 && u.quantity == 0 && u.orderCount == 0:
+			removed++
+		}
+	}
+	if trades != levels || removed != levels {
+		t.Fatalf("the sweep published %d trades and %d removals, want %d of each", trades,
+			removed, levels)
 	}
 }
