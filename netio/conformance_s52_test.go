@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -1076,5 +1077,118 @@ func TestConformanceMarketDataFramesOf128Updates(t *testing.T) {
 	if trades != levels || removed != levels {
 		t.Fatalf("the sweep published %d trades and %d removals, want %d of each", trades,
 			removed, levels)
+	}
+}
+
+// s52StatusNumbers reads section 12's table of statuses as a client author would build
+// one: name to number.
+func s52StatusNumbers(t *testing.T) map[string]uint32 {
+	t.Helper()
+	document, err := os.ReadFile("PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(document)
+	const begin, end = "<!-- BEGIN GENERATED: statuses -->", "<!-- END GENERATED: statuses -->"
+	start, stop := strings.Index(text, begin), strings.Index(text, end)
+	if start < 0 || stop < start {
+		t.Fatal("PROTOCOL.md has no table of statuses")
+	}
+	numbers := map[string]uint32{}
+	for _, line := range strings.Split(text[start:stop], "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			continue
+		}
+		var number uint32
+		if _, err := fmt.Sscan(strings.TrimSpace(cells[1]), &number); err != nil {
+			continue
+		}
+		numbers[strings.Trim(strings.TrimSpace(cells[2]), "`")] = number
+	}
+	if len(numbers) < 100 {
+		t.Fatalf("%d statuses read from section 12", len(numbers))
+	}
+	return numbers
+}
+
+// TestConformancePlaceOrdersPrecedence: section 12, Precedence, place_orders: "When
+// several statuses apply to one event, the first of these lists that applies is the
+// answer". Each step sends an Order (section 10's layout, encoded here) that breaks the
+// rule of its status and every rule after it in the document's list, so that a check
+// made later than the document says answers another status. Status numbers come from
+// section 12's table. The rules left out need a second client, a closed account or a
+// resting order (base_account_not_owned, account_closed, account_flags_invalid,
+// orders_limit_reached, post_only_would_cross); the key checks after the zero checks
+// (section 10, "Client order ids") are left to core/match's tests.
+func TestConformancePlaceOrdersPrecedence(t *testing.T) {
+	m := newS52Market(t)
+	statuses := s52StatusNumbers(t)
+	le := binary.LittleEndian
+	// Instrument 8: tick 10, lot 10, quantities 20 to 5000.
+	instrument := make([]byte, 128)
+	le.PutUint32(instrument[0:], 8)
+	le.PutUint32(instrument[4:], s52BaseLedger)
+	le.PutUint32(instrument[8:], s52QuoteLedger)
+	le.PutUint64(instrument[16:], 10)
+	le.PutUint64(instrument[24:], 10)
+	le.PutUint64(instrument[32:], 20)
+	le.PutUint64(instrument[40:], 5000)
+	m.expectCreated(t, "instrument 8", 20, instrument, 16)
+	valid := func(clientOrderID uint64) []byte {
+		order := s52Order(clientOrderID, 1, s52SellerBase, s52SellerQuote, 100, 20, 2)
+		le.PutUint32(order[96:], 8)
+		return order
+	}
+	breaks := []struct {
+		status string
+		apply  func(order []byte)
+	}{
+		{"client_order_id_must_not_be_zero", func(o []byte) { le.PutUint64(o[0:], 0) }},
+		{"account_must_not_be_zero", func(o []byte) { le.PutUint64(o[8:], 0) }},
+		{"timestamp_must_be_zero", func(o []byte) { le.PutUint64(o[120:], 1) }},
+		{"reserved_field", func(o []byte) { o[110] = 1 }},
+		{"instrument_not_found", func(o []byte) { le.PutUint32(o[96:], 99) }},
+		{"side_invalid", func(o []byte) { o[100] = 3 }},
+		{"order_type_invalid", func(o []byte) { o[101] = 3 }},
+		{"time_in_force_invalid", func(o []byte) { o[102] = 9 }},
+		{"self_trade_mode_invalid", func(o []byte) { o[103] = 9 }},
+		{"price_must_not_be_zero", func(o []byte) { le.PutUint64(o[48:], 0) }},
+		{"price_not_on_tick", func(o []byte) { le.PutUint64(o[48:], 105) }},
+		{"quantity_not_on_lot", func(o []byte) { le.PutUint64(o[56:], 25) }},
+		{"quantity_below_minimum", func(o []byte) { le.PutUint64(o[56:], 10) }},
+		{"quantity_above_maximum", func(o []byte) { le.PutUint64(o[56:], 6000) }},
+		{"reserve_price_invalid", func(o []byte) { le.PutUint64(o[64:], 100) }}, // A sell's.
+		{"budget_invalid", func(o []byte) { le.PutUint64(o[80:], 1) }},          // A limit's.
+		{"expire_timestamp_invalid", func(o []byte) { le.PutUint64(o[72:], 1) }},
+		{"account_id_reserved", func(o []byte) { o[31] = 0x80 }}, // Base id bit 127.
+		{"base_account_not_found", func(o []byte) { le.PutUint64(o[16:], 999) }},
+		{"base_account_ledger_invalid", func(o []byte) { le.PutUint64(o[16:], s52BuyerQuote) }},
+		{"quote_account_not_found", func(o []byte) { le.PutUint64(o[32:], 999) }},
+		{"quote_account_ledger_invalid", func(o []byte) { le.PutUint64(o[32:], s52BuyerBase) }},
+		{"insufficient_funds", func(o []byte) { le.PutUint64(o[56:], 2000) }}, // Holds 1000.
+	}
+	for step, broken := range breaks {
+		want, known := statuses[broken.status]
+		if !known {
+			t.Fatalf("section 12 has no status %s", broken.status)
+		}
+		order := valid(uint64(100 + step))
+		for i := len(breaks) - 1; i >= step; i-- {
+			breaks[i].apply(order)
+		}
+		reply := m.request(21, order)
+		if reply.Status != 0 || len(reply.Body) != 24 {
+			t.Fatalf("%s: request status %d, %d bytes", broken.status, reply.Status,
+				len(reply.Body))
+		}
+		if got := le.Uint32(reply.Body[16:]); got != want || le.Uint64(reply.Body[0:]) != 0 {
+			t.Errorf("an order breaking %s and every later rule: status %d, order id %d; "+
+				"want %d and 0", broken.status, got, le.Uint64(reply.Body[0:]), want)
+		}
+	}
+	placed := m.request(21, valid(200))
+	if status := le.Uint32(placed.Body[16:]); status != 0 {
+		t.Fatalf("the valid order: status %d", status)
 	}
 }
