@@ -1192,3 +1192,81 @@ func TestConformancePlaceOrdersPrecedence(t *testing.T) {
 		t.Fatalf("the valid order: status %d", status)
 	}
 }
+
+// TestConformanceCreateTransfersPrecedence: section 12, Precedence, create_transfers,
+// for a single-phase transfer of a new id, as TestConformancePlaceOrdersPrecedence does
+// for orders: each step's Transfer (section 10's layout) breaks its rule and every later
+// one in the document's list. Left out: the checks of an id that exists, the ownership
+// and risk statuses (TestConformanceRiskRulesFromTheBytes has the risk rules' place
+// before the balance checks), and the overflows.
+func TestConformanceCreateTransfersPrecedence(t *testing.T) {
+	m := newS52Market(t)
+	statuses := s52StatusNumbers(t)
+	le := binary.LittleEndian
+	flag := func(bit uint16) func([]byte) {
+		return func(b []byte) { le.PutUint16(b[118:], le.Uint16(b[118:])|bit) }
+	}
+	breaks := []struct {
+		status string
+		apply  func(transfer []byte)
+	}{
+		{"timestamp_must_be_zero", func(b []byte) { le.PutUint64(b[120:], 1) }},
+		{"reserved_flag", flag(256)},
+		{"reserved_flag_from_reservation", flag(16384)},
+		{"id_must_not_be_zero", func(b []byte) { clear(b[0:16]) }},
+		{"id_must_not_be_int_max", func(b []byte) {
+			for i := range 16 {
+				b[i] = 0xff
+			}
+		}},
+		{"id_reserved", func(b []byte) { b[15] = 0x80 }},
+		{"debit_account_id_must_not_be_zero", func(b []byte) { clear(b[16:32]) }},
+		{"debit_account_id_must_not_be_int_max", func(b []byte) {
+			for i := 16; i < 32; i++ {
+				b[i] = 0xff
+			}
+		}},
+		{"credit_account_id_must_not_be_zero", func(b []byte) { clear(b[32:48]) }},
+		{"credit_account_id_must_not_be_int_max", func(b []byte) {
+			for i := 32; i < 48; i++ {
+				b[i] = 0xff
+			}
+		}},
+		{"accounts_must_be_different", func(b []byte) { copy(b[32:48], b[16:32]) }},
+		{"pending_id_must_be_zero", func(b []byte) { le.PutUint64(b[64:], 1) }},
+		{"timeout_reserved_for_pending_transfer", func(b []byte) { le.PutUint32(b[108:], 1) }},
+		{"closing_transfer_must_be_pending", flag(64)},
+		{"ledger_must_not_be_zero", func(b []byte) { le.PutUint32(b[112:], 0) }},
+		{"code_must_not_be_zero", func(b []byte) { le.PutUint16(b[116:], 0) }},
+		{"debit_account_not_found", func(b []byte) { le.PutUint64(b[16:], 999) }},
+		{"credit_account_not_found", func(b []byte) { le.PutUint64(b[32:], 998) }},
+		{"accounts_must_have_the_same_ledger", func(b []byte) { le.PutUint64(b[32:], s52BuyerQuote) }},
+		{"transfer_must_have_the_same_ledger_as_accounts", func(b []byte) {
+			le.PutUint32(b[112:], s52QuoteLedger)
+		}},
+		{"exceeds_credits", func(b []byte) { le.PutUint64(b[48:], 5000) }}, // Holds 1000.
+	}
+	for step, broken := range breaks {
+		want, known := statuses[broken.status]
+		if !known {
+			t.Fatalf("section 12 has no status %s", broken.status)
+		}
+		transfer := s52Transfer(uint64(1000+step), s52SellerBase, s52BuyerBase, 10, s52BaseLedger)
+		for i := len(breaks) - 1; i >= step; i-- {
+			breaks[i].apply(transfer)
+		}
+		reply := m.request(2, transfer)
+		if reply.Status != 0 || len(reply.Body) != 16 {
+			t.Fatalf("%s: request status %d, %d bytes", broken.status, reply.Status,
+				len(reply.Body))
+		}
+		if got := le.Uint32(reply.Body[8:]); got != want {
+			t.Errorf("a transfer breaking %s and every later rule: status %d, want %d",
+				broken.status, got, want)
+		}
+	}
+	done := m.request(2, s52Transfer(2000, s52SellerBase, s52BuyerBase, 10, s52BaseLedger))
+	if status := le.Uint32(done.Body[8:]); status != 0 {
+		t.Fatalf("the valid transfer: status %d", status)
+	}
+}
