@@ -492,7 +492,8 @@ func TestConformanceMarketDataFromTheDocument(t *testing.T) {
 // "other bits: status invalid_body" (206, nothing subscribed, the channels echoed, aux 0:
 // "0 with any other status"); section 3: a fixed-size kind with another body length is
 // error bad_body_length (1005); no channel bit (0, or bits 3 and 4 alone) unsubscribes,
-// answered 0.
+// answered 0; an instrument not created yet is subscribed (status 0), by a client whose
+// only permission is trade.
 func TestConformanceMarketDataSubscribeRefusals(t *testing.T) {
 	m := newS52Market(t)
 	for _, channels := range []uint32{32, 1 | 64, 1 << 31} {
@@ -519,6 +520,16 @@ func TestConformanceMarketDataSubscribeRefusals(t *testing.T) {
 		make([]byte, 16)))
 	if frame := m.c.next(); frame.Kind != wire.KindReply {
 		t.Fatalf("after unsubscribing: %s frame, want the reply", frame.Kind)
+	}
+	// "an instrument that does not exist yet is subscribed as any other, status 0"; and
+	// md_subscribe "needs the read permission (every permission includes it)": a client
+	// with trade alone is served.
+	trader := dialRaw(t, m.server.Address())
+	trader.login(clientTrader, 1, secretTrader, s52Session)
+	trader.write(s52Subscribe(99, 3, 0))
+	if _, answer := s52UntilAnswer(t, trader); answer.status != 0 || answer.instrument != 99 {
+		t.Errorf("a trade-only client's md_subscribe of instrument 99, not created: %+v, "+
+			"want status 0", answer)
 	}
 	short := s52Subscribe(s52Instrument, 1, 0)
 	short = reseal(withBodyLength(append(short[:wire.HeaderSize:wire.HeaderSize],
