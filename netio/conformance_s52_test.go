@@ -627,6 +627,7 @@ func TestConformanceFiltersInOrder(t *testing.T) {
 // accounts u64 at 8; each sum's low 128 bits at 16, 32, 48, 64 and its bits 128..191 at
 // 80..104; reserved bytes 0; an operator's totals cover every account, the instrument's
 // escrow accounts among them. Double entry shows as Σ debits_posted = Σ credits_posted.
+// A client that may read no account of a ledger is given no record of it.
 func TestConformanceLedgerTotals(t *testing.T) {
 	m := newS52Market(t)
 	le := binary.LittleEndian
@@ -671,6 +672,14 @@ func TestConformanceLedgerTotals(t *testing.T) {
 					want.ledger, at, record[at])
 			}
 		}
+	}
+	// Section 5: "a ledger where it may read none is not listed": a reader without
+	// grants, owning no account, gets no record (status ok).
+	reader := dialRaw(t, m.server.Address())
+	reader.login(clientReader, 1, secretReader, 9)
+	if none := reader.roundTripOn(9, 1, 36, filter); none.Status != 0 || len(none.Body) != 0 {
+		t.Fatalf("a reader owning no account: status %d, %d bytes, want 0 and none",
+			none.Status, len(none.Body))
 	}
 }
 
@@ -1279,5 +1288,118 @@ func TestConformanceCreateTransfersPrecedence(t *testing.T) {
 	done := m.request(2, s52Transfer(2000, s52SellerBase, s52BuyerBase, 10, s52BaseLedger))
 	if status := le.Uint32(done.Body[8:]); status != 0 {
 		t.Fatalf("the valid transfer: status %d", status)
+	}
+}
+
+// TestConformanceWorkedExamplesFields: section 16's frames carry what their captions
+// say, field by field at section 4's and section 10's offsets (TestConformanceWorked-
+// Examples checks their framing, checksums and the login's signature). The header:
+// magic at 0, version at 4, kind at 5, operation at 6, flags at 7, body_length at 8,
+// status at 12, session at 16, number at 24, aux at 32 (section 3).
+func TestConformanceWorkedExamplesFields(t *testing.T) {
+	document, err := os.ReadFile("PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(document)
+	const begin, end = "<!-- BEGIN GENERATED: examples -->", "<!-- END GENERATED: examples -->"
+	start, stop := strings.Index(text, begin), strings.Index(text, end)
+	if start < 0 || stop < start {
+		t.Fatal("PROTOCOL.md has no generated examples section")
+	}
+	frames := map[string][]byte{}
+	title, inBlock := "", false
+	for _, line := range strings.Split(text[start:stop], "\n") {
+		switch {
+		case strings.HasPrefix(line, "#### "):
+			title = strings.TrimPrefix(line, "#### ")
+		case strings.HasPrefix(line, "```"):
+			inBlock = !inBlock
+		case inBlock && len(line) > 6:
+			b, err := hex.DecodeString(strings.ReplaceAll(line[6:], " ", ""))
+			if err != nil {
+				t.Fatalf("%s: %v", title, err)
+			}
+			frames[title] = append(frames[title], b...)
+		}
+	}
+	le := binary.LittleEndian
+	type header struct {
+		kind, operation, flags uint8
+		status                 uint32
+		session, number, aux   uint64
+	}
+	read := func(name string) (header, []byte) {
+		frame := frames[name]
+		if len(frame) < 48 {
+			t.Fatalf("no example %q", name)
+		}
+		return header{kind: frame[5], operation: frame[6], flags: frame[7],
+			status: le.Uint32(frame[12:]), session: le.Uint64(frame[16:]),
+			number: le.Uint64(frame[24:]), aux: le.Uint64(frame[32:])}, frame[48:]
+	}
+	check := func(name string, got, want header) {
+		if got != want {
+			t.Errorf("%s: header %+v, want %+v", name, got, want)
+		}
+	}
+
+	h, body := read("Heartbeat")
+	check("Heartbeat", h, header{kind: 5})
+	if len(body) != 0 {
+		t.Errorf("heartbeat with a body")
+	}
+
+	h, body = read("Challenge")
+	check("Challenge", h, header{kind: 1})
+	for i := range 32 {
+		if body[i] != byte(i) {
+			t.Fatalf("challenge nonce % x, want 00 01 … 1f", body[:32])
+		}
+	}
+	if le.Uint32(body[32:]) != 1000 || le.Uint32(body[36:]) != 15000 || le.Uint64(body[40:]) != 0 {
+		t.Errorf("challenge: heartbeat %d ms, silence %d ms, want 1000 and 15000",
+			le.Uint32(body[32:]), le.Uint32(body[36:]))
+	}
+
+	h, body = read("Login")
+	check("Login", h, header{kind: 2, session: 7})
+	if le.Uint64(body[0:]) != 1 || le.Uint32(body[8:]) != 1 || le.Uint32(body[12:]) != 0 {
+		t.Errorf("login: client %d key %d options %d, want 1, 1, 0", le.Uint64(body[0:]),
+			le.Uint32(body[8:]), le.Uint32(body[12:]))
+	}
+
+	h, body = read("Login accepted")
+	check("Login accepted", h, header{kind: 3, session: 7})
+	if len(body) != 32 || le.Uint64(body[0:]) != 1 || le.Uint32(body[8:]) != 3 ||
+		le.Uint32(body[12:]) != 0 || le.Uint64(body[16:]) != 0 || le.Uint64(body[24:]) != 0 {
+		t.Errorf("login_accepted body % x: want client 1, permissions 3, epoch 0", body)
+	}
+
+	h, body = read("Request: create_transfers with one transfer")
+	check("request", h, header{kind: 6, operation: 2, session: 7, number: 1})
+	want := s52Transfer(1, 1, 2, 100, 1)
+	if !bytes.Equal(body, want) {
+		t.Errorf("request body % x\nwant (section 10's Transfer: id 1, accounts 1 and 2, "+
+			"amount 100, ledger 1, code 1) % x", body, want)
+	}
+
+	h, body = read("Reply: the transfer was created")
+	check("reply", h, header{kind: 7, operation: 2, session: 7, number: 1, aux: 42})
+	if len(body) != 16 || le.Uint64(body[0:]) != 1700000000000000000 ||
+		le.Uint32(body[8:]) != 0 || le.Uint32(body[12:]) != 0 {
+		t.Errorf("reply body % x: want one EventResult, status 0, rule 0", body)
+	}
+
+	h, body = read("Reply: busy")
+	check("busy", h, header{kind: 7, operation: 2, status: 200, session: 7, number: 2})
+	if len(body) != 0 {
+		t.Errorf("busy reply with a body % x", body)
+	}
+
+	h, body = read("Error: bad checksum")
+	check("error", h, header{kind: 8, status: 1003, session: 7})
+	if string(body) != "checksum mismatch" {
+		t.Errorf("error message %q", body)
 	}
 }
