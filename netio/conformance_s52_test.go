@@ -1403,3 +1403,99 @@ func TestConformanceWorkedExamplesFields(t *testing.T) {
 		t.Errorf("error message %q", body)
 	}
 }
+
+// TestConformanceCancelReplaceAndMassCancel: section 10's OrderCancel, OrderReplace,
+// MassCancel, OrderResult and MassCancelResult layouts, and "A cancel or replace that
+// names its order by original_client_order_id names it by the client_order_id of the
+// command that placed it or, once a replace of it was accepted, of the last accepted
+// replace ...: a key superseded by an accepted replace ... answer[s] order_not_found".
+// And section 12's mass_cancel order: the key checks, reserved_field, side_invalid,
+// instrument_not_found; then a mass cancel of both sides of instrument 7 answers the
+// number of orders it canceled.
+func TestConformanceCancelReplaceAndMassCancel(t *testing.T) {
+	m := newS52Market(t)
+	statuses := s52StatusNumbers(t)
+	le := binary.LittleEndian
+	placed := m.request(21, s52Order(1, 1, s52SellerBase, s52SellerQuote, 100, 10, 2))
+	orderID := le.Uint64(placed.Body[0:])
+	if le.Uint32(placed.Body[16:]) != 0 || orderID == 0 {
+		t.Fatalf("place: % x", placed.Body)
+	}
+	orderResult := func(what string, reply wire.Frame, status string, wantID uint64) {
+		t.Helper()
+		if reply.Status != 0 || len(reply.Body) != 24 {
+			t.Fatalf("%s: request status %d, %d bytes", what, reply.Status, len(reply.Body))
+		}
+		if got := le.Uint32(reply.Body[16:]); got != statuses[status] ||
+			le.Uint64(reply.Body[0:]) != wantID || le.Uint32(reply.Body[20:]) != 0 {
+			t.Errorf("%s: OrderResult % x, want order id %d, status %s (%d)", what,
+				reply.Body, wantID, status, statuses[status])
+		}
+	}
+	// OrderReplace: client_order_id at 0, account at 8, order_id at 16 (0: by the
+	// original key at 24), price at 32, quantity at 40.
+	replace := make([]byte, 64)
+	le.PutUint64(replace[0:], 2)
+	le.PutUint64(replace[8:], 1)
+	le.PutUint64(replace[24:], 1)
+	le.PutUint64(replace[32:], 101)
+	le.PutUint64(replace[40:], 8)
+	orderResult("replace by original key 1", m.request(23, replace), "ok", orderID)
+	// OrderCancel: client_order_id at 0, account at 8, order_id at 16, original at 24.
+	cancel := func(key, original uint64) []byte {
+		b := make([]byte, 32)
+		le.PutUint64(b[0:], key)
+		le.PutUint64(b[8:], 1)
+		le.PutUint64(b[24:], original)
+		return b
+	}
+	orderResult("cancel by the superseded key 1", m.request(22, cancel(3, 1)),
+		"order_not_found", 0)
+	lookup := make([]byte, 8)
+	le.PutUint64(lookup, orderID)
+	state := m.request(26, lookup).Body
+	if len(state) != 128 || le.Uint64(state[8:]) != 2 || le.Uint64(state[64:]) != 101 ||
+		le.Uint64(state[72:]) != 8 {
+		t.Fatalf("lookup_orders after the replace: % x, want key 2, price 101, quantity 8",
+			state)
+	}
+	orderResult("cancel by the replace's key 2", m.request(22, cancel(4, 2)), "ok", orderID)
+	if state := m.request(26, lookup).Body; len(state) != 0 {
+		t.Fatalf("lookup_orders of the canceled order: %d bytes, want none", len(state))
+	}
+
+	for key := uint64(10); key < 12; key++ {
+		m.request(21, s52Order(key, 1, s52SellerBase, s52SellerQuote, 100+key, 1, 2))
+	}
+	// MassCancel: client_order_id at 0, account at 8, instrument u32 at 16, side u8 at
+	// 20, reserved 11 bytes at 21. MassCancelResult: timestamp at 0, status at 8,
+	// canceled_count at 12.
+	mass := func(key uint64, instrument uint32, side, reserved uint8) []byte {
+		b := make([]byte, 32)
+		le.PutUint64(b[0:], key)
+		le.PutUint64(b[8:], 1)
+		le.PutUint32(b[16:], instrument)
+		b[20], b[31] = side, reserved
+		return b
+	}
+	for _, c := range []struct {
+		body   []byte
+		status string
+		count  uint32
+	}{
+		{mass(0, 99, 3, 1), "client_order_id_must_not_be_zero", 0},
+		{mass(20, 99, 3, 1), "reserved_field", 0},
+		{mass(21, 99, 3, 0), "side_invalid", 0},
+		{mass(22, 99, 0, 0), "instrument_not_found", 0},
+		{mass(23, s52Instrument, 0, 0), "ok", 2},
+	} {
+		reply := m.request(24, c.body)
+		if reply.Status != 0 || len(reply.Body) != 16 ||
+			le.Uint32(reply.Body[8:]) != statuses[c.status] ||
+			le.Uint32(reply.Body[12:]) != c.count || le.Uint64(reply.Body[0:]) == 0 {
+			t.Errorf("mass_cancel % x: reply status %d, MassCancelResult % x; want %s "+
+				"(%d), canceled_count %d, a timestamp", c.body, reply.Status, reply.Body,
+				c.status, statuses[c.status], c.count)
+		}
+	}
+}
