@@ -422,6 +422,12 @@ func TestConformanceMarketDataFromTheDocument(t *testing.T) {
 		t.Fatalf("DepthLevel % x: want price 100, quantity 6, 1 order, side 2", ask)
 	}
 
+	// get_depth (28): the same DepthFilter; its results are the DepthLevels alone.
+	if depth := m.request(28, filter); depth.Status != 0 || !bytes.Equal(depth.Body, ask) {
+		t.Fatalf("get_depth: status %d, % x; want the one ask level % x", depth.Status,
+			depth.Body, ask)
+	}
+
 	// get_account_orders (27): OrderFilter account u64 at 0, limit u32 at 20.
 	orders := make([]byte, 32)
 	le.PutUint64(orders[0:], 1)
