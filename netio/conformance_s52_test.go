@@ -1505,3 +1505,45 @@ func TestConformanceCancelReplaceAndMassCancel(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceInstrumentFeeAccounts: section 10, Instrument, as worded since this
+// audit: the fee accounts are both 0 when both fees are 0 (else fee_account_invalid);
+// with a fee they must be existing accounts of the base and quote ledgers.
+func TestConformanceInstrumentFeeAccounts(t *testing.T) {
+	m := newS52Market(t)
+	statuses := s52StatusNumbers(t)
+	le := binary.LittleEndian
+	instrument := func(id uint32, takerFee uint16, feeBase, feeQuote uint64) []byte {
+		b := make([]byte, 128)
+		le.PutUint32(b[0:], id)
+		le.PutUint32(b[4:], s52BaseLedger)
+		le.PutUint32(b[8:], s52QuoteLedger)
+		le.PutUint16(b[14:], takerFee)
+		le.PutUint64(b[16:], 1)
+		le.PutUint64(b[24:], 1)
+		le.PutUint64(b[32:], 1)
+		le.PutUint64(b[40:], 100)
+		le.PutUint64(b[48:], feeBase)
+		le.PutUint64(b[64:], feeQuote)
+		return b
+	}
+	for _, c := range []struct {
+		what   string
+		body   []byte
+		status string
+	}{
+		{"no fee, a fee account", instrument(30, 0, s52BaseIssuer, 0), "fee_account_invalid"},
+		{"a fee, no fee accounts", instrument(31, 5, 0, 0), "fee_account_invalid"},
+		{"a fee, accounts of the wrong ledgers", instrument(32, 5, s52QuoteIssuer,
+			s52BaseIssuer), "fee_account_invalid"},
+		{"a fee and its accounts", instrument(33, 5, s52BaseIssuer, s52QuoteIssuer), "ok"},
+		{"no fee, no fee accounts", instrument(34, 0, 0, 0), "ok"},
+	} {
+		reply := m.request(20, c.body)
+		if reply.Status != 0 || len(reply.Body) != 16 ||
+			le.Uint32(reply.Body[8:]) != statuses[c.status] {
+			t.Errorf("%s: status %d, result % x; want %s (%d)", c.what, reply.Status,
+				reply.Body, c.status, statuses[c.status])
+		}
+	}
+}
