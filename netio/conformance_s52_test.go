@@ -9,7 +9,16 @@ package netio_test
 // layout the document gets wrong fails here as it would fail an independent client.
 // Header fields are read through the test connection's frame decoder, which sections 3
 // and 4 are checked against by conformance_s34_test.go. Status and op numbers are the
-// document's literals.
+// document's literals, or read from its table of statuses (section 12).
+//
+// The audit found no server bug. It found the document wrong or silent in four places,
+// settled in the document: live_from_op is the op of the newest update published + 1,
+// not the log's newest op + 1 (TestConformanceMarketDataFromTheDocument); OrderState
+// shows the values in effect, self_trade 1 and a limit buy's price for the 0s sent
+// (TestConformanceOrderStateValuesInEffect); section 15 said limits and
+// allowed_networks were enforced "once [admission controls] are enabled", while the
+// server always enforces them at login (TestConformanceKeysFileExample); the
+// Instrument's fee accounts had no rule (TestConformanceInstrumentFeeAccounts).
 
 import (
 	"bytes"
