@@ -430,9 +430,20 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 	// The first line of each record: all a plain transfer between accounts without
 	// pending balances reads (accountRecord). confirmAccounts asks for the second line
 	// of an account that may have pending balances, once the first line says so.
-	if !l.bothRecordLinesPrefetched {
+	//
+	// Into L2, not L1: the lines are read a whole block later, and at a million accounts
+	// nearly all come from memory. Into L1, each of the block's 32 prefetches held one of
+	// the core's ~16 L1 miss buffers until its line arrived, so the burst stalled the
+	// core on the prefetch instructions themselves (a quarter to a third of the batch's
+	// profile samples at 1 M accounts, session 52); into L2 the L2's own queue tracks
+	// them, and confirmAccounts' first read finds the line a few nanoseconds away
+	// (BenchmarkRecordPrefetchLevel: -4 to -8% cpu-ns per transfer at 1 M accounts).
+	switch l.recordPrefetch {
+	case recordFirstLinesIntoL2:
+		prefetch.RecordLinesIntoL2(recordList(accounts))
+	case recordFirstLinesIntoL1:
 		prefetch.RecordLines(recordList(accounts))
-	} else {
+	default:
 		prefetch.RecordPairs(recordList(accounts))
 	}
 	if !l.actor.all {
@@ -1418,3 +1429,16 @@ func (l *Ledger) appendHistory(accountIndex uint32, account *accountRecord, tran
 	l.historyLast[accountIndex] = index
 	l.undo.push(undoRecord{kind: undoHistoryCreated, index: index})
 }
+
+// recordPrefetch is a way for prefetchRecords to ask for account records
+// (Ledger.recordPrefetch).
+type recordPrefetch uint8
+
+const (
+	// recordFirstLinesIntoL2 prefetches each record's first line into L2 (since session 52).
+	recordFirstLinesIntoL2 recordPrefetch = iota
+	// recordFirstLinesIntoL1 prefetches each record's first line into L1 (sessions 44-51).
+	recordFirstLinesIntoL1
+	// recordBothLinesIntoL1 prefetches both lines of each record into L1 (before session 44).
+	recordBothLinesIntoL1
+)

@@ -13,6 +13,19 @@ loop:
 done:
 	RET
 
+// func LinesIntoL2(addresses []uintptr)
+TEXT ·LinesIntoL2(SB), NOSPLIT, $0-24
+	MOVD addresses_base+0(FP), R0
+	MOVD addresses_len+8(FP), R1
+	CBZ R1, done
+loop:
+	MOVD.P 8(R0), R2
+	PRFM (R2), PLDL2KEEP
+	SUB $1, R1, R1
+	CBNZ R1, loop
+done:
+	RET
+
 // func LinePairs(addresses []uintptr)
 TEXT ·LinePairs(SB), NOSPLIT, $0-24
 	MOVD addresses_base+0(FP), R0

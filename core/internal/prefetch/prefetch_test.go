@@ -6,7 +6,7 @@ import (
 )
 
 // TestPrefetchChangesNothing prefetches lines (and pairs of lines, and records' first
-// lines) of live memory, an empty list and a nil one: the calls must return, leave the
+// lines, and lines and records' first lines into L2) of live memory, an empty list and a nil one: the calls must return, leave the
 // memory as it was and allocate nothing.
 func TestPrefetchChangesNothing(t *testing.T) {
 	memory := make([]uint64, 64)
@@ -29,6 +29,10 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		RecordPairs[[16]uint64](nil)
 		RecordLines(records) // The first line of each, and a nil pointer.
 		RecordLines[[16]uint64](nil)
+		LinesIntoL2(addresses)
+		LinesIntoL2(nil)
+		RecordLinesIntoL2(records) // The first line of each into L2, and a nil pointer.
+		RecordLinesIntoL2[[16]uint64](nil)
 	})
 	if allocs != 0 {
 		t.Fatalf("prefetching allocated %v times per run", allocs)
