@@ -134,6 +134,9 @@ type Ledger struct {
 	// benchmarks that compare them in one process set it (BenchmarkRecordLinePrefetch,
 	// BenchmarkRecordPrefetchLevel).
 	recordPrefetch recordPrefetch
+	// newTransfersUnprefetched turns prefetchNewTransfers off, as the pipeline was before
+	// it. Only BenchmarkNewTransferPrefetch sets it, to compare the two in one process.
+	newTransfersUnprefetched bool
 
 	// risk holds the inline risk rules and their counters (risk.go); Active() is false
 	// while no rule is in force, and the hot path then skips it with one branch.

@@ -37,3 +37,17 @@ func BenchmarkRecordPrefetchLevel(b *testing.B) {
 		}
 	}, "cpu-ns/transfer-into-l2", "cpu-ns/transfer-into-l1", "into-l2-change-%")
 }
+
+// BenchmarkNewTransferPrefetch compares, in one process and as BenchmarkRecordLinePrefetch
+// does, the pipeline prefetching the transfer records the next block will store
+// (prefetchNewTransfers, what the ledger does since session 52) with it leaving them to
+// the hardware (newTransfersUnprefetched). It reports cpu-ns per transfer of each and
+// prefetched-change-% (negative: prefetching them is faster).
+//
+//	go test ./core/ledger -run '^$' -bench NewTransferPrefetch -benchtime 200x -count 5
+func BenchmarkNewTransferPrefetch(b *testing.B) {
+	// 0: prefetched (the ledger's), 1: not.
+	benchmarkAlternatedLedgers(b, func(i int, l *Ledger) {
+		l.newTransfersUnprefetched = i == 1
+	}, "cpu-ns/transfer-prefetched", "cpu-ns/transfer-unprefetched", "prefetched-change-%")
+}

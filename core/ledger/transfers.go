@@ -127,6 +127,7 @@ func (l *Ledger) pipelineTransfers(runner *chainRunner, firstTimestamp uint64,
 	for block := 0; block < blocks; block++ {
 		l.prefetchSlots(events, block+2)
 		l.prefetchRecords(events, block+1)
+		l.prefetchNewTransfers(pipelineBlockEvents, pipelineBlockEvents)
 		blockStart, blockEnd := blockRange(count, block)
 		l.confirmAccounts(events[blockStart:blockEnd], blockStart)
 		l.applyTransfers(runner, firstTimestamp, events, results, blockStart, blockEnd)
@@ -494,6 +495,32 @@ func (l *Ledger) prefetchOwners(events []model.Transfer, debitIndex, creditIndex
 		}
 	}
 	prefetch.Lines(addresses[:lines])
+}
+
+// prefetchNewTransfers prefetches the records that the count transfers stored after the
+// next ahead will take (at most: those the current chunk holds), as the pipeline's stage
+// for the block after the one being applied: that block's transfers, if each event
+// creates one. Their lines are only written, whole, but each store to a line not in
+// the cache waited for it to be read first, and at a million accounts the random lines
+// left the hardware's own prefetching of this stream behind: a block later, the new
+// records' lines are in L1 (-4 to -8% cpu-ns per transfer at 1 M accounts in one
+// process, session 52). An event that creates nothing leaves the guess a record or
+// more ahead, which costs nothing but a line fetched early.
+func (l *Ledger) prefetchNewTransfers(ahead, count int) {
+	if l.newTransfersUnprefetched {
+		return
+	}
+	first := uint64(l.transfers.count) + uint64(ahead)
+	chunk, offset := first>>chunkShift, int(first&chunkMask)
+	if chunk >= uint64(len(l.transfers.chunks)) {
+		return
+	}
+	records := l.transfers.chunks[chunk]
+	count = min(count, len(records)-offset)
+	if count > 0 {
+		prefetch.Consecutive(uintptr(unsafe.Pointer(&records[offset])),
+			count*model.TransferSize/prefetch.LineBytes)
+	}
 }
 
 // prefetch.LinePairs brings in the 128 bytes from each address: an account record's

@@ -53,6 +53,20 @@ loop:
 done:
 	RET
 
+// func Consecutive(address uintptr, lines int)
+TEXT ·Consecutive(SB), NOSPLIT, $0-16
+	MOVQ address+0(FP), SI
+	MOVQ lines+8(FP), CX
+	TESTQ CX, CX
+	JLE done
+loop:
+	PREFETCHT0 (SI)
+	ADDQ $64, SI
+	DECQ CX
+	JNZ loop
+done:
+	RET
+
 // func LinePairs(addresses []uintptr)
 TEXT ·LinePairs(SB), NOSPLIT, $0-24
 	MOVQ addresses_base+0(FP), SI

@@ -18,6 +18,13 @@ func Lines(addresses []uintptr)
 //go:noescape
 func LinesIntoL2(addresses []uintptr)
 
+// Consecutive prefetches lines consecutive cache lines from address (none when lines is
+// 0 or less): storage about to be written in order, such as the ledger's next transfer
+// records, whose stores would otherwise each wait for their line to be read.
+//
+//go:noescape
+func Consecutive(address uintptr, lines int)
+
 // LinePairs prefetches the cache line at each address and the one after it (64 bytes
 // on): one address per 128-byte record (a ledger account) where Lines took two, which
 // spares the caller a store and the loop an iteration per record.

@@ -33,6 +33,9 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		LinesIntoL2(nil)
 		RecordLinesIntoL2(records) // The first line of each into L2, and a nil pointer.
 		RecordLinesIntoL2[[16]uint64](nil)
+		Consecutive(addresses[0], len(addresses)) // The whole of memory, line by line.
+		Consecutive(addresses[0], 0)
+		Consecutive(addresses[0], -1)
 	})
 	if allocs != 0 {
 		t.Fatalf("prefetching allocated %v times per run", allocs)
