@@ -34,6 +34,7 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		RecordLinesIntoL2(records) // The first line of each into L2, and a nil pointer.
 		RecordLinesIntoL2[[16]uint64](nil)
 		Consecutive(addresses[0], len(addresses)) // The whole of memory, line by line.
+		Consecutive(addresses[0], 5)              // Four at once, then one.
 		Consecutive(addresses[0], 0)
 		Consecutive(addresses[0], -1)
 	})
