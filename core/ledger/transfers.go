@@ -84,7 +84,9 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 //
 //  1. prefetchSlots hashes the three ids of every event and prefetches their home slots;
 //  2. prefetchRecords (a block later) walks each account's probe run by tag to its
-//     candidate index and prefetches the first cache line of each candidate record;
+//     candidate index and prefetches the first cache line of each candidate record
+//     into L2, and prefetchNewTransfers the lines the block's new transfer records will
+//     be written to;
 //  3. confirmAccounts (a block later again) confirms each candidate against the full id
 //     and prefetches the second line of an account that may have pending balances,
 //     then the events run strictly in order.
