@@ -129,10 +129,14 @@ type Ledger struct {
 	actor actor
 	// resultBalances says whether the batch's results carry balances (CreateTransfersAs).
 	resultBalances bool
-	// bothRecordLinesPrefetched makes prefetchRecords ask for both lines of every
-	// account record, as it did before it asked for first lines only. Only
-	// BenchmarkRecordLinePrefetch sets it, to compare the two in one process.
-	bothRecordLinesPrefetched bool
+	// recordPrefetch is how prefetchRecords asks for the account records: first lines
+	// into L2 (the zero value, what the ledger does), or as it did before. Only the
+	// benchmarks that compare them in one process set it (BenchmarkRecordLinePrefetch,
+	// BenchmarkRecordPrefetchLevel).
+	recordPrefetch recordPrefetch
+	// newTransfersUnprefetched turns prefetchNewTransfers off, as the pipeline was before
+	// it. Only BenchmarkNewTransferPrefetch sets it, to compare the two in one process.
+	newTransfersUnprefetched bool
 
 	// risk holds the inline risk rules and their counters (risk.go); Active() is false
 	// while no rule is in force, and the hot path then skips it with one branch.

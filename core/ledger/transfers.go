@@ -84,7 +84,9 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 //
 //  1. prefetchSlots hashes the three ids of every event and prefetches their home slots;
 //  2. prefetchRecords (a block later) walks each account's probe run by tag to its
-//     candidate index and prefetches the first cache line of each candidate record;
+//     candidate index and prefetches the first cache line of each candidate record
+//     into L2, and prefetchNewTransfers the lines the block's new transfer records will
+//     be written to;
 //  3. confirmAccounts (a block later again) confirms each candidate against the full id
 //     and prefetches the second line of an account that may have pending balances,
 //     then the events run strictly in order.
@@ -127,6 +129,7 @@ func (l *Ledger) pipelineTransfers(runner *chainRunner, firstTimestamp uint64,
 	for block := 0; block < blocks; block++ {
 		l.prefetchSlots(events, block+2)
 		l.prefetchRecords(events, block+1)
+		l.prefetchNewTransfers(pipelineBlockEvents, pipelineBlockEvents)
 		blockStart, blockEnd := blockRange(count, block)
 		l.confirmAccounts(events[blockStart:blockEnd], blockStart)
 		l.applyTransfers(runner, firstTimestamp, events, results, blockStart, blockEnd)
@@ -430,9 +433,20 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 	// The first line of each record: all a plain transfer between accounts without
 	// pending balances reads (accountRecord). confirmAccounts asks for the second line
 	// of an account that may have pending balances, once the first line says so.
-	if !l.bothRecordLinesPrefetched {
+	//
+	// Into L2, not L1: the lines are read a whole block later, and at a million accounts
+	// nearly all come from memory. Into L1, each of the block's 32 prefetches held one of
+	// the core's ~16 L1 miss buffers until its line arrived, so the burst stalled the
+	// core on the prefetch instructions themselves (a quarter to a third of the batch's
+	// profile samples at 1 M accounts, session 52); into L2 the L2's own queue tracks
+	// them, and confirmAccounts' first read finds the line a few nanoseconds away
+	// (BenchmarkRecordPrefetchLevel: -4 to -8% cpu-ns per transfer at 1 M accounts).
+	switch l.recordPrefetch {
+	case recordFirstLinesIntoL2:
+		prefetch.RecordLinesIntoL2(recordList(accounts))
+	case recordFirstLinesIntoL1:
 		prefetch.RecordLines(recordList(accounts))
-	} else {
+	default:
 		prefetch.RecordPairs(recordList(accounts))
 	}
 	if !l.actor.all {
@@ -483,6 +497,32 @@ func (l *Ledger) prefetchOwners(events []model.Transfer, debitIndex, creditIndex
 		}
 	}
 	prefetch.Lines(addresses[:lines])
+}
+
+// prefetchNewTransfers prefetches the records that the count transfers stored after the
+// next ahead will take (at most: those the current chunk holds), as the pipeline's stage
+// for the block after the one being applied: that block's transfers, if each event
+// creates one. Their lines are only written, whole, but each store to a line not in
+// the cache waited for it to be read first, and at a million accounts the random lines
+// left the hardware's own prefetching of this stream behind: a block later, the new
+// records' lines are in L1 (-4 to -8% cpu-ns per transfer at 1 M accounts in one
+// process, session 52). An event that creates nothing leaves the guess a record or
+// more ahead, which costs nothing but a line fetched early.
+func (l *Ledger) prefetchNewTransfers(ahead, count int) {
+	if l.newTransfersUnprefetched {
+		return
+	}
+	first := uint64(l.transfers.count) + uint64(ahead)
+	chunk, offset := first>>chunkShift, int(first&chunkMask)
+	if chunk >= uint64(len(l.transfers.chunks)) {
+		return
+	}
+	records := l.transfers.chunks[chunk]
+	count = min(count, len(records)-offset)
+	if count > 0 {
+		prefetch.Consecutive(uintptr(unsafe.Pointer(&records[offset])),
+			count*model.TransferSize/prefetch.LineBytes)
+	}
 }
 
 // prefetch.LinePairs brings in the 128 bytes from each address: an account record's
@@ -1418,3 +1458,16 @@ func (l *Ledger) appendHistory(accountIndex uint32, account *accountRecord, tran
 	l.historyLast[accountIndex] = index
 	l.undo.push(undoRecord{kind: undoHistoryCreated, index: index})
 }
+
+// recordPrefetch is a way for prefetchRecords to ask for account records
+// (Ledger.recordPrefetch).
+type recordPrefetch uint8
+
+const (
+	// recordFirstLinesIntoL2 prefetches each record's first line into L2 (since session 52).
+	recordFirstLinesIntoL2 recordPrefetch = iota
+	// recordFirstLinesIntoL1 prefetches each record's first line into L1 (sessions 44-51).
+	recordFirstLinesIntoL1
+	// recordBothLinesIntoL1 prefetches both lines of each record into L1 (before session 44).
+	recordBothLinesIntoL1
+)

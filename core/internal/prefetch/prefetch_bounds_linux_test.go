@@ -6,7 +6,7 @@ import (
 	"unsafe"
 )
 
-// TestLinesReadNoAddressPastTheList gives Lines and LinePairs lists of every length from
+// TestLinesReadNoAddressPastTheList gives Lines, LinesIntoL2 and LinePairs lists of every length from
 // 0 to 13 (the four-at-a-time loop, its tail of one to three, both, and neither) that
 // end exactly where a page the process may not read begins: a loop that read one
 // address past its list's end would fault there and crash the test. (Which lines are
@@ -31,6 +31,7 @@ func TestLinesReadNoAddressPastTheList(t *testing.T) {
 			addresses[i] = uintptr(unsafe.Pointer(&target[2*i]))
 		}
 		Lines(addresses)
+		LinesIntoL2(addresses)
 		LinePairs(addresses)
 	}
 }

@@ -6,6 +6,12 @@ package prefetch
 // correct, only slower.
 func Lines(addresses []uintptr) {}
 
+// LinesIntoL2 does nothing where no prefetch instruction is wired in.
+func LinesIntoL2(addresses []uintptr) {}
+
+// Consecutive does nothing where no prefetch instruction is wired in.
+func Consecutive(address uintptr, lines int) {}
+
 // LinePairs does nothing where no prefetch instruction is wired in.
 func LinePairs(addresses []uintptr) {}
 

@@ -6,7 +6,7 @@ import (
 )
 
 // TestPrefetchChangesNothing prefetches lines (and pairs of lines, and records' first
-// lines) of live memory, an empty list and a nil one: the calls must return, leave the
+// lines, and lines and records' first lines into L2) of live memory, an empty list and a nil one: the calls must return, leave the
 // memory as it was and allocate nothing.
 func TestPrefetchChangesNothing(t *testing.T) {
 	memory := make([]uint64, 64)
@@ -29,6 +29,14 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		RecordPairs[[16]uint64](nil)
 		RecordLines(records) // The first line of each, and a nil pointer.
 		RecordLines[[16]uint64](nil)
+		LinesIntoL2(addresses)
+		LinesIntoL2(nil)
+		RecordLinesIntoL2(records) // The first line of each into L2, and a nil pointer.
+		RecordLinesIntoL2[[16]uint64](nil)
+		Consecutive(addresses[0], len(addresses)) // The whole of memory, line by line.
+		Consecutive(addresses[0], 5)              // Four at once, then one.
+		Consecutive(addresses[0], 0)
+		Consecutive(addresses[0], -1)
 	})
 	if allocs != 0 {
 		t.Fatalf("prefetching allocated %v times per run", allocs)

@@ -17,3 +17,9 @@ func RecordPairs[T any](records []*T) {
 func RecordLines[T any](records []*T) {
 	Lines(unsafe.Slice((*uintptr)(unsafe.Pointer(unsafe.SliceData(records))), len(records)))
 }
+
+// RecordLinesIntoL2 is RecordLines with LinesIntoL2: the first line of each record into
+// the second-level cache.
+func RecordLinesIntoL2[T any](records []*T) {
+	LinesIntoL2(unsafe.Slice((*uintptr)(unsafe.Pointer(unsafe.SliceData(records))), len(records)))
+}
