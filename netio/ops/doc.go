@@ -122,8 +122,8 @@
 // rate_limited with Retry-After: 1, counted in sequent_http_refusals_total; a request
 // bearing an admin token draws on a second budget of the address's, so that consoles
 // polling from a bastion cannot starve an operator's actions there; the token is looked
-// at only within that budget, and a wrong one draws on the shared budget too:
-// Server.admitted) and
+// at only within that budget, and a wrong one draws on the shared budget too, a 429
+// then counted as wrong_token: Server.admission) and
 // ConnectionsPerAddressMax connections (beyond it 429 rate_limited, then closed); a peer
 // outside the allow-list is handed, as it is accepted, to a server of its own
 // (refusedConnectionsMax connections at once, no keep-alive: 403, then closed), so such
