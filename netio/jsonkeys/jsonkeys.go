@@ -25,7 +25,8 @@ import (
 // (keys file: {"clients":[{"grants":[{"scopes":[…]}]}]}).
 const DepthMax = 8
 
-// keyShownBytesMax bounds how much of a refused key an error quotes.
+// keyShownBytesMax bounds how much of each key an error quotes (the refused one and
+// those on the path to it).
 const keyShownBytesMax = 64
 
 // Check returns an error unless data is one JSON value (white space around it) whose
@@ -70,7 +71,8 @@ func checkValue(decoder *json.Decoder, path []string) error {
 				return fmt.Errorf("%skey %q: keys are field names as documented (lower case)",
 					where(path), truncate(key, keyShownBytesMax))
 			case seen[key]:
-				return fmt.Errorf("%skey %q given twice", where(path), key)
+				return fmt.Errorf("%skey %q given twice", where(path),
+					truncate(key, keyShownBytesMax))
 			}
 			seen[key] = true
 			element = key
@@ -83,7 +85,8 @@ func checkValue(decoder *json.Decoder, path []string) error {
 	return err
 }
 
-// where renders path as an error prefix: "" at the top, else "clients[0].grants[1]: ".
+// where renders path as an error prefix: "" at the top, else "clients[0].grants[1]: ",
+// each key cut to keyShownBytesMax (TestReview52oErrorsQuoteKeysBounded).
 func where(path []string) string {
 	if len(path) == 0 {
 		return ""
@@ -93,7 +96,7 @@ func where(path []string) string {
 		if len(text) > 0 && element[0] != '[' {
 			text = append(text, '.')
 		}
-		text = append(text, element...)
+		text = append(text, truncate(element, keyShownBytesMax)...)
 	}
 	return string(text) + ": "
 }

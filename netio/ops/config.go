@@ -58,8 +58,9 @@ type Config struct {
 	// server closes it on Shutdown.
 	Listener net.Listener
 	// RequestsPerSecondPerAddress bounds the requests one peer address may make (a token
-	// bucket holding two seconds' worth; those bearing an accepted admin token have a
-	// bucket of their own); beyond it the server answers 429 with Retry-After. 0: RequestsPerSecondPerAddressDefault; negative: no limit (for
+	// bucket holding two seconds' worth; those bearing an admin token have a bucket of
+	// their own, a wrong token drawing on both); beyond it the server answers 429 with
+	// Retry-After. 0: RequestsPerSecondPerAddressDefault; negative: no limit (for
 	// comparison benchmarks).
 	RequestsPerSecondPerAddress int
 	// ConnectionsPerAddressMax bounds one peer address's (an IPv6 peer: its /64's) open

@@ -120,9 +120,10 @@
 // a host may send from at will) gets RequestsPerSecondPerAddress
 // requests a second (a token bucket holding two seconds' worth; beyond it 429
 // rate_limited with Retry-After: 1, counted in sequent_http_refusals_total; a request
-// bearing an accepted admin token draws on a second budget of the address's, so that
-// consoles polling from a bastion cannot starve an operator's actions there:
-// Server.limitedFor) and
+// bearing an admin token draws on a second budget of the address's, so that consoles
+// polling from a bastion cannot starve an operator's actions there; the token is looked
+// at only within that budget, and a wrong one draws on the shared budget too, a 429
+// then counted as wrong_token: Server.admission) and
 // ConnectionsPerAddressMax connections (beyond it 429 rate_limited, then closed); a peer
 // outside the allow-list is handed, as it is accepted, to a server of its own
 // (refusedConnectionsMax connections at once, no keep-alive: 403, then closed), so such

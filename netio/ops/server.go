@@ -76,8 +76,8 @@ type Server struct {
 	// guard answers 500 to a handler's panic instead of letting it end the process
 	// (httpguard); it counts them (sequent_http_panics_total{server="ops"}).
 	guard *httpguard.Guard
-	// tokenLimiter: the requests bearing an accepted admin token, per peer address, apart
-	// from limiter's (limitedFor); has its own mutex.
+	// tokenLimiter: the requests bearing an admin token, per peer address, apart from
+	// limiter's (admission): a token is looked at only within it; has its own mutex.
 	tokenLimiter *addressLimiter
 
 	// refusal serves the peers outside the allow-list apart (accept.go), from refused.
@@ -197,27 +197,46 @@ func (s *Server) Start() error {
 const tooManyConnectionsBody = `{"ok":false,"code":"` + CodeRateLimited +
 	`","error":"this address holds as many connections as one address may"}`
 
-// limitedFor returns the request budget ctx draws on: a request bearing one admin token
-// that Config.Tokens accepts draws on its address's token budget, any other on the
-// address's shared budget. One console tab polls about 2.5 requests a second, so eight
+// admission takes the request's share of its address's budgets at now and returns ""
+// (served) or why it is answered 429: "rate_limited", or "wrong_token" for a token looked
+// at and refused (counted so, as authorize counts one, in the refusals the dashboard
+// shows: TestReview52oTokenGuessesLookedAtAreCountedWrongToken). A request bearing one
+// admin token draws on its address's token budget, and only within it is the token looked
+// at: accepted, the request is served; refused, it draws on the shared budget too, as
+// every other request does. One console tab polls about 2.5 requests a second, so eight
 // behind one bastion used up that address's 20 a second, and `sequent admin promote`
 // from the same address, in the incident the consoles were open for, got 429
-// (TestOpsleft52AdminTokenHasItsOwnBudget). Only a token that is accepted gets the
-// separate budget, so a guesser (a wrong token, or two headers) shares the address's
-// budget and guesses no faster than before; the per-address bound is at most twice the
-// rate for a holder of a real token, who can run the actions anyway.
-func (s *Server) limitedFor(ctx *fasthttp.RequestCtx) *addressLimiter {
+// (TestOpsleft52AdminTokenHasItsOwnBudget). The token is not looked at past the token
+// budget: a guesser past the shared one had every guess checked and answered (429 wrong,
+// served right) at any rate, each costing Config.Tokens before any limit
+// (TestReview52oTokenGuessesPastTheBudgetAreNotLookedAt); now guesses are looked at no
+// faster than one budget allows, as before opsleft52, and a holder of a real token, who
+// can run the actions anyway, has at most twice the rate.
+func (s *Server) admission(ctx *fasthttp.RequestCtx, address netip.Addr, now time.Time) string {
+	token := s.singleBearerToken(ctx)
+	switch {
+	case token == "":
+		if !s.limiter.allow(address, now) {
+			return "rate_limited"
+		}
+	case !s.tokenLimiter.allow(address, now):
+		return "rate_limited"
+	case s.tokenAccepted(token): // Served.
+	case !s.limiter.allow(address, now):
+		return "wrong_token"
+	}
+	return ""
+}
+
+// singleBearerToken returns the token of the request's one Authorization header when
+// admin tokens are configured and it is a well-formed Bearer credential, else "" (none,
+// two headers, malformed: such a request draws on the shared budget only).
+func (s *Server) singleBearerToken(ctx *fasthttp.RequestCtx) string {
 	if s.config.Tokens == nil || len(ctx.Request.Header.PeekAll(fasthttp.HeaderAuthorization)) != 1 {
-		return s.limiter
+		return ""
 	}
 	token, _ := bearerToken(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
-	if token == "" {
-		return s.limiter
-	}
-	if !s.tokenAccepted(token) {
-		return s.limiter
-	}
-	return s.tokenLimiter
+	return token
 }
 
 // tokenAccepted reports whether Config.Tokens accepts token, a checker's panic counting
@@ -347,8 +366,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			Error: hostNotAllowedMessage})
 		return
 	}
-	if !s.limitedFor(ctx).allow(address, s.now()) {
-		s.refuse(ctx, "rate_limited")
+	if refused := s.admission(ctx, address, s.now()); refused != "" {
+		s.refuse(ctx, refused)
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retryAfterSeconds)
 		reply(ctx, fasthttp.StatusTooManyRequests, Reply{Code: CodeRateLimited,
 			Error: "too many requests from this address; retry later"})
