@@ -6,9 +6,10 @@
 # (appendfsync always, the Lua transfer of transfer.lua next to this script) driven by
 # redis-benchmark in the same two shapes. Needs redis-server, redis-cli, redis-benchmark
 # and curl; ports 18810-18811 and 6391 free. Raw outputs (bench JSON, redis CSV, the AOF
-# bytes Redis's one-client run appended, uptime) go to OUTDIR; summarize.py OUTDIR prints them side by side. A binary given as PATH@wire
-# runs its bench with --driver wire (the lean load generator) and is named
-# NAME-wire in the outputs; the same PATH may be given twice, with and without @wire.
+# bytes Redis's one-client run appended, uptime) go to OUTDIR; summarize.py OUTDIR prints
+# them side by side. A binary given as PATH@wire runs its bench with --driver wire (the
+# lean load generator) and is named NAME-wire in the outputs; the same PATH may be given
+# twice, with and without @wire.
 set -u
 if [ $# -lt 3 ]; then
 	echo "usage: $0 OUTDIR ROUNDS SEQUENT_BINARY..." >&2
