@@ -152,7 +152,7 @@ func openSyncModeFile(b testing.TB, dir string, mode int, fileBytes int64,
 	var err error
 	switch mode {
 	case syncModeGrowing, syncModeFallocated:
-		file, err = os.OpenFile(filepath.Join(dir, name), flags|os.O_CREATE|os.O_TRUNC, 0o644)
+		file, err = os.OpenFile(filepath.Join(dir, name), flags|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err == nil {
 			err = freshSyncModeFile(file, mode, fileBytes)
 		}
