@@ -5,10 +5,11 @@
 # connections x 16 in flight and then over one connection with one in flight, then Redis
 # (appendfsync always, the Lua transfer of transfer.lua next to this script) driven by
 # redis-benchmark in the same two shapes. Needs redis-server, redis-cli, redis-benchmark
-# and curl; ports 18810-18811 and 6391 free. Raw outputs (bench JSON, redis CSV, uptime)
-# go to OUTDIR; summarize.py OUTDIR prints them side by side. A binary given as PATH@wire
-# runs its bench with --driver wire (the lean load generator) and is named
-# NAME-wire in the outputs; the same PATH may be given twice, with and without @wire.
+# and curl; ports 18810-18811 and 6391 free. Raw outputs (bench JSON, redis CSV, the AOF
+# bytes Redis's one-client run appended, uptime) go to OUTDIR; summarize.py OUTDIR prints
+# them side by side. A binary given as PATH@wire runs its bench with --driver wire (the
+# lean load generator) and is named NAME-wire in the outputs; the same PATH may be given
+# twice, with and without @wire.
 set -u
 if [ $# -lt 3 ]; then
 	echo "usage: $0 OUTDIR ROUNDS SEQUENT_BINARY..." >&2
@@ -58,13 +59,21 @@ for round in $(seq 1 "$rounds"); do
 		--save '' --daemonize yes >/dev/null
 	sleep 0.5
 	sha=$(redis-cli -p $redis_port SCRIPT LOAD "$(cat "$here/transfer.lua")")
-	transfer=(EVALSHA "$sha" 3 acct:__rand_int__ acct:__rand_int__ tx:__rand_int__ 7)
-	redis-benchmark -p $redis_port -c 32 -P 16 -n 150000 -r 100000000 --csv "${transfer[@]}" \
+	# Each run has its own transfer ids: redis-benchmark seeds random() with
+	# time(NULL) ^ getpid(), which two runs a few seconds and pids apart share often
+	# enough (2 of 8 rounds in session 51). A run seeded as an earlier one draws the same
+	# ids, every transfer exists, transfer.lua writes nothing and Redis never syncs.
+	transfer() { echo EVALSHA "$sha" 3 acct:__rand_int__ acct:__rand_int__ "tx:$1:__rand_int__" 7; }
+	redis-benchmark -p $redis_port -c 32 -P 16 -n 150000 -r 100000000 --csv $(transfer many) \
 		>"$out/redis-many-$round.csv" 2>/dev/null
-	redis-benchmark -p $redis_port -c 1 -P 1 -n 3000 -r 100000000 --csv "${transfer[@]}" \
+	redis-benchmark -p $redis_port -c 1 -P 1 -n 3000 -r 100000000 --csv $(transfer warm) \
 		>/dev/null 2>&1 # warm-up
-	redis-benchmark -p $redis_port -c 1 -P 1 -n 20000 -r 100000000 --csv "${transfer[@]}" \
+	aof_bytes() { redis-cli -p $redis_port INFO persistence | tr -d '\r' | sed -n 's/^aof_current_size://p'; }
+	before=$(aof_bytes)
+	redis-benchmark -p $redis_port -c 1 -P 1 -n 20000 -r 100000000 --csv $(transfer one) \
 		>"$out/redis-one-$round.csv" 2>/dev/null
+	# The AOF bytes the one-client run appended (~292 per transfer when every one wrote).
+	echo $(($(aof_bytes) - before)) >"$out/redis-one-$round.aof-bytes"
 	redis-cli -p $redis_port shutdown nosave >/dev/null 2>&1
 	rm -rf "$redis_dir"
 done

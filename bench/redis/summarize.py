@@ -5,6 +5,7 @@ per-round ratios Sequent / Redis (requests/s for 32x16, client p50 for one clien
 import csv, glob, json, os, statistics, sys
 
 out = sys.argv[1]
+one_client_requests = 20000  # compare.sh's redis-benchmark -n for one client
 
 
 def bench(path):
@@ -43,6 +44,15 @@ for name in names + ["redis"]:
         print(f", server p50 us {spread([m['server_p50'] for m in many])}, server p99 us "
               f"{spread([m['server_p99'] for m in many])}", end="")
     print(f"; one client p50 us {spread([o['p50'] for o in one])}, p99 us {spread([o['p99'] for o in one])}")
+# Redis's one-client run must have written every transfer (transfer.lua writes nothing for
+# an id that exists, and then Redis does not sync): flag a round where it did not.
+for r in rounds:
+    path = f"{out}/redis-one-{r}.aof-bytes"
+    if os.path.exists(path):
+        appended = int(open(path).read())
+        if appended < one_client_requests * 250:
+            print(f"WARNING: round {r}: Redis's one-client run appended {appended} AOF bytes, "
+                  f"under 250 per request: its transfers did not all write (and sync)")
 for name in names:
     many = [table[(name, "many", r)]["rps"] / table[("redis", "many", r)]["rps"] for r in rounds]
     one = [table[(name, "one", r)]["p50"] / table[("redis", "one", r)]["p50"] for r in rounds]
