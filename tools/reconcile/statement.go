@@ -298,7 +298,11 @@ func (s *statement) resolveColumns() error {
 			s.columns[i] = number - 1
 			continue
 		}
-		s.columns[i] = indexOf(header, column)
+		index, err := headerColumn(header, column)
+		if err != nil {
+			return fmt.Errorf("%w: field %s: %v", ErrMapping, field, err)
+		}
+		s.columns[i] = index
 		if s.columns[i] < 0 && given {
 			return fmt.Errorf("%w: field %s: no column %q in the header", ErrMapping, field,
 				column)
@@ -308,6 +312,31 @@ func (s *statement) resolveColumns() error {
 		return fmt.Errorf("%w: the statement needs a reference and an amount column", ErrMapping)
 	}
 	return nil
+}
+
+// headerColumn returns the index of the header's column named name, or -1. Names match
+// whatever their case and the spaces around them: a partner's "Status" or " currency" is
+// the field, and leaving such a column out would compare nothing it states (a "voided"
+// line matched a posted payment; TestHunt52bHeaderNamesAnyCaseAndSpacing). Two columns
+// that both match leave the field ambiguous: refused.
+func headerColumn(header []string, name string) (int, error) {
+	index := -1
+	for i, column := range header {
+		if !sameName(column, name) {
+			continue
+		}
+		if index >= 0 {
+			return -1, fmt.Errorf("columns %d (%q) and %d (%q) both name %q", index+1,
+				header[index], i+1, column, name)
+		}
+		index = i
+	}
+	return index, nil
+}
+
+// sameName reports whether a statement's column name (or JSON key) is name.
+func sameName(column, name string) bool {
+	return strings.EqualFold(strings.TrimSpace(column), strings.TrimSpace(name))
 }
 
 // next reads the next line into e. It returns ok false at the end; a line that cannot be
@@ -374,7 +403,12 @@ func (s *statement) nextJSON() (bool, error) {
 			return true, nil
 		}
 		for i, field := range fields {
-			s.record[i] = jsonText(s.json[s.key(i, field)])
+			raw, problem := s.jsonField(s.key(i, field))
+			if problem != "" {
+				s.unreadable = problem
+				return true, nil
+			}
+			s.record[i] = jsonText(raw)
 		}
 		return true, nil
 	}
@@ -392,6 +426,24 @@ func (s *statement) key(i int, field string) string {
 		}
 	}
 	return s.keys[i]
+}
+
+// jsonField returns the current JSON line's value under key, whose case and surrounding
+// spaces do not matter (as a CSV header's names), or why it is ambiguous.
+func (s *statement) jsonField(key string) (json.RawMessage, string) {
+	found := ""
+	var value json.RawMessage
+	for name, raw := range s.json {
+		if !sameName(name, key) {
+			continue
+		}
+		if found != "" {
+			first, second := min(found, name), max(found, name)
+			return nil, fmt.Sprintf("keys %q and %q both name %q", first, second, key)
+		}
+		found, value = name, raw
+	}
+	return value, ""
 }
 
 // jsonText returns a JSON value as text: a string's contents, a number's literal.

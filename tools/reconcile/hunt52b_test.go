@@ -1,0 +1,76 @@
+package reconcile
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/tools/clearing"
+)
+
+// hunt52bStatement writes text as a statement file named name and reconciles it against
+// a world holding one posted payment of 5.00 under reference 7 on the partner's account.
+func hunt52bReconcile(t *testing.T, name, text string) (*Report, []string) {
+	t.Helper()
+	w := newWorld(t)
+	w.apply(model.Transfer{ID: w.id(), DebitAccountID: customer, CreditAccountID: partner,
+		Amount: model.U128(500), UserData128: model.U128(7), Ledger: 1, Code: 1})
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return outcome(t, w, path, Mapping{}, RunEntriesDefault)
+}
+
+// TestHunt52bHeaderNamesAnyCaseAndSpacing: a statement whose header writes a field's name
+// in capitals or with spaces around it ("Status", " currency") has that column read.
+// Before, an optional column so named was silently left out: a line saying "voided" for
+// a posted payment, or "EUR" on a USD account, matched with no difference at all.
+func TestHunt52bHeaderNamesAnyCaseAndSpacing(t *testing.T) {
+	for _, c := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"status in capitals", "reference,amount,Status\n7,5.00,voided\n",
+			[]string{"status|7|2|10001"}},
+		{"currency with spaces", "reference, amount , currency \n7,5.00,EUR\n",
+			[]string{"currency|7|2|10001"}},
+		{"every name in capitals", "REFERENCE,Amount,Status\n7,5.00,voided\n",
+			[]string{"status|7|2|10001"}},
+		{"json keys in capitals", `{"Reference":"7","AMOUNT":"5.00","Status":"voided"}` + "\n",
+			[]string{"status|7|1|10001"}},
+	} {
+		name := "statement.csv"
+		if c.text[0] == '{' {
+			name = "statement.jsonl"
+		}
+		report, reported := hunt52bReconcile(t, name, c.text)
+		if !slices.Equal(reported, c.want) || report.OK {
+			t.Errorf("%s: reported %v (ok %v), want %v", c.name, reported, report.OK, c.want)
+		}
+	}
+}
+
+// TestHunt52bAmbiguousHeaderIsRefused: two columns naming one field ("amount" and
+// "Amount") leave which one the statement means open; the run stops rather than pick one.
+func TestHunt52bAmbiguousHeaderIsRefused(t *testing.T) {
+	w := newWorld(t)
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := os.WriteFile(path, []byte("reference,amount,Amount\n7,5.00,6.00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), Options{Reader: clearing.MemoryReader{Ledger: w.ledger},
+		Ledgers: testLedgers(t), Account: partner, Statement: path,
+		Window: clearing.Window{Until: w.timestamp + second}})
+	if err == nil {
+		t.Fatal("a header naming amount twice was accepted")
+	}
+	_, reported := hunt52bReconcile(t, "statement.jsonl",
+		`{"reference":"7","amount":"5.00","Amount":"6.00"}`+"\n")
+	if want := []string{"missing_theirs|7|0|10001", "unreadable||1|"}; !slices.Equal(reported, want) {
+		t.Fatalf("a JSON line naming amount twice: reported %v, want %v", reported, want)
+	}
+}
