@@ -74,3 +74,26 @@ func TestHunt52bAmbiguousHeaderIsRefused(t *testing.T) {
 		t.Fatalf("a JSON line naming amount twice: reported %v, want %v", reported, want)
 	}
 }
+
+// TestHunt52bPairsOurPaymentsInTimeOrder: two payments under one reference, the later
+// one with the smaller id, and one line agreeing with neither: the line is paired with
+// the earlier payment (match.go, step 3: our time order) and the later one is the
+// duplicate. Before, payments were taken in id order, so the line was compared with the
+// later payment.
+func TestHunt52bPairsOurPaymentsInTimeOrder(t *testing.T) {
+	w := newWorld(t)
+	earlier, later := model.U128(900), model.U128(800)
+	for _, id := range []model.Uint128{earlier, later} {
+		w.apply(model.Transfer{ID: id, DebitAccountID: customer, CreditAccountID: partner,
+			Amount: model.U128(500), UserData128: model.U128(7), Ledger: 1, Code: 1})
+	}
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := os.WriteFile(path, []byte("reference,amount\n7,6.00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, reported := outcome(t, w, path, Mapping{}, 1)
+	want := []string{"amount|7|2|900", "duplicate_ours|7|0|800"}
+	if !slices.Equal(reported, want) {
+		t.Fatalf("reported %v, want %v", reported, want)
+	}
+}

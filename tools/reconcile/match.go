@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"sequent/core/model"
@@ -133,6 +135,10 @@ func (m *merger) decide(key model.Uint128) {
 		kept++
 	}
 	ours := m.payments[:kept]
+	// Folding leaves the payments in transfer id order (the sort's, which brings a
+	// pending transfer and its post or void together); steps 2 and 3 take them in time
+	// order, and ids need not follow time (TestHunt52bPairsOurPaymentsInTimeOrder).
+	slices.SortFunc(ours, byTime)
 	m.summary.OurPayments += len(ours)
 	if key.IsZero() {
 		for i := range ours {
@@ -144,6 +150,9 @@ func (m *merger) decide(key model.Uint128) {
 	}
 	m.pair(key, m.theirsGroup, ours)
 }
+
+// byTime orders payments by their transfer's timestamp (distinct on one account).
+func byTime(a, b payment) int { return cmp.Compare(a.order, b.order) }
 
 // pair matches a reference's lines with its payments (steps 2 to 4 above).
 func (m *merger) pair(key model.Uint128, theirs []entry, ours []payment) {
