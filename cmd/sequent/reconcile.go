@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -93,8 +95,8 @@ bounded: each side sorts on disk beyond --memory-entries entries.
 
 Outputs: a summary on stdout; --json FILE (the whole report, differences included) and
 --csv FILE (the differences). Exit codes: 0 everything matches and every check passed;
-1 differences or a failed check; 2 bad flags, or the reconciliation could not run (then
-no --json or --csv file is left).`,
+1 differences or a failed check; 2 bad flags, or the reconciliation could not run or was
+interrupted (then no --json or --csv file is left).`,
 		Example: `  sequent reconcile --statement partner-2026-05-01.csv --account 50 \
       --from 2026-05-01 --until 2026-05-02 --ledgers ledgers.json \
       --json report.json --csv differences.csv --http 10.0.0.1:7401 --http 10.0.0.2:7401
@@ -137,6 +139,11 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	// An interrupt stops the run as a failure (exit 2), so that its report files are
+	// removed below rather than left cut short by the signal's default exit.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd.SetContext(ctx)
 	err = o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
 		options.Reader = c
 		if !o.noTrialBalance {

@@ -2,9 +2,12 @@ package reconcile
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"sequent/core/model"
@@ -95,5 +98,46 @@ func TestHunt52bPairsOurPaymentsInTimeOrder(t *testing.T) {
 	want := []string{"amount|7|2|900", "duplicate_ours|7|0|800"}
 	if !slices.Equal(reported, want) {
 		t.Fatalf("reported %v, want %v", reported, want)
+	}
+}
+
+// cancellingReader cancels the run's context when our transfers are first paged, as an
+// interrupt or the command's --timeout would, and ignores the context itself (as the
+// in-memory reader does).
+type cancellingReader struct {
+	clearing.MemoryReader
+	cancel context.CancelFunc
+}
+
+func (c cancellingReader) GetAccountTransfers(ctx context.Context,
+	filter model.AccountFilter) ([]model.Transfer, error) {
+	c.cancel()
+	return c.MemoryReader.GetAccountTransfers(ctx, filter)
+}
+
+// TestHunt52bCancelStopsTheRun: a run whose context ends while it reads ends with the
+// context's error, not with a report. Before, the statement was read to its end and the
+// sides merged whatever the context said: an interrupted or timed-out run went on for as
+// long as a large statement took, and reported as if it had not been stopped.
+func TestHunt52bCancelStopsTheRun(t *testing.T) {
+	w := newWorld(t)
+	w.apply(model.Transfer{ID: w.id(), DebitAccountID: customer, CreditAccountID: partner,
+		Amount: model.U128(500), UserData128: model.U128(7), Ledger: 1, Code: 1})
+	var text strings.Builder
+	text.WriteString("reference,amount\n")
+	for i := range 12_288 { // Three times contextCheckEvery.
+		fmt.Fprintf(&text, "%d,5.00\n", 7+i)
+	}
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := os.WriteFile(path, []byte(text.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	report, err := Run(ctx, Options{Reader: cancellingReader{clearing.MemoryReader{Ledger: w.ledger},
+		cancel}, Ledgers: testLedgers(t), Account: partner, Statement: path, RunEntries: 64,
+		Window: clearing.Window{Until: w.timestamp + second}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled run: %v, report %+v; want context.Canceled", err, report)
 	}
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,6 +33,7 @@ import (
 const groupEntriesMax = 65_536
 
 type merger struct {
+	ctx          context.Context // Looked at every contextCheckEvery references.
 	theirs, ours iterator
 	sink         *sink
 	summary      *Summary
@@ -64,7 +66,10 @@ func (m *merger) run() error {
 	if m.oursValid, err = m.advance(m.ours, &m.oursNext); err != nil {
 		return err
 	}
-	for m.theirsValid || m.oursValid {
+	for references := 0; m.theirsValid || m.oursValid; references++ {
+		if references%contextCheckEvery == 0 && m.ctx != nil && m.ctx.Err() != nil {
+			return fmt.Errorf("reconcile: merge: %w", context.Cause(m.ctx))
+		}
 		key := m.nextKey()
 		if m.theirsGroup, err = m.collect(m.theirs, &m.theirsNext, &m.theirsValid, key,
 			m.theirsGroup[:0]); err != nil {
