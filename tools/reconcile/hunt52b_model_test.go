@@ -57,7 +57,8 @@ type modelOutcome struct {
 // what its post posted) or voided by a post or void in the window, else expired when its
 // deadline is at or before the cut-off, else pending; a post or void in the window of a
 // pending transfer before it is an orphan, not a payment.
-func modelPayments(stored []model.Transfer, window clearing.Window) ([]modelPayment, int) {
+func modelPayments(stored []model.Transfer, window clearing.Window, matchBy string) (
+	[]modelPayment, int) {
 	byID := map[model.Uint128]*model.Transfer{}
 	for i := range stored {
 		byID[stored[i].ID] = &stored[i]
@@ -81,6 +82,12 @@ func modelPayments(stored []model.Transfer, window clearing.Window) ([]modelPaym
 		}
 		p := modelPayment{id: t.ID, timestamp: t.Timestamp, key: t.UserData128,
 			amount: t.Amount, side: sideDebit, status: statusPosted}
+		switch matchBy {
+		case MatchByUserData64:
+			p.key = model.U128(t.UserData64)
+		case MatchByID:
+			p.key = t.ID
+		}
 		if t.CreditAccountID == partner {
 			p.side = sideCredit
 		}
@@ -282,6 +289,7 @@ func hunt52bWorld(tb testing.TB, t *rapid.T, random *rand.Rand) (*world, []model
 			}
 			if random.IntN(3) == 0 { // A post's own reference does not count.
 				resolution.UserData128 = references[random.IntN(len(references))]
+				resolution.UserData64 = references[random.IntN(len(references))].Lo
 			}
 			try(resolution)
 			continue
@@ -296,7 +304,7 @@ func hunt52bWorld(tb testing.TB, t *rapid.T, random *rand.Rand) (*world, []model
 		}
 		transfer := model.Transfer{ID: newID(), DebitAccountID: debit, CreditAccountID: credit,
 			Amount: amount, UserData128: references[random.IntN(len(references))],
-			Ledger: 1, Code: 1}
+			UserData64: references[random.IntN(len(references))].Lo, Ledger: 1, Code: 1}
 		switch random.IntN(5) {
 		case 0, 1:
 			transfer.Flags = model.TransferPending
@@ -329,13 +337,28 @@ func TestHunt52bReconcileAgainstModel(t *testing.T) {
 			timestamps = append(timestamps, s.Timestamp)
 		}
 		slices.Sort(timestamps)
-		window := clearing.Window{Until: w.timestamp + 10*second}
-		if len(timestamps) > 0 && rapid.Bool().Draw(rt, "bounded") {
-			from := rapid.IntRange(0, len(timestamps)-1).Draw(rt, "from")
-			until := rapid.IntRange(from, len(timestamps)-1).Draw(rt, "until")
-			window = clearing.Window{From: timestamps[from], Until: timestamps[until]}
+		var deadlines []uint64
+		for _, s := range stored {
+			if s.Timeout != 0 {
+				deadlines = append(deadlines, s.Timestamp+uint64(s.Timeout)*second)
+			}
 		}
-		payments, orphans := modelPayments(stored, window)
+		window := clearing.Window{Until: w.timestamp + 10*second}
+		switch rapid.IntRange(0, 2).Draw(rt, "window") {
+		case 1: // From and until exactly on transfers.
+			if len(timestamps) > 0 {
+				from := rapid.IntRange(0, len(timestamps)-1).Draw(rt, "from")
+				until := rapid.IntRange(from, len(timestamps)-1).Draw(rt, "until")
+				window = clearing.Window{From: timestamps[from], Until: timestamps[until]}
+			}
+		case 2: // The cut-off exactly on a pending transfer's deadline.
+			if len(deadlines) > 0 {
+				window.Until = deadlines[rapid.IntRange(0, len(deadlines)-1).Draw(rt, "deadline")]
+			}
+		}
+		matchBy := rapid.SampledFrom([]string{MatchByUserData128, MatchByUserData64,
+			MatchByID}).Draw(rt, "match")
+		payments, orphans := modelPayments(stored, window, matchBy)
 
 		// The statement: each payment's line, right or changed, once, twice or not at all,
 		// lines of references we do not have, and lines that cannot be read.
@@ -414,6 +437,7 @@ func TestHunt52bReconcileAgainstModel(t *testing.T) {
 		report, err := Run(context.Background(), Options{
 			Reader: clearing.MemoryReader{Ledger: w.ledger}, Ledgers: testLedgers(t),
 			Account: partner, Statement: path, Window: window, RunEntries: runEntries,
+			MatchBy: matchBy,
 			Mapping: Mapping{AmountUnit: AmountUnitMinor}, JSON: &jsonOutput})
 		if err != nil {
 			rt.Fatal(err)
