@@ -141,3 +141,16 @@ func TestHunt52bCancelStopsTheRun(t *testing.T) {
 		t.Fatalf("a cancelled run: %v, report %+v; want context.Canceled", err, report)
 	}
 }
+
+// TestHunt52bRepeatedJSONKeyIsUnreadable: a JSON line naming a key twice states two
+// values; it is unreadable, not read as the last. Before, a line saying amount 6.00 and
+// then 5.00 matched a payment of 5.00 with no difference.
+func TestHunt52bRepeatedJSONKeyIsUnreadable(t *testing.T) {
+	report, reported := hunt52bReconcile(t, "statement.jsonl",
+		`{"reference":"7","amount":"6.00","note":{"amount":"x:y"},"amount":"5.00"}`+"\n"+
+			`{"reference":"8","amount":"5.00","note":"\"amount\":1"}`+"\n")
+	want := []string{"missing_ours|8|2|", "missing_theirs|7|0|10001", "unreadable||1|"}
+	if !slices.Equal(reported, want) || report.OK {
+		t.Fatalf("reported %v (ok %v), want %v", reported, report.OK, want)
+	}
+}

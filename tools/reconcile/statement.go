@@ -402,6 +402,13 @@ func (s *statement) nextJSON() (bool, error) {
 			s.unreadable = "not JSON: " + err.Error()
 			return true, nil
 		}
+		if objectMembers(text) != len(s.json) {
+			// The decoder keeps a repeated key's last value: a line stating two amounts
+			// would be read as the second, and could match with no difference
+			// (TestHunt52bRepeatedJSONKeyIsUnreadable).
+			s.unreadable = "a key appears more than once"
+			return true, nil
+		}
 		for i, field := range fields {
 			raw, problem := s.jsonField(s.key(i, field))
 			if problem != "" {
@@ -426,6 +433,36 @@ func (s *statement) key(i int, field string) string {
 		}
 	}
 	return s.keys[i]
+}
+
+// objectMembers counts the members of a JSON object (text is one, already checked valid),
+// repeated keys included.
+func objectMembers(text []byte) int {
+	depth, members, inString := 0, 0, false
+	for i := 0; i < len(text); i++ {
+		if inString {
+			switch text[i] {
+			case '\\':
+				i++ // The escaped character, which may be a quote.
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch text[i] {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ':':
+			if depth == 1 {
+				members++
+			}
+		}
+	}
+	return members
 }
 
 // jsonField returns the current JSON line's value under key, whose case and surrounding
