@@ -154,3 +154,27 @@ func TestHunt52bRepeatedJSONKeyIsUnreadable(t *testing.T) {
 		t.Fatalf("reported %v (ok %v), want %v", reported, report.OK, want)
 	}
 }
+
+// TestHunt52bLongCSVRecordStopsTheRun: a CSV record longer than lineBytesMax (a quoted
+// field of many lines) stops the run, as an over-long JSON line does, instead of being
+// held whole in memory: a quote never closed took the rest of the file.
+func TestHunt52bLongCSVRecordStopsTheRun(t *testing.T) {
+	w := newWorld(t)
+	var text strings.Builder
+	text.WriteString("reference,amount,note\n7,5.00,\"")
+	for text.Len() < 2*lineBytesMax {
+		text.WriteString("a long note, line after line\n")
+	}
+	text.WriteString("\"\n8,5.00,x\n")
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := os.WriteFile(path, []byte(text.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	report, err := Run(context.Background(), Options{Reader: clearing.MemoryReader{Ledger: w.ledger},
+		Ledgers: testLedgers(t), Account: partner, Statement: path,
+		Window: clearing.Window{Until: w.timestamp + second}})
+	if !errors.Is(err, errRecordTooLong) {
+		t.Fatalf("a %d-byte record: %v (report %v), want errRecordTooLong", text.Len(), err,
+			report != nil)
+	}
+}

@@ -24,7 +24,7 @@ const (
 	FormatJSONLines  = "jsonl"
 	AmountUnitMajor  = "major"  // Decimals in the currency's major unit ("12.34").
 	AmountUnitMinor  = "minor"  // Integers in minor units ("1234").
-	lineBytesMax     = 1 << 20  // Longest statement line accepted (JSON lines).
+	lineBytesMax     = 1 << 20  // Longest statement line (JSON lines) or CSV record accepted.
 	lineBytesFirst   = 64 << 10 // The JSON lines scanner's first buffer (it grows to lineBytesMax).
 	readBufferBytes  = 1 << 20  // The statement file's read buffer.
 	statementColumns = 64       // Most columns resolved by name (a header longer is fine).
@@ -170,6 +170,7 @@ type statement struct {
 	columns    [5]int    // Per field (order of fields): CSV column index, -1 if not mapped.
 	keys       [5]string // Per field: JSON lines key, "" if not mapped.
 	csv        *csv.Reader
+	limiter    *recordLimiter // The CSV reader's input, counting each record's bytes.
 	lines      *bufio.Scanner
 	json       map[string]json.RawMessage
 	record     [5]string // The current line's fields.
@@ -195,7 +196,8 @@ func openStatement(input io.Reader, path string, mapping Mapping, ledgers *clear
 		s.json = map[string]json.RawMessage{}
 		return s, nil
 	}
-	s.csv = csv.NewReader(input)
+	s.limiter = &recordLimiter{input: input}
+	s.csv = csv.NewReader(s.limiter)
 	s.csv.Comma, s.csv.ReuseRecord, s.csv.FieldsPerRecord = s.mapping.Comma, true, -1
 	if s.mapping.Comma == 0 {
 		s.csv.Comma = ','
@@ -204,6 +206,28 @@ func openStatement(input io.Reader, path string, mapping Mapping, ledgers *clear
 		return nil, err
 	}
 	return s, nil
+}
+
+// errRecordTooLong: a CSV record (a quoted field may span lines) ran over lineBytesMax.
+var errRecordTooLong = fmt.Errorf("longer than %d bytes (a quote left open?)", lineBytesMax)
+
+// recordLimiter is the CSV reader's input: it fails once more than lineBytesMax bytes were
+// read since read was last set to 0 (before each record), so that a record, which the CSV
+// reader holds whole, keeps memory bounded (a quoted field never closed took the rest of
+// the file into memory; TestHunt52bLongCSVRecordStopsTheRun). The CSV reader's own buffer
+// (4 KiB) may hold the start of a record read before its count began.
+type recordLimiter struct {
+	input io.Reader
+	read  int
+}
+
+func (r *recordLimiter) Read(p []byte) (int, error) {
+	if r.read > lineBytesMax {
+		return 0, errRecordTooLong
+	}
+	n, err := r.input.Read(p)
+	r.read += n
+	return n, err
 }
 
 // skipByteOrderMark returns a buffered reader past a UTF-8 byte order mark, which
@@ -273,6 +297,7 @@ func mergeWords(target, defaults map[string]uint8, user map[string]string,
 func (s *statement) resolveColumns() error {
 	var header []string
 	if !s.mapping.NoHeader {
+		s.limiter.read = 0
 		record, err := s.csv.Read()
 		if err != nil {
 			return fmt.Errorf("reconcile: statement header: %w", err)
@@ -342,7 +367,8 @@ func sameName(column, name string) bool {
 // next reads the next line into e. It returns ok false at the end; a line that cannot be
 // read is reported as problem (e is then not valid) and reading goes on (a stray quote
 // within one CSV line or a line that is not JSON included); err is an I/O error, a CSV
-// quote left open past its line, or a JSON line over lineBytesMax, that stops everything.
+// quote left open past its line, or a JSON line or CSV record over lineBytesMax, that
+// stops everything.
 func (s *statement) next(e *entry) (line uint64, problem string, ok bool, err error) {
 	if s.csv != nil {
 		ok, err = s.nextCSV()
@@ -357,6 +383,7 @@ func (s *statement) next(e *entry) (line uint64, problem string, ok bool, err er
 
 func (s *statement) nextCSV() (bool, error) {
 	s.unreadable = ""
+	s.limiter.read = 0
 	record, err := s.csv.Read()
 	var parseError *csv.ParseError
 	switch {
@@ -375,6 +402,9 @@ func (s *statement) nextCSV() (bool, error) {
 		s.line = uint64(parseError.StartLine)
 		s.unreadable = "not CSV: " + parseError.Err.Error()
 		return true, nil
+	case errors.Is(err, errRecordTooLong):
+		return false, fmt.Errorf("reconcile: statement: the record after line %d: %w", s.line,
+			err)
 	case err != nil:
 		return false, fmt.Errorf("reconcile: statement: %w", err)
 	}
