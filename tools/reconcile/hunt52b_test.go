@@ -178,3 +178,46 @@ func TestHunt52bLongCSVRecordStopsTheRun(t *testing.T) {
 			report != nil)
 	}
 }
+
+// TestHunt52bManyUnreferencedPaymentsAreReported: more than groupEntriesMax payments
+// without a reference (fees, internal transfers) are each reported missing_theirs. Before,
+// they were held as one reference's group, and past groupEntriesMax the whole run failed
+// with "reference 0 is on more than 65536 entries of one side; match by another field",
+// which no field could help.
+func TestHunt52bManyUnreferencedPaymentsAreReported(t *testing.T) {
+	w := newWorld(t)
+	count := groupEntriesMax + 2
+	batch := make([]model.Transfer, 0, model.EventsPerRequestMax)
+	for i := range count {
+		transfer := model.Transfer{ID: w.id(), DebitAccountID: customer,
+			CreditAccountID: partner, Amount: model.U128(1), Ledger: 1, Code: 1}
+		if i == 0 { // A pending one, voided: one payment of two records.
+			transfer.Flags = model.TransferPending
+			w.apply(transfer)
+			w.apply(model.Transfer{ID: w.id(), PendingID: transfer.ID,
+				Flags: model.TransferVoidPending})
+			continue
+		}
+		batch = append(batch, transfer)
+		if len(batch) == cap(batch) || i == count-1 {
+			w.apply(batch...)
+			w.timestamp += uint64(len(batch))
+			batch = batch[:0]
+		}
+	}
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := os.WriteFile(path, []byte("reference,amount\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	report, err := Run(context.Background(), Options{Reader: clearing.MemoryReader{Ledger: w.ledger},
+		Ledgers: testLedgers(t), Account: partner, Statement: path, RunEntries: 4096,
+		Window: clearing.Window{Until: w.timestamp + second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := report.Summary
+	if s.Unreferenced != count || s.Differences[KindMissingTheirs] != count ||
+		s.OurPayments != count || s.OurRecords != count+1 || s.Total() != count {
+		t.Fatalf("%d unreferenced payments: %+v", count, *s)
+	}
+}

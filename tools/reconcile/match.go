@@ -27,7 +27,8 @@ import (
 //
 // A reference's entries are held in memory while it is decided, at most groupEntriesMax
 // per side (a reference shared by more is refused: match by another field). Our payments
-// without a reference (key 0) cannot be matched: each is missing_theirs.
+// without a reference (key 0) cannot be matched: each is missing_theirs, decided one
+// payment at a time (so there may be any number).
 
 // groupEntriesMax bounds the entries of one reference on one side.
 const groupEntriesMax = 65_536
@@ -75,11 +76,41 @@ func (m *merger) run() error {
 			m.theirsGroup[:0]); err != nil {
 			return err
 		}
+		if key.IsZero() {
+			if err := m.unreferenced(); err != nil {
+				return err
+			}
+			continue
+		}
 		if m.oursGroup, err = m.collect(m.ours, &m.oursNext, &m.oursValid, key,
 			m.oursGroup[:0]); err != nil {
 			return err
 		}
 		m.decide(key)
+	}
+	return nil
+}
+
+// unreferenced decides our payments without a reference one payment (a transfer, or a
+// pending one with its post or void: adjacent in the sort) at a time: each is missing on
+// the statement, so none waits for another, and there may be any number of them. Held as
+// one group they were bounded by groupEntriesMax, past which the whole run failed
+// (TestHunt52bManyUnreferencedPaymentsAreReported).
+func (m *merger) unreferenced() error {
+	for payments := 1; m.oursValid && m.oursNext.key.IsZero(); payments++ {
+		if payments%contextCheckEvery == 0 && m.ctx != nil && m.ctx.Err() != nil {
+			return fmt.Errorf("reconcile: merge: %w", context.Cause(m.ctx))
+		}
+		origin := m.oursNext.origin
+		m.oursGroup = m.oursGroup[:0]
+		for m.oursValid && m.oursNext.key.IsZero() && m.oursNext.origin == origin {
+			m.oursGroup = append(m.oursGroup, m.oursNext)
+			var err error
+			if m.oursValid, err = m.advance(m.ours, &m.oursNext); err != nil {
+				return err
+			}
+		}
+		m.decide(model.Uint128{})
 	}
 	return nil
 }
