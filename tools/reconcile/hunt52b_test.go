@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"os"
@@ -219,5 +221,55 @@ func TestHunt52bManyUnreferencedPaymentsAreReported(t *testing.T) {
 	if s.Unreferenced != count || s.Differences[KindMissingTheirs] != count ||
 		s.OurPayments != count || s.OurRecords != count+1 || s.Total() != count {
 		t.Fatalf("%d unreferenced payments: %+v", count, *s)
+	}
+}
+
+// TestHunt52bCSVCellsNeverStartWithStatementText: the differences' CSV is opened in
+// spreadsheets, which run a cell starting with = + - @ as a formula. No cell may start
+// with the statement's own text: its values only appear after a fixed prefix (unknown
+// status "…"), and amounts, references and ids are written by us (a debit's "-" is
+// followed by digits).
+func TestHunt52bCSVCellsNeverStartWithStatementText(t *testing.T) {
+	w := newWorld(t)
+	w.apply(model.Transfer{ID: w.id(), DebitAccountID: partner, CreditAccountID: customer,
+		Amount: model.U128(500), UserData128: model.U128(7), Ledger: 1, Code: 1})
+	var text strings.Builder
+	text.WriteString("reference,amount,currency,status,direction\n")
+	for _, formula := range []string{"=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1",
+		"=HYPERLINK(\"http://x\")"} {
+		quoted := `"` + strings.ReplaceAll(formula, `"`, `""`) + `"`
+		for _, row := range [][]string{{quoted, "1.00", "USD", "posted", "credit"},
+			{"7", quoted, "USD", "posted", "credit"}, {"7", "1.00", quoted, "posted", "credit"},
+			{"7", "1.00", "USD", quoted, "credit"}, {"7", "1.00", "USD", "posted", quoted}} {
+			text.WriteString(strings.Join(row, ",") + "\n")
+		}
+	}
+	text.WriteString("7,5.01,USD,pending,debit\n8,1.00,EUR,posted,credit\n")
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := os.WriteFile(path, []byte(text.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var output bytes.Buffer
+	report, err := Run(context.Background(), Options{Reader: clearing.MemoryReader{Ledger: w.ledger},
+		Ledgers: testLedgers(t), Account: partner, Statement: path, CSV: &output,
+		Window: clearing.Window{Until: w.timestamp + second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&output).ReadAll()
+	if err != nil || len(rows) < 36 || report.Summary.Differences[KindUnreadable] != 35 {
+		t.Fatalf("%d rows, %v, %+v", len(rows), err, *report.Summary)
+	}
+	for _, row := range rows[1:] {
+		for _, cell := range row {
+			if cell == "" {
+				continue
+			}
+			switch first := cell[0]; {
+			case first == '-' && len(cell) > 1 && cell[1] >= '0' && cell[1] <= '9':
+			case strings.ContainsRune("=+-@\t\r", rune(first)):
+				t.Errorf("cell %q of row %q starts a formula", cell, row)
+			}
+		}
 	}
 }
