@@ -273,3 +273,14 @@ func TestHunt52bCSVCellsNeverStartWithStatementText(t *testing.T) {
 		}
 	}
 }
+
+// TestHunt52bAmountWithTwoSignsIsUnreadable: "-+5.00" is not an amount; before, it was
+// read as -5.00 (a debit of 5.00), so a malformed line could match a payment.
+func TestHunt52bAmountWithTwoSignsIsUnreadable(t *testing.T) {
+	entries, problems, err := readAll(t, "reference,amount\n7,-+5.00\n8,+5.00\n9,-5.00\n",
+		"s.csv", Mapping{})
+	if err != nil || len(entries) != 3 || problems[0] == "" || problems[1] != "" ||
+		problems[2] != "" || entries[1].side != sideCredit || entries[2].side != sideDebit {
+		t.Fatalf("%v, %q, %+v", err, problems, entries)
+	}
+}

@@ -571,8 +571,12 @@ func (s *statement) parse(e *entry) string {
 
 func (s *statement) parseAmount(e *entry, amount, direction string, scale uint8) string {
 	amount = strings.TrimSpace(amount)
+	// One sign at most: "-+5" is not an amount (it was read as -5;
+	// TestHunt52bAmountWithTwoSignsIsUnreadable).
 	negative := strings.HasPrefix(amount, "-")
-	amount = strings.TrimPrefix(strings.TrimPrefix(amount, "-"), "+")
+	if negative || strings.HasPrefix(amount, "+") {
+		amount = amount[1:]
+	}
 	if s.mapping.AmountUnit == AmountUnitMinor {
 		scale = 0
 	}
