@@ -284,3 +284,58 @@ func TestHunt52bAmountWithTwoSignsIsUnreadable(t *testing.T) {
 		t.Fatalf("%v, %q, %+v", err, problems, entries)
 	}
 }
+
+// growingReader books a new payment on the partner's account before answering each page
+// of its transfers, as a live primary does while the tool pages.
+type growingReader struct {
+	clearing.MemoryReader
+	w     *world
+	pages *int
+}
+
+func (g growingReader) GetAccountTransfers(ctx context.Context,
+	filter model.AccountFilter) ([]model.Transfer, error) {
+	*g.pages++
+	g.w.apply(model.Transfer{ID: g.w.id(), DebitAccountID: customer, CreditAccountID: partner,
+		Amount: model.U128(1), UserData128: model.U128(1 << 40), Ledger: 1, Code: 1})
+	return g.MemoryReader.GetAccountTransfers(ctx, filter)
+}
+
+// TestHunt52bPagingWhileTransfersAreBooked: 20,000 payments (three pages of
+// get_account_transfers) reconciled against a clean statement while a payment is booked
+// before each page is read: every payment up to the cut-off is read once (paged newest
+// first, each page below the last one's oldest), none booked meanwhile (after the
+// cut-off) is, and the statement matches. Checked and fine on main.
+func TestHunt52bPagingWhileTransfersAreBooked(t *testing.T) {
+	w := newWorld(t)
+	const payments = 20_000
+	var text strings.Builder
+	text.WriteString("reference,amount\n")
+	batch := make([]model.Transfer, 0, model.EventsPerRequestMax)
+	for i := range payments {
+		batch = append(batch, model.Transfer{ID: w.id(), DebitAccountID: customer,
+			CreditAccountID: partner, Amount: model.U128(uint64(100 + i)),
+			UserData128: model.U128(uint64(1 + i)), Ledger: 1, Code: 1})
+		fmt.Fprintf(&text, "%d,%s\n", 1+i, clearing.FormatAmount(model.U128(uint64(100+i)), 2))
+		if len(batch) == cap(batch) || i == payments-1 {
+			w.apply(batch...)
+			batch = batch[:0]
+		}
+	}
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := os.WriteFile(path, []byte(text.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pages := 0
+	report, err := Run(context.Background(), Options{
+		Reader:  growingReader{clearing.MemoryReader{Ledger: w.ledger}, w, &pages},
+		Ledgers: testLedgers(t), Account: partner, Statement: path, RunEntries: 1024,
+		Window: clearing.Window{Until: w.timestamp + second - 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := report.Summary; !report.OK || s.OurRecords != payments || s.Matched != payments ||
+		pages < 3 {
+		t.Fatalf("ok %v after %d pages: %+v", report.OK, pages, *s)
+	}
+}
