@@ -73,6 +73,15 @@ func TestHunt52bAmbiguousHeaderIsRefused(t *testing.T) {
 	if err == nil {
 		t.Fatal("a header naming amount twice was accepted")
 	}
+	// A column mapping naming one of them exactly settles it.
+	report, err := Run(context.Background(), Options{Reader: clearing.MemoryReader{Ledger: w.ledger},
+		Ledgers: testLedgers(t), Account: partner, Statement: path,
+		Mapping: Mapping{Columns: map[string]string{FieldAmount: "Amount"}},
+		Window:  clearing.Window{Until: w.timestamp + second}})
+	if err != nil || report.Summary.Differences[KindMissingOurs] != 1 ||
+		report.FirstDifferences[0].Theirs != "600 USD" {
+		t.Fatalf("amount mapped to Amount: %v, %+v", err, report)
+	}
 	_, reported := hunt52bReconcile(t, "statement.jsonl",
 		`{"reference":"7","amount":"5.00","Amount":"6.00"}`+"\n")
 	if want := []string{"missing_theirs|7|0|10001", "unreadable||1|"}; !slices.Equal(reported, want) {

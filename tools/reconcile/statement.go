@@ -323,7 +323,7 @@ func (s *statement) resolveColumns() error {
 			s.columns[i] = number - 1
 			continue
 		}
-		index, err := headerColumn(header, column)
+		index, err := headerColumn(header, column, given)
 		if err != nil {
 			return fmt.Errorf("%w: field %s: %v", ErrMapping, field, err)
 		}
@@ -343,8 +343,14 @@ func (s *statement) resolveColumns() error {
 // whatever their case and the spaces around them: a partner's "Status" or " currency" is
 // the field, and leaving such a column out would compare nothing it states (a "voided"
 // line matched a posted payment; TestHunt52bHeaderNamesAnyCaseAndSpacing). Two columns
-// that both match leave the field ambiguous: refused.
-func headerColumn(header []string, name string) (int, error) {
+// that both match leave the field ambiguous: refused, unless the name was given (a
+// --column mapping) and one column is exactly it.
+func headerColumn(header []string, name string, given bool) (int, error) {
+	if given {
+		if exact := indexOf(header, name); exact >= 0 && indexOf(header[exact+1:], name) < 0 {
+			return exact, nil
+		}
+	}
 	index := -1
 	for i, column := range header {
 		if !sameName(column, name) {
