@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,7 +73,8 @@ text), amount (required; signed unless a direction column exists; major units, o
 account's ledger is assumed and not compared), status (settled, completed, paid … =
 posted; processing, authorized … = pending; cancelled, reversed, failed … = voided;
 expired; add words with --status-map word=status), direction (credit/debit, cr/dr, c/d,
-in/out; --direction-map word=credit). Rename columns with --column field=name.
+in/out; --direction-map word=credit). Rename columns with --column field=name
+(names match in any case; two columns naming one field are refused).
 --invert reads a statement written from the partner's side (its credit is our debit).
 
 Checks: the trial balance of every ledger (Σ debits = Σ credits, posted and pending;
@@ -92,7 +95,8 @@ bounded: each side sorts on disk beyond --memory-entries entries.
 
 Outputs: a summary on stdout; --json FILE (the whole report, differences included) and
 --csv FILE (the differences). Exit codes: 0 everything matches and every check passed;
-1 differences or a failed check; 2 bad flags, or the reconciliation could not run.`,
+1 differences or a failed check; 2 bad flags, or the reconciliation could not run or was
+interrupted (then no --json or --csv file is left).`,
 		Example: `  sequent reconcile --statement partner-2026-05-01.csv --account 50 \
       --from 2026-05-01 --until 2026-05-02 --ledgers ledgers.json \
       --json report.json --csv differences.csv --http 10.0.0.1:7401 --http 10.0.0.2:7401
@@ -135,8 +139,12 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	defer closeOutputs()
-	return o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
+	// An interrupt stops the run as a failure (exit 2), so that its report files are
+	// removed below rather than left cut short by the signal's default exit.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd.SetContext(ctx)
+	err = o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
 		options.Reader = c
 		if !o.noTrialBalance {
 			options.Checks = append(options.Checks,
@@ -171,13 +179,27 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 		}
 		return nil
 	})
+	// A report file is kept only when the reconciliation ran to its verdict: one left by
+	// a run that failed (exit 2) is empty or cut short, and its CSV, a header and the
+	// differences found so far, would read as the whole list
+	// (TestHunt52bFailedReconcileLeavesNoReportFiles).
+	ran := err == nil || errors.Is(err, errNotReconciled)
+	if closeErr := closeOutputs(ran); closeErr != nil && ran {
+		return usageError{closeErr}
+	}
+	return err
 }
 
+// closeFunction closes the output files, removing them unless keep; it returns the first
+// error closing one (a report not wholly written).
+type closeFunction func(keep bool) error
+
 // options translates the flags; closeOutputs closes the output files.
-func (o *reconcileOptions) options(cmd *cobra.Command) (reconcile.Options, func(), error) {
+func (o *reconcileOptions) options(cmd *cobra.Command) (reconcile.Options, closeFunction,
+	error) {
 	options := reconcile.Options{MatchBy: o.matchBy, Statement: o.statement,
 		RunEntries: o.memoryEntries, TempDirectory: o.temporary}
-	closeOutputs := func() {}
+	closeOutputs := func(bool) error { return nil }
 	var err error
 	if options.Ledgers, err = clearing.LoadLedgers(o.ledgers); err != nil {
 		return options, closeOutputs, usage(cmd, "--ledgers: %v", err)
@@ -244,12 +266,19 @@ func pairs(cmd *cobra.Command, flag string, values []string) (map[string]string,
 
 // openOutputs opens the JSON and CSV files.
 func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Options) (
-	reconcile.Options, func(), error) {
+	reconcile.Options, closeFunction, error) {
 	var files []*os.File
-	closeOutputs := func() {
+	closeOutputs := func(keep bool) error {
+		var first error
 		for _, file := range files {
-			file.Close()
+			if err := file.Close(); err != nil && first == nil {
+				first = fmt.Errorf("closing %s: %w", file.Name(), err)
+			}
+			if !keep {
+				os.Remove(file.Name())
+			}
 		}
+		return first
 	}
 	for _, output := range []struct {
 		path string
@@ -264,8 +293,8 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 		}
 		file, err := os.Create(output.path)
 		if err != nil {
-			closeOutputs()
-			return options, func() {}, usage(cmd, "%v", err)
+			closeOutputs(false)
+			return options, func(bool) error { return nil }, usage(cmd, "%v", err)
 		}
 		files = append(files, file)
 		if output.csv {

@@ -1,7 +1,10 @@
 package reconcile
 
 import (
+	"cmp"
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"sequent/core/model"
@@ -24,12 +27,14 @@ import (
 //
 // A reference's entries are held in memory while it is decided, at most groupEntriesMax
 // per side (a reference shared by more is refused: match by another field). Our payments
-// without a reference (key 0) cannot be matched: each is missing_theirs.
+// without a reference (key 0) cannot be matched: each is missing_theirs, decided one
+// payment at a time (so there may be any number).
 
 // groupEntriesMax bounds the entries of one reference on one side.
 const groupEntriesMax = 65_536
 
 type merger struct {
+	ctx          context.Context // Looked at every contextCheckEvery references.
 	theirs, ours iterator
 	sink         *sink
 	summary      *Summary
@@ -62,17 +67,50 @@ func (m *merger) run() error {
 	if m.oursValid, err = m.advance(m.ours, &m.oursNext); err != nil {
 		return err
 	}
-	for m.theirsValid || m.oursValid {
+	for references := 0; m.theirsValid || m.oursValid; references++ {
+		if references%contextCheckEvery == 0 && m.ctx != nil && m.ctx.Err() != nil {
+			return fmt.Errorf("reconcile: merge: %w", context.Cause(m.ctx))
+		}
 		key := m.nextKey()
 		if m.theirsGroup, err = m.collect(m.theirs, &m.theirsNext, &m.theirsValid, key,
 			m.theirsGroup[:0]); err != nil {
 			return err
+		}
+		if key.IsZero() {
+			if err := m.unreferenced(); err != nil {
+				return err
+			}
+			continue
 		}
 		if m.oursGroup, err = m.collect(m.ours, &m.oursNext, &m.oursValid, key,
 			m.oursGroup[:0]); err != nil {
 			return err
 		}
 		m.decide(key)
+	}
+	return nil
+}
+
+// unreferenced decides our payments without a reference one payment (a transfer, or a
+// pending one with its post or void: adjacent in the sort) at a time: each is missing on
+// the statement, so none waits for another, and there may be any number of them. Held as
+// one group they were bounded by groupEntriesMax, past which the whole run failed
+// (TestHunt52bManyUnreferencedPaymentsAreReported).
+func (m *merger) unreferenced() error {
+	for payments := 1; m.oursValid && m.oursNext.key.IsZero(); payments++ {
+		if payments%contextCheckEvery == 0 && m.ctx != nil && m.ctx.Err() != nil {
+			return fmt.Errorf("reconcile: merge: %w", context.Cause(m.ctx))
+		}
+		origin := m.oursNext.origin
+		m.oursGroup = m.oursGroup[:0]
+		for m.oursValid && m.oursNext.key.IsZero() && m.oursNext.origin == origin {
+			m.oursGroup = append(m.oursGroup, m.oursNext)
+			var err error
+			if m.oursValid, err = m.advance(m.ours, &m.oursNext); err != nil {
+				return err
+			}
+		}
+		m.decide(model.Uint128{})
 	}
 	return nil
 }
@@ -133,6 +171,10 @@ func (m *merger) decide(key model.Uint128) {
 		kept++
 	}
 	ours := m.payments[:kept]
+	// Folding leaves the payments in transfer id order (the sort's, which brings a
+	// pending transfer and its post or void together); steps 2 and 3 take them in time
+	// order, and ids need not follow time (TestHunt52bPairsOurPaymentsInTimeOrder).
+	slices.SortFunc(ours, byTime)
 	m.summary.OurPayments += len(ours)
 	if key.IsZero() {
 		for i := range ours {
@@ -144,6 +186,9 @@ func (m *merger) decide(key model.Uint128) {
 	}
 	m.pair(key, m.theirsGroup, ours)
 }
+
+// byTime orders payments by their transfer's timestamp (distinct on one account).
+func byTime(a, b payment) int { return cmp.Compare(a.order, b.order) }
 
 // pair matches a reference's lines with its payments (steps 2 to 4 above).
 func (m *merger) pair(key model.Uint128, theirs []entry, ours []payment) {

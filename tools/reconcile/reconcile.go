@@ -41,6 +41,10 @@ type Options struct {
 const (
 	firstDifferencesDefault = 20       // Differences the text report shows.
 	outputBufferBytes       = 64 << 10 // The JSON output's buffer.
+	// contextCheckEvery is how many statement lines (or references merged) go between
+	// two looks at the context: an interrupt or --timeout stops the statement's reading
+	// and the merge too, not only the paging (TestHunt52bCancelStopsTheRun).
+	contextCheckEvery = 4096
 )
 
 // ErrOptions is wrapped by errors in Options.
@@ -155,7 +159,7 @@ func (o *Options) reconcileStatement(ctx context.Context, info clearing.LedgerIn
 	defer cancel()
 	theirsDone := make(chan sideResult, 1)
 	go func() {
-		sorted, err := o.readTheirs(statementLines, summary, sink)
+		sorted, err := o.readTheirs(ctx, statementLines, summary, sink)
 		if err != nil {
 			cancel() // Stop paging our side: the run has failed.
 		}
@@ -180,7 +184,7 @@ func (o *Options) reconcileStatement(ctx context.Context, info clearing.LedgerIn
 		return err
 	}
 	defer ours.close()
-	m := &merger{theirs: theirs.sorted, ours: ours, sink: sink, summary: summary,
+	m := &merger{ctx: ctx, theirs: theirs.sorted, ours: ours, sink: sink, summary: summary,
 		ledgers: o.Ledgers, account: info}
 	if err := m.run(); err != nil {
 		return err
@@ -198,10 +202,15 @@ func (o *Options) reconcileStatement(ctx context.Context, info clearing.LedgerIn
 
 // readTheirs parses the statement into a sorter; unreadable lines go to the sink at once
 // (the sink is not used by the other side until the merge).
-func (o *Options) readTheirs(s *statement, summary *Summary, sink *sink) (iterator, error) {
+func (o *Options) readTheirs(ctx context.Context, s *statement, summary *Summary,
+	sink *sink) (iterator, error) {
 	sorted := newSorter(byKey, o.RunEntries, o.TempDirectory)
 	var e entry
-	for {
+	for count := 0; ; count++ {
+		if count%contextCheckEvery == 0 && ctx.Err() != nil {
+			sorted.close()
+			return nil, fmt.Errorf("reconcile: statement: %w", context.Cause(ctx))
+		}
 		line, problem, ok, err := s.next(&e)
 		if err != nil {
 			sorted.close()

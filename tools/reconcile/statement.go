@@ -24,7 +24,7 @@ const (
 	FormatJSONLines  = "jsonl"
 	AmountUnitMajor  = "major"  // Decimals in the currency's major unit ("12.34").
 	AmountUnitMinor  = "minor"  // Integers in minor units ("1234").
-	lineBytesMax     = 1 << 20  // Longest statement line accepted (JSON lines).
+	lineBytesMax     = 1 << 20  // Longest statement line (JSON lines) or CSV record accepted.
 	lineBytesFirst   = 64 << 10 // The JSON lines scanner's first buffer (it grows to lineBytesMax).
 	readBufferBytes  = 1 << 20  // The statement file's read buffer.
 	statementColumns = 64       // Most columns resolved by name (a header longer is fine).
@@ -170,6 +170,7 @@ type statement struct {
 	columns    [5]int    // Per field (order of fields): CSV column index, -1 if not mapped.
 	keys       [5]string // Per field: JSON lines key, "" if not mapped.
 	csv        *csv.Reader
+	limiter    *recordLimiter // The CSV reader's input, counting each record's bytes.
 	lines      *bufio.Scanner
 	json       map[string]json.RawMessage
 	record     [5]string // The current line's fields.
@@ -195,7 +196,8 @@ func openStatement(input io.Reader, path string, mapping Mapping, ledgers *clear
 		s.json = map[string]json.RawMessage{}
 		return s, nil
 	}
-	s.csv = csv.NewReader(input)
+	s.limiter = &recordLimiter{input: input}
+	s.csv = csv.NewReader(s.limiter)
 	s.csv.Comma, s.csv.ReuseRecord, s.csv.FieldsPerRecord = s.mapping.Comma, true, -1
 	if s.mapping.Comma == 0 {
 		s.csv.Comma = ','
@@ -204,6 +206,28 @@ func openStatement(input io.Reader, path string, mapping Mapping, ledgers *clear
 		return nil, err
 	}
 	return s, nil
+}
+
+// errRecordTooLong: a CSV record (a quoted field may span lines) ran over lineBytesMax.
+var errRecordTooLong = fmt.Errorf("longer than %d bytes (a quote left open?)", lineBytesMax)
+
+// recordLimiter is the CSV reader's input: it fails once more than lineBytesMax bytes were
+// read since read was last set to 0 (before each record), so that a record, which the CSV
+// reader holds whole, keeps memory bounded (a quoted field never closed took the rest of
+// the file into memory; TestHunt52bLongCSVRecordStopsTheRun). The CSV reader's own buffer
+// (4 KiB) may hold the start of a record read before its count began.
+type recordLimiter struct {
+	input io.Reader
+	read  int
+}
+
+func (r *recordLimiter) Read(p []byte) (int, error) {
+	if r.read > lineBytesMax {
+		return 0, errRecordTooLong
+	}
+	n, err := r.input.Read(p)
+	r.read += n
+	return n, err
 }
 
 // skipByteOrderMark returns a buffered reader past a UTF-8 byte order mark, which
@@ -273,6 +297,7 @@ func mergeWords(target, defaults map[string]uint8, user map[string]string,
 func (s *statement) resolveColumns() error {
 	var header []string
 	if !s.mapping.NoHeader {
+		s.limiter.read = 0
 		record, err := s.csv.Read()
 		if err != nil {
 			return fmt.Errorf("reconcile: statement header: %w", err)
@@ -298,7 +323,11 @@ func (s *statement) resolveColumns() error {
 			s.columns[i] = number - 1
 			continue
 		}
-		s.columns[i] = indexOf(header, column)
+		index, err := headerColumn(header, column, given)
+		if err != nil {
+			return fmt.Errorf("%w: field %s: %v", ErrMapping, field, err)
+		}
+		s.columns[i] = index
 		if s.columns[i] < 0 && given {
 			return fmt.Errorf("%w: field %s: no column %q in the header", ErrMapping, field,
 				column)
@@ -310,10 +339,42 @@ func (s *statement) resolveColumns() error {
 	return nil
 }
 
+// headerColumn returns the index of the header's column named name, or -1. Names match
+// whatever their case and the spaces around them: a partner's "Status" or " currency" is
+// the field, and leaving such a column out would compare nothing it states (a "voided"
+// line matched a posted payment; TestHunt52bHeaderNamesAnyCaseAndSpacing). Two columns
+// that both match leave the field ambiguous: refused, unless the name was given (a
+// --column mapping) and one column is exactly it.
+func headerColumn(header []string, name string, given bool) (int, error) {
+	if given {
+		if exact := indexOf(header, name); exact >= 0 && indexOf(header[exact+1:], name) < 0 {
+			return exact, nil
+		}
+	}
+	index := -1
+	for i, column := range header {
+		if !sameName(column, name) {
+			continue
+		}
+		if index >= 0 {
+			return -1, fmt.Errorf("columns %d (%q) and %d (%q) both name %q", index+1,
+				header[index], i+1, column, name)
+		}
+		index = i
+	}
+	return index, nil
+}
+
+// sameName reports whether a statement's column name (or JSON key) is name.
+func sameName(column, name string) bool {
+	return strings.EqualFold(strings.TrimSpace(column), strings.TrimSpace(name))
+}
+
 // next reads the next line into e. It returns ok false at the end; a line that cannot be
 // read is reported as problem (e is then not valid) and reading goes on (a stray quote
 // within one CSV line or a line that is not JSON included); err is an I/O error, a CSV
-// quote left open past its line, or a JSON line over lineBytesMax, that stops everything.
+// quote left open past its line, or a JSON line or CSV record over lineBytesMax, that
+// stops everything.
 func (s *statement) next(e *entry) (line uint64, problem string, ok bool, err error) {
 	if s.csv != nil {
 		ok, err = s.nextCSV()
@@ -328,6 +389,7 @@ func (s *statement) next(e *entry) (line uint64, problem string, ok bool, err er
 
 func (s *statement) nextCSV() (bool, error) {
 	s.unreadable = ""
+	s.limiter.read = 0
 	record, err := s.csv.Read()
 	var parseError *csv.ParseError
 	switch {
@@ -346,6 +408,9 @@ func (s *statement) nextCSV() (bool, error) {
 		s.line = uint64(parseError.StartLine)
 		s.unreadable = "not CSV: " + parseError.Err.Error()
 		return true, nil
+	case errors.Is(err, errRecordTooLong):
+		return false, fmt.Errorf("reconcile: statement: the record after line %d: %w", s.line,
+			err)
 	case err != nil:
 		return false, fmt.Errorf("reconcile: statement: %w", err)
 	}
@@ -373,8 +438,20 @@ func (s *statement) nextJSON() (bool, error) {
 			s.unreadable = "not JSON: " + err.Error()
 			return true, nil
 		}
+		if objectMembers(text) != len(s.json) {
+			// The decoder keeps a repeated key's last value: a line stating two amounts
+			// would be read as the second, and could match with no difference
+			// (TestHunt52bRepeatedJSONKeyIsUnreadable).
+			s.unreadable = "a key appears more than once"
+			return true, nil
+		}
 		for i, field := range fields {
-			s.record[i] = jsonText(s.json[s.key(i, field)])
+			raw, problem := s.jsonField(s.key(i, field))
+			if problem != "" {
+				s.unreadable = problem
+				return true, nil
+			}
+			s.record[i] = jsonText(raw)
 		}
 		return true, nil
 	}
@@ -392,6 +469,54 @@ func (s *statement) key(i int, field string) string {
 		}
 	}
 	return s.keys[i]
+}
+
+// objectMembers counts the members of a JSON object (text is one, already checked valid),
+// repeated keys included.
+func objectMembers(text []byte) int {
+	depth, members, inString := 0, 0, false
+	for i := 0; i < len(text); i++ {
+		if inString {
+			switch text[i] {
+			case '\\':
+				i++ // The escaped character, which may be a quote.
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch text[i] {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ':':
+			if depth == 1 {
+				members++
+			}
+		}
+	}
+	return members
+}
+
+// jsonField returns the current JSON line's value under key, whose case and surrounding
+// spaces do not matter (as a CSV header's names), or why it is ambiguous.
+func (s *statement) jsonField(key string) (json.RawMessage, string) {
+	found := ""
+	var value json.RawMessage
+	for name, raw := range s.json {
+		if !sameName(name, key) {
+			continue
+		}
+		if found != "" {
+			first, second := min(found, name), max(found, name)
+			return nil, fmt.Sprintf("keys %q and %q both name %q", first, second, key)
+		}
+		found, value = name, raw
+	}
+	return value, ""
 }
 
 // jsonText returns a JSON value as text: a string's contents, a number's literal.
@@ -452,8 +577,12 @@ func (s *statement) parse(e *entry) string {
 
 func (s *statement) parseAmount(e *entry, amount, direction string, scale uint8) string {
 	amount = strings.TrimSpace(amount)
+	// One sign at most: "-+5" is not an amount (it was read as -5;
+	// TestHunt52bAmountWithTwoSignsIsUnreadable).
 	negative := strings.HasPrefix(amount, "-")
-	amount = strings.TrimPrefix(strings.TrimPrefix(amount, "-"), "+")
+	if negative || strings.HasPrefix(amount, "+") {
+		amount = amount[1:]
+	}
 	if s.mapping.AmountUnit == AmountUnitMinor {
 		scale = 0
 	}
