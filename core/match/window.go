@@ -159,10 +159,10 @@ func (w *clientOrderWindow) prefetchForget() {
 	if position >= w.max {
 		position %= w.max // Rare (windowForgetAhead of every max commands); any max >= 1.
 	}
-	// The ring entry whose hash is read here was itself prefetched windowRingAhead
-	// commands ago (below): the ring is a window's length of 64-byte entries, read in
-	// order but a whole window after they were written, so each entry's line is
-	// otherwise a miss of its own, taken by this load.
+	// The ring entry whose hash is read here was itself prefetched windowRingAhead -
+	// windowForgetAhead slots taken ago (below): the ring is a window's length of 64-byte
+	// entries, read in order but a whole window after they were written, so each entry's
+	// line is otherwise a miss of its own, taken by this load.
 	ahead := w.oldest + windowRingAhead
 	if ahead >= w.max {
 		ahead %= w.max // Rare, as above.
