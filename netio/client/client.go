@@ -958,6 +958,25 @@ func (c *Client) writeStalledLocked(nowNs int64) bool {
 	return c.writing && nowNs-c.writeStartedNs > int64(c.silence)
 }
 
+// writeBeatLocked writes the outbox for the heartbeat's ticker, never on the ticker's
+// goroutine: a write may block for good (the server not reading, its socket buffers
+// full), and only the ticker ends such a write (writeStalledLocked); blocked in it, the
+// ticker would check neither the stall nor the silence again. A writer already at work
+// takes the heartbeat with what else is queued. Called with mu held.
+func (c *Client) writeBeatLocked() {
+	c.wakeReaderLocked() // As writeLocked: the reader reads.
+	if c.writing {
+		return
+	}
+	c.done.Add(1) // The ticker, still counted, keeps the count above 0 (shutdown waits).
+	go func() {
+		defer c.done.Done()
+		c.mu.Lock()
+		c.writeOutboxLocked()
+		c.mu.Unlock()
+	}()
+}
+
 // beat sends heartbeats after HeartbeatInterval without writing, and drops a connection
 // silent for SilenceTimeout, or whose write has been blocked that long (the reconnector
 // then resumes the session; closing the connection ends the blocked write).
@@ -987,7 +1006,7 @@ func (c *Client) beat() {
 				c.lostLocked(c.generation, errWriteStalled)
 			} else if now-c.lastWrite.Load() >= int64(c.heartbeat) {
 				c.outbox = append(c.outbox, heartbeat)
-				c.writeLocked()
+				c.writeBeatLocked()
 			}
 		}
 		c.mu.Unlock()
