@@ -379,6 +379,9 @@ func (c *Client) goInto(ctx context.Context, operation model.Operation, flags ui
 	call.lone = lone && c.config.LoneReads && len(c.pending) == 1
 	switch {
 	case c.corks.Load() != 0:
+		// Held back, but pending: a lone waiter whose request was written before it may
+		// no longer read (readOwnReply), so the reader does.
+		c.wakeReaderLocked()
 	case call.lone:
 		c.writeOutboxLocked()
 	default:
@@ -711,7 +714,9 @@ func (c *Client) writeOutboxLocked() {
 func (c *Client) writeUnlessCorkedLocked() {
 	if c.corks.Load() == 0 {
 		c.writeLocked()
+		return
 	}
+	c.wakeReaderLocked() // Pending though held back: as in goInto.
 }
 
 // Cork holds back the writes of new requests until the matching Uncork, so that the
