@@ -136,6 +136,11 @@ func startLoneReading(t *testing.T, script *loneScript, ctx context.Context) (*C
 			t.Fatal(err)
 		}
 	}
+	// The reader lends on its goroutine, possibly after the third call checked the role
+	// (review52c: then nobody but the reader read, and the wait below gave up).
+	waitFor(t, c, "the reader lending the connection", func() bool {
+		return c.readRole == roleFree
+	})
 	ended := make(chan error, 1)
 	go func() { ended <- loneDo(ctx, c) }()
 	waitFor(t, c, "the third caller reading", func() bool {
