@@ -77,6 +77,7 @@ type ReportConfig struct {
 	Inflight    int     `json:"inflight"`
 	Callers     int     `json:"callers,omitempty"`
 	CoalesceMax int     `json:"coalesce_events_max,omitempty"`
+	LoneReads   bool    `json:"lone_reads,omitempty"` // --lone-reads (client.Config.LoneReads).
 	Events      int     `json:"events_per_request"`
 	Accounts    int     `json:"accounts"`
 	Choice      string  `json:"account_choice"`
@@ -184,9 +185,10 @@ func reportConfig(config *Config) ReportConfig {
 	c := ReportConfig{Target: strings.Join(config.Addresses, ","), Driver: config.Driver.String(),
 		Connections: config.Connections, Inflight: config.Inflight, Events: config.Events,
 		Callers: config.Callers, CoalesceMax: config.CoalesceEventsMax,
-		Accounts: config.Accounts, Choice: config.Choice.String(), Mix: config.Mix.String(),
-		DurationS: config.Duration.Seconds(), WarmupS: config.Warmup.Seconds(),
-		Count: config.Count, Rate: config.Rate, Seed: config.Seed, RunID: config.RunID}
+		LoneReads: config.LoneReads, Accounts: config.Accounts, Choice: config.Choice.String(),
+		Mix: config.Mix.String(), DurationS: config.Duration.Seconds(),
+		WarmupS: config.Warmup.Seconds(), Count: config.Count, Rate: config.Rate,
+		Seed: config.Seed, RunID: config.RunID}
 	switch config.Choice {
 	case ChoiceZipf:
 		c.ZipfSkew = config.ZipfSkew

@@ -379,6 +379,9 @@ func (c *Client) goInto(ctx context.Context, operation model.Operation, flags ui
 	call.lone = lone && c.config.LoneReads && len(c.pending) == 1
 	switch {
 	case c.corks.Load() != 0:
+		// Held back, but pending: a lone waiter whose request was written before it may
+		// no longer read (readOwnReply), so the reader does.
+		c.wakeReaderLocked()
 	case call.lone:
 		c.writeOutboxLocked()
 	default:
@@ -711,7 +714,9 @@ func (c *Client) writeOutboxLocked() {
 func (c *Client) writeUnlessCorkedLocked() {
 	if c.corks.Load() == 0 {
 		c.writeLocked()
+		return
 	}
+	c.wakeReaderLocked() // Pending though held back: as in goInto.
 }
 
 // Cork holds back the writes of new requests until the matching Uncork, so that the
@@ -958,6 +963,25 @@ func (c *Client) writeStalledLocked(nowNs int64) bool {
 	return c.writing && nowNs-c.writeStartedNs > int64(c.silence)
 }
 
+// writeBeatLocked writes the outbox for the heartbeat's ticker, never on the ticker's
+// goroutine: a write may block for good (the server not reading, its socket buffers
+// full), and only the ticker ends such a write (writeStalledLocked); blocked in it, the
+// ticker would check neither the stall nor the silence again. A writer already at work
+// takes the heartbeat with what else is queued. Called with mu held.
+func (c *Client) writeBeatLocked() {
+	c.wakeReaderLocked() // As writeLocked: the reader reads.
+	if c.writing {
+		return
+	}
+	c.done.Add(1) // The ticker, still counted, keeps the count above 0 (shutdown waits).
+	go func() {
+		defer c.done.Done()
+		c.mu.Lock()
+		c.writeOutboxLocked()
+		c.mu.Unlock()
+	}()
+}
+
 // beat sends heartbeats after HeartbeatInterval without writing, and drops a connection
 // silent for SilenceTimeout, or whose write has been blocked that long (the reconnector
 // then resumes the session; closing the connection ends the blocked write).
@@ -987,7 +1011,7 @@ func (c *Client) beat() {
 				c.lostLocked(c.generation, errWriteStalled)
 			} else if now-c.lastWrite.Load() >= int64(c.heartbeat) {
 				c.outbox = append(c.outbox, heartbeat)
-				c.writeLocked()
+				c.writeBeatLocked()
 			}
 		}
 		c.mu.Unlock()
