@@ -344,6 +344,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bench: rate %v: want 0 (closed loop) or a positive rate", c.Rate)
 	case c.Rate > 0 && c.Rate < 1e-3:
 		return fmt.Errorf("bench: rate %v: want at least 0.001 requests/s", c.Rate)
+	case c.LoneReads && (c.Inflight != 1 || c.Callers > 0 || c.Rate > 0 ||
+		c.Driver == DriverWire):
+		// Only the closed loop's lone request is a DoInto; elsewhere the option would do
+		// nothing, and a run measured with it on would be a plain run under its name.
+		return errors.New("bench: lone reads are a lone request's reply read by its " +
+			"caller: give --inflight 1, in the closed loop (no --rate) of the client " +
+			"driver, without --callers")
 	case c.ClientOrderIDsIncreasing && !c.Mix.Has(KindOrders):
 		return errors.New("bench: increasing client order ids need the order workload")
 	case c.ClientOrderIDsIncreasing && c.RunID>>increasingRunShift == 0:

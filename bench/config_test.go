@@ -34,6 +34,11 @@ func TestValidate(t *testing.T) {
 	if err := valid.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	lone := valid
+	lone.LoneReads, lone.Inflight = true, 1
+	if err := lone.Validate(); err != nil {
+		t.Fatalf("lone reads with one request in flight: %v", err)
+	}
 	for _, test := range []struct {
 		change func(*Config)
 		word   string
@@ -49,6 +54,11 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Count = 0 }, "stop"},
 		{func(c *Config) { c.Rate = -1 }, "rate"},
 		{func(c *Config) { c.Choice, c.ZipfSkew = ChoiceZipf, 1 }, "zipf"},
+		// --lone-reads did nothing outside its mode and said nothing (session 52).
+		{func(c *Config) { c.LoneReads, c.Inflight = true, 4 }, "lone"},
+		{func(c *Config) { c.LoneReads, c.Inflight, c.Callers = true, 1, 8 }, "lone"},
+		{func(c *Config) { c.LoneReads, c.Inflight, c.Rate = true, 1, 100 }, "lone"},
+		{func(c *Config) { c.LoneReads, c.Inflight, c.Driver = true, 1, DriverWire }, "lone"},
 		{func(c *Config) { c.Choice, c.HotAccounts = ChoiceHot, 0 }, "hot"},
 		{func(c *Config) { c.Choice, c.HotAccounts, c.HotFraction = ChoiceHot, 5, 2 }, "hot"},
 	} {

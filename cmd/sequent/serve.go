@@ -113,8 +113,9 @@ calls (epoll_wait, fdatasync), and without spare processors the runtime keeps ta
 them back (16-26% of the server's CPU per small request on 2 CPUs).
 
 Replication: give a primary --replication-listen (and a --replication-key); start a
-standby with --standby-of PRIMARY_REPLICATION_ADDRESS, its own --replication-listen and
-the same key. Promote a standby with 'sequent admin promote'. The link is authenticated
+standby with --standby-of PRIMARY_REPLICATION_ADDRESS, its own --replication-listen,
+the same key and a copy of the primary's keys file (else it generates a development key
+of its own, which the primary's clients and admin tokens do not match). Promote a standby with 'sequent admin promote'. The link is authenticated
 with the key; to encrypt it as well and verify both ends' certificates, give both nodes
 --replication-tls-cert, --replication-tls-key and --replication-tls-ca (one CA for both;
 each certificate must name the address the other node dials, e.g. an IP SAN).
@@ -633,6 +634,14 @@ func loadOrGenerateKeys(o *serveOptions, stdout io.Writer, logger *slog.Logger) 
 			fmt.Fprintf(stdout, "WARNING: generated a DEVELOPMENT key in %s (shown once; do not use in production):\n"+
 				"  client id %d (every permission, operator scope), key id %d, secret %s\n"+
 				"  admin token %s\n", path, dev.Client, dev.Key, dev.Secret, dev.AdminToken)
+			if o.standbyOf != "" {
+				// Clients and operators log in to whichever node is primary, so a standby
+				// with a key of its own refuses them all once promoted.
+				fmt.Fprintf(stdout, "WARNING: this node starts as a standby: its keys file "+
+					"must be its primary's, or the primary's clients and admin tokens are "+
+					"refused here (after a promotion too): stop it, copy the primary's keys "+
+					"file to %s (mode 0600) or give --keys, and start it again\n", path)
+			}
 		}
 	}
 	keyring, err := netio.LoadKeysWith(path, netio.KeysOptions{AllowOpenMode: o.keysAllowOpenMode,

@@ -165,6 +165,12 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 	for _, node := range nodes[1:] {
 		common = min(common, node.Check.VerifiedToOp)
 	}
+	if common == 0 {
+		// Some node holds no entry up to the cut-off (a window that ends before the log's
+		// first entry, or a standby that has applied nothing yet): the logs share only the
+		// empty prefix, which has no chain to compare, so they cannot disagree on it.
+		return nil, nil
+	}
 	chains := make([]string, len(nodes))
 	for i, node := range nodes {
 		chains[i] = node.Check.ChainLast

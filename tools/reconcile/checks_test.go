@@ -40,6 +40,7 @@ func TestChainCheckFindings(t *testing.T) {
 		Entries: 30, ChainLast: "aa", WindowCovered: true}
 	behind := healthy
 	behind.VerifiedToOp, behind.ChainLast = 80, "bb"
+	empty := wal.ChainCheck{OK: true, RetainedFromOp: 1, WindowCovered: true}
 	cases := []struct {
 		name    string
 		nodes   []wal.ChainCheck
@@ -53,6 +54,12 @@ func TestChainCheckFindings(t *testing.T) {
 			map[uint64]string{80: "bb"}, [2]string{}, ""},
 		{"a standby behind disagrees", []wal.ChainCheck{healthy, behind},
 			map[uint64]string{80: "cc"}, [2]string{}, "disagree on the chain at op 80"},
+		// A window ending before the logs' first entry: every node verified nothing, and
+		// an empty chain at op 0 is no disagreement (session 52 reported "disagree on the
+		// chain at op 0:  vs " for a primary and its standby).
+		{"two nodes, nothing up to the cut-off", []wal.ChainCheck{empty, empty}, nil,
+			[2]string{}, ""},
+		{"a standby with nothing yet", []wal.ChainCheck{healthy, empty}, nil, [2]string{}, ""},
 		{"a node found damage", []wal.ChainCheck{{OK: false, Problem: "chain hash does not match",
 			WindowCovered: true}}, nil, [2]string{}, "chain hash does not match"},
 		{"time limit", []wal.ChainCheck{{OK: true, Truncated: true, WindowCovered: true}}, nil,
