@@ -86,6 +86,11 @@ func Run(ctx context.Context, options Options) (*Report, error) {
 		}
 	}
 	report.Checks = runChecks(ctx, o.Checks)
+	if ctx.Err() != nil {
+		// A check cut short by an interrupt or --timeout is not a finding: the run did not
+		// reach its verdict (TestReview52bInterruptDuringChecksIsNotAVerdict).
+		return nil, fmt.Errorf("reconcile: checks: %w", context.Cause(ctx))
+	}
 	report.OK = report.Summary == nil || report.Summary.Total() == 0
 	for _, section := range report.Checks {
 		report.OK = report.OK && section.OK
