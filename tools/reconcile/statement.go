@@ -446,7 +446,8 @@ func (s *statement) nextJSON() (bool, error) {
 			return true, nil
 		}
 		for i, field := range fields {
-			raw, problem := s.jsonField(s.key(i, field))
+			_, given := s.mapping.Columns[field]
+			raw, problem := s.jsonField(s.key(i, field), given)
 			if problem != "" {
 				s.unreadable = problem
 				return true, nil
@@ -502,8 +503,14 @@ func objectMembers(text []byte) int {
 }
 
 // jsonField returns the current JSON line's value under key, whose case and surrounding
-// spaces do not matter (as a CSV header's names), or why it is ambiguous.
-func (s *statement) jsonField(key string) (json.RawMessage, string) {
+// spaces do not matter (as a CSV header's names), or why it is ambiguous. A key given by
+// the mapping (--column) and present exactly settles the ambiguity, as a CSV header's
+// column does (TestReview52bJSONKeyNamedExactlyByColumnSettlesTheAmbiguity); a line has
+// each exact key once (nextJSON refuses repeated keys).
+func (s *statement) jsonField(key string, given bool) (json.RawMessage, string) {
+	if raw, exact := s.json[key]; given && exact {
+		return raw, ""
+	}
 	found := ""
 	var value json.RawMessage
 	for name, raw := range s.json {
