@@ -1,0 +1,93 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"sequent/core/model"
+	"sequent/tools/clearing"
+)
+
+// review52bInterruptingCheck is a check during which the run is interrupted (SIGINT or
+// --timeout ends the context while the check reads Sequent); like a real reader, it
+// then fails with the context's error.
+type review52bInterruptingCheck struct{ cancel context.CancelFunc }
+
+func (review52bInterruptingCheck) Name() string { return "trial_balance" }
+
+func (c review52bInterruptingCheck) Run(ctx context.Context) (Section, error) {
+	c.cancel()
+	<-ctx.Done()
+	return Section{}, context.Cause(ctx)
+}
+
+// TestReview52bInterruptDuringChecksIsNotAVerdict (claim: README and `sequent reconcile
+// --help` say an interrupt or --timeout is exit 2 and leaves no --json/--csv file, and
+// hunt52b's cd0adb45 says a cancelled context stops the run): a run whose context ends
+// while a check runs must end with the context's error, not with a report. Before, the
+// check became a failed section "could not be performed" and Run returned a report (not
+// OK): the command exited 1, "differences or a failed check", and kept both report files.
+func TestReview52bInterruptDuringChecksIsNotAVerdict(t *testing.T) {
+	w := newWorld(t)
+	w.apply(model.Transfer{ID: w.id(), DebitAccountID: customer, CreditAccountID: partner,
+		Amount: model.U128(500), UserData128: model.U128(7), Ledger: 1, Code: 1})
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := os.WriteFile(path, []byte("reference,amount\n7,5.00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	report, err := Run(ctx, Options{Reader: clearing.MemoryReader{Ledger: w.ledger},
+		Ledgers: testLedgers(t), Account: partner, Statement: path,
+		Checks: []Check{review52bInterruptingCheck{cancel}},
+		Window: clearing.Window{Until: w.timestamp + second}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a run interrupted during its checks: error %v, report %+v; want "+
+			"context.Canceled", err, report)
+	}
+}
+
+// TestReview52bJSONKeyNamedExactlyByColumnSettlesTheAmbiguity (claim: README "two
+// columns or keys naming one field are refused unless --column names one exactly"): a
+// JSON line with the keys "Amount" and "amount", read with --column amount=Amount, is
+// read by its "Amount" key, as the CSV header's columns are. Before, the exception held
+// for CSV only: every such line was unreadable.
+func TestReview52bJSONKeyNamedExactlyByColumnSettlesTheAmbiguity(t *testing.T) {
+	w := newWorld(t)
+	w.apply(model.Transfer{ID: w.id(), DebitAccountID: customer, CreditAccountID: partner,
+		Amount: model.U128(500), UserData128: model.U128(7), Ledger: 1, Code: 1})
+	path := filepath.Join(t.TempDir(), "statement.jsonl")
+	text := `{"reference":"7","Amount":"5.00","amount":"6.00"}` + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	report, reported := outcome(t, w, path,
+		Mapping{Columns: map[string]string{FieldAmount: "Amount"}}, RunEntriesDefault)
+	if len(reported) != 0 || !report.OK {
+		t.Fatalf("reported %v (ok %v), want none: --column amount=Amount names the key "+
+			"\"Amount\" exactly", reported, report.OK)
+	}
+	// Without the mapping the two keys stay ambiguous: the line is unreadable.
+	_, reported = outcome(t, w, path, Mapping{}, RunEntriesDefault)
+	if want := []string{"missing_theirs|7|0|10001", "unreadable||1|"}; !slices.Equal(reported,
+		want) {
+		t.Fatalf("without a mapping: reported %v, want %v", reported, want)
+	}
+}
+
+// TestReview52bJSONEscapedAndFoldedKeys (checked fine): a key written with escapes
+// ("\u0053tatus") is the field once decoded, and the same key twice, once escaped, is a
+// repeated key (unreadable), not read as the last.
+func TestReview52bJSONEscapedAndFoldedKeys(t *testing.T) {
+	report, reported := hunt52bReconcile(t, "statement.jsonl",
+		`{"reference":"7","amount":"5.00","\u0053tatus":"voided"}`+"\n"+
+			`{"reference":"7","amount":"5.00","status":"posted","\u0073tatus":"voided"}`+"\n")
+	want := []string{"status|7|1|10001", "unreadable||2|"}
+	if !slices.Equal(reported, want) || report.OK {
+		t.Fatalf("reported %v (ok %v), want %v", reported, report.OK, want)
+	}
+}
