@@ -271,11 +271,11 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 	closeOutputs := func(keep bool) error {
 		var first error
 		for _, file := range files {
+			if !keep {
+				discardOutput(file)
+			}
 			if err := file.Close(); err != nil && first == nil {
 				first = fmt.Errorf("closing %s: %w", file.Name(), err)
-			}
-			if !keep {
-				os.Remove(file.Name())
 			}
 		}
 		return first
@@ -304,6 +304,22 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 		}
 	}
 	return options, closeOutputs, nil
+}
+
+// discardOutput undoes a report file of a run that failed. Only a regular file is touched
+// (a device or FIFO given as the output, /dev/null say, is not the run's to delete): it
+// is emptied, so that no cut-short report is left wherever the path leads, and its path
+// is removed when it names that file itself rather than a link to it
+// (TestReview52bFailedReconcileRemovesOnlyItsOwnReports).
+func discardOutput(file *os.File) {
+	opened, err := file.Stat()
+	if err != nil || !opened.Mode().IsRegular() {
+		return
+	}
+	file.Truncate(0)
+	if named, err := os.Lstat(file.Name()); err == nil && os.SameFile(opened, named) {
+		os.Remove(file.Name())
+	}
 }
 
 // chainCheck builds the chain section from --http and --chain-anchor ([SHARD:]OP:HASH:
