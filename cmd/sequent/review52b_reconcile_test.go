@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestReview52bFailedReconcileRemovesOnlyItsOwnReports (claim: hunt52b's df463b8d "a run
+// that fails removes the --json and --csv files it created"): a failed run (exit 2) must
+// not delete what it did not create, nor leave a cut-short report behind a link. Before,
+// it called os.Remove on every output path: a FIFO (and, run as root, a device such as
+// --csv /dev/null or --json /dev/stderr) given as an output was deleted, and a path that
+// is a symbolic link lost the link while the file it points to kept the cut-short report
+// (here the CSV's header, read as "no differences").
+func TestReview52bFailedReconcileRemovesOnlyItsOwnReports(t *testing.T) {
+	address, keys := startTestServer(t)
+	connection := []string{"--addr", address, "--keys", keys}
+	if output, err := runClient(t, append([]string{"create-accounts", "1", "50", "--ledger",
+		"1", "--code", "1"}, connection...)...); err != nil {
+		t.Fatalf("create-accounts: %v\n%s", err, output)
+	}
+	directory := t.TempDir()
+	ledgers := filepath.Join(directory, "ledgers.json")
+	statement := filepath.Join(directory, "s.csv")
+	fifo := filepath.Join(directory, "report.fifo")
+	target := filepath.Join(directory, "differences-target.csv")
+	link := filepath.Join(directory, "differences.csv")
+	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
+	// Unreadable lines (differences streamed to the CSV, past its writer's buffer), then an
+	// unclosed quote that stops the run (exit 2).
+	text := "reference,amount\n"
+	for range 200 {
+		text += "not-a-reference,1.00\n"
+	}
+	os.WriteFile(statement, []byte(text+"77,1.00\n78,\"2.00\n79,3.00\n"), 0o600)
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	output, err := runRoot(t, append([]string{"reconcile", "--statement", statement,
+		"--account", "50", "--ledgers", ledgers, "--json", fifo, "--csv", link},
+		connection...)...)
+	var usage usageError
+	if !errors.As(err, &usage) {
+		t.Fatalf("an unclosed quote: %v, want exit 2\n%s", err, output)
+	}
+	if info, err := os.Lstat(fifo); err != nil || info.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO given as --json after a failed run: %v, want it kept", err)
+	}
+	if written, err := os.ReadFile(target); err == nil && len(written) > 0 {
+		t.Errorf("the file --csv links to after a failed run holds %d bytes (%q…), want "+
+			"no report", len(written), strings.SplitN(string(written), "\n", 2)[0])
+	}
+}
