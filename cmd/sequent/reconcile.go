@@ -291,6 +291,11 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 			options.JSON = cmd.OutOrStdout()
 			continue
 		}
+		if input := o.inputAt(output.path); input != "" {
+			closeOutputs(false)
+			return options, func(bool) error { return nil }, usage(cmd,
+				"%s is the %s: an output would overwrite it", output.path, input)
+		}
 		file, err := os.Create(output.path)
 		if err != nil {
 			closeOutputs(false)
@@ -304,6 +309,26 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 		}
 	}
 	return options, closeOutputs, nil
+}
+
+// inputAt names the input file (the statement or the ledger registry) that path is, or
+// returns "": creating an output there would empty it, and a failed run's removal of its
+// reports would then delete it (TestReview52bOutputNamingTheStatementIsRefused).
+func (o *reconcileOptions) inputAt(path string) string {
+	output, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	for _, input := range []struct{ path, name string }{{o.statement, "statement"},
+		{o.ledgers, "ledger registry"}} {
+		if input.path == "" {
+			continue
+		}
+		if info, err := os.Stat(input.path); err == nil && os.SameFile(info, output) {
+			return input.name
+		}
+	}
+	return ""
 }
 
 // discardOutput undoes a report file of a run that failed. Only a regular file is touched
