@@ -58,3 +58,31 @@ func TestReview52bFailedReconcileRemovesOnlyItsOwnReports(t *testing.T) {
 			"no report", len(written), strings.SplitN(string(written), "\n", 2)[0])
 	}
 }
+
+// TestReview52bOutputNamingTheStatementIsRefused (claim: df463b8d, a failed run removes
+// "the --json and --csv files it created"): --csv (or --json) naming the statement
+// itself is refused before anything is opened. Before, os.Create emptied the partner's
+// statement, the run failed on the empty file (exit 2), and the removal of failed runs'
+// reports then deleted the statement outright.
+func TestReview52bOutputNamingTheStatementIsRefused(t *testing.T) {
+	directory := t.TempDir()
+	ledgers := filepath.Join(directory, "ledgers.json")
+	statement := filepath.Join(directory, "s.csv")
+	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
+	const text = "reference,amount\n77,1.00\n"
+	os.WriteFile(statement, []byte(text), 0o600)
+	for _, flag := range []string{"--csv", "--json"} {
+		output, err := runRootBounded("reconcile", "--statement", statement, "--account",
+			"50", "--ledgers", ledgers, flag, filepath.Join(directory, ".", "s.csv"),
+			"--addr", "127.0.0.1:1", "--timeout", "5s")
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), "statement") {
+			t.Errorf("%s naming the statement: %v, want a usage error about it\n%s", flag,
+				err, output)
+		}
+		if written, err := os.ReadFile(statement); err != nil || string(written) != text {
+			t.Fatalf("%s naming the statement: the statement is now %q (%v)", flag, written,
+				err)
+		}
+	}
+}
