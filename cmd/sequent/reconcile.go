@@ -141,7 +141,11 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	}
 	// An interrupt stops the run as a failure (exit 2), so that its report files are
 	// removed below rather than left cut short by the signal's default exit.
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	// The command's own context comes back when the run ends: stop cancels ctx, and cobra
+	// keeps a subcommand's context once set (TestReview52bReconcileTwiceOnOneCommand).
+	parent := cmd.Context()
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer cmd.SetContext(parent)
 	defer stop()
 	cmd.SetContext(ctx)
 	err = o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
