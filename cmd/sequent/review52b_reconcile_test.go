@@ -86,3 +86,33 @@ func TestReview52bOutputNamingTheStatementIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestReview52bReconcileTwiceOnOneCommand (claim: cd0adb45, the interrupt's handling ends
+// with the command): the signal context a run installs on its command does not outlive
+// it. Before, cmd.SetContext left the run's context, cancelled by its stop, on the
+// command, and cobra keeps a subcommand's context once set: a second Execute of the same
+// command tree (an embedding program, a test) failed at once with "context canceled".
+func TestReview52bReconcileTwiceOnOneCommand(t *testing.T) {
+	address, keys := startTestServer(t)
+	connection := []string{"--addr", address, "--keys", keys}
+	if output, err := runClient(t, append([]string{"create-accounts", "1", "50", "--ledger",
+		"1", "--code", "1"}, connection...)...); err != nil {
+		t.Fatalf("create-accounts: %v\n%s", err, output)
+	}
+	directory := t.TempDir()
+	ledgers := filepath.Join(directory, "ledgers.json")
+	statement := filepath.Join(directory, "s.csv")
+	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
+	os.WriteFile(statement, []byte("reference,amount\n77,1.00\n"), 0o600)
+	root := newRootCommand()
+	var out strings.Builder
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append([]string{"reconcile", "--statement", statement, "--account", "50",
+		"--ledgers", ledgers}, connection...))
+	for run := 1; run <= 2; run++ {
+		if err := root.Execute(); !errors.Is(err, errNotReconciled) {
+			t.Fatalf("run %d: %v, want exit 1 (a difference)\n%s", run, err, out.String())
+		}
+	}
+}
