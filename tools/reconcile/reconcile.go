@@ -85,11 +85,8 @@ func Run(ctx context.Context, options Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	report.Checks = runChecks(ctx, o.Checks)
-	if ctx.Err() != nil {
-		// A check cut short by an interrupt or --timeout is not a finding: the run did not
-		// reach its verdict (TestReview52bInterruptDuringChecksIsNotAVerdict).
-		return nil, fmt.Errorf("reconcile: checks: %w", context.Cause(ctx))
+	if report.Checks, err = runChecks(ctx, o.Checks); err != nil {
+		return nil, err
 	}
 	report.OK = report.Summary == nil || report.Summary.Total() == 0
 	for _, section := range report.Checks {
