@@ -159,6 +159,11 @@ func (o *Options) reconcileStatement(ctx context.Context, info clearing.LedgerIn
 	sink := newSink(summary, o.FirstDifferencesMax, jsonOutput, o.CSV)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A read blocked on a pipe (--statement <(zcat …), /dev/stdin) whose writer stalls
+	// never comes to readTheirs's next look at the context: closing the file when the run
+	// is cancelled ends it (TestReview52bCancelStopsAStatementReadBlocked).
+	stopClosing := context.AfterFunc(ctx, func() { file.Close() })
+	defer stopClosing()
 	theirsDone := make(chan sideResult, 1)
 	go func() {
 		sorted, err := o.readTheirs(ctx, statementLines, summary, sink)
@@ -171,6 +176,9 @@ func (o *Options) reconcileStatement(ctx context.Context, info clearing.LedgerIn
 	source := oursSource{reader: o.Reader, account: o.Account, window: o.Window,
 		cutoff: o.Window.Until, matchBy: o.MatchBy}
 	counts, oursErr := source.read(ctx, oursSorter)
+	if oursErr != nil {
+		cancel() // Stop reading the statement: the run has failed.
+	}
 	theirs := <-theirsDone
 	if err := errors.Join(theirs.err, oursErr); err != nil {
 		oursSorter.close()
@@ -216,6 +224,9 @@ func (o *Options) readTheirs(ctx context.Context, s *statement, summary *Summary
 		line, problem, ok, err := s.next(&e)
 		if err != nil {
 			sorted.close()
+			if ctx.Err() != nil { // The file was closed under the read: see reconcileStatement.
+				return nil, fmt.Errorf("reconcile: statement: %w", context.Cause(ctx))
+			}
 			return nil, err
 		}
 		if !ok {
