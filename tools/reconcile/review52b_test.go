@@ -3,10 +3,14 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"sequent/core/model"
 	"sequent/tools/clearing"
@@ -89,5 +93,65 @@ func TestReview52bJSONEscapedAndFoldedKeys(t *testing.T) {
 	want := []string{"status|7|1|10001", "unreadable||2|"}
 	if !slices.Equal(reported, want) || report.OK {
 		t.Fatalf("reported %v (ok %v), want %v", reported, report.OK, want)
+	}
+}
+
+// TestReview52bCancelStopsAStatementReadBlocked (claim: cd0adb45, "a cancelled context
+// (interrupt, --timeout) stops the statement's reading"): a statement read from a pipe
+// (--statement <(zcat s.csv.gz), /dev/stdin, a FIFO) whose writer stalls leaves the
+// reader blocked in a read, where the look at the context every contextCheckEvery lines
+// never comes. Since sequent reconcile turns SIGINT into a cancel, instead of dying by
+// it, Ctrl-C was then ignored until the writer went on or closed: the run must end with
+// the context's error once it is cancelled.
+func TestReview52bCancelStopsAStatementReadBlocked(t *testing.T) {
+	w := newWorld(t)
+	w.apply(model.Transfer{ID: w.id(), DebitAccountID: customer, CreditAccountID: partner,
+		Amount: model.U128(500), UserData128: model.U128(7), Ledger: 1, Code: 1})
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	writer := make(chan *os.File, 1)
+	go func() {
+		file, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			writer <- nil
+			return
+		}
+		// Three times the reader's buffer: the write returns only once the reader has
+		// taken most of it, so past its first look at the context (and far from its next,
+		// 4,096 lines on). Then the writer stalls.
+		note := strings.Repeat("x", 20_000)
+		var text strings.Builder
+		text.WriteString("reference,amount,note\n")
+		for i := 0; text.Len() < 3*readBufferBytes; i++ {
+			fmt.Fprintf(&text, "%d,5.00,%s\n", 1000+i, note)
+		}
+		file.WriteString(text.String())
+		writer <- file
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Options{Reader: clearing.MemoryReader{Ledger: w.ledger},
+			Ledgers: testLedgers(t), Account: partner, Statement: path,
+			Window: clearing.Window{Until: w.timestamp + second}})
+		done <- err
+	}()
+	file := <-writer
+	if file == nil {
+		t.Fatal("the statement's writer could not open the FIFO")
+	}
+	defer file.Close() // Lets a run still blocked finish, once the test has failed.
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("a cancelled run: %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the run, cancelled while its statement's read was blocked, did not end " +
+			"within 20 s")
 	}
 }
