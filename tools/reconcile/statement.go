@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"sequent/core/model"
 	"sequent/tools/clearing"
@@ -365,9 +366,19 @@ func headerColumn(header []string, name string, given bool) (int, error) {
 	return index, nil
 }
 
-// sameName reports whether a statement's column name (or JSON key) is name.
+// sameName reports whether a statement's column name (or JSON key) is name. What cannot be
+// seen around a name does not count: spaces, and the zero-width space and byte order mark
+// (U+200B, U+FEFF) that pasted or concatenated exports carry, which a partner's
+// "status\u200b" column left out of the comparison, a silent match
+// (TestReview52bHeaderNamesIgnoreInvisibleCharacters).
 func sameName(column, name string) bool {
-	return strings.EqualFold(strings.TrimSpace(column), strings.TrimSpace(name))
+	return strings.EqualFold(trimInvisible(column), trimInvisible(name))
+}
+
+func trimInvisible(name string) string {
+	return strings.TrimFunc(name, func(r rune) bool {
+		return unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff'
+	})
 }
 
 // next reads the next line into e. It returns ok false at the end; a line that cannot be
