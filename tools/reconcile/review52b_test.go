@@ -155,3 +155,32 @@ func TestReview52bCancelStopsAStatementReadBlocked(t *testing.T) {
 			"within 20 s")
 	}
 }
+
+// TestReview52bHeaderNamesIgnoreInvisibleCharacters (claim: b7cf327a, names match "with
+// spaces ignored"; a status column left out is a silent match): a zero-width space
+// (U+200B, pasted from web pages and spreadsheets) or a byte order mark (U+FEFF, a
+// second one, or one before a later column of concatenated exports) around a name is
+// invisible like the spaces TrimSpace removes. Before, "status\u200b" or "\ufeffstatus"
+// was not the status column: a line saying "voided" matched a posted payment with no
+// difference at all.
+func TestReview52bHeaderNamesIgnoreInvisibleCharacters(t *testing.T) {
+	for _, c := range []struct{ name, text string }{
+		{"zero-width space", "reference,amount,status\u200b\n7,5.00,voided\n"},
+		{"two byte order marks", "\ufeff\ufeffstatus,reference,amount\nvoided,7,5.00\n"},
+		{"json key", `{"reference":"7","amount":"5.00","\u200bstatus":"voided"}` + "\n"},
+	} {
+		name := "statement.csv"
+		if c.text[0] == '{' {
+			name = "statement.jsonl"
+		}
+		report, reported := hunt52bReconcile(t, name, c.text)
+		line := "2"
+		if name == "statement.jsonl" {
+			line = "1"
+		}
+		if want := []string{"status|7|" + line + "|10001"}; !slices.Equal(reported, want) ||
+			report.OK {
+			t.Errorf("%s: reported %v (ok %v), want %v", c.name, reported, report.OK, want)
+		}
+	}
+}
