@@ -175,6 +175,7 @@ type statement struct {
 	lines      *bufio.Scanner
 	json       map[string]json.RawMessage
 	record     [5]string // The current line's fields.
+	present    [5]bool   // JSON lines: the current line names the field's key (even as "" or null).
 	unreadable string    // Why the current line could not be read at all; "": it was.
 	line       uint64
 }
@@ -463,7 +464,7 @@ func (s *statement) nextJSON() (bool, error) {
 				s.unreadable = problem
 				return true, nil
 			}
-			s.record[i] = jsonText(raw)
+			s.record[i], s.present[i] = jsonText(raw), raw != nil
 		}
 		return true, nil
 	}
@@ -555,6 +556,11 @@ func jsonText(raw json.RawMessage) string {
 	return text
 }
 
+// stated reports whether the current line states field i: a CSV statement has its column,
+// a JSON line names its key, even with "" or null, as a CSV cell left empty
+// (TestReview52bJSONKeyStatedEmptyIsNotUnstated).
+func (s *statement) stated(i int) bool { return s.columns[i] >= 0 || s.present[i] }
+
 // parse turns the current line's fields into an entry, or says why it cannot.
 func (s *statement) parse(e *entry) string {
 	reference, amount, currency, status, direction := s.record[0], s.record[1],
@@ -568,7 +574,7 @@ func (s *statement) parse(e *entry) string {
 	}
 	*e = entry{key: key, order: s.line}
 	info := s.account
-	if s.columns[2] >= 0 || (s.json != nil && currency != "") {
+	if s.stated(2) {
 		resolved, ok := s.ledgers.Resolve(currency)
 		if !ok {
 			return fmt.Sprintf("unknown currency %q (add it to the ledger registry)", currency)
@@ -587,7 +593,7 @@ func (s *statement) parse(e *entry) string {
 		if e.status = s.statuses[strings.ToLower(strings.TrimSpace(status))]; e.status == 0 {
 			return fmt.Sprintf("unknown status %q (map it with the status map)", status)
 		}
-	} else if s.columns[3] >= 0 {
+	} else if s.stated(3) {
 		return "no status"
 	}
 	return ""
@@ -612,7 +618,7 @@ func (s *statement) parseAmount(e *entry, amount, direction string, scale uint8)
 	if negative {
 		e.side = sideDebit
 	}
-	if direction != "" || s.columns[4] >= 0 {
+	if direction != "" || s.stated(4) {
 		side := s.directions[strings.ToLower(strings.TrimSpace(direction))]
 		switch {
 		case side == 0:
