@@ -184,3 +184,29 @@ func TestReview52bHeaderNamesIgnoreInvisibleCharacters(t *testing.T) {
 		}
 	}
 }
+
+// TestReview52bJSONKeyStatedEmptyIsNotUnstated (claim: hunt52b's fix class, a field the
+// statement states must be compared): a JSON line naming the status, currency or
+// direction key with an empty or null value states it as a CSV line does with an empty
+// cell in that column, which is unreadable ("no status", unknown currency, unknown
+// direction). Before, the key was read as absent: {"status":""} matched a voided payment
+// as well as a posted one, with no difference.
+func TestReview52bJSONKeyStatedEmptyIsNotUnstated(t *testing.T) {
+	report, reported := hunt52bReconcile(t, "statement.jsonl",
+		`{"reference":"7","amount":"5.00","status":""}`+"\n"+
+			`{"reference":"7","amount":"5.00","status":null}`+"\n"+
+			`{"reference":"7","amount":"5.00","currency":""}`+"\n"+
+			`{"reference":"7","amount":"5.00","direction":null}`+"\n")
+	want := []string{"missing_theirs|7|0|10001", "unreadable||1|", "unreadable||2|",
+		"unreadable||3|", "unreadable||4|"}
+	if !slices.Equal(reported, want) || report.OK {
+		t.Fatalf("reported %v (ok %v), want %v", reported, report.OK, want)
+	}
+	// The CSV reading of the same lines, for comparison.
+	_, reported = hunt52bReconcile(t, "statement.csv",
+		"reference,amount,status\n7,5.00,\n")
+	if want := []string{"missing_theirs|7|0|10001", "unreadable||2|"}; !slices.Equal(reported,
+		want) {
+		t.Fatalf("CSV: reported %v, want %v", reported, want)
+	}
+}
