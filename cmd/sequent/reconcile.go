@@ -300,6 +300,13 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 			return options, func(bool) error { return nil }, usage(cmd,
 				"%s is the %s: an output would overwrite it", output.path, input)
 		}
+		if len(files) > 0 && sameFile(files[0], output.path) {
+			// Opened twice, the JSON report and the CSV would be written over each other
+			// (TestReview52bJSONAndCSVNamingOneFileAreRefused).
+			closeOutputs(false)
+			return options, func(bool) error { return nil }, usage(cmd,
+				"--json and --csv name one file, %s", output.path)
+		}
 		file, err := os.Create(output.path)
 		if err != nil {
 			closeOutputs(false)
@@ -333,6 +340,16 @@ func (o *reconcileOptions) inputAt(path string) string {
 		}
 	}
 	return ""
+}
+
+// sameFile reports whether path is the open file.
+func sameFile(file *os.File, path string) bool {
+	opened, err := file.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Stat(path)
+	return err == nil && os.SameFile(opened, named)
 }
 
 // discardOutput undoes a report file of a run that failed. Only a regular file is touched
