@@ -116,3 +116,23 @@ func TestReview52bReconcileTwiceOnOneCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestReview52bJSONAndCSVNamingOneFileAreRefused: --json and --csv naming one file (by
+// two spellings) are refused. Before, the file was opened twice and the JSON report and
+// the differences' CSV were written over each other: the report kept (exit 0 or 1) was
+// neither.
+func TestReview52bJSONAndCSVNamingOneFileAreRefused(t *testing.T) {
+	directory := t.TempDir()
+	ledgers := filepath.Join(directory, "ledgers.json")
+	statement := filepath.Join(directory, "s.csv")
+	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
+	os.WriteFile(statement, []byte("reference,amount\n77,1.00\n"), 0o600)
+	output, err := runRootBounded("reconcile", "--statement", statement, "--account", "50",
+		"--ledgers", ledgers, "--json", filepath.Join(directory, "report"), "--csv",
+		filepath.Join(directory, ".", "report"), "--addr", "127.0.0.1:1", "--timeout", "5s")
+	var usage usageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "--json") {
+		t.Fatalf("--json and --csv naming one file: %v, want a usage error about it\n%s",
+			err, output)
+	}
+}
