@@ -151,19 +151,23 @@ func (o *Options) reconcileStatement(ctx context.Context, info clearing.LedgerIn
 		return fmt.Errorf("reconcile: statement: %w", err)
 	}
 	defer file.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// A read blocked on a pipe (--statement <(zcat …), /dev/stdin) whose writer stalls
+	// never comes to readTheirs's next look at the context, nor ends the header's read:
+	// closing the file when the run is cancelled ends it
+	// (TestReview52bCancelStopsAStatementReadBlocked).
+	stopClosing := context.AfterFunc(ctx, func() { file.Close() })
+	defer stopClosing()
 	statementLines, err := openStatement(file, o.Statement, o.Mapping, o.Ledgers, info)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("reconcile: statement: %w", context.Cause(ctx))
+	}
 	if err != nil {
 		return err
 	}
 	summary := report.Summary
 	sink := newSink(summary, o.FirstDifferencesMax, jsonOutput, o.CSV)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// A read blocked on a pipe (--statement <(zcat …), /dev/stdin) whose writer stalls
-	// never comes to readTheirs's next look at the context: closing the file when the run
-	// is cancelled ends it (TestReview52bCancelStopsAStatementReadBlocked).
-	stopClosing := context.AfterFunc(ctx, func() { file.Close() })
-	defer stopClosing()
 	theirsDone := make(chan sideResult, 1)
 	go func() {
 		sorted, err := o.readTheirs(ctx, statementLines, summary, sink)
