@@ -104,6 +104,12 @@ func TestReview52bJSONEscapedAndFoldedKeys(t *testing.T) {
 // it, Ctrl-C was then ignored until the writer went on or closed: the run must end with
 // the context's error once it is cancelled.
 func TestReview52bCancelStopsAStatementReadBlocked(t *testing.T) {
+	review52bCancelBlockedStatement(t, true)
+	// A writer that stalls before the header: the header's read blocks.
+	review52bCancelBlockedStatement(t, false)
+}
+
+func review52bCancelBlockedStatement(t *testing.T, lines bool) {
 	w := newWorld(t)
 	w.apply(model.Transfer{ID: w.id(), DebitAccountID: customer, CreditAccountID: partner,
 		Amount: model.U128(500), UserData128: model.U128(7), Ledger: 1, Code: 1})
@@ -127,7 +133,9 @@ func TestReview52bCancelStopsAStatementReadBlocked(t *testing.T) {
 		for i := 0; text.Len() < 3*readBufferBytes; i++ {
 			fmt.Fprintf(&text, "%d,5.00,%s\n", 1000+i, note)
 		}
-		file.WriteString(text.String())
+		if lines {
+			file.WriteString(text.String())
+		}
 		writer <- file
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -151,8 +159,8 @@ func TestReview52bCancelStopsAStatementReadBlocked(t *testing.T) {
 			t.Fatalf("a cancelled run: %v, want context.Canceled", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("the run, cancelled while its statement's read was blocked, did not end " +
-			"within 20 s")
+		t.Fatalf("the run, cancelled while its statement's read was blocked (lines %v), did "+
+			"not end within 20 s", lines)
 	}
 }
 
