@@ -141,7 +141,11 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 	}
 	// An interrupt stops the run as a failure (exit 2), so that its report files are
 	// removed below rather than left cut short by the signal's default exit.
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	// The command's own context comes back when the run ends: stop cancels ctx, and cobra
+	// keeps a subcommand's context once set (TestReview52bReconcileTwiceOnOneCommand).
+	parent := cmd.Context()
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer cmd.SetContext(parent)
 	defer stop()
 	cmd.SetContext(ctx)
 	err = o.connection.run(cmd, func(ctx context.Context, c *client.Client) error {
@@ -271,11 +275,11 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 	closeOutputs := func(keep bool) error {
 		var first error
 		for _, file := range files {
+			if !keep {
+				discardOutput(file)
+			}
 			if err := file.Close(); err != nil && first == nil {
 				first = fmt.Errorf("closing %s: %w", file.Name(), err)
-			}
-			if !keep {
-				os.Remove(file.Name())
 			}
 		}
 		return first
@@ -291,6 +295,18 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 			options.JSON = cmd.OutOrStdout()
 			continue
 		}
+		if input := o.inputAt(output.path); input != "" {
+			closeOutputs(false)
+			return options, func(bool) error { return nil }, usage(cmd,
+				"%s is the %s: an output would overwrite it", output.path, input)
+		}
+		if len(files) > 0 && sameFile(files[0], output.path) {
+			// Opened twice, the JSON report and the CSV would be written over each other
+			// (TestReview52bJSONAndCSVNamingOneFileAreRefused).
+			closeOutputs(false)
+			return options, func(bool) error { return nil }, usage(cmd,
+				"--json and --csv name one file, %s", output.path)
+		}
 		file, err := os.Create(output.path)
 		if err != nil {
 			closeOutputs(false)
@@ -304,6 +320,52 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 		}
 	}
 	return options, closeOutputs, nil
+}
+
+// inputAt names the input file (the statement or the ledger registry) that path is, or
+// returns "": creating an output there would empty it, and a failed run's removal of its
+// reports would then delete it (TestReview52bOutputNamingTheStatementIsRefused).
+func (o *reconcileOptions) inputAt(path string) string {
+	output, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	for _, input := range []struct{ path, name string }{{o.statement, "statement"},
+		{o.ledgers, "ledger registry"}} {
+		if input.path == "" {
+			continue
+		}
+		if info, err := os.Stat(input.path); err == nil && os.SameFile(info, output) {
+			return input.name
+		}
+	}
+	return ""
+}
+
+// sameFile reports whether path is the open file.
+func sameFile(file *os.File, path string) bool {
+	opened, err := file.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Stat(path)
+	return err == nil && os.SameFile(opened, named)
+}
+
+// discardOutput undoes a report file of a run that failed. Only a regular file is touched
+// (a device or FIFO given as the output, /dev/null say, is not the run's to delete): it
+// is emptied, so that no cut-short report is left wherever the path leads, and its path
+// is removed when it names that file itself rather than a link to it
+// (TestReview52bFailedReconcileRemovesOnlyItsOwnReports).
+func discardOutput(file *os.File) {
+	opened, err := file.Stat()
+	if err != nil || !opened.Mode().IsRegular() {
+		return
+	}
+	file.Truncate(0)
+	if named, err := os.Lstat(file.Name()); err == nil && os.SameFile(opened, named) {
+		os.Remove(file.Name())
+	}
 }
 
 // chainCheck builds the chain section from --http and --chain-anchor ([SHARD:]OP:HASH:

@@ -30,11 +30,17 @@ type Section struct {
 	Details  any      `json:"details,omitempty"`  // The check's data, for the JSON report.
 }
 
-// runChecks runs every check in order; one that cannot run becomes a failed section.
-func runChecks(ctx context.Context, checks []Check) []Section {
+// runChecks runs every check in order; one that cannot run becomes a failed section,
+// unless the run's context ended (an interrupt or --timeout): a check cut short is no
+// finding, and the run did not reach its verdict
+// (TestReview52bInterruptDuringChecksIsNotAVerdict).
+func runChecks(ctx context.Context, checks []Check) ([]Section, error) {
 	sections := make([]Section, 0, len(checks))
 	for _, check := range checks {
 		section, err := check.Run(ctx)
+		if err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("reconcile: %s: %w", check.Name(), context.Cause(ctx))
+		}
 		if err != nil {
 			section = Section{Name: check.Name(), Summary: "could not be performed",
 				Problems: []string{err.Error()}}
@@ -42,7 +48,7 @@ func runChecks(ctx context.Context, checks []Check) []Section {
 		section.Name = check.Name()
 		sections = append(sections, section)
 	}
-	return sections
+	return sections, nil
 }
 
 // TrialBalance checks double entry in every ledger: Σ debits = Σ credits, posted and

@@ -92,9 +92,9 @@ func TestChainCheckFindings(t *testing.T) {
 			t.Errorf("%s: ok %v, problems %q, err %v", c.name, section.OK, problems, err)
 		}
 	}
-	sections := runChecks(context.Background(), []Check{ChainCheck{Addresses: []string{
+	sections, err := runChecks(context.Background(), []Check{ChainCheck{Addresses: []string{
 		fakeNode(t, healthy, nil) + "/missing"}}})
-	if sections[0].OK || !strings.Contains(sections[0].Problems[0], "HTTP 404") {
+	if err != nil || sections[0].OK || !strings.Contains(sections[0].Problems[0], "HTTP 404") {
 		t.Errorf("unreachable endpoint: %+v", sections[0])
 	}
 }

@@ -85,7 +85,9 @@ func Run(ctx context.Context, options Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	report.Checks = runChecks(ctx, o.Checks)
+	if report.Checks, err = runChecks(ctx, o.Checks); err != nil {
+		return nil, err
+	}
 	report.OK = report.Summary == nil || report.Summary.Total() == 0
 	for _, section := range report.Checks {
 		report.OK = report.OK && section.OK
@@ -149,14 +151,23 @@ func (o *Options) reconcileStatement(ctx context.Context, info clearing.LedgerIn
 		return fmt.Errorf("reconcile: statement: %w", err)
 	}
 	defer file.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// A read blocked on a pipe (--statement <(zcat …), /dev/stdin) whose writer stalls
+	// never comes to readTheirs's next look at the context, nor ends the header's read:
+	// closing the file when the run is cancelled ends it
+	// (TestReview52bCancelStopsAStatementReadBlocked).
+	stopClosing := context.AfterFunc(ctx, func() { file.Close() })
+	defer stopClosing()
 	statementLines, err := openStatement(file, o.Statement, o.Mapping, o.Ledgers, info)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("reconcile: statement: %w", context.Cause(ctx))
+	}
 	if err != nil {
 		return err
 	}
 	summary := report.Summary
 	sink := newSink(summary, o.FirstDifferencesMax, jsonOutput, o.CSV)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	theirsDone := make(chan sideResult, 1)
 	go func() {
 		sorted, err := o.readTheirs(ctx, statementLines, summary, sink)
@@ -169,6 +180,9 @@ func (o *Options) reconcileStatement(ctx context.Context, info clearing.LedgerIn
 	source := oursSource{reader: o.Reader, account: o.Account, window: o.Window,
 		cutoff: o.Window.Until, matchBy: o.MatchBy}
 	counts, oursErr := source.read(ctx, oursSorter)
+	if oursErr != nil {
+		cancel() // Stop reading the statement: the run has failed.
+	}
 	theirs := <-theirsDone
 	if err := errors.Join(theirs.err, oursErr); err != nil {
 		oursSorter.close()
@@ -214,6 +228,9 @@ func (o *Options) readTheirs(ctx context.Context, s *statement, summary *Summary
 		line, problem, ok, err := s.next(&e)
 		if err != nil {
 			sorted.close()
+			if ctx.Err() != nil { // The file was closed under the read: see reconcileStatement.
+				return nil, fmt.Errorf("reconcile: statement: %w", context.Cause(ctx))
+			}
 			return nil, err
 		}
 		if !ok {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"sequent/core/model"
 	"sequent/tools/clearing"
@@ -174,6 +175,7 @@ type statement struct {
 	lines      *bufio.Scanner
 	json       map[string]json.RawMessage
 	record     [5]string // The current line's fields.
+	present    [5]bool   // JSON lines: the current line names the field's key (even as "" or null).
 	unreadable string    // Why the current line could not be read at all; "": it was.
 	line       uint64
 }
@@ -365,9 +367,19 @@ func headerColumn(header []string, name string, given bool) (int, error) {
 	return index, nil
 }
 
-// sameName reports whether a statement's column name (or JSON key) is name.
+// sameName reports whether a statement's column name (or JSON key) is name. What cannot be
+// seen around a name does not count: spaces, and the zero-width space and byte order mark
+// (U+200B, U+FEFF) that pasted or concatenated exports carry, which a partner's
+// "status\u200b" column left out of the comparison, a silent match
+// (TestReview52bHeaderNamesIgnoreInvisibleCharacters).
 func sameName(column, name string) bool {
-	return strings.EqualFold(strings.TrimSpace(column), strings.TrimSpace(name))
+	return strings.EqualFold(trimInvisible(column), trimInvisible(name))
+}
+
+func trimInvisible(name string) string {
+	return strings.TrimFunc(name, func(r rune) bool {
+		return unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff'
+	})
 }
 
 // next reads the next line into e. It returns ok false at the end; a line that cannot be
@@ -446,12 +458,13 @@ func (s *statement) nextJSON() (bool, error) {
 			return true, nil
 		}
 		for i, field := range fields {
-			raw, problem := s.jsonField(s.key(i, field))
+			_, given := s.mapping.Columns[field]
+			raw, problem := s.jsonField(s.key(i, field), given)
 			if problem != "" {
 				s.unreadable = problem
 				return true, nil
 			}
-			s.record[i] = jsonText(raw)
+			s.record[i], s.present[i] = jsonText(raw), raw != nil
 		}
 		return true, nil
 	}
@@ -502,8 +515,14 @@ func objectMembers(text []byte) int {
 }
 
 // jsonField returns the current JSON line's value under key, whose case and surrounding
-// spaces do not matter (as a CSV header's names), or why it is ambiguous.
-func (s *statement) jsonField(key string) (json.RawMessage, string) {
+// spaces do not matter (as a CSV header's names), or why it is ambiguous. A key given by
+// the mapping (--column) and present exactly settles the ambiguity, as a CSV header's
+// column does (TestReview52bJSONKeyNamedExactlyByColumnSettlesTheAmbiguity); a line has
+// each exact key once (nextJSON refuses repeated keys).
+func (s *statement) jsonField(key string, given bool) (json.RawMessage, string) {
+	if raw, exact := s.json[key]; given && exact {
+		return raw, ""
+	}
 	found := ""
 	var value json.RawMessage
 	for name, raw := range s.json {
@@ -537,6 +556,11 @@ func jsonText(raw json.RawMessage) string {
 	return text
 }
 
+// stated reports whether the current line states field i: a CSV statement has its column,
+// a JSON line names its key, even with "" or null, as a CSV cell left empty
+// (TestReview52bJSONKeyStatedEmptyIsNotUnstated).
+func (s *statement) stated(i int) bool { return s.columns[i] >= 0 || s.present[i] }
+
 // parse turns the current line's fields into an entry, or says why it cannot.
 func (s *statement) parse(e *entry) string {
 	reference, amount, currency, status, direction := s.record[0], s.record[1],
@@ -550,7 +574,7 @@ func (s *statement) parse(e *entry) string {
 	}
 	*e = entry{key: key, order: s.line}
 	info := s.account
-	if s.columns[2] >= 0 || (s.json != nil && currency != "") {
+	if s.stated(2) {
 		resolved, ok := s.ledgers.Resolve(currency)
 		if !ok {
 			return fmt.Sprintf("unknown currency %q (add it to the ledger registry)", currency)
@@ -569,7 +593,7 @@ func (s *statement) parse(e *entry) string {
 		if e.status = s.statuses[strings.ToLower(strings.TrimSpace(status))]; e.status == 0 {
 			return fmt.Sprintf("unknown status %q (map it with the status map)", status)
 		}
-	} else if s.columns[3] >= 0 {
+	} else if s.stated(3) {
 		return "no status"
 	}
 	return ""
@@ -594,7 +618,7 @@ func (s *statement) parseAmount(e *entry, amount, direction string, scale uint8)
 	if negative {
 		e.side = sideDebit
 	}
-	if direction != "" || s.columns[4] >= 0 {
+	if direction != "" || s.stated(4) {
 		side := s.directions[strings.ToLower(strings.TrimSpace(direction))]
 		switch {
 		case side == 0:
