@@ -38,7 +38,8 @@ func TestReview52lPrefetchNewTransfersStaysInsideTheStore(t *testing.T) {
 		{"first chunk of 128", [][]model.Transfer{make([]model.Transfer, 128)}, every(0, 128)},
 		{"one full chunk", [][]model.Transfer{full}, every(chunkRecordCount-40, chunkRecordCount)},
 		{"two full chunks", [][]model.Transfer{full, second},
-			append(every(chunkRecordCount-40, chunkRecordCount+40), every(2*chunkRecordCount-40, 2*chunkRecordCount)...)},
+			append(every(chunkRecordCount-40, chunkRecordCount+40),
+				every(2*chunkRecordCount-40, 2*chunkRecordCount)...)},
 		{"chunk table of 2^16 empty chunks", make([][]model.Transfer, 1<<16),
 			[]uint32{0, 1<<32 - 17, 1<<32 - 16, 1<<32 - 1}},
 	}
