@@ -33,9 +33,10 @@ const (
 	prefetchBlockEvents = 128
 
 	// pipelineBlockEvents is the block of CreateTransfersAs's software pipeline: while a
-	// block is applied, PREFETCHT0 fetches the records of the next one and the id-table
-	// slots of the one after. A block's apply (~1-2 µs) outlasts a miss, and its
-	// prefetched lines (~100 per stage) stay in L1 until used. Measured for issue 15
+	// block is applied, the records of the next one are prefetched (their first lines
+	// into L2 since session 52, see prefetchRecords) and the id-table slots of the one
+	// after (into L1). A block's apply (~1-2 µs) outlasts a miss, and its prefetched
+	// lines (~100 per stage) stay in the cache until used. Measured for issue 15
 	// (cpu-ns/transfer at 1 M accounts, shared VM, medians of 3 alternated rounds against
 	// the two-phase blocks of 128): blocks of 8, 16, 32 and 64 all 20-30% faster, 16 the
 	// best by a margin within the noise. (An earlier trial of such a pipeline, whose code

@@ -440,7 +440,8 @@ func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 	// core on the prefetch instructions themselves (a quarter to a third of the batch's
 	// profile samples at 1 M accounts, session 52); into L2 the L2's own queue tracks
 	// them, and confirmAccounts' first read finds the line a few nanoseconds away
-	// (BenchmarkRecordPrefetchLevel: -4 to -8% cpu-ns per transfer at 1 M accounts).
+	// (BenchmarkRecordPrefetchLevel at 1 M accounts: about -3% cpu-ns per transfer, 17
+	// of 24 runs lower, bench/PERFORMANCE.md session 52; -4 to -7% in a throwaway build).
 	switch l.recordPrefetch {
 	case recordFirstLinesIntoL2:
 		prefetch.RecordLinesIntoL2(recordList(accounts))

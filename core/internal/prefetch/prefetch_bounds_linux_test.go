@@ -6,10 +6,10 @@ import (
 	"unsafe"
 )
 
-// TestLinesReadNoAddressPastTheList gives Lines, LinesIntoL2 and LinePairs lists of every length from
-// 0 to 13 (the four-at-a-time loop, its tail of one to three, both, and neither) that
-// end exactly where a page the process may not read begins: a loop that read one
-// address past its list's end would fault there and crash the test. (Which lines are
+// TestLinesReadNoAddressPastTheList gives Lines, LinesIntoL2 and LinePairs lists of
+// every length from 0 to 13 (the four-at-a-time loop, its tail of one to three, both,
+// and neither) that end exactly where a page the process may not read begins: a loop
+// that read one address past its list's end would fault there and crash the test. (Which lines are
 // prefetched cannot be observed: a prefetch changes nothing a program can see.)
 func TestLinesReadNoAddressPastTheList(t *testing.T) {
 	pageBytes := syscall.Getpagesize()

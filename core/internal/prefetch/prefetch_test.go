@@ -6,8 +6,9 @@ import (
 )
 
 // TestPrefetchChangesNothing prefetches lines (and pairs of lines, and records' first
-// lines, and lines and records' first lines into L2) of live memory, an empty list and a nil one: the calls must return, leave the
-// memory as it was and allocate nothing.
+// lines, and lines and records' first lines into L2, and consecutive lines) of live
+// memory, an empty list and a nil one: the calls must return, leave the memory as it
+// was and allocate nothing.
 func TestPrefetchChangesNothing(t *testing.T) {
 	memory := make([]uint64, 64)
 	for i := range memory {
