@@ -15,11 +15,11 @@ import (
 //	witness                     holder  released  compared     behind when    tested by
 //	before session 39 (no probe) any    -         nothing      never          (documented: check off)
 //	sessions 39-51 (plain)      other   (unknown) epoch        epoch > e      hunt51a, Grant52EarlierWitness
-//	sessions 39-51 (plain)      self    (unknown) -            never          review51a (own grant)
+//	sessions 39-51 (plain)      self    (unknown) -            never          (the row below's code)
 //	session 52 (written)        other   no        epoch        epoch > e      hunt51a, Grant52Lost…, Grant52…NeverReleases
 //	session 52 (written)        other   yes       written      written > e    (below: the only row without a test)
-//	session 52 (written)        other   yes       written      written <= e   review51a (old primary promoted)
-//	session 52 (written)        self    no        -            never          review51a
+//	session 52 (written)        other   yes       written      written <= e   Review51aOldPrimaryPromoted…
+//	session 52 (written)        self    no        -            never          FailedAutomaticFailoverIsRetried
 //	session 52 (written)        self    yes       -            never          review52g (grantee of two grants)
 //	any, probe failed           -       -         -            no acquisition review2r51
 //
