@@ -426,8 +426,9 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 // check as before. A grant released by this node itself exempts it, as a grant not
 // released does (the lease last granted to this node: nobody was granted it since, and
 // this node passed the check when it acquired): the written epoch may be an earlier grant
-// to this node that it never stored nor released (its store hung past the lease, or it
-// restarted, before it acquired again), and without the exemption the release would keep
+// to this node that it never stored nor released (it restarted before it acquired again,
+// or the release it sends before acquiring afresh, Node.releaseRunOutGrantLocked, was
+// lost), and without the exemption the release would keep
 // it waiting where session 51 promoted it (review-grant52).
 func (n *Node) behindTheWitness() (leaseAnswer, bool, error) {
 	epoch := n.Epoch()

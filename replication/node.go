@@ -567,10 +567,13 @@ func (n *Node) promote() (uint64, error) {
 		// epoch from the grantee's stream. Once the grant has run out, or was given up
 		// (failedPromotionsPerGrantMax failures under it), it acquires afresh: renewing a
 		// lease that ran out would be granted even if the witness restarted meanwhile,
-		// after another node had taken the lease and promoted.
+		// after another node had taken the lease and promoted. A grant that ran out is
+		// released before (releaseRunOutGrantLocked).
 		kind, askedEpoch := byte(leaseAcquire), n.Epoch()
 		if n.grantedEpoch > n.Epoch() && n.leaseClock.valid() {
 			kind, askedEpoch = leaseRenew, n.grantedEpoch
+		} else if n.grantedEpoch > n.Epoch() {
+			n.releaseRunOutGrantLocked()
 		}
 		sent := time.Now()
 		answer, err := n.askLease(kind, askedEpoch, sent.Add(handshakeTimeout))
@@ -597,6 +600,30 @@ func (n *Node) promote() (uint64, error) {
 		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
 	}
 	return n.promoteLocked(epoch)
+}
+
+// releaseRunOutGrantLocked releases at the witness the grant of n.grantedEpoch, whose
+// lease ran out before a promotion under it succeeded, as the node is about to acquire
+// afresh; the caller holds the mutex. Every attempt under that grant failed before any
+// shard switched (errPromotionFailed, the epoch file put back; a store that may have left
+// it ahead stops the node, ErrEpochFileAhead; a promotion that fails part way leaves the
+// node a primary, unless its first shard, the one Role reads, failed first and none
+// switched), so nothing was written under it, as when the node gives a grant up.
+// Unreleased, the grant after it would record it as the epoch written below, and the old
+// primary would wait for good once that one is released too (review2-repl52: a store that
+// hung past the lease, or a witness the node could not use for a lease between two
+// attempts). A release with no answer is left pending (the failover watch sends it again
+// before anything else; an acquisition granted meanwhile clears it, the first grant then
+// counting as written, as before this release existed).
+func (n *Node) releaseRunOutGrantLocked() {
+	released := n.grantedEpoch
+	n.grantedEpoch = 0
+	outcome := n.askRelease(released, time.Now().Add(handshakeTimeout))
+	if outcome == releaseNoAnswer {
+		n.releasePending = released
+	}
+	n.config.Logger.Warn("replication: a grant whose promotion failed ran out: released at "+
+		"the witness before acquiring afresh", "epoch", released, "release", outcome)
 }
 
 // promoteLocked carries out a promotion to epoch; the caller holds the mutex. The epoch

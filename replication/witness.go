@@ -123,11 +123,13 @@ import (
 // that stored its epoch may have written, and a confirmation it sent could be lost on the
 // way, so a witness could not take a missing confirmation for a failed promotion; the
 // grant therefore reads as written until its grantee says otherwise. A grantee sends a
-// release only once it has given the grant up after failed stores of its epoch, none of
-// which left the epoch file at it (a store that may have, ErrEpochFileAhead, stops the
-// node: no release), so no shard of it switched and nothing was written under that
-// epoch; and after it, it never promotes under that epoch (its next attempt acquires a
-// new, higher one), while the witness renews the released grant to nobody. A release
+// release only once it has given the grant up after failed stores of its epoch, or once
+// the grant's lease ran out after such failures and it acquires afresh (review2-repl52:
+// Node.releaseRunOutGrantLocked), none of which left the epoch file at it (a store that
+// may have, ErrEpochFileAhead, stops the node: no release), so no shard of it switched
+// and nothing was written under that epoch; and after it, it never promotes under that
+// epoch (its next attempt acquires a new, higher one), while the witness renews the
+// released grant to nobody. A release
 // lost on the way leaves the grant written (the check refuses as before); a release
 // that arrives after the witness granted the lease again finds another last grant and
 // changes nothing.
