@@ -79,3 +79,27 @@ func TestChainCheckCommonOpNotHeldIsNoDisagreement_review52d(t *testing.T) {
 		}
 	}
 }
+
+// TestChainCheckThirdNodeWithNothingHidesNoDisagreement_review52d — review of docs52's
+// agree(). Claim: "common op 0: nothing to compare" took the minimum over all nodes, so
+// one node with no verified entry (a standby just started) made the check skip every
+// comparison: a primary and a second standby whose chains differ at op 90 (a tampered
+// log) passed. The two that hold entries must still be compared.
+func TestChainCheckThirdNodeWithNothingHidesNoDisagreement_review52d(t *testing.T) {
+	primary := wal.ChainCheck{OK: true, RetainedFromOp: 1, DurableOp: 90, VerifiedFromOp: 1,
+		VerifiedToOp: 90, Entries: 30, ChainLast: "aa", WindowCovered: true}
+	forged := primary
+	forged.ChainLast = "ff"
+	empty := wal.ChainCheck{OK: true, WindowCovered: true}
+	check := ChainCheck{Addresses: []string{fakeNode(t, primary, nil), fakeNode(t, forged, nil),
+		fakeNode(t, empty, nil)}}
+	section, err := check.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if section.OK || !strings.Contains(strings.Join(section.Problems, "; "),
+		"disagree on the chain at op 90: aa vs ff") {
+		t.Fatalf("a primary, a standby with another chain at op 90 and one with nothing: "+
+			"ok %v, problems %q; want the disagreement at op 90", section.OK, section.Problems)
+	}
+}
