@@ -72,7 +72,7 @@ for round in $(seq 1 "$rounds"); do
 	before=$(aof_bytes)
 	redis-benchmark -p $redis_port -c 1 -P 1 -n 20000 -r 100000000 --csv $(transfer one) \
 		>"$out/redis-one-$round.csv" 2>/dev/null
-	# The AOF bytes the one-client run appended (~292 per transfer when every one wrote).
+	# The AOF bytes the one-client run appended (296 per transfer when every one wrote).
 	echo $(($(aof_bytes) - before)) >"$out/redis-one-$round.aof-bytes"
 	redis-cli -p $redis_port shutdown nosave >/dev/null 2>&1
 	rm -rf "$redis_dir"

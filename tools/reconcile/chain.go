@@ -159,34 +159,58 @@ func (c ChainCheck) problems(node *ChainNode, anchorOp uint64) []string {
 }
 
 // agree compares the nodes' chains of one shard's log at the lowest op all of them
-// verified to, asking again the nodes that verified beyond it for their chain there.
+// verified to, asking again the nodes that verified beyond it for their chain there. A
+// node that cannot be compared there (it verified no entry, or its retained log starts
+// after that op) is a problem of its own, "not compared", rather than a disagreement: its
+// log may hold a history the others' is not (a standby seeded from a snapshot keeps only
+// the base's op and chain until it applies an entry), and nothing proves it either way.
 func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, error) {
-	common := nodes[0].Check.VerifiedToOp
-	for _, node := range nodes[1:] {
-		common = min(common, node.Check.VerifiedToOp)
+	var problems []string
+	var holding []ChainNode // The nodes that verified an entry.
+	for _, node := range nodes {
+		if node.Check.VerifiedToOp != 0 {
+			holding = append(holding, node)
+		}
 	}
-	if common == 0 {
-		// Some node holds no entry up to the cut-off (a window that ends before the log's
-		// first entry, or a standby that has applied nothing yet): the logs share only the
-		// empty prefix, which has no chain to compare, so they cannot disagree on it.
+	if len(holding) == 0 {
+		// No node holds an entry up to the cut-off (a window that ends before every log's
+		// first entry): there is nothing to compare, as on a single node.
 		return nil, nil
 	}
-	chains := make([]string, len(nodes))
-	for i, node := range nodes {
-		chains[i] = node.Check.ChainLast
+	for _, node := range nodes {
+		if node.Check.VerifiedToOp == 0 {
+			problems = append(problems, fmt.Sprintf("%s verified no entry up to the window's "+
+				"end (its log is durable to op %d): its chain was not compared with the other "+
+				"nodes'", node.label, node.Check.DurableOp))
+		}
+	}
+	common := holding[0].Check.VerifiedToOp
+	for _, node := range holding[1:] {
+		common = min(common, node.Check.VerifiedToOp)
+	}
+	var compared []ChainNode // Those holding an entry that ends at the common op.
+	var chains []string
+	for _, node := range holding {
+		chain := node.Check.ChainLast
 		if node.Check.VerifiedToOp != common {
 			check, err := c.ask(ctx, node.Address, node.Shard, common)
 			if err != nil {
 				return nil, err
 			}
-			chains[i] = check.AnchorChain
+			chain = check.AnchorChain
+			if chain == "" && (check.RetainedFromOp == 0 || check.RetainedFromOp > common) {
+				problems = append(problems, fmt.Sprintf("%s retains no entry ending at op %d "+
+					"(its log starts at op %d): its chain was not compared there with the "+
+					"other nodes'", node.label, common, check.RetainedFromOp))
+				continue
+			}
 		}
+		compared, chains = append(compared, node), append(chains, chain)
 	}
-	var problems []string
-	for i := 1; i < len(nodes); i++ {
+	for i := 1; i < len(compared); i++ {
 		if chains[i] == "" || chains[i] != chains[0] {
 			problems = append(problems, fmt.Sprintf("%s and %s disagree on the chain at op %d: "+
-				"%s vs %s", nodes[0].label, nodes[i].label, common, chains[0], chains[i]))
+				"%s vs %s", compared[0].label, compared[i].label, common, chains[0], chains[i]))
 		}
 	}
 	return problems, nil
