@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -226,4 +227,74 @@ func TestReview3repl52ReleaseAfterTheSameNodesNextGrantIsRefused(t *testing.T) {
 	if answer := w.ask(t, leaseRenew, "b", 3); !answer.granted {
 		t.Fatalf("b's renewal of epoch 3 after the late releases: %+v, want granted", answer)
 	}
+}
+
+// TestReview3repl52CloseEndsAHungRunOutRelease (claim 3 of review3-repl52, refuted): the
+// run-out release is sent with the node's mutex held, as the acquisition after it (a
+// second promotion started meanwhile waits, then fails); Close ends a release the witness
+// never answers at once (the node's lifetime), the promotion then acquires nothing, and
+// the witness still holds the grant unreleased (the safe side: it counts as written).
+// The mutex's part is read in the code, not proved here: the second promotion may reach
+// the mutex only after Close.
+func TestReview3repl52CloseEndsAHungRunOutRelease(t *testing.T) {
+	_, witnessAddress := startTestWitness(t, testLeaseDuration)
+	proxy := newFreezingProxy(t, witnessAddress)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, testLeaseDuration))
+	t.Cleanup(func() { primary.Close() })
+	waitForFirstRenewal(t, primary)
+	messages := &recordingHandler{}
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
+		proxy.address(), testLeaseDuration)
+	config.Logger = slog.New(messages)
+	standby := startNode(t, config)
+	t.Cleanup(func() { standby.Close() })
+	standby.mutex.Lock()
+	close(standby.watchStop)
+	standby.watchStop = nil
+	standby.mutex.Unlock()
+	blockEpochFile(t, standby)
+	primary.Close()
+	if _, err := promoteOnceGranted(t, standby); !errors.Is(err, errPromotionFailed) {
+		t.Fatalf("set-up: b's first promotion: %v, want its store failed", err)
+	}
+	waitFor(t, "b's lease clock to run out", func() bool { return !standby.leaseClock.valid() })
+	proxy.frozen.Store(true)
+	accepted := proxy.accepted.Load()
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := standby.Promote()
+		first <- err
+	}()
+	waitFor(t, "b's release to reach the frozen witness", func() bool {
+		return proxy.accepted.Load() > accepted
+	})
+	go func() {
+		_, err := standby.Promote()
+		second <- err
+	}()
+	closed := make(chan error, 1)
+	go func() { closed <- standby.Close() }()
+	for _, result := range []struct {
+		name string
+		c    chan error
+	}{{"Close", closed}, {"the first promotion", first}, {"the second promotion", second}} {
+		select {
+		case err := <-result.c:
+			if result.name != "Close" && err == nil {
+				t.Fatalf("%s succeeded", result.name)
+			}
+		case <-time.After(promptWaitMax):
+			t.Fatalf("%s still waits for the hung release", result.name)
+		}
+	}
+	if n := proxy.accepted.Load() - accepted; n != 1 {
+		t.Fatalf("%d requests reached the witness after its freeze, want the release alone", n)
+	}
+	if got, _ := messages.attr(runOutReleaseMessage, "release"); got.String() !=
+		releaseNoAnswer {
+		t.Fatalf("run-out release's outcome %q, want %q", got, releaseNoAnswer)
+	}
+	wantWritten(t, "release ended by Close", probeWritten(t, witnessAddress), "b", 2, false, 2)
 }
