@@ -63,7 +63,9 @@ func decodeStrict(data []byte, target any) error {
 // one object (after unescaping). encoding/json matches keys case-insensitively, with Unicode folding, and
 // keeps the last of duplicates; a proxy, gateway or risk filter in front of Sequent
 // usually reads them exactly, and one body would then say two things (a differential on
-// money: {"amount":"1","Amount":"1000000"}). Syntax errors are left to the decoder.
+// money: {"amount":"1","Amount":"1000000"}). A key written with an escape
+// ("\u0061mount") is refused too: every JSON parser reads it as the field, a pattern or a
+// person reading the raw body does not. Syntax errors are left to the decoder.
 func checkKeys(data []byte) error {
 	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.UseNumber() // No float parsing: values are not looked at.
@@ -75,6 +77,7 @@ func checkKeys(data []byte) error {
 	}
 	var stack []level
 	for {
+		before := decoder.InputOffset()
 		token, err := decoder.Token()
 		if err != nil {
 			return nil // io.EOF, or a syntax error the decoder reports.
@@ -109,6 +112,12 @@ func checkKeys(data []byte) error {
 				}
 				if err := checkKey(value, stack[top].keys); err != nil {
 					return err
+				}
+				// The token took white space, a comma and the quoted key: a backslash is
+				// an escape in the key, refused as jsonkeys.Check refuses it.
+				if bytes.IndexByte(data[before:decoder.InputOffset()], '\\') >= 0 {
+					return fmt.Errorf("json: key %q written with an escape: write keys as "+
+						"plain field names", value)
 				}
 				stack[top].keys = append(stack[top].keys, value)
 				stack[top].expectKey = false

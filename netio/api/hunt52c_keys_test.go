@@ -45,3 +45,25 @@ func TestHunt52cKeyCheckersAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestHunt52cEscapedBodyKeysAreRefused: a body key written with an escape is refused,
+// though every JSON parser reads it as its field: {"id":"5","\u0061mount":"1000000"} posted
+// a million where a gateway's pattern or a person reading the body for "amount" saw a post
+// of the pending transfer's full amount. The check reads keys only: a value's escape
+// passes it (values are each field's own parser's to judge).
+func TestHunt52cEscapedBodyKeysAreRefused(t *testing.T) {
+	for _, body := range []string{
+		`{"id":"5","\u0061mount":"1000000"}`,
+		`[{"id":"1","ledger":1,"code":1},{"id":"2","l\u0065dger":2,"code":1}]`,
+	} {
+		var target any
+		err := decodeStrict([]byte(body), &target)
+		if err == nil || !strings.Contains(err.Error(), "written with an escape") {
+			t.Errorf("%s: %v, want refused as written with an escape", body, err)
+		}
+	}
+	var resolve resolveBody
+	if err := decodeStrict([]byte(`{"id":"\u0035"}`), &resolve); err != nil || resolve.ID != "5" {
+		t.Errorf(`{"id":"\u0035"}: %v, read %+v`, err, resolve)
+	}
+}

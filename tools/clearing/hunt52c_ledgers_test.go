@@ -37,9 +37,17 @@ func TestHunt52cLedgersFileKeysAreReadOnce(t *testing.T) {
 			t.Errorf("%s: the error does not name the file: %v", name, err)
 		}
 	}
-	// Keys escaped but each given once mean what they spell to every JSON reader.
+	// A key written with an escape means its field to every JSON reader but not to a
+	// person searching the file for "scale": refused too (jsonkeys.Check).
 	if err := os.WriteFile(path,
 		[]byte(`{"ledgers":[{"ledger":1,"name":"USD","\u0073cale":2}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadLedgers(path); err == nil || !strings.Contains(err.Error(), "escape") {
+		t.Errorf("a key written with an escape: %v, want refused", err)
+	}
+	if err := os.WriteFile(path,
+		[]byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ledgers, err := LoadLedgers(path)
