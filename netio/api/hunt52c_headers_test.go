@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 // TestHunt52cCredentialHeaderGivenTwice: a signed request carrying one of its
@@ -45,4 +47,25 @@ func TestHunt52cCredentialHeaderGivenTwice(t *testing.T) {
 	}
 	// Once each, the same request is served (404: no such account yet).
 	h.expect(h.operator("GET", uri, ""), 404, "account_not_found")
+}
+
+// TestHunt52cCredentialHeadersCountedWithoutAllocating: the once-each check of the
+// authentication headers costs no allocation per request (PeekAll reuses the header's
+// buffer once it has grown).
+func TestHunt52cCredentialHeadersCountedWithoutAllocating(t *testing.T) {
+	var header fasthttp.RequestHeader
+	header.Set(HeaderClient, "1")
+	header.Set(HeaderKey, "1")
+	header.Set(HeaderTimestamp, "1700000000000")
+	header.Set(HeaderNonce, "0123456789abcdef0123")
+	header.Set(HeaderSignature, "00ff")
+	header.Set(HeaderSignatureVersion, "2")
+	if _, err := parseCredentials(&header); err != nil {
+		t.Fatal(err)
+	}
+	if allocations := testing.AllocsPerRun(100, func() {
+		_, _ = parseCredentials(&header)
+	}); allocations != 0 {
+		t.Errorf("parseCredentials: %v allocations per call, want 0", allocations)
+	}
 }
