@@ -81,7 +81,7 @@ conversion across shards before sending anything.`,
 	flags.Uint16Var(&f.code, "code", 0, "transfer code of both legs (required)")
 	flags.StringVar(&f.amount, "amount", "", "source amount in minor units: the payer pays exactly this")
 	flags.StringVar(&f.receive, "receive", "", "target amount in minor units: the payee receives exactly this")
-	flags.StringVar(&f.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (currency names and scales; SEQUENT_LEDGERS)")
+	flags.StringVar(&f.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (JSON: currency names and scales, each key once and lower case; SEQUENT_LEDGERS)")
 	return cmd
 }
 

@@ -122,7 +122,7 @@ interrupted (then no --json or --csv file is left).`,
 	flags.StringArrayVar(&o.directions, "direction-map", nil, "word=credit|debit (repeat)")
 	flags.BoolVar(&o.invert, "invert", false, "the statement is written from the partner's side")
 	flags.BoolVar(&o.hashReferences, "hash-references", false, "match text references by SHA-256 (see tools/reconcile.ReferenceKey)")
-	flags.StringVar(&o.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (currency names and scales; SEQUENT_LEDGERS)")
+	flags.StringVar(&o.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (JSON: currency names and scales, each key once and lower case; SEQUENT_LEDGERS)")
 	flags.StringVar(&o.jsonPath, "json", "", "write the full report as JSON to this file (- for stdout)")
 	flags.StringVar(&o.csvPath, "csv", "", "write the differences as CSV to this file")
 	flags.StringArrayVar(&o.http, "http", nil, "operators' HTTP address of a node whose log chain to verify (repeat: primary and standby); the first one also reports the cross-shard invariants (section shards); a host name must be in that node's --http-host (else 421)")

@@ -201,7 +201,7 @@ func addServeFlags(flags *pflag.FlagSet, o *serveOptions) {
 	flags.StringVar(&o.httpTLSKey, "http-tls-key", "", "TLS key file for the HTTP server")
 	flags.StringSliceVar(&o.httpAllow, "http-allow", nil, "CIDRs allowed to reach the HTTP server (default: anyone who can connect)")
 	flags.StringSliceVar(&o.httpHost, "http-host", nil, "host names the HTTP server answers for (repeatable, comma-separated; any port): a request whose Host header names anything but an IP address, localhost or one of these gets 421, so that a web page re-pointing its DNS name at the node (DNS rebinding) cannot read it through an operator's browser. Add the names Prometheus, load balancers and operators use in their URLs; with --http-tls-cert the certificate's DNS names (a wildcard: one label) are accepted without listing them")
-	flags.StringVar(&o.ledgers, "ledgers", "", "ledger registry (JSON: each ledger's currency name and scale) for the settlement endpoint's amounts")
+	flags.StringVar(&o.ledgers, "ledgers", "", "ledger registry (JSON: each ledger's currency name and scale, each key once and lower case) for the settlement endpoint's amounts")
 	flags.StringVar(&o.witness, "witness", "", "lease witness address: enables automatic failover (see 'sequent witness')")
 	flags.StringVar(&o.nodeName, "node-name", "", "this node's name at the witness (default: --advertise)")
 	flags.DurationVar(&o.lease, "lease", replication.LeaseDurationDefault, "witness lease duration")

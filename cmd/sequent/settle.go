@@ -107,7 +107,7 @@ before anything was sent.`,
 	flags.StringVar(&o.from, "from", "", "start of the window (default: the beginning)")
 	flags.StringVar(&o.until, "until", "", "the cut-off (required)")
 	flags.IntVar(&o.transfers, "transfers", clearing.ListMaxDefault, "most transfers listed (all are counted)")
-	flags.StringVar(&o.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (currency names and scales; SEQUENT_LEDGERS)")
+	flags.StringVar(&o.ledgers, "ledgers", os.Getenv("SEQUENT_LEDGERS"), "ledger registry file (JSON: currency names and scales, each key once and lower case; SEQUENT_LEDGERS)")
 	flags.BoolVar(&o.book, "book", false, "book the settlement as pending transfers")
 	flags.StringSliceVar(&o.via, "via", nil, "with --book: the operator's settlement account on each ledger (repeat; on several shards, one per ledger and shard: the partner's shard's is used)")
 	flags.StringVar(&o.firstID, "settlement-id", "0", "with --book: id of the first settlement transfer (then +1 per ledger)")

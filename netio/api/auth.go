@@ -69,6 +69,10 @@ const (
 	HeaderServerTime = "Sequent-Server-Time"
 )
 
+// credentialHeaders are the headers parseCredentials reads, each refused when given twice.
+var credentialHeaders = [...]string{HeaderClient, HeaderKey, HeaderTimestamp, HeaderNonce,
+	HeaderSignature, HeaderSignatureVersion}
+
 // Signature versions: the first line of each version's string to sign.
 const (
 	SignatureVersion1 = 1
@@ -111,8 +115,19 @@ type credentials struct {
 // numbers without sign or leading zeros beyond "0", a nonce of the allowed alphabet and
 // length, a signature of printable base64 or hex characters, a version "1" or "2" or
 // none (1).
+//
+// Each of the six headers is given at most once: the server reads the first, a proxy, a
+// gateway or a log in front of it may read the last, so a request signed by client 1 and
+// carrying a second Sequent-Client: 2 was applied as client 1 where they saw client 2
+// (TestHunt52cCredentialHeaderGivenTwice). (PeekAll reuses the header's buffer: no
+// allocation.)
 func parseCredentials(header *fasthttp.RequestHeader) (credentials, error) {
 	var c credentials
+	for _, name := range credentialHeaders {
+		if len(header.PeekAll(name)) > 1 {
+			return c, errAuthMalformed
+		}
+	}
 	client, key := header.Peek(HeaderClient), header.Peek(HeaderKey)
 	timestamp, nonce := header.Peek(HeaderTimestamp), header.Peek(HeaderNonce)
 	signature := header.Peek(HeaderSignature)

@@ -3,13 +3,16 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"sequent/netio/jsonkeys"
 	"sequent/netio/jsonview"
 )
 
@@ -73,6 +76,7 @@ func FuzzBodies(f *testing.F) {
 		"source_ledger":1,"target_ledger":2,"source_scale":2,"target_scale":2,"rate":"0.9234",
 		"quote_id":"7001","code":5,"amount":"10000"}`), "limit=0")
 	f.Add([]byte(`{"id":"3","amount":"max"}`), "order=sideways")
+	f.Add([]byte(`{"\u0069d":"3","":1,"a":{"b":[{"c":1,"c":2}]}}`), "limit=1")
 	f.Add([]byte(`[{"id":"4","amount":"1","Amount":"2","a\u006dount":"3"},{"x":{"y":[{"z":1}]}}]`), "before=1")
 	f.Fuzz(func(t *testing.T, body []byte, query string) {
 		if checkKeys(body) == nil && bytes.Contains(body, []byte(`"Amount"`)) && json.Valid(body) &&
@@ -80,6 +84,16 @@ func FuzzBodies(f *testing.F) {
 			var probe map[string]json.RawMessage
 			if json.Unmarshal(body, &probe) == nil && probe["Amount"] != nil {
 				t.Fatalf("checkKeys passed an object with the key Amount: %q", body)
+			}
+		}
+		// The API's key check and netio/jsonkeys read any valid JSON alike but for the
+		// API's own bounds (TestHunt52cKeyCheckersAgree).
+		if json.Valid(body) {
+			apiErr, keysErr := checkKeys(body), jsonkeys.Check(body)
+			apiBound := errors.Is(apiErr, errTooManyElements) ||
+				apiErr != nil && strings.Contains(apiErr.Error(), "an object of more than")
+			if (apiErr == nil) != (keysErr == nil) && !apiBound {
+				t.Fatalf("%q: the API's key check says %v, jsonkeys %v", body, apiErr, keysErr)
 			}
 		}
 		if transfers, _, err := decodeOneOrMany[jsonview.Transfer](body); err == nil {

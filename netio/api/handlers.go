@@ -15,6 +15,7 @@ import (
 	"sequent/core/shardmap"
 	"sequent/netio/client"
 	"sequent/netio/httppath"
+	"sequent/netio/jsonkeys"
 	"sequent/netio/jsonview"
 )
 
@@ -57,12 +58,14 @@ func decodeStrict(data []byte, target any) error {
 	return nil
 }
 
-// checkKeys refuses a JSON text with an object key that is not all of [a-z0-9_] (every
-// field the API takes is so named) or that appears twice in one object (after
-// unescaping). encoding/json matches keys case-insensitively, with Unicode folding, and
+// checkKeys refuses a JSON text with an object key that is not a field name (empty, or
+// not all of [a-z0-9_]: every field the API takes is so named) or that appears twice in
+// one object (after unescaping). encoding/json matches keys case-insensitively, with Unicode folding, and
 // keeps the last of duplicates; a proxy, gateway or risk filter in front of Sequent
 // usually reads them exactly, and one body would then say two things (a differential on
-// money: {"amount":"1","Amount":"1000000"}). Syntax errors are left to the decoder.
+// money: {"amount":"1","Amount":"1000000"}). A key written with an escape
+// ("\u0061mount") is refused too: every JSON parser reads it as the field, a pattern or a
+// person reading the raw body does not. Syntax errors are left to the decoder.
 func checkKeys(data []byte) error {
 	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.UseNumber() // No float parsing: values are not looked at.
@@ -74,6 +77,7 @@ func checkKeys(data []byte) error {
 	}
 	var stack []level
 	for {
+		before := decoder.InputOffset()
 		token, err := decoder.Token()
 		if err != nil {
 			return nil // io.EOF, or a syntax error the decoder reports.
@@ -109,6 +113,12 @@ func checkKeys(data []byte) error {
 				if err := checkKey(value, stack[top].keys); err != nil {
 					return err
 				}
+				// The token took white space, a comma and the quoted key: a backslash is
+				// an escape in the key, refused as jsonkeys.Check refuses it.
+				if bytes.IndexByte(data[before:decoder.InputOffset()], '\\') >= 0 {
+					return fmt.Errorf("json: key %q written with an escape: write keys as "+
+						"plain field names", value)
+				}
 				stack[top].keys = append(stack[top].keys, value)
 				stack[top].expectKey = false
 				continue
@@ -129,12 +139,13 @@ func checkKeys(data []byte) error {
 var errTooManyElements = fmt.Errorf("json: an array of more than %d elements",
 	model.EventsPerRequestMax)
 
-// checkKey refuses a key outside [a-z0-9_] or one already in keys.
+// checkKey refuses a key that is not a field name (empty, or outside [a-z0-9_]) or one
+// already in keys. The rule is jsonkeys.FieldName, the one netio/ops, the keys file and
+// the ledgers file apply, so a body is read alike at every door
+// (TestHunt52cKeyCheckersAgree).
 func checkKey(key string, keys []string) error {
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return fmt.Errorf("json: key %q: keys are lowercase field names, exactly", truncate(key, 64))
-		}
+	if !jsonkeys.FieldName(key) {
+		return fmt.Errorf("json: key %q: keys are lowercase field names, exactly", truncate(key, 64))
 	}
 	for _, seen := range keys {
 		if seen == key {

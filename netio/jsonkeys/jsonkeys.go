@@ -31,11 +31,18 @@ const keyShownBytesMax = 64
 
 // Check returns an error unless data is one JSON value (white space around it) whose
 // objects give each key once, each key lower-case ASCII letters, digits and "_" (as
-// every Sequent field name is), nested at most DepthMax deep. The error names the key
-// and where it is ("clients[0].grants[1]: key \"Scopes\": …"; no prefix at the top).
+// every Sequent field name is) written without escapes, nested at most DepthMax deep. The
+// error names the key and where it is ("clients[0].grants[1]: key \"Scopes\": …"; no
+// prefix at the top).
+//
+// A key written with an escape ("\u0070ermissions") means its field to every JSON
+// parser, but not to a reader of the raw text: a reviewer or an auditor searching the
+// file for "permissions", a log filter, a proxy's pattern. No encoder escapes the
+// characters of a field name, so only a hand-made document has one
+// (TestHunt52cEscapedKeysAreRefused).
 func Check(data []byte) error {
 	decoder := json.NewDecoder(bytes.NewReader(data))
-	if err := checkValue(decoder, nil); err != nil {
+	if err := checkValue(decoder, data, nil); err != nil {
 		return err
 	}
 	if _, err := decoder.Token(); err != io.EOF {
@@ -44,8 +51,9 @@ func Check(data []byte) error {
 	return nil
 }
 
-// checkValue reads one JSON value; path is where it is (object keys and array indexes).
-func checkValue(decoder *json.Decoder, path []string) error {
+// checkValue reads one JSON value of data; path is where it is (object keys and array
+// indexes).
+func checkValue(decoder *json.Decoder, data []byte, path []string) error {
 	token, err := decoder.Token()
 	if err != nil {
 		return err
@@ -61,6 +69,9 @@ func checkValue(decoder *json.Decoder, path []string) error {
 	for index := 0; decoder.More(); index++ {
 		element := "[" + strconv.Itoa(index) + "]"
 		if delimiter == '{' {
+			// What the key's token consumes: white space, a comma and the quoted key,
+			// where a backslash can only be an escape in the key.
+			before := decoder.InputOffset()
 			token, err := decoder.Token()
 			if err != nil {
 				return err
@@ -70,6 +81,9 @@ func checkValue(decoder *json.Decoder, path []string) error {
 			case !FieldName(key):
 				return fmt.Errorf("%skey %q: keys are field names as documented (lower case)",
 					where(path), truncate(key, keyShownBytesMax))
+			case bytes.IndexByte(data[before:decoder.InputOffset()], '\\') >= 0:
+				return fmt.Errorf("%skey %q written with an escape: write keys as plain "+
+					"field names", where(path), truncate(key, keyShownBytesMax))
 			case seen[key]:
 				return fmt.Errorf("%skey %q given twice", where(path),
 					truncate(key, keyShownBytesMax))
@@ -77,7 +91,7 @@ func checkValue(decoder *json.Decoder, path []string) error {
 			seen[key] = true
 			element = key
 		}
-		if err := checkValue(decoder, append(path, element)); err != nil {
+		if err := checkValue(decoder, data, append(path, element)); err != nil {
 			return err
 		}
 	}

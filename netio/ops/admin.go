@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"sequent/netio/jsonkeys"
 )
 
 // Reply is the body of every admin response and of every error response:
@@ -234,9 +236,13 @@ func queryArguments(args *fasthttp.Args, levelAllowed bool) (string, error) {
 
 // parseLevelBody parses exactly {"level":"…"}: one object, one key, a string value,
 // nothing after it. Duplicate or unknown keys are errors (encoding/json would quietly
-// keep the last duplicate).
+// keep the last duplicate), and so is the key written with an escape ("\u006cevel"), as
+// jsonkeys.Check refuses it in every other body (TestHunt52cLevelBodyKeyWrittenPlain).
 func parseLevelBody(body []byte) (string, error) {
 	wrong := errors.New(`the body must be {"level":"debug|info|warn|error"}`)
+	if jsonkeys.Check(body) != nil {
+		return "", wrong
+	}
 	decoder := json.NewDecoder(bytes.NewReader(body))
 	expect := func(want json.Token) bool {
 		token, err := decoder.Token()

@@ -11,6 +11,7 @@ import (
 
 	"sequent/core/model"
 	"sequent/netio/client"
+	"sequent/netio/jsonkeys"
 )
 
 // Ledgers is the registry of ledgers: each ledger's currency name and scale (decimal
@@ -48,7 +49,9 @@ type ledgersFile struct {
 // ledgersMax bounds the registry (a currency list, not data).
 const ledgersMax = 65_536
 
-// LoadLedgers reads a registry file. An empty path returns an empty registry.
+// LoadLedgers reads a registry file. An empty path returns an empty registry. The file is
+// one JSON object whose keys are each given once and spelled as documented (lower case),
+// no unknown field.
 func LoadLedgers(path string) (*Ledgers, error) {
 	if path == "" {
 		return NewLedgers(nil)
@@ -56,6 +59,13 @@ func LoadLedgers(path string) (*Ledgers, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("clearing: ledgers file: %w", err)
+	}
+	// Each key once, spelled exactly, one document: encoding/json keeps the last of two
+	// equal keys and folds case, so {"ledger":1,"name":"USD","scale":2,"Scale":6} loaded
+	// USD at scale 6 where a reviewer of the file read 2, and a second document after the
+	// first went unread (TestHunt52cLedgersFileKeysAreReadOnce).
+	if err := jsonkeys.Check(data); err != nil {
+		return nil, fmt.Errorf("clearing: ledgers file %s: %w", path, err)
 	}
 	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.DisallowUnknownFields()
