@@ -1,7 +1,9 @@
 package netio_test
 
 import (
+	"net"
 	"testing"
+	"time"
 
 	"sequent/netio"
 	"sequent/netio/wire"
@@ -64,5 +66,49 @@ func TestHunt52dStaleSubscriberIsNotFedAHeartbeatPerPublish(t *testing.T) {
 	}
 	if stats := h.server.Stats(); stats.SlowConsumers != 0 {
 		t.Fatalf("%d slow consumers, want 0", stats.SlowConsumers)
+	}
+}
+
+// TestHunt52dConnectionLimitRefusalsDoNotCountAsAttempts (hunt52d): PROTOCOL.md section 5
+// counts against an address's limit of connections without a login "only connections
+// that never send a login (stalled or garbage)". A connection the server refuses with
+// connection_limit (every slot taken, section 14) never could send one, yet Controls had
+// counted it on opening and never gave it back: a client retrying while the server was
+// full was refused too_many_attempts for the rest of the minute once slots were free
+// again. Whoever fills the slots (a flood from other addresses) then also locks out, for
+// a minute after, every client that tried to connect meanwhile. The clock of the
+// controls is stopped, so the minute cannot end during the test.
+func TestHunt52dConnectionLimitRefusalsDoNotCountAsAttempts(t *testing.T) {
+	const attemptsMax = 2
+	stopped := time.Now()
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.ConnectionsMax = 1
+		c.Admission = netio.NewControls(netio.ControlsConfig{
+			LoginAttemptsPerMinute: attemptsMax, Now: func() time.Time { return stopped }})
+	}})
+	holder := dialRaw(t, h.server.Address())
+	holder.login(clientAll, 1, secretOne, 1) // Its count is given back by its login.
+	for range attemptsMax + 1 {
+		conn, err := net.DialTimeout("tcp", h.server.Address(), waitLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := &rawConn{t: t, conn: conn}
+		refused.expectError(wire.ErrorConnectionLimit)
+		conn.Close()
+	}
+	holder.conn.Close()
+	waitFor(t, "the holder's slot freed", func() bool {
+		return h.server.Stats().ConnectionsOpen == 0
+	})
+	conn, err := net.DialTimeout("tcp", h.server.Address(), waitLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	next := &rawConn{t: t, conn: conn}
+	if frame := next.next(); frame.Kind != wire.KindChallenge {
+		t.Fatalf("a connection after %d refused for connection_limit got %s (%s), "+
+			"want the challenge", attemptsMax+1, frame.Kind, wire.ErrorCode(frame.Status))
 	}
 }
