@@ -135,7 +135,8 @@ func (c Config) tickInterval() time.Duration {
 // an event loop, concurrently from several loops: it must be safe for concurrent use and
 // must never block (no I/O, no waiting on locks held for long).
 type Admission interface {
-	// AdmitConnection is called when a connection opens. A non-zero code refuses it: the
+	// AdmitConnection is called when a connection opens and has a slot (ConnectionsMax:
+	// one refused for want of a slot is not shown to it). A non-zero code refuses it: the
 	// client gets an error frame with that code (and retryAfter, when not zero, in its
 	// aux field, in milliseconds) and the connection closes.
 	AdmitConnection(remote net.Addr) (refusal wire.ErrorCode, retryAfter time.Duration)

@@ -78,6 +78,10 @@ type connection struct {
 	// the connection (drainOverdue), one at a time (drainCheckLent).
 	draining       atomic.Bool
 	drainCheckLent atomic.Bool
+	// unsentProbeLent: a market-data feed has lent the loop a look at gnet's outbound
+	// buffer (Server.probeUnsent) for a stale subscriber, at most one at a time; cleared
+	// by the look.
+	unsentProbeLent atomic.Bool
 	// keysChecked is the key set in which the login's key was last found, with the
 	// client it found there (keyInForce); nil until the first check. Any goroutine that
 	// saw active set.

@@ -50,11 +50,17 @@ func (h *eventHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	switch {
 	case s.draining.Load():
 		refusal = wire.ErrorShuttingDown
+	case !s.table.insert(conn):
+		// Before the admission: a connection refused for want of a slot never could send
+		// a login, so it must not count against its address's connections without one
+		// (PROTOCOL.md section 5). Counted, a client retrying while the server was full
+		// was refused too_many_attempts for the rest of the minute (hunt52d).
+		refusal = wire.ErrorConnectionLimit
 	case s.config.Admission != nil:
 		refusal, retryAfter = s.config.Admission.AdmitConnection(conn.remote)
-	}
-	if refusal == 0 && !s.table.insert(conn) {
-		refusal = wire.ErrorConnectionLimit
+		if refusal != 0 {
+			s.table.remove(conn) // Published by insert; nothing knows its id yet.
+		}
 	}
 	if refusal != 0 {
 		s.counters.connectionsRefused.Add(1)

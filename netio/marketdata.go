@@ -405,12 +405,14 @@ func (m *marketData) fanOutTo(s *marketDataSubscriber, batch []model.MarketDataU
 	unsent := int(s.conn.queuedBytes.Load() + s.conn.bufferedSeen.Load())
 	if s.staleFromOp != 0 && unsent > m.config.SubscriberBytesMax/2 {
 		// Still draining: nothing until it can take the notice and what follows. gnet's
-		// buffer is only seen after a write, so probe it with a heartbeat (harmless
-		// anywhere in the stream) when nothing else is on its way.
-		if s.conn.queuedBytes.Load() == 0 {
-			probe := m.server.takeOutbound(s.conn)
-			probe.buffer = append(probe.buffer, m.server.heartbeat...)
-			m.server.send(s.conn, probe)
+		// buffer is only seen on the loop, so lend the loop a look at it when nothing else
+		// is on its way (one at a time). The look writes nothing: a heartbeat written as
+		// the probe stayed in the buffer of a subscriber that reads nothing, one per
+		// publish, until the connection was closed as a slow consumer (hunt52d).
+		if s.conn.queuedBytes.Load() == 0 && s.conn.unsentProbeLent.CompareAndSwap(false, true) {
+			if lendTo(s.conn, m.server.unsentProbe) != nil {
+				s.conn.unsentProbeLent.Store(false) // The engine is stopping.
+			}
 		}
 		return
 	}
@@ -445,6 +447,22 @@ func (m *marketData) fanOutTo(s *marketDataSubscriber, batch []model.MarketDataU
 		m.appendUpdate(s, &batch[i])
 	}
 	m.send(s)
+}
+
+// probeUnsent runs on a stale market-data subscriber's loop, the callback a feed lent
+// it (s.unsentProbe; err: the connection is closed): it records gnet's outbound buffer
+// as seen (bufferedSeen), so that the feed learns that a subscriber which reads without
+// writing has drained, and writes nothing.
+func (s *Server) probeUnsent(c gnet.Conn, err error) error {
+	conn, _ := c.Context().(*connection)
+	if conn == nil {
+		return nil
+	}
+	if err == nil {
+		conn.bufferedSeen.Store(int64(c.OutboundBuffered()))
+	}
+	conn.unsentProbeLent.Store(false)
+	return nil
 }
 
 // appendStale writes an md_stale frame and clears the subscriber's stale mark.

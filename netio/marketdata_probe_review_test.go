@@ -9,13 +9,13 @@ import (
 )
 
 // TestMarketDataStaleSubscriberHeldInGnetBufferIsProbed (review of md49, PROTOCOL.md 8a
-// "When it comes, exactly": "each check that finds nothing else on its way to it sends it
-// a heartbeat; a connection that reads without writing is therefore told within two
-// checks"). The subscriber reads nothing while entries of 64 updates are released one at
+// "When it comes, exactly": a connection that reads without writing is told within two
+// checks; each check that finds nothing else on its way to it has the loop look at what
+// gnet still holds for it, writing nothing since hunt52d). The subscriber reads nothing while entries of 64 updates are released one at
 // a time (each published before the next), until the socket buffers are full and the
 // feed skips it with more than half its bound held in gnet's outbound buffer. Then it
 // reads, sending nothing, and nothing more is released, and the server's own heartbeats
-// are off (HeartbeatInterval past the test): only the recheck's heartbeat probe lets the
+// are off (HeartbeatInterval past the test): only the recheck's probe lets the
 // server see that it drained, so without the probe md_stale never comes.
 // TestMarketDataDrainedSubscriberIsToldStaleInAQuietMarket never reaches that state
 // (the socket buffers absorb its flood), so it passes with the probe removed.

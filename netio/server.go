@@ -76,6 +76,9 @@ type Server struct {
 	// once: callbacks the ticker lends a connection's loop (lendTo).
 	drainOverdueCheck gnet.AsyncCallback
 	heartbeatWrite    gnet.AsyncCallback
+	// unsentProbe is s.probeUnsent, bound once: the callback a market-data feed lends a
+	// stale subscriber's loop.
+	unsentProbe gnet.AsyncCallback
 
 	started  time.Time     // Origin of the connection clocks (monotonic).
 	engine   gnet.Engine   // Set in OnBoot, before booted is closed.
@@ -134,6 +137,7 @@ func NewServer(config Config, served backend.Backend) (*Server, error) {
 	}
 	s.loginOverdueCheck, s.silenceOverdueCheck = s.loginOverdue, s.silenceOverdue
 	s.drainOverdueCheck, s.heartbeatWrite = s.drainOverdue, s.writeHeartbeat
+	s.unsentProbe = s.probeUnsent
 	for index, feed := range config.MarketData.feedConfigs() {
 		s.marketDataShards = append(s.marketDataShards, newMarketData(s, feed, uint16(index)))
 	}
