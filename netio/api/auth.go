@@ -73,6 +73,37 @@ const (
 var credentialHeaders = [...]string{HeaderClient, HeaderKey, HeaderTimestamp, HeaderNonce,
 	HeaderSignature, HeaderSignatureVersion}
 
+// credentialHeaderTwin reports whether name, containing an "_", is one of the
+// credentialHeaders with "_" for some "-", in any case.
+func credentialHeaderTwin(name []byte) bool {
+	if bytes.IndexByte(name, '_') < 0 {
+		return false
+	}
+	for _, header := range credentialHeaders {
+		if len(name) != len(header) {
+			continue
+		}
+		same := true
+		for i := 0; i < len(name) && same; i++ {
+			c, want := name[i], header[i]
+			switch {
+			case c == '_':
+				c = '-'
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			}
+			if want >= 'A' && want <= 'Z' {
+				want += 'a' - 'A'
+			}
+			same = c == want
+		}
+		if same {
+			return true
+		}
+	}
+	return false
+}
+
 // Signature versions: the first line of each version's string to sign.
 const (
 	SignatureVersion1 = 1
@@ -121,10 +152,19 @@ type credentials struct {
 // carrying a second Sequent-Client: 2 was applied as client 1 where they saw client 2
 // (TestHunt52cCredentialHeaderGivenTwice). (PeekAll reuses the header's buffer: no
 // allocation.)
+//
+// Nor is any of them also given spelled with "_" for "-" (Sequent_Client): a CGI or WSGI
+// gateway, PHP or a log pipeline reads both as HTTP_SEQUENT_CLIENT, so that spelling is
+// the same header given twice to them (TestReview52cCredentialHeaderUnderscoreTwin).
 func parseCredentials(header *fasthttp.RequestHeader) (credentials, error) {
 	var c credentials
 	for _, name := range credentialHeaders {
 		if len(header.PeekAll(name)) > 1 {
+			return c, errAuthMalformed
+		}
+	}
+	for name := range header.All() {
+		if credentialHeaderTwin(name) {
 			return c, errAuthMalformed
 		}
 	}
