@@ -1,0 +1,40 @@
+package netio_test
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"sequent/netio"
+	"sequent/netio/wire"
+)
+
+// TestReview52dFullServerStillRefusesAnAddressOutsideTheAllowList (review of hunt52d):
+// PROTOCOL.md section 5 says a connection from a network outside the server's allow-list
+// gets connection_refused (section 13: not retryable, "fix the client") instead of the
+// challenge. hunt52d took the connection-table slot before asking Admission, so while
+// every slot is taken such a connection got connection_limit instead: a retryable code
+// that tells an address the server refuses that it is merely full (and how busy it is),
+// and that its client retries for ever.
+func TestReview52dFullServerStillRefusesAnAddressOutsideTheAllowList(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.ConnectionsMax = 1
+		c.Admission = netio.NewControls(netio.ControlsConfig{
+			AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	}})
+	holder := dialRaw(t, h.server.Address())
+	holder.login(clientAll, 1, secretOne, 1)
+	dialer := net.Dialer{Timeout: waitLimit,
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}} // Outside the allow-list.
+	conn, err := dialer.Dial("tcp", h.server.Address())
+	if err != nil {
+		t.Skipf("cannot dial from 127.0.0.2: %v", err)
+	}
+	defer conn.Close()
+	outsider := &rawConn{t: t, conn: conn}
+	frame := outsider.next()
+	if frame.Kind != wire.KindError || wire.ErrorCode(frame.Status) != wire.ErrorConnectionRefused {
+		t.Fatalf("an address outside the allow-list, server full, got %s (%s), "+
+			"want error connection_refused", frame.Kind, wire.ErrorCode(frame.Status))
+	}
+}
