@@ -38,3 +38,30 @@ func TestReview52dFullServerStillRefusesAnAddressOutsideTheAllowList(t *testing.
 			"want error connection_refused", frame.Kind, wire.ErrorCode(frame.Status))
 	}
 }
+
+// TestReview52dSlotOfAConnectionAdmissionRefusesIsGivenBack (review of hunt52d, checked
+// fine): OnOpen now takes a slot before asking Admission; every connection Admission
+// refuses must give it back, or a handful of refused connections would fill the server.
+func TestReview52dSlotOfAConnectionAdmissionRefusesIsGivenBack(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.ConnectionsMax = 1
+		c.Admission = netio.NewControls(netio.ControlsConfig{
+			AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	}})
+	dialer := net.Dialer{Timeout: waitLimit,
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}} // Outside the allow-list.
+	for range 3 {
+		conn, err := dialer.Dial("tcp", h.server.Address())
+		if err != nil {
+			t.Skipf("cannot dial from 127.0.0.2: %v", err)
+		}
+		outsider := &rawConn{t: t, conn: conn}
+		outsider.expectError(wire.ErrorConnectionRefused)
+		conn.Close()
+	}
+	if open := h.server.Stats().ConnectionsOpen; open != 0 {
+		t.Fatalf("%d connections open after three refused by Admission, want 0", open)
+	}
+	holder := dialRaw(t, h.server.Address())
+	holder.login(clientAll, 1, secretOne, 1) // Fails unless the only slot is free.
+}
