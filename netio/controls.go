@@ -135,13 +135,30 @@ func allowed(address netip.Addr, networks []netip.Prefix) bool {
 	return false
 }
 
+// addressAdmission is implemented by an Admission that can refuse a connection by its
+// address alone, counting nothing: OnOpen asks it about a connection it refuses for want
+// of a slot, so that an address outside the allow-list gets connection_refused, as when
+// the server has room, and not connection_limit (PROTOCOL.md section 5).
+type addressAdmission interface {
+	refuseAddress(remote net.Addr) wire.ErrorCode
+}
+
+// refuseAddress applies the allow-list only (addressAdmission).
+func (c *Controls) refuseAddress(remote net.Addr) wire.ErrorCode {
+	address, ok := peer.AddressOf(remote)
+	if !ok || !allowed(address, c.config.AllowedNetworks) {
+		return wire.ErrorConnectionRefused
+	}
+	return 0
+}
+
 // AdmitConnection applies the allow-list and counts the connection against its
 // address's limit of connections without a login.
 func (c *Controls) AdmitConnection(remote net.Addr) (wire.ErrorCode, time.Duration) {
-	address, ok := peer.AddressOf(remote)
-	if !ok || !allowed(address, c.config.AllowedNetworks) {
-		return wire.ErrorConnectionRefused, 0
+	if refusal := c.refuseAddress(remote); refusal != 0 {
+		return refusal, 0
 	}
+	address, _ := peer.AddressOf(remote)
 	now := c.config.Now()
 	c.mutex.Lock()
 	defer c.mutex.Unlock()

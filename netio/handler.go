@@ -54,8 +54,15 @@ func (h *eventHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		// Before the admission: a connection refused for want of a slot never could send
 		// a login, so it must not count against its address's connections without one
 		// (PROTOCOL.md section 5). Counted, a client retrying while the server was full
-		// was refused too_many_attempts for the rest of the minute (hunt52d).
+		// was refused too_many_attempts for the rest of the minute (hunt52d). An address
+		// outside the allow-list still gets connection_refused, not a retryable code that
+		// tells it the server is full (section 5; review52d).
 		refusal = wire.ErrorConnectionLimit
+		if check, ok := s.config.Admission.(addressAdmission); ok {
+			if code := check.refuseAddress(conn.remote); code != 0 {
+				refusal = code
+			}
+		}
 	case s.config.Admission != nil:
 		refusal, retryAfter = s.config.Admission.AdmitConnection(conn.remote)
 		if refusal != 0 {
