@@ -93,13 +93,19 @@ func (c *Client) lend(generation uint64, decoder *wire.Decoder, back chan struct
 	}
 }
 
-// takeHeld returns the frame a caller's read left for the reader goroutine, if any.
-func (c *Client) takeHeld() (wire.Frame, bool) {
+// takeHeld returns the frame a caller's read of connection generation left for its
+// reader goroutine, if any. A frame held for another connection is left: the reader of a
+// replaced connection, woken late by its last caller, must not take (and drop, as an old
+// generation's) a frame a caller of the new connection left for the new reader.
+func (c *Client) takeHeld(generation uint64) (wire.Frame, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	frame, held := c.heldFrame, c.holding
+	if !c.holding || c.heldGeneration != generation {
+		return wire.Frame{}, false
+	}
+	frame := c.heldFrame
 	c.heldFrame, c.holding = wire.Frame{}, false
-	return frame, held
+	return frame, true
 }
 
 // readOwnReply reads the connection on the caller's goroutine until call, a lone
@@ -194,7 +200,7 @@ func (c *Client) readUntil(conn net.Conn, decoder *wire.Decoder, generation uint
 				}
 			default:
 				c.mu.Lock()
-				c.heldFrame, c.holding = frame, true
+				c.heldFrame, c.heldGeneration, c.holding = frame, generation, true
 				c.mu.Unlock()
 				return errHandedOver
 			}
