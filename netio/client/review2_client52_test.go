@@ -88,8 +88,9 @@ func (s *silentReaderScript) run(_ int, peer *scriptedPeer) {
 // and a silence timeout of minutes, a caller's write blocked for good (the server not
 // reading) does not hold Close: Close closes the connection, which ends the write, and
 // leaves no goroutine behind (the ticker's heartbeat writer included). Method: a server
-// that never reads; large Go calls until one's write blocks; Close; the goroutine count
-// back to what it was before the Dial.
+// that never reads; large Go or DoInto calls until one's write blocks, or an idle client
+// whose heartbeats fill the socket buffers; Close; the goroutine count back to what it
+// was before the Dial.
 func TestCloseWithAWriteBlockedForEver_review2c52(t *testing.T) {
 	script := &silentReaderScript{stop: make(chan struct{})}
 	address := startScriptedServer(t, script.run)
@@ -97,10 +98,14 @@ func TestCloseWithAWriteBlockedForEver_review2c52(t *testing.T) {
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	for _, lone := range []bool{false, true} {
+	// lone: the caller writing is a DoInto's with LoneReads; idle: no caller writes, the
+	// blocked writer is the ticker's heartbeat goroutine (writeBeatLocked), the socket
+	// buffers filled by heartbeats.
+	for _, mode := range []string{"go", "lone", "idle"} {
+		lone := mode == "lone"
 		c, err := Dial(ctx, Config{Addresses: []string{address}, Client: 1, Key: 1,
 			Secret: []byte("secret"), CoalesceEventsMax: -1, LoneReads: lone,
-			HeartbeatInterval: 2 * time.Millisecond})
+			HeartbeatInterval: time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +116,7 @@ func TestCloseWithAWriteBlockedForEver_review2c52(t *testing.T) {
 		writer := make(chan struct{})
 		go func() {
 			defer close(writer)
-			for !c.isClosed() {
+			for mode != "idle" && !c.isClosed() {
 				if lone {
 					_, _ = c.DoInto(context.Background(), model.OperationCreateTransfers, 0,
 						body, nil)
@@ -132,16 +137,16 @@ func TestCloseWithAWriteBlockedForEver_review2c52(t *testing.T) {
 		select {
 		case <-closed:
 		case <-time.After(waitLimit):
-			t.Fatalf("lone %v: Close held by a write blocked for ever", lone)
+			t.Fatalf("%s: Close held by a write blocked for ever", mode)
 		}
 		select {
 		case <-writer:
 		case <-time.After(waitLimit):
-			t.Fatalf("lone %v: the blocked writer never returned after Close", lone)
+			t.Fatalf("%s: the blocked writer never returned after Close", mode)
 		}
 	}
-	// The server's goroutines of the two connections stay until cleanup.
-	goroutinesBackTo(t, before+2, "after Close")
+	// The server's goroutines of the three connections stay until cleanup.
+	goroutinesBackTo(t, before+3, "after Close")
 }
 
 // isClosed reports whether Close was called (tests).
