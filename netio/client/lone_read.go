@@ -71,8 +71,10 @@ func (c *Client) wakeReaderLocked() {
 // once the role is back (true), or at once (false) when it may not. back is the
 // connection's own readBack.
 func (c *Client) lend(generation uint64, decoder *wire.Decoder, back chan struct{}) bool {
-	if back == nil {
-		return false // A reader started without one (tests) never lends.
+	if back == nil || !c.config.LoneReads {
+		// A reader started without one (tests) never lends, nor one of a client without
+		// lone reads: it reads on without taking mu, as before lone reads existed.
+		return false
 	}
 	c.mu.Lock()
 	if !c.lendableLocked(generation, decoder) {

@@ -29,6 +29,7 @@ func TestOldReaderLeavesANewerConnectionsHeldFrame_review2c52(t *testing.T) {
 	defer newPeer.Close()
 	oldBack := make(chan struct{}, 1)
 	c := &Client{conn: oldConn, generation: 1, lastAnsweredLone: true, readBack: oldBack,
+		config:      Config{LoneReads: true},
 		readDecoder: &wire.Decoder{}, lost: make(chan struct{}, 1), stop: make(chan struct{}),
 		log: slog.New(slog.DiscardHandler), pending: map[uint64]*Call{}}
 	c.readers = 1
