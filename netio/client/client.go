@@ -81,6 +81,7 @@ type Client struct {
 	readDecoder             *wire.Decoder           // The current connection's decoder (whoever reads).
 	heldFrame               wire.Frame              // A frame a caller's read left for the reader (holding).
 	holding                 bool                    // heldFrame is set.
+	heldGeneration          uint64                  // The connection heldFrame was read on.
 	lastAnsweredLone        bool                    // The last request answered was a lone waiter's.
 	callerReads             uint64                  // Times a lone waiter took the connection's read (tests).
 	closed                  bool                    // Close was called or a fatal error happened.

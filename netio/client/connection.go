@@ -524,7 +524,7 @@ func (c *Client) readFrames(conn net.Conn, decoder *wire.Decoder, generation uin
 			}
 		}
 		if c.lend(generation, decoder, back) { // Lent to lone waiters, and back.
-			if frame, held := c.takeHeld(); held {
+			if frame, held := c.takeHeld(generation); held {
 				if err := c.handle(&frame, generation); err != nil {
 					return err
 				}

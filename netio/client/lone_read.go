@@ -71,8 +71,10 @@ func (c *Client) wakeReaderLocked() {
 // once the role is back (true), or at once (false) when it may not. back is the
 // connection's own readBack.
 func (c *Client) lend(generation uint64, decoder *wire.Decoder, back chan struct{}) bool {
-	if back == nil {
-		return false // A reader started without one (tests) never lends.
+	if back == nil || !c.config.LoneReads {
+		// A reader started without one (tests) never lends, nor one of a client without
+		// lone reads: it reads on without taking mu, as before lone reads existed.
+		return false
 	}
 	c.mu.Lock()
 	if !c.lendableLocked(generation, decoder) {
@@ -93,13 +95,19 @@ func (c *Client) lend(generation uint64, decoder *wire.Decoder, back chan struct
 	}
 }
 
-// takeHeld returns the frame a caller's read left for the reader goroutine, if any.
-func (c *Client) takeHeld() (wire.Frame, bool) {
+// takeHeld returns the frame a caller's read of connection generation left for its
+// reader goroutine, if any. A frame held for another connection is left: the reader of a
+// replaced connection, woken late by its last caller, must not take (and drop, as an old
+// generation's) a frame a caller of the new connection left for the new reader.
+func (c *Client) takeHeld(generation uint64) (wire.Frame, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	frame, held := c.heldFrame, c.holding
+	if !c.holding || c.heldGeneration != generation {
+		return wire.Frame{}, false
+	}
+	frame := c.heldFrame
 	c.heldFrame, c.holding = wire.Frame{}, false
-	return frame, held
+	return frame, true
 }
 
 // readOwnReply reads the connection on the caller's goroutine until call, a lone
@@ -194,7 +202,7 @@ func (c *Client) readUntil(conn net.Conn, decoder *wire.Decoder, generation uint
 				}
 			default:
 				c.mu.Lock()
-				c.heldFrame, c.holding = frame, true
+				c.heldFrame, c.heldGeneration, c.holding = frame, generation, true
 				c.mu.Unlock()
 				return errHandedOver
 			}
