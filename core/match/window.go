@@ -155,21 +155,24 @@ func (w *clientOrderWindow) prefetchForget() {
 	if uint32(len(w.entries)) < w.max {
 		return // Nothing is forgotten until the ring is full.
 	}
-	position := w.oldest + windowForgetAhead
-	if position >= w.max {
-		position %= w.max // Rare (windowForgetAhead of every max commands); any max >= 1.
-	}
+	position := w.slotAhead(windowForgetAhead)
 	// The ring entry whose hash is read here was itself prefetched windowRingAhead -
 	// windowForgetAhead slots taken ago (below): the ring is a window's length of 64-byte
 	// entries, read in order but a whole window after they were written, so each entry's
 	// line is otherwise a miss of its own, taken by this load.
-	ahead := w.oldest + windowRingAhead
-	if ahead >= w.max {
-		ahead %= w.max // Rare, as above.
-	}
-	prefetch.Line(uintptr(unsafe.Pointer(&w.entries[ahead])))
+	prefetch.Line(uintptr(unsafe.Pointer(&w.entries[w.slotAhead(windowRingAhead)])))
 	x := &w.index
 	prefetch.Line(uintptr(unsafe.Pointer(&x.buckets[x.home(w.entries[position].hash)])))
+}
+
+// slotAhead is the ring slot ahead slots after the oldest (modulo max, any max >= 1),
+// dividing only when it wraps: rare, ahead of every max commands.
+func (w *clientOrderWindow) slotAhead(ahead uint32) uint32 {
+	slot := w.oldest + ahead
+	if slot >= w.max {
+		slot %= w.max
+	}
+	return slot
 }
 
 // remember records the outcome of a command whose key is not in the window, forgetting

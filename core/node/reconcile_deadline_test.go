@@ -18,6 +18,7 @@ type slowReads struct {
 	step      time.Duration
 	answered  int
 	overGiven int // Reads given more time than remained until the deadline.
+	askedLate int // Reads asked once the deadline had passed (given no time).
 	deadline  time.Time
 }
 
@@ -27,6 +28,9 @@ func (s *slowReads) query(_ int, operation model.Operation, _ []byte,
 	timeout time.Duration) (model.Status, []byte, error) {
 	if timeout > s.deadline.Sub(s.clock) {
 		s.overGiven++
+	}
+	if timeout <= 0 {
+		s.askedLate++
 	}
 	if timeout < s.step {
 		s.clock = s.clock.Add(timeout)
@@ -62,6 +66,9 @@ func TestOpsleft52ReconcileDeadlineBoundsTheWholeRequest(t *testing.T) {
 		if spent := slow.clock.Sub(start); spent > test.deadline || slow.overGiven != 0 {
 			t.Errorf("deadline %v: reads ran %v, %d given more than remained", test.deadline,
 				spent, slow.overGiven)
+		}
+		if slow.askedLate != 0 {
+			t.Errorf("deadline %v: %d reads asked after it passed", test.deadline, slow.askedLate)
 		}
 	}
 }
