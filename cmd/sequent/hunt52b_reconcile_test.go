@@ -14,18 +14,12 @@ import (
 // the failed run left the files it had created, empty or cut short: a CSV of a header and
 // the differences found so far reads as the whole list.
 func TestHunt52bFailedReconcileLeavesNoReportFiles(t *testing.T) {
-	address, keys := startTestServer(t)
-	connection := []string{"--addr", address, "--keys", keys}
-	if output, err := runClient(t, append([]string{"create-accounts", "1", "50", "--ledger",
-		"1", "--code", "1"}, connection...)...); err != nil {
-		t.Fatalf("create-accounts: %v\n%s", err, output)
-	}
+	connection := startReconcileTestServer(t)
 	directory := t.TempDir()
-	ledgers := filepath.Join(directory, "ledgers.json")
+	ledgers := writeUSDLedgers(directory)
 	statement := filepath.Join(directory, "s.csv")
 	jsonPath := filepath.Join(directory, "report.json")
 	csvPath := filepath.Join(directory, "differences.csv")
-	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
 	reconcile := append([]string{"reconcile", "--statement", statement, "--account", "50",
 		"--ledgers", ledgers, "--json", jsonPath, "--csv", csvPath}, connection...)
 
@@ -52,4 +46,25 @@ func TestHunt52bFailedReconcileLeavesNoReportFiles(t *testing.T) {
 	if _, err := os.Stat(jsonPath); err != nil {
 		t.Fatalf("the JSON report: %v", err)
 	}
+}
+
+// startReconcileTestServer starts a test server holding account 50 (ledger 1) and returns
+// the flags that connect to it.
+func startReconcileTestServer(t *testing.T) []string {
+	t.Helper()
+	address, keys := startTestServer(t)
+	connection := []string{"--addr", address, "--keys", keys}
+	if output, err := runClient(t, append([]string{"create-accounts", "1", "50", "--ledger",
+		"1", "--code", "1"}, connection...)...); err != nil {
+		t.Fatalf("create-accounts: %v\n%s", err, output)
+	}
+	return connection
+}
+
+// writeUSDLedgers writes a ledger registry of ledger 1, USD, scale 2, into directory and
+// returns its path.
+func writeUSDLedgers(directory string) string {
+	ledgers := filepath.Join(directory, "ledgers.json")
+	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
+	return ledgers
 }

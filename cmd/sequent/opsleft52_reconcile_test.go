@@ -37,21 +37,7 @@ func TestOpsleft52ReconcileTimeoutAnswers504(t *testing.T) {
 		Audit:     func(ops.AuditRecord) error { return nil },
 		Reconcile: reconcileSource(slow),
 	}
-	server, err := ops.New(ops.Config{Address: "127.0.0.1:0",
-		Tokens:                      ops.TokenChecker(map[string]string{"ops": adminTestToken}),
-		RequestsPerSecondPerAddress: -1, ConnectionsPerAddressMax: -1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sources)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = server.Shutdown(ctx)
-	})
+	server := startOpsTestServer(t, sources)
 	client := &http.Client{Timeout: 30 * time.Second}
 	for _, test := range []struct {
 		failure error
@@ -94,4 +80,26 @@ func TestOpsleft52ReconcileTimeoutAnswers504(t *testing.T) {
 				test.failure, deadline, answered)
 		}
 	}
+}
+
+// startOpsTestServer starts an ops server on sources, with adminTestToken as the "ops"
+// token and no rate limits, and shuts it down when the test ends.
+func startOpsTestServer(t *testing.T, sources ops.Sources) *ops.Server {
+	t.Helper()
+	server, err := ops.New(ops.Config{Address: "127.0.0.1:0",
+		Tokens:                      ops.TokenChecker(map[string]string{"ops": adminTestToken}),
+		RequestsPerSecondPerAddress: -1, ConnectionsPerAddressMax: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = server.Shutdown(ctx)
+	})
+	return server
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"sequent/core/model"
 	"sequent/netio/ops"
@@ -41,21 +37,7 @@ func TestReview52aRiskSetReadsTheRuleFileAsStrictlyAsTheServer(t *testing.T) {
 			return make([]ops.RiskOutcome, len(rules)), nil
 		},
 	}
-	server, err := ops.New(ops.Config{Address: "127.0.0.1:0",
-		Tokens:                      ops.TokenChecker(map[string]string{"ops": adminTestToken}),
-		RequestsPerSecondPerAddress: -1, ConnectionsPerAddressMax: -1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sources)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = server.Shutdown(ctx)
-	})
+	server := startOpsTestServer(t, sources)
 	taken := func() []string {
 		mutex.Lock()
 		defer mutex.Unlock()

@@ -17,19 +17,13 @@ import (
 // is a symbolic link lost the link while the file it points to kept the cut-short report
 // (here the CSV's header, read as "no differences").
 func TestReview52bFailedReconcileRemovesOnlyItsOwnReports(t *testing.T) {
-	address, keys := startTestServer(t)
-	connection := []string{"--addr", address, "--keys", keys}
-	if output, err := runClient(t, append([]string{"create-accounts", "1", "50", "--ledger",
-		"1", "--code", "1"}, connection...)...); err != nil {
-		t.Fatalf("create-accounts: %v\n%s", err, output)
-	}
+	connection := startReconcileTestServer(t)
 	directory := t.TempDir()
-	ledgers := filepath.Join(directory, "ledgers.json")
+	ledgers := writeUSDLedgers(directory)
 	statement := filepath.Join(directory, "s.csv")
 	fifo := filepath.Join(directory, "report.fifo")
 	target := filepath.Join(directory, "differences-target.csv")
 	link := filepath.Join(directory, "differences.csv")
-	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
 	// Unreadable lines (differences streamed to the CSV, past its writer's buffer), then an
 	// unclosed quote that stops the run (exit 2).
 	text := "reference,amount\n"
@@ -66,9 +60,8 @@ func TestReview52bFailedReconcileRemovesOnlyItsOwnReports(t *testing.T) {
 // reports then deleted the statement outright.
 func TestReview52bOutputNamingTheStatementIsRefused(t *testing.T) {
 	directory := t.TempDir()
-	ledgers := filepath.Join(directory, "ledgers.json")
+	ledgers := writeUSDLedgers(directory)
 	statement := filepath.Join(directory, "s.csv")
-	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
 	const text = "reference,amount\n77,1.00\n"
 	os.WriteFile(statement, []byte(text), 0o600)
 	for _, flag := range []string{"--csv", "--json"} {
@@ -93,16 +86,10 @@ func TestReview52bOutputNamingTheStatementIsRefused(t *testing.T) {
 // command, and cobra keeps a subcommand's context once set: a second Execute of the same
 // command tree (an embedding program, a test) failed at once with "context canceled".
 func TestReview52bReconcileTwiceOnOneCommand(t *testing.T) {
-	address, keys := startTestServer(t)
-	connection := []string{"--addr", address, "--keys", keys}
-	if output, err := runClient(t, append([]string{"create-accounts", "1", "50", "--ledger",
-		"1", "--code", "1"}, connection...)...); err != nil {
-		t.Fatalf("create-accounts: %v\n%s", err, output)
-	}
+	connection := startReconcileTestServer(t)
 	directory := t.TempDir()
-	ledgers := filepath.Join(directory, "ledgers.json")
+	ledgers := writeUSDLedgers(directory)
 	statement := filepath.Join(directory, "s.csv")
-	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
 	os.WriteFile(statement, []byte("reference,amount\n77,1.00\n"), 0o600)
 	root := newRootCommand()
 	var out strings.Builder
@@ -123,9 +110,8 @@ func TestReview52bReconcileTwiceOnOneCommand(t *testing.T) {
 // neither.
 func TestReview52bJSONAndCSVNamingOneFileAreRefused(t *testing.T) {
 	directory := t.TempDir()
-	ledgers := filepath.Join(directory, "ledgers.json")
+	ledgers := writeUSDLedgers(directory)
 	statement := filepath.Join(directory, "s.csv")
-	os.WriteFile(ledgers, []byte(`{"ledgers":[{"ledger":1,"name":"USD","scale":2}]}`), 0o600)
 	os.WriteFile(statement, []byte("reference,amount\n77,1.00\n"), 0o600)
 	output, err := runRootBounded("reconcile", "--statement", statement, "--account", "50",
 		"--ledgers", ledgers, "--json", filepath.Join(directory, "report"), "--csv",

@@ -170,19 +170,16 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 	for _, node := range nodes {
 		if node.Check.VerifiedToOp != 0 {
 			holding = append(holding, node)
+			continue
 		}
+		problems = append(problems, fmt.Sprintf("%s verified no entry up to the window's "+
+			"end (its log is durable to op %d): its chain was not compared with the other "+
+			"nodes'", node.label, node.Check.DurableOp))
 	}
 	if len(holding) == 0 {
 		// No node holds an entry up to the cut-off (a window that ends before every log's
 		// first entry): there is nothing to compare, as on a single node.
 		return nil, nil
-	}
-	for _, node := range nodes {
-		if node.Check.VerifiedToOp == 0 {
-			problems = append(problems, fmt.Sprintf("%s verified no entry up to the window's "+
-				"end (its log is durable to op %d): its chain was not compared with the other "+
-				"nodes'", node.label, node.Check.DurableOp))
-		}
 	}
 	common := holding[0].Check.VerifiedToOp
 	for _, node := range holding[1:] {
