@@ -145,20 +145,25 @@ type addressAdmission interface {
 
 // refuseAddress applies the allow-list only (addressAdmission).
 func (c *Controls) refuseAddress(remote net.Addr) wire.ErrorCode {
-	address, ok := peer.AddressOf(remote)
-	if !ok || !allowed(address, c.config.AllowedNetworks) {
+	if _, ok := c.allowedAddress(remote); !ok {
 		return wire.ErrorConnectionRefused
 	}
 	return 0
 }
 
+// allowedAddress returns remote's address and whether the allow-list admits it.
+func (c *Controls) allowedAddress(remote net.Addr) (netip.Addr, bool) {
+	address, ok := peer.AddressOf(remote)
+	return address, ok && allowed(address, c.config.AllowedNetworks)
+}
+
 // AdmitConnection applies the allow-list and counts the connection against its
 // address's limit of connections without a login.
 func (c *Controls) AdmitConnection(remote net.Addr) (wire.ErrorCode, time.Duration) {
-	if refusal := c.refuseAddress(remote); refusal != 0 {
-		return refusal, 0
+	address, ok := c.allowedAddress(remote)
+	if !ok {
+		return wire.ErrorConnectionRefused, 0
 	}
-	address, _ := peer.AddressOf(remote)
 	now := c.config.Now()
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
