@@ -967,14 +967,11 @@ func (c witnessClient) ask(ctx context.Context, kind byte, node string, epoch ui
 	}
 	switch replyKind {
 	case frameLeaseReplyIdentified:
-		return openLeaseAnswer(reply.body, func(payload []byte) []byte {
-			return leaseIdentifiedReplyMAC(c.key, c.pinnedID, nodeNonce, witnessNonce,
-				reply.epoch, payload)
-		}, decode)
+		return decodeIdentifiedLeaseAnswer(c.key, c.pinnedID, nodeNonce, witnessNonce,
+			reply.epoch, reply.body, decode)
 	case frameLeaseReplySigned:
-		return openLeaseAnswer(reply.body, func(payload []byte) []byte {
-			return leaseReplyMAC(c.key, nodeNonce, witnessNonce, reply.epoch, payload)
-		}, decode)
+		return decodeSignedLeaseAnswer(c.key, nodeNonce, witnessNonce, reply.epoch,
+			reply.body, decode)
 	default:
 		return decodeLeaseAnswer(reply.body) // Never a release nor a written probe: signed only.
 	}
@@ -1012,20 +1009,21 @@ func (c witnessClient) version(announced witnessChallenge) (requestKind, replyKi
 // v2 one, its mac checked over id, the one the node pins: a reply from a witness of
 // another id fails (ErrWitnessReplyForged), whatever id its challenge announced.
 func decodeIdentifiedLeaseAnswer(key []byte, id string, nodeNonce, witnessNonce []byte,
-	epoch uint64, body []byte) (leaseAnswer, error) {
+	epoch uint64, body []byte, decode func(reply []byte) (leaseAnswer, error)) (leaseAnswer,
+	error) {
 	return openLeaseAnswer(body, func(reply []byte) []byte {
 		return leaseIdentifiedReplyMAC(key, id, nodeNonce, witnessNonce, epoch, reply)
-	}, decodeLeaseAnswer)
+	}, decode)
 }
 
 // decodeSignedLeaseAnswer reads a v2 reply's body: it checks the reply mac before it
-// reads anything else (ErrWitnessReplyForged), then decodes the answer as
-// decodeLeaseAnswer does.
+// reads anything else (ErrWitnessReplyForged), then decodes the answer with decode
+// (decodeLeaseAnswer, or decodeWrittenLeaseAnswer for a written probe's).
 func decodeSignedLeaseAnswer(key, nodeNonce, witnessNonce []byte, epoch uint64,
-	body []byte) (leaseAnswer, error) {
+	body []byte, decode func(reply []byte) (leaseAnswer, error)) (leaseAnswer, error) {
 	return openLeaseAnswer(body, func(reply []byte) []byte {
 		return leaseReplyMAC(key, nodeNonce, witnessNonce, epoch, reply)
-	}, decodeLeaseAnswer)
+	}, decode)
 }
 
 // openLeaseAnswer checks a signed reply's mac against replyMAC of the reply (v2's or

@@ -557,18 +557,20 @@ func FuzzWitnessChallenge(f *testing.F) {
 		signed := append(leaseIdentifiedReplyMAC(testKey, challenge.id, nonce,
 			challenge.nonce, 2, reply), reply...)
 		if answer, err := decodeIdentifiedLeaseAnswer(testKey, challenge.id, nonce,
-			challenge.nonce, 2, signed); err != nil || !answer.granted {
+			challenge.nonce, 2, signed, decodeLeaseAnswer); err != nil ||
+			!answer.granted {
 			t.Fatalf("a reply signed for %q: %+v, %v", challenge.id, answer, err)
 		}
 		for _, other := range []string{challenge.id + "x", challenge.id[1:]} {
 			if _, err := decodeIdentifiedLeaseAnswer(testKey, other, nonce, challenge.nonce,
-				2, signed); !errors.Is(err, ErrWitnessReplyForged) {
+				2, signed, decodeLeaseAnswer); !errors.Is(err, ErrWitnessReplyForged) {
 				t.Fatalf("a reply signed for %q accepted for %q: %v", challenge.id, other, err)
 			}
 		}
 		signed[int(flip)%len(signed)] ^= 1
 		if _, err := decodeIdentifiedLeaseAnswer(testKey, challenge.id, nonce,
-			challenge.nonce, 2, signed); !errors.Is(err, ErrWitnessReplyForged) {
+			challenge.nonce, 2, signed, decodeLeaseAnswer); !errors.Is(err,
+			ErrWitnessReplyForged) {
 			t.Fatalf("a reply with byte %d changed: %v", int(flip)%len(signed), err)
 		}
 	})

@@ -393,7 +393,7 @@ func FuzzSignedLeaseCodecs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte, epoch uint64, flip uint16) {
 		// Unsigned bytes: refused (nobody holds the key), without a panic.
 		if _, err := decodeSignedLeaseAnswer(testKey, nodeNonce, witnessNonce, epoch,
-			payload); err == nil {
+			payload, decodeLeaseAnswer); err == nil {
 			t.Fatal("an unsigned reply was accepted")
 		}
 		if _, _, err := openSignedLeaseRequest(testKey, witnessNonce, frame{
@@ -402,7 +402,8 @@ func FuzzSignedLeaseCodecs(f *testing.F) {
 		}
 		body := append(leaseReplyMAC(testKey, nodeNonce, witnessNonce, epoch, payload),
 			payload...)
-		answer, err := decodeSignedLeaseAnswer(testKey, nodeNonce, witnessNonce, epoch, body)
+		answer, err := decodeSignedLeaseAnswer(testKey, nodeNonce, witnessNonce, epoch, body,
+			decodeLeaseAnswer)
 		plain, plainErr := decodeLeaseAnswer(payload)
 		if (err == nil) != (plainErr == nil) || errors.Is(err, ErrWitnessReplyForged) {
 			t.Fatalf("signed reply: %v; its payload alone: %v", err, plainErr)
@@ -415,12 +416,12 @@ func FuzzSignedLeaseCodecs(f *testing.F) {
 		changed := bytes.Clone(body)
 		changed[int(flip)%len(changed)] ^= 1
 		if _, err := decodeSignedLeaseAnswer(testKey, nodeNonce, witnessNonce, epoch,
-			changed); !errors.Is(err, ErrWitnessReplyForged) {
+			changed, decodeLeaseAnswer); !errors.Is(err, ErrWitnessReplyForged) {
 			t.Fatalf("reply with byte %d changed: %v, want ErrWitnessReplyForged",
 				int(flip)%len(changed), err)
 		}
 		if _, err := decodeSignedLeaseAnswer(testKey, witnessNonce, witnessNonce, epoch,
-			body); !errors.Is(err, ErrWitnessReplyForged) {
+			body, decodeLeaseAnswer); !errors.Is(err, ErrWitnessReplyForged) {
 			t.Fatalf("reply for another node nonce: %v, want ErrWitnessReplyForged", err)
 		}
 		signed := append(mac(testKey, frameLeaseRequestSigned, witnessNonce, epoch,
@@ -437,7 +438,7 @@ func FuzzSignedLeaseCodecs(f *testing.F) {
 		}
 		// A request's mac is never a reply's: the labels differ.
 		if _, err := decodeSignedLeaseAnswer(testKey, witnessNonce, witnessNonce, epoch,
-			signed); err == nil {
+			signed, decodeLeaseAnswer); err == nil {
 			t.Fatal("a signed request was accepted as a reply")
 		}
 	})
