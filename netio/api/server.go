@@ -394,6 +394,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 				"this client may not connect from this address")
 			return
 		}
+		// The signature covers the first Idempotency-Key (a relay's added copy is
+		// bad_signature); a request its client sent with two means two things to two
+		// readers (idempotencyKeyRepeated).
+		if idempotencyKeyRepeated(&ctx.Request.Header) {
+			s.refuse(ctx, fasthttp.StatusBadRequest, "bad_idempotency_key",
+				"Idempotency-Key given more than once (or also as Idempotency_Key): "+
+					"send it once")
+			return
+		}
 		request.client = client
 	}
 	route.handler(request)
@@ -483,7 +492,8 @@ func (s *Server) admitCredentials(ctx *fasthttp.RequestCtx, c *credentials) (*ne
 // itself.
 func (s *Server) authenticateBody(ctx *fasthttp.RequestCtx, c *credentials, client *netio.Client,
 	body []byte) bool {
-	// The Idempotency-Key signed is the one sessionAndNumber reads (the first such header).
+	// The Idempotency-Key signed is the one sessionAndNumber reads (handle refused a
+	// request carrying two).
 	stringToSign := appendStringToSign(make([]byte, 0, stringToSignBytesHint), c.version, ctx.Method(),
 		ctx.RequestURI(), c.client, c.key, c.timestamp, c.nonce, body,
 		ctx.Request.Header.Peek(HeaderIdempotencyKey))
