@@ -137,18 +137,34 @@ func allowed(address netip.Addr, networks []netip.Prefix) bool {
 
 // addressAdmission is implemented by an Admission that can refuse a connection by its
 // address alone, counting nothing: OnOpen asks it about a connection it refuses for want
-// of a slot, so that an address outside the allow-list gets connection_refused, as when
+// of a slot, so that an address outside the allow-list gets connection_refused, and one
+// locked out by its connections without a login too_many_attempts with its wait, as when
 // the server has room, and not connection_limit (PROTOCOL.md section 5).
 type addressAdmission interface {
-	refuseAddress(remote net.Addr) wire.ErrorCode
+	refuseAddress(remote net.Addr) (wire.ErrorCode, time.Duration)
 }
 
-// refuseAddress applies the allow-list only (addressAdmission).
-func (c *Controls) refuseAddress(remote net.Addr) wire.ErrorCode {
-	if _, ok := c.allowedAddress(remote); !ok {
-		return wire.ErrorConnectionRefused
+// refuseAddress applies the allow-list, then refuses an address whose connections
+// without a login already fill the minute's limit (AdmitConnection would refuse its
+// next), counting nothing (addressAdmission). Told connection_limit, such an address's
+// client retried at once and met the lockout only once a slot was free, with no wait
+// said (TestAPI53LockedOutAddressIsToldItsWaitWhileTheServerIsFull). An address without
+// a window is not refused here even when the table of windows is full (AdmitConnection
+// then refuses it): a connection refused for want of a slot must not take a window.
+func (c *Controls) refuseAddress(remote net.Addr) (wire.ErrorCode, time.Duration) {
+	address, ok := c.allowedAddress(remote)
+	if !ok {
+		return wire.ErrorConnectionRefused, 0
 	}
-	return 0
+	now := c.config.Now()
+	c.mutex.Lock()
+	defer c.mutex.Unlock()
+	window := c.attempts[peer.Bucket(address)]
+	if window != nil && now.Sub(window.start) < time.Minute &&
+		window.count >= c.config.LoginAttemptsPerMinute {
+		return wire.ErrorTooManyAttempts, window.left(now)
+	}
+	return 0, 0
 }
 
 // allowedAddress returns remote's address and whether the allow-list admits it.

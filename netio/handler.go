@@ -56,11 +56,13 @@ func (h *eventHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		// (PROTOCOL.md section 5). Counted, a client retrying while the server was full
 		// was refused too_many_attempts for the rest of the minute (hunt52d). An address
 		// outside the allow-list still gets connection_refused, not a retryable code that
-		// tells it the server is full (section 5; review52d).
+		// tells it the server is full (section 5; review52d), and an address locked out
+		// for its connections without a login too_many_attempts with its wait, not a
+		// code that has it retry at once (api53).
 		refusal = wire.ErrorConnectionLimit
 		if check, ok := s.config.Admission.(addressAdmission); ok {
-			if code := check.refuseAddress(conn.remote); code != 0 {
-				refusal = code
+			if code, wait := check.refuseAddress(conn.remote); code != 0 {
+				refusal, retryAfter = code, wait
 			}
 		}
 	case s.config.Admission != nil:

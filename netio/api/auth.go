@@ -80,24 +80,52 @@ func credentialHeaderTwin(name []byte) bool {
 		return false
 	}
 	for _, header := range credentialHeaders {
-		if len(name) != len(header) {
-			continue
+		if underscoreTwin(name, header) {
+			return true
 		}
-		same := true
-		for i := 0; i < len(name) && same; i++ {
-			c, want := name[i], header[i]
-			switch {
-			case c == '_':
-				c = '-'
-			case c >= 'A' && c <= 'Z':
-				c += 'a' - 'A'
-			}
-			if want >= 'A' && want <= 'Z' {
-				want += 'a' - 'A'
-			}
-			same = c == want
+	}
+	return false
+}
+
+// underscoreTwin reports whether name is header spelled with "_" for some "-", in any
+// case: the same header to a CGI or WSGI gateway, PHP or a log pipeline, which read both
+// as HTTP_ and the name upper-cased with "_" for "-". A name without "_" is no twin (the
+// same name in another case is the header itself, which PeekAll counts).
+func underscoreTwin(name []byte, header string) bool {
+	if len(name) != len(header) || bytes.IndexByte(name, '_') < 0 {
+		return false
+	}
+	for i := range len(name) {
+		c, want := name[i], header[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
 		}
-		if same {
+		if want >= 'A' && want <= 'Z' {
+			want += 'a' - 'A'
+		}
+		if c != want {
+			return false
+		}
+	}
+	return true
+}
+
+// idempotencyKeyRepeated reports whether a request carries Idempotency-Key more than
+// once (in any case), or besides it an underscore twin (Idempotency_Key): the server
+// reads and signs the first, a gateway in front of it deduplicating retries may read the
+// last (or, CGI-style, both as HTTP_IDEMPOTENCY_KEY), so a retry it judged new under the
+// second key could be applied again under the first
+// (TestAPI53IdempotencyKeyGivenTwiceIsRefused). No allocation: PeekAll reuses the
+// header's buffer.
+func idempotencyKeyRepeated(header *fasthttp.RequestHeader) bool {
+	if len(header.PeekAll(HeaderIdempotencyKey)) > 1 {
+		return true
+	}
+	for name := range header.All() {
+		if underscoreTwin(name, HeaderIdempotencyKey) {
 			return true
 		}
 	}

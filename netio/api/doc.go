@@ -47,7 +47,9 @@
 // durable (and standby-acknowledged in sync mode), an answer never leaves earlier. A
 // request carrying Idempotency-Key SESSION:NUMBER uses that exactly-once session: a
 // retry, even after a restart of the server, gets the original reply
-// (Idempotency-Replayed: true). Without one, the server numbers the request in a
+// (Idempotency-Replayed: true). A request carrying it twice, or spelled
+// Idempotency_Key, is refused (bad_idempotency_key): a gateway in front reading another
+// copy would deduplicate by another key. Without one, the server numbers the request in a
 // session of its own per client and process; a retry then relies on the ledger's own
 // idempotency (the same transfer ids answer "exists"). Such a number is used once, so a
 // request_too_old for it means the request reached the shard after 256 later ones of its

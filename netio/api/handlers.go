@@ -117,7 +117,7 @@ func checkKeys(data []byte) error {
 				// an escape in the key, refused as jsonkeys.Check refuses it.
 				if bytes.IndexByte(data[before:decoder.InputOffset()], '\\') >= 0 {
 					return fmt.Errorf("json: key %q written with an escape: write keys as "+
-						"plain field names", value)
+						"plain field names", jsonkeys.Truncate(value, jsonkeys.KeyShownBytesMax))
 				}
 				stack[top].keys = append(stack[top].keys, value)
 				stack[top].expectKey = false
@@ -145,11 +145,13 @@ var errTooManyElements = fmt.Errorf("json: an array of more than %d elements",
 // (TestHunt52cKeyCheckersAgree).
 func checkKey(key string, keys []string) error {
 	if !jsonkeys.FieldName(key) {
-		return fmt.Errorf("json: key %q: keys are lowercase field names, exactly", truncate(key, 64))
+		return fmt.Errorf("json: key %q: keys are lowercase field names, exactly",
+			jsonkeys.Truncate(key, jsonkeys.KeyShownBytesMax))
 	}
 	for _, seen := range keys {
 		if seen == key {
-			return fmt.Errorf("json: key %q given twice", key)
+			return fmt.Errorf("json: key %q given twice",
+				jsonkeys.Truncate(key, jsonkeys.KeyShownBytesMax))
 		}
 	}
 	return nil
@@ -161,7 +163,7 @@ func (r *request) badRequest(err error) {
 		r.statusRefusal(model.StatusTooManyEvents)
 		return
 	}
-	r.server.refuse(r.ctx, fasthttp.StatusBadRequest, "bad_request", truncate(err.Error(), 512))
+	r.server.refuse(r.ctx, fasthttp.StatusBadRequest, "bad_request", jsonkeys.Truncate(err.Error(), 512))
 }
 
 // checkCount refuses a batch of no event or more than the protocol allows.

@@ -24,6 +24,7 @@ import (
 	"sequent/netio/acceptretry"
 	"sequent/netio/httpguard"
 	"sequent/netio/httppath"
+	"sequent/netio/jsonkeys"
 	"sequent/netio/peer"
 )
 
@@ -394,6 +395,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 				"this client may not connect from this address")
 			return
 		}
+		// The signature covers the first Idempotency-Key (a relay's added copy is
+		// bad_signature); a request its client sent with two means two things to two
+		// readers (idempotencyKeyRepeated).
+		if idempotencyKeyRepeated(&ctx.Request.Header) {
+			s.refuse(ctx, fasthttp.StatusBadRequest, "bad_idempotency_key",
+				"Idempotency-Key given more than once (or also as Idempotency_Key): "+
+					"send it once")
+			return
+		}
 		request.client = client
 	}
 	route.handler(request)
@@ -483,7 +493,8 @@ func (s *Server) admitCredentials(ctx *fasthttp.RequestCtx, c *credentials) (*ne
 // itself.
 func (s *Server) authenticateBody(ctx *fasthttp.RequestCtx, c *credentials, client *netio.Client,
 	body []byte) bool {
-	// The Idempotency-Key signed is the one sessionAndNumber reads (the first such header).
+	// The Idempotency-Key signed is the one sessionAndNumber reads (handle refused a
+	// request carrying two).
 	stringToSign := appendStringToSign(make([]byte, 0, stringToSignBytesHint), c.version, ctx.Method(),
 		ctx.RequestURI(), c.client, c.key, c.timestamp, c.nonce, body,
 		ctx.Request.Header.Peek(HeaderIdempotencyKey))
@@ -599,7 +610,7 @@ func (s *Server) authFailed(ctx *fasthttp.RequestCtx, err error, client uint64, 
 	}
 	s.config.Logger.Warn("api: request not authenticated", "code", err.Error(),
 		"client", client, "remote", ctx.RemoteAddr().String(),
-		"path", truncate(httppath.AsSent(ctx), 128))
+		"path", jsonkeys.Truncate(httppath.AsSent(ctx), 128))
 	if err == errAuthMissing {
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Sequent realm="sequent"`)
 	}
@@ -611,20 +622,13 @@ func (s *Server) authFailed(ctx *fasthttp.RequestCtx, err error, client uint64, 
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, statusCode int, code, message string) {
 	s.counters.refused.Add(1)
 	s.config.Logger.Debug("api: request refused", "code", code, "remote",
-		ctx.RemoteAddr().String(), "path", truncate(httppath.AsSent(ctx), 128))
+		ctx.RemoteAddr().String(), "path", jsonkeys.Truncate(httppath.AsSent(ctx), 128))
 	writeError(ctx, statusCode, code, message)
 }
 
 func retryAfter(ctx *fasthttp.RequestCtx, wait time.Duration) {
 	seconds := max(1, int64((wait+time.Second-1)/time.Second))
 	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.FormatInt(seconds, 10))
-}
-
-func truncate(text string, bytesMax int) string {
-	if len(text) <= bytesMax {
-		return text
-	}
-	return text[:bytesMax]
 }
 
 // submit hands one request to the shard and waits for its reply. It answers the

@@ -234,16 +234,6 @@ func TestStartAndShutdownEdges(t *testing.T) {
 	}
 }
 
-// TestTruncateAtItsBound: a text of exactly the bound is kept whole, one byte more is cut.
-func TestTruncateAtItsBound(t *testing.T) {
-	if got := truncate("abcd", 4); got != "abcd" {
-		t.Errorf("truncate at the bound: %q", got)
-	}
-	if got := truncate("abcde", 4); got != "abcd" {
-		t.Errorf("truncate above the bound: %q", got)
-	}
-}
-
 // TestHTTPStatusOfEveryMappedStatus: the mapping of the statuses no request reaches in
 // the other tests.
 func TestHTTPStatusOfEveryMappedStatus(t *testing.T) {

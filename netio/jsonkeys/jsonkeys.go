@@ -8,7 +8,8 @@
 // keys file (netio), where a client entry reading "permissions": ["read"] and further on
 // "Permissions": ["read", "admin"] loaded with the admin permission.
 //
-// It has no dependency on the rest of Sequent, so both netio and netio/ops use it.
+// It has no dependency on the rest of Sequent, so netio, netio/api, netio/ops and
+// tools/reconcile use it.
 package jsonkeys
 
 import (
@@ -25,9 +26,11 @@ import (
 // (keys file: {"clients":[{"grants":[{"scopes":[…]}]}]}).
 const DepthMax = 8
 
-// keyShownBytesMax bounds how much of each key an error quotes (the refused one and
-// those on the path to it).
-const keyShownBytesMax = 64
+// KeyShownBytesMax bounds how much of each key an error quotes (the refused one and
+// those on the path to it), here and in the other strict JSON readers (netio/api's
+// bodies, reconciliation's statement lines), so that one long key does not make an
+// error, logged or echoed in a reply, the size of the document.
+const KeyShownBytesMax = 64
 
 // Check returns an error unless data is one JSON value (white space around it) whose
 // objects give each key once, each key lower-case ASCII letters, digits and "_" (as
@@ -80,13 +83,13 @@ func checkValue(decoder *json.Decoder, data []byte, path []string) error {
 			switch {
 			case !FieldName(key):
 				return fmt.Errorf("%skey %q: keys are field names as documented (lower case)",
-					where(path), truncate(key, keyShownBytesMax))
+					where(path), Truncate(key, KeyShownBytesMax))
 			case bytes.IndexByte(data[before:decoder.InputOffset()], '\\') >= 0:
 				return fmt.Errorf("%skey %q written with an escape: write keys as plain "+
-					"field names", where(path), truncate(key, keyShownBytesMax))
+					"field names", where(path), Truncate(key, KeyShownBytesMax))
 			case seen[key]:
 				return fmt.Errorf("%skey %q given twice", where(path),
-					truncate(key, keyShownBytesMax))
+					Truncate(key, KeyShownBytesMax))
 			}
 			seen[key] = true
 			element = key
@@ -100,7 +103,7 @@ func checkValue(decoder *json.Decoder, data []byte, path []string) error {
 }
 
 // where renders path as an error prefix: "" at the top, else "clients[0].grants[1]: ",
-// each key cut to keyShownBytesMax (TestReview52oErrorsQuoteKeysBounded).
+// each key cut to KeyShownBytesMax (TestReview52oErrorsQuoteKeysBounded).
 func where(path []string) string {
 	if len(path) == 0 {
 		return ""
@@ -110,7 +113,7 @@ func where(path []string) string {
 		if len(text) > 0 && element[0] != '[' {
 			text = append(text, '.')
 		}
-		text = append(text, truncate(element, keyShownBytesMax)...)
+		text = append(text, Truncate(element, KeyShownBytesMax)...)
 	}
 	return string(text) + ": "
 }
@@ -126,8 +129,11 @@ func FieldName(key string) bool {
 	return key != ""
 }
 
-// truncate cuts text to at most bytesMax bytes without splitting a UTF-8 sequence.
-func truncate(text string, bytesMax int) string {
+// Truncate cuts text to at most bytesMax bytes without splitting a UTF-8 sequence: how
+// Sequent bounds what an error or a record quotes of a peer's text (keys here, in
+// netio/api and tools/reconcile; paths and fields in netio/api and netio/ops), one helper
+// so that each cuts alike.
+func Truncate(text string, bytesMax int) string {
 	if len(text) <= bytesMax {
 		return text
 	}

@@ -38,3 +38,21 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncate never splits a UTF-8 sequence and never exceeds the bound; a text of
+// exactly the bound is kept whole, one byte more is cut (netio/api's copy cut a UTF-8
+// sequence in two, netio/ops's did not, before both used this one).
+func TestTruncate(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		bytes int
+		want  string
+	}{
+		{"abc", 5, "abc"}, {"abcdef", 3, "abc"}, {"aé", 2, "a"}, {"界", 2, ""}, {"", 0, ""},
+		{"abcd", 4, "abcd"}, {"abcde", 4, "abcd"}, {"abcé", 4, "abc"}, {"abcé", 5, "abcé"},
+	} {
+		if got := jsonkeys.Truncate(c.text, c.bytes); got != c.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", c.text, c.bytes, got, c.want)
+		}
+	}
+}

@@ -7,7 +7,7 @@ import (
 	"sequent/netio/jsonkeys"
 )
 
-// TestReview52oErrorsQuoteKeysBounded: jsonkeys says keyShownBytesMax (64) "bounds how
+// TestReview52oErrorsQuoteKeysBounded: jsonkeys says KeyShownBytesMax (64) "bounds how
 // much of a refused key an error quotes", but a key given twice and the keys on the
 // path to a refused one were quoted whole: a 4 MiB keys file (or a 64 KiB risk body)
 // with one long key given twice made an error, logged at reload or echoed in the reply,

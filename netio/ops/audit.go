@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"sequent/core/model"
 	"sequent/netio/jsonkeys"
@@ -104,16 +103,10 @@ func decodeStrict(data []byte, target any) error {
 	return nil
 }
 
-// truncate cuts text to at most bytesMax bytes without splitting a UTF-8 sequence.
+// truncate is jsonkeys.Truncate, the one helper that cuts quoted text (no UTF-8
+// sequence split), under the short name this package's callers use.
 func truncate(text string, bytesMax int) string {
-	if len(text) <= bytesMax {
-		return text
-	}
-	cut := bytesMax
-	for cut > 0 && !utf8.RuneStart(text[cut]) {
-		cut--
-	}
-	return text[:cut]
+	return jsonkeys.Truncate(text, bytesMax)
 }
 
 // CheckJSONKeys returns an error unless data is one JSON value (white space around it)

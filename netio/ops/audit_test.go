@@ -55,18 +55,3 @@ func TestAuditRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
-
-// TestTruncate never splits a UTF-8 sequence and never exceeds the bound.
-func TestTruncate(t *testing.T) {
-	for _, c := range []struct {
-		text  string
-		bytes int
-		want  string
-	}{
-		{"abc", 5, "abc"}, {"abcdef", 3, "abc"}, {"aé", 2, "a"}, {"界", 2, ""}, {"", 0, ""},
-	} {
-		if got := truncate(c.text, c.bytes); got != c.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", c.text, c.bytes, got, c.want)
-		}
-	}
-}
