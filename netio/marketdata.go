@@ -196,6 +196,13 @@ func (s *marketDataSubscriber) wants(u *model.MarketDataUpdate) bool {
 			s.tops[u.Instrument] = top
 			send = true
 		}
+	} else if send && len(s.tops) != 0 {
+		// Sent without the top channel: its top is not recorded, so the one recorded
+		// before is no longer what this connection was last sent. Forgotten, the top
+		// channel, taken again, sends its next update whatever its top (PROTOCOL.md 8a;
+		// TestMarketDataTopChannelComparesWithWhatWasLastSent: it was compared with the
+		// older top and an update that changed the top was skipped).
+		delete(s.tops, u.Instrument)
 	}
 	return send
 }
