@@ -99,6 +99,10 @@ type connection struct {
 	// held by shard 0's feed or its own (md_subscribe channel bit 3): a change on one feed
 	// takes it from the other, so it is never held twice. Nil until the first.
 	marketDataHolders map[uint32]*marketDataSubscriber
+	// marketDataWaiting counts this connection's md_subscribe frames queued to a feed
+	// and not yet taken by its publisher, every feed's together (queueOrder's reserve).
+	// Added to by the connection's loop, taken from by the publishers.
+	marketDataWaiting atomic.Int32
 
 	// Report subscription. mu guards reports; it is taken by the shard goroutine
 	// (DeliverReports) and the replay goroutine, never by an event loop.

@@ -119,9 +119,17 @@ const (
 	// answered market_data_resume_gap where their own updates were all held).
 	marketDataInstrumentsLeftMax = 1024
 
-	// marketDataCommandsMax bounds subscription changes waiting for the publisher; past
-	// it md_subscribe answers busy.
+	// marketDataCommandsMax bounds subscription changes waiting for a feed's publisher,
+	// every connection's together; past it md_subscribe answers busy, except to a
+	// connection with fewer than marketDataCommandsPerConnectionReserved waiting.
 	marketDataCommandsMax = 1024
+
+	// marketDataCommandsPerConnectionReserved: a connection may have this many
+	// md_subscribe frames waiting whatever the others have queued, so that one
+	// connection's flood cannot get every other's answered busy. Sixteen lets a client
+	// change a few instruments at once without waiting for answers; it makes what may
+	// wait at most marketDataCommandsMax plus sixteen per connection (32 bytes each).
+	marketDataCommandsPerConnectionReserved = 16
 
 	// marketDataRecheckInterval is how often the publisher looks at stale subscribers
 	// when no update arrives (so a drained one gets its md_stale notice).

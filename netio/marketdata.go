@@ -51,11 +51,17 @@ type marketData struct {
 	consumedOp  uint64                   // Last op handed to Consume (pastLog reads it).
 	taken       bool                     // Updates or a loss taken, not yet in handledOp.
 
-	wake     chan struct{}        // Capacity 1: the queue has updates.
-	commands chan marketDataOrder // Subscriptions from the event loops.
-	stop     chan struct{}
-	done     chan struct{}
-	started  atomic.Bool
+	wake    chan struct{} // Capacity 1: the queue has updates.
+	stop    chan struct{}
+	done    chan struct{}
+	started atomic.Bool
+
+	// Subscription changes from the event loops (queueOrder), served one at a time in
+	// the order queued (nextOrder). ordersMutex is never taken by the sequencer.
+	ordersMutex sync.Mutex
+	orders      []marketDataOrder // Waiting from ordersHead on; reused.
+	ordersHead  int
+	ordersWake  chan struct{} // Capacity 1: orders are waiting.
 
 	handledOp  atomic.Uint64 // Last op whose updates were fanned out or dropped.
 	fellBehind atomic.Uint64 // Queue overflows.
@@ -190,6 +196,13 @@ func (s *marketDataSubscriber) wants(u *model.MarketDataUpdate) bool {
 			s.tops[u.Instrument] = top
 			send = true
 		}
+	} else if send && len(s.tops) != 0 {
+		// Sent without the top channel: its top is not recorded, so the one recorded
+		// before is no longer what this connection was last sent. Forgotten, the top
+		// channel, taken again, sends its next update whatever its top (PROTOCOL.md 8a;
+		// TestMarketDataTopChannelComparesWithWhatWasLastSent: it was compared with the
+		// older top and an update that changed the top was skipped).
+		delete(s.tops, u.Instrument)
 	}
 	return send
 }
@@ -197,8 +210,8 @@ func (s *marketDataSubscriber) wants(u *model.MarketDataUpdate) bool {
 func newMarketData(server *Server, config MarketDataConfig, shard uint16) *marketData {
 	config = config.withDefaults()
 	m := &marketData{server: server, config: config, shard: shard, wake: make(chan struct{}, 1),
-		commands: make(chan marketDataOrder, marketDataCommandsMax),
-		stop:     make(chan struct{}), done: make(chan struct{}),
+		ordersWake: make(chan struct{}, 1),
+		stop:       make(chan struct{}), done: make(chan struct{}),
 		byConn: map[uint64]*marketDataSubscriber{}}
 	m.history.init(config.HistoryUpdatesMax, config.StartOp, marketDataInstrumentsLeftMax)
 	m.consumedOp = config.StartOp - 1
@@ -282,8 +295,10 @@ func (m *marketData) run() {
 		select {
 		case <-m.stop:
 			return
-		case order := <-m.commands:
-			m.order(&order)
+		case <-m.ordersWake:
+			if order, ok := m.nextOrder(); ok {
+				m.order(&order)
+			}
 		case <-m.wake:
 			m.publish()
 		case <-recheck.C:
@@ -771,12 +786,10 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 	}
 	feed := s.marketDataFeed(&order.subscribe)
 	if status == model.StatusOK {
-		select {
-		case feed.commands <- order:
+		if feed.queueOrder(&order) {
 			return gnet.None
-		default:
-			status = model.StatusBusy
 		}
+		status = model.StatusBusy
 	}
 	s.countRateLimited(status)
 	var body [wire.MarketDataSubscribedSize]byte
@@ -786,6 +799,65 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 		Kind: wire.KindMarketDataSubscribed, Session: conn.session, Status: uint32(status),
 		Number: uint64(feed.shard)}, body[:])
 	return gnet.None
+}
+
+// queueOrder queues a subscription change for the publisher, or reports that there is
+// no room (the caller answers busy). Room: fewer than marketDataCommandsMax waiting on
+// this feed, every connection's together, or fewer than
+// marketDataCommandsPerConnectionReserved of this connection's waiting on any feed. The
+// second keeps one connection that writes thousands of md_subscribe frames at once from
+// getting every other connection's answered busy until the feed has served its flood
+// (the Session 52 leftover; TestMarketDataFloodingConnectionCannotMakeAnotherBusy); it
+// bounds what waits by marketDataCommandsMax plus the reserve per connection. Event
+// loop of order.conn (the only writer that adds to its count).
+func (m *marketData) queueOrder(order *marketDataOrder) bool {
+	conn := order.conn
+	m.ordersMutex.Lock()
+	waiting := len(m.orders) - m.ordersHead
+	if waiting >= marketDataCommandsMax &&
+		conn.marketDataWaiting.Load() >= marketDataCommandsPerConnectionReserved {
+		m.ordersMutex.Unlock()
+		return false
+	}
+	if len(m.orders) == cap(m.orders) && m.ordersHead > 0 {
+		// Full behind the served ones: move the waiting ones to the front rather than
+		// grow (a queue that never empties would otherwise grow for ever).
+		kept := copy(m.orders, m.orders[m.ordersHead:])
+		clear(m.orders[kept:])
+		m.orders, m.ordersHead = m.orders[:kept], 0
+	}
+	m.orders = append(m.orders, *order)
+	conn.marketDataWaiting.Add(1)
+	m.ordersMutex.Unlock()
+	select {
+	case m.ordersWake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// nextOrder takes the oldest waiting subscription change, if any, and wakes the
+// publisher again while more wait (one is served per turn, so that updates keep flowing
+// between them as they did). Publisher goroutine.
+func (m *marketData) nextOrder() (order marketDataOrder, ok bool) {
+	m.ordersMutex.Lock()
+	defer m.ordersMutex.Unlock()
+	if m.ordersHead == len(m.orders) {
+		return order, false
+	}
+	order = m.orders[m.ordersHead]
+	m.orders[m.ordersHead] = marketDataOrder{} // Holds no connection once served.
+	m.ordersHead++
+	if m.ordersHead == len(m.orders) {
+		m.orders, m.ordersHead = m.orders[:0], 0
+	} else {
+		select {
+		case m.ordersWake <- struct{}{}:
+		default:
+		}
+	}
+	order.conn.marketDataWaiting.Add(-1)
+	return order, true
 }
 
 // marketDataFeed returns the feed serving request: that of the instrument's shard (the
