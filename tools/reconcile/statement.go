@@ -551,7 +551,10 @@ func isKey(rest []byte) bool {
 func (s *statement) escapedField(key string) string {
 	for _, escaped := range s.escaped {
 		if sameName(escaped.name, key) {
-			return fmt.Sprintf("key \"%s\" (%s) written with an escape: a key read as a "+
+			// Quoted (%q), as every problem quotes a statement's text: the key may hold
+			// raw what the name matching trims (U+0085, U+2028, U+200B), which the text
+			// report would print as is (TestReview53apiEscapedKeyProblemQuotesNoRawControls).
+			return fmt.Sprintf("key %q (%s) written with an escape: a key read as a "+
 				"field must be written plainly",
 				jsonkeys.Truncate(escaped.written, jsonkeys.KeyShownBytesMax),
 				jsonkeys.Truncate(key, jsonkeys.KeyShownBytesMax))
