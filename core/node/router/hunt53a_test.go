@@ -1,0 +1,90 @@
+package router
+
+import (
+	"testing"
+
+	"sequent/core"
+	"sequent/core/model"
+)
+
+// hunt53aSetup is a node of two shards with accounts 100.. of ledger 1 (hash placement)
+// whose only client is the operator; it returns two accounts on shard 0 and one on
+// shard 1.
+func hunt53aSetup(t *testing.T) (sim *simulation, local0, other0, remote model.Uint128) {
+	sim = newSimulation(t, 53, 2)
+	var body []byte
+	var on0, on1 []model.Uint128
+	for i := range 16 {
+		account := model.Account{ID: model.U128(uint64(100 + i)), Code: 1, Ledger: 1}
+		body = append(body, make([]byte, model.AccountSize)...)
+		account.Encode(body[len(body)-model.AccountSize:])
+		if sim.placement.AccountShard(account.ID, 1) == 0 {
+			on0 = append(on0, account.ID)
+		} else {
+			on1 = append(on1, account.ID)
+		}
+	}
+	if len(on0) < 2 || len(on1) < 1 {
+		t.Fatalf("placement: %d accounts on shard 0, %d on shard 1", len(on0), len(on1))
+	}
+	client := sim.clients[0]
+	sim.grant([]model.Grant{{Client: client.id, Scopes: model.ScopeOperator}})
+	sim.request(client, model.OperationCreateAccounts, 0, body, nil)
+	sim.quiesce()
+	return sim, on0[0], on0[1], on1[0]
+}
+
+// transfers sends one request of transfers (results with balances) and returns its
+// final per-event results.
+func (sim *simulation) hunt53aTransfers(transfers ...model.Transfer) []model.TransferResult {
+	body := make([]byte, len(transfers)*model.TransferSize)
+	for i := range transfers {
+		transfers[i].Encode(body[i*model.TransferSize:])
+	}
+	client := sim.clients[0]
+	sim.request(client, model.OperationCreateTransfers, core.RequestFlagReplyBalances, body, nil)
+	number := client.next - 1
+	sim.quiesce()
+	final := sim.finals[[2]uint64{client.id, number}]
+	if final.status != model.StatusOK ||
+		len(final.body) != len(transfers)*model.EventResultBalancesSize {
+		sim.t.Fatalf("request %d: %s, %d bytes", number, final.status, len(final.body))
+	}
+	results := make([]model.TransferResult, len(transfers))
+	for i := range results {
+		results[i].DecodeWithBalances(final.body[i*model.EventResultBalancesSize:])
+	}
+	return results
+}
+
+// TestHunt53aSameCrossShardIDTwiceInOneRequest: a request holding the same cross-shard
+// transfer twice answers as one ledger does: the first created, the second exists (or
+// exists_with_different_amount when it differs), and the amount moves once.
+func TestHunt53aSameCrossShardIDTwiceInOneRequest(t *testing.T) {
+	sim, local, _, remote := hunt53aSetup(t)
+	x := model.Transfer{ID: model.U128(7), DebitAccountID: local, CreditAccountID: remote,
+		Amount: model.U128(10), Ledger: 1, Code: 1}
+	changed := x
+	changed.Amount = model.U128(11)
+	results := sim.hunt53aTransfers(x, x, changed)
+	want := []model.Status{model.StatusOK, model.StatusExists,
+		model.StatusExistsWithDifferentAmount}
+	for i, result := range results {
+		if result.Status != want[i] {
+			t.Fatalf("event %d: %s, want %s (all: %+v)", i, result.Status, want[i], results)
+		}
+	}
+	if results[0].DebitAccount.DebitsPosted != model.U128(10) ||
+		results[0].CreditAccount.CreditsPosted != model.U128(10) {
+		t.Fatalf("balances of the created transfer: %+v / %+v", results[0].DebitAccount,
+			results[0].CreditAccount)
+	}
+	// Retried as a whole in a new request: exists for the first two.
+	again := sim.hunt53aTransfers(x, x)
+	for i, result := range again {
+		if result.Status != model.StatusExists {
+			t.Fatalf("retry, event %d: %s", i, result.Status)
+		}
+	}
+}
+
