@@ -87,4 +87,3 @@ func TestHunt53aSameCrossShardIDTwiceInOneRequest(t *testing.T) {
 		}
 	}
 }
-
