@@ -2,10 +2,16 @@ package router
 
 import (
 	"bytes"
+	"context"
+	"math"
+	"math/big"
 	"testing"
+
+	"pgregory.net/rapid"
 
 	"sequent/core"
 	"sequent/core/model"
+	"sequent/tools/clearing"
 )
 
 // hunt53aSetup is a node of two shards with accounts 100.. of ledger 1 (hash placement)
@@ -128,4 +134,109 @@ func TestHunt53aEachShardsLogReplaysToItsState(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestHunt53aShardedNetMatchesOneLedger: settlement netting read through every shard of
+// a node (clearing.ShardedReader, the operators' endpoint's reader) over a window holding
+// everything gives, per ledger, the credits and debits posted that one ledger holding the
+// same transfers gives (tools/clearing's Net: a cross-shard transfer counts once on each
+// side, as its debit shard's post and its credit shard's credit). Random transfers of
+// two ledgers between partner and other accounts of a node of 2 or 3 shards (hash
+// placement: most cross shards), refused ones (ledger mismatches, missing accounts)
+// and retries included, each answered before the next.
+func TestHunt53aShardedNetMatchesOneLedger(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		shards := rapid.IntRange(2, 3).Draw(rt, "shards")
+		sim := newSimulation(t, rapid.Uint64().Draw(rt, "seed"), shards)
+		sim.t = rt
+		var ids []model.Uint128
+		ledgerOf := map[model.Uint128]uint32{}
+		var body []byte
+		for i := range 10 {
+			account := model.Account{ID: model.U128(uint64(100 + i)), Code: 1,
+				Ledger: uint32(1 + i%2)}
+			body = append(body, make([]byte, model.AccountSize)...)
+			account.Encode(body[len(body)-model.AccountSize:])
+			ids = append(ids, account.ID)
+			ledgerOf[account.ID] = account.Ledger
+		}
+		client := sim.clients[0]
+		sim.grant([]model.Grant{{Client: client.id, Scopes: model.ScopeOperator}})
+		sim.request(client, model.OperationCreateAccounts, 0, body, nil)
+		sim.quiesce()
+		ids = append(ids, model.U128(999)) // Never created.
+		partners := rapid.SliceOfNDistinct(rapid.SampledFrom(ids[:10]), 1, 4,
+			rapid.ID[model.Uint128]).Draw(rt, "partners")
+		isPartner := map[model.Uint128]bool{}
+		for _, p := range partners {
+			isPartner[p] = true
+		}
+		credits, debits := map[uint32]*big.Int{}, map[uint32]*big.Int{}
+		var sent []model.Transfer
+		for range rapid.IntRange(1, 25).Draw(rt, "transfers") {
+			transfer := drawTransfer(rt, ids, sent)
+			transfer.Flags &^= model.TransferPending | model.TransferBalancingDebit |
+				model.TransferBalancingCredit
+			sent = append(sent, transfer)
+			result := sim.transferOnce(client, transfer)
+			if result.Status != model.StatusOK {
+				continue
+			}
+			for _, side := range []struct {
+				account model.Uint128
+				sums    map[uint32]*big.Int
+			}{{transfer.CreditAccountID, credits}, {transfer.DebitAccountID, debits}} {
+				if !isPartner[side.account] {
+					continue
+				}
+				sum := side.sums[transfer.Ledger]
+				if sum == nil {
+					sum = new(big.Int)
+					side.sums[transfer.Ledger] = sum
+				}
+				sum.Add(sum, transfer.Amount.Big())
+			}
+		}
+		reader := clearing.ShardedReader(sim.placement, func(_ context.Context, shard int,
+			operation model.Operation, body []byte) (model.Status, []byte, error) {
+			var out core.Output
+			sim.shards[shard].machine.Query(&core.Request{Operation: operation, Body: body},
+				&out)
+			return out.Replies[0].Status, bytes.Clone(out.Body(&out.Replies[0])), nil
+		})
+		ledgers, _ := clearing.NewLedgers(nil)
+		report, err := clearing.Net(context.Background(), reader, ledgers, clearing.NettingQuery{
+			Partners: partners, Window: clearing.Window{Until: math.MaxInt64}})
+		if err != nil {
+			rt.Fatalf("Net: %v", err)
+		}
+		for _, p := range report.Positions {
+			wantCredits, wantDebits := credits[p.Ledger], debits[p.Ledger]
+			if wantCredits == nil {
+				wantCredits = new(big.Int)
+			}
+			if wantDebits == nil {
+				wantDebits = new(big.Int)
+			}
+			if p.CreditsPosted.Big().Cmp(wantCredits) != 0 ||
+				p.DebitsPosted.Big().Cmp(wantDebits) != 0 ||
+				p.InFlightCredits != (model.WideSum{}) || p.InFlightDebits != (model.WideSum{}) {
+				rt.Fatalf("ledger %d: posted %s/%s, in flight %s/%s; one ledger: %s/%s, "+
+					"none in flight", p.Ledger, p.CreditsPosted, p.DebitsPosted,
+					p.InFlightCredits, p.InFlightDebits, wantCredits, wantDebits)
+			}
+			delete(credits, p.Ledger)
+			delete(debits, p.Ledger)
+		}
+		for ledger, sum := range credits {
+			if sum.Sign() != 0 {
+				rt.Fatalf("ledger %d: one ledger credits the partners %s, no position", ledger, sum)
+			}
+		}
+		for ledger, sum := range debits {
+			if sum.Sign() != 0 {
+				rt.Fatalf("ledger %d: one ledger debits the partners %s, no position", ledger, sum)
+			}
+		}
+	})
 }
