@@ -95,43 +95,63 @@ func TestHunt53aSameCrossShardIDTwiceInOneRequest(t *testing.T) {
 	}
 }
 
-// TestHunt53aEachShardsLogReplaysToItsState: after simulated runs with faults (shard and
-// node crashes recovered from snapshots and log suffixes, messages lost, duplicated and
-// reordered, busy rings), each shard's whole log replayed into a fresh machine gives the
-// live machine's state (digest), and so does a restore of the live machine's snapshot:
-// a replay, a standby and a restart decide every saga step as the shard did.
+// TestHunt53aEachShardsLogReplaysToItsState: during and after simulated runs with faults
+// (shard and node crashes recovered from snapshots and log suffixes, messages lost,
+// duplicated and reordered, busy rings), each shard's whole log replayed into a fresh
+// machine gives the live machine's state (digest), and so does a restore of the live
+// machine's snapshot: a replay, a standby and a restart decide every saga step as the
+// shard did, also with sagas in flight (checked every 500 steps, then once quiet).
 func TestHunt53aEachShardsLogReplaysToItsState(t *testing.T) {
-	for seed := uint64(1); seed <= 4; seed++ {
+	running := 0
+	for seed := uint64(1); seed <= 3; seed++ {
 		sim := newSimulation(t, seed*53, 3)
 		sim.setup(24)
 		sim.faults = true
-		for range 1_500 {
+		for step := 1; step <= 1_500; step++ {
 			sim.step()
+			if step%500 == 0 {
+				for _, s := range sim.shards {
+					running += int(s.machine.Sagas().Summary().Running)
+				}
+				checkReplays(t, sim, seed)
+			}
 		}
 		sim.quiesce()
 		sim.checkFinal()
-		for _, s := range sim.shards {
-			replayed := core.New(s.config)
-			for i := range s.log {
-				if err := replayed.Apply(&s.log[i], &core.Output{}); err != nil {
-					t.Fatalf("seed %d shard %d: replay of entry %d: %v", seed, s.index, i, err)
-				}
+		checkReplays(t, sim, seed)
+	}
+	if running == 0 {
+		t.Errorf("no saga was in flight at any mid-run check: the test proved little")
+	}
+}
+
+// checkReplays compares each shard's live machine with its log replayed from the start
+// and with its own snapshot restored.
+func checkReplays(t *testing.T, sim *simulation, seed uint64) {
+	t.Helper()
+	for _, s := range sim.shards {
+		replayed := core.New(s.config)
+		for i := range s.log {
+			if err := replayed.Apply(&s.log[i], &core.Output{}); err != nil {
+				t.Fatalf("seed %d shard %d: replay of entry %d: %v", seed, s.index, i, err)
 			}
-			if replayed.Digest() != s.machine.Digest() {
-				t.Fatalf("seed %d shard %d: the replay of its %d entries differs from the "+
-					"live machine", seed, s.index, len(s.log))
-			}
-			var encoded bytes.Buffer
-			if _, err := s.machine.Snapshot().WriteTo(&encoded); err != nil {
-				t.Fatal(err)
-			}
-			restored, err := core.Restore(s.config, &encoded)
-			if err != nil {
-				t.Fatalf("seed %d shard %d: restore: %v", seed, s.index, err)
-			}
-			if restored.Digest() != s.machine.Digest() {
-				t.Fatalf("seed %d shard %d: restored from its snapshot, differs", seed, s.index)
-			}
+		}
+		live := s.machine.Digest()
+		if replayed.Digest() != live {
+			t.Fatalf("seed %d step %d shard %d: the replay of its %d entries differs from "+
+				"the live machine", seed, sim.steps, s.index, len(s.log))
+		}
+		var encoded bytes.Buffer
+		if _, err := s.machine.Snapshot().WriteTo(&encoded); err != nil {
+			t.Fatal(err)
+		}
+		restored, err := core.Restore(s.config, &encoded)
+		if err != nil {
+			t.Fatalf("seed %d shard %d: restore: %v", seed, s.index, err)
+		}
+		if restored.Digest() != live {
+			t.Fatalf("seed %d step %d shard %d: restored from its snapshot, differs", seed,
+				sim.steps, s.index)
 		}
 	}
 }
