@@ -116,6 +116,21 @@ func TestHunt53aNetAgainstNaiveModel(t *testing.T) {
 				t.Fatalf("ledger %d: net %s %s, the model %s %s", got.Ledger, got.Net,
 					got.Direction, net, direction)
 			}
+			// Major units (both ledgers have scale 2) when |net| fits 128 bits, else none.
+			wantMajor := ""
+			if magnitude := new(big.Int).Abs(net); magnitude.BitLen() <= 128 {
+				var units model.Uint128
+				units.Lo, units.Hi = new(big.Int).And(magnitude, maxUint64).Uint64(),
+					new(big.Int).Rsh(magnitude, 64).Uint64()
+				wantMajor = FormatAmount(units, 2)
+				if net.Sign() < 0 {
+					wantMajor = "-" + wantMajor
+				}
+			}
+			if got.NetMajor != wantMajor {
+				t.Fatalf("ledger %d: net %s in major units %q, want %q", got.Ledger, got.Net,
+					got.NetMajor, wantMajor)
+			}
 			if got.Transfers != w.transfers {
 				t.Fatalf("ledger %d: %d transfers, the model %d", got.Ledger, got.Transfers,
 					w.transfers)
@@ -123,6 +138,9 @@ func TestHunt53aNetAgainstNaiveModel(t *testing.T) {
 		}
 	})
 }
+
+// maxUint64 masks the low 64 bits of a big.Int.
+var maxUint64 = new(big.Int).SetUint64(^uint64(0))
 
 // netModel is the ledger under test and what it accepted, in the model's terms.
 type netModel struct {
