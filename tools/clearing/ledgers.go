@@ -80,8 +80,8 @@ func LoadLedgers(path string) (*Ledgers, error) {
 	return ledgers, nil
 }
 
-// NewLedgers builds a registry, refusing ledger 0, a scale above client.ScaleMax, and a
-// ledger number or name given twice.
+// NewLedgers builds a registry, refusing ledger 0, a scale above client.ScaleMax, a
+// ledger number or name given twice, and a name that is another ledger's number.
 func NewLedgers(infos []LedgerInfo) (*Ledgers, error) {
 	if len(infos) > ledgersMax {
 		return nil, fmt.Errorf("%d ledgers, at most %d", len(infos), ledgersMax)
@@ -100,6 +100,12 @@ func NewLedgers(infos []LedgerInfo) (*Ledgers, error) {
 		case name != "" && l.byName[name].Ledger != 0:
 			return nil, fmt.Errorf("name %q used by ledgers %d and %d", info.Name,
 				l.byName[name].Ledger, info.Ledger)
+		case namesAnotherLedger(name, info.Ledger):
+			// Resolve reads a statement's currency as a name first: currency "1" would be
+			// this ledger's, where it is ledger 1's number
+			// (TestHunt53aLedgerNamedAnotherLedgersNumberIsRefused).
+			return nil, fmt.Errorf("ledger %d: name %q is another ledger's number", info.Ledger,
+				info.Name)
 		}
 		l.byLedger[info.Ledger] = info
 		if name != "" {
@@ -107,6 +113,13 @@ func NewLedgers(infos []LedgerInfo) (*Ledgers, error) {
 		}
 	}
 	return l, nil
+}
+
+// namesAnotherLedger reports whether a (trimmed) name reads as the number of a ledger
+// other than its own.
+func namesAnotherLedger(name string, ledger uint32) bool {
+	number, err := strconv.ParseUint(name, 10, 32)
+	return err == nil && number != 0 && uint32(number) != ledger
 }
 
 // Ledger returns what the registry knows of a ledger.

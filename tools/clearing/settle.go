@@ -174,6 +174,14 @@ func readWindow(ctx context.Context, reader Reader, query NettingQuery) (*netter
 // without a word (TestHunt44aSettleOfAnIDOnTwoLedgersIsNotHalfCounted). ShardedReader
 // (the operators' endpoint) refuses such an id by itself.
 func RefuseSharedIDs(ctx context.Context, reader Reader, partners []model.Uint128) error {
+	// A node's settlement account has a copy on each shard of its pair, on one ledger:
+	// say what it is, as Net would, rather than "on ledgers 1 and 1"
+	// (TestHunt53aSharedIDsNamesASettlementAccount).
+	for _, account := range partners {
+		if problem := settlementAccountProblem(account); problem != "" {
+			return fmt.Errorf("%w: %s", ErrNettingQuery, problem)
+		}
+	}
 	accounts, err := reader.LookupAccounts(ctx, partners)
 	if err != nil {
 		return err
@@ -209,18 +217,27 @@ func (q *NettingQuery) validate() error {
 		if account.IsZero() || slices.Contains(q.Partners[:i], account) {
 			problem = fmt.Sprintf("partner account %s is 0 or listed twice", account)
 		}
-		// A node's own settlement account of a pair of shards exists on both shards
-		// (core/saga), and each holds half of every saga through it: no partner's.
-		if from, to, ledger, ok := saga.SettlementAccount(account); ok {
-			problem = fmt.Sprintf("account %s is the node's settlement account of shards "+
-				"%d → %d on ledger %d (cross-shard transfers pass through it), not a "+
-				"partner's", account, from, to, ledger)
+		if settlement := settlementAccountProblem(account); settlement != "" {
+			problem = settlement
 		}
 	}
 	if problem != "" {
 		return fmt.Errorf("%w: %s", ErrNettingQuery, problem)
 	}
 	return nil
+}
+
+// settlementAccountProblem says why an account is no partner's when it is a node's own
+// settlement account of a pair of shards, which exists on both shards (core/saga), each
+// holding half of every saga through it ("" otherwise).
+func settlementAccountProblem(account model.Uint128) string {
+	from, to, ledger, ok := saga.SettlementAccount(account)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("account %s is the node's settlement account of shards %d → %d on "+
+		"ledger %d (cross-shard transfers pass through it), not a partner's", account, from,
+		to, ledger)
 }
 
 // netter accumulates positions over the pages of each partner account. Pages come newest
