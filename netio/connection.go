@@ -99,10 +99,15 @@ type connection struct {
 	// held by shard 0's feed or its own (md_subscribe channel bit 3): a change on one feed
 	// takes it from the other, so it is never held twice. Nil until the first.
 	marketDataHolders map[uint32]*marketDataSubscriber
-	// marketDataWaiting counts this connection's md_subscribe frames queued to a feed
-	// and not yet taken by its publisher, every feed's together (queueOrder's reserve).
-	// Added to by the connection's loop, taken from by the publishers.
-	marketDataWaiting atomic.Int32
+	// marketDataWaiting counts the md_subscribe frames queued to a feed by this
+	// connection's slot and not yet taken by its publisher, every feed's together
+	// (queueOrder's reserve): the table's counter of the slot (insert), so that frames a
+	// closed connection left queued still count against the connection that takes its
+	// slot, and what waits stays within marketDataCommandsMax per feed plus the reserve
+	// per slot (review53b: counted per connection object, a client that connected,
+	// queued 16 and closed, again and again, grew the queue without bound). Added to by
+	// the connection's loop, taken from by the publishers.
+	marketDataWaiting *atomic.Int32
 
 	// Report subscription. mu guards reports; it is taken by the shard goroutine
 	// (DeliverReports) and the replay goroutine, never by an event loop.
@@ -134,10 +139,15 @@ type connectionTable struct {
 	hint       atomic.Uint32                // Where the next search for a free slot starts.
 	generation atomic.Uint32                // Last generation handed out.
 	count      atomic.Int64                 // Slots in use.
+
+	// marketDataWaiting: per slot, the md_subscribe frames queued to the feeds and not
+	// yet taken (connection.marketDataWaiting), allocated at start.
+	marketDataWaiting []atomic.Int32
 }
 
 func newConnectionTable(slotCount int) *connectionTable {
-	return &connectionTable{slots: make([]atomic.Pointer[connection], slotCount)}
+	return &connectionTable{slots: make([]atomic.Pointer[connection], slotCount),
+		marketDataWaiting: make([]atomic.Int32, slotCount)}
 }
 
 // insert finds a free slot for c, sets c.id and publishes c. It returns false when every
@@ -159,6 +169,7 @@ func (t *connectionTable) insert(c *connection) bool {
 			continue
 		}
 		c.id = uint64(generation)<<32 | uint64(slot)
+		c.marketDataWaiting = &t.marketDataWaiting[slot]
 		if t.slots[slot].CompareAndSwap(nil, c) {
 			t.hint.Store(uint32((slot + 1) % len(t.slots)))
 			return true

@@ -128,7 +128,9 @@ const (
 	// md_subscribe frames waiting whatever the others have queued, so that one
 	// connection's flood cannot get every other's answered busy. Sixteen lets a client
 	// change a few instruments at once without waiting for answers; it makes what may
-	// wait at most marketDataCommandsMax plus sixteen per connection (32 bytes each).
+	// wait at most marketDataCommandsMax plus sixteen per connection slot (ConnectionsMax;
+	// 32 bytes each): counted per slot, so that a closed connection's frames still
+	// queued count against the next connection in its slot (review53b).
 	marketDataCommandsPerConnectionReserved = 16
 
 	// marketDataRecheckInterval is how often the publisher looks at stale subscribers

@@ -808,10 +808,14 @@ func (s *Server) handleMarketDataSubscribe(conn *connection, frame *wire.Frame) 
 // second keeps one connection that writes thousands of md_subscribe frames at once from
 // getting every other connection's answered busy until the feed has served its flood
 // (the Session 52 leftover; TestMarketDataFloodingConnectionCannotMakeAnotherBusy); it
-// bounds what waits by marketDataCommandsMax plus the reserve per connection. Event
-// loop of order.conn (the only writer that adds to its count).
+// bounds what waits by marketDataCommandsMax plus the reserve per connection slot (the
+// count is the slot's, connection.marketDataWaiting). Event loop of order.conn (the only
+// writer that adds to its count: a slot's connections follow one another).
 func (m *marketData) queueOrder(order *marketDataOrder) bool {
 	conn := order.conn
+	if conn.marketDataWaiting == nil {
+		conn.marketDataWaiting = new(atomic.Int32) // Built without the table (tests).
+	}
 	m.ordersMutex.Lock()
 	waiting := len(m.orders) - m.ordersHead
 	if waiting >= marketDataCommandsMax &&
