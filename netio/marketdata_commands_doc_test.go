@@ -87,7 +87,7 @@ func TestMarketDataCommandsBoundDocumented(t *testing.T) {
 			t.Fatal("a frame refused after one was served")
 		}
 	}
-	if capacity := cap(feed.orders); capacity > 2*(marketDataCommandsMax+1) {
+	if capacity := cap(feed.orders); capacity > 4*(marketDataCommandsMax+1) {
 		t.Fatalf("a queue never empty grew to %d orders, waiting at most %d", capacity,
 			marketDataCommandsMax+1)
 	}
