@@ -700,11 +700,13 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	}
 	for _, g := range n.groups {
 		if err := g.shard.Promote(epoch); err != nil {
-			// The epoch is stored: the shards switched so far write under it, and the node
-			// is stuck half promoted; say so loudly (a restart makes every shard a primary
-			// of the stored epoch).
-			n.config.Logger.Error("replication: PROMOTION FAILED part way; restart the node",
-				"shard", g.index, "error", err)
+			if g.index > 0 {
+				return 0, n.stopHalfPromoted(epoch, g.index, err)
+			}
+			// The epoch is stored but no shard switched (the first one, which Role reads,
+			// failed): the node is still a standby, though no longer following.
+			n.config.Logger.Error(promotionFailedPartWayMessage, "shard", g.index,
+				"error", err)
 			return 0, err
 		}
 	}
@@ -743,6 +745,47 @@ func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
 	n.config.Logger.Error(epochFileAheadMessage, "epoch", n.Epoch(), "stored", epoch,
 		"error", err)
 }
+
+// stopHalfPromoted stops a node whose promotion to epoch switched the shards before
+// index and then failed to switch shard index (err); the caller holds the mutex, and the
+// epoch is stored. Left so, the node served as a primary on the switched shards with no
+// lease goroutine (it starts only once every shard switched): nothing renewed the grant,
+// so the other node could be granted the lease and promoted while these shards still took
+// writes (split brain, without replication, where their replies wait for no standby),
+// and none was fenced when the lease ran out. A node primary for some shards only breaks
+// the rule that the node changes roles as one, and a switched shard cannot go back to
+// standby, so the node fences every shard instead, as a primary that lost its lease does:
+// it serves nothing until an operator restarts it (a restart makes every shard a primary
+// of the stored epoch, or, with --standby-of, a standby). The grant is not released: a
+// switched shard may have written under its epoch between its switch and the fence (a
+// release says nothing was); unrenewed, it runs out at the witness within a lease, and a
+// node that restarts at the stored epoch is not taken for stale by it. Err and the status
+// give the cause.
+func (n *Node) stopHalfPromoted(epoch uint64, index uint16, err error) error {
+	err = fmt.Errorf("%w: shard %d could not switch to primary, the shards before it "+
+		"did: the node fenced itself (restart it): %w", errPromotionPartWay, index, err)
+	if n.failure == nil {
+		n.failure = err
+	} else {
+		n.failure = errors.Join(err, n.failure)
+	}
+	n.fenceBecause(epoch+1, "", halfPromotedFenceReason)
+	n.config.Logger.Error(promotionFailedPartWayMessage, "shard", index, "epoch", epoch,
+		"error", err)
+	return err
+}
+
+// errPromotionPartWay marks a promotion whose epoch was stored and whose first shards
+// switched, but not all (stopHalfPromoted): the node fenced itself.
+var errPromotionPartWay = errors.New("replication: promotion failed part way")
+
+// promotionFailedPartWayMessage is what a node logs when a promotion fails once its epoch
+// is stored.
+const promotionFailedPartWayMessage = "replication: PROMOTION FAILED part way; restart the node"
+
+// halfPromotedFenceReason is what every shard logs when a promotion fails part way.
+const halfPromotedFenceReason = "this node stopped itself: a promotion failed part way " +
+	"(some shards switched, not all)"
 
 // epochFileAheadFenceReason is what every shard logs when the node stops with its epoch
 // file ahead (no higher epoch fenced it: the node stopped itself).
