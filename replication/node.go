@@ -486,7 +486,7 @@ func (n *Node) handleFence(f frame, nonce []byte) {
 // the epoch).
 func (n *Node) adoptPrimaryEpoch(epoch uint64) error {
 	if epoch <= n.Epoch() {
-		return nil // The usual reconnection: no wait for a promotion's ask holding the mutex.
+		return nil // The usual reconnection: the mutex is not even taken.
 	}
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
@@ -512,7 +512,9 @@ func (n *Node) adoptPrimaryEpoch(epoch uint64) error {
 // epoch. A promotion that fails once decided (the epoch cannot be stored: a full disk, a
 // read-only directory) is logged at Error and leaves the node a standby following again,
 // ready for a retry; unless the epoch file may be left ahead of the node
-// (ErrEpochFileAhead): then the node stops (see stopWithEpochFileAhead).
+// (ErrEpochFileAhead): then the node stops (see stopWithEpochFileAhead); or unless the
+// epoch was stored and a shard failed to switch after others did: then every shard is
+// fenced (see stopHalfPromoted).
 func (n *Node) Promote() (uint64, error) {
 	epoch, err := n.promote()
 	if errors.Is(err, errPromotionFailed) {
@@ -737,12 +739,14 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 				// epoch is below it is not taken for stale (behindTheWitness), and the
 				// lease ends at once. A release with no answer is sent again by the
 				// failover watch.
-				// The state is settled before the mutex is released for the request.
+				// The grant is settled before the mutex is released for the request; the
+				// hold-off counts from its end (the failover watch waits for witnessTurn
+				// before it looks at it).
 				released, failures := n.grantedEpoch, n.failedPromotions
 				n.grantedEpoch, n.failedPromotions = 0, 0
+				outcome := n.releaseGrantLocked(released, time.Now().Add(handshakeTimeout))
 				n.holdOffUntil = time.Now().Add(releasedGrantHoldOffLeases *
 					n.config.LeaseDuration)
-				outcome := n.releaseGrantLocked(released, time.Now().Add(handshakeTimeout))
 				n.config.Logger.Error(grantGivenUpMessage, "failed_promotions", failures,
 					"hold_off", releasedGrantHoldOffLeases*n.config.LeaseDuration, "epoch",
 					released, "release", outcome, "error", err)
@@ -954,8 +958,13 @@ func (n *Node) Close() error {
 	n.mutex.Unlock()
 	n.followers.Wait()
 	n.background.Wait()
-	// After the goroutines that ask the witness (and after the mutex, which a promotion
-	// asks under): nothing raises the ratchet any more, so no marker write starts now.
+	// A promotion asking the witness (Promote's caller is no goroutine of the node's)
+	// holds witnessTurn, not the mutex, across its request: it ends at once (the
+	// lifetime), and the promotion then finds the node closed.
+	n.witnessTurn.Lock()
+	n.witnessTurn.Unlock() // A barrier: every request under it has ended.
+	// After the goroutines that ask the witness, and every promotion's request: nothing
+	// raises the ratchet any more, so no marker write starts now.
 	n.ratchet.writers.Wait()
 	if gate != nil {
 		gate.close()
