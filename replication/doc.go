@@ -12,7 +12,8 @@
 // the node as a whole: one epoch (one file), one replication listener, one witness lease,
 // and the role changes. Promotion persists the new epoch once and switches every shard
 // before any serves a standby; a fence (from the peer, from a hello of a higher epoch, or
-// from a lost lease) fences every shard; a standby starts, aligns (truncate or snapshot
+// from a lost lease) fences every shard, as does a promotion that switched some shards
+// and failed on another (stopHalfPromoted); a standby starts, aligns (truncate or snapshot
 // plan) and rejoins every group from its primary's group of the same shard. So the node
 // is never primary for some shards on one machine and for the rest on the other. Each
 // group streams over its own link (its own sender, acknowledgements, degradation and
@@ -283,11 +284,16 @@
 // Whichever of them (or a promotion) receives the first signed witness answer raises the
 // signed-replies ratchet in memory and starts the marker's writer, a goroutine of the
 // ratchet's own (one at a time, under the ratchet's mutex, never the node's), so that
-// neither a renewal nor a promotion holding the node's mutex waits for the disk; Close
-// waits for it after the others, since only they start it.
-// Node's mutex serializes role changes; Node.Close first ends the node's lifetime
+// neither a renewal nor a promotion waits for the disk; Close waits for it after the
+// others, since only they start it.
+// Node's mutex serializes role changes; it is not held across a request to the witness
+// (since session 53: Status and the followers must not wait for a witness that hangs):
+// witnessTurn serializes the node's decisions at the witness instead (a promotion's
+// release, acquisition or renewal, a grant given up, the watch's resend of a release),
+// and what they decided on is checked again under the mutex once the answer is in.
+// Node.Close first ends the node's lifetime
 // context, which every network wait watches (dials, handshakes, witness and fence calls,
-// even a promotion's witness call made under the mutex), then marks the node closed
+// even a promotion's witness call), then marks the node closed
 // under the mutex (a promotion waiting for the followers to stop then gives up with
 // ErrNodeClosed) and waits for every one of these goroutines before closing the shard
 // and the logs. OpenNode's context ends a standby's wait for its primary at start.

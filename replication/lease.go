@@ -487,25 +487,26 @@ func (n *Node) askRelease(epoch uint64, deadline time.Time) string {
 
 // releasePendingGrant sends again the release of a grant given up that got no answer
 // (Node.releasePending), if any, and reports whether one is still pending. Called by the
-// failover watch. The node's mutex is held across the request, as a promotion holds it
-// across its own: no promotion (a manual one beside the watch) is granted the lease
-// meanwhile, so a release is never sent for an epoch this node was granted again since
-// (a witness keeping its state in memory, restarted, can grant an epoch twice) and may
-// write under; Close still ends the request at once (the node's lifetime). Bounded by the
-// watch's tick (a quarter lease), as a probe is, since Status waits for the mutex: a
-// witness that hangs holds it that long per tick at most.
+// failover watch. witnessTurn is held across the request, as a promotion holds it across
+// its own: no promotion (a manual one beside the watch) is granted the lease meanwhile,
+// so a release is never sent for an epoch this node was granted again since (a witness
+// keeping its state in memory, restarted, can grant an epoch twice) and may write under;
+// the node's mutex is not (releaseGrantLocked), so Status and the followers do not wait
+// for a witness that hangs. Close still ends the request at once (the node's lifetime).
+// Bounded by the watch's tick (a quarter lease), as a probe is.
 func (n *Node) releasePendingGrant() bool {
+	n.witnessTurn.Lock()
+	defer n.witnessTurn.Unlock()
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	epoch := n.releasePending
 	if epoch == 0 {
 		return false
 	}
-	outcome := n.askRelease(epoch, time.Now().Add(n.config.LeaseDuration/4))
+	outcome := n.releaseGrantLocked(epoch, time.Now().Add(n.config.LeaseDuration/4))
 	if outcome == releaseNoAnswer {
 		return true
 	}
-	n.releasePending = 0
 	n.config.Logger.Warn("replication: the grant given up is released at the witness",
 		"epoch", epoch, "release", outcome)
 	return false

@@ -84,6 +84,10 @@ type Node struct {
 	gate     *gate // Accepts replication connections while primary.
 
 	mutex sync.Mutex // Serializes role changes (Promote, Close).
+	// witnessTurn serializes the node's decisions at the witness (a promotion's release,
+	// acquisition or renewal, and the failover watch's resend of a pending release), which
+	// ask it with the mutex released; taken before the mutex, never while holding it.
+	witnessTurn sync.Mutex
 	// following ends the standby's followers (promotion, Close); followers counts them.
 	following     context.Context
 	stopFollowing context.CancelFunc
@@ -482,7 +486,7 @@ func (n *Node) handleFence(f frame, nonce []byte) {
 // the epoch).
 func (n *Node) adoptPrimaryEpoch(epoch uint64) error {
 	if epoch <= n.Epoch() {
-		return nil // The usual reconnection: no wait for a promotion's ask holding the mutex.
+		return nil // The usual reconnection: the mutex is not even taken.
 	}
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
@@ -508,7 +512,9 @@ func (n *Node) adoptPrimaryEpoch(epoch uint64) error {
 // epoch. A promotion that fails once decided (the epoch cannot be stored: a full disk, a
 // read-only directory) is logged at Error and leaves the node a standby following again,
 // ready for a retry; unless the epoch file may be left ahead of the node
-// (ErrEpochFileAhead): then the node stops (see stopWithEpochFileAhead).
+// (ErrEpochFileAhead): then the node stops (see stopWithEpochFileAhead); or unless the
+// epoch was stored and a shard failed to switch after others did: then every shard is
+// fenced (see stopHalfPromoted).
 func (n *Node) Promote() (uint64, error) {
 	epoch, err := n.promote()
 	if errors.Is(err, errPromotionFailed) {
@@ -541,20 +547,28 @@ const grantGivenUpMessage = "replication: promotions keep failing: no longer ren
 var ErrNodeNotStarted = errors.New("replication: the node is not started: promote it once it runs")
 
 // promote is Promote without its log of a failure (the failover watch logs its own).
+// With a witness, the node's mutex is released while the witness is asked (the release
+// of a grant that ran out, then the acquisition or renewal: up to two handshake timeouts
+// while it hangs), so that Status, the followers and adoptPrimaryEpoch do not wait for
+// it; witnessTurn, held from the decision to its end, keeps every other decision at the
+// witness (another promotion, the failover watch's pending release) out meanwhile, and
+// what the decision read is checked again once the mutex is taken back.
 func (n *Node) promote() (uint64, error) {
+	// Refused at once while another promotion waits for its followers (it holds
+	// witnessTurn until it ends): an operator's promotion beside the failover watch's is
+	// told so rather than waiting.
+	n.mutex.Lock()
+	err := n.promotableLocked()
+	n.mutex.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n.witnessTurn.Lock()
+	defer n.witnessTurn.Unlock()
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
-	if n.closed {
-		return 0, ErrNodeClosed
-	}
-	if !n.started {
-		return 0, ErrNodeNotStarted
-	}
-	if n.promoting {
-		return 0, ErrPromotionUnderway
-	}
-	if n.Role() != shard.RoleStandby {
-		return 0, fmt.Errorf("replication: cannot promote a %s", n.Role())
+	if err := n.promotableLocked(); err != nil {
+		return 0, err
 	}
 	epoch := n.Epoch() + 1
 	if n.config.Witness != "" {
@@ -574,9 +588,19 @@ func (n *Node) promote() (uint64, error) {
 			kind, askedEpoch = leaseRenew, n.grantedEpoch
 		} else if n.grantedEpoch > n.Epoch() {
 			n.releaseRunOutGrantLocked()
+			if err := n.promotableLocked(); err != nil {
+				return 0, err // Closed while the release was asked.
+			}
 		}
 		sent := time.Now()
+		n.mutex.Unlock()
 		answer, err := n.askLease(kind, askedEpoch, sent.Add(handshakeTimeout))
+		n.mutex.Lock()
+		if refused := n.promotableLocked(); refused != nil {
+			// Closed while the witness was asked (the ask ends at once then); a grant
+			// runs out unrenewed, as one given to a node that stops does.
+			return 0, refused
+		}
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)
 		}
@@ -590,7 +614,9 @@ func (n *Node) promote() (uint64, error) {
 			return 0, fmt.Errorf("replication: the witness lease is held by %s for %v more: "+
 				"the primary may be alive", answer.holder, answer.valid)
 		}
-		epoch = max(epoch, answer.epoch)
+		// Epoch read again: a follower may have raised it while the mutex was released (an
+		// entry of a newer epoch, adoptPrimaryEpoch), as it could during the ask before.
+		epoch = max(n.Epoch()+1, answer.epoch)
 		if kind == leaseAcquire {
 			// A new grant: the witness's last, so a release still pending for an earlier
 			// one would find it moved on anyway.
@@ -602,13 +628,52 @@ func (n *Node) promote() (uint64, error) {
 	return n.promoteLocked(epoch)
 }
 
+// promotableLocked refuses a promotion the node's state rules out; the caller holds the
+// mutex.
+func (n *Node) promotableLocked() error {
+	switch {
+	case n.closed:
+		return ErrNodeClosed
+	case !n.started:
+		return ErrNodeNotStarted
+	case n.promoting:
+		return ErrPromotionUnderway
+	case n.Role() != shard.RoleStandby:
+		return fmt.Errorf("replication: cannot promote a %s", n.Role())
+	}
+	return nil
+}
+
+// releaseGrantLocked releases at the witness the grant of epoch, under which nothing was
+// written (see witness.go's Releases), waiting for the answer until deadline, and returns
+// the outcome (askRelease). The caller holds the mutex and witnessTurn; the mutex is
+// released while the witness is asked (a witness that hangs must not keep Status and
+// the followers waiting) and taken back before it returns, so the caller checks again
+// what it read before (n.closed). The release is pending (releasePending: the failover
+// watch sends it again before anything else) from before the request until an answer;
+// witnessTurn keeps the watch's own resend, and any promotion's grant, out meanwhile.
+// Its three callers (the give-up, a grant that ran out, the watch's resend) all release
+// a grant of this node that no shard wrote under: when a node holds a grant
+// (grantedEpoch), no release is pending (the acquisition that gave it cleared it).
+func (n *Node) releaseGrantLocked(epoch uint64, deadline time.Time) string {
+	n.releasePending = epoch
+	n.mutex.Unlock()
+	outcome := n.askRelease(epoch, deadline)
+	n.mutex.Lock()
+	if outcome != releaseNoAnswer && n.releasePending == epoch {
+		n.releasePending = 0
+	}
+	return outcome
+}
+
 // releaseRunOutGrantLocked releases at the witness the grant of n.grantedEpoch, whose
 // lease ran out before a promotion under it succeeded, as the node is about to acquire
-// afresh; the caller holds the mutex. Every attempt under that grant failed before any
-// shard switched (errPromotionFailed, the epoch file put back; a store that may have left
-// it ahead stops the node, ErrEpochFileAhead; a promotion that fails part way leaves the
-// node a primary, unless its first shard, the one Role reads, failed first and none
-// switched), so nothing was written under it, as when the node gives a grant up.
+// afresh; the caller holds the mutex and witnessTurn (the mutex is released during the
+// request: releaseGrantLocked). Every attempt under that grant failed before any shard
+// switched (errPromotionFailed, the epoch file put back; a store that may have left it
+// ahead stops the node, ErrEpochFileAhead; a promotion that fails part way fences the
+// node, stopHalfPromoted, unless its first shard, the one Role reads, failed first and
+// none switched), so nothing was written under it, as when the node gives a grant up.
 // Unreleased, the grant after it would record it as the epoch written below, and the old
 // primary would wait for good once that one is released too (review2-repl52: a store that
 // hung past the lease, or a witness the node could not use for a lease between two
@@ -618,15 +683,13 @@ func (n *Node) promote() (uint64, error) {
 func (n *Node) releaseRunOutGrantLocked() {
 	released := n.grantedEpoch
 	n.grantedEpoch = 0
-	outcome := n.askRelease(released, time.Now().Add(handshakeTimeout))
-	if outcome == releaseNoAnswer {
-		n.releasePending = released
-	}
+	outcome := n.releaseGrantLocked(released, time.Now().Add(handshakeTimeout))
 	n.config.Logger.Warn("replication: a grant whose promotion failed ran out: released at "+
 		"the witness before acquiring afresh", "epoch", released, "release", outcome)
 }
 
-// promoteLocked carries out a promotion to epoch; the caller holds the mutex. The epoch
+// promoteLocked carries out a promotion to epoch; the caller holds the mutex and
+// witnessTurn (both released for a while: the followers' wait, a release). The epoch
 // is persisted before any shard switches, and every shard switches before any serves a
 // standby or the old primary is fenced. If the epoch cannot be persisted, nothing has
 // changed but the followers' stop: they start again, and the failover watch (which only
@@ -676,19 +739,17 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 				// epoch is below it is not taken for stale (behindTheWitness), and the
 				// lease ends at once. A release with no answer is sent again by the
 				// failover watch.
-				released := n.grantedEpoch
-				n.releasePending = released
-				outcome := n.askRelease(released, time.Now().Add(handshakeTimeout))
-				if outcome != releaseNoAnswer {
-					n.releasePending = 0
-				}
-				n.config.Logger.Error(grantGivenUpMessage, "failed_promotions",
-					n.failedPromotions, "hold_off", releasedGrantHoldOffLeases*
-						n.config.LeaseDuration, "epoch", released, "release", outcome,
-					"error", err)
+				// The grant is settled before the mutex is released for the request; the
+				// hold-off counts from its end (the failover watch waits for witnessTurn
+				// before it looks at it).
+				released, failures := n.grantedEpoch, n.failedPromotions
 				n.grantedEpoch, n.failedPromotions = 0, 0
+				outcome := n.releaseGrantLocked(released, time.Now().Add(handshakeTimeout))
 				n.holdOffUntil = time.Now().Add(releasedGrantHoldOffLeases *
 					n.config.LeaseDuration)
+				n.config.Logger.Error(grantGivenUpMessage, "failed_promotions", failures,
+					"hold_off", releasedGrantHoldOffLeases*n.config.LeaseDuration, "epoch",
+					released, "release", outcome, "error", err)
 				err = grantGivenUpError{err}
 			}
 		}
@@ -700,11 +761,13 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	}
 	for _, g := range n.groups {
 		if err := g.shard.Promote(epoch); err != nil {
-			// The epoch is stored: the shards switched so far write under it, and the node
-			// is stuck half promoted; say so loudly (a restart makes every shard a primary
-			// of the stored epoch).
-			n.config.Logger.Error("replication: PROMOTION FAILED part way; restart the node",
-				"shard", g.index, "error", err)
+			if g.index > 0 {
+				return 0, n.stopHalfPromoted(epoch, g.index, err)
+			}
+			// The epoch is stored but no shard switched (the first one, which Role reads,
+			// failed): the node is still a standby, though no longer following.
+			n.config.Logger.Error(promotionFailedPartWayMessage, "shard", g.index,
+				"error", err)
 			return 0, err
 		}
 	}
@@ -743,6 +806,47 @@ func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
 	n.config.Logger.Error(epochFileAheadMessage, "epoch", n.Epoch(), "stored", epoch,
 		"error", err)
 }
+
+// stopHalfPromoted stops a node whose promotion to epoch switched the shards before
+// index and then failed to switch shard index (err); the caller holds the mutex, and the
+// epoch is stored. Left so, the node served as a primary on the switched shards with no
+// lease goroutine (it starts only once every shard switched): nothing renewed the grant,
+// so the other node could be granted the lease and promoted while these shards still took
+// writes (split brain, without replication, where their replies wait for no standby),
+// and none was fenced when the lease ran out. A node primary for some shards only breaks
+// the rule that the node changes roles as one, and a switched shard cannot go back to
+// standby, so the node fences every shard instead, as a primary that lost its lease does:
+// it serves nothing until an operator restarts it (a restart makes every shard a primary
+// of the stored epoch, or, with --standby-of, a standby). The grant is not released: a
+// switched shard may have written under its epoch between its switch and the fence (a
+// release says nothing was); unrenewed, it runs out at the witness within a lease, and a
+// node that restarts at the stored epoch is not taken for stale by it. Err and the status
+// give the cause.
+func (n *Node) stopHalfPromoted(epoch uint64, index uint16, err error) error {
+	err = fmt.Errorf("%w: shard %d could not switch to primary, the shards before it "+
+		"did: the node fenced itself (restart it): %w", errPromotionPartWay, index, err)
+	if n.failure == nil {
+		n.failure = err
+	} else {
+		n.failure = errors.Join(err, n.failure)
+	}
+	n.fenceBecause(epoch+1, "", halfPromotedFenceReason)
+	n.config.Logger.Error(promotionFailedPartWayMessage, "shard", index, "epoch", epoch,
+		"error", err)
+	return err
+}
+
+// errPromotionPartWay marks a promotion whose epoch was stored and whose first shards
+// switched, but not all (stopHalfPromoted): the node fenced itself.
+var errPromotionPartWay = errors.New("replication: promotion failed part way")
+
+// promotionFailedPartWayMessage is what a node logs when a promotion fails once its epoch
+// is stored.
+const promotionFailedPartWayMessage = "replication: PROMOTION FAILED part way; restart the node"
+
+// halfPromotedFenceReason is what every shard logs when a promotion fails part way.
+const halfPromotedFenceReason = "this node stopped itself: a promotion failed part way " +
+	"(some shards switched, not all)"
 
 // epochFileAheadFenceReason is what every shard logs when the node stops with its epoch
 // file ahead (no higher epoch fenced it: the node stopped itself).
@@ -854,8 +958,13 @@ func (n *Node) Close() error {
 	n.mutex.Unlock()
 	n.followers.Wait()
 	n.background.Wait()
-	// After the goroutines that ask the witness (and after the mutex, which a promotion
-	// asks under): nothing raises the ratchet any more, so no marker write starts now.
+	// A promotion asking the witness (Promote's caller is no goroutine of the node's)
+	// holds witnessTurn, not the mutex, across its request: it ends at once (the
+	// lifetime), and the promotion then finds the node closed.
+	n.witnessTurn.Lock()
+	n.witnessTurn.Unlock() // A barrier: every request under it has ended.
+	// After the goroutines that ask the witness, and every promotion's request: nothing
+	// raises the ratchet any more, so no marker write starts now.
 	n.ratchet.writers.Wait()
 	if gate != nil {
 		gate.close()

@@ -100,7 +100,8 @@ func promoteOnceGranted(t *testing.T, node *testNode) (uint64, error) {
 // TestReview3repl52HalfPromotedNodeSendsNoRunOutRelease (claim 1 of review3-repl52,
 // refuted): Node.Epoch reads shard 0's epoch in memory (not the epoch file), and
 // promoteLocked switches shard 0 first, so a promotion that stored its epoch and switched
-// shard 0 but failed on shard 1 leaves the node a primary, which promote refuses before
+// shard 0 but failed on shard 1 leaves the node no standby (a primary before repl53,
+// fenced since), which promote refuses before
 // the run-out release: no release is sent for the grant shard 0 writes under, even once
 // its lease ran out. Checked by mutation: with the release's condition widened to
 // grantedEpoch >= Epoch and promote's role check removed, this test and the late store's
@@ -113,9 +114,11 @@ func TestReview3repl52HalfPromotedNodeSendsNoRunOutRelease(t *testing.T) {
 		!strings.Contains(err.Error(), "already at 2") {
 		t.Fatalf("set-up: the promotion's error is %v, want shard 1's switch refused", err)
 	}
-	if role, epoch := standby.Shards()[0].RoleAndEpoch(); role != shard.RolePrimary ||
+	// Since repl53 the node then fences every shard (stopHalfPromoted): shard 0 keeps
+	// the epoch it switched to, and Role is no standby.
+	if role, epoch := standby.Shards()[0].RoleAndEpoch(); role != shard.RoleFenced ||
 		epoch != 2 {
-		t.Fatalf("set-up: shard 0 is %s at epoch %d, want primary at epoch 2", role, epoch)
+		t.Fatalf("set-up: shard 0 is %s at epoch %d, want fenced at epoch 2", role, epoch)
 	}
 	waitFor(t, "b's lease clock to run out", func() bool { return !standby.leaseClock.valid() })
 	if _, err := standby.Promote(); err == nil {

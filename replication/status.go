@@ -45,6 +45,12 @@ type WitnessStatus struct {
 	// Refused counts the witness's answers this node did not trust, by reason, since the
 	// process started.
 	Refused WitnessRefusals `json:"refused"`
+	// ReleasePendingEpoch is the epoch of a grant this node released (given up, or run
+	// out under promotions that failed) whose release the witness has not answered yet
+	// (0: none): the failover watch sends it again at every tick. While it is pending
+	// the witness still counts the grant as written, so that the other node, below it,
+	// may be taken for stale.
+	ReleasePendingEpoch uint64 `json:"release_pending_epoch,omitempty"`
 }
 
 // WitnessRefusals counts untrusted witness answers by reason (leaseCounters.refused).
@@ -70,6 +76,9 @@ func (n *Node) witnessStatus() *WitnessStatus {
 	if raisedNs := n.ratchet.raisedNs.Load(); raisedNs != 0 {
 		status.SignedRequiredSinceUnixMs = raisedNs / int64(time.Millisecond)
 	}
+	n.mutex.Lock() // Never held across a request to the witness (releaseGrantLocked).
+	status.ReleasePendingEpoch = n.releasePending
+	n.mutex.Unlock()
 	return status
 }
 

@@ -744,7 +744,7 @@ func (w *Witness) decideLocked(kind byte, node string, epoch uint64) (bool, time
 			next = witnessState{epoch: epoch, holder: node, id: w.storedID,
 				writtenBefore: w.state().writtenEpoch()}
 		}
-		if !w.persist(next) {
+		if !w.persist(next, "grant") {
 			break
 		}
 		if w.holder != node {
@@ -756,7 +756,7 @@ func (w *Witness) decideLocked(kind byte, node string, epoch uint64) (bool, time
 	case kind == leaseAcquire && !live && now.After(w.acquireAfter):
 		next := witnessState{epoch: max(w.epoch, epoch) + 1, holder: node, id: w.storedID,
 			writtenBefore: max(w.state().writtenEpoch(), epoch)}
-		if !w.persist(next) {
+		if !w.persist(next, "grant") {
 			break
 		}
 		w.apply(next)
@@ -769,7 +769,7 @@ func (w *Witness) decideLocked(kind byte, node string, epoch uint64) (bool, time
 		}
 		next := w.state()
 		next.released = true
-		if !w.persist(next) {
+		if !w.persist(next, "release") {
 			break
 		}
 		w.apply(next)
@@ -803,11 +803,12 @@ func (w *Witness) apply(state witnessState) {
 
 // persist stores state in the state file, when there is one and it differs from what the
 // witness holds (the holder renewing at its epoch writes nothing), before decide grants
-// it. It reports whether the grant may go ahead; a failure is logged at Error, since every
-// grant that needs a write is refused until the file can be written again. Called with
-// the mutex held: requests wait for the fsync, which keeps the grants in the order they
-// were persisted.
-func (w *Witness) persist(state witnessState) bool {
+// it. It reports whether the request (what it is, "grant" or "release", for the log:
+// a release that cannot be stored is no grant refused) may go ahead; a failure is logged
+// at Error, since every request that needs a write is refused until the file can be
+// written again. Called with the mutex held: requests wait for the fsync, which keeps the
+// grants in the order they were persisted.
+func (w *Witness) persist(state witnessState, request string) bool {
 	holder, epoch := state.holder, state.epoch
 	if w.config.StatePath == "" || state == w.state() {
 		return true
@@ -815,14 +816,15 @@ func (w *Witness) persist(state witnessState) bool {
 	if len(holder) > NodeNameBytesMax {
 		// Not a disk failure: the record has no room for the name. Said as such, since
 		// "cannot be written" would send the operator to the disk.
-		w.config.Logger.Error("witness: grant refused: the node's name is longer than the "+
-			"state file records; give the node a shorter name (--node-name)", "bytes",
-			len(holder), "bytes_max", NodeNameBytesMax, "epoch", epoch)
+		w.config.Logger.Error("witness: "+request+" refused: the node's name is longer "+
+			"than the state file records; give the node a shorter name (--node-name)",
+			"bytes", len(holder), "bytes_max", NodeNameBytesMax, "epoch", epoch)
 		return false
 	}
 	if err := storeWitnessState(w.config.StatePath, state); err != nil {
-		w.config.Logger.Error("witness: grant refused: the state file cannot be written",
-			"path", w.config.StatePath, "node", holder, "epoch", epoch, "error", err)
+		w.config.Logger.Error("witness: "+request+" refused: the state file cannot be "+
+			"written", "path", w.config.StatePath, "node", holder, "epoch", epoch,
+			"error", err)
 		return false
 	}
 	return true

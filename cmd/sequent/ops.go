@@ -306,7 +306,8 @@ func replicationStats(status *replication.NodeStatus, mode string) ops.Replicati
 			Downgrade: w.Refused.Downgrade}
 		result.Witness = &ops.WitnessStats{Pinned: w.Pinned, PinnedID: w.PinnedID,
 			UnsignedAllowed: w.UnsignedAllowed, SignedRequired: w.SignedRequired,
-			SignedRequiredSinceUnixMs: w.SignedRequiredSinceUnixMs, RatchetPath: w.RatchetPath}
+			SignedRequiredSinceUnixMs: w.SignedRequiredSinceUnixMs, RatchetPath: w.RatchetPath,
+			ReleasePendingEpoch: w.ReleasePendingEpoch}
 	}
 	if status.Replicated {
 		result.Mode = mode

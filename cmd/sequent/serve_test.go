@@ -324,18 +324,18 @@ func configOf(o *serveOptions, logger *slog.Logger) (replication.NodeConfig, err
 }
 
 // TestReplicationStatsShowsTheWitness: /v1/status and the metrics get the node's witness
-// status as it is (the pin, the flag, the ratchet and the refusals by reason), and no
-// witness section without a witness.
+// status as it is (the pin, the flag, the ratchet, the refusals by reason and the pending
+// release), and no witness section without a witness.
 func TestReplicationStatsShowsTheWitness(t *testing.T) {
 	status := replication.NodeStatus{Witness: &replication.WitnessStatus{Pinned: true,
 		PinnedID: "pair-a-witness", UnsignedAllowed: true, SignedRequired: true,
 		SignedRequiredSinceUnixMs: 1234, RatchetPath: "/data/witness-signed",
 		Refused: replication.WitnessRefusals{Forged: 1, Identity: 2, Unsigned: 3,
-			Downgrade: 4}}}
+			Downgrade: 4}, ReleasePendingEpoch: 5}}
 	stats := replicationStats(&status, ops.ModeSync)
 	want := ops.WitnessStats{Pinned: true, PinnedID: "pair-a-witness", UnsignedAllowed: true,
 		SignedRequired: true, SignedRequiredSinceUnixMs: 1234,
-		RatchetPath: "/data/witness-signed"}
+		RatchetPath: "/data/witness-signed", ReleasePendingEpoch: 5}
 	if stats.Witness == nil || *stats.Witness != want || stats.WitnessRefused !=
 		(ops.WitnessRefusals{Forged: 1, Identity: 2, Unsigned: 3, Downgrade: 4}) {
 		t.Fatalf("witness %+v, refused %+v; want %+v and the node's counts", stats.Witness,

@@ -272,6 +272,10 @@ type WitnessStats struct {
 	// RatchetPath is the ratchet's marker: stop the node and remove it to lower the
 	// ratchet (absent: kept in memory only).
 	RatchetPath string `json:"ratchet_path,omitempty"`
+	// ReleasePendingEpoch is the epoch of a grant the node released (its promotions
+	// under it failed) whose release the witness has not answered yet; the failover
+	// watch sends it again (absent: none).
+	ReleasePendingEpoch uint64 `json:"release_pending_epoch,omitempty"`
 }
 
 // APIStats are the integrators' HTTP API's counters since the process started (netio/api
