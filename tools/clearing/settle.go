@@ -174,13 +174,12 @@ func readWindow(ctx context.Context, reader Reader, query NettingQuery) (*netter
 // without a word (TestHunt44aSettleOfAnIDOnTwoLedgersIsNotHalfCounted). ShardedReader
 // (the operators' endpoint) refuses such an id by itself.
 func RefuseSharedIDs(ctx context.Context, reader Reader, partners []model.Uint128) error {
-	// A node's settlement account has a copy on each shard of its pair, on one ledger:
-	// say what it is, as Net would, rather than "on ledgers 1 and 1"
-	// (TestHunt53aSharedIDsNamesASettlementAccount).
-	for _, account := range partners {
-		if problem := settlementAccountProblem(account); problem != "" {
-			return fmt.Errorf("%w: %s", ErrNettingQuery, problem)
-		}
+	// A node's settlement account has a copy on each shard of its pair, on one ledger,
+	// and a partner listed twice is answered twice: say what it is, as Net would, rather
+	// than "on ledgers 1 and 1" (TestHunt53aSharedIDsNamesASettlementAccount,
+	// TestReview53aRefuseSharedIDsOfAPartnerListedTwice).
+	if problem := partnersProblem(partners); problem != "" {
+		return fmt.Errorf("%w: %s", ErrNettingQuery, problem)
 	}
 	accounts, err := reader.LookupAccounts(ctx, partners)
 	if err != nil {
@@ -213,18 +212,28 @@ func (q *NettingQuery) validate() error {
 	case q.ListMax < 0:
 		problem = "negative transfer list size"
 	}
-	for i, account := range q.Partners {
-		if account.IsZero() || slices.Contains(q.Partners[:i], account) {
+	if partners := partnersProblem(q.Partners); partners != "" {
+		problem = partners
+	}
+	if problem != "" {
+		return fmt.Errorf("%w: %s", ErrNettingQuery, problem)
+	}
+	return nil
+}
+
+// partnersProblem says why a list of partner accounts cannot be netted: one is 0, listed
+// twice, or a node's settlement account ("" otherwise).
+func partnersProblem(partners []model.Uint128) string {
+	problem := ""
+	for i, account := range partners {
+		if account.IsZero() || slices.Contains(partners[:i], account) {
 			problem = fmt.Sprintf("partner account %s is 0 or listed twice", account)
 		}
 		if settlement := settlementAccountProblem(account); settlement != "" {
 			problem = settlement
 		}
 	}
-	if problem != "" {
-		return fmt.Errorf("%w: %s", ErrNettingQuery, problem)
-	}
-	return nil
+	return problem
 }
 
 // settlementAccountProblem says why an account is no partner's when it is a node's own

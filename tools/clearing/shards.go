@@ -60,10 +60,12 @@ func shardedQuery(ctx context.Context, placement *shardmap.Map, query ShardQuery
 }
 
 // accountShardAnswer asks every shard for an account's records and returns the answer of
-// the shard that holds the account: the one not answering account_not_found. A client's
-// account lives on exactly one shard; two answers mean the id is a settlement account
-// of the node's sagas (one per ordered pair of shards, the same id on both), whose
-// records on one shard are not the whole story: refused.
+// the shard that holds the account: the one not answering account_not_found. Two answers
+// mean the id is a settlement account of the node's sagas (one per ordered pair of
+// shards, the same id on both; Net refuses it before reading) or, with accounts placed by
+// ledger, one id a client created on a ledger of each of two shards
+// (TestReview53aEndpointSharedClientIDIsNotCalledASettlementAccount): either way the
+// records on one shard are not the whole story: refused, saying which.
 func accountShardAnswer(ctx context.Context, shards int, query ShardQuery,
 	operation model.Operation, body []byte) (model.Status, []byte, error) {
 	status, answer, holder := model.StatusAccountNotFound, []byte(nil), -1
@@ -75,9 +77,15 @@ func accountShardAnswer(ctx context.Context, shards int, query ShardQuery,
 		case shardStatus == model.StatusAccountNotFound:
 			continue
 		case holder >= 0:
-			return 0, nil, fmt.Errorf("%w: account %s is on shards %d and %d (a settlement "+
-				"account of cross-shard transfers); name the partner's own accounts",
-				ErrNettingQuery, model.Uint128LE(body), holder, index)
+			account := model.Uint128LE(body)
+			why := settlementAccountProblem(account)
+			if why == "" {
+				why = "one id on two shards of a node placing accounts by ledger: its " +
+					"transfers cannot be read as one account's; name accounts whose ids " +
+					"are unique"
+			}
+			return 0, nil, fmt.Errorf("%w: account %s is on shards %d and %d (%s)",
+				ErrNettingQuery, account, holder, index, why)
 		}
 		status, answer, holder = shardStatus, reply, index
 	}
