@@ -24,6 +24,7 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		Lines(addresses[:0])
 		Lines(nil)
 		Line(addresses[len(addresses)-1])
+		TwoLines(addresses[0], addresses[len(addresses)-1])
 		LinePairs(addresses[:len(addresses)-1]) // Each address and the line after it.
 		LinePairs(nil)
 		RecordPairs(records) // Two lines each, and a nil pointer.
