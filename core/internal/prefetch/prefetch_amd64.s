@@ -117,3 +117,11 @@ TEXT ·Line(SB), NOSPLIT, $0-8
 	MOVQ address+0(FP), AX
 	PREFETCHT0 (AX)
 	RET
+
+// func TwoLines(first, second uintptr)
+TEXT ·TwoLines(SB), NOSPLIT, $0-16
+	MOVQ first+0(FP), AX
+	MOVQ second+8(FP), BX
+	PREFETCHT0 (AX)
+	PREFETCHT0 (BX)
+	RET

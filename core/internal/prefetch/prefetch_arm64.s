@@ -59,3 +59,11 @@ TEXT ·Line(SB), NOSPLIT, $0-8
 	MOVD address+0(FP), R0
 	PRFM (R0), PLDL1KEEP
 	RET
+
+// func TwoLines(first, second uintptr)
+TEXT ·TwoLines(SB), NOSPLIT, $0-16
+	MOVD first+0(FP), R0
+	MOVD second+8(FP), R1
+	PRFM (R0), PLDL1KEEP
+	PRFM (R1), PLDL1KEEP
+	RET

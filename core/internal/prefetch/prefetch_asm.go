@@ -35,3 +35,10 @@ func LinePairs(addresses []uintptr)
 // Line prefetches the cache line at address; it spares the caller building a slice for
 // a single line.
 func Line(address uintptr)
+
+// TwoLines prefetches the cache lines at first and second: two unrelated lines in one
+// call, where two calls of Line cost the caller a second call of the assembly (whose
+// ABI makes the caller spill and reload what it keeps in registers around each), as the
+// matching engine's idempotency window does for the entry it forgets next and that
+// entry's index bucket.
+func TwoLines(first, second uintptr)

@@ -17,3 +17,6 @@ func LinePairs(addresses []uintptr) {}
 
 // Line does nothing where no prefetch instruction is wired in.
 func Line(address uintptr) {}
+
+// TwoLines does nothing where no prefetch instruction is wired in.
+func TwoLines(first, second uintptr) {}

@@ -10,7 +10,11 @@ import (
 // memory, an empty list and a nil one: the calls must return, leave the memory as it
 // was and allocate nothing.
 func TestPrefetchChangesNothing(t *testing.T) {
-	memory := make([]uint64, 64)
+	// On the heap (heapWords), not the test's stack: the addresses are uintptrs, which
+	// the runtime does not update when it moves a growing stack (AllocsPerRun's calls
+	// can grow it), so a prefetch that wrote through them would write the old stack and
+	// the check below would not see it.
+	memory := heapWords(64)
 	for i := range memory {
 		memory[i] = uint64(i) * 0x9e3779b97f4a7c15
 	}
@@ -24,6 +28,7 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		Lines(addresses[:0])
 		Lines(nil)
 		Line(addresses[len(addresses)-1])
+		TwoLines(addresses[0], addresses[len(addresses)-1])
 		LinePairs(addresses[:len(addresses)-1]) // Each address and the line after it.
 		LinePairs(nil)
 		RecordPairs(records) // Two lines each, and a nil pointer.
@@ -48,3 +53,9 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+// heapWords returns n zero words on the heap: a slice returned from a function that is
+// not inlined escapes, so its backing array never moves.
+//
+//go:noinline
+func heapWords(n int) []uint64 { return make([]uint64, n) }
