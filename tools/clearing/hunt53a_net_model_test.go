@@ -30,8 +30,8 @@ func TestHunt53aNetAgainstNaiveModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		book := newNetModel()
 		for range rapid.IntRange(1, 30).Draw(t, "entries") {
-			book.log += uint64(rapid.SampledFrom([]int{1, 3, 1_000, 10_000_000_000,
-				60_000_000_000}).Draw(t, "gap"))
+			book.log += rapid.SampledFrom([]uint64{1, 3, 1_000, 10_000_000_000,
+				60_000_000_000}).Draw(t, "gap")
 			book.ledger.Expire(book.log, nil)
 			var batch []model.Transfer
 			for range rapid.IntRange(1, 3).Draw(t, "batch") {
