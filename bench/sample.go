@@ -26,24 +26,25 @@ type sample struct {
 	// histograms' lines cold (bench/PERFORMANCE.md, issue 15, session 53).
 	oneEventLatency *hdrhistogram.Histogram
 
+	// What every completed request counts comes first, next to the first of the per-event
+	// result counts (ok): the lines a recorder's callers write per call, fewer of them
+	// (bench/PERFORMANCE.md, issue 15, session 53).
 	requestsSent      uint64
 	requestsCompleted uint64 // A reply with status ok (its events have results).
 	requestsFailed    uint64 // A request-level status other than ok, or no reply.
 	eventsSent        uint64
-	eventsCompleted   uint64 // Events of completed requests.
+	eventsCompleted   uint64            // Events of completed requests.
+	kinds             [kindCount]uint64 // Completed requests per workload.
+	warmRequests      uint64            // Requests sent during the warm-up (not measured).
+	warmEvents        uint64
+	lastCompletionNs  int64 // Run time of the latest completion recorded (measured).
 
 	results         [statusSlots]uint64 // Per-event result codes.
 	requestStatuses [statusSlots]uint64 // Request-level statuses of replies.
 	unknownOutcomes [statusSlots]uint64 // Calls ended with an unknown outcome, by the status that ended them (client.OutcomeUnknownError).
 	noReply         uint64              // Requests that failed without a reply.
 	malformed       uint64              // Replies whose body did not match the request.
-	kinds           [kindCount]uint64   // Completed requests per workload.
 	commands        [commandCount]uint64
-
-	warmRequests uint64 // Requests sent during the warm-up (not measured).
-	warmEvents   uint64
-
-	lastCompletionNs int64 // Run time of the latest completion recorded (measured).
 }
 
 func newHistogram() *hdrhistogram.Histogram {
