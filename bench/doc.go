@@ -61,7 +61,11 @@
 // Per call, a caller reads the clock once (when it settles) and takes its recorder's
 // lock once (the call is counted as sent then, with its outcome): the closed
 // loop's next call starts at that reading, so a call's latency also holds the caller's
-// own build and settle before it (worker.settleCall; BenchmarkCallerBookkeeping).
+// own build and settle before it (worker.settleCall; BenchmarkCallerBookkeeping). With one
+// event per call a caller's worker and buffers are one allocation (oneEventCaller), and
+// its latency is recorded once for both histograms (sample.oneEventLatency): each of
+// hundreds of callers comes back to its state cold after every call
+// (BenchmarkCallerBookkeepingYielding).
 //
 // # Wire driver
 //

@@ -16,50 +16,54 @@ import (
 // and settles their replies. Everything except interval (guarded by mu, swapped by the
 // collector) belongs to the worker's goroutine until loop returns.
 type worker struct {
+	// What a caller of the callers mode reads or writes on every call comes first, in as
+	// few cache lines as it fits (with a one-event caller's buffers next to it,
+	// oneEventCaller): 512 callers each come back to their state cold after their merged
+	// request's round trip (bench/PERFORMANCE.md, issue 15, session 53).
 	index   int
 	run     *run
-	client  *client.Client
-	wire    *wireConnection // The wire driver's connection (nil: the client drives).
 	random  *rand.Rand
-	chooser chooser
-
-	body        []byte                 // Encoding buffer; client.Go copies it.
-	slots       []slot                 // One per request in flight.
-	free        []int32                // Free slots.
-	calls       map[*client.Call]int32 // Call → slot.
-	done        chan *client.Call      // Completions (room for every call in flight).
-	outstanding int                    // Calls sent and not yet settled.
-
-	sequence uint64        // Transfers of this connection so far (ids).
-	pending  pendingQueue  // Created pending transfers awaiting post or void.
-	orders   *orderState   // The order workload's state (nil without orders).
-	grid     int64         // Open loop: index of the next request on this connection's grid.
-	unsent   uint64        // Open loop: measured requests due by the end and never sent.
-	unknown  []eventMeta   // Transfers of write requests whose outcome is unknown.
-	overflow bool          // unknown overflowed: some outcomes cannot be accounted for.
-	failure  error         // The first request that failed without a reply.
-	stopped  bool          // No more requests will be sent.
-	timer    *time.Timer   // Wakes the loop for the next send or the end.
-	recorder *recorder     // Where completions are measured (shared by a connection's callers).
-	kinds    kindSelection // Picks each request's workload.
-
+	stopped bool // No more requests will be sent.
+	// Callers mode: whether the clock read when the last call settled (settledNs) is
+	// fresh, and that read, which sendDue takes as its "now" (and, closed loop, the next
+	// call's start) instead of reading the clock again. Nothing runs between the two but
+	// returning from send; a clock read is ~25 ns here (BenchmarkCallerBookkeeping's
+	// profile: a quarter of the caller's bookkeeping with two reads), and a caller read
+	// it three times per call.
+	settledFresh bool
+	settledNs    int64
+	outstanding  int           // Calls sent and not yet settled.
+	sequence     uint64        // Transfers of this connection so far (ids).
+	grid         int64         // Open loop: index of the next request on this connection's grid.
+	recorder     *recorder     // Where completions are measured (shared by a connection's callers).
+	kinds        kindSelection // Picks each request's workload.
+	slots        []slot        // One per request in flight.
+	free         []int32       // Free slots.
+	chooser      chooser
+	accounted    uint64 // Transfers applied to the expected balances, not yet counted there.
+	// Created transfers settled and not yet added to the expected balances (at most
+	// settledEffectsMax: expectedBalances.applyBatch); flushAccounted adds the rest.
+	settled   []settledEffect
 	transfers []model.Transfer    // Callers mode: the call's transfers (encodeTransfer builds them).
 	results   []model.EventResult // Callers mode: their results (CreateTransfersInto).
 	reply     []byte              // Callers mode: the results encoded as a reply body.
 	// Callers mode: the call (the client's CreateTransfersInto; a benchmark of the
 	// caller's own bookkeeping swaps in one that answers at once).
 	createTransfersInto func(context.Context, []model.Transfer, []model.EventResult) error
-	accounted           uint64 // Transfers applied to the expected balances, not yet counted there.
-	// Created transfers settled and not yet added to the expected balances (at most
-	// settledEffectsMax: expectedBalances.applyBatch); flushAccounted adds the rest.
-	settled []settledEffect
-	// Callers mode: the clock read when the last call settled, which sendDue takes as its
-	// "now" (and, closed loop, the next call's start) instead of reading the clock again
-	// (settledFresh: not used yet). Nothing runs between the two but returning from send;
-	// a clock read is ~25 ns here (BenchmarkCallerBookkeeping's profile: a quarter of
-	// the caller's bookkeeping with two reads), and a caller read it three times per call.
-	settledNs    int64
-	settledFresh bool
+
+	client *client.Client
+	wire   *wireConnection        // The wire driver's connection (nil: the client drives).
+	body   []byte                 // Encoding buffer; client.Go copies it.
+	calls  map[*client.Call]int32 // Call → slot.
+	done   chan *client.Call      // Completions (room for every call in flight).
+
+	pending  pendingQueue // Created pending transfers awaiting post or void.
+	orders   *orderState  // The order workload's state (nil without orders).
+	unsent   uint64       // Open loop: measured requests due by the end and never sent.
+	unknown  []eventMeta  // Transfers of write requests whose outcome is unknown.
+	overflow bool         // unknown overflowed: some outcomes cannot be accounted for.
+	failure  error        // The first request that failed without a reply.
+	timer    *time.Timer  // Wakes the loop for the next send or the end.
 	// inDoubt counts the requests whose outcome is unknown (outcomeUnknown): a copy of
 	// one may still be on its way to the server, so the final check waits for the
 	// connection (run.barrier).
@@ -113,32 +117,65 @@ type eventMeta struct {
 	side      model.Side    // Orders: the side.
 }
 
+// oneEventCaller is a worker of the callers mode with one event per call (`--callers
+// --events 1`, issue 15's shape) and the buffers its calls use, in one allocation: its
+// slot, the slot's event, the call's transfer, result and reply body and its random
+// source, which are otherwise eight allocations of their own, each at least one more
+// cache line a caller comes back to cold after its merged request's round trip
+// (BenchmarkCallerBookkeepingYielding; bench/PERFORMANCE.md, issue 15, session 53). The
+// buffers come first, the worker's per-call fields (worker) right after them.
+type oneEventCaller struct {
+	transfer [1]model.Transfer
+	result   [1]model.EventResult
+	reply    [model.EventResultSize]byte
+	slot     [1]slot
+	meta     [1]eventMeta
+	free     [1]int32
+	source   rand.PCG
+	random   rand.Rand
+	worker   worker
+}
+
 func newWorker(index int, r *run, c *client.Client, rec *recorder) *worker {
 	config := &r.config
-	random := rand.New(rand.NewPCG(config.Seed, mix64(config.RunID)^uint64(index)))
+	source := rand.NewPCG(config.Seed, mix64(config.RunID)^uint64(index))
 	inflight, pendingMax := config.Inflight, pendingQueueMax
 	if config.Callers > 0 {
 		inflight, pendingMax = 1, callerPendingQueueMax // One call at a time.
 	}
-	w := &worker{index: index, run: r, client: c, random: random,
-		chooser: newChooser(config, r.zipf, random, r.shardOf),
-		slots:   make([]slot, inflight), free: make([]int32, 0, inflight),
-		calls: make(map[*client.Call]int32, inflight),
-		done:  make(chan *client.Call, inflight), recorder: rec,
-		kinds: newKindSelection(config.Mix), stored: make([]uint64, max(r.shards, 1))}
+	var w *worker
+	if config.Callers > 0 && config.Events == 1 {
+		one := &oneEventCaller{source: *source}
+		one.random = *rand.New(&one.source)
+		w = &one.worker
+		w.random, w.slots, w.free = &one.random, one.slot[:], one.free[:0]
+		w.slots[0].meta = one.meta[:]
+		w.transfers, w.results, w.reply = one.transfer[:], one.result[:], one.reply[:]
+	} else {
+		w = &worker{random: rand.New(source), slots: make([]slot, inflight),
+			free: make([]int32, 0, inflight)}
+		for i := range w.slots {
+			w.slots[i].meta = make([]eventMeta, config.Events)
+		}
+		if config.Callers > 0 {
+			w.transfers = make([]model.Transfer, config.Events)
+			w.results = make([]model.EventResult, config.Events)
+			w.reply = make([]byte, config.Events*model.EventResultSize)
+		}
+	}
+	w.index, w.run, w.client, w.recorder = index, r, c, rec
+	w.chooser = newChooser(config, r.zipf, w.random, r.shardOf)
+	w.calls = make(map[*client.Call]int32, inflight)
+	w.done = make(chan *client.Call, inflight)
+	w.kinds = newKindSelection(config.Mix)
+	w.stored = make([]uint64, max(r.shards, 1))
 	w.lone = c != nil && config.LoneReads && config.Callers == 0 && config.Inflight == 1 &&
 		!r.openLoop()
-	if config.Callers > 0 {
-		w.transfers = make([]model.Transfer, config.Events)
-		w.results = make([]model.EventResult, config.Events)
-		w.reply = make([]byte, config.Events*model.EventResultSize)
-		if c != nil {
-			w.createTransfersInto = c.CreateTransfersInto
-		}
+	if config.Callers > 0 && c != nil {
+		w.createTransfersInto = c.CreateTransfersInto
 	}
 	w.body = make([]byte, config.Events*w.eventBytesMax())
 	for i := range w.slots {
-		w.slots[i].meta = make([]eventMeta, config.Events)
 		w.free = append(w.free, int32(i))
 	}
 	if config.Mix.hasTransfers() {

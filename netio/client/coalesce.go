@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"sequent/core/model"
@@ -89,7 +90,7 @@ func (c *Client) coalescing(operation model.Operation) bool {
 // applied, in order.
 func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count int,
 	openChain bool) (part, error) {
-	return c.submitRun(ctx, key, body, count, openChain, false, false)
+	return c.submitRun(ctx, key, body, nil, count, openChain, false, false)
 }
 
 // submitRun is submit for one run of a batch; followed says more runs of the same call
@@ -97,8 +98,14 @@ func (c *Client) submit(ctx context.Context, key coalesceKey, body []byte, count
 // was cut short by a linked chain (chunks), and holding it back would have the caller's
 // own next run wait for its reply, one round trip per run, where a lone caller's runs are
 // pipelined (openRequestsPendingMax).
-func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, count int,
-	openChain, followed, single bool) (part, error) {
+//
+// The events are body, encoded; or, with one not nil (body nil, count 1), that transfer,
+// which is encoded straight into the request's frame under mu (appendEvents): a
+// one-transfer caller (createTransfer) then writes no copy of it on its own stack
+// first, two cache lines of a stack it comes back to cold after every call, and the
+// frame takes one copy less (bench/PERFORMANCE.md, issue 15, session 53).
+func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte,
+	one *model.Transfer, count int, openChain, followed, single bool) (part, error) {
 	operation, flags := key.operation, key.flags
 	resultBytes := mergedResultBytes(operation, flags)
 	weightBytes := min(int64(wire.HeaderSize+count*resultBytes), int64(c.config.InflightBytesMax))
@@ -121,18 +128,35 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 			c.signalRejoinLocked()
 		}
 	}
-	if p, joined := c.joinLocked(key, body, count, openChain, followed, weightBytes,
+	if p, joined := c.joinLocked(key, body, one, count, openChain, followed, weightBytes,
 		resultBytes); joined {
 		c.watchLocked(&p, ctx, single)
 		c.mu.Unlock()
 		return p, nil
 	}
+	p := c.formLocked(ctx, key, body, one, count, openChain, followed, single, weightBytes,
+		resultBytes)
+	c.mu.Unlock()
+	return p, nil
+}
+
+// formLocked is submitRun for a caller that found no forming request to join: it forms
+// one, and admits it or queues its admission. A function of its own, so that the
+// joining callers (all but about one in several hundred with 512 one-transfer callers)
+// run in submitRun's frame without the room this path's locals take: a smaller stack
+// span to come back to cold after each call (bench/PERFORMANCE.md, issue 15, session
+// 53). Called with mu held, the client not closed.
+func (c *Client) formLocked(ctx context.Context, key coalesceKey, body []byte,
+	one *model.Transfer, count int, openChain, followed, single bool, weightBytes int64,
+	resultBytes int) part {
+	operation, flags := key.operation, key.flags
 	info, _ := operation.Info()
 	call := &Call{Operation: operation, client: c, complete: make(chan struct{}),
 		weightBytes: weightBytes, waiters: 1, flags: flags, outboxSlot: -1, events: count,
 		key: key, followed: followed}
-	call.body = c.formingBufferLocked(c.formingCapacity(len(body), info.EventSize))
-	call.body = append(call.body[:wire.HeaderSize], body...) // The header is written when sealed.
+	call.body = c.formingBufferLocked(c.formingCapacity(eventsBytes(body, one), info.EventSize))
+	// The header is written when sealed.
+	call.body = appendEvents(call.body[:wire.HeaderSize], body, one)
 	open := count < c.config.CoalesceEventsMax && !openChain
 	p := part{call: call, first: 0, count: count, resultBytes: resultBytes}
 	if open {
@@ -149,8 +173,7 @@ func (c *Client) submitRun(ctx context.Context, key coalesceKey, body []byte, co
 	} else {
 		c.queueAdmissionLocked(call, needsOpenSlot)
 	}
-	c.mu.Unlock()
-	return p, nil
+	return p
 }
 
 // mergedResultBytes is the size of one result of a merged operation's event, with the
@@ -423,8 +446,8 @@ func (c *Client) formingCapacity(bodyBytes, eventSize int) int {
 
 // joinLocked appends the events to the forming request of key when it has room and
 // returns the caller's part; false when there is none. Called with mu held.
-func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain, followed bool,
-	weightBytes int64, resultBytes int) (part, bool) {
+func (c *Client) joinLocked(key coalesceKey, body []byte, one *model.Transfer, count int,
+	openChain, followed bool, weightBytes int64, resultBytes int) (part, bool) {
 	call := c.formingRecent // Most often the one sought: one key in use (no map lookup).
 	if call == nil || call.key != key {
 		call = c.forming[key]
@@ -450,10 +473,10 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain, 
 	call.parts = append(call.parts, callerPart{end: call.events + count, followed: followed})
 	p := part{call: call, first: call.events, count: count, index: len(call.parts) - 1,
 		resultBytes: resultBytes}
-	if size := len(call.body) + len(body); size > cap(call.body) {
+	if size := len(call.body) + eventsBytes(body, one); size > cap(call.body) {
 		call.body = c.growFormingLocked(call.body, size)
 	}
-	call.body = append(call.body, body...)
+	call.body = appendEvents(call.body, body, one)
 	call.events += count
 	call.replyBytes += replyBytes
 	if call.Number != 0 {
@@ -465,6 +488,27 @@ func (c *Client) joinLocked(key coalesceKey, body []byte, count int, openChain, 
 		c.closeFormingLocked(call) // Nothing may follow an open chain; a full request is done.
 	}
 	return p, true
+}
+
+// eventsBytes is the size of the events submitRun takes: body, or one transfer.
+func eventsBytes(body []byte, one *model.Transfer) int {
+	if one != nil {
+		return model.TransferSize
+	}
+	return len(body)
+}
+
+// appendEvents appends the events submitRun takes to a request's frame: body, or one
+// transfer encoded in place (Encode writes each of its bytes: nothing to clear first).
+// The callers made room already; it grows the frame otherwise.
+func appendEvents(frame, body []byte, one *model.Transfer) []byte {
+	if one == nil {
+		return append(frame, body...)
+	}
+	size := len(frame)
+	frame = slices.Grow(frame, model.TransferSize)[:size+model.TransferSize]
+	one.Encode(frame[size:])
+	return frame
 }
 
 // closeFormingLocked closes a forming request to joiners and, once it is queued, encodes

@@ -58,7 +58,7 @@ func (c *Client) batch(ctx context.Context, operation model.Operation, flags uin
 		if shard != nil {
 			runShard = shard(run)
 		}
-		p, err := c.submitRun(ctx, coalesceKey{operation, flags, runShard}, encode(run),
+		p, err := c.submitRun(ctx, coalesceKey{operation, flags, runShard}, encode(run), nil,
 			run[1]-run[0], openChain(run), index < len(runs)-1, len(runs) == 1)
 		if err != nil {
 			// Nothing of this run was sent; later runs are not sent either. Its error
@@ -296,8 +296,8 @@ func (c *Client) createTransfers(ctx context.Context, transfers []model.Transfer
 // return it as it is). What it leaves out is the general path's machinery, about 560
 // of the client package's instructions per call (1,275 → 715, callgrind;
 // bench/PERFORMANCE.md, session 45 callers45, issue 15), in a call that is mostly parking
-// and waking: the run list, the five function values and the pooled encoding buffer (one
-// transfer is encoded on the stack: submit copies it into the request's frame).
+// and waking: the run list, the five function values and the pooled encoding buffer (the
+// transfer is encoded straight into the request's frame: submitRun).
 func (c *Client) createTransfer(ctx context.Context, one []model.Transfer,
 	flags uint8) ([]byte, error) {
 	var shard uint16 // Without RouteByShard, routeTransfers's answer: no call (session 47).
@@ -308,10 +308,8 @@ func (c *Client) createTransfer(ctx context.Context, one []model.Transfer,
 		}
 		shard = routed.shard
 	}
-	var body [model.TransferSize]byte
-	one[0].Encode(body[:])
 	p, err := c.submitRun(ctx, coalesceKey{model.OperationCreateTransfers, flags, shard},
-		body[:], 1, one[0].Flags&model.TransferLinked != 0, false, true)
+		nil, &one[0], 1, one[0].Flags&model.TransferLinked != 0, false, true)
 	if err != nil {
 		return nil, err
 	}
