@@ -43,6 +43,21 @@ const (
 	// was not kept, had measured 9-11% slower; this one issues each stage's prefetches in
 	// one assembly call per block.)
 	pipelineBlockEvents = 16
+	// pipelineStepEvents, pipelineSlotsAheadEvents and pipelineRecordsAheadEvents are
+	// the shape of CreateTransfersAs's pipeline (pipelineShape) since session 53: steps
+	// of 4 events, the slots 8 events ahead and the records 4, where it had blocks of
+	// pipelineBlockEvents with the slots 32 ahead and the records 16. Each step's
+	// prefetches are a dozen lines instead of 32-48: a burst of that many into L1 held
+	// every one of the core's L1 miss buffers and stalled it (session 52's profile), and
+	// the lines arrive a few hundred nanoseconds before they are read, not microseconds.
+	// In one process (BenchmarkPipelineShape, two ledgers alternating batch by batch,
+	// session 53, load 7-12): -1.7 to -6.2% cpu-ns per transfer at 1 M accounts (5 of 5
+	// runs lower), -1.7 to -2.6% at 1,000 (5 of 5). Steps of 2 did as well at 1 M but
+	// cost +3 to +12% at 1,000 (the stages' per-step work); 8/16/8 and 8/24/8 gained
+	// about 1%, 1/6/3 lost 4-7% at 1 M and 20% at 1,000.
+	pipelineStepEvents         = 4
+	pipelineSlotsAheadEvents   = 8
+	pipelineRecordsAheadEvents = 4
 	// shortBatchEventsMax is the longest batch CreateTransfersAs resolves without its
 	// pipeline (resolveShort): one block, where the pipeline has nothing to overlap its
 	// stages with. Resolving such a batch's accounts one lookup after another instead
