@@ -18,14 +18,20 @@ import (
 // 100*(ledger 0's time / ledger 1's - 1) as change (negative: ledger 0 is faster).
 func benchmarkAlternatedLedgers(b *testing.B, adjust func(i int, l *Ledger), first, second,
 	change string) {
+	benchmarkAlternatedLedgersOf(b, benchAccountCount, adjust, first, second, change)
+}
+
+// benchmarkAlternatedLedgersOf is benchmarkAlternatedLedgers with accountCount accounts.
+func benchmarkAlternatedLedgersOf(b *testing.B, accountCount uint32,
+	adjust func(i int, l *Ledger), first, second, change string) {
 	transferCapacity := uint32(max(b.N, 1) * model.EventsPerRequestMax)
 	ledgers := [2]*Ledger{}
 	timestamps := [2]uint64{}
 	for i := range ledgers {
-		ledgers[i] = New(Config{AccountsCapacity: benchAccountCount,
+		ledgers[i] = New(Config{AccountsCapacity: accountCount,
 			TransfersCapacity: transferCapacity, HashSeed: 42})
 		adjust(i, ledgers[i])
-		timestamps[i] = createBenchAccounts(b, ledgers[i], benchAccountCount, 0)
+		timestamps[i] = createBenchAccounts(b, ledgers[i], accountCount, 0)
 	}
 	random := rand.New(rand.NewPCG(1, 2))
 	batch := make([]model.Transfer, model.EventsPerRequestMax)
@@ -39,8 +45,8 @@ func benchmarkAlternatedLedgers(b *testing.B, adjust func(i int, l *Ledger), fir
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		for i := range batch {
-			debit := random.Uint64N(benchAccountCount) + 1
-			credit := random.Uint64N(benchAccountCount-1) + 1
+			debit := random.Uint64N(uint64(accountCount)) + 1
+			credit := random.Uint64N(uint64(accountCount)-1) + 1
 			if credit >= debit {
 				credit++
 			}

@@ -32,7 +32,7 @@
 // (allocates and faults in) its successor a little per insert, then drains into it 8
 // slots per insert (see idTable), so the worst batch while growing from 2 M to 33 M transfers is ~20-30 ms
 // instead of the seconds a stop-the-world rehash took (BenchmarkGrowth).
-// create_transfers resolves the ids of a batch a block or two ahead of applying the
+// create_transfers resolves the ids of a batch a few events ahead (8-12) of applying the
 // events in order, prefetching the slots and records they need (a software pipeline, see
 // CreateTransfersAs). Its first two stages also serve a caller that knows the transfers of
 // its next calls (PrefetchTransferSlots, PrefetchTransferRecords): the state machine, for

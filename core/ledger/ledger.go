@@ -137,6 +137,10 @@ type Ledger struct {
 	// newTransfersUnprefetched turns prefetchNewTransfers off, as the pipeline was before
 	// it. Only BenchmarkNewTransferPrefetch sets it, to compare the two in one process.
 	newTransfersUnprefetched bool
+	// pipelineShape is the schedule of pipelineTransfers; the zero value is the ledger's
+	// (pipelineShapeDefault). Only BenchmarkPipelineShape sets another, to compare
+	// shapes in one process.
+	pipelineShape pipelineShape
 
 	// risk holds the inline risk rules and their counters (risk.go); Active() is false
 	// while no rule is in force, and the hot path then skips it with one branch.

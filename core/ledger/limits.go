@@ -41,8 +41,26 @@ const (
 	// the two-phase blocks of 128): blocks of 8, 16, 32 and 64 all 20-30% faster, 16 the
 	// best by a margin within the noise. (An earlier trial of such a pipeline, whose code
 	// was not kept, had measured 9-11% slower; this one issues each stage's prefetches in
-	// one assembly call per block.)
+	// one assembly call per block.) Since session 53 the pipeline runs in shorter steps
+	// (pipelineStepEvents); this stays the block of resolveShort and resolveTransfers,
+	// and the longest step the scratch's addresses hold.
 	pipelineBlockEvents = 16
+	// pipelineStepEvents, pipelineSlotsAheadEvents and pipelineRecordsAheadEvents are
+	// the shape of CreateTransfersAs's pipeline (pipelineShape) since session 53: steps
+	// of 4 events, the slots 12 events ahead and the records 8, where it had blocks of
+	// pipelineBlockEvents with the slots 32 ahead and the records 16. Each step asks for
+	// about 20 lines, not a block's 48 slots and 32 records at once, and they arrive a
+	// few hundred nanoseconds before they are read rather than microseconds. It costs
+	// instructions (the stages' per-call work 4 times as often: callgrind 660.0 -> 771.7
+	// per transfer at 1,000 accounts), yet in one process (BenchmarkPipelineShape, both
+	// sides, session 53, load 6-16) it was faster: -6.4% and -6.8% cpu-ns per transfer
+	// at 1 M accounts, -3.7% and about -1.6% at 1,000. 4/8/4 measured alike; steps of 2
+	// cost +3 to +12% at 1,000 accounts, steps of 8 gained less, steps of 1 lost; a
+	// schedule keeping blocks of 16 for the stages' work but issuing their prefetches 4
+	// events at a time gained nothing (bench/PERFORMANCE.md, session 53).
+	pipelineStepEvents         = 4
+	pipelineSlotsAheadEvents   = 12
+	pipelineRecordsAheadEvents = 8
 	// shortBatchEventsMax is the longest batch CreateTransfersAs resolves without its
 	// pipeline (resolveShort): one block, where the pipeline has nothing to overlap its
 	// stages with. Resolving such a batch's accounts one lookup after another instead

@@ -74,20 +74,20 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 // may not read); without, the balances are zeros (and the credit account's owner, which
 // only the masking needs, is not read: ~5-15% of a client batch at a million accounts).
 //
-// The batch runs as a software pipeline over blocks of pipelineBlockEvents: while block
-// k is applied, the records of block k+1 and the id-table slots of block k+2 are on their
-// way into the cache. With a million accounts nearly every lookup misses the cache (one
+// The batch runs as a software pipeline over steps of pipelineStepEvents (pipelineShape;
+// blocks of pipelineBlockEvents until session 53): while step k is applied, the records
+// of step k+1 and the id-table slots of step k+2 are on their way into the cache. With a million accounts nearly every lookup misses the cache (one
 // at a time they would cost ~100 ns each); prefetch instructions (prefetch.Lines) retire
 // without waiting for their lines, so the misses of two blocks overlap with the apply
 // work of a third, where the loads of a separate prefetch phase left the core idle until
-// they arrived. Per block:
+// they arrived. Per step:
 //
 //  1. prefetchSlots hashes the three ids of every event and prefetches their home slots;
-//  2. prefetchRecords (a block later) walks each account's probe run by tag to its
+//  2. prefetchRecords (a step later) walks each account's probe run by tag to its
 //     candidate index and prefetches the first cache line of each candidate record
-//     into L2, and prefetchNewTransfers the lines the block's new transfer records will
+//     into L2, and prefetchNewTransfers the lines the step's new transfer records will
 //     be written to;
-//  3. confirmAccounts (a block later again) confirms each candidate against the full id
+//  3. confirmAccounts (a step later again) confirms each candidate against the full id
 //     and prefetches the second line of an account that may have pending balances,
 //     then the events run strictly in order.
 //
@@ -117,22 +117,67 @@ func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp 
 	l.pipelineTransfers(&runner, firstTimestamp, events, results)
 }
 
-// pipelineTransfers runs a batch through the software pipeline (CreateTransfersAs).
+// pipelineTransfers runs a batch through the software pipeline (CreateTransfersAs), in
+// steps of the shape's stepEvents: before step i's events [i, i+step) are confirmed and
+// applied, the slots of the events slotsAheadEvents on and the records of the events
+// recordsAheadEvents on are prefetched, and the lines of the transfers the events
+// recordsAheadEvents on will store (pipelineShape says why the steps are short).
 func (l *Ledger) pipelineTransfers(runner *chainRunner, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult) {
+	shape := l.pipelineShape
+	if shape.stepEvents == 0 {
+		shape = pipelineShapeDefault
+	}
 	count := len(events)
-	blocks := (count + pipelineBlockEvents - 1) / pipelineBlockEvents
-	// Fill the pipeline: block 0's records wait for its slots, once per batch.
-	l.prefetchSlots(events, 0)
-	l.prefetchSlots(events, 1)
-	l.prefetchRecords(events, 0)
-	for block := 0; block < blocks; block++ {
-		l.prefetchSlots(events, block+2)
-		l.prefetchRecords(events, block+1)
-		l.prefetchNewTransfers(pipelineBlockEvents, pipelineBlockEvents)
-		blockStart, blockEnd := blockRange(count, block)
-		l.confirmAccounts(events[blockStart:blockEnd], blockStart)
-		l.applyTransfers(runner, firstTimestamp, events, results, blockStart, blockEnd)
+	step, slotsAhead, recordsAhead := shape.stepEvents, shape.slotsAheadEvents,
+		shape.recordsAheadEvents
+	// Fill the pipeline, once per batch: the first events' records wait for their slots.
+	for start := 0; start < slotsAhead; start += step {
+		l.prefetchSlotsIn(events, min(start, count), min(start+step, count))
+	}
+	for start := 0; start < recordsAhead; start += step {
+		l.prefetchRecordsIn(events, min(start, count), min(start+step, count))
+	}
+	for start := 0; start < count; start += step {
+		slots := min(start+slotsAhead, count)
+		l.prefetchSlotsIn(events, slots, min(slots+step, count))
+		records := min(start+recordsAhead, count)
+		l.prefetchRecordsIn(events, records, min(records+step, count))
+		l.prefetchNewTransfers(recordsAhead, step)
+		end := min(start+step, count)
+		l.confirmAccounts(events[start:end], start)
+		l.applyTransfers(runner, firstTimestamp, events, results, start, end)
+	}
+}
+
+// pipelineShape is the schedule of pipelineTransfers, in events: how many it confirms
+// and applies per step, and how far ahead of a step's first event the slots and the
+// records it prefetches are. slotsAheadEvents and recordsAheadEvents are multiples of
+// stepEvents, with stepEvents <= recordsAheadEvents < slotsAheadEvents (the records
+// stage reads the slots and hashes the slots stage left) and 3*stepEvents within the
+// scratch's addresses (checkPipelineShape). The zero value is pipelineShapeDefault; only
+// the benchmarks that compare shapes in one process set another
+// (BenchmarkPipelineShape).
+type pipelineShape struct {
+	stepEvents, slotsAheadEvents, recordsAheadEvents int
+}
+
+// pipelineShapeBlocks is the shape of sessions 27-52: blocks of pipelineBlockEvents, the
+// slots two blocks ahead and the records one.
+var pipelineShapeBlocks = pipelineShape{stepEvents: pipelineBlockEvents,
+	slotsAheadEvents: 2 * pipelineBlockEvents, recordsAheadEvents: pipelineBlockEvents}
+
+// pipelineShapeDefault is the ledger's shape (pipelineStepEvents).
+var pipelineShapeDefault = pipelineShape{stepEvents: pipelineStepEvents,
+	slotsAheadEvents: pipelineSlotsAheadEvents, recordsAheadEvents: pipelineRecordsAheadEvents}
+
+// checkPipelineShape panics on a shape pipelineTransfers cannot run (pipelineShape).
+func checkPipelineShape(shape pipelineShape) {
+	step := shape.stepEvents
+	if step < 1 || step > pipelineBlockEvents || shape.recordsAheadEvents < step ||
+		shape.slotsAheadEvents <= shape.recordsAheadEvents ||
+		shape.recordsAheadEvents%step != 0 || shape.slotsAheadEvents%step != 0 {
+		panic(fmt.Sprintf("ledger: pipeline shape %+v", shape))
 	}
 }
 
@@ -368,6 +413,11 @@ func blockRange(count int, block int) (start, end int) {
 // one per id, ~145).
 func (l *Ledger) prefetchSlots(events []model.Transfer, block int) {
 	start, end := blockRange(len(events), block)
+	l.prefetchSlotsIn(events, start, end)
+}
+
+// prefetchSlotsIn is prefetchSlots for events[start:end] (at most pipelineBlockEvents).
+func (l *Ledger) prefetchSlotsIn(events []model.Transfer, start, end int) {
 	s := &l.batch
 	// Every slice cut to the block's length, so that indexing them by i needs no check.
 	events = events[start:end]
@@ -413,6 +463,12 @@ func (l *Ledger) prefetchSlots(events []model.Transfer, block int) {
 // (a nil one, of a run without a candidate, prefetches nothing).
 func (l *Ledger) prefetchRecords(events []model.Transfer, block int) {
 	start, end := blockRange(len(events), block)
+	l.prefetchRecordsIn(events, start, end)
+}
+
+// prefetchRecordsIn is prefetchRecords for events[start:end] (at most
+// pipelineBlockEvents).
+func (l *Ledger) prefetchRecordsIn(events []model.Transfer, start, end int) {
 	s := &l.batch
 	accountTable := &l.accountIndex
 	debitHash, creditHash := s.debitHash[start:end], s.creditHash[start:end]
