@@ -42,7 +42,17 @@ type ChainCheck struct {
 	FirstTimestamp uint64 `json:"first_timestamp_ns"`
 
 	AnchorOp    uint64 `json:"anchor_op,omitempty"`    // Asked for: the chain at this op.
-	AnchorChain string `json:"anchor_chain,omitempty"` // Hex; "" if no entry ends at AnchorOp.
+	AnchorChain string `json:"anchor_chain,omitempty"` // Hex; "" if the log has no chain at AnchorOp.
+
+	// BaseOp and BaseChain (hex) are the chain the retained log starts after, when it
+	// does not start at op 1: the link the first verified entry extends (ChainBefore, at
+	// VerifiedFromOp-1), or, in a log without an entry, the base its segment header
+	// records (a standby started over from a snapshot keeps only that until it applies
+	// an entry). Nothing on this node proves the base: comparing it with another node's
+	// chain at BaseOp does, which is why it is reported. AnchorOp equal to BaseOp is
+	// answered with it.
+	BaseOp    uint64 `json:"base_op,omitempty"`
+	BaseChain string `json:"base_chain,omitempty"`
 }
 
 // chainCheckClockEvery is how many entries VerifyChain verifies between looks at the
@@ -65,6 +75,7 @@ func (l *Log) VerifyChain(from, until, anchorOp uint64, deadline time.Time) (Cha
 		From: from, Until: until, AnchorOp: anchorOp}
 	if check.RetainedFromOp == 0 || check.DurableOp < check.RetainedFromOp {
 		check.WindowCovered = true // An empty log: nothing was retired.
+		check.noteBase(l)
 		return check, nil
 	}
 	r := logReaders.Get().(*logReader)
@@ -100,6 +111,9 @@ func (c *ChainCheck) visit(h *entryHeader, deadline time.Time) error {
 	if c.Entries == 0 {
 		c.VerifiedFromOp, c.FirstTimestamp = h.FirstOp, h.Timestamp
 		c.ChainBefore = hex.EncodeToString(h.PreviousChain[:])
+		if h.FirstOp > 1 {
+			c.setBase(h.FirstOp-1, c.ChainBefore)
+		}
 	}
 	c.Entries++
 	c.VerifiedToOp, c.ChainLast = h.LastOp(), hex.EncodeToString(h.Chain[:])
@@ -114,6 +128,30 @@ func (c *ChainCheck) visit(h *entryHeader, deadline time.Time) error {
 		c.WindowLastOp = h.LastOp()
 	}
 	return nil
+}
+
+// noteBase records the base of a log that holds no durable entry: its durable end, when
+// the log has a chain there (ChainAt: the base StartAfter or a truncation recorded) and
+// no entry other than ones after that end appeared meanwhile (an entry appended since the
+// check began would otherwise be taken for the base).
+func (c *ChainCheck) noteBase(l *Log) {
+	if c.DurableOp == 0 {
+		return // Nothing written and no base: the log starts at op 1.
+	}
+	chain, found := l.ChainAt(c.DurableOp)
+	if first := l.FirstOp(); !found || (first != 0 && first != c.DurableOp+1) {
+		return
+	}
+	c.setBase(c.DurableOp, hex.EncodeToString(chain[:]))
+}
+
+// setBase records the chain the retained log starts after, and answers the anchor with it
+// when the anchor is at that op.
+func (c *ChainCheck) setBase(op uint64, chain string) {
+	c.BaseOp, c.BaseChain = op, chain
+	if c.AnchorOp == op {
+		c.AnchorChain = chain
+	}
 }
 
 func (c *ChainCheck) until(timestamp uint64) bool {

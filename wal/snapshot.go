@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -483,4 +484,22 @@ func (c *SnapshotFileCheck) Err() error {
 		return fmt.Errorf("%w: body checksum mismatch", ErrSnapshotCorrupt)
 	}
 	return nil
+}
+
+// SnapshotReadFailure classifies an error from reading a snapshot file part way, for a
+// sender that reads the file itself (a replication primary sending it in chunks, checking
+// it with a SnapshotFileCheck). EIO is the device saying it cannot read those bytes (a bad
+// sector): they will not read next time either, so the file is as damaged as one whose
+// checksum does not match, and the error comes back wrapping ErrSnapshotCorrupt (the
+// sender marks the file and offers it no more). Any other error (out of memory, the file
+// handle closed under the read) says nothing about the bytes: it comes back as it is, the
+// send fails and the next one may read the file whole. OpenSnapshot's reader needs no such
+// step: it takes any read error as damage, as start-up must not apply a state it could not
+// read, and falls back to an older snapshot.
+func SnapshotReadFailure(path string, offset int64, err error) error {
+	if err == nil || errors.Is(err, ErrSnapshotCorrupt) || !errors.Is(err, syscall.EIO) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: unreadable at byte %d or after: %w", ErrSnapshotCorrupt, path,
+		offset, err)
 }

@@ -159,16 +159,18 @@ func (c ChainCheck) problems(node *ChainNode, anchorOp uint64) []string {
 }
 
 // agree compares the nodes' chains of one shard's log at the lowest op all of them
-// verified to, asking again the nodes that verified beyond it for their chain there. A
-// node that cannot be compared there (it verified no entry, or its retained log starts
+// reached, asking again the nodes that reached beyond it for their chain there. A node
+// reaches the last op it verified or, having verified no entry, the base its log starts
+// after (BaseOp: a standby started over from a snapshot holds only the snapshot's op and
+// chain until it applies an entry), so a started-over standby is compared at its base. A
+// node that cannot be compared there (no entry and no base, or its retained log starts
 // after that op) is a problem of its own, "not compared", rather than a disagreement: its
-// log may hold a history the others' is not (a standby seeded from a snapshot keeps only
-// the base's op and chain until it applies an entry), and nothing proves it either way.
+// log may hold a history the others' is not, and nothing proves it either way.
 func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, error) {
 	var problems []string
-	var holding []ChainNode // The nodes that verified an entry.
+	var holding []ChainNode // The nodes that verified an entry or hold a base.
 	for _, node := range nodes {
-		if node.Check.VerifiedToOp != 0 {
+		if op, _ := reached(&node.Check); op != 0 {
 			holding = append(holding, node)
 			continue
 		}
@@ -181,24 +183,29 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 		// first entry): there is nothing to compare, as on a single node.
 		return nil, nil
 	}
-	common := holding[0].Check.VerifiedToOp
+	common, _ := reached(&holding[0].Check)
 	for _, node := range holding[1:] {
-		common = min(common, node.Check.VerifiedToOp)
+		op, _ := reached(&node.Check)
+		common = min(common, op)
 	}
-	var compared []ChainNode // Those holding an entry that ends at the common op.
+	var compared []ChainNode // Those with a chain at the common op.
 	var chains []string
 	for _, node := range holding {
-		chain := node.Check.ChainLast
-		if node.Check.VerifiedToOp != common {
+		op, chain := reached(&node.Check)
+		if op != common {
 			check, err := c.ask(ctx, node.Address, node.Shard, common)
 			if err != nil {
 				return nil, err
 			}
 			chain = check.AnchorChain
 			if chain == "" && (check.RetainedFromOp == 0 || check.RetainedFromOp > common) {
+				start := fmt.Sprintf("its log starts at op %d", check.RetainedFromOp)
+				if check.BaseOp != 0 {
+					start = fmt.Sprintf("its log starts after op %d", check.BaseOp)
+				}
 				problems = append(problems, fmt.Sprintf("%s retains no entry ending at op %d "+
-					"(its log starts at op %d): its chain was not compared there with the "+
-					"other nodes'", node.label, common, check.RetainedFromOp))
+					"(%s): its chain was not compared there with the other nodes'",
+					node.label, common, start))
 				continue
 			}
 		}
@@ -211,6 +218,18 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 		}
 	}
 	return problems, nil
+}
+
+// reached is the op up to which a node's check gives its chain, and the chain there: the
+// last entry it verified, or else the base its log starts after (0 and "": neither).
+func reached(check *wal.ChainCheck) (uint64, string) {
+	if check.VerifiedToOp != 0 {
+		return check.VerifiedToOp, check.ChainLast
+	}
+	if check.BaseOp != 0 && check.BaseChain != "" {
+		return check.BaseOp, check.BaseChain
+	}
+	return 0, ""
 }
 
 // ask runs one node's chain check of one shard's log.

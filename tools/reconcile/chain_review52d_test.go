@@ -18,36 +18,87 @@ import (
 // skipped the comparison and the section passed with "2 node(s)", although that standby's
 // base chain may be another history's (here: the primary's chain at op 90 is "aa…", the
 // standby's base at op 90 is another chain) and nothing of the primary's log was
-// checked on a second disk. The section must say the nodes were not compared.
+// checked on a second disk. Session 52 made the section say "not compared"; since
+// session 53 the check reports the base (base_op, base_chain) and the section compares
+// it with the primary's chain at op 90: a disagreement, whether the primary verified to
+// op 90 itself or beyond it (asked again at op 90).
 func TestChainCheckStandbyFromABaseIsNotAgreement_review52d(t *testing.T) {
+	standby := startedOverCheck(t, 90, [32]byte{0xbb}) // Not the primary's chain.
+	primary := wal.ChainCheck{OK: true, RetainedFromOp: 1, DurableOp: 90, VerifiedFromOp: 1,
+		VerifiedToOp: 90, Entries: 30, ChainLast: "aa", WindowCovered: true}
+	beyond := primary
+	beyond.DurableOp, beyond.VerifiedToOp, beyond.Entries, beyond.ChainLast = 120, 120, 40, "cc"
+	want := "disagree on the chain at op 90: aa vs " + standby.BaseChain
+	for _, primary := range []wal.ChainCheck{primary, beyond} {
+		check := ChainCheck{Addresses: []string{
+			fakeNode(t, primary, map[uint64]string{90: "aa"}), fakeNode(t, standby, nil)}}
+		section, err := check.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if section.OK || !strings.Contains(strings.Join(section.Problems, "; "), want) {
+			t.Fatalf("a primary verified to op %d and a standby whose log holds only a "+
+				"base at op 90 with another chain: ok %v, problems %q; want %q",
+				primary.VerifiedToOp, section.OK, section.Problems, want)
+		}
+	}
+}
+
+// TestChainCheckStandbyFromAnAgreeingBase: the same standby started over at op 90, with
+// the primary's chain there as its base, agrees with the primary (verified to op 90 or
+// beyond it), and the section passes: its chain was compared, on its own disk.
+func TestChainCheckStandbyFromAnAgreeingBase(t *testing.T) {
+	chain := [32]byte{0xaa, 0x90}
+	standby := startedOverCheck(t, 90, chain)
+	at90 := standby.BaseChain
+	primary := wal.ChainCheck{OK: true, RetainedFromOp: 1, DurableOp: 90, VerifiedFromOp: 1,
+		VerifiedToOp: 90, Entries: 30, ChainLast: at90, WindowCovered: true}
+	beyond := primary
+	beyond.DurableOp, beyond.VerifiedToOp, beyond.Entries, beyond.ChainLast = 120, 120, 40, "cc"
+	for _, primary := range []wal.ChainCheck{primary, beyond} {
+		check := ChainCheck{Addresses: []string{
+			fakeNode(t, primary, map[uint64]string{90: at90}), fakeNode(t, standby, nil)}}
+		section, err := check.Run(context.Background())
+		if err != nil || !section.OK {
+			t.Fatalf("a primary verified to op %d and a standby started over at op 90 "+
+				"with the same chain: ok %v, problems %q, err %v", primary.VerifiedToOp,
+				section.OK, section.Problems, err)
+		}
+	}
+	// Asked below its base (another node verified less), the standby has no chain there:
+	// not compared, and no disagreement.
+	behind := primary
+	behind.DurableOp, behind.VerifiedToOp, behind.ChainLast = 80, 80, "dd"
+	check := ChainCheck{Addresses: []string{fakeNode(t, behind, nil), fakeNode(t, standby, nil)}}
+	section, err := check.Run(context.Background())
+	problems := strings.Join(section.Problems, "; ")
+	if err != nil || section.OK || strings.Contains(problems, "disagree") ||
+		!strings.Contains(problems, "its log starts after op 90") {
+		t.Fatalf("a node at op 80 and a standby started over at op 90: ok %v, problems %q, "+
+			"err %v; want not compared", section.OK, problems, err)
+	}
+}
+
+// startedOverCheck is the chain check of a real log started over after op with chain,
+// with no entry yet (a standby seeded from a snapshot).
+func startedOverCheck(t *testing.T, op uint64, chain [32]byte) wal.ChainCheck {
+	t.Helper()
 	log, err := wal.Open(wal.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	if err := log.StartAfter(90, [32]byte{0xbb}); err != nil { // Not the primary's chain.
+	if err := log.StartAfter(op, chain); err != nil {
 		t.Fatal(err)
 	}
-	standby, err := log.VerifyChain(0, 0, 0, time.Now().Add(time.Minute))
+	check, err := log.VerifyChain(0, 0, 0, time.Now().Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if standby.VerifiedToOp != 0 || !standby.OK || !standby.WindowCovered {
-		t.Fatalf("a log started over at op 90: %+v, want nothing verified", standby)
+	if check.VerifiedToOp != 0 || !check.OK || !check.WindowCovered {
+		t.Fatalf("a log started over at op %d: %+v, want nothing verified", op, check)
 	}
-	primary := wal.ChainCheck{OK: true, RetainedFromOp: 1, DurableOp: 90, VerifiedFromOp: 1,
-		VerifiedToOp: 90, Entries: 30, ChainLast: "aa", WindowCovered: true}
-	check := ChainCheck{Addresses: []string{fakeNode(t, primary, map[uint64]string{90: "aa"}),
-		fakeNode(t, standby, nil)}}
-	section, err := check.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if section.OK || !strings.Contains(strings.Join(section.Problems, "; "), "not compared") {
-		t.Fatalf("a primary with 90 ops and a standby whose log holds only a base: ok %v, "+
-			"problems %q; want the section to say the chains were not compared", section.OK,
-			section.Problems)
-	}
+	return check
 }
 
 // TestChainCheckCommonOpNotHeldIsNoDisagreement_review52d — review of docs52's agree(),
