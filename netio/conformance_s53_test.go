@@ -1,0 +1,668 @@
+package netio_test
+
+// Conformance tests of session 53: section 18 (shards) read from the bytes a client sees
+// of a real node of two shards (core/node over two real shards, as `sequent serve
+// --shards 2` builds it), never audited by a conformance test before (session 36's
+// TestConformanceReportsOfSeveralShards predates streams per shard). As in the audits of
+// sessions 34, 36 and 52, every record is encoded and decoded here by hand from the
+// document's offsets (encoding/binary), never with package model's or wire's record
+// codecs; header fields are read through the test connection's frame decoder, and status
+// and op numbers are the document's literals or read from its table of statuses.
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"testing"
+	"time"
+
+	"sequent/core"
+	"sequent/core/model"
+	"sequent/core/node"
+	"sequent/core/shard"
+	"sequent/core/shardmap"
+	"sequent/netio"
+	"sequent/netio/wire"
+	"sequent/wal"
+)
+
+// The node of this file: account ids below 1000 on shard 0, from 1000 on shard 1
+// (range placement); instrument 8 on shard 1, every other instrument (7) on shard 0,
+// the default instrument shard.
+const (
+	s53RangeStart        = 1000
+	s53InstrumentShard0  = 7
+	s53InstrumentShard1  = 8
+	s53BaseLedger        = 1
+	s53QuoteLedger       = 2
+	s53Session           = 53
+	s53SettlementBit127  = uint64(1) << 63 // Bit 127 of a u128: the high half's top bit.
+	s53OperationShardMap = 7
+)
+
+// s53Node is a node of two shards behind a protocol server, and a connection of client
+// 1 (operator scope: it may issue money) with, on each shard s (ids offset by 1000 s),
+// issuers 10 (ledger 1) and 20 (ledger 2) and trading accounts 11, 12 (ledger 1) and 21,
+// 22 (ledger 2) that may not go negative, 11 and 22 funded, and the shard's instrument.
+type s53Node struct {
+	server *netio.Server
+	node   *node.Node
+	c      *rawConn
+	number uint64
+}
+
+func newS53Node(t *testing.T) *s53Node {
+	t.Helper()
+	placement := shardmap.ByRange(model.U128(0), model.U128(s53RangeStart))
+	placement.Instruments = []shardmap.InstrumentEntry{{Instrument: s53InstrumentShard1,
+		Shard: 1}}
+	if err := placement.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	parts := make([]node.Part, placement.Shards)
+	for i := range parts {
+		parts[i] = node.Part{Log: wal.NewMemoryLog(), Machine: core.New(core.Config{
+			RulesVersion: core.RulesVersionCurrent,
+			Shard:        core.ShardConfig{Map: placement, Index: uint16(i)}})}
+	}
+	local, err := node.NewLocal(placement, shard.Config{CloseTimeout: time.Second,
+		PulseInterval: time.Hour, Logger: testLogger()}, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(node.Config{Map: placement}, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := testKeysFile()
+	file.Clients[0].Grants = []netio.KeysFileGrant{{Scopes: []string{"operator"}}}
+	keys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each shard's market-data feed, as the server command configures them.
+	marketData := netio.MarketDataConfig{InstrumentShard: placement.InstrumentShard,
+		Shards: []netio.MarketDataShard{{StartOp: 1}, {StartOp: 1}}}
+	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
+		Logger: testLogger(), MarketData: marketData}, n)
+	if err != nil {
+		_ = n.Close()
+		t.Fatal(err)
+	}
+	for i, s := range n.Shards() {
+		s.AddConsumer(server.MarketDataOf(i), nil)
+	}
+	n.Start(server.Replier())
+	if err := server.Start(); err != nil {
+		_ = n.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := server.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := n.Close(); err != nil {
+			t.Errorf("node close: %v", err)
+		}
+	})
+	for _, s := range n.Shards() { // As the server command does at start.
+		if err := s.SetGrants(keys.GrantsBody()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &s53Node{server: server, node: n, c: dialRaw(t, server.Address())}
+	m.c.login(clientAll, 1, secretOne, s53Session)
+	for _, offset := range []uint64{0, s53RangeStart} {
+		accounts := append(s52Account(offset+10, s53BaseLedger, 0),
+			s52Account(offset+20, s53QuoteLedger, 0)...)
+		for _, id := range []uint64{11, 12} {
+			accounts = append(accounts, s52Account(offset+id, s53BaseLedger, 2)...)
+		}
+		for _, id := range []uint64{21, 22} {
+			accounts = append(accounts, s52Account(offset+id, s53QuoteLedger, 2)...)
+		}
+		m.expectCreated(t, "accounts", 1, accounts, 16)
+		m.expectCreated(t, "funding", 2, append(
+			s52Transfer(offset+1, offset+10, offset+11, 1000, s53BaseLedger),
+			s52Transfer(offset+2, offset+20, offset+22, 100000, s53QuoteLedger)...), 16)
+	}
+	for _, id := range []uint32{s53InstrumentShard0, s53InstrumentShard1} {
+		instrument := make([]byte, 128) // Section 10's Instrument, as in conformance_s52.
+		binary.LittleEndian.PutUint32(instrument[0:], id)
+		binary.LittleEndian.PutUint32(instrument[4:], s53BaseLedger)
+		binary.LittleEndian.PutUint32(instrument[8:], s53QuoteLedger)
+		binary.LittleEndian.PutUint64(instrument[16:], 1)
+		binary.LittleEndian.PutUint64(instrument[24:], 1)
+		binary.LittleEndian.PutUint64(instrument[32:], 1)
+		binary.LittleEndian.PutUint64(instrument[40:], 1000000)
+		m.expectCreated(t, "instrument", 20, instrument, 16)
+	}
+	return m
+}
+
+// request sends one request with the next number and returns its reply, skipping any
+// report or market-data frame that comes first.
+func (m *s53Node) request(operation model.Operation, body []byte) wire.Frame {
+	m.number++
+	return m.requestNumber(m.number, operation, body)
+}
+
+// requestNumber sends one request under number and returns its reply.
+func (m *s53Node) requestNumber(number uint64, operation model.Operation,
+	body []byte) wire.Frame {
+	m.c.write(rawFrame(wire.KindRequest, operation, 0, 0, s53Session, number, 0, 0, body))
+	for {
+		frame := m.c.next()
+		if frame.Kind == wire.KindReply {
+			return frame
+		}
+		if frame.Kind != wire.KindReport && frame.Kind != 22 {
+			m.c.t.Fatalf("%s frame while waiting for a reply", frame.Kind)
+		}
+	}
+}
+
+// expectCreated is s52Market.expectCreated on this node's connection.
+func (m *s53Node) expectCreated(t *testing.T, what string, operation model.Operation,
+	body []byte, resultSize int) wire.Frame {
+	t.Helper()
+	reply := m.request(operation, body)
+	if reply.Status != 0 || len(reply.Body) == 0 {
+		t.Fatalf("%s: request status %d, %d bytes", what, reply.Status, len(reply.Body))
+	}
+	statusAt := 8
+	if resultSize == 24 {
+		statusAt = 16
+	}
+	for at := 0; at+resultSize <= len(reply.Body); at += resultSize {
+		if status := binary.LittleEndian.Uint32(reply.Body[at+statusAt:]); status != 0 {
+			t.Fatalf("%s: result %d status %d", what, at/resultSize, status)
+		}
+	}
+	return reply
+}
+
+// s53Ids is a body of Id events (section 10: one u128 each), given as (low, high) pairs.
+func s53Ids(halves ...uint64) []byte {
+	b := make([]byte, 8*len(halves))
+	for i, half := range halves {
+		binary.LittleEndian.PutUint64(b[8*i:], half)
+	}
+	return b
+}
+
+// s53Hash is section 18's hash placement function, computed from the document's words.
+func s53Hash(lo, hi uint64) uint64 {
+	x := lo ^ (hi * 0x9E3779B97F4A7C15)
+	x ^= x >> 30
+	x *= 0xBF58476D1CE4E5B9
+	x ^= x >> 27
+	x *= 0x94D049BB133111EB
+	x ^= x >> 31
+	return x
+}
+
+// TestConformanceShardMapFromTheBytes: section 18, get_shard_map (operation 7): an empty
+// request answered by one record, decoded at the document's offsets: magic SQSHMAP1,
+// version 1, a CRC32C of the whole record with the checksum field zero, 2 shards,
+// placement 2 (range), two range entries of 24 bytes (start 0 on shard 0, 1000 on shard
+// 1) and one instrument entry of 8 (instrument 8 on shard 1), default instrument shard 0,
+// reserved fields 0. And the document's own check values of the hash placement.
+func TestConformanceShardMapFromTheBytes(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	reply := m.request(s53OperationShardMap, nil)
+	if reply.Status != 0 {
+		t.Fatalf("get_shard_map: status %d", reply.Status)
+	}
+	b := reply.Body
+	const header, rangeSize, instrumentSize = 40, 24, 8
+	if len(b) != header+2*rangeSize+instrumentSize {
+		t.Fatalf("shard map of %d bytes, want %d", len(b), header+2*rangeSize+instrumentSize)
+	}
+	if string(b[0:8]) != "SQSHMAP1" || le.Uint32(b[8:]) != 1 {
+		t.Errorf("magic %q version %d", b[0:8], le.Uint32(b[8:]))
+	}
+	zeroed := append([]byte(nil), b...)
+	le.PutUint32(zeroed[12:], 0)
+	if want := crc32.Checksum(zeroed, crc32.MakeTable(crc32.Castagnoli)); le.Uint32(b[12:]) != want {
+		t.Errorf("checksum %#x, want CRC32C %#x", le.Uint32(b[12:]), want)
+	}
+	if le.Uint16(b[16:]) != 2 || b[18] != 2 || b[19] != 0 {
+		t.Errorf("shards %d placement %d reserved %d", le.Uint16(b[16:]), b[18], b[19])
+	}
+	if le.Uint16(b[22:]) != 0 {
+		t.Errorf("default instrument shard %d, want 0", le.Uint16(b[22:]))
+	}
+	if le.Uint32(b[24:]) != 0 || le.Uint32(b[28:]) != 2 || le.Uint32(b[32:]) != 1 ||
+		le.Uint32(b[36:]) != 0 {
+		t.Errorf("entries: ledger %d range %d instrument %d, reserved %d", le.Uint32(b[24:]),
+			le.Uint32(b[28:]), le.Uint32(b[32:]), le.Uint32(b[36:]))
+	}
+	for i, want := range []uint64{0, s53RangeStart} {
+		entry := b[header+rangeSize*i:]
+		if le.Uint64(entry) != want || le.Uint64(entry[8:]) != 0 ||
+			le.Uint16(entry[16:]) != uint16(i) || le.Uint16(entry[18:]) != 0 ||
+			le.Uint32(entry[20:]) != 0 {
+			t.Errorf("range entry %d: % x", i, entry[:rangeSize])
+		}
+	}
+	entry := b[header+2*rangeSize:]
+	if le.Uint32(entry) != s53InstrumentShard1 || le.Uint16(entry[4:]) != 1 ||
+		le.Uint16(entry[6:]) != 0 {
+		t.Errorf("instrument entry: % x", entry[:instrumentSize])
+	}
+	for _, c := range []struct{ lo, hi, want uint64 }{{1, 0, 0x5692161d100b05e5},
+		{1000, 0, 0xc1936642eba4ead7}, {0, 1, 0xe220a8397b1dcdaf}} {
+		if got := s53Hash(c.lo, c.hi); got != c.want {
+			t.Errorf("hash of (%d, %d) = %#x, the document says %#x", c.lo, c.hi, got, c.want)
+		}
+	}
+}
+
+// s53Balances reads an Account record's credits_posted and debits_posted (low halves).
+func s53Balances(account []byte) (debitsPosted, creditsPosted uint64) {
+	return binary.LittleEndian.Uint64(account[32:]), binary.LittleEndian.Uint64(account[64:])
+}
+
+// TestConformanceCrossShardTransfer: section 18, "Cross-shard transfers" and "Where
+// events go". A transfer from account 11 (shard 0) to 1011 (shard 1) is one event with
+// one result, ok, answered once final on both shards: lookup_accounts then shows the
+// debit and the credit (a lookup of ids on both shards in one request, answered in the
+// order asked). get_account_transfers of the debit account shows the client's id as a
+// pending transfer to a settlement account (id with bit 127 set) and its post (another
+// id with bit 127 set); lookup_transfers finds the transfer by its id as created, and
+// the credit account's transfers show one from the same settlement account. A lookup of
+// the settlement account's id answers its two copies in shard order: the debit shard's
+// holding the post (credits posted 50), the credit shard's the credit paid out (debits
+// posted 50). get_ledger_totals sums every shard's totals, settlement accounts included:
+// the transfer adds the two copies to ledger 1's count and 100 to its posted debits and
+// credits each (debit account to settlement account on shard 0, settlement account to
+// credit account on shard 1).
+func TestConformanceCrossShardTransfer(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	const transferID = 500
+	before := m.ledgerTotals(t, s53BaseLedger)
+	reply := m.expectCreated(t, "cross-shard transfer", 2,
+		s52Transfer(transferID, 11, s53RangeStart+11, 50, s53BaseLedger), 16)
+	if len(reply.Body) != 16 {
+		t.Fatalf("cross-shard transfer: %d bytes of results, want one of 16", len(reply.Body))
+	}
+	if reply.Aux == 0 {
+		t.Errorf("ok reply's aux 0, want the debit shard's log position")
+	}
+
+	reply = m.request(3, s53Ids(s53RangeStart+11, 0, 11, 0))
+	if reply.Status != 0 || len(reply.Body) != 256 {
+		t.Fatalf("lookup_accounts: status %d, %d bytes", reply.Status, len(reply.Body))
+	}
+	if id := le.Uint64(reply.Body[0:]); id != s53RangeStart+11 {
+		t.Errorf("first account %d, want %d (the order asked)", id, s53RangeStart+11)
+	}
+	if _, credits := s53Balances(reply.Body[0:]); credits != 1000+50 {
+		t.Errorf("credit account's credits posted %d, want 1050", credits)
+	}
+	if debits, credits := s53Balances(reply.Body[128:]); debits != 50 || credits != 1000 {
+		t.Errorf("debit account: debits posted %d credits posted %d, want 50 and 1000",
+			debits, credits)
+	}
+
+	filter := make([]byte, 128) // Section 10's AccountFilter: debits and credits, 10.
+	le.PutUint64(filter[0:], 11)
+	le.PutUint32(filter[120:], 10)
+	le.PutUint32(filter[124:], 1|2)
+	reply = m.request(5, filter)
+	if reply.Status != 0 {
+		t.Fatalf("get_account_transfers: status %d", reply.Status)
+	}
+	var steps [][]byte
+	for at := 0; at+128 <= len(reply.Body); at += 128 {
+		if le.Uint64(reply.Body[at+16:]) == 11 { // Debits of account 11.
+			steps = append(steps, reply.Body[at:at+128])
+		}
+	}
+	if len(steps) != 2 {
+		t.Fatalf("debit account shows %d debits, want the pending step and its post",
+			len(steps))
+	}
+	pending, post := steps[0], steps[1]
+	settlementLow, settlementHigh := le.Uint64(pending[32:]), le.Uint64(pending[40:])
+	if le.Uint64(pending[0:]) != transferID || le.Uint64(pending[8:]) != 0 ||
+		le.Uint16(pending[118:])&2 == 0 || settlementHigh&s53SettlementBit127 == 0 ||
+		le.Uint64(pending[48:]) != 50 {
+		t.Errorf("step 1: id %d:%d flags %#x credit %#x:%#x amount %d; want the "+
+			"client's id, pending, to a settlement account (bit 127), 50",
+			le.Uint64(pending[8:]), le.Uint64(pending[0:]), le.Uint16(pending[118:]),
+			settlementHigh, settlementLow, le.Uint64(pending[48:]))
+	}
+	if le.Uint64(post[8:])&s53SettlementBit127 == 0 || le.Uint16(post[118:])&4 == 0 ||
+		le.Uint64(post[64:]) != transferID || le.Uint64(post[40:]) != settlementHigh {
+		t.Errorf("post: id high %#x flags %#x pending_id %d; want bit 127, post_pending, "+
+			"of %d", le.Uint64(post[8:]), le.Uint16(post[118:]), le.Uint64(post[64:]),
+			transferID)
+	}
+
+	reply = m.request(4, s53Ids(transferID, 0))
+	if reply.Status != 0 || len(reply.Body) != 128 {
+		t.Fatalf("lookup_transfers: status %d, %d bytes", reply.Status, len(reply.Body))
+	}
+	if found := reply.Body; le.Uint64(found[16:]) != 11 ||
+		le.Uint64(found[32:]) != s53RangeStart+11 || le.Uint64(found[48:]) != 50 {
+		t.Errorf("lookup_transfers: debit %d credit %d amount %d, want as created",
+			le.Uint64(found[16:]), le.Uint64(found[32:]), le.Uint64(found[48:]))
+	}
+
+	le.PutUint64(filter[0:], s53RangeStart+11)
+	reply = m.request(5, filter)
+	credited := false
+	for at := 0; at+128 <= len(reply.Body); at += 128 {
+		record := reply.Body[at:]
+		if le.Uint64(record[16:]) == settlementLow && le.Uint64(record[24:]) == settlementHigh &&
+			le.Uint64(record[48:]) == 50 {
+			credited = true
+		}
+	}
+	if reply.Status != 0 || !credited {
+		t.Errorf("credit account's transfers (status %d, %d bytes) show no credit of 50 "+
+			"from the settlement account", reply.Status, len(reply.Body))
+	}
+
+	reply = m.request(3, s53Ids(settlementLow, settlementHigh))
+	if reply.Status != 0 || len(reply.Body) != 256 {
+		t.Fatalf("lookup of the settlement account: status %d, %d bytes, want its two "+
+			"copies", reply.Status, len(reply.Body))
+	}
+	for copy, want := range [][2]uint64{{0, 50}, {50, 0}} {
+		record := reply.Body[128*copy:]
+		if le.Uint64(record[0:]) != settlementLow || le.Uint64(record[8:]) != settlementHigh {
+			t.Errorf("copy %d has another id", copy)
+		}
+		if debits, credits := s53Balances(record); debits != want[0] || credits != want[1] {
+			t.Errorf("copy %d (shard order): debits posted %d credits posted %d, want %d "+
+				"and %d", copy, debits, credits, want[0], want[1])
+		}
+	}
+
+	after := m.ledgerTotals(t, s53BaseLedger)
+	if after.accounts != before.accounts+2 || after.debitsPosted != before.debitsPosted+100 ||
+		after.creditsPosted != before.creditsPosted+100 || after.debitsPending != 0 ||
+		after.creditsPending != 0 {
+		t.Errorf("ledger 1 totals before the transfer %+v, after %+v; want the two "+
+			"settlement copies counted, each leg's 50 in both posted sums, nothing pending",
+			before, after)
+	}
+}
+
+// s53Totals is the part of section 10's LedgerTotals this file reads (low halves).
+type s53Totals struct {
+	accounts, debitsPending, debitsPosted, creditsPending, creditsPosted uint64
+}
+
+// ledgerTotals asks get_ledger_totals (operation 36) for one ledger: a LedgerFilter with
+// ledger_min and ledger_max the ledger, limit 10; it must answer that ledger's record.
+func (m *s53Node) ledgerTotals(t *testing.T, ledger uint32) s53Totals {
+	t.Helper()
+	le := binary.LittleEndian
+	filter := make([]byte, 16)
+	le.PutUint32(filter[0:], ledger)
+	le.PutUint32(filter[4:], ledger)
+	le.PutUint32(filter[8:], 10)
+	reply := m.request(36, filter)
+	if reply.Status != 0 || len(reply.Body) != 128 || le.Uint32(reply.Body) != ledger {
+		t.Fatalf("get_ledger_totals: status %d, %d bytes", reply.Status, len(reply.Body))
+	}
+	b := reply.Body
+	for _, high := range []int{80, 88, 96, 104} {
+		if le.Uint64(b[high:]) != 0 {
+			t.Fatalf("ledger %d totals: bits 128..191 at %d not 0", ledger, high)
+		}
+	}
+	return s53Totals{accounts: le.Uint64(b[8:]), debitsPending: le.Uint64(b[16:]),
+		debitsPosted: le.Uint64(b[32:]), creditsPending: le.Uint64(b[48:]),
+		creditsPosted: le.Uint64(b[64:])}
+}
+
+// s53CrossShardRefusals: a request of events each refused by the node itself (section
+// 18, "Refused by the node"): a linked chain from shard 0 to shard 1 (the first event
+// that leaves the chain's shard 80 linked_chain_spans_shards, the others
+// linked_event_failed) and a post that names no debit account (82).
+func s53CrossShardRefusals() []byte {
+	le := binary.LittleEndian
+	first := s52Transfer(600, 11, 12, 1, s53BaseLedger)
+	le.PutUint16(first[118:], 1) // linked
+	second := s52Transfer(601, 11, s53RangeStart+11, 1, s53BaseLedger)
+	post := s52Transfer(603, 0, 0, 1, 0)
+	le.PutUint64(post[64:], 602)
+	le.PutUint16(post[118:], 4)
+	return append(append(first, second...), post...)
+}
+
+// TestConformanceRefusedByTheNode: section 18, "Refused by the node" and its table of
+// statuses. A write every event of which the node refuses from the map is answered by
+// the node alone: status ok, one result per event, aux 0; a resend under the same number
+// is answered the same again, never flagged duplicate; the number reused for another
+// body (here a local transfer, applied) is answered as a new request. An order whose
+// accounts are on shard 0 for instrument 8 (shard 1) is refused 83
+// account_on_other_shard; a cancel naming only an order 85 instrument_shard_unknown per
+// event; lookup_orders is refused whole with 85 as the reply's status, an empty body and
+// aux 0, and the connection stays.
+func TestConformanceRefusedByTheNode(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	statuses := s52StatusNumbers(t)
+	for name, want := range map[string]uint32{"linked_chain_spans_shards": 80,
+		"pending_transfer_spans_shards": 81, "placement_field_missing": 82,
+		"account_on_other_shard": 83, "instrument_shard_unknown": 85} {
+		if statuses[name] != want {
+			t.Errorf("section 12 numbers %s %d, section 18 %d", name, statuses[name], want)
+		}
+	}
+	want := []uint32{statuses["linked_event_failed"], 80, 82}
+	body := s53CrossShardRefusals()
+	number := m.number + 1
+	for attempt := 0; attempt < 2; attempt++ {
+		reply := m.requestNumber(number, 2, body)
+		if reply.Status != 0 || reply.Aux != 0 || reply.Flags != 0 || len(reply.Body) != 48 {
+			t.Fatalf("attempt %d: status %d aux %d flags %#x, %d bytes; want ok, aux 0, "+
+				"no flag, three results", attempt, reply.Status, reply.Aux, reply.Flags,
+				len(reply.Body))
+		}
+		for i, status := range want {
+			if got := le.Uint32(reply.Body[16*i+8:]); got != status {
+				t.Errorf("attempt %d, event %d: status %d, want %d", attempt, i, got, status)
+			}
+		}
+	}
+	// The same number for another body: answered as a new request (applied).
+	reply := m.requestNumber(number, 2, s52Transfer(610, 11, 12, 1, s53BaseLedger))
+	if reply.Status != 0 || reply.Aux == 0 || len(reply.Body) != 16 ||
+		le.Uint32(reply.Body[8:]) != 0 {
+		t.Errorf("number reused for a local transfer: status %d aux %d, %d bytes; want "+
+			"applied as a new request", reply.Status, reply.Aux, len(reply.Body))
+	}
+	m.number = number
+
+	// A pending transfer between shards is refused by its debit shard (81 is not among
+	// the node's own refusals), which records it: a resend is flagged duplicate, with
+	// the same op.
+	pending := s52Transfer(602, 11, s53RangeStart+11, 1, s53BaseLedger)
+	le.PutUint16(pending[118:], 2)
+	first := m.request(2, pending)
+	again := m.requestNumber(m.number, 2, pending)
+	if first.Status != 0 || len(first.Body) != 16 || le.Uint32(first.Body[8:]) != 81 ||
+		first.Aux == 0 || first.Flags != 0 {
+		t.Errorf("pending transfer between shards: status %d aux %d flags %#x result % x; "+
+			"want 81 recorded by a shard", first.Status, first.Aux, first.Flags, first.Body)
+	}
+	if again.Flags&1 == 0 || again.Aux != first.Aux || le.Uint32(again.Body[8:]) != 81 {
+		t.Errorf("its resend: flags %#x aux %d (first %d); want duplicate, the same op",
+			again.Flags, again.Aux, first.Aux)
+	}
+
+	order := s52Order(1, 1, 12, 22, 10, 1, 1)
+	le.PutUint32(order[96:], s53InstrumentShard1)
+	reply = m.request(21, order)
+	if reply.Status != 0 || len(reply.Body) != 24 || le.Uint32(reply.Body[16:]) != 83 {
+		t.Errorf("order of shard 0's accounts on shard 1's instrument: status %d, %d "+
+			"bytes, result % x; want 83", reply.Status, len(reply.Body), reply.Body)
+	}
+	cancel := make([]byte, 32) // OrderCancel naming order 1 by id only.
+	le.PutUint64(cancel[0:], 2)
+	le.PutUint64(cancel[8:], 1)
+	le.PutUint64(cancel[16:], 1)
+	reply = m.request(22, cancel)
+	if reply.Status != 0 || len(reply.Body) != 24 || le.Uint32(reply.Body[16:]) != 85 {
+		t.Errorf("cancel by order id: status %d, %d bytes, result % x; want 85",
+			reply.Status, len(reply.Body), reply.Body)
+	}
+	lookup := make([]byte, 8)
+	le.PutUint64(lookup, 1)
+	reply = m.request(26, lookup)
+	if reply.Status != 85 || len(reply.Body) != 0 || reply.Aux != 0 {
+		t.Errorf("lookup_orders: status %d, %d bytes, aux %d; want 85, empty, 0",
+			reply.Status, len(reply.Body), reply.Aux)
+	}
+	reply = m.request(s53OperationShardMap, nil) // The connection stays.
+	if reply.Status != 0 {
+		t.Errorf("after the refusal: get_shard_map status %d", reply.Status)
+	}
+}
+
+// s53OrderOn is an Order of instrument on shard (its accounts there), quantity 1.
+func s53OrderOn(instrument uint32, clientOrderID, account, price uint64, side uint8) []byte {
+	offset := uint64(0)
+	if instrument == s53InstrumentShard1 {
+		offset = s53RangeStart
+	}
+	order := s52Order(clientOrderID, account, offset+11, offset+22, price, 1, side)
+	if side == 2 {
+		order = s52Order(clientOrderID, account, offset+11, offset+21, price, 1, side)
+	}
+	binary.LittleEndian.PutUint32(order[96:], instrument)
+	return order
+}
+
+// TestConformanceMarketDataOfShard1: section 18, "Market data". An md_subscribe of
+// instrument 8 (shard 1) with channel bit 3 (shard_ops, 8) is answered with header
+// number 1 (the shard serving it) and an order resting there publishes an update
+// carrying shard 1 at record offset 22, with an op of shard 1's log (the place reply's
+// aux). Without the bit, the same subscribe on another connection is answered by shard 0
+// (number 0) and no update of instrument 8 comes: an order on instrument 7 (shard 0)
+// that follows is the first update that connection sees.
+func TestConformanceMarketDataOfShard1(t *testing.T) {
+	m := newS53Node(t)
+	const channels = 1 | 2 | 4 // levels, trades, top
+	m.c.write(s52Subscribe(s53InstrumentShard1, channels|8, 0))
+	_, answer := s52UntilAnswer(t, m.c)
+	if answer.status != 0 || answer.shard != 1 || answer.instrument != s53InstrumentShard1 {
+		t.Fatalf("with shard_ops: status %d number %d instrument %d; want 0, 1, %d",
+			answer.status, answer.shard, answer.instrument, s53InstrumentShard1)
+	}
+	other := dialRaw(t, m.server.Address())
+	other.login(clientAll, 1, secretOne, s53Session+1)
+	other.write(rawFrame(20, 0, 0, 0, s53Session+1, 0, 0, 0, s52Subscribe(
+		s53InstrumentShard1, channels, 0)[wire.HeaderSize:]))
+	_, plain := s52UntilAnswer(t, other)
+	if plain.status != 0 || plain.shard != 0 {
+		t.Fatalf("without shard_ops: status %d number %d; want 0 and shard 0", plain.status,
+			plain.shard)
+	}
+	other.write(rawFrame(20, 0, 0, 0, s53Session+1, 0, 0, 0, s52Subscribe(
+		s53InstrumentShard0, channels, 0)[wire.HeaderSize:]))
+	if _, answer := s52UntilAnswer(t, other); answer.status != 0 || answer.shard != 0 {
+		t.Fatalf("instrument 7: status %d number %d", answer.status, answer.shard)
+	}
+
+	reply := m.expectCreated(t, "sell on shard 1", 21,
+		s53OrderOn(s53InstrumentShard1, 1, 2, 100, 2), 24)
+	var updates []s52Update
+	for len(updates) == 0 {
+		s52AppendUpdates(t, m.c.next(), &updates)
+	}
+	u := updates[0]
+	if u.instrument != s53InstrumentShard1 || u.shard != 1 || u.op != reply.Aux {
+		t.Errorf("update: instrument %d shard %d op %d; want %d, 1, the reply's aux %d",
+			u.instrument, u.shard, u.op, s53InstrumentShard1, reply.Aux)
+	}
+
+	m.expectCreated(t, "sell on shard 0", 21, s53OrderOn(s53InstrumentShard0, 2, 2, 100, 2),
+		24)
+	var seen []s52Update
+	for len(seen) == 0 {
+		s52AppendUpdates(t, other.next(), &seen)
+	}
+	if seen[0].instrument != s53InstrumentShard0 || seen[0].shard != 0 {
+		t.Errorf("without shard_ops the first update is of instrument %d shard %d; want "+
+			"instrument 7's of shard 0 (none of instrument 8)", seen[0].instrument,
+			seen[0].shard)
+	}
+}
+
+// s53SubscribeReports is a subscribe frame (section 4: from_sequence u64 at 0, shard u64
+// at 8).
+func s53SubscribeReports(session, fromSequence, shardField uint64) []byte {
+	body := make([]byte, 16)
+	binary.LittleEndian.PutUint64(body[0:], fromSequence)
+	binary.LittleEndian.PutUint64(body[8:], shardField)
+	return rawFrame(9, 0, 0, 0, session, 0, 0, 0, body)
+}
+
+// TestConformanceReportsPerShard: section 18, "Execution reports on several shards". Each
+// shard numbers the client's reports from 1; a subscribe with shard field 2 (shard 1)
+// is answered with number 2 and replays shard 1's report (sequence 1, of the order on
+// instrument 8) labelled 2; field 0 gets the default instrument shard's (shard 0's)
+// report, also sequence 1, labelled 0; field 3 (shard 2, which the node does not have)
+// is refused with status 206, labelled 3.
+func TestConformanceReportsPerShard(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	m.expectCreated(t, "order on shard 1", 21, s53OrderOn(s53InstrumentShard1, 11, 2, 100, 2),
+		24)
+	m.expectCreated(t, "order on shard 0", 21, s53OrderOn(s53InstrumentShard0, 12, 2, 100, 2),
+		24)
+	for _, c := range []struct {
+		session, field, clientOrderID uint64
+	}{{60, 2, 11}, {61, 0, 12}, {62, 1, 12}} {
+		r := dialRaw(t, m.server.Address())
+		r.login(clientAll, 1, secretOne, c.session)
+		r.write(s53SubscribeReports(c.session, 1, c.field))
+		var reports []wire.Frame
+		for {
+			frame := r.next()
+			if frame.Kind == wire.KindSubscribed {
+				if frame.Status != 0 || frame.Number != c.field {
+					t.Errorf("field %d: subscribed status %d number %d", c.field,
+						frame.Status, frame.Number)
+				}
+				break
+			}
+			if frame.Kind != wire.KindReport {
+				t.Fatalf("field %d: %s frame during the replay", c.field, frame.Kind)
+			}
+			reports = append(reports, frame)
+		}
+		if len(reports) != 1 {
+			t.Fatalf("field %d: %d reports replayed, want the shard's one", c.field,
+				len(reports))
+		}
+		// Section 10's ExecutionReport: client_order_id u64 at 8.
+		if report := reports[0]; report.Aux != 1 || report.Number != c.field ||
+			le.Uint64(report.Body[8:]) != c.clientOrderID {
+			t.Errorf("field %d: report sequence %d number %d client order id %d; want 1, "+
+				"%d, %d", c.field, report.Aux, report.Number, le.Uint64(report.Body[8:]),
+				c.field, c.clientOrderID)
+		}
+	}
+	r := dialRaw(t, m.server.Address())
+	r.login(clientAll, 1, secretOne, 63)
+	r.write(s53SubscribeReports(63, 1, 3))
+	frame := r.next()
+	if frame.Kind != wire.KindSubscribed || frame.Status != 206 || frame.Number != 3 ||
+		frame.Aux != 0 {
+		t.Errorf("field 3: %s status %d number %d aux %d; want subscribed 206 labelled 3",
+			frame.Kind, frame.Status, frame.Number, frame.Aux)
+	}
+}
