@@ -447,8 +447,9 @@ func s53CrossShardRefusals() []byte {
 // body (here a local transfer, applied) is answered as a new request. An order whose
 // accounts are on shard 0 for instrument 8 (shard 1) is refused 83
 // account_on_other_shard; a cancel naming only an order 85 instrument_shard_unknown per
-// event; lookup_orders is refused whole with 85 as the reply's status, an empty body and
-// aux 0, and the connection stays.
+// event, as is a mass cancel of every instrument; lookup_orders and get_account_orders
+// of instrument 0 are refused whole with 85 as the reply's status, an empty body and aux
+// 0, and the connection stays.
 func TestConformanceRefusedByTheNode(t *testing.T) {
 	m := newS53Node(t)
 	le := binary.LittleEndian
@@ -524,6 +525,22 @@ func TestConformanceRefusedByTheNode(t *testing.T) {
 	if reply.Status != 85 || len(reply.Body) != 0 || reply.Aux != 0 {
 		t.Errorf("lookup_orders: status %d, %d bytes, aux %d; want 85, empty, 0",
 			reply.Status, len(reply.Body), reply.Aux)
+	}
+	orderFilter := make([]byte, 32) // OrderFilter: account 1, every instrument, limit 10.
+	le.PutUint64(orderFilter[0:], 1)
+	le.PutUint32(orderFilter[20:], 10)
+	reply = m.request(27, orderFilter)
+	if reply.Status != 85 || len(reply.Body) != 0 || reply.Aux != 0 {
+		t.Errorf("get_account_orders of instrument 0: status %d, %d bytes, aux %d; want "+
+			"85, empty, 0", reply.Status, len(reply.Body), reply.Aux)
+	}
+	massCancel := make([]byte, 32) // MassCancel of every instrument: 85 per event.
+	le.PutUint64(massCancel[0:], 3)
+	le.PutUint64(massCancel[8:], 1)
+	reply = m.request(24, massCancel)
+	if reply.Status != 0 || len(reply.Body) != 16 || le.Uint32(reply.Body[8:]) != 85 {
+		t.Errorf("mass_cancel of every instrument: status %d, result % x; want 85",
+			reply.Status, reply.Body)
 	}
 	reply = m.request(s53OperationShardMap, nil) // The connection stays.
 	if reply.Status != 0 {
@@ -664,5 +681,111 @@ func TestConformanceReportsPerShard(t *testing.T) {
 		frame.Aux != 0 {
 		t.Errorf("field 3: %s status %d number %d aux %d; want subscribed 206 labelled 3",
 			frame.Kind, frame.Status, frame.Number, frame.Aux)
+	}
+}
+
+// TestConformanceCrossShardRefusedByTheCreditShard: section 18, "Cross-shard transfers":
+// when the credit side refuses (here the credit account, 1013 on shard 1, has
+// credits_must_not_exceed_debits and no debits: exceeds_debits), the one result is that
+// code; the id stays taken (a retry answers id_already_failed); lookup_transfers does not
+// find it (a refused transfer is not stored), while get_account_transfers of the debit
+// account shows the client's id as the pending step and its void (flag 8, bit 127 id);
+// the debit account's balances are back as before.
+func TestConformanceCrossShardRefusedByTheCreditShard(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	statuses := s52StatusNumbers(t)
+	m.expectCreated(t, "guarded account", 1, s52Account(s53RangeStart+13, s53BaseLedger, 4),
+		16)
+	const transferID = 700
+	transfer := s52Transfer(transferID, 11, s53RangeStart+13, 5, s53BaseLedger)
+	for attempt, want := range []uint32{statuses["exceeds_debits"],
+		statuses["id_already_failed"]} {
+		reply := m.request(2, transfer)
+		if reply.Status != 0 || len(reply.Body) != 16 || le.Uint32(reply.Body[8:]) != want {
+			t.Errorf("attempt %d: status %d, result % x; want result %d", attempt,
+				reply.Status, reply.Body, want)
+		}
+	}
+	if reply := m.request(4, s53Ids(transferID, 0)); reply.Status != 0 || len(reply.Body) != 0 {
+		t.Errorf("lookup_transfers of the refused transfer: status %d, %d bytes; want none",
+			reply.Status, len(reply.Body))
+	}
+	filter := make([]byte, 128)
+	le.PutUint64(filter[0:], 11)
+	le.PutUint32(filter[120:], 10)
+	le.PutUint32(filter[124:], 1)
+	reply := m.request(5, filter)
+	var pending, void []byte
+	for at := 0; at+128 <= len(reply.Body); at += 128 {
+		record := reply.Body[at : at+128]
+		switch {
+		case le.Uint64(record[0:]) == transferID && le.Uint16(record[118:])&2 != 0:
+			pending = record
+		case le.Uint64(record[64:]) == transferID && le.Uint16(record[118:])&8 != 0:
+			void = record
+		}
+	}
+	if pending == nil || void == nil || le.Uint64(void[8:])&s53SettlementBit127 == 0 {
+		t.Errorf("debit account's debits (status %d, %d bytes): want the pending step "+
+			"with the client's id and its void with a bit-127 id", reply.Status,
+			len(reply.Body))
+	}
+	reply = m.request(3, s53Ids(11, 0))
+	if debits, credits := s53Balances(reply.Body); reply.Status != 0 || debits != 0 ||
+		credits != 1000 || le.Uint64(reply.Body[16:]) != 0 {
+		t.Errorf("debit account after the void: debits posted %d pending %d credits %d",
+			debits, le.Uint64(reply.Body[16:]), credits)
+	}
+}
+
+// TestConformanceSettlementAccountFromShard1: section 18, "Where events go": a
+// settlement account's copies come "in shard order" and get_account_transfers of it
+// "answer[s] from the lower-numbered shard that holds a copy". For a transfer from shard
+// 1 (account 1011) to shard 0 (account 12) the lower shard is the credit shard: the
+// lookup lists the credit shard's copy first (debits posted 30: the credit paid out),
+// then the debit shard's (credits posted 30), and get_account_transfers of the account
+// shows the credit shard's transfer to account 12, not the debit shard's steps.
+func TestConformanceSettlementAccountFromShard1(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	m.expectCreated(t, "funding 1011", 2, s52Transfer(1003, s53RangeStart+10,
+		s53RangeStart+11, 1000, s53BaseLedger), 16)
+	m.expectCreated(t, "transfer from shard 1", 2,
+		s52Transfer(1800, s53RangeStart+11, 12, 30, s53BaseLedger), 16)
+	filter := make([]byte, 128)
+	le.PutUint64(filter[0:], 12)
+	le.PutUint32(filter[120:], 10)
+	le.PutUint32(filter[124:], 2)
+	reply := m.request(5, filter)
+	if reply.Status != 0 || len(reply.Body) != 128 {
+		t.Fatalf("account 12's credits: status %d, %d bytes; want one", reply.Status,
+			len(reply.Body))
+	}
+	credit := append([]byte(nil), reply.Body...)
+	settlementLow, settlementHigh := le.Uint64(credit[16:]), le.Uint64(credit[24:])
+	if settlementHigh&s53SettlementBit127 == 0 || le.Uint64(credit[48:]) != 30 {
+		t.Fatalf("credit of account 12 from %#x:%#x amount %d; want a settlement account",
+			settlementHigh, settlementLow, le.Uint64(credit[48:]))
+	}
+	reply = m.request(3, s53Ids(settlementLow, settlementHigh))
+	if reply.Status != 0 || len(reply.Body) != 256 {
+		t.Fatalf("lookup of the settlement account: status %d, %d bytes", reply.Status,
+			len(reply.Body))
+	}
+	for copy, want := range [][2]uint64{{30, 0}, {0, 30}} {
+		if debits, credits := s53Balances(reply.Body[128*copy:]); debits != want[0] ||
+			credits != want[1] {
+			t.Errorf("copy %d: debits posted %d credits posted %d, want %d and %d (shard "+
+				"order: the credit shard's, 0, first)", copy, debits, credits, want[0], want[1])
+		}
+	}
+	le.PutUint64(filter[0:], settlementLow)
+	le.PutUint64(filter[8:], settlementHigh)
+	le.PutUint32(filter[124:], 1|2)
+	reply = m.request(5, filter)
+	if reply.Status != 0 || len(reply.Body) != 128 || le.Uint64(reply.Body[32:]) != 12 {
+		t.Errorf("settlement account's transfers: status %d, %d bytes; want shard 0's "+
+			"one, its credit of account 12", reply.Status, len(reply.Body))
 	}
 }
