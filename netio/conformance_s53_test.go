@@ -13,6 +13,8 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -788,4 +790,86 @@ func TestConformanceSettlementAccountFromShard1(t *testing.T) {
 		t.Errorf("settlement account's transfers: status %d, %d bytes; want shard 0's "+
 			"one, its credit of account 12", reply.Status, len(reply.Body))
 	}
+}
+
+// s53Refusal dials address from local (nil: any) and returns the first frame's kind,
+// status and aux: a challenge (kind 1) or an error (kind 8) before the close.
+func s53Refusal(t *testing.T, address string, local net.Addr) (wire.Kind, uint32, uint64) {
+	t.Helper()
+	dialer := net.Dialer{Timeout: waitLimit, LocalAddr: local}
+	conn, err := dialer.Dial("tcp", address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	frame := (&rawConn{t: t, conn: conn}).next()
+	return frame.Kind, frame.Status, frame.Aux
+}
+
+// TestConformanceAdmissionWhileFull: section 5, Login and Login limits, as the errors
+// of section 13 (connection_limit 1021, connection_refused 1022, too_many_attempts 1026
+// with the wait in aux). A server of 3 connections at most, 2 connections without a login
+// per minute per address, allow-list 127.0.0.1/32 (its clock stopped, so the minute
+// never ends): with two logged-in connections and one that never logs in (its address
+// counts 1), a new connection from 127.0.0.1 gets connection_limit, again and again, and
+// none of them is counted: once a slot is free, one more connection without a login is
+// given a challenge (the count reaches the limit, 2). Full again, a new connection gets
+// too_many_attempts with a wait (the address is locked out: that error, not
+// connection_limit, even while the server is full), and so does one once a slot is free.
+// A connection from 127.0.0.2 (outside the allow-list) gets connection_refused whether
+// the server is full or not.
+func TestConformanceAdmissionWhileFull(t *testing.T) {
+	stopped := time.Now()
+	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
+		c.ConnectionsMax = 3
+		c.Admission = netio.NewControls(netio.ControlsConfig{LoginAttemptsPerMinute: 2,
+			AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+			Now:             func() time.Time { return stopped }})
+	}})
+	address := h.server.Address()
+	outside := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}
+	expect := func(what string, local net.Addr, kind wire.Kind, status uint32) uint64 {
+		t.Helper()
+		gotKind, gotStatus, aux := s53Refusal(t, address, local)
+		if gotKind != kind || (kind == 8 && gotStatus != status) {
+			t.Fatalf("%s: %s status %d, want %s %d", what, gotKind, gotStatus, kind, status)
+		}
+		return aux
+	}
+	openAfter := func(count int64) {
+		t.Helper()
+		waitFor(t, "the server counts the open connections", func() bool {
+			return h.server.Stats().ConnectionsOpen == count
+		})
+	}
+	expect("outside the allow-list, room", outside, 8, 1022)
+	first := dialRaw(t, address)
+	first.login(clientAll, 1, secretOne, 1)
+	second := dialRaw(t, address)
+	second.login(clientAll, 1, secretOne, 2)
+	stalled := dialRaw(t, address) // Counted: it never logs in.
+	openAfter(3)
+	for i := 0; i < 4; i++ {
+		if aux := expect("full", nil, 8, 1021); aux != 0 {
+			t.Errorf("connection_limit with aux %d, want 0", aux)
+		}
+	}
+	expect("outside the allow-list, full", outside, 8, 1022)
+	second.conn.Close()
+	openAfter(2)
+	// A slot free: the address's second connection without a login gets its challenge
+	// (dialRaw fails the test on any other first frame) and stays open, never logging in.
+	stalledToo := dialRaw(t, address)
+	openAfter(3)
+	for _, what := range []string{"locked out and full", "locked out and full, again"} {
+		if wait := expect(what, nil, 8, 1026); wait == 0 || wait > 60000 {
+			t.Errorf("%s: too_many_attempts with aux %d, want the wait in ms", what, wait)
+		}
+	}
+	first.conn.Close()
+	openAfter(2)
+	if wait := expect("locked out, a slot free", nil, 8, 1026); wait == 0 || wait > 60000 {
+		t.Errorf("too_many_attempts with aux %d, want the wait in ms", wait)
+	}
+	_, _ = stalled, stalledToo
 }
