@@ -873,3 +873,137 @@ func TestConformanceAdmissionWhileFull(t *testing.T) {
 	}
 	_, _ = stalled, stalledToo
 }
+
+// s53Sell and s53Buy are s52Order's limit orders of instrument 7 from the seller
+// (trading account 1) and the buyer (trading account 2) of s52Market.
+func s53Sell(clientOrderID, price, quantity uint64) []byte {
+	return s52Order(clientOrderID, 1, s52SellerBase, s52SellerQuote, price, quantity, 2)
+}
+
+func s53Buy(clientOrderID, price, quantity uint64) []byte {
+	return s52Order(clientOrderID, 2, s52BuyerBase, s52BuyerQuote, price, quantity, 1)
+}
+
+// s53MarketSubscribe subscribes m's connection to instrument 7 with channels and waits
+// for the answer, which must be 0.
+func s53MarketSubscribe(t *testing.T, m *s52Market, channels uint32) {
+	t.Helper()
+	m.c.write(s52Subscribe(s52Instrument, channels, 0))
+	if _, answer := s52UntilAnswer(t, m.c); answer.status != 0 {
+		t.Fatalf("md_subscribe channels %d: status %d", channels, answer.status)
+	}
+}
+
+// TestConformanceMarketDataGroupsCarryTheTopAfterThem: section 8a, "Every update of a
+// group carries the top once the whole group is applied". A buy of 2 at 101 against
+// asks of 1 at 100 and 1 at 101 is one matching step (an order's fills, up to 1,024:
+// section 10, Order of reports): its two trades, then the removals of levels 100 and
+// 101, each carrying the top after the step (an empty ask side, 0), not the book right
+// after that record (the trade at 100 left ask 101). (The audit found the document's
+// "matching step" read as one fill; it now says what a step is.) And the document's own
+// example: a replace
+// moving the only bid from 80 to 85 stamps 85 on the removal of 80.
+func TestConformanceMarketDataGroupsCarryTheTopAfterThem(t *testing.T) {
+	m := newS52Market(t)
+	s53MarketSubscribe(t, m, 1|2) // levels and trades: every update.
+	var updates []s52Update
+	m.place(t, s53Sell(1, 100, 1), 1, &updates)
+	m.place(t, s53Sell(2, 101, 1), 1, &updates)
+	m.place(t, s53Buy(3, 101, 2), 1, &updates)
+	m.collectUpdates(t, 6, &updates)
+	type record struct {
+		kind                  uint8
+		price, quantity       uint64
+		askPrice, askQuantity uint64
+		askOrderCount         uint32
+	}
+	want := []record{{1, 100, 1, 100, 1, 1}, {1, 101, 1, 100, 1, 1},
+		{2, 100, 1, 0, 0, 0}, {2, 101, 1, 0, 0, 0}, // The step's trades,
+		{1, 100, 0, 0, 0, 0}, {1, 101, 0, 0, 0, 0}} // then its levels by price.
+	for i, u := range updates[:6] {
+		got := record{u.kind, u.price, u.quantity, u.askPrice, u.askQuantity,
+			u.askOrderCount}
+		if got != want[i] || u.sequence != uint64(i+1) {
+			t.Errorf("update %d (sequence %d): %+v, want %+v", i, u.sequence, got, want[i])
+		}
+	}
+
+	updates = updates[:0]
+	reply := m.place(t, s53Buy(4, 80, 1), 1, &updates)
+	orderID := binary.LittleEndian.Uint64(reply.Body[0:])
+	m.collectUpdates(t, 1, &updates)
+	replace := make([]byte, 64) // Section 10's OrderReplace: the bid to 85.
+	binary.LittleEndian.PutUint64(replace[0:], 5)
+	binary.LittleEndian.PutUint64(replace[8:], 2)
+	binary.LittleEndian.PutUint64(replace[16:], orderID)
+	binary.LittleEndian.PutUint64(replace[32:], 85)
+	binary.LittleEndian.PutUint64(replace[40:], 1)
+	if reply := m.request(23, replace); reply.Status != 0 || len(reply.Body) != 24 ||
+		binary.LittleEndian.Uint32(reply.Body[16:]) != 0 {
+		t.Fatalf("replace: status %d, result % x", reply.Status, reply.Body)
+	}
+	m.collectUpdates(t, 3, &updates)
+	for _, u := range updates[1:3] {
+		if u.kind != 1 || u.bidPrice != 85 || u.bidQuantity != 1 || u.bidOrderCount != 1 {
+			t.Errorf("replace's update of level %d (quantity %d): best bid %d (%d, %d "+
+				"orders), want 85 on both the removal of 80 and the level at 85", u.price,
+				u.quantity, u.bidPrice, u.bidQuantity, u.bidOrderCount)
+		}
+	}
+	if updates[1].price == updates[2].price || updates[1].quantity+updates[2].quantity != 1 {
+		t.Errorf("replace's updates: %+v and %+v, want level 80 removed and 85 added",
+			updates[1], updates[2])
+	}
+}
+
+// TestConformanceMarketDataTopAfterTogglingChannels: section 8a, channels: "`top` sends
+// the updates that change the best bid or ask (price or quantity) from what this
+// connection was last sent for the instrument (once the instrument's updates were sent
+// without `top`, the next update with `top` is sent whatever its top)". With top only, a
+// resting ask (sequence 1) is sent. With trades only, a trade (sequence 2, carrying best
+// ask 100 quantity 1) is sent and the level update after it (3) is not. With top only
+// again, the next update, a new ask at 101 (sequence 4) that leaves the best ask at 100
+// quantity 1, is sent: the instrument's updates were sent without top in between; after
+// it, only the updates that change the top are sent again.
+func TestConformanceMarketDataTopAfterTogglingChannels(t *testing.T) {
+	m := newS52Market(t)
+	var updates []s52Update
+	s53MarketSubscribe(t, m, 4)
+	m.place(t, s53Sell(1, 100, 2), 1, &updates)
+	m.collectUpdates(t, 1, &updates)
+	s53MarketSubscribe(t, m, 2)
+	m.place(t, s53Buy(2, 100, 1), 1, &updates)
+	m.collectUpdates(t, 2, &updates)
+	s53MarketSubscribe(t, m, 4)
+	m.place(t, s53Sell(3, 101, 1), 1, &updates)
+	m.place(t, s53Buy(4, 100, 1), 1, &updates) // Takes the rest of 100: best ask 101.
+	m.collectUpdates(t, 3, &updates)
+	var sequences []uint64
+	for _, u := range updates {
+		sequences = append(sequences, u.sequence)
+	}
+	if updates[0].sequence != 1 || updates[1].sequence != 2 || updates[1].kind != 2 ||
+		updates[1].askPrice != 100 || updates[1].askQuantity != 1 {
+		t.Fatalf("top, then trades: sequences %v, %+v", sequences, updates[:2])
+	}
+	if updates[2].sequence != 4 {
+		t.Errorf("top again after trades only: first update sent is sequence %d (kind %d, "+
+			"best ask %d quantity %d), want sequence 4, the first update after the "+
+			"change; sequences %v", updates[2].sequence, updates[2].kind,
+			updates[2].askPrice, updates[2].askQuantity, sequences)
+	}
+	// From then on, top only sends changes: the trade (5) moves the best ask to 101, the
+	// removal of level 100 after it (6) and a new ask at 102 (7) leave it there, a buy at
+	// 101 (8, its trade) moves it to 102.
+	m.place(t, s53Sell(5, 102, 1), 1, &updates)
+	m.place(t, s53Buy(6, 101, 1), 1, &updates)
+	m.collectUpdates(t, 5, &updates)
+	sequences = sequences[:0]
+	for _, u := range updates {
+		sequences = append(sequences, u.sequence)
+	}
+	if len(updates) != 5 || updates[3].sequence != 5 || updates[4].sequence != 8 ||
+		updates[4].askPrice != 102 {
+		t.Errorf("top only: sequences %v, want 1, 2, 4, 5, 8", sequences)
+	}
+}
