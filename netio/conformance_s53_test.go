@@ -15,6 +15,7 @@ import (
 	"hash/crc32"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -1005,5 +1006,93 @@ func TestConformanceMarketDataTopAfterTogglingChannels(t *testing.T) {
 	if len(updates) != 5 || updates[3].sequence != 5 || updates[4].sequence != 8 ||
 		updates[4].askPrice != 102 {
 		t.Errorf("top only: sequences %v, want 1, 2, 4, 5, 8", sequences)
+	}
+}
+
+// s53MarketDataSubscribe is an md_subscribe frame (kind 20; section 8a: instrument u32 at
+// 0, channels u32 at 4, from_op u64 at 8) on session.
+func s53MarketDataSubscribe(session uint64, instrument, channels uint32) []byte {
+	body := make([]byte, 16)
+	binary.LittleEndian.PutUint32(body[0:], instrument)
+	binary.LittleEndian.PutUint32(body[4:], channels)
+	return rawFrame(20, 0, 0, 0, session, 0, 0, 0, body)
+}
+
+// TestConformanceMarketDataSubscribeReserve: sections 8a and 14, "at most 1,024
+// md_subscribe frames wait to be served at once per feed ... Beyond the 1,024, each
+// connection may still have 16 of its own md_subscribe frames waiting". With the
+// publisher held on its first frame (the order hook) and one connection's flood filling
+// the feed's queue (its frames past it answered 200 busy at once), another connection
+// writes 17 md_subscribe frames and a request in one write: the 17th is answered busy at
+// once, then the request's reply comes before any other answer (the 16 wait), and once
+// the publisher goes on the 16 are answered 0, each echoing its instrument.
+func TestConformanceMarketDataSubscribeReserve(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	held, release := make(chan struct{}), make(chan struct{})
+	first := true
+	netio.SetTestHookMarketDataOrder(t, func() {
+		if first {
+			first = false
+			close(held)
+			select {
+			case <-release:
+			case <-time.After(waitLimit): // The test failed: do not hold the publisher.
+			}
+		}
+	})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce)
+	const sharedMax, reserve, beyond = 1024, 16, 50
+	flooder := dialRaw(t, h.server.Address())
+	flooder.login(clientAll, 1, secretOne, 7)
+	var frames []byte
+	for instrument := uint32(1); instrument <= sharedMax+1+beyond; instrument++ {
+		frames = append(frames, s53MarketDataSubscribe(7, instrument, 1)...)
+	}
+	flooder.write(frames)
+	select {
+	case <-held:
+	case <-time.After(waitLimit):
+		t.Fatal("the publisher never took the flood's first md_subscribe")
+	}
+	for i := 0; i < beyond; i++ { // At least these are past the 1,024.
+		if frame := flooder.next(); frame.Kind != 21 || frame.Status != 200 {
+			t.Fatalf("flood answer %d: %s status %d, want md_subscribed 200", i,
+				frame.Kind, frame.Status)
+		}
+	}
+
+	other := dialRaw(t, h.server.Address())
+	other.login(clientAll, 1, secretOne, 8)
+	frames = frames[:0]
+	for i := uint32(1); i <= reserve+1; i++ {
+		frames = append(frames, s53MarketDataSubscribe(8, 600000+i, 1)...)
+	}
+	frames = append(frames, rawFrame(6, 3, 0, 0, 8, 1, 0, 0, s53Ids(1, 0))...)
+	other.write(frames)
+	frame := other.next()
+	if frame.Kind != 21 || frame.Status != 200 ||
+		binary.LittleEndian.Uint32(frame.Body) != 600000+reserve+1 {
+		t.Fatalf("first answer: %s status %d body % x; want busy for the 17th frame "+
+			"(instrument %d)", frame.Kind, frame.Status, frame.Body, 600000+reserve+1)
+	}
+	if frame := other.next(); frame.Kind != wire.KindReply || frame.Number != 1 {
+		t.Fatalf("second answer: %s status %d; want the request's reply (the 16 wait)",
+			frame.Kind, frame.Status)
+	}
+	releaseOnce()
+	answered := map[uint32]bool{}
+	for len(answered) < reserve {
+		frame := other.next()
+		if frame.Kind == 22 {
+			continue
+		}
+		instrument := binary.LittleEndian.Uint32(frame.Body)
+		if frame.Kind != 21 || frame.Status != 0 || instrument <= 600000 ||
+			instrument > 600000+reserve || answered[instrument] {
+			t.Fatalf("after the release: %s status %d instrument %d", frame.Kind,
+				frame.Status, instrument)
+		}
+		answered[instrument] = true
 	}
 }
