@@ -10,11 +10,18 @@ package netio_test
 // and op numbers are the document's literals or read from its table of statuses.
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"hash/crc32"
+	"io"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1094,5 +1101,204 @@ func TestConformanceMarketDataSubscribeReserve(t *testing.T) {
 				frame.Status, instrument)
 		}
 		answered[instrument] = true
+	}
+}
+
+// s53Examples returns section 16's hex dumps by caption, each a whole frame.
+func s53Examples(t *testing.T) map[string][]byte {
+	t.Helper()
+	document, err := os.ReadFile("PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- BEGIN GENERATED: examples -->", "<!-- END GENERATED: examples -->"
+	text := string(document)
+	start, stop := strings.Index(text, begin), strings.Index(text, end)
+	if start < 0 || stop < start {
+		t.Fatal("PROTOCOL.md has no generated examples section")
+	}
+	frames := map[string][]byte{}
+	title, inBlock := "", false
+	for _, line := range strings.Split(text[start:stop], "\n") {
+		switch {
+		case strings.HasPrefix(line, "#### "):
+			title = strings.TrimPrefix(line, "#### ")
+		case strings.HasPrefix(line, "```"):
+			inBlock = !inBlock
+		case inBlock && len(line) > 6:
+			b, err := hex.DecodeString(strings.ReplaceAll(line[6:], " ", ""))
+			if err != nil {
+				t.Fatalf("%s: line %q: %v", title, line, err)
+			}
+			frames[title] = append(frames[title], b...)
+		}
+	}
+	return frames
+}
+
+// s53ReadRaw reads one whole frame's bytes as they came: the 48-byte header, then
+// body_length (u32 at 8) bytes.
+func s53ReadRaw(t *testing.T, conn net.Conn) []byte {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+	frame := make([]byte, 48)
+	if _, err := io.ReadFull(conn, frame); err != nil {
+		t.Fatalf("read a header: %v", err)
+	}
+	frame = append(frame, make([]byte, binary.LittleEndian.Uint32(frame[8:]))...)
+	if _, err := io.ReadFull(conn, frame[48:]); err != nil {
+		t.Fatalf("read a body: %v", err)
+	}
+	return frame
+}
+
+// s53SameBytes reports the offsets where got differs from want outside the ranges
+// [from, to) given in pairs (fields the caption leaves to the server: nonce, aux,
+// timestamps; the checksum, which then differs, is checked on its own).
+func s53SameBytes(got, want []byte, skipped ...int) []int {
+	var differ []int
+	if len(got) != len(want) {
+		return []int{-1}
+	}
+	for i := range got {
+		skip := false
+		for k := 0; k+1 < len(skipped); k += 2 {
+			skip = skip || (i >= skipped[k] && i < skipped[k+1])
+		}
+		if !skip && got[i] != want[i] {
+			differ = append(differ, i)
+		}
+	}
+	return differ
+}
+
+// TestConformanceWorkedExamplesFromTheServer: section 16's frames against what a real
+// server sends for the same input. A server whose client 1 has key 1 with the secret of
+// 32 bytes 0x11 and the permissions read and transfer (heartbeat 1000 ms, silence
+// 15000 ms: the defaults) sends the Challenge example's bytes but for the nonce (and so
+// the checksum); the login signed as the Login example says (section 4's message over
+// that nonce) equals the example but for the signature and checksum; the server answers
+// exactly the Login accepted example; the Request example's bytes, sent as they are, are
+// answered by the Reply example's bytes but for aux (the op) and the result's timestamp;
+// a heartbeat the server sends while idle is exactly the Heartbeat example; and the
+// Request example with its checksum damaged is answered exactly the Error example. Every
+// frame's checksum is section 3's CRC-32C.
+func TestConformanceWorkedExamplesFromTheServer(t *testing.T) {
+	examples := s53Examples(t)
+	secret := bytes.Repeat([]byte{0x11}, 32)
+	file := netio.KeysFile{Version: netio.KeysFileVersion, Clients: []netio.KeysFileClient{
+		{ID: 1, Name: "example", Permissions: []string{"read", "transfer"},
+			Keys:   []netio.KeysFileKey{{ID: 1, Secret: hex.EncodeToString(secret)}},
+			Grants: []netio.KeysFileGrant{{Scopes: []string{"operator"}}}}}}
+	keys, err := netio.NewKeyring(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := wal.Open(wal.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := shard.New(shard.Config{PulseInterval: time.Hour, Logger: testLogger()},
+		core.New(core.Config{RulesVersion: core.RulesVersionCurrent}), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := netio.NewServer(netio.Config{Address: "127.0.0.1:0", Keys: keys,
+		Logger: testLogger()}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(shard.RepliesOnly(server))
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		_ = server.Shutdown(ctx)
+		_ = s.Close()
+		_ = log.Close()
+	})
+	if err := s.SetGrants(keys.GrantsBody()); err != nil {
+		t.Fatal(err)
+	}
+	setup := dialRaw(t, server.Address()) // Accounts 1 and 2 on another session.
+	setup.login(1, 1, secret, 9)
+	reply := setup.roundTripOn(9, 1, 1, append(s52Account(1, 1, 0), s52Account(2, 1, 0)...))
+	if reply.Status != 0 || len(reply.Body) != 32 ||
+		binary.LittleEndian.Uint32(reply.Body[8:]) != 0 ||
+		binary.LittleEndian.Uint32(reply.Body[24:]) != 0 {
+		t.Fatalf("accounts: status %d, results % x", reply.Status, reply.Body)
+	}
+
+	checksumOK := func(what string, frame []byte) {
+		t.Helper()
+		sum := crc32.Update(crc32.Update(0, conformanceCastagnoli, frame[:44]),
+			conformanceCastagnoli, frame[48:])
+		if binary.LittleEndian.Uint32(frame[44:]) != sum {
+			t.Errorf("%s: checksum %#x, CRC-32C gives %#x", what,
+				binary.LittleEndian.Uint32(frame[44:]), sum)
+		}
+	}
+	expectLike := func(what string, got []byte, skipped ...int) {
+		t.Helper()
+		checksumOK(what, got)
+		if differ := s53SameBytes(got, examples[what], append(skipped, 44, 48)...); differ != nil {
+			t.Errorf("%s: the server sent\n% x\nthe document shows\n% x\ndiffering at %v",
+				what, got, examples[what], differ)
+		}
+	}
+	conn, err := net.DialTimeout("tcp", server.Address(), waitLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	challenge := s53ReadRaw(t, conn)
+	expectLike("Challenge", challenge, 48, 80)
+
+	message := append([]byte(nil), challenge[48:80]...)
+	message = binary.LittleEndian.AppendUint64(message, 1)
+	message = binary.LittleEndian.AppendUint32(message, 1)
+	message = binary.LittleEndian.AppendUint32(message, 0)
+	message = binary.LittleEndian.AppendUint64(message, 7)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(message)
+	body := make([]byte, 48)
+	binary.LittleEndian.PutUint64(body[0:], 1)
+	binary.LittleEndian.PutUint32(body[8:], 1)
+	copy(body[16:], mac.Sum(nil))
+	login := rawFrame(2, 0, 0, 0, 7, 0, 0, 0, body)
+	if differ := s53SameBytes(login, examples["Login"], 44, 48, 64, 96); differ != nil {
+		t.Errorf("login built from sections 3 and 4 differs from the example at %v", differ)
+	}
+	write := func(frame []byte) {
+		t.Helper()
+		if _, err := conn.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(login)
+	expectLike("Login accepted", s53ReadRaw(t, conn))
+
+	write(examples["Request: create_transfers with one transfer"])
+	created := s53ReadRaw(t, conn)
+	expectLike("Reply: the transfer was created", created, 32, 40, 48, 56)
+	if binary.LittleEndian.Uint64(created[32:]) == 0 || binary.LittleEndian.Uint64(created[48:]) == 0 {
+		t.Errorf("reply: aux %d timestamp %d, want an op and a timestamp",
+			binary.LittleEndian.Uint64(created[32:]), binary.LittleEndian.Uint64(created[48:]))
+	}
+
+	expectLike("Heartbeat", s53ReadRaw(t, conn)) // Sent after 1 s without sending.
+
+	damaged := append([]byte(nil), examples["Request: create_transfers with one transfer"]...)
+	damaged[44] ^= 0xff
+	write(damaged)
+	for {
+		frame := s53ReadRaw(t, conn)
+		if frame[5] == 5 { // A heartbeat may come first.
+			continue
+		}
+		expectLike("Error: bad checksum", frame)
+		break
 	}
 }
