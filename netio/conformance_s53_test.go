@@ -1302,3 +1302,101 @@ func TestConformanceWorkedExamplesFromTheServer(t *testing.T) {
 		break
 	}
 }
+
+// TestConformanceSplitRequestSessions: section 18, "Split requests" and "Sessions on
+// several shards", with section 7's numbers on a node of two shards whose shard 1 log is
+// ahead. A write of one transfer on each shard is answered ok with aux the higher of its
+// parts' ops (shard 1's, above any op shard 0 has reached); resent on another connection
+// of the session it is answered from the caches: flag duplicate, the same aux and body.
+// Its number with a body of only the shard 0 part is a duplicate too, with that part's
+// result and shard 0's op as aux (lower); with only the shard 1 part, the original aux.
+// A number applied on shard 0 only, reused for another shard 0 event and a new shard 1
+// event, is answered request_number_reused (213), empty body, aux 0, and the shard 1
+// event is applied. Once shard 0 has applied a number 256 or more above the split
+// write's, the split write's resend is answered request_too_old (208), aux 0, finally,
+// though shard 1 still holds its part.
+func TestConformanceSplitRequestSessions(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	for i := uint64(0); i < 10; i++ { // Shard 1's log moves ahead of shard 0's.
+		m.expectCreated(t, "shard 1 transfer", 2, s52Transfer(s53RangeStart+100+i,
+			s53RangeStart+10, s53RangeStart+12, 1, s53BaseLedger), 16)
+	}
+	local := m.expectCreated(t, "shard 0 transfer", 2, s52Transfer(90, 10, 12, 1,
+		s53BaseLedger), 16)
+	onShard0 := s52Transfer(91, 11, 12, 1, s53BaseLedger)
+	onShard1 := s52Transfer(s53RangeStart+91, s53RangeStart+11, s53RangeStart+12, 1,
+		s53BaseLedger)
+	const split = 100
+	first := m.requestNumber(split, 2, append(append([]byte(nil), onShard0...), onShard1...))
+	if first.Status != 0 || first.Flags != 0 || len(first.Body) != 32 ||
+		le.Uint32(first.Body[8:]) != 0 || le.Uint32(first.Body[24:]) != 0 {
+		t.Fatalf("split write: status %d flags %#x results % x", first.Status, first.Flags,
+			first.Body)
+	}
+	if first.Aux <= local.Aux+2 {
+		t.Fatalf("split write's aux %d, want shard 1's op, above shard 0's (%d then)",
+			first.Aux, local.Aux)
+	}
+
+	other := dialRaw(t, m.server.Address())
+	other.login(clientAll, 1, secretOne, s53Session) // Takes the session over.
+	resend := func(number uint64, body []byte) wire.Frame {
+		t.Helper()
+		other.write(rawFrame(6, 2, 0, 0, s53Session, number, 0, 0, body))
+		return other.next()
+	}
+	again := resend(split, append(append([]byte(nil), onShard0...), onShard1...))
+	if again.Status != 0 || again.Flags&1 == 0 || again.Aux != first.Aux ||
+		!bytes.Equal(again.Body, first.Body) {
+		t.Errorf("resend: status %d flags %#x aux %d (first %d), same body %v; want the "+
+			"duplicate of the first reply", again.Status, again.Flags, again.Aux, first.Aux,
+			bytes.Equal(again.Body, first.Body))
+	}
+	part0 := resend(split, onShard0)
+	if part0.Status != 0 || part0.Flags&1 == 0 || part0.Aux == 0 ||
+		part0.Aux >= first.Aux || !bytes.Equal(part0.Body, first.Body[:16]) {
+		t.Errorf("shard 0's part alone: status %d flags %#x aux %d (first %d); want a "+
+			"duplicate of that part, with shard 0's op", part0.Status, part0.Flags,
+			part0.Aux, first.Aux)
+	}
+	part1 := resend(split, onShard1)
+	if part1.Status != 0 || part1.Flags&1 == 0 || part1.Aux != first.Aux ||
+		!bytes.Equal(part1.Body, first.Body[16:]) {
+		t.Errorf("shard 1's part alone: status %d flags %#x aux %d (first %d); want a "+
+			"duplicate of that part, with shard 1's op", part1.Status, part1.Flags,
+			part1.Aux, first.Aux)
+	}
+
+	const reused = 101
+	if reply := resend(reused, s52Transfer(92, 11, 12, 1, s53BaseLedger)); reply.Status != 0 ||
+		le.Uint32(reply.Body[8:]) != 0 {
+		t.Fatalf("number 101: status %d, results % x", reply.Status, reply.Body)
+	}
+	newOnShard1 := s52Transfer(s53RangeStart+92, s53RangeStart+11, s53RangeStart+12, 1,
+		s53BaseLedger)
+	reply := resend(reused, append(s52Transfer(93, 11, 12, 1, s53BaseLedger), newOnShard1...))
+	if reply.Status != 213 || reply.Aux != 0 || len(reply.Body) != 0 {
+		t.Errorf("number 101 reused: status %d aux %d, %d bytes; want 213, 0, empty",
+			reply.Status, reply.Aux, len(reply.Body))
+	}
+	other.write(rawFrame(6, 4, 0, 0, s53Session, 102, 0, 0, s53Ids(s53RangeStart+92, 0, 93, 0)))
+	if found := other.next(); found.Status != 0 || len(found.Body) != 128 ||
+		le.Uint64(found.Body[0:]) != s53RangeStart+92 {
+		t.Errorf("after the reuse: lookup of the shard 1 event and the refused shard 0 "+
+			"one: status %d, %d bytes; want the shard 1 event only", found.Status,
+			len(found.Body))
+	}
+
+	if reply := resend(split+256, s52Transfer(94, 11, 12, 1, s53BaseLedger)); reply.Status != 0 ||
+		le.Uint32(reply.Body[8:]) != 0 {
+		t.Fatalf("number %d: status %d, results % x", split+256, reply.Status, reply.Body)
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		old := resend(split, append(append([]byte(nil), onShard0...), onShard1...))
+		if old.Status != 208 || old.Aux != 0 || len(old.Body) != 0 {
+			t.Errorf("attempt %d after shard 0 moved 256 on: status %d aux %d, %d bytes; "+
+				"want 208, 0, empty", attempt, old.Status, old.Aux, len(old.Body))
+		}
+	}
+}
