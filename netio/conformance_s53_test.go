@@ -1400,3 +1400,93 @@ func TestConformanceSplitRequestSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceReportStreamsOnOneConnection: sections 4, 8 and 18: one connection
+// subscribes to shard 1 (field 2) and to the default instrument shard (field 0), each
+// accepted with its label; a live order on each shard's instrument is reported on its
+// shard's stream, labelled 2 and 0, each shard's sequence 1; a subscribe with field 1
+// names shard 0 again (0 and d + 1 name the same shard) and is unexpected_frame (1009),
+// which closes the connection.
+func TestConformanceReportStreamsOnOneConnection(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	r := dialRaw(t, m.server.Address())
+	r.login(clientAll, 1, secretOne, 70)
+	for _, field := range []uint64{2, 0} {
+		r.write(s53SubscribeReports(70, 0, field))
+		if frame := r.next(); frame.Kind != wire.KindSubscribed || frame.Status != 0 ||
+			frame.Number != field || frame.Aux != 1 {
+			t.Fatalf("field %d: %s status %d number %d next_sequence %d", field, frame.Kind,
+				frame.Status, frame.Number, frame.Aux)
+		}
+	}
+	m.expectCreated(t, "order on shard 1", 21, s53OrderOn(s53InstrumentShard1, 21, 2, 100, 2),
+		24)
+	m.expectCreated(t, "order on shard 0", 21, s53OrderOn(s53InstrumentShard0, 22, 2, 100, 2),
+		24)
+	labels := map[uint64]uint64{} // Label → client order id.
+	for len(labels) < 2 {
+		frame := r.next()
+		if frame.Kind != wire.KindReport || frame.Aux != 1 || labels[frame.Number] != 0 {
+			t.Fatalf("%s number %d sequence %d; want one report sequence 1 per stream",
+				frame.Kind, frame.Number, frame.Aux)
+		}
+		labels[frame.Number] = le.Uint64(frame.Body[8:])
+	}
+	if labels[2] != 21 || labels[0] != 22 {
+		t.Errorf("reports by label %v, want 2: order 21 (shard 1), 0: order 22 (shard 0)",
+			labels)
+	}
+	r.write(s53SubscribeReports(70, 0, 1))
+	if frame := r.next(); frame.Kind != 8 || frame.Status != 1009 {
+		t.Errorf("field 1 after field 0: %s status %d, want error unexpected_frame (1009)",
+			frame.Kind, frame.Status)
+	}
+	r.expectClosed()
+}
+
+// TestConformanceLookupCutOnTwoShards: section 18, "Lookups on several shards": a reply
+// holds at most 8,189 records, "the reply then ends before the first id whose records
+// would not all fit ... A reply cut this way holds at least 8,190 − n records on a node
+// of n shards (8,188 on two)". 8,188 accounts on shard 1 and a settlement account with
+// a copy on each shard, asked as 8,189 ids with the settlement account last: 8,190
+// records would not fit, so the reply is the 8,188 accounts, the settlement account left
+// out whole; asked first (its two copies, then 8,187 of the accounts) it fits, 8,189.
+func TestConformanceLookupCutOnTwoShards(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	const accounts, firstID = 8188, 100000
+	var body []byte
+	for i := uint64(0); i < accounts; i++ {
+		body = append(body, s52Account(firstID+i, s53BaseLedger, 2)...)
+	}
+	m.expectCreated(t, "8,188 accounts", 1, body, 16)
+	m.expectCreated(t, "cross-shard transfer", 2,
+		s52Transfer(500, 11, s53RangeStart+11, 5, s53BaseLedger), 16)
+	filter := make([]byte, 128) // The settlement account: the credit of 11's first debit.
+	le.PutUint64(filter[0:], 11)
+	le.PutUint32(filter[120:], 10)
+	le.PutUint32(filter[124:], 1)
+	reply := m.request(5, filter)
+	if reply.Status != 0 || len(reply.Body) < 128 {
+		t.Fatalf("account 11's debits: status %d, %d bytes", reply.Status, len(reply.Body))
+	}
+	settlement := append([]byte(nil), reply.Body[32:48]...)
+
+	var ids []byte
+	for i := uint64(0); i < accounts; i++ {
+		ids = append(ids, s53Ids(firstID+i, 0)...)
+	}
+	reply = m.request(3, append(append([]byte(nil), ids...), settlement...))
+	if reply.Status != 0 || len(reply.Body) != 128*accounts ||
+		le.Uint64(reply.Body[len(reply.Body)-128:]) != firstID+accounts-1 {
+		t.Errorf("settlement account last: status %d, %d records; want the %d accounts "+
+			"and no copy of it", reply.Status, len(reply.Body)/128, accounts)
+	}
+	reply = m.request(3, append(append([]byte(nil), settlement...), ids[:16*(accounts-1)]...))
+	if reply.Status != 0 || len(reply.Body) != 128*(accounts+1) ||
+		!bytes.Equal(reply.Body[0:16], settlement) || !bytes.Equal(reply.Body[128:144], settlement) {
+		t.Errorf("settlement account first: status %d, %d records; want its two copies "+
+			"then %d accounts", reply.Status, len(reply.Body)/128, accounts-1)
+	}
+}
