@@ -1490,3 +1490,117 @@ func TestConformanceLookupCutOnTwoShards(t *testing.T) {
 			"then %d accounts", reply.Status, len(reply.Body)/128, accounts-1)
 	}
 }
+
+// TestConformanceMarketDataOpsOfShard1: sections 8a and 18: with channel bit 3 an
+// md_subscribe of instrument 8 (shard 1) is answered with positions in shard 1's log
+// "whatever the other shards' logs hold" (shard 0's here far ahead). A resumption from
+// the op of its one update replays it (its op, shard 1), replayed_through_op that op,
+// live_from_op that op + 1; "Resuming past the server's log" on shard 1's log: from_op
+// newest op + 1 is 0, newest op + 2 is 230, and newest op + 1 with bit 4 is 230, though
+// shard 0's log holds those ops. Without bit 3 the same from_op (+ 2) is shard 0's
+// position (number 0), held there: 0. Instrument 0 with bit 3 is shard 0's (number 0) and
+// sends no update of instrument 8. An unsubscription without bit 3 ends the subscription
+// made with it: no update of instrument 8 comes after it.
+func TestConformanceMarketDataOpsOfShard1(t *testing.T) {
+	m := newS53Node(t)
+	for i := uint64(0); i < 20; i++ { // Shard 0's log moves far ahead of shard 1's.
+		m.expectCreated(t, "shard 0 transfer", 2, s52Transfer(300+i, 10, 12, 1,
+			s53BaseLedger), 16)
+	}
+	ahead := m.expectCreated(t, "shard 0 transfer", 2, s52Transfer(399, 10, 12, 1,
+		s53BaseLedger), 16)
+	placed := m.expectCreated(t, "sell on shard 1", 21,
+		s53OrderOn(s53InstrumentShard1, 1, 2, 100, 2), 24)
+	newest := placed.Aux // Shard 1's newest op.
+	if newest+2 >= ahead.Aux {
+		t.Fatalf("shard 1's newest op %d, shard 0's %d: want shard 0's far ahead", newest,
+			ahead.Aux)
+	}
+	r := dialRaw(t, m.server.Address())
+	r.login(clientAll, 1, secretOne, 80)
+	subscribe := func(instrument, channels uint32, fromOp uint64) ([]s52Update, s52Answer) {
+		t.Helper()
+		body := make([]byte, 16)
+		binary.LittleEndian.PutUint32(body[0:], instrument)
+		binary.LittleEndian.PutUint32(body[4:], channels)
+		binary.LittleEndian.PutUint64(body[8:], fromOp)
+		r.write(rawFrame(20, 0, 0, 0, 80, 0, 0, 0, body))
+		return s52UntilAnswer(t, r)
+	}
+	replayed, answer := subscribe(s53InstrumentShard1, 1|8, newest)
+	if answer.status != 0 || answer.shard != 1 || answer.replayedThroughOp != newest ||
+		answer.liveFromOp != newest+1 || len(replayed) != 1 || replayed[0].op != newest ||
+		replayed[0].shard != 1 {
+		t.Errorf("resume from shard 1's op %d: %+v, replayed %+v", newest, answer, replayed)
+	}
+	for _, c := range []struct {
+		channels uint32
+		fromOp   uint64
+		status   uint32
+		shard    uint64
+	}{{1 | 8, newest + 1, 0, 1}, {1 | 8, newest + 2, 230, 1}, {1 | 8 | 16, newest + 1, 230, 1},
+		{1, newest + 2, 0, 0}} {
+		if _, answer := subscribe(s53InstrumentShard1, c.channels, c.fromOp); answer.status !=
+			c.status || answer.shard != c.shard {
+			t.Errorf("channels %d from_op %d (shard 1's newest %d, shard 0's %d): status %d "+
+				"number %d, want %d and %d", c.channels, c.fromOp, newest, ahead.Aux,
+				answer.status, answer.shard, c.status, c.shard)
+		}
+	}
+	// Instrument 8 is now held without bit 3 (the last frame): subscribe it with bit 3
+	// again, then unsubscribe without bit 3; instrument 0 with bit 3.
+	if _, answer := subscribe(s53InstrumentShard1, 1|8, 0); answer.status != 0 {
+		t.Fatalf("instrument 8 again: status %d", answer.status)
+	}
+	if _, answer := subscribe(s53InstrumentShard1, 0, 0); answer.status != 0 {
+		t.Fatalf("unsubscribe of instrument 8: status %d", answer.status)
+	}
+	if _, answer := subscribe(0, 1|8, 0); answer.status != 0 || answer.shard != 0 {
+		t.Fatalf("instrument 0 with bit 3: status %d number %d, want 0 and shard 0",
+			answer.status, answer.shard)
+	}
+	m.expectCreated(t, "sell on shard 1", 21, s53OrderOn(s53InstrumentShard1, 2, 2, 101, 2),
+		24)
+	m.expectCreated(t, "sell on shard 0", 21, s53OrderOn(s53InstrumentShard0, 3, 2, 101, 2),
+		24)
+	var updates []s52Update
+	for len(updates) == 0 {
+		s52AppendUpdates(t, r.next(), &updates)
+	}
+	if updates[0].instrument != s53InstrumentShard0 || updates[0].shard != 0 {
+		t.Errorf("first update after the unsubscription: instrument %d shard %d, want "+
+			"instrument 7 of shard 0 (none of instrument 8)", updates[0].instrument,
+			updates[0].shard)
+	}
+}
+
+// TestConformancePostOnItsDebitShard: section 18, "Where events go": "A post or void: the
+// shard of the debit account it names". A pending transfer on shard 1 (1011 to 1012) is
+// posted by a post naming its debit account 1011 (the rest inherited), which shard 1
+// applies: ok, and the credit account's posted credits grow; a void naming no debit
+// account is placement_field_missing (82), decided by the node (aux 0).
+func TestConformancePostOnItsDebitShard(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	pending := s52Transfer(s53RangeStart+200, s53RangeStart+11, s53RangeStart+12, 40,
+		s53BaseLedger)
+	le.PutUint16(pending[118:], 2)
+	m.expectCreated(t, "pending on shard 1", 2, pending, 16)
+	void := s52Transfer(s53RangeStart+202, 0, 0, 0, 0)
+	le.PutUint64(void[64:], s53RangeStart+200)
+	le.PutUint16(void[118:], 8)
+	reply := m.request(2, void)
+	if reply.Status != 0 || reply.Aux != 0 || len(reply.Body) != 16 ||
+		le.Uint32(reply.Body[8:]) != 82 {
+		t.Errorf("void naming no debit account: status %d aux %d result % x; want 82, aux 0",
+			reply.Status, reply.Aux, reply.Body)
+	}
+	post := s52Transfer(s53RangeStart+201, s53RangeStart+11, 0, 40, 0)
+	le.PutUint64(post[64:], s53RangeStart+200)
+	le.PutUint16(post[118:], 4)
+	m.expectCreated(t, "post naming its debit account", 2, post, 16)
+	reply = m.request(3, s53Ids(s53RangeStart+12, 0))
+	if _, credits := s53Balances(reply.Body); reply.Status != 0 || credits != 40 {
+		t.Errorf("credit account after the post: credits posted %d, want 40", credits)
+	}
+}
