@@ -1604,3 +1604,54 @@ func TestConformancePostOnItsDebitShard(t *testing.T) {
 		t.Errorf("credit account after the post: credits posted %d, want 40", credits)
 	}
 }
+
+// TestConformanceCrossShardResultCodes: section 18, "Cross-shard transfers", the result
+// codes that differ from a local transfer's: a debit account whose ledger (1) differs
+// from the transfer's (2) answers accounts_must_have_the_same_ledger across shards, though
+// the credit account shares the debit account's ledger (the same transfer on one shard
+// answers transfer_must_have_the_same_ledger_as_accounts); when both sides would refuse
+// (a payer without credits, a payee with credits_must_not_exceed_debits) the debit
+// side's exceeds_credits wins; and a balancing_debit transfer of more than the payer has
+// is found by lookup_transfers as created with the credited amount.
+func TestConformanceCrossShardResultCodes(t *testing.T) {
+	m := newS53Node(t)
+	le := binary.LittleEndian
+	statuses := s52StatusNumbers(t)
+	result := func(what string, transfer []byte) uint32 {
+		t.Helper()
+		reply := m.request(2, transfer)
+		if reply.Status != 0 || len(reply.Body) != 16 {
+			t.Fatalf("%s: status %d, %d bytes", what, reply.Status, len(reply.Body))
+		}
+		return le.Uint32(reply.Body[8:])
+	}
+	if got := result("local, ledger 2", s52Transfer(800, 11, 12, 1, s53QuoteLedger)); got !=
+		statuses["transfer_must_have_the_same_ledger_as_accounts"] {
+		t.Errorf("local transfer of ledger 2 between ledger 1 accounts: %d", got)
+	}
+	if got := result("cross, ledger 2", s52Transfer(801, 11, s53RangeStart+11, 1,
+		s53QuoteLedger)); got != statuses["accounts_must_have_the_same_ledger"] {
+		t.Errorf("cross-shard transfer of ledger 2 between ledger 1 accounts: %d, want %d",
+			got, statuses["accounts_must_have_the_same_ledger"])
+	}
+	m.expectCreated(t, "guarded payee", 1, s52Account(s53RangeStart+13, s53BaseLedger, 4), 16)
+	if got := result("both refuse", s52Transfer(802, 12, s53RangeStart+13, 1,
+		s53BaseLedger)); got != statuses["exceeds_credits"] {
+		t.Errorf("both sides would refuse: %d, want the debit side's exceeds_credits %d",
+			got, statuses["exceeds_credits"])
+	}
+	balancing := s52Transfer(803, 11, s53RangeStart+12, 5000, s53BaseLedger)
+	le.PutUint16(balancing[118:], 16) // balancing_debit
+	if got := result("balancing", balancing); got != 0 {
+		t.Fatalf("balancing_debit across shards: %d", got)
+	}
+	reply := m.request(4, s53Ids(803, 0))
+	if reply.Status != 0 || len(reply.Body) != 128 {
+		t.Fatalf("lookup of the balancing transfer: status %d, %d bytes", reply.Status,
+			len(reply.Body))
+	}
+	if amount := le.Uint64(reply.Body[48:]); amount != 1000 {
+		t.Errorf("lookup of the balancing transfer: amount %d, want the 1,000 credited",
+			amount)
+	}
+}
