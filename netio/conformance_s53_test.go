@@ -659,7 +659,8 @@ func s53SubscribeReports(session, fromSequence, shardField uint64) []byte {
 // shard numbers the client's reports from 1; a subscribe with shard field 2 (shard 1)
 // is answered with number 2 and replays shard 1's report (sequence 1, of the order on
 // instrument 8) labelled 2; field 0 gets the default instrument shard's (shard 0's)
-// report, also sequence 1, labelled 0; field 3 (shard 2, which the node does not have)
+// report, also sequence 1, labelled 0, and so does field 300 (above 256: no shard, taken
+// as 0, labelled 0); field 3 (shard 2, which the node does not have)
 // is refused with status 206, labelled 3.
 func TestConformanceReportsPerShard(t *testing.T) {
 	m := newS53Node(t)
@@ -669,8 +670,8 @@ func TestConformanceReportsPerShard(t *testing.T) {
 	m.expectCreated(t, "order on shard 0", 21, s53OrderOn(s53InstrumentShard0, 12, 2, 100, 2),
 		24)
 	for _, c := range []struct {
-		session, field, clientOrderID uint64
-	}{{60, 2, 11}, {61, 0, 12}, {62, 1, 12}} {
+		session, field, label, clientOrderID uint64
+	}{{60, 2, 2, 11}, {61, 0, 0, 12}, {62, 1, 1, 12}, {64, 300, 0, 12}} {
 		r := dialRaw(t, m.server.Address())
 		r.login(clientAll, 1, secretOne, c.session)
 		r.write(s53SubscribeReports(c.session, 1, c.field))
@@ -678,7 +679,7 @@ func TestConformanceReportsPerShard(t *testing.T) {
 		for {
 			frame := r.next()
 			if frame.Kind == wire.KindSubscribed {
-				if frame.Status != 0 || frame.Number != c.field {
+				if frame.Status != 0 || frame.Number != c.label {
 					t.Errorf("field %d: subscribed status %d number %d", c.field,
 						frame.Status, frame.Number)
 				}
@@ -694,11 +695,11 @@ func TestConformanceReportsPerShard(t *testing.T) {
 				len(reports))
 		}
 		// Section 10's ExecutionReport: client_order_id u64 at 8.
-		if report := reports[0]; report.Aux != 1 || report.Number != c.field ||
+		if report := reports[0]; report.Aux != 1 || report.Number != c.label ||
 			le.Uint64(report.Body[8:]) != c.clientOrderID {
 			t.Errorf("field %d: report sequence %d number %d client order id %d; want 1, "+
 				"%d, %d", c.field, report.Aux, report.Number, le.Uint64(report.Body[8:]),
-				c.field, c.clientOrderID)
+				c.label, c.clientOrderID)
 		}
 	}
 	r := dialRaw(t, m.server.Address())
@@ -1676,5 +1677,27 @@ func TestConformanceCrossShardResultCodes(t *testing.T) {
 	if amount := le.Uint64(reply.Body[48:]); amount != 1000 {
 		t.Errorf("lookup of the balancing transfer: amount %d, want the 1,000 credited",
 			amount)
+	}
+}
+
+// TestConformanceShardMapOfOneShard: section 18, "a one-shard server answers
+// get_shard_map too": one record of 40 bytes (no entries), magic, version 1, its
+// CRC32C, 1 shard, every default shard 0.
+func TestConformanceShardMapOfOneShard(t *testing.T) {
+	m := newS52Market(t)
+	le := binary.LittleEndian
+	reply := m.request(s53OperationShardMap, nil)
+	if reply.Status != 0 || len(reply.Body) != 40 {
+		t.Fatalf("get_shard_map: status %d, %d bytes; want one record of 40", reply.Status,
+			len(reply.Body))
+	}
+	b := reply.Body
+	zeroed := append([]byte(nil), b...)
+	le.PutUint32(zeroed[12:], 0)
+	if string(b[0:8]) != "SQSHMAP1" || le.Uint32(b[8:]) != 1 ||
+		le.Uint32(b[12:]) != crc32.Checksum(zeroed, crc32.MakeTable(crc32.Castagnoli)) ||
+		le.Uint16(b[16:]) != 1 || b[18] < 1 || b[18] > 3 || le.Uint16(b[20:]) != 0 ||
+		le.Uint16(b[22:]) != 0 || le.Uint32(b[24:])+le.Uint32(b[28:])+le.Uint32(b[32:]) != 0 {
+		t.Errorf("one shard's map: % x", b)
 	}
 }
