@@ -246,11 +246,15 @@ func requestExamples(example func(title string, frame []byte, notes ...string),
 		"Request 2 refused at once with status 200 (busy); nothing was queued, resend it "+
 			"with the same number.")
 
-	message2 := "checksum mismatch"
+	// What the server answers the request example sent with its checksum damaged
+	// (TestConformanceWorkedExamplesFromTheServer sends it and compares every byte).
 	example("Error: bad checksum", wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindError,
-		Status: uint32(wire.ErrorBadChecksum), Session: session}, []byte(message2)),
-		"Error code 1003 in the status field, message text as the body; the server "+
-			"closes the connection after it.")
+		Status: uint32(wire.ErrorBadChecksum), Session: session, Number: 1},
+		[]byte(wire.ErrBadChecksum.Error())),
+		"The request above sent with its checksum damaged: error code 1003 in the status "+
+			"field, the number read from the damaged frame (1) in number, the server's "+
+			"message text as the body (for people: do not parse it); the server closes "+
+			"the connection after it.")
 }
 
 // hexDump formats b as offset, 16 bytes of hex per line.
