@@ -373,9 +373,33 @@ func headerColumn(header []string, name string, given bool) (int, error) {
 // seen around a name does not count: spaces, and the zero-width space and byte order mark
 // (U+200B, U+FEFF) that pasted or concatenated exports carry, which a partner's
 // "status\u200b" column left out of the comparison, a silent match
-// (TestReview52bHeaderNamesIgnoreInvisibleCharacters).
+// (TestReview52bHeaderNamesIgnoreInvisibleCharacters). Case is ignored for ASCII letters
+// only: strings.EqualFold also folds the long s (U+017F) onto "s" and the Kelvin sign
+// (U+212A) onto "k", so a "ſtatus" column was read as status while a search of the file
+// for "status" finds nothing (TestSameNameFoldsASCIIOnly).
 func sameName(column, name string) bool {
-	return strings.EqualFold(trimInvisible(column), trimInvisible(name))
+	return equalFoldASCII(trimInvisible(column), trimInvisible(name))
+}
+
+// equalFoldASCII reports whether a and b are equal when ASCII letters are compared without
+// their case; every other byte must be equal.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func trimInvisible(name string) string {
