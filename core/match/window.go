@@ -126,9 +126,9 @@ func (w *clientOrderWindow) find(client, account, clientOrderID uint64) (*window
 	// walk, rather than before it: no value of the walk is then live across their calls
 	// (spilled and reloaded around them), and a resend, which remembers nothing, makes
 	// none. The next group's first (1 in 8 commands), so that prefetchForget's call is
-	// the last and nothing is kept across it. Callgrind, session 53: −8.4 instructions
-	// per book-only command of the 200,000-command recipe, −7.4 per command of
-	// BenchmarkWindow's steady state.
+	// the last and nothing is kept across it. Callgrind, session 53: −8.3 instructions
+	// per book-only command of the 200,000-command recipe, −7.3 per command of
+	// BenchmarkWindow's steady state (bench/PERFORMANCE.md, "Session 53").
 	if clientOrderID&7 == 7 {
 		w.prefetchNextGroup(client, account, clientOrderID)
 	}
@@ -169,7 +169,7 @@ func (w *clientOrderWindow) prefetchForget() {
 	// windowForgetAhead slots taken ago (below): the ring is a window's length of 64-byte
 	// entries, read in order but a whole window after they were written, so each entry's
 	// line is otherwise a miss of its own, taken by this load. Both lines are requested
-	// in one call: a call of prefetch.Line each cost ~9 instructions a command more (the
+	// in one call: a call of prefetch.Line each cost ~8 instructions a command more (the
 	// values kept across the first assembly call spilled and reloaded; BenchmarkWindow
 	// under callgrind, session 53).
 	x := &w.index
