@@ -8,10 +8,13 @@ import (
 	"sequent/core/model"
 )
 
-// TestLeftOneTransferCallerCallingAgainKeepsItsMergedBytes: createTransfer encodes its
-// transfer into an array on its own stack and hands submitRun a slice of it. A caller
-// that leaves a merged request (its context ends) returns while the request goes on for
-// the others; calling again from the same goroutine puts the next call's array where the
+// TestLeftOneTransferCallerCallingAgainKeepsItsMergedBytes: createTransfer encoded its
+// transfer into an array on its own stack and handed submitRun a slice of it (until
+// callers53, which has submitRun encode the caller's transfer straight into the frame:
+// a kept pointer to the caller's own transfer, which this test does not catch, is
+// TestReview53LeftCallerRewritingItsTransferKeepsTheMergedBytes's). A caller that
+// leaves a merged request (its context ends) returns while the request goes on for the
+// others; calling again from the same goroutine puts the next call's array where the
 // first one was and encodes other bytes there. The request must still carry the first
 // transfer's bytes, when sent and when resent after a reconnect: were the slice kept
 // rather than copied into the request's frame, transfer 502 would never be created and
