@@ -209,6 +209,15 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 				return nil, err
 			}
 			chain = check.AnchorChain
+			if chain == "" && check.Truncated {
+				// The second walk ran out of the server's time before the common op:
+				// nothing was compared, which is no disagreement.
+				problems = append(problems, fmt.Sprintf("%s was asked again for its chain "+
+					"at op %d and verified only up to op %d before the server's time "+
+					"limit: its chain was not compared there with the other nodes'",
+					node.label, common, check.VerifiedToOp))
+				continue
+			}
 			if chain == "" && (check.RetainedFromOp == 0 || check.RetainedFromOp > common) {
 				start := fmt.Sprintf("its log starts at op %d", check.RetainedFromOp)
 				if check.BaseOp != 0 {

@@ -2,6 +2,10 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,5 +33,35 @@ func TestChainCheckSummaryOfAStartedOverStandby_review53(t *testing.T) {
 	want := "op 90: " + standby.BaseChain
 	if !strings.Contains(section.Summary, want) || strings.Contains(section.Summary, "op 0:") {
 		t.Fatalf("summary %q; want it to name the base's chain (%q)", section.Summary, want)
+	}
+}
+
+// TestChainCheckReaskCutShortIsNoDisagreement_review53 (review of wal53, claim 2, message
+// texts): agree() asks a node that verified beyond the common op again for its chain
+// there, a second walk of its log under the server's time limit. A second walk cut short
+// before that op (Truncated, no anchor chain) was reported as a disagreement, "disagree
+// on the chain at op 90: aa vs " — an accusation of another history where nothing was
+// compared. It must say the walk was cut short and not call it a disagreement.
+func TestChainCheckReaskCutShortIsNoDisagreement_review53(t *testing.T) {
+	behind := wal.ChainCheck{OK: true, RetainedFromOp: 1, DurableOp: 90, VerifiedFromOp: 1,
+		VerifiedToOp: 90, Entries: 30, ChainLast: "aa", WindowCovered: true}
+	ahead := behind
+	ahead.DurableOp, ahead.VerifiedToOp, ahead.Entries, ahead.ChainLast = 120, 120, 40, "cc"
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answer := ahead
+		if r.URL.Query().Get("anchor_op") != "" { // The second walk: out of time at op 60.
+			answer.Truncated, answer.VerifiedToOp, answer.ChainLast = true, 60, "60"
+			answer.AnchorOp, _ = strconv.ParseUint(r.URL.Query().Get("anchor_op"), 10, 64)
+		}
+		json.NewEncoder(w).Encode(answer)
+	}))
+	t.Cleanup(server.Close)
+	check := ChainCheck{Addresses: []string{fakeNode(t, behind, nil), server.URL}}
+	section, err := check.Run(context.Background())
+	problems := strings.Join(section.Problems, "; ")
+	if err != nil || section.OK || strings.Contains(problems, "disagree") ||
+		!strings.Contains(problems, "time limit") {
+		t.Fatalf("a node whose second walk was cut short before op 90: ok %v, problems %q, "+
+			"err %v; want no disagreement, the time limit named", section.OK, problems, err)
 	}
 }
