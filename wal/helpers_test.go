@@ -88,18 +88,28 @@ func appendEntries(t testing.TB, l Appender, count int) uint64 {
 	return l.LastOp()
 }
 
-// waitDurable waits until Durable reaches op, without any timing assertion: a hang is
-// reported by the test binary's timeout.
 // waitMax bounds the tests' waits for what a healthy log does (a signal, a retried
 // preparation, a call's return): a hang guard, not a timing assertion, long enough for
 // -race on the loaded 2-core CI machine.
 const waitMax = time.Minute
 
+// waitDurable waits until Durable reaches op, at most waitMax (a hang guard, not a timing
+// assertion): a log that never gets there fails the test with what it reached.
 func waitDurable(t testing.TB, l Appender, op uint64) {
 	t.Helper()
+	waitDurableWithin(t, l, op, waitMax)
+}
+
+// waitDurableWithin is waitDurable with its bound given.
+func waitDurableWithin(t testing.TB, l Appender, op uint64, bound time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for l.Durable() < op {
 		if err := l.Err(); err != nil {
 			t.Fatalf("waiting for op %d: %v", op, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for op %d: durable to op %d after %v", op, l.Durable(), bound)
 		}
 		select {
 		case <-l.DurableNotify():

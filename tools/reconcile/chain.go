@@ -81,10 +81,7 @@ func (c ChainCheck) Run(ctx context.Context) (Section, error) {
 			return Section{}, err
 		}
 		section.Problems = append(section.Problems, problems...)
-		first := &shardNodes[0].Check
-		summary := fmt.Sprintf("ops %d..%d verified (%d entries, %d in the window), chain "+
-			"at op %d: %s", first.VerifiedFromOp, first.VerifiedToOp, first.Entries,
-			first.WindowEntries, first.VerifiedToOp, first.ChainLast)
+		summary := chainSummary(&shardNodes[0].Check)
 		if c.Shards > 1 {
 			summary = fmt.Sprintf("shard %d: %s", shard, summary)
 		}
@@ -96,6 +93,20 @@ func (c ChainCheck) Run(ctx context.Context) (Section, error) {
 	section.Summary = fmt.Sprintf("%d node(s); %s", len(c.Addresses),
 		strings.Join(summaries, "; "))
 	return section, nil
+}
+
+// chainSummary is a shard's line of the section's summary, from its first node's check:
+// the range it verified and the chain at its end or, having verified no entry, the base
+// its log starts after (a standby started over from a snapshot) and the chain there.
+func chainSummary(first *wal.ChainCheck) string {
+	if first.VerifiedToOp == 0 && first.BaseOp != 0 {
+		return fmt.Sprintf("no entry verified (%d in the window), the log starts after "+
+			"its base, chain at op %d: %s", first.WindowEntries, first.BaseOp,
+			first.BaseChain)
+	}
+	return fmt.Sprintf("ops %d..%d verified (%d entries, %d in the window), chain at op "+
+		"%d: %s", first.VerifiedFromOp, first.VerifiedToOp, first.Entries,
+		first.WindowEntries, first.VerifiedToOp, first.ChainLast)
 }
 
 // runShard verifies one shard's log on every node and compares the nodes.
@@ -198,6 +209,15 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 				return nil, err
 			}
 			chain = check.AnchorChain
+			if chain == "" && check.Truncated {
+				// The second walk ran out of the server's time before the common op:
+				// nothing was compared, which is no disagreement.
+				problems = append(problems, fmt.Sprintf("%s was asked again for its chain "+
+					"at op %d and verified only up to op %d before the server's time "+
+					"limit: its chain was not compared there with the other nodes'",
+					node.label, common, check.VerifiedToOp))
+				continue
+			}
 			if chain == "" && (check.RetainedFromOp == 0 || check.RetainedFromOp > common) {
 				start := fmt.Sprintf("its log starts at op %d", check.RetainedFromOp)
 				if check.BaseOp != 0 {
