@@ -374,11 +374,22 @@ func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
 			"error", checkErr)
 		return checkErr
 	}
+	var reader io.Reader = file
+	if hook := testHookSnapshotFileRead.Load(); hook != nil {
+		reader = (*hook)(path, file)
+	}
 	chunk := make([]byte, 16+snapshotChunkBytes)
 	for offset := uint64(0); ; {
-		n, err := io.ReadFull(file, chunk[16:])
+		n, err := io.ReadFull(reader, chunk[16:])
 		last := err == io.EOF || err == io.ErrUnexpectedEOF
 		if err != nil && !last {
+			// A bad sector (EIO) will not read next time either: the file is damaged,
+			// and offered no more. Another error (out of memory, ...) says nothing of
+			// the bytes: this send fails and the standby is planned again.
+			err = wal.SnapshotReadFailure(path, int64(offset)+int64(n), err)
+			if snapshotDamaged(err) {
+				p.markDamaged(file, path, op, err)
+			}
 			return err
 		}
 		if check != nil {
@@ -426,6 +437,10 @@ func newSnapshotFileCheck(path string) (*wal.SnapshotFileCheck, error) {
 // testHookSnapshotFileCheck, when set by a test, runs before sendSnapshot checks a
 // snapshot's header; an error it returns is taken as the check's.
 var testHookSnapshotFileCheck atomic.Pointer[func(path string) error]
+
+// testHookSnapshotFileRead, when set by a test, wraps the reader sendSnapshot reads the
+// snapshot file at path through: a test makes the body's read fail part way.
+var testHookSnapshotFileRead atomic.Pointer[func(path string, file io.Reader) io.Reader]
 
 // markDamaged records the snapshot file at path (open as file) as damaged: plan offers
 // it no more (sentDamaged). Logged at Error: the file stays on disk for the operator.
