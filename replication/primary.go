@@ -319,7 +319,7 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	for _, info := range snapshots {
 		if info.Err == nil && info.Meta.Op <= log.LastOp() && info.Meta.Op+1 >= first {
 			if p.sentDamaged(info.Path) {
-				continue // Its body is damaged on this disk: a standby refuses it.
+				continue // Its body is damaged on this disk (or unreadable there).
 			}
 			if chain, ok := log.ChainAt(info.Meta.Op); ok && chain != info.Meta.Chain {
 				continue // Of another history (a leftover that recovery skipped too).
@@ -456,9 +456,9 @@ func (p *Primary) markDamaged(file *os.File, path string, op uint64, problem err
 	p.damagedSnapshots[path] = stat
 	p.damagedMutex.Unlock()
 	p.config.Logger.Error("replication: the snapshot sent to the standby is damaged on this "+
-		"node's disk (the standby refuses it); it is offered no more: an older snapshot "+
-		"that bridges the standby's gap is offered instead, or a newer one once written "+
-		"('sequent admin snapshot')", "path", path, "op", op, "error", problem)
+		"node's disk (the standby refuses it, or it does not read); it is offered no more: "+
+		"an older snapshot that bridges the standby's gap is offered instead, or a newer "+
+		"one once written ('sequent admin snapshot')", "path", path, "op", op, "error", problem)
 }
 
 // sentDamaged reports whether a send showed the snapshot file at path damaged (the same
