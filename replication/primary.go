@@ -319,7 +319,7 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	for _, info := range snapshots {
 		if info.Err == nil && info.Meta.Op <= log.LastOp() && info.Meta.Op+1 >= first {
 			if p.sentDamaged(info.Path) {
-				continue // Its body is damaged on this disk: a standby refuses it.
+				continue // Its body is damaged on this disk (or unreadable there).
 			}
 			if chain, ok := log.ChainAt(info.Meta.Op); ok && chain != info.Meta.Chain {
 				continue // Of another history (a leftover that recovery skipped too).
@@ -374,11 +374,22 @@ func (p *Primary) sendSnapshot(writer *bufio.Writer, op uint64) error {
 			"error", checkErr)
 		return checkErr
 	}
+	var reader io.Reader = file
+	if hook := testHookSnapshotFileRead.Load(); hook != nil {
+		reader = (*hook)(path, file)
+	}
 	chunk := make([]byte, 16+snapshotChunkBytes)
 	for offset := uint64(0); ; {
-		n, err := io.ReadFull(file, chunk[16:])
+		n, err := io.ReadFull(reader, chunk[16:])
 		last := err == io.EOF || err == io.ErrUnexpectedEOF
 		if err != nil && !last {
+			// A bad sector (EIO) will not read next time either: the file is damaged,
+			// and offered no more. Another error (out of memory, ...) says nothing of
+			// the bytes: this send fails and the standby is planned again.
+			err = wal.SnapshotReadFailure(path, int64(offset)+int64(n), err)
+			if snapshotDamaged(err) {
+				p.markDamaged(file, path, op, err)
+			}
 			return err
 		}
 		if check != nil {
@@ -427,6 +438,10 @@ func newSnapshotFileCheck(path string) (*wal.SnapshotFileCheck, error) {
 // snapshot's header; an error it returns is taken as the check's.
 var testHookSnapshotFileCheck atomic.Pointer[func(path string) error]
 
+// testHookSnapshotFileRead, when set by a test, wraps the reader sendSnapshot reads the
+// snapshot file at path through: a test makes the body's read fail part way.
+var testHookSnapshotFileRead atomic.Pointer[func(path string, file io.Reader) io.Reader]
+
 // markDamaged records the snapshot file at path (open as file) as damaged: plan offers
 // it no more (sentDamaged). Logged at Error: the file stays on disk for the operator.
 func (p *Primary) markDamaged(file *os.File, path string, op uint64, problem error) {
@@ -441,9 +456,9 @@ func (p *Primary) markDamaged(file *os.File, path string, op uint64, problem err
 	p.damagedSnapshots[path] = stat
 	p.damagedMutex.Unlock()
 	p.config.Logger.Error("replication: the snapshot sent to the standby is damaged on this "+
-		"node's disk (the standby refuses it); it is offered no more: an older snapshot "+
-		"that bridges the standby's gap is offered instead, or a newer one once written "+
-		"('sequent admin snapshot')", "path", path, "op", op, "error", problem)
+		"node's disk (the standby refuses it, or it does not read); it is offered no more: "+
+		"an older snapshot that bridges the standby's gap is offered instead, or a newer "+
+		"one once written ('sequent admin snapshot')", "path", path, "op", op, "error", problem)
 }
 
 // sentDamaged reports whether a send showed the snapshot file at path damaged (the same
