@@ -56,7 +56,11 @@ type ChainNode struct {
 	Address string         `json:"address"`
 	Shard   int            `json:"shard"` // 0 on a node of one shard.
 	Check   wal.ChainCheck `json:"check"`
-	label   string         // How problems name it: the address, and the shard if several.
+	// WindowCoveredBy says how the window's prefix this node's log lacks (started over
+	// from a snapshot, or retired: Check.WindowCovered false) was covered instead: its
+	// chain agrees with a node that verified that prefix. "": not needed, or not covered.
+	WindowCoveredBy string `json:"window_covered_by,omitempty"`
+	label           string // How problems name it: the address, and the shard if several.
 }
 
 // Name implements Check.
@@ -82,6 +86,11 @@ func (c ChainCheck) Run(ctx context.Context) (Section, error) {
 		}
 		section.Problems = append(section.Problems, problems...)
 		summary := chainSummary(&shardNodes[0].Check)
+		for _, node := range shardNodes {
+			if node.WindowCoveredBy != "" {
+				summary += fmt.Sprintf("; %s: %s", node.Address, node.WindowCoveredBy)
+			}
+		}
 		if c.Shards > 1 {
 			summary = fmt.Sprintf("shard %d: %s", shard, summary)
 		}
@@ -127,18 +136,18 @@ func (c ChainCheck) runShard(ctx context.Context, shard int) ([]ChainNode, []str
 		}
 		nodes[i] = ChainNode{Address: address, Shard: shard, Check: check, label: label}
 	}
+	var disagreements []string
+	if len(nodes) > 1 {
+		var err error
+		if disagreements, err = c.agree(ctx, nodes); err != nil {
+			return nil, nil, err
+		}
+	}
 	var problems []string
 	for i := range nodes {
 		problems = append(problems, c.problems(&nodes[i], anchorOp)...)
 	}
-	if len(nodes) > 1 {
-		disagreements, err := c.agree(ctx, nodes)
-		if err != nil {
-			return nil, nil, err
-		}
-		problems = append(problems, disagreements...)
-	}
-	return nodes, problems, nil
+	return nodes, append(problems, disagreements...), nil
 }
 
 // problems lists one node's findings about one shard's log (anchorOp: the anchor, if it
@@ -153,10 +162,12 @@ func (c ChainCheck) problems(node *ChainNode, anchorOp uint64) []string {
 		problems = append(problems, fmt.Sprintf("%s: verified only up to op %d before the "+
 			"server's time limit; narrow the window", node.label, check.VerifiedToOp))
 	}
-	if !check.WindowCovered {
-		problems = append(problems, fmt.Sprintf("%s: the log before op %d was retired, so "+
-			"the window is not fully covered: start the window later, or verify the archived "+
-			"segments with 'sequent wal verify'", node.label, check.RetainedFromOp))
+	if !check.WindowCovered && node.WindowCoveredBy == "" {
+		problems = append(problems, fmt.Sprintf("%s: the log before op %d was retired (or "+
+			"the log started over from a snapshot there), so the window is not fully "+
+			"covered, and no node that verified that part agrees with its chain: start the "+
+			"window later, verify the archived segments with 'sequent wal verify', or "+
+			"give a node whose log holds that part", node.label, check.RetainedFromOp))
 	}
 	if anchorOp != 0 && !strings.EqualFold(check.AnchorChain, c.AnchorChain) {
 		found := check.AnchorChain
@@ -176,11 +187,14 @@ func (c ChainCheck) problems(node *ChainNode, anchorOp uint64) []string {
 // chain until it applies an entry), so a started-over standby is compared at its base. A
 // node that cannot be compared there (no entry and no base, or its retained log starts
 // after that op) is a problem of its own, "not compared", rather than a disagreement: its
-// log may hold a history the others' is not, and nothing proves it either way.
+// log may hold a history the others' is not, and nothing proves it either way. A node
+// whose log lacks the window's prefix and agrees with one that verified it is marked
+// covered (WindowCoveredBy, see cover).
 func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, error) {
 	var problems []string
-	var holding []ChainNode // The nodes that verified an entry or hold a base.
-	for _, node := range nodes {
+	var holding []*ChainNode // The nodes that verified an entry or hold a base.
+	for i := range nodes {
+		node := &nodes[i]
 		if op, _ := reached(&node.Check); op != 0 {
 			holding = append(holding, node)
 			continue
@@ -199,7 +213,7 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 		op, _ := reached(&node.Check)
 		common = min(common, op)
 	}
-	var compared []ChainNode // Those with a chain at the common op.
+	var compared []*ChainNode // Those with a chain at the common op.
 	var chains []string
 	for _, node := range holding {
 		op, chain := reached(&node.Check)
@@ -237,7 +251,41 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 				"%s vs %s", compared[0].label, compared[i].label, common, chains[0], chains[i]))
 		}
 	}
+	cover(compared, chains, common)
 	return problems, nil
+}
+
+// cover marks each compared node whose log lacks the window's prefix (WindowCovered
+// false: started over from a snapshot after base op B, or its first segments retired,
+// B = RetainedFromOp-1 with the first kept entry's link as its chain) and whose chain at
+// the common op C agrees with a node that verified that prefix itself. Why that covers
+// it: a chain hash at op C commits to every entry up to C, so equal chains at C ≥ B mean
+// the missing entries are the verified node's, which checked each of them. The verified
+// node must have found no problem and verified entries from before the window
+// (WindowCovered) and at or before B through C; an empty log also reports its window
+// covered (nothing retired) but verified nothing, so it covers no other node. A node that
+// was not compared, disagrees, or found a problem itself stays uncovered: its missing
+// prefix is reported as before.
+func cover(compared []*ChainNode, chains []string, common uint64) {
+	for i, node := range compared {
+		check := &node.Check
+		// A node with no chain at the common op (its log starts after it) was not compared.
+		if check.WindowCovered || !check.OK || check.BaseOp == 0 || chains[i] == "" {
+			continue
+		}
+		for j, verifier := range compared {
+			proof := &verifier.Check
+			if j == i || chains[j] != chains[i] || !proof.OK || !proof.WindowCovered ||
+				proof.VerifiedFromOp > check.BaseOp || proof.VerifiedToOp < common {
+				continue
+			}
+			node.WindowCoveredBy = fmt.Sprintf("its log starts after op %d; the window "+
+				"before it is covered through %s's chain at op %d, equal to this node's, "+
+				"which that node verified over ops %d..%d", check.BaseOp, verifier.label,
+				common, proof.VerifiedFromOp, proof.VerifiedToOp)
+			break
+		}
+	}
 }
 
 // reached is the op up to which a node's check gives its chain, and the chain there: the
