@@ -512,9 +512,10 @@ func (n *Node) adoptPrimaryEpoch(epoch uint64) error {
 // epoch. A promotion that fails once decided (the epoch cannot be stored: a full disk, a
 // read-only directory) is logged at Error and leaves the node a standby following again,
 // ready for a retry; unless the epoch file may be left ahead of the node
-// (ErrEpochFileAhead): then the node stops (see stopWithEpochFileAhead); or unless the
-// epoch was stored and a shard failed to switch after others did: then every shard is
-// fenced (see stopHalfPromoted).
+// (ErrEpochFileAhead): then the node stops (see stopWithEpochFileAhead, and
+// firstShardNotSwitched for a first shard that does not switch); or unless the epoch was
+// stored and a shard failed to switch after others did: then every shard is fenced (see
+// stopHalfPromoted).
 func (n *Node) Promote() (uint64, error) {
 	epoch, err := n.promote()
 	if errors.Is(err, errPromotionFailed) {
@@ -755,21 +756,19 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 		}
 		return 0, err
 	}
-	if n.watchStop != nil {
-		close(n.watchStop)
-		n.watchStop = nil
-	}
 	for _, g := range n.groups {
 		if err := g.shard.Promote(epoch); err != nil {
 			if g.index > 0 {
 				return 0, n.stopHalfPromoted(epoch, g.index, err)
 			}
-			// The epoch is stored but no shard switched (the first one, which Role reads,
-			// failed): the node is still a standby, though no longer following.
-			n.config.Logger.Error(promotionFailedPartWayMessage, "shard", g.index,
-				"error", err)
-			return 0, err
+			return 0, n.firstShardNotSwitched(epoch, following, err)
 		}
+	}
+	// Closed once every shard switched (a watch that sees a primary asks nothing), so
+	// that a promotion whose first shard failed leaves it running (firstShardNotSwitched).
+	if n.watchStop != nil {
+		close(n.watchStop)
+		n.watchStop = nil
 	}
 	n.startPrimary(true)
 	n.config.Logger.Warn("replication: PROMOTED to primary", "epoch", epoch, "shards",
@@ -830,10 +829,39 @@ func (n *Node) stopHalfPromoted(epoch uint64, index uint16, err error) error {
 	} else {
 		n.failure = errors.Join(err, n.failure)
 	}
+	if n.watchStop != nil {
+		close(n.watchStop)
+		n.watchStop = nil
+	}
 	n.fenceBecause(epoch+1, "", halfPromotedFenceReason)
 	n.config.Logger.Error(promotionFailedPartWayMessage, "shard", index, "epoch", epoch,
 		"error", err)
 	return err
+}
+
+// firstShardNotSwitched ends a promotion to epoch whose epoch was stored and whose first
+// shard (the one Role and Epoch read) failed to switch (err), so that none did; the caller
+// holds the mutex and has stopped the followers (following: there were some). Such a
+// promotion used to return with the followers stopped and the failover watch closed, and
+// nothing in Err: a standby that neither followed nor retried, the pair left without a
+// primary with nothing in the status to say so (review-repl53). Shard 0 refuses to switch
+// on a standby when an entry of the stored epoch or a higher one raised it meanwhile: the
+// file is then not ahead of the node, which is a standby following again, its watch
+// running, ready for a retry (errPromotionFailed), as after a store that failed. Otherwise
+// (shard 0 still below the stored epoch, or no standby) the file may be ahead of the
+// node, which stops as stopWithEpochFileAhead says (ErrEpochFileAhead).
+func (n *Node) firstShardNotSwitched(epoch uint64, following bool, err error) error {
+	if n.Role() != shard.RoleStandby || n.Epoch() < epoch {
+		err = fmt.Errorf("%w: shard 0 could not switch to primary (none did): %w",
+			ErrEpochFileAhead, err)
+		n.stopWithEpochFileAhead(epoch, err)
+		return err
+	}
+	if following {
+		n.startFollowers(false)
+	}
+	return fmt.Errorf("%w; still a standby: shard 0 could not switch to epoch %d: %w",
+		errPromotionFailed, epoch, err)
 }
 
 // errPromotionPartWay marks a promotion whose epoch was stored and whose first shards
