@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +19,7 @@ import (
 
 // TestHunt53cSnapshotOnAFullDiskFailsCleanlyAndResumes: the file system fills up while
 // the log still has room in its preallocated segment, so the writes go on but the
-// snapshots (every 20 ops) meet ENOSPC. A failed snapshot must leave no partial file
+// snapshots (asked for through the admin API) meet ENOSPC. A failed snapshot must leave no partial file
 // behind (a half-written temporary eats the space that the operator frees, and a file
 // with a final name must always be complete), /healthz must say snapshot_failed, every
 // write must still be acknowledged; once space is freed the next snapshot succeeds and
@@ -26,10 +29,23 @@ import (
 func TestHunt53cSnapshotOnAFullDiskFailsCleanlyAndResumes(t *testing.T) {
 	data := mountSmallFileSystem(t, 40<<20)
 	httpAddress := freePort(t)
-	node0 := startServer(t, data, freePort(t), "--http", httpAddress, "--snapshot-every", "20",
+	node0 := startServer(t, data, freePort(t), "--http", httpAddress, "--snapshot-every", "0",
 		"--wal-segment-bytes", "8388608", "--data-free-bytes-warn", "1048576",
 		"--accounts-capacity", "64", "--transfers-capacity", "262144")
 	base := "http://" + httpAddress
+	token := adminTokenOf(t, filepath.Join(data, "keys.json"))
+	snapshotNow := func() { // Through the admin API: --snapshot-every waits 10 s between two.
+		t.Helper()
+		request, _ := http.NewRequest(http.MethodPost, base+"/v1/admin/snapshot", nil)
+		request.Header.Set("Authorization", "Bearer "+token)
+		response, err := (&http.Client{Timeout: hangGuard}).Do(request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(response.Body, 4096))
+		response.Body.Close()
+		t.Logf("snapshot requested: HTTP %d %s", response.StatusCode, strings.TrimSpace(string(body)))
+	}
 	snapshots := node.Layout{Dir: data}.SnapshotDir(0)
 	c := dial(t, data, 1, node0.address)
 	const accountCount = 8
@@ -60,19 +76,12 @@ func TestHunt53cSnapshotOnAFullDiskFailsCleanlyAndResumes(t *testing.T) {
 		}
 	}
 	send("before the disk is full", 30)
+	snapshotNow()
 	eventually(t, "a first snapshot", func() bool { return len(snapshotFiles(t, snapshots)) > 0 })
-	var space syscall.Statfs_t
-	if err := syscall.Statfs(data, &space); err != nil {
-		t.Fatal(err)
-	}
-	const leftBytes = 16 << 10 // Far less than a snapshot of 15,000 transfers.
-	available := int64(space.Bavail) * int64(space.Bsize)
-	ballast := filepath.Join(data, "ballast")
-	if err := os.WriteFile(ballast, make([]byte, available-leftBytes), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ballast := fillFileSystem(t, data, 16<<10) // Far less than a snapshot of 15,000 transfers.
 	before := snapshotFiles(t, snapshots)
-	send("while the disk is full (the log's segment has room)", 60)
+	send("while the disk is full (the log's segment has room)", 30)
+	snapshotNow()
 	eventually(t, "/healthz to report snapshot_failed", func() bool {
 		return get(t, base+"/healthz").says("snapshot_failed")
 	})
@@ -84,7 +93,8 @@ func TestHunt53cSnapshotOnAFullDiskFailsCleanlyAndResumes(t *testing.T) {
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
-	send("after space was freed", 40)
+	send("after space was freed", 10)
+	snapshotNow()
 	eventually(t, "a snapshot to succeed and snapshot_failed to clear", func() bool {
 		return !get(t, base+"/healthz").says("snapshot_failed")
 	})
@@ -201,4 +211,33 @@ func TestHunt53cTornTailRepairOnAFullDisk(t *testing.T) {
 func lastLines(text string, count int) string {
 	lines := strings.Split(strings.TrimSpace(text), "\n")
 	return strings.Join(lines[max(0, len(lines)-count):], "\n")
+}
+
+// fillFileSystem writes a ballast file in dir until the file system is full (the log's
+// preparer may be filling its next segment meanwhile), then gives leftBytes back, and
+// returns the ballast's path.
+func fillFileSystem(t *testing.T, dir string, leftBytes int64) string {
+	t.Helper()
+	ballast := filepath.Join(dir, "ballast")
+	file, err := os.OpenFile(ballast, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	chunk := make([]byte, 64<<10)
+	written := int64(0)
+	for {
+		n, err := file.Write(chunk)
+		written += int64(n)
+		if errors.Is(err, syscall.ENOSPC) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := file.Truncate(max(0, written-leftBytes)); err != nil {
+		t.Fatal(err)
+	}
+	return ballast
 }
