@@ -6,11 +6,13 @@ import (
 	"flag"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,8 +28,10 @@ var tornSeed = flag.Uint64("e2e.tornseed", 0, "seed of TestHunt53cKillAndTearThe
 // second or so each).
 const tornCycles = 10
 
-// TestHunt53cKillAndTearTheLastWrite extends TestCrashLoop's SIGKILLs under load with
-// what a power loss adds: after each kill, before the restart, the newest log entry is
+// TestHunt53cKillAndTearTheLastWrite extends TestCrashLoop's SIGKILLs under load (half of
+// them just after asking for a snapshot, so that they land in its writing or in the
+// retirement of the 2 MiB segments behind it, which TestCrashLoop's --snapshot-every
+// seldom reaches: snapshots are 10 s apart) with what a power loss adds: after each kill, before the restart, the newest log entry is
 // torn at a random byte (the rest of it zeroed, or overwritten with garbage), as when the
 // page cache held bytes that never reached the disk. Only an entry that no snapshot
 // covers and none of whose transfers the client had seen acknowledged is torn: such an
@@ -47,8 +51,11 @@ func TestHunt53cKillAndTearTheLastWrite(t *testing.T) {
 	random := rand.New(rand.NewPCG(seed, seed))
 	data := t.TempDir()
 	address := freePort(t)
-	s := startServer(t, data, address, "--snapshot-every", "3000", "--accounts-capacity", "64",
+	httpAddress := freePort(t)
+	s := startServer(t, data, address, "--http", httpAddress, "--snapshot-every", "0",
+		"--wal-segment-bytes", "2228608", "--accounts-capacity", "64",
 		"--transfers-capacity", "131072")
+	token := adminTokenOf(t, filepath.Join(data, "keys.json"))
 	c := dial(t, data, 0, address)
 	const accountCount = 8
 	createNumberedAccounts(t, c, accountCount)
@@ -59,7 +66,13 @@ func TestHunt53cKillAndTearTheLastWrite(t *testing.T) {
 	for cycle := range tornCycles {
 		l.run(4) // Four workers: more often an entry is written but not yet answered.
 		time.Sleep(time.Duration(20+random.IntN(200)) * time.Millisecond)
+		var snapshotting sync.WaitGroup
+		if random.IntN(2) == 0 { // The kill lands in a snapshot or the log's retirement.
+			snapshotting.Go(func() { requestSnapshot(httpAddress, token) })
+			time.Sleep(time.Duration(random.IntN(300)) * time.Millisecond)
+		}
 		s.kill()
+		snapshotting.Wait()
 		ids, tornHere := tearLastEntry(t, layout.LogDir(0), layout.SnapshotDir(0), l, random)
 		if tornHere {
 			torn++
@@ -90,6 +103,8 @@ func TestHunt53cKillAndTearTheLastWrite(t *testing.T) {
 	t.Logf("%d of %d kills tore the last entry; %d acknowledged transfers lost to a tear "+
 		"decided before their reply was read", torn, tornCycles, lost)
 	checkExactlyOnce(t, ctx, c, l, accountCount)
+	t.Logf("log %v, snapshots %v", snapshotFiles(t, layout.LogDir(0)),
+		snapshotFiles(t, layout.SnapshotDir(0)))
 	s.stop()
 	if output, err := run(t, "wal", "verify", data); err != nil {
 		t.Fatalf("wal verify: %v\n%s", err, output)
@@ -157,6 +172,16 @@ func tearLastEntry(t *testing.T, logDir, snapshotDir string, l *load,
 	t.Logf("tore the entry at op %d (%d transfers) in %s: bytes %d..%d of %d..%d, garbage %v",
 		firstOp, len(ids), filepath.Base(segment), at, end, start, end, garbage)
 	return ids, true
+}
+
+// requestSnapshot asks the server for a snapshot through the admin API; the answer does
+// not matter (the server may be killed meanwhile).
+func requestSnapshot(httpAddress, token string) {
+	request, _ := http.NewRequest(http.MethodPost, "http://"+httpAddress+"/v1/admin/snapshot", nil)
+	request.Header.Set("Authorization", "Bearer "+token)
+	if response, err := (&http.Client{Timeout: hangGuard}).Do(request); err == nil {
+		response.Body.Close()
+	}
 }
 
 // entryMagic is the first 4 bytes of a log entry's header ("SQWE", wal/doc.go).
