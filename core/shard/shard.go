@@ -331,7 +331,7 @@ func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		opLast:    machine.OpLast(),
-		timestamp: machine.Clock(),
+		timestamp: restartStamp(machine),
 		entry:     make([]byte, 0, c.EntryBytesMax),
 	}
 	s.inline, _ = log.(deferredWriter)
@@ -364,6 +364,17 @@ func New(config Config, machine *core.Machine, log Log) (*Shard, error) {
 	}
 	return s, nil
 }
+
+// restartStamp is the timestamp the first entry after a recovery must exceed: the
+// log's last, which the recovered machine's clock may sit one below (Apply keeps its
+// clock at the entry's timestamp minus one until a request takes one, so after an entry
+// whose requests took none, a grant table or a pulse, the clock is one short). With the
+// wall clock behind the log at a restart (an NTP step back, a VM restored from an
+// image), stamping from the machine's clock repeated the log's last timestamp, which the
+// log's chain check refuses by a panic (TestHunt53cClockBehindTheLogAfterRestart). One
+// above the clock is never below the log's last timestamp; how the timestamps are chosen
+// is the primary's, not a rule of Apply (the log carries them), so no rules version.
+func restartStamp(machine *core.Machine) uint64 { return machine.Clock() + 1 }
 
 // AddConsumer adds an outbound stream fed from the release (see Consumer), with its log
 // hold when it has one. Call it before Start: the consumer list is the sequencer's.
