@@ -1,0 +1,138 @@
+package ledger
+
+import (
+	"fmt"
+	"testing"
+
+	"sequent/core/model"
+)
+
+// review53PipelineLengths are batch lengths around the steps of 4, the slots 12 events
+// ahead and the records 8 (ledger53), and the largest batch's tail: lengths that are
+// not a multiple of 4 or 12, so that the last step is short and the last events'
+// prefetches reach past the end.
+var review53PipelineLengths = []int{17, 18, 19, 20, 21, 22, 23, 25, 27, 29, 31, 35, 37,
+	41, 43, 47, 49, 53, 61, 97, 8185, 8186, 8187, 8188, model.EventsPerRequestMax}
+
+// review53Vary makes a client batch harder for a short-stepped pipeline (review of
+// ledger53, claim 1): ids repeated 1 to 14 events back in the same batch (so across one
+// or more steps, inside the slots' 12-event reach), pending transfers posted or voided 1
+// to 16 events after they are created in the same batch, and linked chains of 2 to 9
+// events crossing step boundaries whose last event fails (the chain rolls back events
+// of earlier steps while later ones are already resolved).
+func review53Vary(d *pipelineDiff) func(events []model.Transfer, i int) {
+	return func(events []model.Transfer, i int) {
+		if i == 0 {
+			return
+		}
+		switch d.random.IntN(12) {
+		case 0: // The same id as an event a few back: a retry or a clash.
+			j := i - 1 - d.random.IntN(min(i, 14))
+			events[i].ID = events[j].ID
+			if d.random.IntN(2) == 0 {
+				flags := events[i].Flags & model.TransferLinked
+				events[i] = events[j]
+				events[i].Flags = events[j].Flags&^model.TransferLinked | flags
+			}
+		case 1: // Post or void a pending created a few events back in this batch.
+			for back := 1; back <= min(i, 16); back++ {
+				p := &events[i-back]
+				if p.Flags&model.TransferPending == 0 || d.random.IntN(3) == 0 {
+					continue
+				}
+				t := &events[i]
+				t.PendingID = p.ID
+				t.Flags = model.TransferPostPending | t.Flags&model.TransferLinked
+				if d.random.IntN(3) == 0 {
+					t.Flags = model.TransferVoidPending | t.Flags&model.TransferLinked
+				}
+				t.DebitAccountID, t.CreditAccountID = p.DebitAccountID, p.CreditAccountID
+				t.Ledger, t.Code = p.Ledger, p.Code
+				t.Amount = []model.Uint128{{}, p.Amount, model.U128(1)}[d.random.IntN(3)]
+				t.ID = model.Uint128{Hi: d.nextID >> 40, Lo: d.nextID}
+				d.nextID++
+				d.ids = append(d.ids, t.ID)
+				break
+			}
+		case 2: // A pending whose post or void the next events may hold.
+			events[i].Flags = model.TransferPending | events[i].Flags&model.TransferLinked
+			d.pending = append(d.pending, events[i].ID)
+		case 3: // Close a chain of the events before with a failing one.
+			length := 1 + d.random.IntN(min(i, 8))
+			for j := i - length; j < i; j++ {
+				events[j].Flags |= model.TransferLinked
+			}
+			events[i].Flags &^= model.TransferLinked
+			switch d.random.IntN(3) {
+			case 0:
+				events[i].Amount = model.U128(1 << 40) // Overdraft where a limit holds.
+			case 1:
+				events[i].CreditAccountID = events[i].DebitAccountID
+			default:
+				events[i].ID = events[i-1-d.random.IntN(min(i, 8))].ID // Exists (or will).
+			}
+		}
+	}
+}
+
+// TestReview53PipelineProperty is a property test of the ledger's pipeline shape and
+// the blocks of sessions 27-52 against the two-phase reference, with the inputs
+// review53Vary makes, at lengths around the steps and the largest batch's tail, with the
+// transfer table growing inside a batch and TransfersMax reached part-way through
+// batches (review of ledger53, claim 1). Results, events, digest and risk state must
+// agree after every batch.
+func TestReview53PipelineProperty(t *testing.T) {
+	shapes := []pipelineShape{pipelineShapeDefault, pipelineShapeBlocks,
+		{stepEvents: 3, slotsAheadEvents: 6, recordsAheadEvents: 3}}
+	steps := 40
+	if testing.Short() {
+		steps = 12
+	}
+	for n, shape := range shapes {
+		checkPipelineShape(shape)
+		for _, scenario := range []struct {
+			accounts      int
+			rules, events bool
+		}{{12, false, true}, {40, true, false}, {520, true, true}} {
+			t.Run(fmt.Sprintf("shape=%d/%d/%d/accounts=%d/rules=%t/events=%t",
+				shape.stepEvents, shape.slotsAheadEvents, shape.recordsAheadEvents,
+				scenario.accounts, scenario.rules, scenario.events), func(t *testing.T) {
+				d := newPipelineDiff(t, uint64(5300+n), scenario.accounts, scenario.rules,
+					scenario.events)
+				d.pipe.pipelineShape = shape
+				vary := review53Vary(d)
+				limited := false
+				for step := range steps {
+					label := fmt.Sprintf("step %d", step)
+					// Now and then the transfers' limit a few transfers on, so that it
+					// is reached part-way through the next batch (the pipeline's
+					// prefetch of new records' lines past the last one stored).
+					if step%4 == 1 || d.random.IntN(3) == 0 {
+						limit := d.pipe.transfers.count + uint32(d.random.IntN(40))
+						d.pipe.config.TransfersMax, d.old.config.TransfersMax = limit, limit
+						limited = true
+					} else if limited {
+						d.pipe.config.TransfersMax = TransfersMaxDefault
+						d.old.config.TransfersMax = TransfersMaxDefault
+						limited = false
+					}
+					if d.pipe.transfers.count != d.old.transfers.count {
+						t.Fatalf("%s: %d transfers with the pipeline, %d without", label,
+							d.pipe.transfers.count, d.old.transfers.count)
+					}
+					count := review53PipelineLengths[d.random.IntN(len(review53PipelineLengths))]
+					if count > 100 && d.random.IntN(3) != 0 {
+						count = review53PipelineLengths[d.random.IntN(19)]
+					}
+					kind, events := d.batch(count, vary)
+					client, balances := d.caller()
+					d.apply(label, kind, events, client, balances)
+				}
+				if d.statuses[model.StatusOK] == 0 || d.statuses[model.StatusLinkedEventFailed] == 0 ||
+					d.statuses[model.StatusTransfersLimitReached] == 0 {
+					t.Fatalf("the inputs miss a case: %v", d.statuses)
+				}
+			})
+		}
+	}
+}
