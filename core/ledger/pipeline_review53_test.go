@@ -136,3 +136,39 @@ func TestReview53PipelineProperty(t *testing.T) {
 		}
 	}
 }
+
+// TestReview53PipelineAllocatesNothing checks ledger53's "0 allocs" (claim 3) where the
+// benchmarks do not: batches of the pipeline's tail lengths (17-19, 8189) as the system
+// and as the accounts' owner, with storage preallocated.
+func TestReview53PipelineAllocatesNothing(t *testing.T) {
+	const accounts = 1_000
+	for _, count := range []int{17, 18, 19, 8189} {
+		for _, owner := range []uint64{0, 7} {
+			l, timestamp := newOwnedBenchLedger(t, accounts, 40*8189, owner)
+			events := make([]model.Transfer, count)
+			results := make([]model.TransferResult, count)
+			next := uint64(1)
+			fill := func() {
+				for i := range events {
+					debit := next%accounts + 1
+					events[i] = model.Transfer{ID: model.U128(next), DebitAccountID: model.U128(debit),
+						CreditAccountID: model.U128(debit%accounts + 1), Amount: model.U128(1),
+						Ledger: 1, Code: 1}
+					next++
+				}
+			}
+			fill()
+			l.CreateTransfersAs(owner, false, timestamp, events, results) // Warm up.
+			timestamp += uint64(count)
+			allocations := testing.AllocsPerRun(10, func() {
+				fill()
+				l.CreateTransfersAs(owner, false, timestamp, events, results)
+				timestamp += uint64(count)
+			})
+			if allocations != 0 || results[count-1].Status != model.StatusOK {
+				t.Fatalf("count %d as %d: %v allocations per batch (%s)", count, owner,
+					allocations, results[count-1].Status)
+			}
+		}
+	}
+}
