@@ -100,6 +100,9 @@ func TestReview53PipelineProperty(t *testing.T) {
 				d := newPipelineDiff(t, uint64(5300+n), scenario.accounts, scenario.rules,
 					scenario.events)
 				d.pipe.pipelineShape = shape
+				if scenario.accounts == 520 && d.pipe.accountIndex.old == nil {
+					t.Fatal("the account table is not migrating: the scenario misses its case")
+				}
 				vary := review53Vary(d)
 				limited := false
 				for step := range steps {
