@@ -53,8 +53,8 @@ const (
 	// few hundred nanoseconds before they are read rather than microseconds. It costs
 	// instructions (the stages' per-call work 4 times as often: callgrind 660.0 -> 771.7
 	// per transfer at 1,000 accounts), yet in one process (BenchmarkPipelineShape, both
-	// sides, session 53, load 6-16) it was faster: -6.4% and -6.8% cpu-ns per transfer
-	// at 1 M accounts, -3.7% and about -1.6% at 1,000. 4/8/4 measured alike; steps of 2
+	// sides, session 53, load 3-16) it was faster: -6.4% and -6.8% cpu-ns per transfer
+	// at 1 M accounts; at 1,000 -3.7% and +5.5% (one +52% outlier; median -1.6%). 4/8/4 measured alike; steps of 2
 	// cost +3 to +12% at 1,000 accounts, steps of 8 gained less, steps of 1 lost; a
 	// schedule keeping blocks of 16 for the stages' work but issuing their prefetches 4
 	// events at a time gained nothing (bench/PERFORMANCE.md, session 53).

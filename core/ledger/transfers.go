@@ -76,18 +76,20 @@ func (l *Ledger) CreateTransfers(firstTimestamp uint64, events []model.Transfer,
 //
 // The batch runs as a software pipeline over steps of pipelineStepEvents (pipelineShape;
 // blocks of pipelineBlockEvents until session 53): while step k is applied, the records
-// of step k+1 and the id-table slots of step k+2 are on their way into the cache. With a million accounts nearly every lookup misses the cache (one
-// at a time they would cost ~100 ns each); prefetch instructions (prefetch.Lines) retire
-// without waiting for their lines, so the misses of two blocks overlap with the apply
-// work of a third, where the loads of a separate prefetch phase left the core idle until
-// they arrived. Per step:
+// of the events pipelineRecordsAheadEvents on (step k+2) and the id-table slots of those
+// pipelineSlotsAheadEvents on (step k+3) are on their way into the cache. With a million
+// accounts nearly every lookup misses the cache (one at a time they would cost ~100 ns
+// each); prefetch instructions (prefetch.Lines) retire without waiting for their lines,
+// so the misses of the steps ahead overlap with the apply work of the current one, where
+// the loads of a separate prefetch phase left the core idle until they arrived. For each
+// event:
 //
-//  1. prefetchSlots hashes the three ids of every event and prefetches their home slots;
-//  2. prefetchRecords (a step later) walks each account's probe run by tag to its
+//  1. prefetchSlotsIn hashes its three ids and prefetches their home slots;
+//  2. prefetchRecordsIn (a step later) walks each account's probe run by tag to its
 //     candidate index and prefetches the first cache line of each candidate record
-//     into L2, and prefetchNewTransfers the lines the step's new transfer records will
-//     be written to;
-//  3. confirmAccounts (a step later again) confirms each candidate against the full id
+//     into L2, and prefetchNewTransfers the lines the new transfer records will be
+//     written to, as many events ahead;
+//  3. confirmAccounts (two steps later) confirms each candidate against the full id
 //     and prefetches the second line of an account that may have pending balances,
 //     then the events run strictly in order.
 //
@@ -490,14 +492,16 @@ func (l *Ledger) prefetchRecordsIn(events []model.Transfer, start, end int) {
 	// pending balances reads (accountRecord). confirmAccounts asks for the second line
 	// of an account that may have pending balances, once the first line says so.
 	//
-	// Into L2, not L1: the lines are read a whole block later, and at a million accounts
+	// Into L2, not L1: the lines are read a few steps later, and at a million accounts
 	// nearly all come from memory. Into L1, each of the block's 32 prefetches held one of
 	// the core's ~16 L1 miss buffers until its line arrived, so the burst stalled the
 	// core on the prefetch instructions themselves (a quarter to a third of the batch's
 	// profile samples at 1 M accounts, session 52); into L2 the L2's own queue tracks
 	// them, and confirmAccounts' first read finds the line a few nanoseconds away
 	// (BenchmarkRecordPrefetchLevel at 1 M accounts: about -3% cpu-ns per transfer, 17
-	// of 24 runs lower, bench/PERFORMANCE.md session 52; -4 to -7% in a throwaway build).
+	// of 24 runs lower, bench/PERFORMANCE.md session 52; -4 to -7% in a throwaway build;
+	// into L2 was always the first ledger created, whose placement bias session 53
+	// measured at -1.5% at 1 M accounts and +11% at 1,000).
 	switch l.recordPrefetch {
 	case recordFirstLinesIntoL2:
 		prefetch.RecordLinesIntoL2(recordList(accounts))
@@ -558,12 +562,13 @@ func (l *Ledger) prefetchOwners(events []model.Transfer, debitIndex, creditIndex
 
 // prefetchNewTransfers prefetches the records that the count transfers stored after the
 // next ahead will take (at most: those the current chunk holds), as the pipeline's stage
-// for the block after the one being applied: that block's transfers, if each event
-// creates one. Their lines are only written, whole, but each store to a line not in
+// for the events ahead events on (pipelineRecordsAheadEvents): their transfers, if each
+// event creates one. Their lines are only written, whole, but each store to a line not in
 // the cache waited for it to be read first, and at a million accounts the random lines
 // left the hardware's own prefetching of this stream behind: a block later, the new
 // records' lines are in L1 (-4 to -8% cpu-ns per transfer at 1 M accounts in one
-// process, session 52). An event that creates nothing leaves the guess a record or
+// process, session 52, the prefetching ledger always the first created: a placement
+// bias of its own size may be in it, bench/PERFORMANCE.md session 53). An event that creates nothing leaves the guess a record or
 // more ahead, which costs nothing but a line fetched early.
 func (l *Ledger) prefetchNewTransfers(ahead, count int) {
 	if l.newTransfersUnprefetched {
