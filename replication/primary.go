@@ -316,9 +316,15 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 	if err != nil {
 		return w, err
 	}
+	damaged := ""
 	for _, info := range snapshots {
 		if info.Err == nil && info.Meta.Op <= log.LastOp() && info.Meta.Op+1 >= first {
 			if p.sentDamaged(info.Path) {
+				if damaged == "" {
+					damaged = fmt.Sprintf(" (the one at op %d that would is damaged on this "+
+						"node's disk, or does not read there: take a new one, 'sequent "+
+						"admin snapshot')", info.Meta.Op)
+				}
 				continue // Its body is damaged on this disk (or unreadable there).
 			}
 			if chain, ok := log.ChainAt(info.Meta.Op); ok && chain != info.Meta.Chain {
@@ -337,7 +343,7 @@ func (p *Primary) plan(h *hello) (welcome, error) {
 		holds = "empty"
 	}
 	return w, fmt.Errorf("%w: standby at op %d shares no entry with this log (%s) "+
-		"and no snapshot bridges the gap", ErrDiverged, h.lastOp, holds)
+		"and no snapshot bridges the gap%s", ErrDiverged, h.lastOp, holds, damaged)
 }
 
 // testHookPlanBetweenReads, when set by a test, runs in plan between its reads of the

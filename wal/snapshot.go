@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/klauspost/compress/s2"
@@ -222,8 +223,20 @@ func readSnapshotHeader(path string) (*os.File, SnapshotInfo, uint32, error) {
 		file.Close()
 		return nil, info, 0, err
 	}
+	var reader io.Reader = file
+	if hook := testHookSnapshotHeaderRead.Load(); hook != nil {
+		reader = (*hook)(path, file)
+	}
 	var b [snapshotHeaderSize]byte
-	n, _ := io.ReadFull(file, b[:])
+	n, err := io.ReadFull(reader, b[:])
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		// The header did not read: EIO (a bad sector) is damage; another error (out of
+		// memory, interrupted) says nothing of the bytes, and is returned as it is, so
+		// that the file is not taken for damaged (marked, pruned) for a passing failure.
+		// A file shorter than a header (EOF) is damage, which decoding reports.
+		file.Close()
+		return nil, info, 0, SnapshotReadFailure(path, int64(n), err)
+	}
 	bodyCRC, err := decodeSnapshotHeader(b[:n], stat.Size(), &info)
 	if err != nil {
 		file.Close()
@@ -231,6 +244,10 @@ func readSnapshotHeader(path string) (*os.File, SnapshotInfo, uint32, error) {
 	}
 	return file, info, bodyCRC, nil
 }
+
+// testHookSnapshotHeaderRead, when set by a test, wraps the reader a snapshot's header
+// is read through (readSnapshotHeader): a test makes that read fail after the open.
+var testHookSnapshotHeaderRead atomic.Pointer[func(path string, file io.Reader) io.Reader]
 
 // OpenSnapshot opens a snapshot and returns its meta and a reader of the state. The reader
 // returns an error wrapping ErrSnapshotCorrupt at or before EOF if the body's checksum,
