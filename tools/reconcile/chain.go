@@ -249,13 +249,19 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 		}
 		compared, chains = append(compared, node), append(chains, chain)
 	}
+	disputed := false
 	for i := 1; i < len(compared); i++ {
 		if chains[i] == "" || chains[i] != chains[0] {
+			disputed = true
 			problems = append(problems, fmt.Sprintf("%s and %s disagree on the chain at op %d: "+
 				"%s vs %s", compared[0].label, compared[i].label, common, chains[0], chains[i]))
 		}
 	}
-	cover(compared, chains, common)
+	if !disputed {
+		// With a disagreement, which chain is the true history is unknown: an equal chain
+		// proves nothing about a missing prefix.
+		cover(compared, chains, common)
+	}
 	return problems, nil
 }
 
@@ -271,7 +277,7 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 // empty log started over after a base reports it not covered, and is covered here like
 // one with entries). A node that
 // was not compared, disagrees, or found a problem itself stays uncovered: its missing
-// prefix is reported as before.
+// prefix is reported as before. agree calls it only when the compared nodes all agree.
 func cover(compared []*ChainNode, chains []string, common uint64) {
 	for i, node := range compared {
 		check := &node.Check
