@@ -38,7 +38,7 @@ type ChainCheck struct {
 	WindowEntries  uint64 `json:"window_entries"`
 	WindowFirstOp  uint64 `json:"window_first_op,omitempty"`
 	WindowLastOp   uint64 `json:"window_last_op,omitempty"`
-	WindowCovered  bool   `json:"window_covered"` // Nothing of the window was retired.
+	WindowCovered  bool   `json:"window_covered"` // Holds the window's start; see VerifyChain.
 	FirstTimestamp uint64 `json:"first_timestamp_ns"`
 
 	AnchorOp    uint64 `json:"anchor_op,omitempty"`    // Asked for: the chain at this op.
@@ -74,8 +74,13 @@ func (l *Log) VerifyChain(from, until, anchorOp uint64, deadline time.Time) (Cha
 	check := ChainCheck{OK: true, RetainedFromOp: l.FirstOp(), DurableOp: l.Durable(),
 		From: from, Until: until, AnchorOp: anchorOp}
 	if check.RetainedFromOp == 0 || check.DurableOp < check.RetainedFromOp {
-		check.WindowCovered = true // An empty log: nothing was retired.
+		// An empty log: it covers the window only if it starts at op 1 (nothing retired
+		// or skipped). One that starts after a base (a standby started over from a
+		// snapshot) holds none of the ops up to it, as when it holds entries after it
+		// (whose first timestamp is after the window's start), so it does not claim them
+		// (an entry appended since FirstOp was read counts as a start after a base too).
 		check.noteBase(l)
+		check.WindowCovered = check.BaseOp == 0 && l.FirstOp() <= 1
 		return check, nil
 	}
 	r := logReaders.Get().(*logReader)

@@ -163,11 +163,15 @@ func (c ChainCheck) problems(node *ChainNode, anchorOp uint64) []string {
 			"server's time limit; narrow the window", node.label, check.VerifiedToOp))
 	}
 	if !check.WindowCovered && node.WindowCoveredBy == "" {
+		start := check.RetainedFromOp // 0 in an empty log: it starts after its base.
+		if start == 0 && check.BaseOp != 0 {
+			start = check.BaseOp + 1
+		}
 		problems = append(problems, fmt.Sprintf("%s: the log before op %d was retired (or "+
 			"the log started over from a snapshot there), so the window is not fully "+
 			"covered, and no node that verified that part agrees with its chain: start the "+
 			"window later, verify the archived segments with 'sequent wal verify', or "+
-			"give a node whose log holds that part", node.label, check.RetainedFromOp))
+			"give a node whose log holds that part", node.label, start))
 	}
 	if anchorOp != 0 && !strings.EqualFold(check.AnchorChain, c.AnchorChain) {
 		found := check.AnchorChain
@@ -245,13 +249,19 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 		}
 		compared, chains = append(compared, node), append(chains, chain)
 	}
+	disputed := false
 	for i := 1; i < len(compared); i++ {
 		if chains[i] == "" || chains[i] != chains[0] {
+			disputed = true
 			problems = append(problems, fmt.Sprintf("%s and %s disagree on the chain at op %d: "+
 				"%s vs %s", compared[0].label, compared[i].label, common, chains[0], chains[i]))
 		}
 	}
-	cover(compared, chains, common)
+	if !disputed {
+		// With a disagreement, which chain is the true history is unknown: an equal chain
+		// proves nothing about a missing prefix.
+		cover(compared, chains, common)
+	}
 	return problems, nil
 }
 
@@ -262,10 +272,12 @@ func (c ChainCheck) agree(ctx context.Context, nodes []ChainNode) ([]string, err
 // it: a chain hash at op C commits to every entry up to C, so equal chains at C ≥ B mean
 // the missing entries are the verified node's, which checked each of them. The verified
 // node must have found no problem and verified entries from before the window
-// (WindowCovered) and at or before B through C; an empty log also reports its window
-// covered (nothing retired) but verified nothing, so it covers no other node. A node that
+// (WindowCovered) and at or before B through C; an empty log from op 1 also reports its
+// window covered (nothing retired) but verified nothing, so it covers no other node (an
+// empty log started over after a base reports it not covered, and is covered here like
+// one with entries). A node that
 // was not compared, disagrees, or found a problem itself stays uncovered: its missing
-// prefix is reported as before.
+// prefix is reported as before. agree calls it only when the compared nodes all agree.
 func cover(compared []*ChainNode, chains []string, common uint64) {
 	for i, node := range compared {
 		check := &node.Check
