@@ -74,7 +74,8 @@ account's ledger is assumed and not compared), status (settled, completed, paid 
 posted; processing, authorized … = pending; cancelled, reversed, failed … = voided;
 expired; add words with --status-map word=status), direction (credit/debit, cr/dr, c/d,
 in/out; --direction-map word=credit). Rename columns with --column field=name
-(names match in any case of their ASCII letters; two columns naming one field are refused).
+(names match in any case of their ASCII letters; two columns naming one field are refused;
+currency names, status and direction words also match in any case of their ASCII letters).
 --invert reads a statement written from the partner's side (its credit is our debit).
 
 Checks: the trial balance of every ledger (Σ debits = Σ credits, posted and pending;

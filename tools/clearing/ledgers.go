@@ -88,7 +88,7 @@ func NewLedgers(infos []LedgerInfo) (*Ledgers, error) {
 	}
 	l := &Ledgers{byLedger: map[uint32]LedgerInfo{}, byName: map[string]LedgerInfo{}}
 	for _, info := range infos {
-		name := strings.ToUpper(strings.TrimSpace(info.Name))
+		name := upperASCII(strings.TrimSpace(info.Name))
 		switch _, numberTaken := l.byLedger[info.Ledger]; {
 		case info.Ledger == 0:
 			return nil, errors.New("ledger 0 is not a ledger")
@@ -122,17 +122,36 @@ func namesAnotherLedger(name string, ledger uint32) bool {
 	return err == nil && number != 0 && uint32(number) != ledger
 }
 
+// upperASCII returns s with its ASCII letters in upper case and every other byte as it is:
+// strings.ToUpper maps the long s (U+017F) onto "S" and the dotless i (U+0131) onto "I",
+// so a statement's currency "u\u017Fd" was read as USD, a name a search of the file does
+// not find (reconcile's TestReview53coordWordsFoldASCIIOnly).
+func upperASCII(s string) string {
+	for i := range len(s) {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'a' <= b[j] && b[j] <= 'z' {
+					b[j] -= 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // Ledger returns what the registry knows of a ledger.
 func (l *Ledgers) Ledger(ledger uint32) (LedgerInfo, bool) {
 	info, ok := l.byLedger[ledger]
 	return info, ok
 }
 
-// Resolve maps a currency as a statement writes it — a name in the registry (any case) or
+// Resolve maps a currency as a statement writes it — a name in the registry (any case of its ASCII letters; other letters as written) or
 // a ledger number — to the ledger.
 func (l *Ledgers) Resolve(currency string) (LedgerInfo, bool) {
 	currency = strings.TrimSpace(currency)
-	if info, ok := l.byName[strings.ToUpper(currency)]; ok {
+	if info, ok := l.byName[upperASCII(currency)]; ok {
 		return info, true
 	}
 	number, err := strconv.ParseUint(currency, 10, 32)

@@ -288,11 +288,11 @@ func mergeWords(target, defaults map[string]uint8, user map[string]string,
 		target[word] = value
 	}
 	for word, name := range user {
-		index := indexOf(names, strings.ToLower(name))
+		index := indexOf(names, lowerASCII(name))
 		if index < 0 {
 			return fmt.Errorf("%q → %q: want one of %s", word, name, strings.Join(names, ", "))
 		}
-		target[strings.ToLower(strings.TrimSpace(word))] = uint8(index + 1)
+		target[lowerASCII(strings.TrimSpace(word))] = uint8(index + 1)
 	}
 	return nil
 }
@@ -400,6 +400,25 @@ func equalFoldASCII(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// lowerASCII returns s with its ASCII letters in lower case and every other byte as it is:
+// status and direction words are read in any case of their ASCII letters only, as names
+// are (sameName); strings.ToLower maps the Kelvin sign (U+212A) onto "k", so a status
+// "boo\u212Aed" was read as booked (TestReview53coordWordsFoldASCIIOnly).
+func lowerASCII(s string) string {
+	for i := range len(s) {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 func trimInvisible(name string) string {
@@ -663,7 +682,7 @@ func (s *statement) parse(e *entry) string {
 		return problem
 	}
 	if status != "" {
-		if e.status = s.statuses[strings.ToLower(strings.TrimSpace(status))]; e.status == 0 {
+		if e.status = s.statuses[lowerASCII(strings.TrimSpace(status))]; e.status == 0 {
 			return fmt.Sprintf("unknown status %q (map it with the status map)", status)
 		}
 	} else if s.stated(3) {
@@ -692,7 +711,7 @@ func (s *statement) parseAmount(e *entry, amount, direction string, scale uint8)
 		e.side = sideDebit
 	}
 	if direction != "" || s.stated(4) {
-		side := s.directions[strings.ToLower(strings.TrimSpace(direction))]
+		side := s.directions[lowerASCII(strings.TrimSpace(direction))]
 		switch {
 		case side == 0:
 			return fmt.Sprintf("unknown direction %q (map it with the direction map)", direction)
