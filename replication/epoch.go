@@ -46,7 +46,9 @@ func checkEpoch(epoch uint64) error {
 // StoreEpoch persists an epoch durably (temporary file, fsync, rename, directory fsync)
 // before the caller acts on it: a node must never write entries of an epoch it could
 // forget after a crash, nor forget that it promised not to follow an older one. An epoch
-// no shard can hold is refused, the file left as it was.
+// no shard can hold is refused, the file left as it was. A file that already holds
+// exactly this epoch is not rewritten, only fsynced (syncEpochFile): a start on a full disk
+// stores the epoch it recovered.
 //
 // On an error the file is left as it was: a failure after the rename (the directory
 // fsync) leaves the new epoch in the file while the caller goes on at the old one (a
@@ -63,8 +65,15 @@ func StoreEpoch(path string, epoch uint64) error {
 		return fmt.Errorf("replication: store epoch %d: reading the previous one: %w", epoch,
 			err)
 	}
+	content := strconv.FormatUint(epoch, 10) + "\n"
+	if existed && string(previous) == content {
+		if err := syncEpochFile(path); err != nil {
+			return fmt.Errorf("replication: store epoch %d: %w", epoch, err)
+		}
+		return nil
+	}
 	err = writeFileDurably(path, wal.FileMode, func(file *os.File) error {
-		_, err := file.WriteString(strconv.FormatUint(epoch, 10) + "\n")
+		_, err := file.WriteString(content)
 		return err
 	})
 	if err == nil {
@@ -76,6 +85,22 @@ func StoreEpoch(path string, epoch uint64) error {
 			err, ErrEpochFileAhead, restoreErr, path)
 	}
 	return fmt.Errorf("replication: store epoch %d: %w", epoch, err)
+}
+
+// syncEpochFile makes durable an epoch file that already holds the epoch to store, without
+// writing it: every start stores the epoch it recovered, and a rewrite (a temporary file)
+// needs a free block, so a node that crashed on a full disk could not restart, even to
+// serve reads (hunt53c). The file and its directory are still fsynced, in case the write
+// or rename that put the epoch there never reached the disk before a crash.
+func syncEpochFile(path string) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(file.Sync(), file.Close()); err != nil {
+		return err
+	}
+	return wal.SyncDirectory(filepath.Dir(path))
 }
 
 // ErrEpochFileAhead marks a StoreEpoch that failed after its rename and could not put the
