@@ -70,12 +70,14 @@ func TestHunt53cKillAndTearTheLastWrite(t *testing.T) {
 	l.batches = math.MaxInt
 	for cycle := range tornCycles {
 		l.run(4) // Four workers: more often an entry is written but not yet answered.
+		watch := watchLoad(l)
 		time.Sleep(time.Duration(20+random.IntN(200)) * time.Millisecond)
 		var snapshotting sync.WaitGroup
 		if random.IntN(2) == 0 { // The kill lands in a snapshot or the log's retirement.
 			snapshotting.Go(func() { requestSnapshot(httpAddress, token) })
 			time.Sleep(time.Duration(random.IntN(300)) * time.Millisecond)
 		}
+		underLoad := watch.running()
 		s.kill()
 		snapshotting.Wait()
 		ids, tornHere := tearLastEntry(t, layout.LogDir(0), layout.SnapshotDir(0), l, random)
@@ -87,8 +89,13 @@ func TestHunt53cKillAndTearTheLastWrite(t *testing.T) {
 		}
 		s.restart()
 		l.halt()
+		watch.done()
 		if l.err != nil {
 			t.Fatalf("cycle %d: %v\nserver output:\n%s", cycle, l.err, s.output.String())
+		}
+		if !underLoad { // review-hunt53c: a kill after the load ended tests no torn write.
+			t.Fatalf("cycle %d: the kill landed after the load had ended (%d transfers "+
+				"acknowledged)", cycle, len(l.acknowledged))
 		}
 	}
 	l.batches = 50
