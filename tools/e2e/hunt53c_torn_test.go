@@ -29,6 +29,10 @@ var tornSeed = flag.Uint64("e2e.tornseed", 0, "seed of TestHunt53cKillAndTearThe
 // second or so each).
 const tornCycles = 10
 
+// tornSegmentBytes is TestHunt53cKillAndTearTheLastWrite's --wal-segment-bytes (2 MiB and
+// a little, so that snapshots retire segments).
+const tornSegmentBytes = 2228608
+
 // TestHunt53cKillAndTearTheLastWrite extends TestCrashLoop's SIGKILLs under load (half of
 // them just after asking for a snapshot, so that they land in its writing or in the
 // retirement of the 2 MiB segments behind it, which TestCrashLoop's --snapshot-every
@@ -54,7 +58,7 @@ func TestHunt53cKillAndTearTheLastWrite(t *testing.T) {
 	address := freePort(t)
 	httpAddress := freePort(t)
 	s := startServer(t, data, address, "--http", httpAddress, "--snapshot-every", "0",
-		"--wal-segment-bytes", "2228608", "--accounts-capacity", "64",
+		"--wal-segment-bytes", strconv.Itoa(tornSegmentBytes), "--accounts-capacity", "64",
 		"--transfers-capacity", "131072")
 	token := adminTokenOf(t, filepath.Join(data, "keys.json"))
 	c := dial(t, data, 0, address)
@@ -257,7 +261,10 @@ func newestSnapshotOp(t *testing.T, dir string) uint64 {
 // create_transfers requests' transfers, and whether it holds nothing else.
 func entryTransferIDs(t *testing.T, logDir string, firstOp uint64) ([]uint64, bool) {
 	t.Helper()
-	log, err := wal.Open(wal.Options{Dir: logDir})
+	// The server's segment size: wal.Open prepares the next segment when the server had
+	// not, and the restarted server writes into it (review-hunt53c: a default 64 MiB one
+	// ended segment rolls, and so retirement, for the rest of the test).
+	log, err := wal.Open(wal.Options{Dir: logDir, SegmentBytes: tornSegmentBytes})
 	if err != nil {
 		t.Fatalf("opening the log before the tear: %v", err)
 	}
