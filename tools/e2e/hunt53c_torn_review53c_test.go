@@ -1,5 +1,16 @@
 package e2e
 
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"sequent/core"
+	"sequent/core/model"
+	"sequent/wal"
+)
+
 // review-hunt53c: TestHunt53cKillAndTearTheLastWrite says its SIGKILLs land under load,
 // where an entry is written but not yet answered (the only kind it may tear). Its
 // workers sent 50 batches each and stopped: on an idle machine they were done within
@@ -32,3 +43,55 @@ func (w *loadWatch) running() bool {
 // done waits for the watcher (the load's WaitGroup must not be reused before every Wait
 // on it returned).
 func (w *loadWatch) done() { <-w.finished }
+
+// TestReview53cEntryTransferIDsKeepsTheServersSegmentSize: entryTransferIDs opens the
+// stopped server's log with wal.Open to read the entry it may tear. With no next segment
+// prepared (a kill just after the log moved to a new segment, before the preparer made
+// the next), wal.Open prepares one of its own default size, 64 MiB: the restarted server
+// then writes into it, so the rest of TestHunt53cKillAndTearTheLastWrite never reaches a
+// segment's end and its snapshots retire no segment (seen in 2 runs of 3 here), and each
+// such run puts 64 MiB on the machine's disk. The log the test leaves must keep the
+// server's --wal-segment-bytes.
+func TestReview53cEntryTransferIDsKeepsTheServersSegmentSize(t *testing.T) {
+	dir := t.TempDir()
+	log, err := wal.Open(wal.Options{Dir: dir, SegmentBytes: tornSegmentBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make([]byte, model.TransferSize)
+	moved := transfer(77, 1, 2, 3)
+	moved.Encode(events)
+	body := core.AppendRequest(nil, &core.Request{Operation: model.OperationCreateTransfers,
+		Client: 1, Session: 1, Number: 1, Body: events})
+	if err := log.Append(wal.Entry{Epoch: 1, FirstOp: 1, Count: 1, Timestamp: 1, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segments, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(segments)
+	for _, prepared := range segments[1:] { // A kill before the next segment was prepared.
+		if err := os.Remove(prepared); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, only := entryTransferIDs(t, dir, 1)
+	if len(ids) != 1 || ids[0] != 77 || !only {
+		t.Fatalf("entry 1 read as %v, only transfers %v", ids, only)
+	}
+	segments, _ = filepath.Glob(filepath.Join(dir, "*.wal"))
+	for _, segment := range segments {
+		info, err := os.Stat(segment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Size() != tornSegmentBytes {
+			t.Fatalf("%s is %d bytes after entryTransferIDs, not the server's %d",
+				filepath.Base(segment), info.Size(), tornSegmentBytes)
+		}
+	}
+}
