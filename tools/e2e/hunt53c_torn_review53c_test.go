@@ -95,3 +95,27 @@ func TestReview53cEntryTransferIDsKeepsTheServersSegmentSize(t *testing.T) {
 		}
 	}
 }
+
+// TestReview53cFirstSnapshotWaitIgnoresATemporary: TestHunt53cSnapshotOnAFullDisk...
+// waited for "a first snapshot" as any file in the snapshot directory, so a snapshot's
+// temporary still being written ended the wait; the test then filled the disk under that
+// writer. On a loaded machine the first snapshot failed instead, and the snapshot_failed
+// it reported ended the next wait while the second snapshot's temporary could still be
+// there: a failure of the test, not of the server. Only a complete snapshot counts.
+func TestReview53cFirstSnapshotWaitIgnoresATemporary(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "snapshot-00000000000000000042.snap.tmp"),
+		[]byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if snapshotWritten(t, dir) {
+		t.Fatal("a snapshot's temporary counted as a written snapshot")
+	}
+	if err := os.Rename(filepath.Join(dir, "snapshot-00000000000000000042.snap.tmp"),
+		filepath.Join(dir, "snapshot-00000000000000000042.snap")); err != nil {
+		t.Fatal(err)
+	}
+	if !snapshotWritten(t, dir) {
+		t.Fatal("a complete snapshot did not count")
+	}
+}
