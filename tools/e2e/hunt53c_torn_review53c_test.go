@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,5 +118,21 @@ func TestReview53cFirstSnapshotWaitIgnoresATemporary(t *testing.T) {
 	}
 	if !snapshotWritten(t, dir) {
 		t.Fatal("a complete snapshot did not count")
+	}
+}
+
+// TestReview53cSnapshotProblemClearedNeedsAnAnswer: the snapshot ENOSPC test's last wait,
+// "a snapshot to succeed and snapshot_failed to clear", took a /healthz that did not
+// answer (get's empty probe says nothing) for a cleared problem, so it passed without
+// the server having said anything. An address where nothing listens must not count.
+func TestReview53cSnapshotProblemClearedNeedsAnAnswer(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	address := listener.Addr().String()
+	listener.Close() // Nothing listens there now: the request is refused.
+	if snapshotProblemCleared(t, "http://"+address) {
+		t.Fatal("a /healthz that did not answer counted as snapshot_failed cleared")
 	}
 }
