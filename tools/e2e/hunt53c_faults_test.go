@@ -77,7 +77,7 @@ func TestHunt53cSnapshotOnAFullDiskFailsCleanlyAndResumes(t *testing.T) {
 	}
 	send("before the disk is full", 30)
 	snapshotNow()
-	eventually(t, "a first snapshot", func() bool { return len(snapshotFiles(t, snapshots)) > 0 })
+	eventually(t, "a first snapshot", func() bool { return snapshotWritten(t, snapshots) })
 	ballast := fillFileSystem(t, data, 16<<10) // Far less than a snapshot of 15,000 transfers.
 	before := snapshotFiles(t, snapshots)
 	send("while the disk is full (the log's segment has room)", 30)
@@ -96,7 +96,7 @@ func TestHunt53cSnapshotOnAFullDiskFailsCleanlyAndResumes(t *testing.T) {
 	send("after space was freed", 10)
 	snapshotNow()
 	eventually(t, "a snapshot to succeed and snapshot_failed to clear", func() bool {
-		return !get(t, base+"/healthz").says("snapshot_failed")
+		return snapshotProblemCleared(t, base)
 	})
 	node0.kill()
 	node0.restart()
@@ -106,6 +106,23 @@ func TestHunt53cSnapshotOnAFullDiskFailsCleanlyAndResumes(t *testing.T) {
 	if output, err := run(t, "wal", "verify", data); err != nil {
 		t.Fatalf("wal verify: %v\n%s", err, output)
 	}
+}
+
+// snapshotProblemCleared reports whether the server's /healthz answers without
+// snapshot_failed (one that does not answer says nothing: review-hunt53c).
+func snapshotProblemCleared(t *testing.T, base string) bool {
+	t.Helper()
+	health := get(t, base+"/healthz")
+	return health.code != 0 && !health.says("snapshot_failed")
+}
+
+// snapshotWritten reports whether dir holds a complete snapshot: a temporary being
+// written does not count (review-hunt53c: taken for the first snapshot, the disk was
+// filled under its writer, which then failed, and the snapshot_failed it reported was
+// taken for the next one's while that one's temporary could still be on the disk).
+func snapshotWritten(t *testing.T, dir string) bool {
+	t.Helper()
+	return newestSnapshotOp(t, dir) > 0
 }
 
 // snapshotFiles lists the names in a shard's snapshot directory (none while it does not
