@@ -100,8 +100,12 @@ func syncEpochFile(path string) error {
 	if err := errors.Join(file.Sync(), file.Close()); err != nil {
 		return err
 	}
-	return wal.SyncDirectory(filepath.Dir(path))
+	return syncEpochDirectory(filepath.Dir(path))
 }
+
+// syncEpochDirectory is wal.SyncDirectory for syncEpochFile; a test replaces it to see
+// that the directory is fsynced, or to fail that fsync.
+var syncEpochDirectory = wal.SyncDirectory
 
 // ErrEpochFileAhead marks a StoreEpoch that failed after its rename and could not put the
 // previous content back either: the file may hold the new epoch while the caller goes on
