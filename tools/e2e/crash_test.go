@@ -17,8 +17,10 @@ import (
 var crashCycles = flag.Int("e2e.crashcycles", 20, "SIGKILL/restart cycles of TestCrashLoop")
 
 // TestCrashLoop drives transfer load at a real server, SIGKILLs it at random moments and
-// restarts it, for -e2e.crashcycles cycles (20 by default). One client session lives
-// through every crash and resends its unanswered requests with their original numbers.
+// restarts it, for -e2e.crashcycles cycles (20 by default). The workers send until the
+// server is back, so the kills land under load, with requests in flight (the test fails
+// when most do not: crashLoopUnderLoad). One client session lives through every crash
+// and resends its unanswered requests with their original numbers.
 // Afterwards: every transfer whose reply was received is present; no transfer was
 // applied twice (each account's posted balances equal the sum of its stored transfers);
 // and `sequent wal verify` replays the log to the same state as every snapshot.
@@ -31,8 +33,7 @@ func TestCrashLoop(t *testing.T) {
 	const accountCount = 8
 	createNumberedAccounts(t, c, accountCount)
 	load := newLoad(c, accountCount)
-	crashLoop(t, s, *crashCycles, rand.New(rand.NewPCG(7, 7)), load.run,
-		func() error { load.wait(); return load.err })
+	crashLoopUnderLoad(t, s, *crashCycles, rand.New(rand.NewPCG(7, 7)), load)
 	ctx, cancel := context30s()
 	defer cancel()
 	checkExactlyOnce(t, ctx, c, load, accountCount)
@@ -73,8 +74,9 @@ type load struct {
 	acknowledged map[uint64]bool           // Ids answered created or exists.
 	group        sync.WaitGroup
 	err          error
-	batches      int         // Most batches per worker and run.
-	halting      atomic.Bool // Workers stop after their current batch.
+	batches      int          // Most batches per worker and run.
+	halting      atomic.Bool  // Workers stop after their current batch.
+	answered     atomic.Int64 // Batches answered since the load was made.
 }
 
 func newLoad(c *client.Client, accountCount uint64) *load {
@@ -99,9 +101,12 @@ func (l *load) run(workers int) {
 	}
 }
 
+// transfersPerBatch is how many transfers one request of the load carries.
+const transfersPerBatch = 100
+
 func (l *load) batch() bool {
 	l.mutex.Lock()
-	transfers := make([]model.Transfer, 100)
+	transfers := make([]model.Transfer, transfersPerBatch)
 	for i := range transfers {
 		l.nextID++
 		debit := l.nextID%l.accountCount + 1
@@ -120,6 +125,7 @@ func (l *load) batch() bool {
 		l.mutex.Unlock()
 		return false
 	}
+	l.answered.Add(1)
 	l.mutex.Lock()
 	defer l.mutex.Unlock()
 	for i, result := range results {
