@@ -395,9 +395,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 				"this client may not connect from this address")
 			return
 		}
-		// The signature covers the first Idempotency-Key (a relay's added copy is
-		// bad_signature); a request its client sent with two means two things to two
-		// readers (idempotencyKeyRepeated).
+		// The signature covers the first Idempotency-Key: a copy a relay adds before the
+		// client's is bad_signature above, one added after it, or two the client sent,
+		// means two things to two readers and is refused here (idempotencyKeyRepeated;
+		// TestReview2Netio53RelayCopyBeforeOrAfterIsRefused).
 		if idempotencyKeyRepeated(&ctx.Request.Header) {
 			s.refuse(ctx, fasthttp.StatusBadRequest, "bad_idempotency_key",
 				"Idempotency-Key given more than once (or also as Idempotency_Key): "+
