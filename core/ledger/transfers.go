@@ -138,7 +138,11 @@ func (l *Ledger) pipelineTransfers(runner *chainRunner, firstTimestamp uint64,
 	for start := 0; start < recordsAhead; start += step {
 		l.prefetchRecordsIn(events, min(start, count), min(start+step, count))
 	}
-	for start := 0; start < count; start += step {
+	start := 0
+	if shape == pipelineShapeDefault {
+		start = l.pipelineSteadySteps(runner, firstTimestamp, events, results, start)
+	}
+	for ; start < count; start += step {
 		slots := min(start+slotsAhead, count)
 		l.prefetchSlotsIn(events, slots, min(slots+step, count))
 		records := min(start+recordsAhead, count)
