@@ -30,7 +30,7 @@ func (l *Ledger) pipelineSteadySteps(runner *chainRunner, firstTimestamp uint64,
 		records := start + pipelineRecordsAheadEvents
 		l.prefetchRecordsStep((*[fullStepEvents]model.Transfer)(events[records:]), records)
 		l.prefetchNewTransfers(pipelineRecordsAheadEvents, pipelineStepEvents)
-		l.confirmAccounts(events[start:start+pipelineStepEvents], start)
+		l.confirmAccountsStep((*[fullStepEvents]model.Transfer)(events[start:]), start)
 		l.applyTransfers(runner, firstTimestamp, events, results, start, start+pipelineStepEvents)
 	}
 	return start
@@ -101,5 +101,38 @@ func (l *Ledger) prefetchRecordsStep(events *[fullStepEvents]model.Transfer, sta
 	}
 	if l.riskActive() {
 		l.risk.Prefetch(debitIndex[:])
+	}
+}
+
+// confirmAccountsStep is confirmAccounts for the step of events from start (exactly
+// pipelineStepEvents events): the same confirmations, indexes, records and prefetches.
+// Only the records are cut to the step; the hashes and indexes, read when a candidate
+// is not the account (rare), are indexed in the scratch directly.
+func (l *Ledger) confirmAccountsStep(events *[fullStepEvents]model.Transfer, start int) {
+	s := &l.batch
+	accounts := (*[fullStepEvents]accountPair)(s.accounts[start:])
+	for i := range events {
+		// As confirmAccounts, which says why both candidates are checked here first.
+		event := &events[i]
+		pair := &accounts[i]
+		debit, credit := pair.debit, pair.credit
+		if debit != nil && credit != nil && bothIDs(debit, credit, event) {
+			if debit.Flags&credit.Flags&accountPendingZero == 0 {
+				prefetchPendingLines(debit, credit)
+			}
+			continue
+		}
+		at := start + i
+		if debit == nil || debit.ID != event.DebitAccountID {
+			s.debitIndex[at] = l.confirmAccount(s.debitIndex[at], s.debitHash[at],
+				event.DebitAccountID)
+			pair.debit = l.recordOf(s.debitIndex[at])
+		}
+		if credit == nil || credit.ID != event.CreditAccountID {
+			s.creditIndex[at] = l.confirmAccount(s.creditIndex[at], s.creditHash[at],
+				event.CreditAccountID)
+			pair.credit = l.recordOf(s.creditIndex[at])
+		}
+		prefetchPendingLines(pair.debit, pair.credit)
 	}
 }
