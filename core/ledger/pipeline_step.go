@@ -18,9 +18,10 @@ const fullStepEvents = pipelineStepEvents
 // (pipelineShapeDefault) from event start while every stage has a whole step ahead of it,
 // and returns the first event it left to pipelineTransfers' general loop. The same
 // stages in the same order as that loop, specialised for exactly pipelineStepEvents
-// events: in the general stages, the per-call work (cutting the events and the scratch's
-// slices to the step, with their checks, and the loops' bounds) cost about as much as
-// the work itself at 4 events a step (bench/PERFORMANCE.md, session 53).
+// events: the general stages' per-call work (cutting the events and the scratch's
+// slices to the step, with their checks, and the loops' bounds checks) is paid once per
+// 4 events since the steps are short; without it the three stages take 1,266 instead of
+// 1,404 instructions per step (callgrind, bench/PERFORMANCE.md, session 53 ledger53b).
 func (l *Ledger) pipelineSteadySteps(runner *chainRunner, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult, start int) int {
 	count := len(events)
