@@ -123,7 +123,9 @@ func (l *Ledger) CreateTransfersAs(client uint64, balances bool, firstTimestamp 
 // steps of the shape's stepEvents: before step i's events [i, i+step) are confirmed and
 // applied, the slots of the events slotsAheadEvents on and the records of the events
 // recordsAheadEvents on are prefetched, and the lines of the transfers the events
-// recordsAheadEvents on will store (pipelineShape says why the steps are short).
+// recordsAheadEvents on will store (pipelineShape says why the steps are short). With
+// the ledger's shape, the steps during which every stage has a whole step ahead run
+// the same stages specialised for pipelineStepEvents events (pipelineSteadySteps).
 func (l *Ledger) pipelineTransfers(runner *chainRunner, firstTimestamp uint64,
 	events []model.Transfer, results []model.TransferResult) {
 	shape := l.pipelineShape
@@ -140,7 +142,11 @@ func (l *Ledger) pipelineTransfers(runner *chainRunner, firstTimestamp uint64,
 	for start := 0; start < recordsAhead; start += step {
 		l.prefetchRecordsIn(events, min(start, count), min(start+step, count))
 	}
-	for start := 0; start < count; start += step {
+	start := 0
+	if shape == pipelineShapeDefault {
+		start = l.pipelineSteadySteps(runner, firstTimestamp, events, results, start)
+	}
+	for ; start < count; start += step {
 		slots := min(start+slotsAhead, count)
 		l.prefetchSlotsIn(events, slots, min(slots+step, count))
 		records := min(start+recordsAhead, count)
