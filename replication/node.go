@@ -517,13 +517,18 @@ func (n *Node) adoptPrimaryEpoch(epoch uint64) error {
 // stored and a shard failed to switch after others did: then every shard is fenced (see
 // stopHalfPromoted).
 func (n *Node) Promote() (uint64, error) {
-	epoch, err := n.promote()
+	epoch, err := n.promote(false)
 	if errors.Is(err, errPromotionFailed) {
 		n.config.Logger.Error("replication: PROMOTION FAILED: still a standby, following again",
 			"error", err)
 	}
 	return epoch, err
 }
+
+// errHoldingOff refuses the failover watch's promotion while the node holds off after a
+// grant given up (holdOffUntil).
+var errHoldingOff = errors.New("replication: holding off after a grant given up: the " +
+	"failover watch asks the witness nothing meanwhile")
 
 // errPromotionFailed marks a promotion that was decided (the witness, if any, granted the
 // lease) but could not be carried out: the node is still a standby, following again.
@@ -547,14 +552,19 @@ const grantGivenUpMessage = "replication: promotions keep failing: no longer ren
 // finding a primary, would start serving a second time on the same listener.
 var ErrNodeNotStarted = errors.New("replication: the node is not started: promote it once it runs")
 
-// promote is Promote without its log of a failure (the failover watch logs its own).
+// promote is Promote without its log of a failure (the failover watch logs its own);
+// automatic is the failover watch's, refused (errHoldingOff) while the node holds off
+// after a grant given up: the watch checks that before its probe, but a promotion (a
+// manual one) may give the grant up while the watch's probe is in flight, and the
+// watch's promotion, once it has witnessTurn, would acquire the lease again at once
+// (the release ended it) instead of leaving it to the other node (review2-repl53).
 // With a witness, the node's mutex is released while the witness is asked (the release
 // of a grant that ran out, then the acquisition or renewal: up to two handshake timeouts
 // while it hangs), so that Status, the followers and adoptPrimaryEpoch do not wait for
 // it; witnessTurn, held from the decision to its end, keeps every other decision at the
 // witness (another promotion, the failover watch's pending release) out meanwhile, and
 // what the decision read is checked again once the mutex is taken back.
-func (n *Node) promote() (uint64, error) {
+func (n *Node) promote(automatic bool) (uint64, error) {
 	// Refused at once while another promotion waits for its followers (it holds
 	// witnessTurn until it ends): an operator's promotion beside the failover watch's is
 	// told so rather than waiting.
@@ -570,6 +580,9 @@ func (n *Node) promote() (uint64, error) {
 	defer n.mutex.Unlock()
 	if err := n.promotableLocked(); err != nil {
 		return 0, err
+	}
+	if automatic && time.Now().Before(n.holdOffUntil) {
+		return 0, errHoldingOff
 	}
 	epoch := n.Epoch() + 1
 	if n.config.Witness != "" {

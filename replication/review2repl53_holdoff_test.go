@@ -163,7 +163,8 @@ func TestReview2repl53WatchDoesNotAcquireDuringTheHoldOffAfterAManualGiveUp(t *t
 			standby.holdingOff())
 	}
 	proxy.open()
-	// The watch's promotion, if any, is done once it says why it did not promote, or the
+	// The watch's promotion, if any, is done once it says why it did not promote (the
+	// hold-off, a Debug line: promptly, well within the hold-off's two leases), or the
 	// witness has granted again.
 	var regranted uint64
 	waitWithin(t, 2*handshakeTimeout, "the watch to end its tick", func() bool {
@@ -177,7 +178,7 @@ func TestReview2repl53WatchDoesNotAcquireDuringTheHoldOffAfterAManualGiveUp(t *t
 		cause, ok := messages.attr("replication: automatic failover not possible yet", "error")
 		return ok && strings.Contains(cause.String(), "holding off after a grant given up")
 	})
-	if regranted != 0 && standby.holdingOff() {
+	if regranted != 0 {
 		t.Fatalf("the failover watch acquired the lease again (epoch %d) during the hold-off "+
 			"that followed the manual give-up of grant %d: the other node cannot take it",
 			regranted, givenUp)
