@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sequent/core/shard"
 )
 
 // gatingProxy forwards TCP connections to a target; once armed, it holds the next
@@ -18,6 +20,8 @@ type gatingProxy struct {
 	listener net.Listener
 	target   string
 	armed    atomic.Bool
+	holdAll  atomic.Bool   // Armed: every connection is held, not only the next.
+	heldN    atomic.Int64  // Connections held so far.
 	held     chan struct{} // Closed once a connection is held.
 	release  chan struct{} // Closed by open: the held connection is forwarded.
 	once     sync.Once
@@ -66,11 +70,20 @@ func (p *gatingProxy) accept() {
 		p.keep(conn)
 		hold := false
 		if p.armed.Load() {
-			p.once.Do(func() { hold = true })
+			p.once.Do(func() { hold = true; close(p.held) })
+			if p.holdAll.Load() {
+				select {
+				case <-p.release:
+				default:
+					hold = true
+				}
+			}
+		}
+		if hold {
+			p.heldN.Add(1)
 		}
 		go func() {
 			if hold {
-				close(p.held)
 				<-p.release
 			}
 			upstream, err := net.Dial("tcp", p.target)
@@ -182,5 +195,55 @@ func TestReview2repl53WatchDoesNotAcquireDuringTheHoldOffAfterAManualGiveUp(t *t
 		t.Fatalf("the failover watch acquired the lease again (epoch %d) during the hold-off "+
 			"that followed the manual give-up of grant %d: the other node cannot take it",
 			regranted, givenUp)
+	}
+}
+
+// TestReview2repl53WatchDoesNotPromoteAStandbyThatStoppedDuringItsProbe (review2-repl53):
+// the failover watch must not promote a standby that stopped following for a reason no
+// reconnection cures (Err: a state digest that differs, a log to resync), which is known
+// not to hold the primary's state; it checks Err before its probe, but promote does not
+// check it again, so a standby that stops while the watch's probe is in flight (or while
+// the watch waits for witnessTurn) is promoted all the same. The proxy in front of the
+// witness holds the probe until the standby has stopped.
+func TestReview2repl53WatchDoesNotPromoteAStandbyThatStoppedDuringItsProbe(t *testing.T) {
+	witness, witnessAddress := startTestWitness(t, testLeaseDuration)
+	proxy := newGatingProxy(t, witnessAddress)
+	primaryAddress := freeAddress(t)
+	primary := startNode(t, withWitness(nodeConfig(t.TempDir(), primaryAddress, ""), "a",
+		witnessAddress, testLeaseDuration))
+	t.Cleanup(func() { primary.Close() })
+	waitForFirstRenewal(t, primary)
+	messages := &recordingHandler{}
+	config := withWitness(nodeConfig(t.TempDir(), freeAddress(t), primaryAddress), "b",
+		proxy.listener.Addr().String(), testLeaseDuration)
+	config.Logger = slog.New(messages)
+	standby := startNode(t, config) // Its failover watch runs.
+	t.Cleanup(func() { standby.Close() })
+	proxy.holdAll.Store(true)
+	proxy.armed.Store(true) // Every request to the witness is held from now on.
+	primary.Close()
+	waitFor(t, "the primary to be silent, and its lease to have run out", func() bool {
+		witness.mutex.Lock()
+		expired := !time.Now().Before(witness.expires)
+		witness.mutex.Unlock()
+		return expired && !standby.primaryHeardWithin(testLeaseDuration)
+	})
+	// The next connection held is the watch's probe before a promotion (probeWitness only
+	// asks while the primary is heard).
+	heldBefore := proxy.heldN.Load()
+	waitFor(t, "the watch's probe before its promotion", func() bool {
+		return proxy.heldN.Load() > heldBefore
+	})
+	standby.fail(errors.New("state digest differs (test)"))
+	proxy.open()
+	waitWithin(t, promptWaitMax, "the watch to promote b or to say it will not",
+		func() bool {
+			return standby.Role() != shard.RoleStandby ||
+				messages.logged("replication: this standby stopped following: automatic "+
+					"failover will not promote it")
+		})
+	if role := standby.Role(); role != shard.RoleStandby {
+		t.Fatalf("the failover watch promoted b (now %s) after it stopped following: %v",
+			role, standby.Err())
 	}
 }
