@@ -553,11 +553,8 @@ const grantGivenUpMessage = "replication: promotions keep failing: no longer ren
 var ErrNodeNotStarted = errors.New("replication: the node is not started: promote it once it runs")
 
 // promote is Promote without its log of a failure (the failover watch logs its own);
-// automatic is the failover watch's, refused (errHoldingOff) while the node holds off
-// after a grant given up: the watch checks that before its probe, but a promotion (a
-// manual one) may give the grant up while the watch's probe is in flight, and the
-// watch's promotion, once it has witnessTurn, would acquire the lease again at once
-// (the release ended it) instead of leaving it to the other node (review2-repl53).
+// automatic is the failover watch's, refused again once it has witnessTurn when the
+// node holds off or stopped following (automaticRefusedLocked).
 // With a witness, the node's mutex is released while the witness is asked (the release
 // of a grant that ran out, then the acquisition or renewal: up to two handshake timeouts
 // while it hangs), so that Status, the followers and adoptPrimaryEpoch do not wait for
@@ -581,8 +578,8 @@ func (n *Node) promote(automatic bool) (uint64, error) {
 	if err := n.promotableLocked(); err != nil {
 		return 0, err
 	}
-	if automatic && time.Now().Before(n.holdOffUntil) {
-		return 0, errHoldingOff
+	if err := n.automaticRefusedLocked(automatic); err != nil {
+		return 0, err
 	}
 	epoch := n.Epoch() + 1
 	if n.config.Witness != "" {
@@ -615,6 +612,11 @@ func (n *Node) promote(automatic bool) (uint64, error) {
 			// runs out unrenewed, as one given to a node that stops does.
 			return 0, refused
 		}
+		if refused := n.automaticRefusedLocked(automatic); refused != nil {
+			// Stopped following while the witness was asked: not promoted on its own;
+			// a grant runs out unrenewed.
+			return 0, refused
+		}
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)
 		}
@@ -640,6 +642,26 @@ func (n *Node) promote(automatic bool) (uint64, error) {
 		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
 	}
 	return n.promoteLocked(epoch)
+}
+
+// automaticRefusedLocked refuses the failover watch's promotion (automatic) that the
+// watch's own checks, made before its probe, rule out by now: the node holds off after a
+// grant given up (errHoldingOff), or it stopped following for a reason no reconnection
+// cures (Err: it is known not to hold the primary's state; an operator may still promote
+// it). A manual promotion or another failure may have changed either meanwhile: the
+// watch's probe, and its wait for witnessTurn, take a while (review2-repl53). The caller
+// holds the mutex.
+func (n *Node) automaticRefusedLocked(automatic bool) error {
+	switch {
+	case !automatic:
+		return nil
+	case time.Now().Before(n.holdOffUntil):
+		return errHoldingOff
+	case n.failure != nil:
+		return fmt.Errorf("replication: this standby stopped following: automatic "+
+			"failover will not promote it: %w", n.failure)
+	}
+	return nil
 }
 
 // promotableLocked refuses a promotion the node's state rules out; the caller holds the
