@@ -612,11 +612,6 @@ func (n *Node) promote(automatic bool) (uint64, error) {
 			// runs out unrenewed, as one given to a node that stops does.
 			return 0, refused
 		}
-		if refused := n.automaticRefusedLocked(automatic); refused != nil {
-			// Stopped following while the witness was asked: not promoted on its own;
-			// a grant runs out unrenewed.
-			return 0, refused
-		}
 		if err != nil {
 			return 0, fmt.Errorf("replication: witness: %w", err)
 		}
@@ -640,6 +635,12 @@ func (n *Node) promote(automatic bool) (uint64, error) {
 		}
 		n.grantedEpoch = answer.epoch
 		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
+		if refused := n.automaticRefusedLocked(automatic); refused != nil {
+			// Stopped following while the witness was asked: not promoted on its own.
+			// The grant is kept, as after a promotion that failed: an operator's
+			// promotion renews it while it holds; otherwise it runs out unrenewed.
+			return 0, refused
+		}
 	}
 	return n.promoteLocked(epoch)
 }
