@@ -31,8 +31,14 @@ func TestReview2repl53HalfPromotedNodeRestartedTakesOver(t *testing.T) {
 		t.Fatalf("restarted as %s at epoch %d, want a standby at the stored epoch 2", role,
 			epoch)
 	}
+	// Every shard: Role reads shard 0, which switches first.
 	waitWithin(t, promptWaitMax, "the restarted node's watch to promote it", func() bool {
-		return restarted.Role() == shard.RolePrimary
+		for _, s := range restarted.Shards() {
+			if s.Role() != shard.RolePrimary {
+				return false
+			}
+		}
+		return true
 	})
 	for index, s := range restarted.Shards() {
 		if role, epoch := s.RoleAndEpoch(); role != shard.RolePrimary || epoch <= 2 {
