@@ -359,7 +359,7 @@ func (n *Node) watchPrimary(stop <-chan struct{}) {
 		}
 		var epoch uint64
 		if err == nil {
-			epoch, err = n.promote()
+			epoch, err = n.promote(true)
 		}
 		if errors.Is(err, errPromotionFailed) {
 			failures++

@@ -517,13 +517,18 @@ func (n *Node) adoptPrimaryEpoch(epoch uint64) error {
 // stored and a shard failed to switch after others did: then every shard is fenced (see
 // stopHalfPromoted).
 func (n *Node) Promote() (uint64, error) {
-	epoch, err := n.promote()
+	epoch, err := n.promote(false)
 	if errors.Is(err, errPromotionFailed) {
 		n.config.Logger.Error("replication: PROMOTION FAILED: still a standby, following again",
 			"error", err)
 	}
 	return epoch, err
 }
+
+// errHoldingOff refuses the failover watch's promotion while the node holds off after a
+// grant given up (holdOffUntil).
+var errHoldingOff = errors.New("replication: holding off after a grant given up: the " +
+	"failover watch asks the witness nothing meanwhile")
 
 // errPromotionFailed marks a promotion that was decided (the witness, if any, granted the
 // lease) but could not be carried out: the node is still a standby, following again.
@@ -547,14 +552,16 @@ const grantGivenUpMessage = "replication: promotions keep failing: no longer ren
 // finding a primary, would start serving a second time on the same listener.
 var ErrNodeNotStarted = errors.New("replication: the node is not started: promote it once it runs")
 
-// promote is Promote without its log of a failure (the failover watch logs its own).
+// promote is Promote without its log of a failure (the failover watch logs its own);
+// automatic is the failover watch's, refused again once it has witnessTurn when the
+// node holds off or stopped following (automaticRefusedLocked).
 // With a witness, the node's mutex is released while the witness is asked (the release
 // of a grant that ran out, then the acquisition or renewal: up to two handshake timeouts
 // while it hangs), so that Status, the followers and adoptPrimaryEpoch do not wait for
 // it; witnessTurn, held from the decision to its end, keeps every other decision at the
 // witness (another promotion, the failover watch's pending release) out meanwhile, and
 // what the decision read is checked again once the mutex is taken back.
-func (n *Node) promote() (uint64, error) {
+func (n *Node) promote(automatic bool) (uint64, error) {
 	// Refused at once while another promotion waits for its followers (it holds
 	// witnessTurn until it ends): an operator's promotion beside the failover watch's is
 	// told so rather than waiting.
@@ -569,6 +576,9 @@ func (n *Node) promote() (uint64, error) {
 	n.mutex.Lock()
 	defer n.mutex.Unlock()
 	if err := n.promotableLocked(); err != nil {
+		return 0, err
+	}
+	if err := n.automaticRefusedLocked(automatic); err != nil {
 		return 0, err
 	}
 	epoch := n.Epoch() + 1
@@ -625,8 +635,34 @@ func (n *Node) promote() (uint64, error) {
 		}
 		n.grantedEpoch = answer.epoch
 		n.leaseClock.set(leaseValidFrom(sent, answer.valid))
+		if refused := n.automaticRefusedLocked(automatic); refused != nil {
+			// Stopped following while the witness was asked: not promoted on its own.
+			// The grant is kept, as after a promotion that failed: an operator's
+			// promotion renews it while it holds; otherwise it runs out unrenewed.
+			return 0, refused
+		}
 	}
 	return n.promoteLocked(epoch)
+}
+
+// automaticRefusedLocked refuses the failover watch's promotion (automatic) that the
+// watch's own checks, made before its probe, rule out by now: the node holds off after a
+// grant given up (errHoldingOff), or it stopped following for a reason no reconnection
+// cures (Err: it is known not to hold the primary's state; an operator may still promote
+// it). A manual promotion or another failure may have changed either meanwhile: the
+// watch's probe, and its wait for witnessTurn, take a while (review2-repl53). The caller
+// holds the mutex.
+func (n *Node) automaticRefusedLocked(automatic bool) error {
+	switch {
+	case !automatic:
+		return nil
+	case time.Now().Before(n.holdOffUntil):
+		return errHoldingOff
+	case n.failure != nil:
+		return fmt.Errorf("replication: this standby stopped following: automatic "+
+			"failover will not promote it: %w", n.failure)
+	}
+	return nil
 }
 
 // promotableLocked refuses a promotion the node's state rules out; the caller holds the
