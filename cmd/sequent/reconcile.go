@@ -199,12 +199,15 @@ func (o *reconcileOptions) run(cmd *cobra.Command) error {
 // error closing one (a report not wholly written).
 type closeFunction func(keep bool) error
 
+// closeNothing is the closeFunction when no output file is open.
+func closeNothing(bool) error { return nil }
+
 // options translates the flags; closeOutputs closes the output files.
 func (o *reconcileOptions) options(cmd *cobra.Command) (reconcile.Options, closeFunction,
 	error) {
 	options := reconcile.Options{MatchBy: o.matchBy, Statement: o.statement,
 		RunEntries: o.memoryEntries, TempDirectory: o.temporary}
-	closeOutputs := func(bool) error { return nil }
+	closeOutputs := closeNothing
 	var err error
 	if options.Ledgers, err = clearing.LoadLedgers(o.ledgers); err != nil {
 		return options, closeOutputs, usage(cmd, "--ledgers: %v", err)
@@ -285,6 +288,11 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 		}
 		return first
 	}
+	// refuse closes and removes the files opened so far, and refuses the flags.
+	refuse := func(format string, args ...any) (reconcile.Options, closeFunction, error) {
+		closeOutputs(false)
+		return options, closeNothing, usage(cmd, format, args...)
+	}
 	for _, output := range []struct {
 		path string
 		csv  bool
@@ -297,21 +305,16 @@ func (o *reconcileOptions) openOutputs(cmd *cobra.Command, options reconcile.Opt
 			continue
 		}
 		if input := o.inputAt(output.path); input != "" {
-			closeOutputs(false)
-			return options, func(bool) error { return nil }, usage(cmd,
-				"%s is the %s: an output would overwrite it", output.path, input)
+			return refuse("%s is the %s: an output would overwrite it", output.path, input)
 		}
 		if len(files) > 0 && sameFile(files[0], output.path) {
 			// Opened twice, the JSON report and the CSV would be written over each other
 			// (TestReview52bJSONAndCSVNamingOneFileAreRefused).
-			closeOutputs(false)
-			return options, func(bool) error { return nil }, usage(cmd,
-				"--json and --csv name one file, %s", output.path)
+			return refuse("--json and --csv name one file, %s", output.path)
 		}
 		file, err := os.Create(output.path)
 		if err != nil {
-			closeOutputs(false)
-			return options, func(bool) error { return nil }, usage(cmd, "%v", err)
+			return refuse("%v", err)
 		}
 		files = append(files, file)
 		if output.csv {

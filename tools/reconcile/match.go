@@ -68,8 +68,8 @@ func (m *merger) run() error {
 		return err
 	}
 	for references := 0; m.theirsValid || m.oursValid; references++ {
-		if references%contextCheckEvery == 0 && m.ctx != nil && m.ctx.Err() != nil {
-			return fmt.Errorf("reconcile: merge: %w", context.Cause(m.ctx))
+		if err := m.interrupted(references); err != nil {
+			return err
 		}
 		key := m.nextKey()
 		if m.theirsGroup, err = m.collect(m.theirs, &m.theirsNext, &m.theirsValid, key,
@@ -91,6 +91,15 @@ func (m *merger) run() error {
 	return nil
 }
 
+// interrupted returns the context's cause once its step count comes to a look at the
+// context (every contextCheckEvery steps) and the run's context has ended.
+func (m *merger) interrupted(steps int) error {
+	if steps%contextCheckEvery == 0 && m.ctx != nil && m.ctx.Err() != nil {
+		return fmt.Errorf("reconcile: merge: %w", context.Cause(m.ctx))
+	}
+	return nil
+}
+
 // unreferenced decides our payments without a reference one payment (a transfer, or a
 // pending one with its post or void: adjacent in the sort) at a time: each is missing on
 // the statement, so none waits for another, and there may be any number of them. Held as
@@ -98,8 +107,8 @@ func (m *merger) run() error {
 // (TestHunt52bManyUnreferencedPaymentsAreReported).
 func (m *merger) unreferenced() error {
 	for payments := 1; m.oursValid && m.oursNext.key.IsZero(); payments++ {
-		if payments%contextCheckEvery == 0 && m.ctx != nil && m.ctx.Err() != nil {
-			return fmt.Errorf("reconcile: merge: %w", context.Cause(m.ctx))
+		if err := m.interrupted(payments); err != nil {
+			return err
 		}
 		origin := m.oursNext.origin
 		m.oursGroup = m.oursGroup[:0]
