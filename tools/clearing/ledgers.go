@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sequent/netio/asciicase"
 	"strconv"
 	"strings"
 
@@ -88,7 +89,7 @@ func NewLedgers(infos []LedgerInfo) (*Ledgers, error) {
 	}
 	l := &Ledgers{byLedger: map[uint32]LedgerInfo{}, byName: map[string]LedgerInfo{}}
 	for _, info := range infos {
-		name := upperASCII(strings.TrimSpace(info.Name))
+		name := asciicase.Upper(strings.TrimSpace(info.Name))
 		switch _, numberTaken := l.byLedger[info.Ledger]; {
 		case info.Ledger == 0:
 			return nil, errors.New("ledger 0 is not a ledger")
@@ -122,25 +123,6 @@ func namesAnotherLedger(name string, ledger uint32) bool {
 	return err == nil && number != 0 && uint32(number) != ledger
 }
 
-// upperASCII returns s with its ASCII letters in upper case and every other byte as it is:
-// strings.ToUpper maps the long s (U+017F) onto "S" and the dotless i (U+0131) onto "I",
-// so a statement's currency "u\u017Fd" was read as USD, a name a search of the file does
-// not find (reconcile's TestReview53coordWordsFoldASCIIOnly).
-func upperASCII(s string) string {
-	for i := range len(s) {
-		if 'a' <= s[i] && s[i] <= 'z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'a' <= b[j] && b[j] <= 'z' {
-					b[j] -= 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
-
 // Ledger returns what the registry knows of a ledger.
 func (l *Ledgers) Ledger(ledger uint32) (LedgerInfo, bool) {
 	info, ok := l.byLedger[ledger]
@@ -151,7 +133,7 @@ func (l *Ledgers) Ledger(ledger uint32) (LedgerInfo, bool) {
 // a ledger number — to the ledger.
 func (l *Ledgers) Resolve(currency string) (LedgerInfo, bool) {
 	currency = strings.TrimSpace(currency)
-	if info, ok := l.byName[upperASCII(currency)]; ok {
+	if info, ok := l.byName[asciicase.Upper(currency)]; ok {
 		return info, true
 	}
 	number, err := strconv.ParseUint(currency, 10, 32)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sequent/netio/asciicase"
 	"strconv"
 	"strings"
 	"unicode"
@@ -288,11 +289,11 @@ func mergeWords(target, defaults map[string]uint8, user map[string]string,
 		target[word] = value
 	}
 	for word, name := range user {
-		index := indexOf(names, lowerASCII(name))
+		index := indexOf(names, asciicase.Lower(name))
 		if index < 0 {
 			return fmt.Errorf("%q → %q: want one of %s", word, name, strings.Join(names, ", "))
 		}
-		target[lowerASCII(strings.TrimSpace(word))] = uint8(index + 1)
+		target[asciicase.Lower(strings.TrimSpace(word))] = uint8(index + 1)
 	}
 	return nil
 }
@@ -378,47 +379,7 @@ func headerColumn(header []string, name string, given bool) (int, error) {
 // (U+212A) onto "k", so a "ſtatus" column was read as status while a search of the file
 // for "status" finds nothing (TestSameNameFoldsASCIIOnly).
 func sameName(column, name string) bool {
-	return equalFoldASCII(trimInvisible(column), trimInvisible(name))
-}
-
-// equalFoldASCII reports whether a and b are equal when ASCII letters are compared without
-// their case; every other byte must be equal.
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
-// lowerASCII returns s with its ASCII letters in lower case and every other byte as it is:
-// status and direction words are read in any case of their ASCII letters only, as names
-// are (sameName); strings.ToLower maps the Kelvin sign (U+212A) onto "k", so a status
-// "boo\u212Aed" was read as booked (TestReview53coordWordsFoldASCIIOnly).
-func lowerASCII(s string) string {
-	for i := range len(s) {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
+	return asciicase.EqualFold(trimInvisible(column), trimInvisible(name))
 }
 
 func trimInvisible(name string) string {
@@ -682,7 +643,7 @@ func (s *statement) parse(e *entry) string {
 		return problem
 	}
 	if status != "" {
-		if e.status = s.statuses[lowerASCII(strings.TrimSpace(status))]; e.status == 0 {
+		if e.status = s.statuses[asciicase.Lower(strings.TrimSpace(status))]; e.status == 0 {
 			return fmt.Sprintf("unknown status %q (map it with the status map)", status)
 		}
 	} else if s.stated(3) {
@@ -711,7 +672,7 @@ func (s *statement) parseAmount(e *entry, amount, direction string, scale uint8)
 		e.side = sideDebit
 	}
 	if direction != "" || s.stated(4) {
-		side := s.directions[lowerASCII(strings.TrimSpace(direction))]
+		side := s.directions[asciicase.Lower(strings.TrimSpace(direction))]
 		switch {
 		case side == 0:
 			return fmt.Sprintf("unknown direction %q (map it with the direction map)", direction)
