@@ -69,3 +69,18 @@ func TestCheckPipelineShapeRefuses(t *testing.T) {
 		}()
 	}
 }
+
+// pipelineShapeBlocks is the shape of sessions 27-52: blocks of pipelineBlockEvents, the
+// slots two blocks ahead and the records one.
+var pipelineShapeBlocks = pipelineShape{stepEvents: pipelineBlockEvents,
+	slotsAheadEvents: 2 * pipelineBlockEvents, recordsAheadEvents: pipelineBlockEvents}
+
+// checkPipelineShape panics on a shape pipelineTransfers cannot run (pipelineShape).
+func checkPipelineShape(shape pipelineShape) {
+	step := shape.stepEvents
+	if step < 1 || step > pipelineBlockEvents || shape.recordsAheadEvents < step ||
+		shape.slotsAheadEvents <= shape.recordsAheadEvents ||
+		shape.recordsAheadEvents%step != 0 || shape.slotsAheadEvents%step != 0 {
+		panic(fmt.Sprintf("ledger: pipeline shape %+v", shape))
+	}
+}

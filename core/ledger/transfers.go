@@ -163,31 +163,16 @@ func (l *Ledger) pipelineTransfers(runner *chainRunner, firstTimestamp uint64,
 // records it prefetches are. slotsAheadEvents and recordsAheadEvents are multiples of
 // stepEvents, with stepEvents <= recordsAheadEvents < slotsAheadEvents (the records
 // stage reads the slots and hashes the slots stage left) and 3*stepEvents within the
-// scratch's addresses (checkPipelineShape). The zero value is pipelineShapeDefault; only
-// the benchmarks that compare shapes in one process set another
-// (BenchmarkPipelineShape).
+// scratch's addresses (checkPipelineShape, in the tests). The zero value is
+// pipelineShapeDefault; only the benchmarks that compare shapes in one process set
+// another (BenchmarkPipelineShape).
 type pipelineShape struct {
 	stepEvents, slotsAheadEvents, recordsAheadEvents int
 }
 
-// pipelineShapeBlocks is the shape of sessions 27-52: blocks of pipelineBlockEvents, the
-// slots two blocks ahead and the records one.
-var pipelineShapeBlocks = pipelineShape{stepEvents: pipelineBlockEvents,
-	slotsAheadEvents: 2 * pipelineBlockEvents, recordsAheadEvents: pipelineBlockEvents}
-
 // pipelineShapeDefault is the ledger's shape (pipelineStepEvents).
 var pipelineShapeDefault = pipelineShape{stepEvents: pipelineStepEvents,
 	slotsAheadEvents: pipelineSlotsAheadEvents, recordsAheadEvents: pipelineRecordsAheadEvents}
-
-// checkPipelineShape panics on a shape pipelineTransfers cannot run (pipelineShape).
-func checkPipelineShape(shape pipelineShape) {
-	step := shape.stepEvents
-	if step < 1 || step > pipelineBlockEvents || shape.recordsAheadEvents < step ||
-		shape.slotsAheadEvents <= shape.recordsAheadEvents ||
-		shape.recordsAheadEvents%step != 0 || shape.slotsAheadEvents%step != 0 {
-		panic(fmt.Sprintf("ledger: pipeline shape %+v", shape))
-	}
-}
 
 // resolveShort fills l.batch for a batch of at most shortBatchEventsMax events, one
 // pipeline block: the pipeline's three stages for that block, one after the other,

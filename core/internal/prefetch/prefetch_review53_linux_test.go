@@ -1,7 +1,6 @@
 package prefetch
 
 import (
-	"syscall"
 	"testing"
 	"unsafe"
 )
@@ -12,16 +11,7 @@ import (
 // and arm64) and, on 64-bit machines, a non-canonical address. A prefetch that faulted
 // would crash the test.
 func TestTwoLinesAnyAddressReview53(t *testing.T) {
-	pageBytes := syscall.Getpagesize()
-	memory, err := syscall.Mmap(-1, 0, 2*pageBytes, syscall.PROT_READ|syscall.PROT_WRITE,
-		syscall.MAP_ANON|syscall.MAP_PRIVATE)
-	if err != nil {
-		t.Skipf("mmap: %v", err)
-	}
-	defer syscall.Munmap(memory)
-	if err := syscall.Mprotect(memory[pageBytes:], syscall.PROT_NONE); err != nil {
-		t.Skipf("mprotect: %v", err)
-	}
+	memory, pageBytes := readableThenGuardPage(t)
 	protected := uintptr(unsafe.Pointer(&memory[pageBytes]))
 	top := ^uintptr(0) &^ (LineBytes - 1)
 	highBit := uintptr(1) << (8*unsafe.Sizeof(uintptr(0)) - 1) // Non-canonical on amd64.
