@@ -9,7 +9,7 @@ func TestASCIIOnly(t *testing.T) {
 		{"", "", ""},
 		{"usd", "usd", "USD"},
 		{"UsD-9", "usd-9", "USD-9"},
-		{"u\u017Fd", "u\u017Fd", "U\u017FD"},         // long s stays
+		{"u\u017Fd", "u\u017Fd", "U\u017FD"},          // long s stays
 		{"boo\u212Aed", "boo\u212Aed", "BOO\u212AED"}, // Kelvin sign stays
 		{"\u0131\u00c4x", "\u0131\u00c4x", "\u0131\u00c4X"},
 	} {
