@@ -36,7 +36,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -1059,20 +1058,7 @@ func s53MarketDataSubscribe(session uint64, instrument, channels uint32) []byte 
 // the publisher goes on the 16 are answered 0, each echoing its instrument.
 func TestConformanceMarketDataSubscribeReserve(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	held, release := make(chan struct{}), make(chan struct{})
-	first := true
-	netio.SetTestHookMarketDataOrder(t, func() {
-		if first {
-			first = false
-			close(held)
-			select {
-			case <-release:
-			case <-time.After(waitLimit): // The test failed: do not hold the publisher.
-			}
-		}
-	})
-	releaseOnce := sync.OnceFunc(func() { close(release) })
-	t.Cleanup(releaseOnce)
+	held, releaseOnce := holdMarketDataPublisher(t)
 	const sharedMax, reserve, beyond = 1024, 16, 50
 	flooder := dialRaw(t, h.server.Address())
 	flooder.login(clientAll, 1, secretOne, 7)

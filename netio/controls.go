@@ -159,9 +159,7 @@ func (c *Controls) refuseAddress(remote net.Addr) (wire.ErrorCode, time.Duration
 	now := c.config.Now()
 	c.mutex.Lock()
 	defer c.mutex.Unlock()
-	window := c.attempts[peer.Bucket(address)]
-	if window != nil && now.Sub(window.start) < time.Minute &&
-		window.count >= c.config.LoginAttemptsPerMinute {
+	if window := c.attempts[peer.Bucket(address)]; window.filled(now, c.config.LoginAttemptsPerMinute) {
 		return wire.ErrorTooManyAttempts, window.left(now)
 	}
 	return 0, 0
@@ -218,6 +216,12 @@ func current[K comparable](windows map[K]*attemptWindow, key K, now time.Time) (
 	return window, false
 }
 
+// filled reports whether w (nil for none) began within the minute and already holds
+// limit attempts.
+func (w *attemptWindow) filled(now time.Time, limit int) bool {
+	return w != nil && now.Sub(w.start) < time.Minute && w.count >= limit
+}
+
 // left returns how long until the window is over (at least a millisecond).
 func (w *attemptWindow) left(now time.Time) time.Duration {
 	return max(w.start.Add(time.Minute).Sub(now), time.Millisecond)
@@ -265,9 +269,7 @@ func (c *Controls) admitAuthentication(remote net.Addr, client uint64, known boo
 // The caller holds the mutex.
 func (c *Controls) failedTooOften(address netip.Addr, client uint64, now time.Time) (
 	wire.ErrorCode, time.Duration) {
-	window := c.failures[attemptKey{address, client}]
-	if window != nil && now.Sub(window.start) < time.Minute &&
-		window.count >= c.config.LoginAttemptsPerMinute {
+	if window := c.failures[attemptKey{address, client}]; window.filled(now, c.config.LoginAttemptsPerMinute) {
 		return wire.ErrorTooManyAttempts, window.left(now)
 	}
 	return 0, 0

@@ -1,6 +1,7 @@
 package netio_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -24,26 +25,7 @@ import (
 // any timing.
 func TestMarketDataFloodingConnectionCannotMakeAnotherBusy(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	held, release := make(chan struct{}), make(chan struct{})
-	first := true
-	netio.SetTestHookMarketDataOrder(t, func() {
-		if first {
-			first = false
-			close(held)
-			select {
-			case <-release:
-			case <-time.After(waitLimit): // The test failed: do not hold the publisher.
-			}
-		}
-	})
-	released := false
-	releaseOnce := func() {
-		if !released {
-			released = true
-			close(release)
-		}
-	}
-	t.Cleanup(releaseOnce)
+	held, releaseOnce := holdMarketDataPublisher(t)
 
 	flooder := dialRaw(t, h.server.Address())
 	flooder.login(clientAll, 1, secretOne, 7)
@@ -117,4 +99,26 @@ func TestMarketDataFloodingConnectionCannotMakeAnotherBusy(t *testing.T) {
 		t.Fatalf("flood: %d more served, %d more busy; want at least %d served", ok, busy,
 			sharedMax)
 	}
+}
+
+// holdMarketDataPublisher holds the market-data publisher on the first subscription change
+// it takes (the order hook): held is closed once it is held, releaseOnce lets it go on
+// (any number of times; at cleanup too, and after waitLimit should the test fail).
+func holdMarketDataPublisher(t *testing.T) (held <-chan struct{}, releaseOnce func()) {
+	t.Helper()
+	holding, release := make(chan struct{}), make(chan struct{})
+	first := true
+	netio.SetTestHookMarketDataOrder(t, func() {
+		if first {
+			first = false
+			close(holding)
+			select {
+			case <-release:
+			case <-time.After(waitLimit): // The test failed: do not hold the publisher.
+			}
+		}
+	})
+	releaseOnce = sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce)
+	return holding, releaseOnce
 }

@@ -28,26 +28,7 @@ func TestMarketDataQueueBoundHoldsWhenConnectionsClose(t *testing.T) {
 	h := newHarness(t, harnessOptions{config: func(c *netio.Config) {
 		c.ConnectionsMax = connectionsMax
 	}})
-	held, release := make(chan struct{}), make(chan struct{})
-	first := true
-	netio.SetTestHookMarketDataOrder(t, func() {
-		if first {
-			first = false
-			close(held)
-			select {
-			case <-release:
-			case <-time.After(waitLimit): // The test failed: do not hold the publisher.
-			}
-		}
-	})
-	released := false
-	releaseOnce := func() {
-		if !released {
-			released = true
-			close(release)
-		}
-	}
-	t.Cleanup(releaseOnce)
+	held, releaseOnce := holdMarketDataPublisher(t)
 
 	subscribes := func(session uint64, first, count int) []byte {
 		var frames []byte
