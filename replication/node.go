@@ -818,6 +818,20 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 	return epoch, nil
 }
 
+// stopOnFailure records err as the node's failure, first, before any earlier one, and
+// ends the failover watch; the caller holds the mutex and fences the shards.
+func (n *Node) stopOnFailure(err error) {
+	if n.failure == nil {
+		n.failure = err
+	} else {
+		n.failure = errors.Join(err, n.failure)
+	}
+	if n.watchStop != nil {
+		close(n.watchStop)
+		n.watchStop = nil
+	}
+}
+
 // stopWithEpochFileAhead stops a node whose promotion to epoch failed with the epoch file
 // possibly left at epoch (ErrEpochFileAhead); the caller holds the mutex and has stopped
 // the followers. Following again would be wrong: after a restart (a crash, a supervisor)
@@ -828,15 +842,7 @@ func (n *Node) promoteLocked(epoch uint64) (uint64, error) {
 // that had already stopped following (an operator promotes such a one by hand), whose
 // earlier failure they give after it.
 func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
-	if n.failure == nil {
-		n.failure = err
-	} else {
-		n.failure = errors.Join(err, n.failure)
-	}
-	if n.watchStop != nil {
-		close(n.watchStop)
-		n.watchStop = nil
-	}
+	n.stopOnFailure(err)
 	n.fenceBecause(epoch, n.Shard().PrimaryAddress(), epochFileAheadFenceReason)
 	n.config.Logger.Error(epochFileAheadMessage, "epoch", n.Epoch(), "stored", epoch,
 		"error", err)
@@ -860,15 +866,7 @@ func (n *Node) stopWithEpochFileAhead(epoch uint64, err error) {
 func (n *Node) stopHalfPromoted(epoch uint64, index uint16, err error) error {
 	err = fmt.Errorf("%w: shard %d could not switch to primary, the shards before it "+
 		"did: the node fenced itself (restart it): %w", errPromotionPartWay, index, err)
-	if n.failure == nil {
-		n.failure = err
-	} else {
-		n.failure = errors.Join(err, n.failure)
-	}
-	if n.watchStop != nil {
-		close(n.watchStop)
-		n.watchStop = nil
-	}
+	n.stopOnFailure(err)
 	n.fenceBecause(epoch+1, "", halfPromotedFenceReason)
 	n.config.Logger.Error(promotionFailedPartWayMessage, "shard", index, "epoch", epoch,
 		"error", err)
